@@ -168,6 +168,8 @@ def _as_matrices(a: Array, b: Array, g: Array) -> tuple[Array, Array, Array]:
 
 
 def _matmul_vjp_a(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:  # a dot product
+        return g * args[1]
     a, b, g2 = _as_matrices(args[0], args[1], g)
     grad = g2 @ np.swapaxes(b, -1, -2)
     if args[0].ndim == 1:
@@ -176,6 +178,8 @@ def _matmul_vjp_a(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
 
 
 def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:
+        return g * args[0]
     a, b, g2 = _as_matrices(args[0], args[1], g)
     grad = np.swapaxes(a, -1, -2) @ g2
     if args[1].ndim == 1:
