@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from gradviz.views.json_report import trace_to_json
 
-        json.dump(trace_to_json(trace, args.source), sys.stdout, indent=1)
+        json.dump(trace_to_json(trace, args.source, full=args.full), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
