@@ -50,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
             from gradviz.draw.terminal import render_trace_graph
 
             console.print(render_trace_graph(trace, ascii=args.ascii))
-        if args.check:
+        if args.check and trace.info.get("source") == "model":
+            from gradviz.sources.model_check import check_spec_file
+
+            console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
+                                          not getattr(args, "eval", False)).summary())
+        elif args.check:
             from gradviz.check import check_trace
 
             console.print(check_trace(trace, args.source).summary())

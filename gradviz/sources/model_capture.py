@@ -48,6 +48,7 @@ class Run:
     nodes: list[int]                            # op steps that produced a tensor, in order
     edges: dict[int, list[EdgeRecord]]          # op step → its tensor inputs, one record per edge
     aux: dict[int, dict[str, Any]] = field(default_factory=dict)
+    env: list[Any] = field(default_factory=list)  # every step's value, tensors or not (for checks)
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
@@ -103,7 +104,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 tensors[step.index] = value
                 nodes.append(step.index)
                 edges_of[step.index] = edges
-            elif edges and isinstance(value, (tuple, list)):
+            elif edges and is_container(value):
                 # A piece of a container that is itself a tuple keeps the outer container as root.
                 vias = {via for _, _, via in edges}
                 root = vias.pop() if len(vias) == 1 and None not in vias else step.index
@@ -116,7 +117,13 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
             tensors[step.index] = step.value
     loss = env[program.output]
     _mark_native_dropout(program, env, tensors, aux, model_training)
-    return Run(loss, tensors, nodes, edges_of, aux)
+    return Run(loss, tensors, nodes, edges_of, aux, env)
+
+
+def is_container(value: Any) -> bool:
+    """A tuple or list holding tensors (torch.Size, a tuple of ints, is not one)."""
+    return isinstance(value, (tuple, list)) and any(isinstance(v, (torch.Tensor, tuple, list)) for v in value) \
+        and not isinstance(value, torch.Size)
 
 
 def _mark_native_dropout(program: Program, env: list[Any], tensors: dict[int, torch.Tensor],
