@@ -17,7 +17,7 @@ piece's share is one extra autograd.grad on the same recorded graph.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ class Run:
     edges: dict[int, list[EdgeRecord]]          # op step → its tensor inputs, one record per edge
     aux: dict[int, dict[str, Any]] = field(default_factory=dict)
     env: list[Any] = field(default_factory=list)  # every step's value, tensors or not (for checks)
+    containers: bool = False  # whether any tuple-valued call fed a node
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
@@ -117,7 +118,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
             tensors[step.index] = step.value
     loss = env[program.output]
     _mark_native_dropout(program, env, tensors, aux, model_training)
-    return Run(loss, tensors, nodes, edges_of, aux, env)
+    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers))
 
 
 def is_container(value: Any) -> bool:
@@ -174,37 +175,113 @@ def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
 
 
 def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
-    """Turn a Run into a Trace: the backward pass, then numpy arrays and the (cached) Graph."""
-    graph, ids = build_graph(program, run)
+    """Turn a Run into a Trace: the backward pass, the (cached) Graph, and numpy views.
+
+    Values, adjoints and contributions become numpy arrays when first read (TensorArrays,
+    EdgeTerms): converting every tensor up front cost as much as a small model's forward.
+    """
+    graph, ids, partial_edges, gid_of = build_graph(program, run)
     grads, isolated = backward(run)
-    values = tuple(_numpy(run.tensors[step]) for step in ids)
-    adjoints: list[np.ndarray | None] = []
-    for gid, step in enumerate(ids):
+    tensors = run.tensors
+    values = TensorArrays([tensors[step] for step in ids])
+    adjoint_items: list[Any] = []
+    for step in ids:
         grad = grads.get(step, _UNDIFFERENTIATED)
         if grad is _UNDIFFERENTIATED:
-            adjoints.append(None)
+            adjoint_items.append(None)
+        elif grad is None:  # differentiable, but it does not reach the loss
+            adjoint_items.append(torch.zeros_like(tensors[step]))
         else:
-            adjoints.append(np.zeros_like(values[gid]) if grad is None else _numpy(grad))
-    contributions: dict[Edge, np.ndarray] = {}
-    gid_of = {step: gid for gid, step in enumerate(ids)}
+            adjoint_items.append(grad)
+    adjoints = TensorArrays(adjoint_items)
+    terms: dict[Edge, Any] = {}
     for step in run.nodes:
         child = gid_of[step]
-        for position, (source, alias, via) in enumerate(run.edges[step]):
-            if adjoints[gid_of[source]] is None:
+        for position, (source, alias, _) in enumerate(run.edges[step]):
+            gid = gid_of[source]
+            if adjoint_items[gid] is None:
                 continue
-            if (step, position) in isolated:
-                term = isolated[(step, position)]
-            elif alias is not None:
-                term = grads.get(("alias", step, position))
-                term = np.zeros_like(values[gid_of[source]]) if term is None else _numpy(term)
+            if alias is None:  # the source's only use: its adjoint is this one term
+                terms[(child, position)] = gid
+            elif (step, position) in isolated:
+                terms[(child, position)] = isolated[(step, position)]
             else:
-                term = adjoints[gid_of[source]]
-            if term is not None:
-                contributions[(child, position)] = term
-    aux = {gid_of[step]: {**data, "mask": None if data.get("mask") is None else _numpy(data["mask"])}
+                grad = grads.get(("alias", step, position))
+                terms[(child, position)] = torch.zeros_like(alias) if grad is None else grad
+    aux = {gid_of[step]: {**data, "mask": None if data.get("mask") is None else data["mask"].numpy(force=True)}
            for step, data in run.aux.items() if step in gid_of}
-    return Trace(graph, values, {}, {"loss": tuple(adjoints)}, {"loss": contributions},
-                 LazyPartials(graph, values, aux), aux, dict(info))
+    return Trace(graph, values, {}, {"loss": adjoints}, {"loss": EdgeTerms(terms, adjoints)},
+                 LazyPartials(graph, values, aux, partial_edges), aux, dict(info))
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy view of a CPU tensor (a copy from other devices; bfloat16 widened to float32)."""
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy(force=True)
+
+
+_PENDING = object()
+
+
+class TensorArrays(Sequence):
+    """A sequence of numpy arrays backed by captured tensors, each converted when first read."""
+
+    __slots__ = ("_items", "_arrays")
+
+    def __init__(self, items: list[Any]):
+        self._items = items  # tensors, numpy arrays or None
+        self._arrays: list[Any] = [_PENDING] * len(items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        array = self._arrays[index]
+        if array is _PENDING:
+            item = self._items[index]
+            array = item if item is None or isinstance(item, np.ndarray) else _numpy(item)
+            self._arrays[index] = array
+        return array
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"TensorArrays({len(self)} arrays)"
+
+
+class EdgeTerms(Mapping):
+    """Edge → contribution, converted when first read; a source's only edge reads its adjoint."""
+
+    def __init__(self, terms: dict[Edge, Any], adjoints: TensorArrays):
+        self._terms = terms  # a tensor, a numpy array, or the node id whose adjoint it is
+        self._adjoints = adjoints
+        self._arrays: dict[Edge, np.ndarray] = {}
+
+    def __getitem__(self, edge: Edge) -> np.ndarray:
+        array = self._arrays.get(edge)
+        if array is None:
+            term = self._terms[edge]
+            if isinstance(term, int):
+                array = self._adjoints[term]
+            elif isinstance(term, np.ndarray):
+                array = term
+            else:
+                array = _numpy(term)
+            self._arrays[edge] = array
+        return array
+
+    def __contains__(self, edge: object) -> bool:
+        return edge in self._terms
+
+    def __iter__(self) -> Iterator[Edge]:
+        return iter(self._terms)
+
+    def __len__(self) -> int:
+        return len(self._terms)
 
 
 _UNDIFFERENTIATED = object()
@@ -222,7 +299,7 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
         if tensor.requires_grad:
             keys.append(step)
             inputs.append(tensor)
-    pieces = _container_pieces(run)
+    pieces = _container_pieces(run) if run.containers else {}
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
             if alias is not None:
@@ -261,26 +338,28 @@ def _container_pieces(run: Run) -> dict[int, list[int]]:
     return pieces
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    tensor = tensor.detach()
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
-    return tensor.cpu().numpy()
-
-
 def _dtype_name(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
 
 
-def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
-    """The Graph of a run (cached per structure and shapes) and the step of each node id."""
+def build_graph(program: Program, run: Run) -> tuple[Graph, list[int], list[Edge], dict[int, int]]:
+    """The Graph of a run, the step of each node id, the edges with numeric partials, and
+    each step's node id.
+
+    Cached per structure, shapes and dtypes: a second capture of the same program on a
+    batch of the same shape reuses it.
+    """
     tensors = run.tensors
-    leaves = [s.index for kind in LEAF_KINDS for s in program.steps if s.kind == kind and s.index in tensors]
-    key = (tuple((i, tensors[i].shape, tensors[i].dtype) for i in leaves),
-           tuple((i, tensors[i].shape, tensors[i].dtype, tuple(e[0] for e in run.edges[i])) for i in run.nodes))
+    edges = run.edges
+    # Which steps made tensors, and the inputs' shapes, fix the structure and (but for
+    # data-dependent ops like nonzero) every shape: a cheap key for a cache that saves a
+    # small model's capture a fifth of its time.
+    x, y = tensors[program.inputs[0]], tensors[program.inputs[1]]
+    key = (x.shape, x.dtype, y.shape, y.dtype, tuple(run.nodes), sum(len(edges[i]) for i in run.nodes))
     cached = program.graph_cache.get(key)
     if cached is not None:
         return cached
+    leaves = [s.index for kind in LEAF_KINDS for s in program.steps if s.kind == kind and s.index in tensors]
     ids = leaves + run.nodes
     gid_of = {step: gid for gid, step in enumerate(ids)}
     nodes = []
@@ -291,7 +370,7 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
         inputs: tuple[int, ...] = ()
         attrs: dict[str, Any] = {}
         if step.kind == "call":
-            inputs = tuple(gid_of[e[0]] for e in run.edges[index])
+            inputs = tuple(gid_of[e[0]] for e in edges[index])
             meta["definition"] = step.definition
             if step.partials is not None and len(step.partials) == len(inputs):
                 meta["partials"] = step.partials
@@ -302,19 +381,22 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
             op = {"input": "input", "param": "param", "const": "const"}[step.kind]
         nodes.append(Node(gid, op, inputs, step.label, frozen_mapping(attrs), frozen_mapping(meta)))
     graph = Graph(tuple(nodes), {"loss": gid_of[program.output]})
-    program.graph_cache[key] = (graph, ids)
-    return graph, ids
+    dropouts = {gid_of[step] for step in run.aux if step in gid_of}
+    partial_edges = [(n.id, 0) for n in graph.nodes if not n.is_leaf and n.inputs and (
+        canonical_op(n.op) in ("sigmoid", "tanh", "relu") or n.id in dropouts)]
+    program.graph_cache[key] = (graph, ids, partial_edges, gid_of)
+    return graph, ids, partial_edges, gid_of
 
 
 class LazyPartials(Mapping):
     """∂v_j/∂v_i as numbers for elementwise activations and dropout, computed when first read."""
 
-    def __init__(self, graph: Graph, values: tuple[np.ndarray, ...], aux: Mapping[int, Mapping[str, Any]]):
+    def __init__(self, graph: Graph, values: tuple[np.ndarray, ...], aux: Mapping[int, Mapping[str, Any]],
+                 edges: list[Edge]):
         self._graph = graph
         self._values = values
         self._aux = aux
-        self._edges = [(n.id, 0) for n in graph.nodes if not n.is_leaf and n.inputs and (
-            canonical_op(n.op) in ("sigmoid", "tanh", "relu") or "training" in aux.get(n.id, {}))]
+        self._edges = edges
         self._cache: dict[Edge, np.ndarray] = {}
 
     def __getitem__(self, edge: Edge) -> np.ndarray:

@@ -213,7 +213,8 @@ class Recorder(TorchFunctionMode):
         inputs = [s.index for s in self.steps if s.kind == "input"]
         program = Program(self.steps, (inputs[0], inputs[1]), output, "autograd", self.model)
         run = Run(loss, tensors, nodes, {i: self.edges[i] for i in nodes},
-                  {i: a for i, a in self.aux.items() if i in keep})
+                  {i: a for i, a in self.aux.items() if i in keep},
+                  containers=any(s.container for s in self.steps))
         return program, run
 
     def _ancestors(self, output: int) -> set[int]:
