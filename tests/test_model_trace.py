@@ -167,3 +167,31 @@ def test_trace_model_takes_any_module_and_loss() -> None:
     assert [n.label for n in trace.graph.nodes if not n.is_leaf] == ["0", "1", "2", "sub", "pow_1", "loss"]
     assert trace.graph.find("1").op == "Tanh"
     assert_sums(trace)
+
+
+def test_in_place_layers_keep_every_nodes_value() -> None:
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.act, self.fc2 = torch.nn.Linear(3, 8), torch.nn.ReLU(inplace=True), torch.nn.Linear(8, 1)
+
+        def forward(self, x):
+            h = self.fc1(x)
+            g = torch.nn.functional.relu(self.act(h) - 0.1, inplace=True)
+            return self.fc2(g + h)  # h after act: in place, h is act's result
+
+    model = Net()
+    x, y = torch.randn(6, 3), torch.randn(6, 1)
+    trace = trace_model(model, torch.nn.functional.mse_loss, x, y)
+    fc1 = trace.values[trace.graph.find("fc1").id]
+    assert (fc1 < 0).any()  # not overwritten by the ReLU that ran in place
+    add = trace.graph.find("add")
+    assert [trace.graph.nodes[i].label for i in add.inputs] == ["relu", "act"]
+    model2 = Net()
+    model2.load_state_dict(model.state_dict())
+    torch.nn.functional.mse_loss(model2(x), y).backward()
+    for name, param in model2.named_parameters():
+        assert np.array_equal(trace.gradient("loss", name), param.grad.numpy()), name
+    assert_sums(trace)
