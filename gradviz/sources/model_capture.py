@@ -9,21 +9,23 @@ value with one use has one term, its adjoint. One autograd.grad call over the no
 outputs and the aliases returns all of it; parameters' gradients are the ones
 `loss.backward()` would store in `.grad`.
 
-A tuple-valued call (a container, e.g. chunk or an LSTM) feeds several getitem nodes;
-its inputs are aliased, and when more than one of its pieces reaches the loss, each
-piece's share is one extra autograd.grad on the same recorded graph.
+A tuple-valued call (a container, e.g. chunk or an LSTM) feeds several getitem nodes.
+When more than one of its pieces reaches the loss, each piece's share of an input is one
+extra autograd.grad on the same recorded graph, from the piece back to that input's
+alias (or to the input itself, when the container is its only use).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
+from gradviz.sources.model_arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model_describe import canonical_op
 from gradviz.sources.model_program import LEAF_KINDS, Program, Step, materialize
 
@@ -50,6 +52,8 @@ class Run:
     aux: dict[int, dict[str, Any]] = field(default_factory=dict)
     env: list[Any] = field(default_factory=list)  # every step's value, tensors or not (for checks)
     containers: bool = False  # whether any tuple-valued call fed a node
+    split_edges: bool = True  # whether shared values were aliased per use
+    roots: dict[int, int] = field(default_factory=dict)  # container step → the outermost tuple it is part of
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
@@ -63,14 +67,17 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     aux: dict[int, dict[str, Any]] = {}
     model_training = bool(getattr(program.model, "training", True))
 
-    def use(index: int, edges: list[EdgeRecord], force: bool) -> Any:
+    def use(index: int, edges: list[EdgeRecord], passed: dict[int, Any]) -> Any:
         value = env[index]
         if isinstance(value, torch.Tensor):
-            if split_edges and (force or steps[index].shared) and value.requires_grad:
-                alias = value.view_as(value)
-                edges.append((index, alias, None))
-                return alias
-            edges.append((index, None, None))
+            if index in passed:  # the same tensor twice in one call (attn(h, h, h)): one edge, one alias,
+                return passed[index]  # so identity checks inside the call still hold
+            if split_edges and steps[index].shared and value.requires_grad:
+                value = value.view_as(value)
+                edges.append((index, value, None))
+            else:
+                edges.append((index, None, None))
+            passed[index] = value
             return value
         inner = containers.get(index)
         if inner is not None:
@@ -82,14 +89,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
         kind = step.kind
         if kind == "call":
             edges: list[EdgeRecord] = []
-            force = step.container
+            passed: dict[int, Any] = {}
             if step.nested:
-                args = materialize(step.args, lambda i: use(i, edges, force))
-                kwargs = materialize(step.kwargs, lambda i: use(i, edges, force))
+                args = materialize(step.args, lambda i: use(i, edges, passed))
+                kwargs = materialize(step.kwargs, lambda i: use(i, edges, passed))
             else:
                 args = list(step.args)
                 for position, index in step.slots:
-                    args[position] = use(index, edges, force)
+                    args[position] = use(index, edges, passed)
                 kwargs = step.kwargs
             try:
                 if step.dropout is not None:
@@ -118,7 +125,8 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
             tensors[step.index] = step.value
     loss = env[program.output]
     _mark_native_dropout(program, env, tensors, aux, model_training)
-    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers))
+    roots = {index: root for index, (root, _) in containers.items()}
+    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots)
 
 
 def is_container(value: Any) -> bool:
@@ -156,7 +164,7 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
     override = {}
     for name, index in step.params:
         param = env[index]
-        if split_edges and (steps[index].shared or step.container) and param.requires_grad:
+        if split_edges and steps[index].shared and param.requires_grad:
             alias = param.view_as(param)
             override[name] = alias
             edges.append((index, alias, None))
@@ -172,6 +180,9 @@ def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     """The Trace of one forward and one backward run of `program` on (x, y)."""
     run = execute(program, x, y, split_edges)
     return to_trace(program, run, info or {})
+
+
+_UNDIFFERENTIATED = object()  # a tensor that does not require grad: its adjoint is None
 
 
 def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
@@ -201,10 +212,10 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
             gid = gid_of[source]
             if adjoint_items[gid] is None:
                 continue
-            if alias is None:  # the source's only use: its adjoint is this one term
-                terms[(child, position)] = gid
-            elif (step, position) in isolated:
+            if (step, position) in isolated:  # one piece's share of a container's input
                 terms[(child, position)] = isolated[(step, position)]
+            elif alias is None:  # the source's only use: its adjoint is this one term
+                terms[(child, position)] = gid
             else:
                 grad = grads.get(("alias", step, position))
                 terms[(child, position)] = torch.zeros_like(alias) if grad is None else grad
@@ -212,79 +223,6 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
            for step, data in run.aux.items() if step in gid_of}
     return Trace(graph, values, {}, {"loss": adjoints}, {"loss": EdgeTerms(terms, adjoints)},
                  LazyPartials(graph, values, aux, partial_edges), aux, dict(info))
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A numpy view of a CPU tensor (a copy from other devices; bfloat16 widened to float32)."""
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
-    return tensor.numpy(force=True)
-
-
-_PENDING = object()
-
-
-class TensorArrays(Sequence):
-    """A sequence of numpy arrays backed by captured tensors, each converted when first read."""
-
-    __slots__ = ("_items", "_arrays")
-
-    def __init__(self, items: list[Any]):
-        self._items = items  # tensors, numpy arrays or None
-        self._arrays: list[Any] = [_PENDING] * len(items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        array = self._arrays[index]
-        if array is _PENDING:
-            item = self._items[index]
-            array = item if item is None or isinstance(item, np.ndarray) else _numpy(item)
-            self._arrays[index] = array
-        return array
-
-    def __iter__(self) -> Iterator[Any]:
-        return (self[i] for i in range(len(self)))
-
-    def __repr__(self) -> str:
-        return f"TensorArrays({len(self)} arrays)"
-
-
-class EdgeTerms(Mapping):
-    """Edge → contribution, converted when first read; a source's only edge reads its adjoint."""
-
-    def __init__(self, terms: dict[Edge, Any], adjoints: TensorArrays):
-        self._terms = terms  # a tensor, a numpy array, or the node id whose adjoint it is
-        self._adjoints = adjoints
-        self._arrays: dict[Edge, np.ndarray] = {}
-
-    def __getitem__(self, edge: Edge) -> np.ndarray:
-        array = self._arrays.get(edge)
-        if array is None:
-            term = self._terms[edge]
-            if isinstance(term, int):
-                array = self._adjoints[term]
-            elif isinstance(term, np.ndarray):
-                array = term
-            else:
-                array = _numpy(term)
-            self._arrays[edge] = array
-        return array
-
-    def __contains__(self, edge: object) -> bool:
-        return edge in self._terms
-
-    def __iter__(self) -> Iterator[Edge]:
-        return iter(self._terms)
-
-    def __len__(self) -> int:
-        return len(self._terms)
-
-
-_UNDIFFERENTIATED = object()
 
 
 def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], np.ndarray]]:
@@ -299,7 +237,7 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
         if tensor.requires_grad:
             keys.append(step)
             inputs.append(tensor)
-    pieces = _container_pieces(run) if run.containers else {}
+    pieces = _container_pieces(run) if run.containers and run.split_edges else {}
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
             if alias is not None:
@@ -312,28 +250,34 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
     isolated: dict[tuple[int, int], np.ndarray] = {}
     for step, positions in pieces.items():
         seed = found.get(step)
-        aliases = [run.edges[step][p][1] for p in positions]
+        aliases = [_target(run, step, p) for p in positions]
         if seed is None:
             shares: Any = [None] * len(positions)
         else:
             shares = torch.autograd.grad(run.tensors[step], aliases, grad_outputs=seed,
                                          retain_graph=True, allow_unused=True)
         for position, alias, share in zip(positions, aliases, shares):
-            isolated[(step, position)] = _numpy(share if share is not None else torch.zeros_like(alias))
+            isolated[(step, position)] = numpy_of(share if share is not None else torch.zeros_like(alias))
     return found, isolated
+
+
+def _target(run: Run, step: int, position: int) -> torch.Tensor:
+    """What an edge's gradient is taken at: its alias, or its source when that has one use."""
+    source, alias, _ = run.edges[step][position]
+    return alias if alias is not None else run.tensors[source]
 
 
 def _container_pieces(run: Run) -> dict[int, list[int]]:
     """Nodes whose edges come through a container shared with other nodes: step → positions."""
     users: dict[int, set[int]] = {}
     for step in run.nodes:
-        for _, alias, via in run.edges[step]:
-            if via is not None and alias is not None:
+        for position, (_, _, via) in enumerate(run.edges[step]):
+            if via is not None and _target(run, step, position).requires_grad:
                 users.setdefault(via, set()).add(step)
     pieces: dict[int, list[int]] = {}
     for step in run.nodes:
-        for position, (_, alias, via) in enumerate(run.edges[step]):
-            if via is not None and alias is not None and len(users[via]) > 1:
+        for position, (_, _, via) in enumerate(run.edges[step]):
+            if via in users and len(users[via]) > 1 and _target(run, step, position).requires_grad:
                 pieces.setdefault(step, []).append(position)
     return pieces
 
@@ -386,44 +330,3 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int], list[Edge
         canonical_op(n.op) in ("sigmoid", "tanh", "relu") or n.id in dropouts)]
     program.graph_cache[key] = (graph, ids, partial_edges, gid_of)
     return graph, ids, partial_edges, gid_of
-
-
-class LazyPartials(Mapping):
-    """∂v_j/∂v_i as numbers for elementwise activations and dropout, computed when first read."""
-
-    def __init__(self, graph: Graph, values: tuple[np.ndarray, ...], aux: Mapping[int, Mapping[str, Any]],
-                 edges: list[Edge]):
-        self._graph = graph
-        self._values = values
-        self._aux = aux
-        self._edges = edges
-        self._cache: dict[Edge, np.ndarray] = {}
-
-    def __getitem__(self, edge: Edge) -> np.ndarray:
-        if edge not in self._cache:
-            if edge not in self._edges:
-                raise KeyError(edge)
-            self._cache[edge] = self._compute(*edge)
-        return self._cache[edge]
-
-    def _compute(self, child: int, position: int) -> np.ndarray:
-        node = self._graph.nodes[child]
-        out = self._values[child]
-        x = self._values[node.inputs[position]]
-        op = canonical_op(node.op)
-        data = self._aux.get(child, {})
-        if "training" in data:  # dropout: kept units are scaled by 1/(1 − p), dropped ones are 0
-            if data.get("mask") is None or not data["training"]:
-                return np.ones_like(out)
-            return data["mask"].astype(out.dtype) / np.asarray(1 - float(data["p"]), dtype=out.dtype)
-        if op == "sigmoid":
-            return out * (1 - out)
-        if op == "tanh":
-            return 1 - out * out
-        return (x > 0).astype(out.dtype)  # relu
-
-    def __iter__(self) -> Iterator[Edge]:
-        return iter(self._edges)
-
-    def __len__(self) -> int:
-        return len(self._edges)

@@ -116,7 +116,8 @@ def _edge_error(trace: Trace, program: Program, run: Run) -> tuple[int, float, s
         if adjoint is None:
             continue
         substitutes = [_substitute(run.tensors[source]) for source, _, _ in run.edges[step]]
-        out = _recompute(program, run, step, iter(substitutes))
+        by_source = {(source, via): sub for (source, _, via), sub in zip(run.edges[step], substitutes)}
+        out = _recompute(program, run, step, by_source, None)
         wanted = [(p, s) for p, s in enumerate(substitutes) if s.requires_grad]
         if not wanted or not out.requires_grad:
             continue
@@ -148,16 +149,21 @@ def _substitute(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def _recompute(program: Program, run: Run, index: int, substitutes) -> Any:
-    """Step `index` again, its tensor inputs taken from `substitutes` in the order execute used them."""
+def _recompute(program: Program, run: Run, index: int, substitutes: dict[tuple[int, Any], torch.Tensor],
+               via: int | None) -> Any:
+    """Step `index` again, each tensor input replaced by its substitute.
+
+    Substitutes are keyed (source step, container it came through), as the edges are; a
+    container is re-run on its own substitutes, keyed by the consumer's container root.
+    """
     step = program.steps[index]
 
     def load(i: int) -> Any:
         value = run.env[i]
         if isinstance(value, torch.Tensor):
-            return next(substitutes)
+            return substitutes[(i, via)]
         if is_container(value) and program.steps[i].kind == "call" and _has_edges(program, i):
-            return _recompute(program, run, i, substitutes)  # a container: re-run it on the substitutes
+            return _recompute(program, run, i, substitutes, _root(run, i, via))
         return value
 
     if step.nested:
@@ -174,9 +180,14 @@ def _recompute(program: Program, run: Run, index: int, substitutes) -> Any:
         _, mask = run.env[index]
         return args[0] * mask * (1 / (1 - args[1])), mask
     if step.params:
-        override = {name: next(substitutes) for name, _ in step.params}
+        override = {name: substitutes[(i, via)] for name, i in step.params}
         return torch.func.functional_call(step.leaf, override, tuple(args), kwargs)
     return step.fn(*args, **kwargs)
+
+
+def _root(run: Run, container: int, via: int | None) -> int:
+    """The root a consumer's edges name for a container: the outermost tuple it came from."""
+    return via if via is not None else run.roots[container]
 
 
 def _has_edges(program: Program, index: int) -> bool:

@@ -5,8 +5,8 @@ A TorchFunctionMode sees every torch function call (F.linear inside nn.Linear, t
 x + y, the loss); each call whose result holds tensors becomes a node, its tensor arguments
 its inputs. Every argument that requires grad is passed as its own alias, so the one
 backward pass yields each edge's contribution, as in model_capture. Module paths come from
-global forward hooks; an op that is the first inside a torch.nn module call is named after
-the module (`fc1`). The result is the same Program/Run pair model_capture turns into a Trace.
+global forward hooks; the op whose result a torch.nn module returns is named after the
+module (`fc1`). The result is the same Program/Run pair model_capture turns into a Trace.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def record_model(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
     pre = torch.nn.modules.module.register_module_forward_pre_hook(
         lambda module, args: recorder.enter(paths.get(id(module), type(module).__name__), module))
     post = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, out: recorder.leave(), always_call=True)
+        lambda module, args, out: recorder.leave(out), always_call=True)
     try:
         with recorder:
             value = loss(model(x), y)
@@ -82,11 +82,20 @@ class Recorder(TorchFunctionMode):
 
     # -- module stack ------------------------------------------------------------------
     def enter(self, path: str, module: torch.nn.Module) -> None:
-        self.stack.append([path, type(module).__module__.startswith("torch.nn"), 0])
+        self.stack.append([path, type(module).__module__.startswith("torch.nn")])
 
-    def leave(self) -> None:
-        if self.stack:
-            self.stack.pop()
+    def leave(self, output: Any) -> None:
+        """A torch.nn module's result is named after the module (`fc1`), as at module level."""
+        if not self.stack:
+            return
+        path, builtin = self.stack.pop()
+        index = self.step_of.get(id(output)) if isinstance(output, torch.Tensor) else None
+        if builtin and path and index is not None and self.steps[index].kind == "call":
+            step = self.steps[index]
+            if step.module == path:  # made inside this call, not passed through it
+                self.taken.discard(step.label)
+                old, step.label = step.label, unique_label(path, self.taken)
+                step.definition = step.label + step.definition[len(old):]
 
     # -- leaves --------------------------------------------------------------------------
     def add_input(self, tensor: torch.Tensor, label: str) -> None:
@@ -124,17 +133,22 @@ class Recorder(TorchFunctionMode):
         if inplace and args and isinstance(args[0], torch.Tensor) and args[0].requires_grad:
             raise FallbackFailed(f"in-place {name} on a tensor that requires grad; write it out of place")
         edges: list[tuple[int, Any, Any]] = []
+        passed: dict[int, Any] = {}  # one edge and one alias per tensor, however often it is passed
 
         def use(obj: Any) -> Any:
             if not isinstance(obj, torch.Tensor):
                 return obj
+            if id(obj) in passed:
+                return passed[id(obj)]
             index = self._source(obj)
+            value = obj
             if self.split_edges and obj.requires_grad and not inplace:
-                alias = obj.view_as(obj)
-                edges.append((index, alias, None))
-                return alias
-            edges.append((index, None, None))
-            return obj
+                value = obj.view_as(obj)
+                edges.append((index, value, None))
+            else:
+                edges.append((index, None, None))
+            passed[id(obj)] = value
+            return value
 
         call_args, call_kwargs = tree_map(use, args), tree_map(use, kwargs)
         if func is F.dropout:
@@ -178,11 +192,6 @@ class Recorder(TorchFunctionMode):
                            [(s, a, container.index) for s, a, _ in edges], None)
 
     def _label(self, op: str) -> str:
-        if self.stack:
-            frame = self.stack[-1]
-            frame[2] += 1
-            if frame[1] and frame[2] == 1 and frame[0]:
-                return unique_label(frame[0], self.taken)  # the op a torch.nn module runs: `fc1`
         return unique_label(op, self.taken)
 
     def _node(self, label: str, op: str, definition: str, module: str | None, out: torch.Tensor,
@@ -214,7 +223,7 @@ class Recorder(TorchFunctionMode):
         program = Program(self.steps, (inputs[0], inputs[1]), output, "autograd", self.model)
         run = Run(loss, tensors, nodes, {i: self.edges[i] for i in nodes},
                   {i: a for i, a in self.aux.items() if i in keep},
-                  containers=any(s.container for s in self.steps))
+                  containers=any(s.container for s in self.steps), split_edges=self.split_edges)
         return program, run
 
     def _ancestors(self, output: int) -> set[int]:
