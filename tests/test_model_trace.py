@@ -233,3 +233,19 @@ def test_recurrent_and_attention_layers_are_exact(branch: bool, level: str, reco
         # attn takes `out` three times: one edge, so identity checks inside it still hold.
         attn = trace.graph.find("attn[0]")
         assert [trace.graph.nodes[i].label for i in attn.inputs].count("lstm[0]") == 1
+
+
+def test_a_loss_fx_cannot_look_into_is_one_node() -> None:
+    def loss(output, target):
+        if output.sum() > -1e9:  # data-dependent: fx refuses to trace inside
+            return ((output - target) ** 2).mean()
+        return (output - target).abs().mean()
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh())
+    x, y = torch.randn(4, 3), torch.randn(4, 2)
+    trace = trace_model(model, loss, x, y)
+    assert trace.info["level"] == "module" and "it is shown as one node" in trace.info["notes"][0]
+    assert trace.graph.find("loss").definition == "loss = loss(1, y)"
+    check = check_model(model, loss, x, y)
+    assert check.ok, check.summary().plain
