@@ -1,0 +1,71 @@
+"""What every command that reads a SOURCE shares: its options and how it becomes a Trace."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gradviz.core.trace import Trace
+from gradviz.errors import GradvizError
+
+MODES = ("forward", "tangent", "reverse", "all")
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
+    parser.add_argument("source", metavar="SOURCE",
+                        help="an expression ('exp(x1/x2) * x2'), @FILE with one, or a model spec FILE.py")
+    parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE",
+                        help="input values: x1=0.5,x2=1 or 'W=[[1,2],[3,4]]' (repeatable)")
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
+                        help="inputs drawn at random (seeded) with this shape: W1=2x16 (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --shape values, dropout masks and model batches")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="number type of the trace")
+    parser.add_argument("--wrt", metavar="INPUT", help="the input the tangent (forward-mode) pass follows; default: the first")
+    parser.add_argument("--batch-size", type=int, default=8, help="model specs: rows of the batch traced")
+    parser.add_argument("--level", choices=("module", "aten"), default="module",
+                        help="model specs: one node per module call, or finer aten ops")
+
+
+def read_source(source: str) -> tuple[str, str]:
+    """('expression', text) or ('spec', path); @FILE reads an expression file."""
+    if source.startswith("@"):
+        path = Path(source[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
+        lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+        return "expression", "\n".join(lines).strip()
+    if source.endswith(".py"):
+        return "spec", source
+    return "expression", source
+
+
+def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse")) -> Trace:
+    """The Trace of args.source, whichever kind of source it is."""
+    kind, payload = read_source(args.source)
+    if kind == "spec":
+        try:
+            from gradviz.sources.model import trace_spec
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("gradviz"):
+                raise GradvizError("tracing model specs is not available in this version") from None
+            raise
+        return trace_spec(payload, batch_size=args.batch_size, seed=args.seed, level=args.level, dtype=args.dtype)
+    from gradviz.sources.bindings import parse_at, parse_shapes
+    from gradviz.sources.expr import trace_expression
+
+    trace = trace_expression(payload, parse_at(args.at), parse_shapes(args.shape), args.seed, args.dtype, modes)
+    check_wrt(trace, args)
+    return trace
+
+
+def check_wrt(trace: Trace, args: argparse.Namespace) -> str | None:
+    """The input --wrt names (validated), or the first input."""
+    labels = trace.input_labels
+    if args.wrt is None:
+        return labels[0] if labels else None
+    if args.wrt not in labels:
+        raise GradvizError(f"--wrt {args.wrt}: no such input (inputs: {', '.join(labels) or 'none'})")
+    return args.wrt

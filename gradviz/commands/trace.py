@@ -1,0 +1,57 @@
+"""`gradviz trace SOURCE`: the lecture's trace table, gradients and passes, printed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gradviz.commands.common import MODES, add_source_options, check_wrt, load_trace
+
+
+def add_parser(subparsers) -> None:
+    """Register `trace`."""
+    parser = subparsers.add_parser(
+        "trace", help="print values, tangents and adjoints of an expression or model",
+        description="Trace SOURCE into a computation graph and print the lecture's trace table.")
+    add_source_options(parser)
+    parser.add_argument("--mode", choices=MODES, default="all", help="which passes to show (default: all)")
+    parser.add_argument("--check", action="store_true",
+                        help="compare derivatives with finite differences and torch.autograd; print the largest error")
+    parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
+    parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
+    parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
+    parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
+    parser.add_argument("--show", metavar="NODE", action="append", default=[],
+                        help="also print NODE's value and adjoint in full (repeatable)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trace, print, and return 1 when a value or adjoint went non-finite (else 0)."""
+    modes = ("tangent", "reverse") if args.mode == "all" else (args.mode,)
+    trace = load_trace(args, modes)
+    wrt = check_wrt(trace, args)
+    if args.json:
+        from gradviz.views.json_report import trace_to_json
+
+        json.dump(trace_to_json(trace, args.source), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        from gradviz.views.trace_report import node_details, trace_report
+
+        console = Console()
+        console.print(trace_report(trace, args.mode, wrt))
+        for name in args.show:
+            console.print(node_details(trace, name))
+        if args.graph:
+            from gradviz.draw.terminal import render_trace_graph
+
+            console.print(render_trace_graph(trace, ascii=args.ascii))
+        if args.check:
+            from gradviz.check import check_trace
+
+            console.print(check_trace(trace, args.source).summary())
+    return 1 if trace.first_nonfinite() is not None else 0

@@ -1,0 +1,83 @@
+"""Numbers as text: one place decides how values, tangents and adjoints read."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DECIMALS = 4
+
+
+def is_finite(value: np.ndarray | None) -> bool:
+    """True when every element is finite (None counts as finite: nothing to show)."""
+    return value is None or bool(np.all(np.isfinite(value)))
+
+
+def fmt_scalar(x: float, decimals: int = DECIMALS) -> str:
+    """A scalar to `decimals` places, with '-0' shown as '0' and large/small in e-notation."""
+    x = float(x)
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x != 0 and (abs(x) >= 1e6 or abs(x) < 10 ** -decimals):
+        return f"{x:.{decimals - 1}e}"
+    text = f"{x:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    """(2, 16) as '2×16'; a scalar as 'scalar'."""
+    return "×".join(map(str, shape)) if shape else "scalar"
+
+
+def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
+    """Short form: a scalar as a number, a small vector in full, a tensor as shape and summary."""
+    if value is None:
+        return "—"
+    value = np.asarray(value)
+    if value.size == 1:
+        return fmt_scalar(value.reshape(()), decimals)
+    if value.ndim == 1 and value.size <= 4:
+        return "[" + ", ".join(fmt_scalar(x, decimals) for x in value) + "]"
+    return f"[{fmt_shape(value.shape)}] {summary_line(value)}"
+
+
+def summary_line(value: np.ndarray) -> str:
+    """mean, norm and non-finite count of a tensor, in one short line."""
+    finite = np.isfinite(value)
+    bad = int(value.size - finite.sum())
+    shown = value[finite] if bad else value
+    if shown.size == 0:
+        return f"all {bad} non-finite"
+    text = f"μ={fmt_scalar(shown.mean(), 3)} ‖·‖={fmt_scalar(np.sqrt((shown * shown).sum()), 3)}"
+    return text + (f" ({bad} non-finite)" if bad else "")
+
+
+def fmt_full(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
+    """Every element, numpy-style, for tooltips and inspectors."""
+    if value is None:
+        return "—"
+    value = np.asarray(value)
+    if value.size == 1:
+        return fmt_scalar(value.reshape(()), decimals)
+    return np.array2string(value, precision=decimals, suppress_small=True, max_line_width=100, threshold=2000)
+
+
+def to_json(value: np.ndarray | None):
+    """A JSON-ready form: nested lists of floats, non-finite numbers as 'nan'/'inf'/'-inf'."""
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if np.all(np.isfinite(value)):
+        return value.tolist()
+    if value.ndim == 0:
+        return _json_scalar(float(value))
+    return [to_json(v) for v in value]
+
+
+def _json_scalar(x: float):
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x

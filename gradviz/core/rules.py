@@ -1,0 +1,259 @@
+"""The op-rules table: one entry per primitive, the single source of truth for the math.
+
+Each rule knows how to evaluate its op, its vector-Jacobian product per input (reverse
+mode: the edge term v̄_j·∂v_j/∂v_i), its Jacobian-vector product per input (forward
+mode), and its text forms: the definition (`exp({0})`) and one local-derivative formula
+per input (`e^{{{0}}}`), where {0}, {1} are the input labels and {out} the node's own.
+
+Elementwise ops give their local derivatives once (`derivs`); vjp and jvp follow from
+them. The others spell out vjp and jvp. Broadcasting is undone by the passes
+(`unbroadcast`), so a vjp may return a gradient in the output's broadcast shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from gradviz.errors import MissingRuleError
+
+Array = np.ndarray
+Args = tuple[Array, ...]
+Attrs = Mapping[str, Any]
+# vjp(g, out, args, attrs) -> contribution to one input; jvp(t, out, args, attrs) likewise.
+EdgeFn = Callable[[Array, Array, Args, Attrs], Array]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one primitive evaluates, differentiates and reads."""
+
+    name: str
+    arity: int
+    evaluate: Callable[[Args, Attrs], Array]
+    vjps: tuple[EdgeFn, ...]
+    jvps: tuple[EdgeFn, ...]
+    definition: str
+    partials: tuple[str, ...]
+    derivs: Callable[[Args, Array, Attrs], tuple[Array, ...]] | None = None
+
+    @property
+    def elementwise(self) -> bool:
+        """True when the local Jacobian is diagonal, so ∂v_j/∂v_i is an array of numbers."""
+        return self.derivs is not None
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule_for(op: str) -> Rule:
+    """The rule of `op`; a missing rule fails loudly, naming the op."""
+    try:
+        return RULES[op]
+    except KeyError:
+        raise MissingRuleError(f"no derivative rule for op {op!r}") from None
+
+
+def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
+    """Sum `grad` over the axes broadcasting added or stretched, back to `shape`."""
+    grad = np.asarray(grad)
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, partials: tuple[str, ...]) -> None:
+    def vjp(i: int) -> EdgeFn:
+        return lambda g, out, args, attrs: g * derivs(args, out, attrs)[i]
+
+    def jvp(i: int) -> EdgeFn:
+        return lambda t, out, args, attrs: t * derivs(args, out, attrs)[i]
+
+    RULES[name] = Rule(
+        name, arity, evaluate,
+        tuple(vjp(i) for i in range(arity)), tuple(jvp(i) for i in range(arity)),
+        definition, partials, derivs,
+    )
+
+
+def _rule(name: str, arity: int, evaluate, vjps, jvps, definition: str, partials: tuple[str, ...]) -> None:
+    RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials)
+
+
+def _one(x: Array) -> Array:
+    return np.ones_like(x)
+
+
+def _sigmoid(x: Array) -> Array:
+    # Two branches keep exp() from overflowing for large |x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _ties(a: Array, b: Array, wins: Array) -> Array:
+    # Matches torch.maximum/minimum: a tie splits the gradient in half.
+    return np.where(a == b, 0.5, np.where(wins, 1.0, 0.0)).astype(np.result_type(a, b))
+
+
+# --- arithmetic -------------------------------------------------------------------------
+_elementwise("add", 2, lambda a, k: a[0] + a[1], lambda a, o, k: (_one(o), _one(o)),
+             "{0} + {1}", ("1", "1"))
+_elementwise("sub", 2, lambda a, k: a[0] - a[1], lambda a, o, k: (_one(o), -_one(o)),
+             "{0} − {1}", ("1", "−1"))
+_elementwise("mul", 2, lambda a, k: a[0] * a[1], lambda a, o, k: (a[1] * _one(o), a[0] * _one(o)),
+             "{0}·{1}", ("{1}", "{0}"))
+_elementwise("div", 2, lambda a, k: a[0] / a[1],
+             lambda a, o, k: (_one(o) / a[1], -a[0] / a[1] ** 2),
+             "{0}/{1}", ("1/{1}", "−{0}/{1}²"))
+_elementwise("pow", 2, lambda a, k: a[0] ** a[1],
+             lambda a, o, k: (a[1] * a[0] ** (a[1] - 1), o * np.log(a[0])),
+             "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"))
+_elementwise("neg", 1, lambda a, k: -a[0], lambda a, o, k: (-_one(o),), "−{0}", ("−1",))
+
+# --- elementary functions ---------------------------------------------------------------
+_elementwise("exp", 1, lambda a, k: np.exp(a[0]), lambda a, o, k: (o,), "exp({0})", ("e^{{{0}}}",))
+_elementwise("log", 1, lambda a, k: np.log(a[0]), lambda a, o, k: (1 / a[0],), "log({0})", ("1/{0}",))
+_elementwise("sqrt", 1, lambda a, k: np.sqrt(a[0]), lambda a, o, k: (0.5 / o,), "sqrt({0})",
+             ("1/(2·√{0})",))
+_elementwise("abs", 1, lambda a, k: np.abs(a[0]), lambda a, o, k: (np.sign(a[0]),), "abs({0})",
+             ("sign({0})",))
+_elementwise("sin", 1, lambda a, k: np.sin(a[0]), lambda a, o, k: (np.cos(a[0]),), "sin({0})",
+             ("cos({0})",))
+_elementwise("cos", 1, lambda a, k: np.cos(a[0]), lambda a, o, k: (-np.sin(a[0]),), "cos({0})",
+             ("−sin({0})",))
+_elementwise("tanh", 1, lambda a, k: np.tanh(a[0]), lambda a, o, k: (1 - o * o,), "tanh({0})",
+             ("1 − {out}²",))
+_elementwise("sigmoid", 1, lambda a, k: _sigmoid(a[0]), lambda a, o, k: (o * (1 - o),),
+             "σ({0})", ("{out}·(1 − {out})",))
+_elementwise("relu", 1, lambda a, k: np.maximum(a[0], 0),
+             lambda a, o, k: ((a[0] > 0).astype(o.dtype),), "relu({0})", ("[{0} > 0]",))
+_elementwise("softplus", 1, lambda a, k: np.logaddexp(0, a[0]), lambda a, o, k: (_sigmoid(a[0]),),
+             "softplus({0})", ("σ({0})",))
+_elementwise("maximum", 2, lambda a, k: np.maximum(a[0], a[1]),
+             lambda a, o, k: (_ties(a[0], a[1], a[0] > a[1]), _ties(a[0], a[1], a[1] > a[0])),
+             "max({0}, {1})", ("[{0} ≥ {1}]", "[{1} ≥ {0}]"))
+_elementwise("minimum", 2, lambda a, k: np.minimum(a[0], a[1]),
+             lambda a, o, k: (_ties(a[0], a[1], a[0] < a[1]), _ties(a[0], a[1], a[1] < a[0])),
+             "min({0}, {1})", ("[{0} ≤ {1}]", "[{1} ≤ {0}]"))
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> Array:
+    """The keep-mask a dropout node draws: True where the unit is kept (probability 1−p)."""
+    return np.random.default_rng(seed).random(shape) >= p
+
+
+def _dropout_scale(args: Args, attrs: Attrs) -> Array:
+    x = args[0]
+    return dropout_mask(x.shape, attrs["p"], attrs["seed"]).astype(x.dtype) / (1 - attrs["p"])
+
+
+# The lecture's dropout: x'_i = 0 with probability p, else x_i/(1−p).
+_elementwise("dropout", 1, lambda a, k: a[0] * _dropout_scale(a, k),
+             lambda a, o, k: (_dropout_scale(a, k),), "dropout({0}, p={p})", ("mask/(1−{p})",))
+
+
+# --- linear algebra ---------------------------------------------------------------------
+def _as_matrices(a: Array, b: Array, g: Array) -> tuple[Array, Array, Array]:
+    """Promote 1-D operands the way numpy's matmul does, and the gradient to match."""
+    if a.ndim == 1:
+        a, g = a[None, :], np.expand_dims(g, -2)
+    if b.ndim == 1:
+        b, g = b[:, None], np.expand_dims(g, -1)
+    return a, b, g
+
+
+def _matmul_vjp_a(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:  # a dot product
+        return g * args[1]
+    a, b, g2 = _as_matrices(args[0], args[1], g)
+    grad = g2 @ np.swapaxes(b, -1, -2)
+    if args[0].ndim == 1:
+        grad = grad[..., 0, :]
+    return unbroadcast(grad, args[0].shape)
+
+
+def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:
+        return g * args[0]
+    a, b, g2 = _as_matrices(args[0], args[1], g)
+    grad = np.swapaxes(a, -1, -2) @ g2
+    if args[1].ndim == 1:
+        grad = grad[..., :, 0]
+    return unbroadcast(grad, args[1].shape)
+
+
+_rule("matmul", 2, lambda a, k: a[0] @ a[1], (_matmul_vjp_a, _matmul_vjp_b),
+      (lambda t, o, a, k: t @ a[1], lambda t, o, a, k: a[0] @ t),
+      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"))
+_rule("transpose", 1, lambda a, k: a[0].T, (lambda g, o, a, k: g.T,), (lambda t, o, a, k: t.T,),
+      "{0}ᵀ", ("v̄ᵀ",))
+
+
+# --- reductions -------------------------------------------------------------------------
+def _axis(attrs: Attrs) -> int | None:
+    return attrs.get("axis")
+
+
+def _spread(g: Array, x: Array, attrs: Attrs) -> Array:
+    """Send a reduced gradient back over the reduced axis (or all axes)."""
+    axis = _axis(attrs)
+    if axis is not None:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, x.shape)
+
+
+def _count(x: Array, attrs: Attrs) -> int:
+    axis = _axis(attrs)
+    return x.size if axis is None else x.shape[axis]
+
+
+_rule("sum", 1, lambda a, k: np.sum(a[0], axis=_axis(k)),
+      (lambda g, o, a, k: _spread(g, a[0], k).copy(),),
+      (lambda t, o, a, k: np.sum(t, axis=_axis(k)),),
+      "sum({0})", ("1",))
+_rule("mean", 1, lambda a, k: np.mean(a[0], axis=_axis(k)),
+      (lambda g, o, a, k: _spread(g, a[0], k) / _count(a[0], k),),
+      (lambda t, o, a, k: np.mean(t, axis=_axis(k)),),
+      "mean({0})", ("1/n",))
+
+
+def _safe_div(x: Array, d: Array) -> Array:
+    # The norm's gradient at 0 is taken as 0, as torch does.
+    return np.where(d == 0, 0.0, x / np.where(d == 0, 1.0, d))
+
+
+_rule("norm", 1, lambda a, k: np.sqrt(np.sum(a[0] * a[0])),
+      (lambda g, o, a, k: g * _safe_div(a[0], o),),
+      (lambda t, o, a, k: np.sum(t * _safe_div(a[0], o)),),
+      "‖{0}‖", ("{0}/{out}",))
+
+
+# --- losses (means over every element, as torch's default reduction) --------------------
+def _bce_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
+    p, y = np.broadcast_arrays(a[0], a[1])
+    n = p.size
+    return (p - y) / (p * (1 - p)) / n, -(np.log(p) - np.log1p(-p)) / n
+
+
+def _mse_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
+    d = a[0] - a[1]
+    return 2 * d / d.size, -2 * d / d.size
+
+
+def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str]) -> None:
+    """A mean loss: vjp is g·(local derivative), jvp sums t·(local derivative)."""
+    _rule(name, 2, evaluate,
+          (lambda g, o, a, k: g * derivs(a, o, k)[0], lambda g, o, a, k: g * derivs(a, o, k)[1]),
+          (lambda t, o, a, k: np.sum(t * derivs(a, o, k)[0]), lambda t, o, a, k: np.sum(t * derivs(a, o, k)[1])),
+          definition, partials)
+
+
+_loss("bce", lambda a, k: np.mean(-(a[1] * np.log(a[0]) + (1 - a[1]) * np.log1p(-a[0]))), _bce_derivs,
+      "bce({0}, {1})", ("({0} − {1})/({0}·(1 − {0}))/n", "−ln({0}/(1 − {0}))/n"))
+_loss("mse", lambda a, k: np.mean((a[0] - a[1]) ** 2), _mse_derivs,
+      "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"))

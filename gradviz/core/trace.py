@@ -1,0 +1,90 @@
+"""The Trace: a graph plus everything the passes computed on it. Plain, frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from gradviz.core.graph import Graph
+
+Edge = tuple[int, int]  # (child node id, input position in the child)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Values, tangents (per input), adjoints and edge contributions (per output).
+
+    - `values[i]`: node i's value.
+    - `tangents[x][i]`: v'_i = ∂v_i/∂x along the all-ones direction of input x.
+    - `adjoints[f][i]`: v̄_i = ∂f/∂v_i (seed: ones of f's shape); None for constants.
+    - `contributions[f][(j, p)]`: the edge term v̄_j·∂v_j/∂v_i, where i is input p of j,
+      already reduced to v_i's shape; the terms into i sum to v̄_i.
+    - `partials[(j, p)]`: the local ∂v_j/∂v_i as numbers where that is a scalar or an
+      elementwise (diagonal) Jacobian; absent otherwise.
+    - `aux[i]`: extra per-node data a source captured (a dropout mask, for instance).
+    """
+
+    graph: Graph
+    values: tuple[np.ndarray, ...]
+    tangents: Mapping[str, tuple[np.ndarray | None, ...]] = field(default_factory=dict)
+    adjoints: Mapping[str, tuple[np.ndarray | None, ...]] = field(default_factory=dict)
+    contributions: Mapping[str, Mapping[Edge, np.ndarray]] = field(default_factory=dict)
+    partials: Mapping[Edge, np.ndarray] = field(default_factory=dict)
+    aux: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
+
+    @property
+    def input_labels(self) -> tuple[str, ...]:
+        """Labels of the differentiable leaves (inputs and parameters)."""
+        return tuple(self.graph.nodes[i].label for i in self.graph.input_ids)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Output names in order."""
+        return tuple(self.graph.outputs)
+
+    def gradient(self, output: str, input_label: str) -> np.ndarray | None:
+        """∂output/∂input from the reverse pass of `output`."""
+        node = self.graph.find(input_label)
+        adjoints = self.adjoints.get(output)
+        return None if node is None or adjoints is None else adjoints[node.id]
+
+    def edge_terms(self, output: str, node_id: int) -> list[tuple[Edge, np.ndarray | None]]:
+        """The terms v̄_j·∂v_j/∂v_i into node i, one per outgoing edge, in child order.
+
+        A term is None when the edge does not lead to `output` (it contributes zero).
+        """
+        contributions = self.contributions.get(output, {})
+        terms = []
+        for child in self.graph.users(node_id):
+            for position, source in enumerate(self.graph.nodes[child].inputs):
+                if source == node_id:
+                    terms.append(((child, position), contributions.get((child, position))))
+        return terms
+
+    def pass_counts(self) -> dict[str, int]:
+        """Passes each mode needs for the full gradient or Jacobian.
+
+        Forward mode needs one per scalar input element, reverse mode one per scalar
+        output element: the lecture's reason deep learning uses reverse mode.
+        """
+        ins = sum(int(self.values[i].size) for i in self.graph.input_ids)
+        outs = sum(int(self.values[i].size) for i in self.graph.outputs.values())
+        return {"forward_mode": ins, "reverse_mode": outs}
+
+    def first_nonfinite(self) -> tuple[str, int] | None:
+        """('value', id) or ('adjoint', id) of the first node that went NaN/Inf, or None.
+
+        Values are searched in forward order, adjoints in reverse order (the order in
+        which each pass computes them).
+        """
+        for node in self.graph.nodes:
+            if not np.all(np.isfinite(self.values[node.id])):
+                return ("value", node.id)
+        for adjoints in self.adjoints.values():
+            for node in reversed(self.graph.nodes):
+                a = adjoints[node.id]
+                if a is not None and not np.all(np.isfinite(a)):
+                    return ("adjoint", node.id)
+        return None

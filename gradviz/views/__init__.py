@@ -1,0 +1,1 @@
+"""Views of a Trace: rich text for the terminal, JSON for other tools."""

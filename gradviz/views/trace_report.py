@@ -1,0 +1,175 @@
+"""`gradviz trace` as rich renderables: the lecture's trace table, gradients, passes, outline."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from gradviz.core.explain import adjoint_equation, bar, tangent_equation
+from gradviz.core.fmt import fmt_value, is_finite
+from gradviz.core.trace import Trace
+
+KIND_STYLE = {"input": "bold cyan", "parameter": "bold magenta", "constant": "dim", "op": ""}
+OUTLINE_LIMIT = 60
+
+
+def _number(value, style: str = "") -> Text:
+    text = fmt_value(value)
+    return Text(text, style="bold red" if not is_finite(value) else style)
+
+
+def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Table:
+    """The lecture's table: node, definition, value, tangent (w.r.t. `wrt`), adjoint(s)."""
+    show_tangent = mode in ("tangent", "all") and wrt in trace.tangents
+    show_adjoint = mode in ("reverse", "all") and bool(trace.adjoints)
+    table = Table(title="trace", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("node", no_wrap=True)
+    table.add_column("definition")
+    table.add_column("value", justify="right")
+    if show_tangent:
+        table.add_column(f"tangent ∂·/∂{wrt}", justify="right")
+    if show_adjoint:
+        for output in trace.adjoints:
+            table.add_column(f"adjoint ∂{output}/∂·", justify="right")
+    first = trace.first_nonfinite()
+    for node in trace.graph.nodes:
+        if node.op == "const":
+            continue
+        label = Text(node.label, style=KIND_STYLE[node.kind])
+        if first and first[1] == node.id:
+            label.append(" ◀ first non-finite " + first[0], style="bold red")
+        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else node.kind, style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
+        if show_tangent:
+            row.append(_number(trace.tangents[wrt][node.id]))
+        if show_adjoint:
+            row += [_number(adjoints[node.id]) for adjoints in trace.adjoints.values()]
+        table.add_row(*row)
+    return table
+
+
+def adjoint_sums(trace: Trace) -> Table | None:
+    """Each adjoint with more than one term, written out as the lecture's sum."""
+    table = Table(title="adjoints as sums of edge contributions", title_justify="left",
+                  show_header=False, show_edge=False, pad_edge=False, box=None)
+    table.add_column()
+    rows = 0
+    for output in trace.adjoints:
+        for node in trace.graph.nodes:
+            if node.op == "const" or node.id == trace.graph.outputs[output]:
+                continue
+            terms = [v for _, v in trace.edge_terms(output, node.id) if v is not None]
+            if len(terms) > 1:
+                prefix = f"[{output}] " if len(trace.adjoints) > 1 else ""
+                table.add_row(prefix + adjoint_equation(trace, output, node.id))
+                rows += 1
+    return table if rows else None
+
+
+def tangent_chain(trace: Trace, wrt: str) -> Table:
+    """Forward mode's chain rule at each op node, for input `wrt`."""
+    table = Table(title=f"tangents (forward mode, ∂·/∂{wrt})", title_justify="left",
+                  show_header=False, show_edge=False, pad_edge=False, box=None)
+    table.add_column()
+    for node in trace.graph.nodes:
+        if not node.is_leaf:
+            table.add_row(tangent_equation(trace, wrt, node.id))
+    return table
+
+
+def gradients_table(trace: Trace) -> Table:
+    """∂output/∂input for every pair: the gradient, or with several outputs the Jacobian."""
+    title = "gradients" if len(trace.adjoints) == 1 else "Jacobian (rows: outputs)"
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("")
+    labels = trace.input_labels
+    for label in labels:
+        table.add_column(f"∂·/∂{label}", justify="right")
+    for output in trace.adjoints:
+        table.add_row(output, *[_number(trace.gradient(output, label)) for label in labels])
+    return table
+
+
+def passes_line(trace: Trace) -> Text:
+    """How many passes each mode needs for the whole gradient or Jacobian."""
+    counts = trace.pass_counts()
+    fwd, rev = counts["forward_mode"], counts["reverse_mode"]
+    text = Text("passes for the full ")
+    text.append("gradient" if rev == 1 else "Jacobian")
+    text.append(f": forward mode {fwd} (one per input element), reverse mode {rev} (one per output element)")
+    return text
+
+
+def outline(trace: Trace, limit: int = OUTLINE_LIMIT) -> Tree:
+    """The graph as a tree from each output; a shared node is expanded once, then referred to."""
+    root = Tree("graph", guide_style="dim")
+    seen: set[int] = set()
+    lines = [0]
+
+    def add(parent: Tree, node_id: int) -> None:
+        node = trace.graph.nodes[node_id]
+        lines[0] += 1
+        if lines[0] > limit:
+            return
+        if node.is_leaf:
+            parent.add(Text(f"{node.label} ({node.kind})", style=KIND_STYLE[node.kind] or "dim"))
+            return
+        if node_id in seen:
+            parent.add(Text(f"{node.label} (shared, see above)", style="dim"))
+            return
+        seen.add(node_id)
+        branch = parent.add(Text(node.definition))
+        for i in dict.fromkeys(node.inputs):
+            add(branch, i)
+
+    for oid in trace.graph.outputs.values():
+        add(root, oid)
+    if lines[0] > limit:
+        root.add(Text(f"… {lines[0] - limit} more lines (use --graph or gradviz export for the whole graph)", style="dim"))
+    return root
+
+
+def nonfinite_note(trace: Trace) -> Text | None:
+    """A red line naming the first node whose value or adjoint became NaN/Inf."""
+    first = trace.first_nonfinite()
+    if first is None:
+        return None
+    kind, node_id = first
+    node = trace.graph.nodes[node_id]
+    what = "value" if kind == "value" else f"adjoint {bar(node.label)}"
+    return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
+
+
+def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Group:
+    """Everything `gradviz trace` prints, in order."""
+    parts: list[RenderableType] = [trace_table(trace, mode, wrt), Text()]
+    if mode in ("tangent", "all") and wrt in trace.tangents:
+        parts += [tangent_chain(trace, wrt), Text()]
+    if mode in ("reverse", "all"):
+        sums = adjoint_sums(trace)
+        if sums is not None:
+            parts += [sums, Text()]
+    if mode != "forward" and trace.adjoints:
+        parts += [gradients_table(trace), Text()]
+    parts += [passes_line(trace), Text(), outline(trace)]
+    note = nonfinite_note(trace)
+    if note is not None:
+        parts += [Text(), note]
+    return Group(*parts)
+
+
+def node_details(trace: Trace, label: str) -> Group:
+    """One node in full (`--show NODE`): definition, value and each adjoint element by element."""
+    from gradviz.core.fmt import fmt_full, fmt_shape
+    from gradviz.errors import GradvizError
+
+    node = trace.graph.find(label)
+    if node is None:
+        raise GradvizError(f"--show {label}: no such node")
+    value = trace.values[node.id]
+    parts: list[RenderableType] = [Text(f"{node.definition}  [{fmt_shape(value.shape)}]", style="bold"),
+                                   Text("value:"), Text(fmt_full(value))]
+    for output, adjoints in trace.adjoints.items():
+        parts += [Text(f"adjoint ∂{output}/∂{label}:"), Text(fmt_full(adjoints[node.id]))]
+    return Group(*parts)
