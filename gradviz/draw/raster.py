@@ -208,14 +208,16 @@ class Grid:
         flat[(y + h - 1) * self.width + x] = bl
         flat[(y + h - 1) * self.width + x + w - 1] = br
 
-    def paint_edge(self, j: int, style: str) -> None:
-        """Restyle edge j (its line and its label) in place."""
+    def paint_edge(self, j: int, style: str, label: str | None = None) -> None:
+        """Restyle edge j (its line and its label) in place, and re-text its label if given."""
         edge = self.edges[j]
-        self.edges = (*self.edges[:j], EdgeSpec(edge.src, edge.dst, edge.label, style), *self.edges[j + 1 :])
+        label = edge.label if label is None else label
+        self.edges = (*self.edges[:j], EdgeSpec(edge.src, edge.dst, label, style), *self.edges[j + 1 :])
         self.styles.flat[self.edge_cells[j]] = self.style_id(style)
-        label = self.layout.labels.get(j)
-        if label is not None:
-            self.styles[label.y : label.bottom, label.x : label.right] = self.style_id(style + ".label")
+        rect = self.layout.labels.get(j)
+        if rect is not None:
+            _write_label(self, rect, label or "")
+            self.styles[rect.y : rect.bottom, rect.x : rect.right] = self.style_id(style + ".label")
 
     def text(self) -> str:
         """The grid as plain text, one line per row, without trailing blanks."""
@@ -304,12 +306,16 @@ def _sign(dx: int, dy: int) -> tuple[int, int]:
     return ((dx > 0) - (dx < 0), (dy > 0) - (dy < 0))
 
 
+def _write_label(grid: Grid, rect: Rect, label: str) -> None:
+    lines = label.split("\n")
+    for i in range(rect.h):
+        text = lines[i] if i < len(lines) else ""
+        grid.chars[rect.y + i, rect.x : rect.right] = grid._line_cells(text, rect.w, "left")
+
+
 def _draw_labels(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec]) -> None:
     for j, rect in layout.labels.items():
-        lines = (edges[j].label or "").split("\n")
-        for i in range(rect.h):
-            text = lines[i] if i < len(lines) else ""
-            grid.chars[rect.y + i, rect.x : rect.right] = grid._line_cells(text, rect.w, "left")
+        _write_label(grid, rect, edges[j].label or "")
         grid.styles[rect.y : rect.bottom, rect.x : rect.right] = grid.style_id(edges[j].style + ".label")
         grid.owners[rect.y : rect.bottom, rect.x : rect.right] = grid._edge_owner(j)
 
