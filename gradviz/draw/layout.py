@@ -205,7 +205,14 @@ def rank_boxes(
 ) -> Ranked:
     """Run `dot` on the boxes and edges and keep ranks, centres (in columns) and edge stations."""
     source = dot_source(boxes, edges, sizes, label_sizes)
-    nodes, paths = parse_plain(run_dot(source, "plain", timeout_s).decode("utf-8"))
+    return read_ranks(run_dot(source, "plain", timeout_s).decode("utf-8"), boxes, edges, label_sizes)
+
+
+def read_ranks(
+    plain: str, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], label_sizes: Mapping[int, tuple[int, int]]
+) -> Ranked:
+    """Ranks, centres and edge stations from the `dot -Tplain` output of `dot_source`."""
+    nodes, paths = parse_plain(plain)
     # nodes of one rank share their centre's y; round away dot's float noise.
     levels = sorted({round(y, 2) for _, y in nodes.values()}, reverse=True)
     rank_of_y = {y: r for r, y in enumerate(levels)}

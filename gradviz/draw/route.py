@@ -29,7 +29,7 @@ from gradviz.draw.dot import DEFAULT_TIMEOUT_S
 Point = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rect:
     """A rectangle of cells: left column, top row, width, height."""
 
@@ -65,7 +65,7 @@ class Layout:
     clusters: Mapping[str, Rect]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """Something that takes room in a rank: a box, an edge label, or an edge passing through."""
 
@@ -79,7 +79,7 @@ class _Item:
     left: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Hop:
     """One edge's passage through one channel, from column a (top) to column b (bottom)."""
 
