@@ -97,7 +97,7 @@ def box_size(box: BoxSpec, ports: int = 1) -> tuple[int, int]:
     port_span = 2 * max(ports, 1) - 1
     if box.border:
         return max(text + 4, port_span + 2, 3), len(box.lines) + 2
-    return max(text, port_span, 1), max(len(box.lines), 1)
+    return max(text, port_span, 1), 1  # a borderless box is one row: see raster.Grid._bar
 
 
 def label_size(label: str) -> tuple[int, int]:

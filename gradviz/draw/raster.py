@@ -176,17 +176,22 @@ class Grid:
             box = self.boxes[key]
             inset = 1 if box.border else 0
             if box.border:
-                # a port is drawn in its edge's style: an active edge shows where it enters
+                # a port is drawn in its edge's style, so an active edge shows where it
+                # enters; on the current box it keeps the box's highlight, which has no holes.
+                current = box.style.endswith(".current")
                 for px, _, j in self.ports_out[key]:
                     where.append((rect.bottom - 1) * self.width + px)
                     cells.append(self.glyphs.port)
                     ports.append(where[-1])
-                    port_styles.append(self.style_id(self.edges[j].style))
+                    port_styles.append(self.style_id(box.style if current else self.edges[j].style))
                 for px, _, j in self.ports_in[key]:
                     where.append(rect.y * self.width + px)
                     cells.append(self.glyphs.arrows[0])
                     ports.append(where[-1])
-                    port_styles.append(self.style_id(self.edges[j].style))
+                    port_styles.append(self.style_id(box.style if current else self.edges[j].style))
+            else:
+                self._bar(key, rect, where, cells)
+                continue
             pad = 2 * inset  # a blank column either side of the text, inside the border
             width = rect.w - 2 * pad
             for i, text in enumerate(box.lines[: rect.h - 2 * inset]):
@@ -202,6 +207,27 @@ class Grid:
             self.styles[row, left : left + width] = self.style_id(key)
         if ports:
             self.styles.flat[np.array(ports)] = port_styles
+
+    def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
+        """A borderless box is one row: its text, on a line joining the ports of its edges."""
+        arms = [0] * rect.w
+        cols = [x - rect.x for x, _, _ in self.ports_out[key]] + [x - rect.x for x, _, _ in self.ports_in[key]]
+        for x, _, _ in self.ports_out[key]:
+            arms[x - rect.x] |= S
+        for x, _, _ in self.ports_in[key]:
+            arms[x - rect.x] |= N
+        text = self._line_cells(self.boxes[key].lines[0] if self.boxes[key].lines else "", rect.w, "center")
+        marks = [i for i, cell in enumerate(text) if cell != " "]
+        if cols:
+            lo, hi = min(cols + marks), max(cols + marks)
+            for i in range(lo, hi):
+                arms[i] |= E
+                arms[i + 1] |= W
+        table = self.glyphs.by_arms
+        row = [cell if cell != " " else table[arm] for cell, arm in zip(text, arms)]
+        first = rect.y * self.width + rect.x
+        where.extend(range(first, first + rect.w))
+        cells.extend(row)
 
     def _frames(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, chars: str) -> None:
         """Draw many rectangles' borders at once."""
@@ -223,6 +249,11 @@ class Grid:
         label = edge.label if label is None else label
         self.edges = (*self.edges[:j], EdgeSpec(edge.src, edge.dst, label, style), *self.edges[j + 1 :])
         self.styles.flat[self.edge_cells[j]] = self.style_id(style)
+        path = self.layout.paths[j]
+        for key, (x, y) in ((edge.src, path[0]), (edge.dst, path[-1])):
+            box = self.boxes[key]
+            if box.border and box.style.endswith(".current"):
+                self.styles[y, x] = self.style_id(box.style)  # as _paint_boxes draws a current box's ports
         rect = self.layout.labels.get(j)
         if rect is not None:
             _write_label(self, rect, label or "")
@@ -262,7 +293,7 @@ _ARM_OF_STEP = np.array([0, W, 0, N, 0, S, 0, E, 0], dtype=np.uint8)
 _ARROW_OF_ARM = {S: 0, N: 1, E: 2, W: 3}
 
 
-def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec], borders: dict[str, bool]) -> None:
+def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec]) -> None:
     """Write every edge's arms, glyphs, owners and styles in a few vectorised passes.
 
     A path's corners get the arms toward their neighbours; the cells between two corners
@@ -273,7 +304,6 @@ def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec], borders: 
     points = np.array([p for path in layout.paths for p in path], dtype=np.int64).reshape(-1, 2)
     owner_of_point = np.repeat(np.arange(len(counts)), counts)
     last = np.cumsum(counts) - 1
-    first = last - counts + 1
     flat = points[:, 1] * width + points[:, 0]
 
     step = np.sign(np.diff(points, axis=0))  # from each point to the next
@@ -284,9 +314,6 @@ def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec], borders: 
     toward_prev = _ARM_OF_STEP[(1 - step[:, 0]) * 3 + 1 - step[:, 1]]
     corner_arms[:-1][same] |= toward_next[same]
     corner_arms[1:][same] |= toward_prev[same]
-    # a path starting under a borderless box leaves it upwards
-    borderless = np.array([not borders[edge.src] for edge in edges])
-    corner_arms[first[borderless]] |= N
 
     # the cells strictly between consecutive corners
     seg_start = points[:-1][same]
@@ -355,7 +382,7 @@ def rasterise(layout: Layout, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec
     grid = Grid(layout, boxes, edges, ASCII if ascii else UNICODE)
     _draw_clusters(grid, layout)
     if edges:
-        _draw_edges(grid, layout, edges, {box.key: box.border for box in boxes})
+        _draw_edges(grid, layout, edges)
     _draw_labels(grid, layout, edges)
     grid._paint_boxes(grid.box_keys)
     return grid

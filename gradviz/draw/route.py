@@ -53,8 +53,8 @@ class Rect:
 class Layout:
     """Everything in cells: boxes, one orthogonal path per edge, label and cluster rectangles.
 
-    Each path starts on its source's port (the bottom border, or the cell under a
-    borderless box) and ends on its target's port (the top border, or the cell above).
+    Each path starts on its source's port (a cell of its bottom row: the border, or a
+    borderless box's only row) and ends on its target's port (a cell of its top row).
     """
 
     width: int
@@ -357,7 +357,6 @@ def place(
             first, last = spans.get(path, (item.rank, item.rank))
             spans[path] = (min(first, item.rank), max(last, item.rank))
     opening, closing = _frame_rows(spans, n_ranks)
-    min_channel = 1 if all(borders.values()) else 2
     frame_top: dict[str, int] = {}
     frame_bottom: dict[str, int] = {}
     band_top: list[int] = []
@@ -384,7 +383,7 @@ def place(
         for path, row in opens.items():
             frame_top[path] = y + 1 + n_close + tracks[k] + row
         inner = n_close + tracks[k] + n_open
-        y += inner + 2 if inner else min_channel
+        y += inner + 2 if inner else 1
     height = y
 
     rects = {key: Rect(item.left, band_top[item.rank], item.w, item.h) for key, item in by_key.items()}
@@ -397,7 +396,7 @@ def place(
     for hop in hops:
         hops_of[hop.edge].append(hop)
     paths = tuple(
-        _edge_path(hops_of[j], rects[edge.src], rects[edge.dst], borders[edge.src], borders[edge.dst], track_top)
+        _edge_path(hops_of[j], rects[edge.src], rects[edge.dst], track_top)
         for j, edge in enumerate(edges)
     )
     clusters = _cluster_rects(everything, spans, frame_top, frame_bottom)
@@ -412,10 +411,10 @@ def place(
 
 
 def _edge_path(
-    hops: list[_Hop], src: Rect, dst: Rect, src_border: bool, dst_border: bool, track_top: list[int]
+    hops: list[_Hop], src: Rect, dst: Rect, track_top: list[int]
 ) -> tuple[Point, ...]:
     """The corners of one edge's path, from its source port to its target port."""
-    start = (hops[0].a, src.bottom - 1 if src_border else src.bottom)
+    start = (hops[0].a, src.bottom - 1)
     points: list[Point] = [start]
     for hop in hops:
         if hop.a == hop.b:
@@ -426,7 +425,7 @@ def _edge_path(
         else:
             row2 = track_top[hop.channel] + hop.track2
             points += [(hop.a, row), (hop.dogleg, row), (hop.dogleg, row2), (hop.b, row2)]
-    points.append((hops[-1].b, dst.y if dst_border else dst.y - 1))
+    points.append((hops[-1].b, dst.y))
     return _simplify(points)
 
 
