@@ -121,3 +121,12 @@ def test_drawing_imports_neither_textual_torch_nor_graphviz():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_stepper_can_find_nodes_and_edges_by_cell(lecture_trace):
+    drawing = TraceDrawing(lecture_trace, detail="ops")
+    rect = drawing.rect_of(4)
+    assert drawing.node_at(rect.x + 1, rect.y + 1) == 4
+    x, y = drawing.layout.paths[0][0]  # the first edge leaves x1 here, its line starts below
+    assert drawing.edge_at(x, y + 1) == (2, 0)  # x1 is input 0 of v1
+    assert drawing.node_at(0, 0) is None

@@ -20,7 +20,7 @@ from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
 from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, tangent_steps
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import run_dot
+from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.layout import BoxSpec, EdgeSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
@@ -35,7 +35,6 @@ from gradviz.draw.look import (
 from gradviz.errors import ExportError
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-NODE_LIMIT = 2500  # dot's layout time grows fast beyond this (about 1 s at 2000 nodes here)
 LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
 FULL_VALUE_LIMIT = 1000  # elements printed in a tooltip; bigger tensors get a summary
 FONT = "Helvetica"

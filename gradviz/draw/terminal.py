@@ -17,7 +17,7 @@ from rich.text import Text
 
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S, NODE_LIMIT
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -31,7 +31,7 @@ from gradviz.draw.look import (
 )
 from gradviz.draw.layout import text_cells, text_width
 from gradviz.draw.raster import Grid, rasterise
-from gradviz.draw.route import layout_graph
+from gradviz.draw.route import Rect, layout_graph
 
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
 
@@ -139,6 +139,7 @@ class TraceDrawing:
         sizing = sizing_look(trace, detail, labels)
         self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
+        self._edge_ids = sizing.edge_ids
         self._shown: GraphLook | None = None
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
@@ -161,6 +162,20 @@ class TraceDrawing:
         self._shown = look
         return grid
 
+    def rect_of(self, node_id: int) -> Rect:
+        """Where node `node_id`'s box lies in the grid (to scroll it into view)."""
+        return self.layout.boxes[f"n{node_id}"]
+
+    def node_at(self, x: int, y: int) -> int | None:
+        """The node whose box covers cell (x, y), for mouse clicks; None elsewhere."""
+        owner = self._grid.owner_at(x, y)
+        return int(owner[1][1:]) if owner and owner[0] == "box" else None
+
+    def edge_at(self, x: int, y: int) -> tuple[int, int] | None:
+        """The edge (child id, input position) drawn at cell (x, y), or None."""
+        owner = self._grid.owner_at(x, y)
+        return self._edge_ids[owner[1]] if owner and owner[0] == "edge" else None
+
     def view(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphView:
         """A renderable of an independent copy of this step's grid."""
@@ -170,6 +185,11 @@ class TraceDrawing:
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
                        mode: str | None = None, show_legend: bool = True) -> Group:
     """The trace's graph drawn for the terminal (at a step, or finished), with a legend."""
+    if len(trace.graph.nodes) > NODE_LIMIT:
+        return Group(Text(
+            f"(the graph has {len(trace.graph.nodes)} nodes, too many to lay out here in reasonable time: "
+            "`gradviz export` folds module clusters; or trace a smaller model or batch)",
+            style="dim"))
     drawing = TraceDrawing(trace, detail, ascii)
     parts = [drawing.view(state, mode)]
     if show_legend:
