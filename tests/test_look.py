@@ -86,10 +86,11 @@ def test_non_finite_numbers_are_marked():
     assert {b.lines[0] for b in bad} == {"v1 = log(x)", "f = v1·y", "y"}
 
 
-def test_tensors_show_their_shape():
-    trace = trace_expression("sum(W @ x)", shapes={"W": (3, 4), "x": (4,)})
-    look = trace_look(trace, make_view(trace, mode="forward"))
-    assert _box(look, "W").lines[1] == "3×4"
+def test_tensors_show_shape_and_norm_and_their_adjoints_a_norm():
+    trace = trace_expression("sum(W @ x)", at={"W": [[3.0, 0, 0, 0]] * 3, "x": [1.0, 0, 0, 0]})
+    look = trace_look(trace, make_view(trace, mode="reverse"))
+    w = _box(look, "W")
+    assert w.lines[1] == "3×4 ‖5.196‖" and w.lines[2] == "W̄ = ‖1.732‖"
 
 
 def test_stepping_repaints_exactly_what_a_fresh_drawing_shows(lecture_trace):

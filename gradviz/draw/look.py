@@ -13,7 +13,7 @@ import numpy as np
 
 # _times spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
 from gradviz.core.explain import _times, bar, partial_formula
-from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.core.fmt import fmt_value, is_finite, summary_line
 from gradviz.core.graph import Node
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
@@ -113,14 +113,18 @@ def _known(ids: frozenset[int] | None, node_id: int) -> bool:
 
 
 def short_value(value: np.ndarray | None) -> str:
-    """A number small enough for a box: scalars and short vectors in full, tensors as a shape."""
+    """A value for a box: numbers and short vectors in full, a tensor as shape and norm."""
+    return fmt_value(value)
+
+
+def short_number(value: np.ndarray | None) -> str:
+    """A derivative beside its node's value: a tensor's shape is already shown, so its norm."""
     if value is None:
         return "—"
     value = np.asarray(value)
-    if value.size <= 4:
+    if value.size == 1 or (value.ndim == 1 and value.size <= 3):
         return fmt_value(value)
-    text = fmt_shape(value.shape)
-    return text if is_finite(value) else text + " non-finite"
+    return summary_line(value)
 
 
 def derivative_line(trace: Trace, node: Node, view: View) -> tuple[str, bool]:
@@ -133,7 +137,7 @@ def derivative_line(trace: Trace, node: Node, view: View) -> tuple[str, bool]:
         symbol, known, numbers = bar(node.label), view.adjoints, trace.adjoints[view.pass_key]
     if not _known(known, node.id):
         return f"{symbol} = {PENDING}", True
-    return f"{symbol} = {short_value(numbers[node.id])}", is_finite(numbers[node.id])
+    return f"{symbol} = {short_number(numbers[node.id])}", is_finite(numbers[node.id])
 
 
 def box_text(trace: Trace, node: Node, view: View, detail: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
@@ -174,13 +178,13 @@ def edge_label(trace: Trace, child: int, position: int, view: View, long: bool =
         if not _known(view.adjoints, child):
             return term if long else ""
         value = trace.contributions.get(view.pass_key, {}).get((child, position))
-        number = "0" if value is None else short_value(value)
+        number = "0" if value is None else short_number(value)
         return f"{term} = {number}" if long else number
     partial = trace.partials.get((child, position))
     if view.phase == "tangent" and not long:
-        return formula if partial is None else short_value(partial)
-    if long and partial is not None and formula != short_value(partial):
-        return f"{formula} = {short_value(partial)}"
+        return formula if partial is None else short_number(partial)
+    if long and partial is not None and formula != short_number(partial):
+        return f"{formula} = {short_number(partial)}"
     return formula
 
 

@@ -264,11 +264,11 @@ class Grid:
         return "\n".join("".join(row).rstrip() for row in self.chars.tolist())
 
     def runs(self, y: int) -> list[tuple[str, str]]:
-        """Row y as (text, style key) runs, trailing unstyled blanks dropped."""
+        """Row y as (text, style key) runs, trailing blanks dropped (nothing ends in a styled blank)."""
         chars = self.chars[y]
         ids = self.styles[y]
         end = self.width
-        while end > 0 and chars[end - 1] == " " and ids[end - 1] == 0:
+        while end > 0 and chars[end - 1] == " ":
             end -= 1
         if end == 0:
             return []
