@@ -84,6 +84,9 @@ def test_non_finite_numbers_are_marked():
     bad = [b for b in look.boxes if any(s and s.endswith("nonfinite") for s in b.line_styles)]
     # ȳ = v1 = log(-1) is NaN too
     assert {b.lines[0] for b in bad} == {"v1 = log(x)", "f = v1·y", "y"}
+    # only the term into y (f̄·v1) is NaN; v̄1 = f̄·y and x̄ = v̄1/x stay finite
+    red = {(e.src, e.dst) for e in look.edges if e.style.endswith(".nonfinite")}
+    assert red == {("n1", "n3")}
 
 
 def test_tensors_show_shape_and_norm_and_their_adjoints_a_norm():

@@ -260,7 +260,9 @@ def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
 
     emit(graph, None)
     for j, edge in enumerate(look.edges):
-        attrs = dict(EDGE_LOOK.get(edge.style, EDGE_LOOK["edge"]))
+        attrs = dict(EDGE_LOOK.get(edge.style.removesuffix(".nonfinite"), EDGE_LOOK["edge"]))
+        if edge.style.endswith(".nonfinite"):
+            attrs.update(color="#d62728", fontcolor="#d62728")
         size = sizes.labels.get(j) if sizes is not None else None
         if edge.label is not None or size is not None:
             attrs["label"] = _label_html(edge.label or "", size)

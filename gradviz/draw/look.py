@@ -55,6 +55,7 @@ STYLES: Mapping[str, KindStyle] = {
 """
 
 STATE_TERMINAL = {"current": "reverse", "pending": "dim", "nonfinite": "bold red"}
+# edge keys: 'edge', 'edge.pending' or 'edge.active', then '.nonfinite' and/or '.label'
 EDGE_TERMINAL = {"edge": "grey62", "edge.pending": "grey35", "edge.active": "bold yellow",
                  "edge.label": "italic grey70", "edge.pending.label": "grey35", "edge.active.label": "bold yellow"}
 CURRENT_FILL = "#ffe066"
@@ -169,34 +170,44 @@ def box_style(trace: Trace, node: Node, view: View) -> str:
     return kind
 
 
+def edge_number(trace: Trace, child: int, position: int, view: View) -> np.ndarray | None:
+    """The number an edge carries in this view: its contribution (reverse) or its local partial."""
+    if view.phase == "reverse" and view.pass_key is not None:
+        if not _known(view.adjoints, child):
+            return None
+        return trace.contributions.get(view.pass_key, {}).get((child, position))
+    return trace.partials.get((child, position))
+
+
 def edge_label(trace: Trace, child: int, position: int, view: View, long: bool = False) -> str:
     """The label of edge (child, position): its partial, or in reverse mode its contribution."""
-    graph = trace.graph
     formula = partial_formula(trace, child, position)
+    number = edge_number(trace, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
-        term = _times(bar(graph.nodes[child].label), formula)
+        term = _times(bar(trace.graph.nodes[child].label), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
-        value = trace.contributions.get(view.pass_key, {}).get((child, position))
-        number = "0" if value is None else short_number(value)
-        return f"{term} = {number}" if long else number
-    partial = trace.partials.get((child, position))
+        text = "0" if number is None else short_number(number)  # the edge does not reach the output
+        return f"{term} = {text}" if long else text
     if view.phase == "tangent" and not long:
-        return formula if partial is None else short_number(partial)
-    if long and partial is not None and formula != short_number(partial):
-        return f"{formula} = {short_number(partial)}"
+        return formula if number is None else short_number(number)
+    if long and number is not None and formula != short_number(number):
+        return f"{formula} = {short_number(number)}"
     return formula
 
 
-def edge_style(trace: Trace, child: int, source: int, view: View) -> str:
-    """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet)."""
-    if view.current is not None:
-        if view.phase == "reverse" and source == view.current:
-            return "edge.active"
-        if view.phase != "reverse" and child == view.current:
-            return "edge.active"
+def edge_style(trace: Trace, child: int, position: int, view: View) -> str:
+    """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet),
+    with '.nonfinite' added where the number it carries is NaN or ±inf."""
+    source = trace.graph.nodes[child].inputs[position]
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
-    return "edge" if _known(known, child) else "edge.pending"
+    style = "edge" if _known(known, child) else "edge.pending"
+    if view.current is not None:
+        if (view.phase == "reverse" and source == view.current) or (view.phase != "reverse" and child == view.current):
+            style = "edge.active"
+    if not is_finite(edge_number(trace, child, position, view)):
+        style += ".nonfinite"
+    return style
 
 
 def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = False,
@@ -217,7 +228,7 @@ def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = Fa
             label = None
             if labels and graph.nodes[source].op != "const":
                 label = edge_label(trace, node.id, position, view, long_labels)
-            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(trace, node.id, source, view)))
+            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(trace, node.id, position, view)))
             edge_ids.append((node.id, position))
     return GraphLook(tuple(boxes), tuple(edges), tuple(edge_ids))
 

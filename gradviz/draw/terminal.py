@@ -52,8 +52,11 @@ class Theme:
     def _compose(key: str) -> Style:
         if not key:
             return Style.null()
-        if key in EDGE_TERMINAL:
-            return Style.parse(EDGE_TERMINAL[key])
+        if key.startswith("edge"):
+            parts = key.split(".")
+            base = ".".join(part for part in parts if part != "nonfinite")
+            style = Style.parse(EDGE_TERMINAL.get(base, EDGE_TERMINAL["edge"]))
+            return style + Style.parse(STATE_TERMINAL["nonfinite"]) if "nonfinite" in parts else style
         if key == "cluster":
             return Style.parse("grey50")
         kind, *states = key.split(".")
