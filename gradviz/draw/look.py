@@ -191,9 +191,18 @@ def edge_label(trace: Trace, child: int, position: int, view: View, long: bool =
         return f"{term} = {text}" if long else text
     if view.phase == "tangent" and not long:
         return formula if number is None else short_number(number)
-    if long and number is not None and formula != short_number(number):
+    if long and number is not None and not _is_literal(formula):
         return f"{formula} = {short_number(number)}"
     return formula
+
+
+def _is_literal(formula: str) -> bool:
+    """True for a partial that is a plain number ('1', '−1', '2'): '1 = 1.0000' says nothing."""
+    try:
+        float(formula.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
 
 
 def edge_style(trace: Trace, child: int, position: int, view: View) -> str:
