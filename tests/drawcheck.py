@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 from gradviz.draw.layout import BoxSpec, EdgeSpec
-from gradviz.draw.raster import ASCII, UNICODE, Glyphs, Grid
+from gradviz.draw.raster import ASCII, Glyphs, Grid
 
 N, E, S, W = 1, 2, 4, 8
 STEP = {N: (0, -1), E: (1, 0), S: (0, 1), W: (-1, 0)}

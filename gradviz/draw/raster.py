@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_cells
-from gradviz.draw.route import Layout, Point, Rect
+from gradviz.draw.route import Layout, Rect
 
 N, E, S, W = 1, 2, 4, 8
 
