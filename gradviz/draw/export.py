@@ -26,6 +26,7 @@ from gradviz.draw.look import (
     CURRENT_FILL,
     STYLES,
     GraphLook,
+    Numbers,
     View,
     make_view,
     node_kind,
@@ -140,7 +141,7 @@ def collapse_modules(look: GraphLook, limit: int) -> GraphLook:
 
 def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", wrt: str | None = None,
                  output: str | None = None, detail: str = "full", labels: bool | None = None,
-                 node_limit: int = NODE_LIMIT) -> Picture:
+                 node_limit: int = NODE_LIMIT, numbers: Numbers | None = None) -> Picture:
     """The picture of step `step` of the mode's steps (None: the finished pass)."""
     steps = export_steps(trace, mode, wrt, output)
     if step is None:
@@ -156,7 +157,7 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
             title += f": {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
     if labels is None:
         labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
-    look = trace_look(trace, view, detail, labels, long_labels=True)
+    look = trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers)
     tips = {f"n{node.id}": tooltip(trace, node.id, view) for node in trace.graph.nodes}
     if len(look.boxes) > node_limit:
         look = collapse_modules(look, node_limit)
@@ -341,15 +342,16 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     steps = export_steps(trace, mode, wrt, output)
     # measure every box and label at its widest once, so that no frame moves a node.
-    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit)
+    numbers = Numbers(trace)
+    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers)
     labels = any(edge.label is not None for edge in widest.look.edges)
-    sizing = sizing_look(trace, detail, labels, long_labels=True)
+    sizing = sizing_look(trace, detail, labels, long_labels=True, numbers=numbers)
     # a picture folded into modules has other boxes than the sizing look: let it move.
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
     for k in range(len(steps) + 1):
-        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit)
+        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))
         written.append(path)

@@ -84,7 +84,7 @@ class View:
 
 def node_kind(trace: Trace, node: Node) -> str:
     """The legend kind of a node: input, parameter, constant, op, output or loss."""
-    if trace.graph.output_label(node.id) is not None:
+    if node.id in trace.graph.outputs.values():
         return "loss" if node.op in LOSS_OPS or "loss" in node.label.lower() else "output"
     return node.kind
 
@@ -128,20 +128,54 @@ def short_number(value: np.ndarray | None) -> str:
     return summary_line(value)
 
 
-def derivative_line(trace: Trace, node: Node, view: View) -> tuple[str, bool]:
+class Numbers:
+    """A trace's numbers, each formatted on first use and kept: stepping re-reads them.
+
+    Entries are (text, finite); an edge's is None where it carries no number.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self._memo: dict[tuple, tuple[str, bool] | None] = {}
+        self.kinds = tuple(node_kind(trace, node) for node in trace.graph.nodes)
+
+    def _get(self, where: tuple, value: np.ndarray | None, format) -> tuple[str, bool] | None:
+        if where not in self._memo:
+            self._memo[where] = None if value is None else (format(value), is_finite(value))
+        return self._memo[where]
+
+    def value(self, node_id: int) -> tuple[str, bool]:
+        """A node's value as a box shows it."""
+        return self._get(("value", node_id), self.trace.values[node_id], short_value) or ("—", True)
+
+    def derivative(self, phase: str, key: str, node_id: int) -> tuple[str, bool]:
+        """A node's tangent (phase 'tangent', key the input) or adjoint (key the output)."""
+        numbers = self.trace.tangents[key] if phase == "tangent" else self.trace.adjoints[key]
+        return self._get((phase, key, node_id), numbers[node_id], short_number) or ("—", True)
+
+    def edge(self, phase: str, key: str | None, child: int, position: int) -> tuple[str, bool] | None:
+        """An edge's contribution to `key`'s adjoints (reverse) or its local partial."""
+        if phase == "reverse" and key is not None:
+            value = self.trace.contributions.get(key, {}).get((child, position))
+            return self._get(("term", key, child, position), value, short_number)
+        return self._get(("partial", child, position), self.trace.partials.get((child, position)), short_number)
+
+
+def derivative_line(numbers: Numbers, node: Node, view: View) -> tuple[str, bool]:
     """The tangent or adjoint line of a box for this view, and whether its number is finite."""
     if node.op == "const" or view.phase == "forward" or view.pass_key is None:
         return "", True
     if view.phase == "tangent":
-        symbol, known, numbers = f"{node.label}'", view.tangents, trace.tangents[view.pass_key]
+        symbol, known = f"{node.label}'", view.tangents
     else:
-        symbol, known, numbers = bar(node.label), view.adjoints, trace.adjoints[view.pass_key]
+        symbol, known = bar(node.label), view.adjoints
     if not _known(known, node.id):
         return f"{symbol} = {PENDING}", True
-    return f"{symbol} = {short_number(numbers[node.id])}", is_finite(numbers[node.id])
+    text, finite = numbers.derivative(view.phase, view.pass_key, node.id)
+    return f"{symbol} = {text}", finite
 
 
-def box_text(trace: Trace, node: Node, view: View, detail: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+def box_text(numbers: Numbers, node: Node, view: View, detail: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """A node's lines at one detail level, and per line whether it shows a non-finite number."""
     if detail == "dots":
         return ("●",), ()
@@ -149,19 +183,19 @@ def box_text(trace: Trace, node: Node, view: View, detail: str) -> tuple[tuple[s
         text = node.label if node.is_leaf else node.op if len(node.label) > 4 else f"{node.label} {node.op}"
         return (text,), ()
     value_known = _known(view.values, node.id)
-    value = trace.values[node.id]
-    lines = [node.definition, short_value(value) if value_known else PENDING]
-    bad = [False, value_known and not is_finite(value)]
-    if trace.tangents or trace.adjoints:
-        text, finite = derivative_line(trace, node, view)
+    value, finite = numbers.value(node.id)
+    lines = [node.definition, value if value_known else PENDING]
+    bad = [False, value_known and not finite]
+    if numbers.trace.tangents or numbers.trace.adjoints:
+        text, finite = derivative_line(numbers, node, view)
         lines.append(text)
         bad.append(not finite)
     return tuple(lines), tuple(bad)
 
 
-def box_style(trace: Trace, node: Node, view: View) -> str:
+def box_style(numbers: Numbers, node: Node, view: View) -> str:
     """The style key of a box: its kind, with '.current' or '.pending' for this step."""
-    kind = node_kind(trace, node)
+    kind = numbers.kinds[node.id]
     if view.current == node.id:
         return kind + ".current"
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
@@ -170,29 +204,29 @@ def box_style(trace: Trace, node: Node, view: View) -> str:
     return kind
 
 
-def edge_number(trace: Trace, child: int, position: int, view: View) -> np.ndarray | None:
-    """The number an edge carries in this view: its contribution (reverse) or its local partial."""
-    if view.phase == "reverse" and view.pass_key is not None:
-        if not _known(view.adjoints, child):
-            return None
-        return trace.contributions.get(view.pass_key, {}).get((child, position))
-    return trace.partials.get((child, position))
+def edge_number(numbers: Numbers, child: int, position: int, view: View) -> tuple[str, bool] | None:
+    """The number an edge carries in this view (its contribution in reverse mode, once the
+    child's adjoint is known; else its local partial), as (text, finite), or None."""
+    if view.phase == "reverse" and view.pass_key is not None and not _known(view.adjoints, child):
+        return None
+    return numbers.edge(view.phase, view.pass_key, child, position)
 
 
-def edge_label(trace: Trace, child: int, position: int, view: View, long: bool = False) -> str:
+def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bool = False) -> str:
     """The label of edge (child, position): its partial, or in reverse mode its contribution."""
+    trace = numbers.trace
     formula = partial_formula(trace, child, position)
-    number = edge_number(trace, child, position, view)
+    number = edge_number(numbers, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
         term = _times(bar(trace.graph.nodes[child].label), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
-        text = "0" if number is None else short_number(number)  # the edge does not reach the output
+        text = "0" if number is None else number[0]  # the edge does not reach the output
         return f"{term} = {text}" if long else text
     if view.phase == "tangent" and not long:
-        return formula if number is None else short_number(number)
+        return formula if number is None else number[0]
     if long and number is not None and not _is_literal(formula):
-        return f"{formula} = {short_number(number)}"
+        return f"{formula} = {number[0]}"
     return formula
 
 
@@ -205,28 +239,31 @@ def _is_literal(formula: str) -> bool:
     return True
 
 
-def edge_style(trace: Trace, child: int, position: int, view: View) -> str:
+def edge_style(numbers: Numbers, child: int, position: int, view: View) -> str:
     """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet),
     with '.nonfinite' added where the number it carries is NaN or ±inf."""
-    source = trace.graph.nodes[child].inputs[position]
+    source = numbers.trace.graph.nodes[child].inputs[position]
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
     style = "edge" if _known(known, child) else "edge.pending"
     if view.current is not None:
         if (view.phase == "reverse" and source == view.current) or (view.phase != "reverse" and child == view.current):
             style = "edge.active"
-    if not is_finite(edge_number(trace, child, position, view)):
+    number = edge_number(numbers, child, position, view)
+    if number is not None and not number[1]:
         style += ".nonfinite"
     return style
 
 
 def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = False,
-               long_labels: bool = False) -> GraphLook:
-    """Boxes and edges for one picture of the trace (edge labels only where `labels`)."""
+               long_labels: bool = False, numbers: Numbers | None = None) -> GraphLook:
+    """Boxes and edges for one picture of the trace (edge labels only where `labels`);
+    pass the same `numbers` to every call on one trace to format each number once."""
+    numbers = numbers or Numbers(trace)
     graph = trace.graph
     boxes = []
     for node in graph.nodes:
-        lines, bad = box_text(trace, node, view, detail)
-        style = box_style(trace, node, view)
+        lines, bad = box_text(numbers, node, view, detail)
+        style = box_style(numbers, node, view)
         line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
         boxes.append(BoxSpec(f"n{node.id}", lines, style, node.meta.get("module") or None,
                              line_styles, border=detail != "dots"))
@@ -236,32 +273,47 @@ def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = Fa
         for position, source in enumerate(node.inputs):
             label = None
             if labels and graph.nodes[source].op != "const":
-                label = edge_label(trace, node.id, position, view, long_labels)
-            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(trace, node.id, position, view)))
+                label = edge_label(numbers, node.id, position, view, long_labels)
+            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(numbers, node.id, position, view)))
             edge_ids.append((node.id, position))
     return GraphLook(tuple(boxes), tuple(edges), tuple(edge_ids))
 
 
-def all_views(trace: Trace) -> list[View]:
-    """The finished view of every pass the trace holds (forward, each tangent, each adjoint)."""
+SIZING_PASSES = 3  # passes measured for box widths; later ones reuse the widest scalar
+
+
+def sizing_views(trace: Trace) -> list[View]:
+    """The finished views box widths are measured on: forward, then a few passes of each mode."""
     views = [View("forward", None, None, None, None, None)]
-    views += [View("tangent", key, None, None, None, None) for key in trace.tangents]
-    views += [View("reverse", key, None, None, None, None) for key in trace.adjoints]
-    # reverse mode before its pass reaches an edge shows the term without its number
-    views += [View("reverse", key, None, None, None, frozenset()) for key in trace.adjoints]
+    views += [View("tangent", key, None, None, None, None) for key in list(trace.tangents)[:SIZING_PASSES]]
+    for key in list(trace.adjoints)[:SIZING_PASSES]:
+        views.append(View("reverse", key, None, None, None, None))
+        # before the pass reaches an edge, a long label shows its term without a number
+        views.append(View("reverse", key, None, None, None, frozenset()))
     return views
 
 
-def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_labels: bool = False) -> GraphLook:
+# the widest a scalar gets: fmt_scalar's e-notation, e.g. -1.234e-05
+WIDEST_SCALAR = "-0.000e-00"
+
+
+def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_labels: bool = False,
+                numbers: Numbers | None = None) -> GraphLook:
     """Every box and label at its widest over all steps, so one layout serves every step."""
-    looks = [trace_look(trace, view, detail, labels, long_labels) for view in all_views(trace)]
+    numbers = numbers or Numbers(trace)
+    looks = [trace_look(trace, view, detail, labels, long_labels, numbers) for view in sizing_views(trace)]
     first = looks[0]
+    unmeasured = len(trace.tangents) > SIZING_PASSES or len(trace.adjoints) > SIZING_PASSES
     boxes = []
     for i, box in enumerate(first.boxes):
-        slots = max(len(look.boxes[i].lines) for look in looks)
+        variants = [look.boxes[i].lines for look in looks]
+        node = trace.graph.nodes[i]
+        if unmeasured and detail == "full" and node.op != "const" and np.size(trace.values[i]) == 1:
+            # a pass not measured may hold any scalar: leave room for the widest
+            variants.append(("", "", f"{node.label}' = {WIDEST_SCALAR}"))
+        slots = max(len(lines) for lines in variants)
         lines = tuple(
-            max((look.boxes[i].lines[s] for look in looks if s < len(look.boxes[i].lines)), key=text_width)
-            for s in range(slots)
+            max((lines[s] for lines in variants if s < len(lines)), key=text_width) for s in range(slots)
         )
         boxes.append(BoxSpec(box.key, lines, box.style, box.cluster, (), box.border))
     edges = []

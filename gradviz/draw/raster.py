@@ -139,15 +139,20 @@ class Grid:
     ) -> None:
         """Redraw one box in place, with new text and/or style keys; the layout stays."""
         box = self.boxes[key]
-        self.boxes[key] = BoxSpec(
+        self.paint_boxes([BoxSpec(
             key,
             box.lines if lines is None else tuple(lines),
             box.style if style is None else style,
             box.cluster,
             box.line_styles if line_styles is None else tuple(line_styles),
             box.border,
-        )
-        self._paint_boxes([key])
+        )])
+
+    def paint_boxes(self, boxes: Sequence[BoxSpec]) -> None:
+        """Redraw many boxes in place at once (their keys name boxes of this layout)."""
+        for box in boxes:
+            self.boxes[box.key] = box
+        self._paint_boxes([box.key for box in boxes])
 
     def _paint_boxes(self, keys: Sequence[str]) -> None:
         """Draw boxes: fill, borders, ports and text, batched into a few array writes."""

@@ -24,6 +24,7 @@ from gradviz.draw.look import (
     STATE_TERMINAL,
     STYLES,
     GraphLook,
+    Numbers,
     make_view,
     node_kind,
     sizing_look,
@@ -139,7 +140,8 @@ class TraceDrawing:
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
         self.labels = labels
-        sizing = sizing_look(trace, detail, labels)
+        self._numbers = Numbers(trace)
+        sizing = sizing_look(trace, detail, labels, numbers=self._numbers)
         self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._edge_ids = sizing.edge_ids
@@ -149,16 +151,15 @@ class TraceDrawing:
              output: str | None = None) -> GraphLook:
         """The boxes and edges of one step (state) or of a finished pass (mode)."""
         view = make_view(self.trace, state, mode, wrt, output)
-        return trace_look(self.trace, view, self.detail, self.labels)
+        return trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers)
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:
         """The drawing's grid repainted for this step, in place; only what changed is redrawn."""
         look = self.look(state, mode, wrt, output)
         grid = self._grid
-        for i, box in enumerate(look.boxes):
-            if self._shown is None or self._shown.boxes[i] != box:
-                grid.paint_box(box.key, box.lines, box.style, box.line_styles)
+        changed = [box for i, box in enumerate(look.boxes) if self._shown is None or self._shown.boxes[i] != box]
+        grid.paint_boxes(changed)
         for j, edge in enumerate(look.edges):
             if self._shown is None or self._shown.edges[j] != edge:
                 grid.paint_edge(j, edge.style, edge.label)
@@ -186,15 +187,18 @@ class TraceDrawing:
 
 
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
-                       mode: str | None = None, show_legend: bool = True) -> Group:
-    """The trace's graph drawn for the terminal (at a step, or finished), with a legend."""
+                       mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
+                       output: str | None = None) -> Group:
+    """The trace's graph drawn for the terminal, with a legend: at a step (`state`), or with
+    a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
+    pass of `wrt` and the reverse pass of `output`, by default the first)."""
     if len(trace.graph.nodes) > NODE_LIMIT:
         return Group(Text(
             f"(the graph has {len(trace.graph.nodes)} nodes, too many to lay out here in reasonable time: "
             "`gradviz export` folds module clusters; or trace a smaller model or batch)",
             style="dim"))
     drawing = TraceDrawing(trace, detail, ascii)
-    parts = [drawing.view(state, mode)]
+    parts = [drawing.view(state, mode, wrt, output)]
     if show_legend:
         parts.append(legend({node_kind(trace, node) for node in trace.graph.nodes}, ascii))
     return Group(*parts)
