@@ -38,6 +38,7 @@ from gradviz.errors import ExportError
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
 FULL_VALUE_LIMIT = 1000  # elements printed in a tooltip; bigger tensors get a summary
+FRAME_LIMIT = 1000  # each frame is one run of dot
 FONT = "Helvetica"
 NODE_FONT_PT = 11
 EDGE_FONT_PT = 9
@@ -341,6 +342,9 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     steps = export_steps(trace, mode, wrt, output)
+    if len(steps) + 1 > FRAME_LIMIT:
+        raise ExportError(f"{mode} mode has {len(steps)} steps, too many frames to write (at most {FRAME_LIMIT}); "
+                          "export single steps with --step N, or trace a smaller graph")
     # measure every box and label at its widest once, so that no frame moves a node.
     numbers = Numbers(trace)
     widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers)
