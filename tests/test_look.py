@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from gradviz.core.graph import Graph, frozen_mapping
 from gradviz.core.steps import build_steps, state_at
 from gradviz.draw.layout import text_width
 from gradviz.draw.look import make_view, node_kind, sizing_look, trace_look
@@ -134,3 +136,33 @@ def test_the_stepper_can_find_nodes_and_edges_by_cell(lecture_trace):
     x, y = drawing.layout.paths[0][0]  # the first edge leaves x1 here, its line starts below
     assert drawing.edge_at(x, y + 1) == (2, 0)  # x1 is input 0 of v1
     assert drawing.node_at(0, 0) is None
+
+
+def _with_modules(trace, modules):
+    nodes = tuple(dataclasses.replace(n, meta=frozen_mapping({**n.meta, "module": modules[n.label]}))
+                  if n.label in modules else n for n in trace.graph.nodes)
+    return dataclasses.replace(trace, graph=Graph(nodes, trace.graph.outputs))
+
+
+def test_modules_are_frames_around_their_nodes_and_apart_from_each_other():
+    trace = trace_expression("loss = bce(sigmoid(sigmoid(x @ W1 + b1) @ W2 + b2), y)",
+                             shapes={"x": (4, 2), "W1": (2, 3), "b1": (3,), "W2": (3, 1), "b2": (1,)},
+                             at={"y": [[0], [1], [1], [0]]})
+    layer1 = {"W1", "b1", "v1", "v2", "v3"}
+    layer2 = {"W2", "b2", "v4", "v5", "v6"}
+    trace = _with_modules(trace, {**{k: "net.layer1" for k in layer1}, **{k: "net.layer2" for k in layer2}})
+    drawing = TraceDrawing(trace)
+    frames = drawing.layout.clusters
+    assert set(frames) == {"net", "net.layer1", "net.layer2"}
+
+    def inside(rect, frame):
+        return frame.x < rect.x and rect.right < frame.right and frame.y < rect.y and rect.bottom < frame.bottom
+
+    for node in trace.graph.nodes:
+        rect = drawing.rect_of(node.id)
+        if node.label in layer1 | layer2:
+            assert inside(rect, frames["net.layer1" if node.label in layer1 else "net.layer2"]), node.label
+        assert (node.label in layer1 | layer2) == inside(rect, frames["net"]), node.label
+    one, two = frames["net.layer1"], frames["net.layer2"]
+    assert one.right <= two.x or two.right <= one.x or one.bottom <= two.y or two.bottom <= one.y
+    assert "layer1" in drawing.grid().text()
