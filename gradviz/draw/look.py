@@ -20,7 +20,6 @@ from gradviz.core.trace import Trace
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
 
 DETAILS = ("full", "ops", "dots")
-MODES = ("forward", "tangent", "reverse")
 LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
                       "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 PENDING = "?"  # a number this step has not computed yet
@@ -30,7 +29,6 @@ PENDING = "?"  # a number this step has not computed yet
 class KindStyle:
     """How one kind of node looks: a rich style for the terminal, Graphviz attributes for export."""
 
-    meaning: str
     terminal: str
     shape: str
     fill: str
@@ -38,14 +36,16 @@ class KindStyle:
 
 
 STYLES: Mapping[str, KindStyle] = {
-    "input": KindStyle("input (x1, x2, a batch)", "bold cyan", "ellipse", "#dff3f7", "#2b8cbe"),
-    "parameter": KindStyle("parameter (trained weights)", "bold magenta", "box", "#f3e3f3", "#8e3b8e"),
-    "constant": KindStyle("constant", "dim", "plain", "#f2f2f2", "#999999"),
-    "op": KindStyle("operation", "", "box", "#ffffff", "#444444"),
-    "output": KindStyle("output", "bold yellow", "box", "#fff2cc", "#b8860b"),
-    "loss": KindStyle("loss (an output the model minimises)", "bold dark_orange", "box", "#fde0c5", "#d2691e"),
+    "input": KindStyle("bold cyan", "ellipse", "#dff3f7", "#2b8cbe"),
+    "parameter": KindStyle("bold magenta", "box", "#f3e3f3", "#8e3b8e"),
+    "constant": KindStyle("dim", "plain", "#f2f2f2", "#999999"),
+    "op": KindStyle("", "box", "#ffffff", "#444444"),
+    "output": KindStyle("bold yellow", "box", "#fff2cc", "#b8860b"),
+    "loss": KindStyle("bold dark_orange", "box", "#fde0c5", "#d2691e"),
 }
-"""Node kinds, in the legend's order. On top of the kind, the state of the step:
+"""Node kinds, in the legend's order: input (x1, x2, a batch), parameter (trained
+weights), constant, op, output, loss (an output the model minimises). On top of the
+kind, the state of the step:
 
 - current: the node this step computes (reverse video in the terminal, yellow in export);
 - pending: not computed yet in this pass (dimmed; '?' where its number will be);
