@@ -353,13 +353,17 @@ def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any]
     fields = {k: f"{v:g}" if isinstance(v, float) else v for k, v in attrs.items() if k != "seed"}
     definition = rule.definition.format(*shown, out=label, **fields)
     partials = [p.format(*shown, out=label, **fields) for p in rule.partials]
+    tangent_terms = tuple(t.format(*shown, out=label, **fields) for t in rule.tangent_forms)
     if op == "pow" and inputs[1].op == "const" and np.ndim(inputs[1].attrs["value"]) == 0:
         c = float(inputs[1].attrs["value"])
         definition = f"{shown[0]}{_superscript(c)}" if _superscript(c) else definition
         partials[0] = _power_partial(c, shown[0])
     if "axis" in attrs:
         definition = definition[:-1] + f", axis={attrs['axis']})"
-    return {"definition": f"{label} = {definition}", "partials": tuple(partials)}
+    described = {"definition": f"{label} = {definition}", "partials": tuple(partials)}
+    if tangent_terms:
+        described["tangent_terms"] = tangent_terms
+    return described
 
 
 def _superscript(c: float) -> str:
