@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the trainer, follow it in the dashboard or as plain text; the exit code."""
     config = config_from_args(args)
     handle = start_training(config)
+    interrupted = False
     if not args.no_tui and sys.stdout.isatty():
         from gradviz.monitor.app import run_dashboard
 
@@ -77,12 +78,20 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.monitor.plain import follow
         from gradviz.monitor.state import RunView
 
-        state = follow(RunView(handle.run_dir), on_interrupt=handle.interrupt)
-    return exit_code(state, handle.run_dir)
+        def on_interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            handle.interrupt()
+
+        state = follow(RunView(handle.run_dir), on_interrupt=on_interrupt)
+    return exit_code(state, handle.run_dir, interrupted)
 
 
-def exit_code(state: str, run_dir: Path) -> int:
-    """0 when finished (or left running), 130 when stopped; failures raise their message."""
+def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
+    """0 when finished, stopped from the dashboard or left running; 130 after Ctrl-C.
+
+    A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
+    """
     from gradviz.train.runlog import RunPaths, read_json
 
     if state == "failed":
@@ -91,7 +100,7 @@ def exit_code(state: str, run_dir: Path) -> int:
         raise error(status.get("message", f"training failed; see {run_dir}/error.txt"))
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
-    return EXIT_INTERRUPTED if state == "stopped" else 0
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 if __name__ == "__main__":

@@ -102,15 +102,15 @@ class RunView:
         return self.masks[max(0, at)]
 
     def throughput(self, index: int, window: int = 20) -> tuple[float | None, float | None]:
-        """(steps/s, samples/s) over the last few records up to index."""
-        if index < 0 or not self.records:
+        """(steps/s, samples/s) over the last few records up to index (paused time excluded)."""
+        if not 0 <= index < len(self.records):
             return None, None
         first = max(0, index - window)
         a, b = self.records[first], self.records[index]
-        samples = b.get("samples_per_s")
-        if b["time"] > a["time"]:
-            return (b["step"] - a["step"]) / (b["time"] - a["time"]), samples
-        return None, samples
+        if b["time"] <= a["time"]:
+            return None, b.get("samples_per_s")
+        seconds = b["time"] - a["time"]
+        return (b["step"] - a["step"]) / seconds, (b.get("samples", 0) - a.get("samples", 0)) / seconds or None
 
     def eta_seconds(self, index: int) -> float | None:
         """Seconds left at the recent rate, when the plan and a rate are known."""

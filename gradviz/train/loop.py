@@ -164,6 +164,7 @@ class Trainer:
             "epoch": self.epoch,
             "time": round(now - self.start, 4),
             "lr": self.optimizer.param_groups[0]["lr"],
+            "samples": self.samples,
             "samples_per_s": (self.samples - samples_then) / max(now - then, 1e-9),
             "mem": memory_in_use(self.device),
         }
@@ -213,7 +214,11 @@ class Trainer:
         if code == PAUSE:
             self._write_ready(wait=True)
             self.recorder.status("paused", step=self.step)
+            paused = time.perf_counter()
             code = self.controller.wait_while_paused()
+            # Paused time counts in neither the logged time nor the throughput.
+            self.start += time.perf_counter() - paused
+            self._last_log = (self._last_log[0] + time.perf_counter() - paused, self._last_log[1])
             if code != STOP:
                 self.recorder.status("running", step=self.step)
         return code
@@ -235,7 +240,8 @@ class Trainer:
         seconds = time.perf_counter() - self.start
         self._write_ready(wait=True)
         self._save_final()
-        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds)
+        agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, best)
 
@@ -244,6 +250,18 @@ class Trainer:
             save_checkpoint(self.recorder.paths.final_checkpoint, self.model, self.optimizer, self.config,
                             step=self.step, epoch=self.epoch)
             self.best.flush()
+
+    @torch.no_grad()
+    def _ranks_agree(self) -> bool:
+        """Whether every rank ends with the same parameters (three float64 fingerprints each)."""
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().reshape(-1).double() for p in self.groups.params])
+        ramp = torch.arange(1, flat.numel() + 1, device=flat.device, dtype=torch.float64)
+        mine = torch.stack([flat.sum(), (flat * flat).sum(), (flat * ramp).sum()])
+        everyone = [torch.empty_like(mine) for _ in range(self.world)]
+        dist.all_gather(everyone, mine)
+        return all(torch.equal(everyone[0], other) for other in everyone[1:])
 
     def _oom(self, micro: list[torch.Tensor]) -> TrainingError:
         sizes = sorted({m.shape[0] for m in micro})

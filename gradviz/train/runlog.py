@@ -108,7 +108,7 @@ class JsonlTailer:
     back until it completes; a line that is not valid JSON is skipped and counted.
     """
 
-    def __init__(self, path: Path, max_bytes: int = 512 * 1024):
+    def __init__(self, path: Path, max_bytes: int | None = 512 * 1024):
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.offset = 0
@@ -120,7 +120,7 @@ class JsonlTailer:
         try:
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
-                chunk = handle.read(self.max_bytes)
+                chunk = handle.read(-1 if self.max_bytes is None else self.max_bytes)
         except FileNotFoundError:
             return []
         self.offset += len(chunk)
@@ -153,7 +153,7 @@ class JsonlTailer:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete record of a JSONL file; a torn last line is skipped."""
-    tailer = JsonlTailer(path, max_bytes=1 << 62)
+    tailer = JsonlTailer(path, max_bytes=None)
     return tailer.read_new()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import traceback
 from dataclasses import dataclass, replace
@@ -46,7 +45,7 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
     from gradviz.train.data import check_batch_size, pick_device, split_data, steps_per_epoch
     from gradviz.train.dropout_probe import DROPOUT_TYPES, install_probes, set_dropout
     from gradviz.train.loop import Trainer
-    from gradviz.train.recorder import RunRecorder, describe_host
+    from gradviz.train.recorder import RunRecorder, describe_host, device_name
     from gradviz.train.stats import group_parameters
 
     spec = load_spec(config.spec)
@@ -98,7 +97,7 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
         "lr": config.lr,
         "l2": config.l2,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU",
+        "device_name": device_name(device),
         "world_size": dist_info.world,
         "backend": dist_info.backend,
         "torch": torch.__version__,
