@@ -85,7 +85,7 @@ def test_two_layer_network_reaches_95_percent_validation_accuracy(tmp_path: Path
     result = train_here(tmp_path, sample("two_layer_mlp"))
     assert result.state == "finished"
     epoch_ends = [r for r in records(tmp_path) if r.get("epoch_end")]
-    assert len(epoch_ends) == 150
+    assert len(epoch_ends) == 40
     assert epoch_ends[-1]["val_acc"] > 0.95
     assert (tmp_path / "final.pt").exists() and (tmp_path / "best.pt").exists()
 

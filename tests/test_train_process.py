@@ -102,7 +102,7 @@ def test_cli_trains_and_prints_a_table(tmp_path: Path) -> None:
     assert any(line.split()[:2] == ["epoch", "step"] for line in lines)
     assert sum(1 for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])) == 3
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert config["epochs"] == 3 and config["lr"] == 0.05  # flag, then the spec's TRAINING
+    assert config["epochs"] == 3 and config["lr"] == 0.1  # flag, then the spec's TRAINING
 
 
 def test_two_gloo_processes_agree_and_write_one_run_dir(tmp_path: Path) -> None:

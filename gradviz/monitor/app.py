@@ -53,3 +53,19 @@ def run_dashboard(run_dir: Path | str, handle: Any = None) -> str:
     if view.state != "failed":  # a failure's message is printed by the command, once
         console.print(summary_line(view))
     return view.state
+
+
+def open_training(app: App, spec_path: str, on_leave: Any = None, **settings: Any) -> Any:
+    """Start training a spec and push its dashboard onto a running app (the stepper's `t`).
+
+    Leaving the dashboard pops it and returns to the app underneath; the user's choice
+    ("stopped", "detached" or "left") goes to on_leave. Returns the TrainingHandle.
+    """
+    from gradviz.train.config import TrainConfig
+    from gradviz.train.launch import default_run_dir, start_training
+
+    run_dir = settings.pop("run_dir", None) or default_run_dir(spec_path)
+    config = TrainConfig(spec=str(Path(spec_path).resolve()), run_dir=str(Path(run_dir).resolve()), **settings)
+    handle = start_training(config)
+    app.push_screen(MonitorScreen(handle.run_dir, handle), on_leave)
+    return handle

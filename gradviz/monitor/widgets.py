@@ -146,7 +146,7 @@ class ProgressPanel(RunPanel):
         meta = v.meta
         head = Text(f" {state.upper()} ", style=STATE_STYLES.get(state, "reverse"))
         head.append(f"  {meta.get('spec') or v.config.get('spec', '?')}  ", style="bold")
-        head.append(f"{v.paths.root}", style="dim")
+        head.append(v.paths.root.name, style="dim")
         if meta:
             head.append(f"  {meta.get('device')} ({meta.get('device_name')})  world {meta.get('world_size', 1)}")
         if self.note:
