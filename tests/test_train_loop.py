@@ -108,9 +108,9 @@ def test_records_carry_every_documented_field(tmp_path: Path) -> None:
 def test_batch_size_one_is_sgd_and_dataset_size_is_full_batch(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, LINEAR_SPEC)
     train_here(tmp_path / "sgd", spec, batch_size=1, epochs=1, val_fraction=0.0)
-    train_here(tmp_path / "gd", spec, batch_size=64, epochs=3, val_fraction=0.0)
+    train_here(tmp_path / "gd", spec, batch_size=64, epochs=3, val_fraction=0.0, log_every=1)
     assert records(tmp_path / "sgd")[-1]["step"] == 64
-    assert [r["step"] for r in records(tmp_path / "gd") if r.get("epoch_end")] == [1, 2, 3]
+    assert [(r["step"], r["epoch"]) for r in records(tmp_path / "gd")] == [(1, 1), (2, 2), (3, 3)]
 
 
 def test_bad_settings_give_clear_errors(tmp_path: Path) -> None:
