@@ -182,3 +182,9 @@ def test_out_of_memory_names_the_batch_size(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match=r"out of memory on cpu at --batch-size 8 \(micro-batches of 8 examples"):
         train_here(tmp_path / "run", spec)
     train_here(tmp_path / "ok", spec, accum=2, max_steps=2)  # the advice given works
+
+
+def test_max_steps_mid_epoch_still_ends_with_a_validation(tmp_path: Path) -> None:
+    train_here(tmp_path, sample("two_layer_mlp"), max_steps=20, log_every=100)
+    last = records(tmp_path)[-1]
+    assert last["step"] == 20 and "val_loss" in last and "val_acc" in last

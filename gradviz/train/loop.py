@@ -97,14 +97,14 @@ class Trainer:
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
                 logged = self.step % self.config.log_every == 0 or self.step == 1 or last or (epoch_end and validating)
-                # The epoch's last record waits for validation, which goes onto it.
-                self._update(micro, logged, write=logged and not (epoch_end and validating))
+                # An epoch's last record, and the run's, waits for validation to go onto it.
+                self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
                 if epoch_end and validating:
                     self._end_epoch()
                 if self.controller.due(logged) and self._obey(self.controller.poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
-                    return self._finish(state)
+                    return self._finish(state, validate=last and validating and not epoch_end)
         return self._finish(state)
 
     def _update(self, micro: list[torch.Tensor], logged: bool, write: bool) -> None:
@@ -128,8 +128,10 @@ class Trainer:
         self._count += 1
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss)
-        if logged:
+        if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
+        elif logged:
+            self._sums, self._count = None, 0
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if write:
@@ -201,7 +203,7 @@ class Trainer:
             return {}
         self.model.eval()  # dropout off; the raw module, so DDP adds no collectives
         loss_sum, acc_sum = 0.0, 0.0
-        chunk = max(self.config.batch_size, 1024)
+        chunk = -(-self.config.batch_size // self.config.accum)  # a micro-batch is known to fit in memory
         for start in range(0, n, chunk):
             x, y = self.data.x_val[start:start + chunk], self.data.y_val[start:start + chunk]
             output = self.model(x)
@@ -230,7 +232,7 @@ class Trainer:
 
     def _stop_if_nonfinite(self, loss: torch.Tensor) -> None:
         """--stop-on-nan: check every step (one host sync each), record the step, stop."""
-        if not bool(self.stats.first_nonfinite() | ~torch.isfinite(loss)):
+        if not bool(self.stats.any_nonfinite_grad() | ~torch.isfinite(loss)):
             return
         self._capture()
         record = self._write_ready(wait=True) or {}
@@ -240,11 +242,11 @@ class Trainer:
         self._save_final()
         raise TrainingError(f"the loss became non-finite at step {self.step} (epoch {self.epoch}){where}")
 
-    def _finish(self, state: str) -> TrainResult:
-        """Write what is pending, the checkpoints and the final status."""
+    def _finish(self, state: str, validate: bool = False) -> TrainResult:
+        """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
-        self._write_ready(wait=True)
+        self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
         self._save_final()
         agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)

@@ -105,8 +105,8 @@ class StatsCollector:
             vector = torch.cat(parts)
         return vector, Layout(len(self.groups.names), masks)
 
-    def first_nonfinite(self) -> torch.Tensor:
-        """A device flag: is any gradient non-finite? (Read only under --stop-on-nan.)"""
+    def any_nonfinite_grad(self) -> torch.Tensor:
+        """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)"""
         grads = [p.grad for p in self.groups.params if p.grad is not None]
         with torch.no_grad():
             return ~torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(read_config(args.config), run_dir=str(paths.root))
         dist_info = init_distributed(config)
         run_training(config, paths, dist_info)
+        _leave_distributed(barrier=True)
         return 0
     except GradvizError as exc:
         report_failure(paths, dist_info, exc.message, type(exc).__name__)
@@ -176,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         _leave_distributed()
 
 
-def _leave_distributed() -> None:
+def _leave_distributed(barrier: bool = False) -> None:
+    """Leave the process group; after a success, together (gloo aborts a rank that leaves early)."""
     if "torch.distributed" in sys.modules:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            if barrier:
+                dist.barrier()
             dist.destroy_process_group()
 
 
