@@ -77,7 +77,7 @@ def tensor_table(trace: Trace, output: str = "loss") -> Table:
     """Per node, the statistics of its value (v) and its adjoint (v̄ = ∂output/∂node)."""
     adjoints = trace.adjoints.get(output)
     with_bad = trace.first_nonfinite() is not None
-    table = Table(title=f"tensors: value v (first line), adjoint v̄ = ∂{output}/∂· (second line, dim)",
+    table = Table(title=f"tensors: value v, then (dim) adjoint v̄ = ∂{output}/∂·",
                   title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True, max_width=24, overflow="ellipsis")
     for name in STATS if with_bad else STATS[:-1]:
