@@ -101,9 +101,3 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0
-
-
-if __name__ == "__main__":
-    from gradviz.commands.standalone import run_standalone
-
-    sys.exit(run_standalone(sys.modules[__name__], "train", sys.argv[1:]))
