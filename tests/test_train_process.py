@@ -32,10 +32,9 @@ def logged_steps(paths: RunPaths) -> int:
 
 
 def gradviz(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a gradviz command module in a subprocess, as a user would."""
-    module, *rest = args
+    """Run `gradviz COMMAND ...` in a subprocess, as a user would."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", f"gradviz.commands.{module}", *rest], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gradviz", *args], capture_output=True,
                           text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
