@@ -1,0 +1,32 @@
+"""Shared by the stepper's tests: the lecture's example and the text a running app shows."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from gradviz.sources.bindings import parse_at
+from gradviz.sources.expr import trace_expression
+
+LECTURE = "(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))"
+AT = "x1=0.5,x2=1"
+
+
+def lecture_trace():
+    """f(x1, x2) = (exp(x1/x2) + x1/x2)·(x1/x2 − log x2) at x1 = 0.5, x2 = 1."""
+    return trace_expression(LECTURE, parse_at([AT]), {}, 0, "float64", ("tangent", "reverse"))
+
+
+def expression_trace(text: str, at: str = "", shapes: dict | None = None):
+    """Any expression, traced like `gradviz step` does."""
+    return trace_expression(text, parse_at([at] if at else []), shapes or {}, 0, "float64", ("tangent", "reverse"))
+
+
+def screen_text(app) -> str:
+    """Every cell of the current screen as plain text, one line per row."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
