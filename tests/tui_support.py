@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 
 from rich.console import Console
@@ -30,3 +32,11 @@ def screen_text(app) -> str:
                       color_system=None, record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+def run_async(test):
+    """Run an async test with asyncio.run (no pytest-asyncio/anyio plugin is installed)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    return wrapper

@@ -1,0 +1,283 @@
+"""The stepper screen: graph, tape, inspector and status, all drawn from the step k.
+
+State lives in reactives (k, selected, detail, playing, speed); every pane is redrawn
+from Scene(timeline, k), never from accumulated changes, so stepping back is exact.
+
+Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
+w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
+t train (model specs); esc follow the current node; ? help; q quit.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from gradviz.tui import actions
+from gradviz.tui.picture import DETAILS, GraphPicture, build_picture
+from gradviz.tui.scene import Scene, first_bad_step
+from gradviz.tui.screens.help import HelpScreen
+from gradviz.tui.screens.jump import JumpScreen, find_node
+from gradviz.tui.timeline import Timeline
+from gradviz.tui.widgets.findings import FindingsList
+from gradviz.tui.widgets.graph_pane import GraphPane
+from gradviz.tui.widgets.inspector import Inspector
+from gradviz.tui.widgets.status import StatusBar
+from gradviz.tui.widgets.tape import Tape
+
+PHASE_ORDER = ("forward", "tangent", "reverse")
+SPEEDS = (0.5, 1, 2, 4, 8, 16, 32, 64)
+
+
+class PictureReady(Message):
+    """The layout worker finished drawing the graph at `detail`."""
+
+    def __init__(self, detail: str, picture: GraphPicture) -> None:
+        super().__init__()
+        self.detail = detail
+        self.picture = picture
+
+
+class StepperScreen(Screen):
+    """Step through a trace: forward values, tangent passes, adjoint passes."""
+
+    BINDINGS = [
+        Binding("right,n", "step(1)", "Next", key_display="→", priority=True),
+        Binding("left,p", "step(-1)", "Prev", key_display="←", priority=True),
+        Binding("home,g", "goto('first')", "First", show=False, priority=True),
+        Binding("end,G", "goto('last')", "Last", show=False, priority=True),
+        Binding("space", "play", "Play"),
+        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
+        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
+        Binding("m", "mode(1)", "Mode"),
+        Binding("M", "mode(-1)", "Prev mode", show=False),
+        Binding("w", "switch_pass('tangent')", "Input"),
+        Binding("o", "switch_pass('reverse')", "Output"),
+        Binding("slash", "jump", "Jump", key_display="/"),
+        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False),
+        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
+        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
+        Binding("f", "fit", "Fit", show=False),
+        Binding("e", "export", "SVG"),
+        Binding("t", "train", "Train", show=False),
+        Binding("escape", "follow", "Follow", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    k: reactive[int] = reactive(0, init=False)
+    selected: reactive[int | None] = reactive(None, init=False)
+    detail: reactive[str] = reactive("full", init=False)
+    playing: reactive[bool] = reactive(False, init=False)
+    speed: reactive[float] = reactive(4.0, init=False)
+
+    def __init__(self, timeline: Timeline, *, source: str = "", spec_path: str | None = None,
+                 findings: list | None = None, start: int = 0, detail: str = "full") -> None:
+        super().__init__()
+        self.timeline = timeline
+        self.trace = timeline.trace
+        self.source = source
+        self.spec_path = spec_path
+        self.findings = findings or []
+        self.pictures: dict[str, GraphPicture] = {}
+        self.note = ""
+        self._timer: Timer | None = None
+        self._fit_pending = False
+        self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
+        self.set_reactive(StepperScreen.detail, detail)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                graph = GraphPane(id="graph")
+                graph.border_title = f"graph  {len(self.trace.graph)} nodes"
+                yield graph
+                tape = Tape(id="tape")
+                tape.border_title = "tape: value · tangent ∂·/∂x · adjoint ∂f/∂·"
+                yield tape
+            with Vertical(id="right"):
+                inspector = Inspector(id="inspector")
+                inspector.border_title = "inspector"
+                yield inspector
+                if self.findings:
+                    findings = FindingsList(self.trace, self.findings, id="findings")
+                    findings.border_title = f"findings ({len(self.findings)})"
+                    yield findings
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        graph = self.query_one(GraphPane)
+        graph.loading = True  # the progress indicator until the layout worker reports
+        graph.border_title = f"graph  laying out {len(self.trace.graph)} nodes…"
+        self.redraw()
+        graph.focus()
+        self.layout_graph(self.detail)
+
+    # -- drawing -----------------------------------------------------------------------
+    @property
+    def scene(self) -> Scene:
+        return Scene(self.timeline, self.k)
+
+    def redraw(self) -> None:
+        """Hand the scene at k to every pane."""
+        scene = self.scene
+        self.query_one(GraphPane).show(scene, self.selected)
+        self.query_one(Tape).show(scene, self.selected)
+        focus = self.selected if self.selected is not None else scene.current
+        self.query_one(Inspector).show(scene, focus, self.selected is not None)
+        self.query_one(StatusBar).show(scene, self.playing, self.speed, self.note)
+
+    def watch_k(self) -> None:
+        self.note = ""
+        self.redraw()
+
+    def watch_selected(self) -> None:
+        self.redraw()
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if playing:
+            self._timer = self.set_interval(1 / self.speed, self._tick)
+        self.redraw()
+
+    def watch_speed(self) -> None:
+        if self.playing:
+            self.watch_playing(True)
+        else:
+            self.redraw()
+
+    def watch_detail(self, detail: str) -> None:
+        if detail in self.pictures:
+            self.query_one(GraphPane).set_picture(self.pictures[detail])
+        else:
+            self.layout_graph(detail)
+
+    @work(thread=True, exclusive=True, group="layout")
+    def layout_graph(self, detail: str) -> None:
+        """Draw the graph off the UI thread (dot can take seconds on big graphs)."""
+        self.post_message(PictureReady(detail, build_picture(self.trace, detail)))
+
+    def on_picture_ready(self, message: PictureReady) -> None:
+        self.pictures[message.detail] = message.picture
+        graph = self.query_one(GraphPane)
+        graph.loading = False
+        if self._fit_pending:
+            self.action_fit()
+        elif message.detail == self.detail:
+            graph.set_picture(message.picture)
+            graph.border_title = f"graph  {len(self.trace.graph)} nodes · detail {self.detail} (+/- f)"
+
+    def _tick(self) -> None:
+        if self.k >= self.timeline.last:
+            self.playing = False
+        else:
+            self.k += 1
+
+    # -- messages up -------------------------------------------------------------------
+    @on(GraphPane.NodeClicked)
+    @on(Tape.RowClicked)
+    @on(FindingsList.Chosen)
+    def select_node(self, message) -> None:
+        self.selected = message.node
+
+    # -- actions -----------------------------------------------------------------------
+    def action_step(self, delta: int) -> None:
+        self.k = max(0, min(self.timeline.last, self.k + delta))
+
+    def action_goto(self, where: str) -> None:
+        self.k = 0 if where == "first" else self.timeline.last
+
+    def action_play(self) -> None:
+        if not self.playing and self.k >= self.timeline.last:
+            self.k = 0
+        self.playing = not self.playing
+
+    def action_speed(self, direction: int) -> None:
+        index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
+        self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + direction))]
+
+    def action_mode(self, direction: int) -> None:
+        self.k = actions.next_phase_start(self.timeline, self.k, direction)
+
+    def action_switch_pass(self, phase: str) -> None:
+        k, message = actions.switch_pass(self.timeline, self.k, phase)
+        self.k = k
+        if message:
+            self.notify(message)
+
+    def action_jump(self) -> None:
+        labels = [n.label for n in self.trace.graph.nodes]
+        self.app.push_screen(JumpScreen(labels), self.jump_to)
+
+    def jump_to(self, query: str | None) -> None:
+        """Go to the node named `query`: its step in this pass (or its first), and select it."""
+        if not query:
+            return
+        node = find_node(self.trace.graph, query)
+        if node is None:
+            self.notify(f"no node matches {query!r}", severity="warning")
+            return
+        target = self.timeline.jump_target(node, self.k)
+        self.selected = None if target is not None else node
+        if target is not None:
+            self.k = target
+
+    def action_first_bad(self) -> None:
+        found = first_bad_step(self.timeline)
+        if found is None:
+            self.notify("every value and adjoint is finite")
+            return
+        k, node = found
+        self.k = k
+        self.selected = None if self.scene.current == node else node
+
+    def action_follow(self) -> None:
+        self.selected = None
+
+    def action_detail(self, direction: int) -> None:
+        index = DETAILS.index(self.detail) + direction
+        self.detail = DETAILS[max(0, min(len(DETAILS) - 1, index))]
+
+    def action_fit(self) -> None:
+        """Pick the most detailed drawing that fits the pane (drawing the others if needed)."""
+        graph = self.query_one(GraphPane)
+        size = graph.scrollable_content_region.size
+        for detail in DETAILS:
+            picture = self.pictures.get(detail)
+            if picture is None:
+                self._fit_pending = True
+                graph.loading = True
+                self.layout_graph(detail)
+                return
+            if picture.width <= size.width and picture.height <= size.height or detail == DETAILS[-1]:
+                break
+        self._fit_pending = False
+        graph.loading = False
+        if detail == self.detail:
+            graph.set_picture(self.pictures[detail])
+        self.detail = detail
+        graph.scroll_to(0, 0, animate=False)
+
+    def action_export(self) -> None:
+        path, message = actions.export_svg(self.trace, self.scene, self.detail, self.source)
+        self.notify(message, severity="information" if path else "warning", timeout=6)
+
+    def action_train(self) -> None:
+        screen, message = actions.training_screen(self.spec_path)
+        if screen is None:
+            self.notify(message, severity="warning", timeout=6)
+        else:
+            self.app.push_screen(screen)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())

@@ -1,0 +1,55 @@
+"""The status bar: phase, pass, step, node, and the passes each mode needs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gradviz.tui.scene import Scene
+
+PHASE_TEXT = {
+    "start": ("START", "inputs only: press → (or n) to compute the values"),
+    "forward": ("FORWARD", "values, in topological order"),
+    "tangent": ("TANGENT", "forward mode: v′ = Σ ∂v/∂u·u′"),
+    "reverse": ("REVERSE", "reverse mode: v̄ = Σ v̄child·∂child/∂v"),
+}
+
+
+def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: str = "") -> Text:
+    """Two lines: where we are, then why reverse mode (pass counts) and the play state."""
+    timeline, state = scene.timeline, scene.state
+    name, what = PHASE_TEXT[scene.phase]
+    line = Text()
+    line.append(f" {name} ", style="bold reverse")
+    if scene.phase == "tangent":
+        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count}")
+    elif scene.phase == "reverse":
+        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count}")
+    line.append(f"  step {scene.k}/{timeline.last}")
+    if scene.current is not None:
+        line.append("  node ")
+        line.append(scene.trace.graph.nodes[scene.current].label, style="bold")
+    line.append(f"  {what}", style="dim")
+    counts = scene.trace.pass_counts()
+    fwd, rev = counts["forward_mode"], counts["reverse_mode"]
+    line.append("\n")
+    whole = "gradient" if rev == 1 else "Jacobian"
+    line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
+                f"reverse mode {rev} (one per output element)", style="italic")
+    if playing:
+        line.append(f"  ▶ {speed:g} steps/s", style="bold green")
+    if note:
+        line.append(f"  {note}", style="yellow")
+    return line
+
+
+class StatusBar(Static):
+    """Shows `status_text` for the current scene."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; }
+    """
+
+    def show(self, scene: Scene, playing: bool, speed: float, note: str = "") -> None:
+        """Redraw for a new step or play state."""
+        self.update(status_text(scene, playing, speed, note))
