@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from gradviz.core.trace import Trace
@@ -27,36 +28,66 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="model specs: one node per module call, or finer aten ops")
 
 
-def read_source(source: str) -> tuple[str, str]:
-    """('expression', text) or ('spec', path); @FILE reads an expression file."""
-    if source.startswith("@"):
-        path = Path(source[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
-        lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-        return "expression", "\n".join(lines).strip()
-    if source.endswith(".py"):
-        return "spec", source
-    return "expression", source
+@dataclass(frozen=True)
+class Source:
+    """What SOURCE names: an expression (with defaults from its file) or a model spec path."""
+
+    kind: str  # 'expression' or 'spec'
+    text: str
+    at: tuple[str, ...] = ()
+    shape: tuple[str, ...] = ()
+
+
+def read_source(source: str) -> Source:
+    """Read SOURCE. An @FILE holds an expression; its '# at: …' and '# shape: …' comment
+    lines give default --at/--shape values, so a sample runs without flags."""
+    if source.endswith(".py") and not source.startswith("@"):
+        return Source("spec", source)
+    if not source.startswith("@"):
+        return Source("expression", source)
+    path = Path(source[1:])
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
+    body, defaults = [], {"at": [], "shape": []}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            key, sep, value = stripped.lstrip("#").partition(":")
+            if sep and key.strip() in defaults:
+                defaults[key.strip()].append(value.strip())
+        else:
+            body.append(line)
+    return Source("expression", "\n".join(body).strip(), tuple(defaults["at"]), tuple(defaults["shape"]))
+
+
+def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
+    """--at/--shape from the command line, over the file's defaults (name by name)."""
+    from gradviz.sources.bindings import parse_at, parse_shapes
+
+    at, shapes = parse_at(args.at), parse_shapes(args.shape)
+    given = set(at) | set(shapes)
+    default_at = {k: v for k, v in parse_at(source.at).items() if k not in given}
+    default_shapes = {k: v for k, v in parse_shapes(source.shape).items() if k not in given}
+    return {**default_at, **at}, {**default_shapes, **shapes}
 
 
 def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse")) -> Trace:
     """The Trace of args.source, whichever kind of source it is."""
-    kind, payload = read_source(args.source)
-    if kind == "spec":
+    source = read_source(args.source)
+    if source.kind == "spec":
         try:
             from gradviz.sources.model import trace_spec
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("gradviz"):
                 raise GradvizError("tracing model specs is not available in this version") from None
             raise
-        return trace_spec(payload, batch_size=args.batch_size, seed=args.seed, level=args.level, dtype=args.dtype)
-    from gradviz.sources.bindings import parse_at, parse_shapes
+        return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level, dtype=args.dtype)
     from gradviz.sources.expr import trace_expression
 
-    trace = trace_expression(payload, parse_at(args.at), parse_shapes(args.shape), args.seed, args.dtype, modes)
+    at, shapes = _bindings(source, args)
+    trace = trace_expression(source.text, at, shapes, args.seed, args.dtype, modes)
     check_wrt(trace, args)
     return trace
 

@@ -51,7 +51,12 @@ def _wrap(formula: str) -> str:
 
 
 def _times(symbol: str, formula: str) -> str:
-    """symbol·formula, dropping a factor of 1 and moving a leading minus to the front."""
+    """symbol·formula, dropping a factor of 1 and moving a leading minus to the front.
+
+    A formula written in v̄ (a vector-Jacobian product such as 'v̄ @ W1ᵀ') takes the
+    symbol in place of v̄ instead."""
+    if "v̄" in formula:
+        return formula.replace("v̄", symbol)
     sign = ""
     if formula.startswith("−"):
         sign, formula = "−", formula[1:]
@@ -106,9 +111,13 @@ def tangent_equation(trace: Trace, wrt: str, node_id: int) -> str:
         seed = "1 (the seed)" if node.label == wrt else "0"
         return f"{node.label}' = ∂{node.label}/∂{wrt} = {seed}"
     parts = []
+    forms = node.meta.get("tangent_terms")
     for position, i in enumerate(node.inputs):
         source = graph.nodes[i]
         if source.op == "const":
+            continue
+        if forms:
+            parts.append(forms[position])
             continue
         formula = partial_formula(trace, node_id, position)
         sign = ""

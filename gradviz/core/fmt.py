@@ -37,20 +37,21 @@ def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
     value = np.asarray(value)
     if value.size == 1:
         return fmt_scalar(value.reshape(()), decimals)
-    if value.ndim == 1 and value.size <= 4:
+    if value.ndim == 1 and value.size <= 3:
         return "[" + ", ".join(fmt_scalar(x, decimals) for x in value) + "]"
-    return f"[{fmt_shape(value.shape)}] {summary_line(value)}"
+    return f"{fmt_shape(value.shape)} {summary_line(value)}"
 
 
 def summary_line(value: np.ndarray) -> str:
-    """mean, norm and non-finite count of a tensor, in one short line."""
+    """A tensor in one short token: its norm (the number that shows vanishing or
+    exploding), and how many elements are NaN/Inf."""
     finite = np.isfinite(value)
     bad = int(value.size - finite.sum())
+    if bad == value.size:
+        return "all NaN/Inf"
     shown = value[finite] if bad else value
-    if shown.size == 0:
-        return f"all {bad} non-finite"
-    text = f"μ={fmt_scalar(shown.mean(), 3)} ‖·‖={fmt_scalar(np.sqrt((shown * shown).sum()), 3)}"
-    return text + (f" ({bad} non-finite)" if bad else "")
+    text = f"‖{np.sqrt((shown.astype(float) ** 2).sum()):.4g}‖"
+    return text + (f" {bad}×NaN/Inf" if bad else "")
 
 
 def fmt_full(value: np.ndarray | None, decimals: int = DECIMALS) -> str:

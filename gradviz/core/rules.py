@@ -38,6 +38,9 @@ class Rule:
     definition: str
     partials: tuple[str, ...]
     derivs: Callable[[Args, Array, Attrs], tuple[Array, ...]] | None = None
+    # Non-elementwise ops: each input's share of the tangent, e.g. "{0}' @ {1}"; their
+    # partials are then written as vector-Jacobian products in v̄ ("v̄ @ {1}ᵀ").
+    tangent_forms: tuple[str, ...] = ()
 
     @property
     def elementwise(self) -> bool:
@@ -81,8 +84,9 @@ def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, parti
     )
 
 
-def _rule(name: str, arity: int, evaluate, vjps, jvps, definition: str, partials: tuple[str, ...]) -> None:
-    RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials)
+def _rule(name: str, arity: int, evaluate, vjps, jvps, definition: str, partials: tuple[str, ...],
+          tangent_forms: tuple[str, ...]) -> None:
+    RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials, None, tangent_forms)
 
 
 def _one(x: Array) -> Array:
@@ -168,6 +172,8 @@ def _as_matrices(a: Array, b: Array, g: Array) -> tuple[Array, Array, Array]:
 
 
 def _matmul_vjp_a(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:  # a dot product
+        return g * args[1]
     a, b, g2 = _as_matrices(args[0], args[1], g)
     grad = g2 @ np.swapaxes(b, -1, -2)
     if args[0].ndim == 1:
@@ -176,6 +182,8 @@ def _matmul_vjp_a(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
 
 
 def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
+    if args[0].ndim == 1 and args[1].ndim == 1:
+        return g * args[0]
     a, b, g2 = _as_matrices(args[0], args[1], g)
     grad = np.swapaxes(a, -1, -2) @ g2
     if args[1].ndim == 1:
@@ -185,9 +193,9 @@ def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
 
 _rule("matmul", 2, lambda a, k: a[0] @ a[1], (_matmul_vjp_a, _matmul_vjp_b),
       (lambda t, o, a, k: t @ a[1], lambda t, o, a, k: a[0] @ t),
-      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"))
+      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"), ("{0}' @ {1}", "{0} @ {1}'"))
 _rule("transpose", 1, lambda a, k: a[0].T, (lambda g, o, a, k: g.T,), (lambda t, o, a, k: t.T,),
-      "{0}ᵀ", ("v̄ᵀ",))
+      "{0}ᵀ", ("v̄ᵀ",), ("{0}'ᵀ",))
 
 
 # --- reductions -------------------------------------------------------------------------
@@ -211,11 +219,11 @@ def _count(x: Array, attrs: Attrs) -> int:
 _rule("sum", 1, lambda a, k: np.sum(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k).copy(),),
       (lambda t, o, a, k: np.sum(t, axis=_axis(k)),),
-      "sum({0})", ("1",))
+      "sum({0})", ("v̄ spread over {0}",), ("sum({0}')",))
 _rule("mean", 1, lambda a, k: np.mean(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k) / _count(a[0], k),),
       (lambda t, o, a, k: np.mean(t, axis=_axis(k)),),
-      "mean({0})", ("1/n",))
+      "mean({0})", ("v̄/n spread over {0}",), ("mean({0}')",))
 
 
 def _safe_div(x: Array, d: Array) -> Array:
@@ -226,7 +234,7 @@ def _safe_div(x: Array, d: Array) -> Array:
 _rule("norm", 1, lambda a, k: np.sqrt(np.sum(a[0] * a[0])),
       (lambda g, o, a, k: g * _safe_div(a[0], o),),
       (lambda t, o, a, k: np.sum(t * _safe_div(a[0], o)),),
-      "‖{0}‖", ("{0}/{out}",))
+      "‖{0}‖", ("v̄·{0}/{out}",), ("⟨{0}, {0}'⟩/{out}",))
 
 
 # --- losses (means over every element, as torch's default reduction) --------------------
@@ -242,11 +250,13 @@ def _mse_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
 
 
 def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str]) -> None:
-    """A mean loss: vjp is g·(local derivative), jvp sums t·(local derivative)."""
+    """A mean loss: vjp is g·(local derivative), jvp sums t·(local derivative).
+
+    Its output is a scalar, so the partials read as plain factors of v̄."""
     _rule(name, 2, evaluate,
           (lambda g, o, a, k: g * derivs(a, o, k)[0], lambda g, o, a, k: g * derivs(a, o, k)[1]),
           (lambda t, o, a, k: np.sum(t * derivs(a, o, k)[0]), lambda t, o, a, k: np.sum(t * derivs(a, o, k)[1])),
-          definition, partials)
+          definition, partials, tuple(f"Σ {p}·{{{i}}}'" for i, p in enumerate(partials)))
 
 
 _loss("bce", lambda a, k: np.mean(-(a[1] * np.log(a[0]) + (1 - a[1]) * np.log1p(-a[0]))), _bce_derivs,

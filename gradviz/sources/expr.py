@@ -185,17 +185,14 @@ class _Builder:
         return self.add(op, (left, right), {}, self.segment(node))
 
     def check_power(self, node: ast.BinOp) -> None:
-        exponent = _literal(node.right)
-        if exponent is not None and abs(exponent) > MAX_EXPONENT:
-            raise self.fail(f"the power {self.segment(node)} is absurdly large (exponent above {MAX_EXPONENT})", node)
-        base = _literal(node.left)
-        if base is not None and exponent is not None:
-            try:
-                math.pow(base, exponent)
-            except OverflowError:
-                raise self.fail(f"the power {self.segment(node)} overflows", node) from None
-            except (ValueError, ZeroDivisionError):
-                pass  # NaN/Inf values are shown, not refused
+        # Only powers written with literal numbers are refused; NaN/Inf from inputs are shown.
+        try:
+            exponent = _constant_value(node.right)
+            if exponent is not None and abs(exponent) > MAX_EXPONENT:
+                raise self.fail(f"the power {self.segment(node)} is absurdly large (exponent above {MAX_EXPONENT})", node)
+            _constant_value(node)
+        except OverflowError:
+            raise self.fail(f"the power {self.segment(node)} is absurdly large (it overflows)", node) from None
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> int:
         if isinstance(node.op, ast.UAdd):
@@ -263,6 +260,29 @@ def _literal(node: ast.AST) -> float | None:
     return None
 
 
+def _constant_value(node: ast.AST, depth: int = 0) -> float | None:
+    """The value of a subtree made only of literal numbers and + - * / **, or None.
+
+    Raises OverflowError for results too large for a float (9**9**9)."""
+    literal = _literal(node)
+    if literal is not None or depth > MAX_DEPTH or not isinstance(node, ast.BinOp):
+        return literal
+    left, right = _constant_value(node.left, depth + 1), _constant_value(node.right, depth + 1)
+    if left is None or right is None:
+        return None
+    try:
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > MAX_EXPONENT and abs(left) > 1:
+                raise OverflowError
+            return math.pow(left, right)
+        operations = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right,
+                      ast.Mult: lambda: left * right, ast.Div: lambda: left / right}
+        compute = operations.get(type(node.op))
+        return None if compute is None else compute()
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def _hashable(value: Any) -> Any:
     return (value.shape, value.tobytes()) if isinstance(value, np.ndarray) else value
 
@@ -271,7 +291,8 @@ def parse_expression(text: str, seed: int = 0) -> Graph:
     """Parse expression text (one or more statements) into a Graph."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    text = text.replace(";", "\n") if "\n" not in text else text
+    # One statement per line: 'u = x1/x2; f = exp(u)*u' reads like two lines.
+    text = "\n".join(part.strip() for line in text.splitlines() for part in line.split(";") if part.strip())
     try:
         module = ast.parse(text, mode="exec")
     except SyntaxError as exc:
@@ -332,13 +353,17 @@ def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any]
     fields = {k: f"{v:g}" if isinstance(v, float) else v for k, v in attrs.items() if k != "seed"}
     definition = rule.definition.format(*shown, out=label, **fields)
     partials = [p.format(*shown, out=label, **fields) for p in rule.partials]
+    tangent_terms = tuple(t.format(*shown, out=label, **fields) for t in rule.tangent_forms)
     if op == "pow" and inputs[1].op == "const" and np.ndim(inputs[1].attrs["value"]) == 0:
         c = float(inputs[1].attrs["value"])
         definition = f"{shown[0]}{_superscript(c)}" if _superscript(c) else definition
         partials[0] = _power_partial(c, shown[0])
     if "axis" in attrs:
         definition = definition[:-1] + f", axis={attrs['axis']})"
-    return {"definition": f"{label} = {definition}", "partials": tuple(partials)}
+    described = {"definition": f"{label} = {definition}", "partials": tuple(partials)}
+    if tangent_terms:
+        described["tangent_terms"] = tangent_terms
+    return described
 
 
 def _superscript(c: float) -> str:

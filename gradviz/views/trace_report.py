@@ -39,7 +39,8 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
             continue
         label = Text(node.label, style=KIND_STYLE[node.kind])
         if first and first[1] == node.id:
-            label.append(" ◀ first non-finite " + first[0], style="bold red")
+            label.stylize("bold red")
+            label.append(" ◀", style="bold red")
         row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else node.kind, style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
         if show_tangent:
             row.append(_number(trace.tangents[wrt][node.id]))
