@@ -1,0 +1,245 @@
+"""Generic boxes and edges, sized in character cells and ranked by Graphviz `dot`.
+
+`dot` sees every box as a fixed-size node (one column = 0.1 inch, one row = 0.2 inch,
+so it keeps a terminal's aspect ratio) and returns, with `-Tplain`, each node's rank and
+horizontal position and each edge's path. gradviz keeps only the horizontal positions and
+the ranks; route.py then spaces the ranks itself so that edges get exactly as many
+horizontal tracks as they need.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S, run_dot
+
+COLUMN_IN = 0.1  # inches per character column in the DOT we hand to `dot`
+ROW_IN = 0.2  # inches per character row
+NODESEP_IN = 0.2  # two columns between neighbours (route.py keeps at least one)
+CLUSTER_MARGIN_PT = 2 * COLUMN_IN * 72  # a frame and a blank column, as route.py draws them
+RANKSEP_IN = 0.3
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """One node to draw: its text lines, a style key, and an optional dotted cluster path."""
+
+    key: str
+    lines: tuple[str, ...]
+    style: str = "node"
+    cluster: str | None = None
+    line_styles: tuple[str | None, ...] = ()
+    border: bool = True
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """One edge to draw from box `src` to box `dst`, with an optional label and a style key."""
+
+    src: str
+    dst: str
+    label: str | None = None
+    style: str = "edge"
+
+
+@dataclass(frozen=True)
+class Station:
+    """Where an edge crosses a rank between its ends: a bare column or its label box."""
+
+    rank: int
+    cross: float
+    label: bool = False
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """What gradviz keeps of dot's layout: ranks, horizontal centres (cells), edge stations."""
+
+    ranks: Mapping[str, int]
+    centers: Mapping[str, float]
+    stations: tuple[tuple[Station, ...], ...]
+    label_centers: Mapping[int, float]
+
+
+def text_cells(text: str) -> list[str]:
+    """Split text into terminal cells, keeping combining marks (the bar of v̄) with their base."""
+    cells: list[str] = []
+    for ch in text:
+        if cells and unicodedata.combining(ch):
+            cells[-1] += ch
+        else:
+            cells.append(ch)
+    return cells
+
+
+def text_width(text: str) -> int:
+    """The number of cells `text` takes (combining marks take none)."""
+    return sum(1 for ch in text if not unicodedata.combining(ch))
+
+
+def port_counts(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> dict[str, int]:
+    """Per box, the larger of its in- and out-degree: every edge gets its own port column."""
+    outs: dict[str, int] = defaultdict(int)
+    ins: dict[str, int] = defaultdict(int)
+    for edge in edges:
+        outs[edge.src] += 1
+        ins[edge.dst] += 1
+    return {box.key: max(outs[box.key], ins[box.key]) for box in boxes}
+
+
+def box_size(box: BoxSpec, ports: int = 1) -> tuple[int, int]:
+    """Width and height in cells: the text with a border and padding, wide enough for its ports."""
+    text = max((text_width(line) for line in box.lines), default=0)
+    # ports sit on every other column so that two edges never touch.
+    port_span = 2 * max(ports, 1) - 1
+    if box.border:
+        return max(text + 4, port_span + 2, 3), len(box.lines) + 2
+    return max(text, port_span, 1), max(len(box.lines), 1)
+
+
+def label_size(label: str) -> tuple[int, int]:
+    """Width and height of an edge label: the edge runs down its first column, text from the third."""
+    lines = label.split("\n")
+    return 2 + max(text_width(line) for line in lines), len(lines)
+
+
+def _cluster_tree(boxes: Sequence[BoxSpec]) -> dict[str, list[str]]:
+    """Map each cluster path ('' for the root) to its children: sub-cluster paths and node names."""
+    children: dict[str, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for index, box in enumerate(boxes):
+        parent = ""
+        if box.cluster:
+            parts = box.cluster.split(".")
+            for depth in range(1, len(parts) + 1):
+                path = ".".join(parts[:depth])
+                if path not in seen:
+                    seen.add(path)
+                    children[parent].append("cluster:" + path)
+                parent = path
+        children[parent].append(f"n{index}")
+    return children
+
+
+def dot_source(
+    boxes: Sequence[BoxSpec],
+    edges: Sequence[EdgeSpec],
+    sizes: Sequence[tuple[int, int]],
+    label_sizes: Mapping[int, tuple[int, int]],
+) -> str:
+    """DOT text with one fixed-size node per box and per edge label, clusters as subgraphs."""
+    index = {box.key: i for i, box in enumerate(boxes)}
+    out = [
+        "digraph G {",
+        f" graph [rankdir=TB nodesep={NODESEP_IN} ranksep={RANKSEP_IN} splines=polyline newrank=true];",
+        ' node [shape=box fixedsize=true label=""];',
+    ]
+    children = _cluster_tree(boxes)
+    cluster_ids: dict[str, int] = {}
+
+    def emit(parent: str, indent: str) -> None:
+        for child in children.get(parent, ()):
+            if child.startswith("cluster:"):
+                path = child[len("cluster:"):]
+                cluster_ids[path] = len(cluster_ids)
+                out.append(f'{indent}subgraph cluster_{cluster_ids[path]} {{ label=""; margin={CLUSTER_MARGIN_PT:.1f};')
+                emit(path, indent + " ")
+                out.append(indent + "}")
+            else:
+                w, h = sizes[int(child[1:])]
+                out.append(f"{indent}{child} [width={w * COLUMN_IN:.2f} height={h * ROW_IN:.2f}];")
+
+    emit("", " ")
+    for j, edge in enumerate(edges):
+        src, dst = index[edge.src], index[edge.dst]
+        if j in label_sizes:
+            w, h = label_sizes[j]
+            out.append(f" l{j} [width={w * COLUMN_IN:.2f} height={h * ROW_IN:.2f}];")
+            out.append(f" n{src} -> l{j};")
+            out.append(f" l{j} -> n{dst};")
+        else:
+            out.append(f" n{src} -> n{dst};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _cross_at(points: Sequence[tuple[float, float]], y: float) -> float:
+    """The x where the polyline through `points` (y falling) crosses height y."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        lo, hi = min(y0, y1), max(y0, y1)
+        if lo <= y <= hi:
+            if hi == lo:
+                return (x0 + x1) / 2
+            return x0 + (x1 - x0) * (y - y0) / (y1 - y0)
+    # the path starts and ends at box borders, so a rank between them is always crossed;
+    # fall back to the nearest end in case dot bends around it.
+    return min(points, key=lambda p: abs(p[1] - y))[0]
+
+
+def parse_plain(text: str) -> tuple[dict[str, tuple[float, float]], list[tuple[str, str, list[tuple[float, float]]]]]:
+    """Node centres and edge paths (inches, y up) from `dot -Tplain` output."""
+    nodes: dict[str, tuple[float, float]] = {}
+    paths: list[tuple[str, str, list[tuple[float, float]]]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "node":
+            nodes[parts[1]] = (float(parts[2]), float(parts[3]))
+        elif parts[0] == "edge":
+            count = int(parts[3])
+            coords = [float(v) for v in parts[4 : 4 + 2 * count]]
+            paths.append((parts[1], parts[2], list(zip(coords[0::2], coords[1::2]))))
+    return nodes, paths
+
+
+def rank_boxes(
+    boxes: Sequence[BoxSpec],
+    edges: Sequence[EdgeSpec],
+    sizes: Sequence[tuple[int, int]],
+    label_sizes: Mapping[int, tuple[int, int]],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Ranked:
+    """Run `dot` on the boxes and edges and keep ranks, centres (in columns) and edge stations."""
+    source = dot_source(boxes, edges, sizes, label_sizes)
+    nodes, paths = parse_plain(run_dot(source, "plain", timeout_s).decode("utf-8"))
+    # nodes of one rank share their centre's y; round away dot's float noise.
+    levels = sorted({round(y, 2) for _, y in nodes.values()}, reverse=True)
+    rank_of_y = {y: r for r, y in enumerate(levels)}
+    rank = {name: rank_of_y[round(y, 2)] for name, (_, y) in nodes.items()}
+    by_pair: dict[tuple[str, str], list[list[tuple[float, float]]]] = defaultdict(list)
+    for tail, head, points in paths:
+        by_pair[(tail, head)].append(points)
+    taken: dict[tuple[str, str], int] = defaultdict(int)
+
+    def crossings(tail: str, head: str) -> list[Station]:
+        # parallel edges come back in input order; which one is which does not matter.
+        pair = (tail, head)
+        points = by_pair[pair][taken[pair]]
+        taken[pair] += 1
+        return [
+            Station(r, _cross_at(points, levels[r]) / COLUMN_IN)
+            for r in range(rank[tail] + 1, rank[head])
+        ]
+
+    index = {box.key: i for i, box in enumerate(boxes)}
+    stations: list[tuple[Station, ...]] = []
+    label_centers: dict[int, float] = {}
+    for j, edge in enumerate(edges):
+        src, dst = f"n{index[edge.src]}", f"n{index[edge.dst]}"
+        if j in label_sizes:
+            name = f"l{j}"
+            label_centers[j] = nodes[name][0] / COLUMN_IN
+            own = Station(rank[name], label_centers[j], label=True)
+            stations.append((*crossings(src, name), own, *crossings(name, dst)))
+        else:
+            stations.append(tuple(crossings(src, dst)))
+    return Ranked(
+        ranks={box.key: rank[f"n{i}"] for i, box in enumerate(boxes)},
+        centers={box.key: nodes[f"n{i}"][0] / COLUMN_IN for i, box in enumerate(boxes)},
+        stations=tuple(stations),
+        label_centers=label_centers,
+    )

@@ -1,0 +1,173 @@
+"""The drawing in a terminal: a rich renderable over a Grid, and a trace drawn step by step.
+
+`render_trace_graph` is what `gradviz trace --graph` prints; `TraceDrawing` is what the
+stepper keeps: the layout is made once per detail level, and each step repaints only the
+boxes and edges whose text or style changed.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+from gradviz.core.steps import StepState
+from gradviz.core.trace import Trace
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.look import (
+    DETAILS,
+    EDGE_TERMINAL,
+    STATE_TERMINAL,
+    STYLES,
+    GraphLook,
+    make_view,
+    sizing_look,
+    trace_look,
+)
+from gradviz.draw.layout import text_cells, text_width
+from gradviz.draw.raster import Grid, rasterise
+from gradviz.draw.route import layout_graph
+
+LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
+
+
+class Theme:
+    """Style keys to rich Styles: 'op', 'op.current', 'loss.pending.nonfinite', 'edge.active'…"""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Style] = {}
+
+    def style(self, key: str) -> Style:
+        """The rich Style of one key, composed from its kind and its states."""
+        if key not in self._cache:
+            self._cache[key] = self._compose(key)
+        return self._cache[key]
+
+    @staticmethod
+    def _compose(key: str) -> Style:
+        if not key:
+            return Style.null()
+        if key in EDGE_TERMINAL:
+            return Style.parse(EDGE_TERMINAL[key])
+        if key == "cluster":
+            return Style.parse("grey50")
+        kind, *states = key.split(".")
+        style = Style.parse(STYLES[kind].terminal) if kind in STYLES else Style.null()
+        for state in states:
+            style += Style.parse(STATE_TERMINAL.get(state, ""))
+        return style
+
+
+class GraphView:
+    """A Grid as a rich renderable; wider than the console, it is cropped with a note."""
+
+    def __init__(self, grid: Grid, theme: Theme | None = None):
+        self.grid = grid
+        self.theme = theme or Theme()
+
+    def lines(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterable[list[Segment]]:
+        """Rows start..stop as lists of Segments, cropped to `width` cells (for row caches)."""
+        stop = self.grid.height if stop is None else min(stop, self.grid.height)
+        for y in range(start, stop):
+            segments = []
+            room = self.grid.width if width is None else width
+            for text, key in self.grid.runs(y):
+                if room <= 0:
+                    break
+                cells = text_width(text)
+                if cells > room:
+                    text = "".join(text_cells(text)[:room])
+                    cells = room
+                segments.append(Segment(text, self.theme.style(key)))
+                room -= cells
+            yield segments
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        for segments in self.lines(width=width):
+            yield from segments
+            yield Segment.line()
+        if self.grid.width > width:
+            yield Text(
+                f"(the drawing is {self.grid.width} columns wide and was cut at {width}: "
+                "widen the terminal, use a lower detail, or `gradviz export` it)",
+                style="dim",
+            )
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(self.grid.width, options.max_width), self.grid.width)
+
+
+def legend(ascii: bool = False) -> Text:
+    """One line explaining the colours: node kinds, then the states of a step."""
+    mark = "#" if ascii else "■"
+    text = Text()
+    for kind, look in STYLES.items():
+        text.append(mark, style=look.terminal or "default")
+        text.append(f" {kind}  ")
+    text.append("current", style=STATE_TERMINAL["current"])
+    text.append("  ")
+    text.append("pending ?", style=STATE_TERMINAL["pending"])
+    text.append("  ")
+    text.append("non-finite", style=STATE_TERMINAL["nonfinite"])
+    return text
+
+
+class TraceDrawing:
+    """A trace laid out once (per detail level); `grid(...)` repaints it for one step.
+
+    Building one runs `dot`: where a UI is waiting, build it in a worker thread.
+    """
+
+    def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S):
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+        self.trace = trace
+        self.detail = detail
+        if labels is None:
+            labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
+        self.labels = labels
+        sizing = sizing_look(trace, detail, labels)
+        self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
+        self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
+        self._shown: GraphLook | None = None
+
+    def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
+             output: str | None = None) -> GraphLook:
+        """The boxes and edges of one step (state) or of a finished pass (mode)."""
+        view = make_view(self.trace, state, mode, wrt, output)
+        return trace_look(self.trace, view, self.detail, self.labels)
+
+    def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
+             output: str | None = None) -> Grid:
+        """The drawing's grid repainted for this step, in place; only what changed is redrawn."""
+        look = self.look(state, mode, wrt, output)
+        grid = self._grid
+        for i, box in enumerate(look.boxes):
+            if self._shown is None or self._shown.boxes[i] != box:
+                grid.paint_box(box.key, box.lines, box.style, box.line_styles)
+        for j, edge in enumerate(look.edges):
+            if self._shown is None or self._shown.edges[j] != edge:
+                grid.paint_edge(j, edge.style, edge.label)
+        self._shown = look
+        return grid
+
+    def view(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
+             output: str | None = None) -> GraphView:
+        """A renderable of an independent copy of this step's grid."""
+        return GraphView(self.grid(state, mode, wrt, output).copy())
+
+
+def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
+                       mode: str | None = None, show_legend: bool = True) -> Group:
+    """The trace's graph drawn for the terminal (at a step, or finished), with a legend."""
+    drawing = TraceDrawing(trace, detail, ascii)
+    parts = [drawing.view(state, mode)]
+    if show_legend:
+        parts.append(legend(ascii))
+    return Group(*parts)
