@@ -27,7 +27,7 @@ def random_dag(n: int, seed: int, clusters: bool = False, labels: bool = False) 
     for i in range(1, n):
         for _ in range(rnd.choice([1, 1, 2, 2, 3])):
             j = rnd.randrange(max(0, i - 15), i)
-            label = f"e{i}.{j}" if labels and rnd.random() < 0.5 else None
+            label = f"e{len(edges)}" if labels and rnd.random() < 0.5 else None
             edges.append(EdgeSpec(f"k{j}", f"k{i}", label))
     return boxes, edges
 
@@ -46,7 +46,7 @@ def traced_edges(grid: Grid) -> Counter:
     for key in grid.box_keys:
         rect = rects[key]
         box = grid.boxes[key]
-        for x, y in grid.ports_out[key]:
+        for x, y, _ in grid.ports_out[key]:
             if box.border:
                 assert y == rect.bottom - 1 and grid.chars[y, x] == glyphs.port, (key, x, y)
             heading = S

@@ -11,7 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
-from gradviz.core.explain import bar, partial_formula
+# _times spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
+from gradviz.core.explain import _times, bar, partial_formula
 from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
 from gradviz.core.graph import Node
 from gradviz.core.steps import StepState
@@ -169,8 +170,7 @@ def edge_label(trace: Trace, child: int, position: int, view: View, long: bool =
     graph = trace.graph
     formula = partial_formula(trace, child, position)
     if view.phase == "reverse" and view.pass_key is not None:
-        symbol = bar(graph.nodes[child].label)
-        term = symbol if formula == "1" else f"{symbol}·{formula}"
+        term = _times(bar(graph.nodes[child].label), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
         value = trace.contributions.get(view.pass_key, {}).get((child, position))

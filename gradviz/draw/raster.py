@@ -87,12 +87,12 @@ class Grid:
         self.edges = tuple(edges)
         self.cluster_keys = tuple(layout.clusters)
         self.edge_cells: list[np.ndarray] = []  # flat indices of each edge's line cells
-        # where edges leave (first point) and reach (last point) each box
-        self.ports_out: dict[str, list[Point]] = {key: [] for key in self.box_keys}
-        self.ports_in: dict[str, list[Point]] = {key: [] for key in self.box_keys}
-        for edge, path in zip(self.edges, layout.paths):
-            self.ports_out[edge.src].append(path[0])
-            self.ports_in[edge.dst].append(path[-1])
+        # where edges leave (first point) and reach (last point) each box, and which edge
+        self.ports_out: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
+        self.ports_in: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
+        for j, (edge, path) in enumerate(zip(self.edges, layout.paths)):
+            self.ports_out[edge.src].append((*path[0], j))
+            self.ports_in[edge.dst].append((*path[-1], j))
 
     # owners are one int per cell: boxes first, then edges, then clusters.
     def _edge_owner(self, j: int) -> int:
@@ -170,16 +170,23 @@ class Grid:
         cells: list[str] = []
         where: list[int] = []
         styled: list[tuple[int, int, int, str]] = []
+        ports: list[int] = []
+        port_styles: list[int] = []
         for key, rect in zip(keys, rects):
             box = self.boxes[key]
             inset = 1 if box.border else 0
             if box.border:
-                for px, _ in self.ports_out[key]:
+                # a port is drawn in its edge's style: an active edge shows where it enters
+                for px, _, j in self.ports_out[key]:
                     where.append((rect.bottom - 1) * self.width + px)
                     cells.append(self.glyphs.port)
-                for px, _ in self.ports_in[key]:
+                    ports.append(where[-1])
+                    port_styles.append(self.style_id(self.edges[j].style))
+                for px, _, j in self.ports_in[key]:
                     where.append(rect.y * self.width + px)
                     cells.append(self.glyphs.arrows[0])
+                    ports.append(where[-1])
+                    port_styles.append(self.style_id(self.edges[j].style))
             pad = 2 * inset  # a blank column either side of the text, inside the border
             width = rect.w - 2 * pad
             for i, text in enumerate(box.lines[: rect.h - 2 * inset]):
@@ -193,6 +200,8 @@ class Grid:
             self.chars.flat[np.array(where)] = cells
         for row, left, width, key in styled:
             self.styles[row, left : left + width] = self.style_id(key)
+        if ports:
+            self.styles.flat[np.array(ports)] = port_styles
 
     def _frames(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, chars: str) -> None:
         """Draw many rectangles' borders at once."""

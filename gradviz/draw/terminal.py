@@ -25,6 +25,7 @@ from gradviz.draw.look import (
     STYLES,
     GraphLook,
     make_view,
+    node_kind,
     sizing_look,
     trace_look,
 )
@@ -102,11 +103,14 @@ class GraphView:
         return Measurement(min(self.grid.width, options.max_width), self.grid.width)
 
 
-def legend(ascii: bool = False) -> Text:
-    """One line explaining the colours: node kinds, then the states of a step."""
+def legend(kinds: Iterable[str] | None = None, ascii: bool = False) -> Text:
+    """One line explaining the colours: the node kinds shown, then the states of a step."""
     mark = "#" if ascii else "■"
+    shown = set(STYLES if kinds is None else kinds)
     text = Text()
     for kind, look in STYLES.items():
+        if kind not in shown:
+            continue
         text.append(mark, style=look.terminal or "default")
         text.append(f" {kind}  ")
     text.append("current", style=STATE_TERMINAL["current"])
@@ -169,5 +173,5 @@ def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str
     drawing = TraceDrawing(trace, detail, ascii)
     parts = [drawing.view(state, mode)]
     if show_legend:
-        parts.append(legend(ascii))
+        parts.append(legend({node_kind(trace, node) for node in trace.graph.nodes}, ascii))
     return Group(*parts)

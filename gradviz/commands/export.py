@@ -1,0 +1,52 @@
+"""`gradviz export SOURCE -o FILE`: the graph as SVG, PNG, PDF or DOT, at a step or finished."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gradviz.commands.common import add_source_options, check_wrt, load_trace
+
+
+def add_parser(subparsers) -> None:
+    """Register `export`."""
+    parser = subparsers.add_parser(
+        "export", help="write the computation graph as SVG, PNG, PDF or DOT",
+        description="Trace SOURCE and write its graph through Graphviz; the format comes from "
+                    "the extension of FILE (.svg, .png, .pdf, .dot).")
+    add_source_options(parser)
+    parser.add_argument("-o", "--output", dest="file", metavar="FILE",
+                        help="the file to write: .svg, .png, .pdf or .dot")
+    parser.add_argument("--mode", choices=("forward", "tangent", "reverse"), default="reverse",
+                        help="which pass the picture shows (default: reverse, with edge contributions)")
+    parser.add_argument("--step", type=int, metavar="N",
+                        help="show the state after N steps (forward steps, then the mode's pass); default: finished")
+    parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
+                        help="full boxes with values, op names only, or one dot per node")
+    parser.add_argument("--frames", metavar="DIR",
+                        help="write one SVG per step into DIR (step_000.svg …), every frame with the same layout")
+    parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                        help="above N nodes, fold module clusters (or refuse) instead of waiting on dot; default 2500")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the picture (or the frames) and print where it went."""
+    from gradviz.draw.export import NODE_LIMIT, export_format, export_frames, export_trace
+    from gradviz.errors import ExportError
+
+    if args.file is None and args.frames is None:
+        raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
+    if args.file is not None:
+        export_format(Path(args.file))  # an unknown extension fails before any tracing
+    modes = ("tangent", "reverse") if args.mode == "forward" else (args.mode,)
+    trace = load_trace(args, modes)
+    wrt = check_wrt(trace, args)
+    limit = args.max_nodes or NODE_LIMIT
+    if args.file is not None:
+        path = export_trace(trace, Path(args.file), args.mode, args.step, wrt, None, args.detail, limit)
+        print(f"wrote {path}")
+    if args.frames is not None:
+        paths = export_frames(trace, Path(args.frames), args.mode, wrt, None, args.detail, limit)
+        print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
+    return 0

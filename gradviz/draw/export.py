@@ -1,0 +1,356 @@
+"""Export a trace through Graphviz: DOT built once from the look, rendered to SVG/PNG/PDF/DOT.
+
+The only module that imports the `graphviz` package (to write DOT with correct quoting);
+rendering runs the `dot` program. SVGs carry each node's id and full value in its
+`<title>`, which browsers show as a tooltip.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from gradviz.core.explain import bar
+from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
+from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, tangent_steps
+from gradviz.core.trace import Trace
+from gradviz.draw.dot import run_dot
+from gradviz.draw.layout import BoxSpec, EdgeSpec
+from gradviz.draw.look import (
+    CURRENT_FILL,
+    STYLES,
+    GraphLook,
+    View,
+    make_view,
+    node_kind,
+    sizing_look,
+    trace_look,
+)
+from gradviz.errors import ExportError
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+NODE_LIMIT = 2500  # dot's layout time grows fast beyond this (about 1 s at 2000 nodes here)
+LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
+FULL_VALUE_LIMIT = 1000  # elements printed in a tooltip; bigger tensors get a summary
+FONT = "Helvetica"
+NODE_FONT_PT = 11
+EDGE_FONT_PT = 9
+EDGE_LOOK = {
+    "edge": {"color": "#555555"},
+    "edge.pending": {"color": "#c8c8c8", "fontcolor": "#a0a0a0", "style": "dashed"},
+    "edge.active": {"color": "#e08a00", "fontcolor": "#a05a00", "penwidth": "2.2"},
+}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What one exported image shows: boxes and edges, node tooltips, and a title."""
+
+    look: GraphLook
+    tooltips: Mapping[str, str]
+    title: str
+    detail: str = "full"
+
+
+def export_format(path: Path) -> str:
+    """The Graphviz format for a file name's extension, or an ExportError listing them."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(set(FORMATS)))
+        raise ExportError(f"cannot export to {path.name!r}: unknown extension (use one of {known})")
+    return fmt
+
+
+def export_steps(trace: Trace, mode: str, wrt: str | None = None, output: str | None = None) -> tuple[Step, ...]:
+    """The steps an export walks: the forward steps, then the chosen pass (if any)."""
+    steps = forward_steps(trace)
+    if mode == "tangent" and trace.tangents:
+        steps += tangent_steps(trace, wrt if wrt in trace.tangents else next(iter(trace.tangents)))
+    elif mode == "reverse" and trace.adjoints:
+        steps += reverse_steps(trace, output if output in trace.adjoints else next(iter(trace.adjoints)))
+    return tuple(steps)
+
+
+def _full(value: np.ndarray | None) -> str:
+    if value is not None and np.asarray(value).size > FULL_VALUE_LIMIT:
+        return fmt_value(value)
+    return fmt_full(value)
+
+
+def tooltip(trace: Trace, node_id: int, view: View) -> str:
+    """A node's id, kind, definition and full numbers (those known at this step)."""
+    node = trace.graph.nodes[node_id]
+    value = trace.values[node_id]
+    lines = [f"{node.label} (node {node.id}, {node_kind(trace, node)}, {fmt_shape(np.shape(value))})"]
+    if not node.is_leaf:
+        lines.append(node.definition)
+    known = view.values is None or node_id in view.values
+    lines.append(f"value = {_full(value)}" if known else "value: not computed yet")
+    if view.phase == "tangent" and view.pass_key is not None and node.op != "const":
+        if view.tangents is None or node_id in view.tangents:
+            lines.append(f"{node.label}' = ∂{node.label}/∂{view.pass_key} = {_full(trace.tangents[view.pass_key][node_id])}")
+    if view.phase == "reverse" and view.pass_key is not None and node.op != "const":
+        if view.adjoints is None or node_id in view.adjoints:
+            lines.append(f"{bar(node.label)} = ∂{view.pass_key}/∂{node.label} = "
+                         f"{_full(trace.adjoints[view.pass_key][node_id])}")
+    return "\n".join(lines)
+
+
+def collapse_modules(look: GraphLook, limit: int) -> GraphLook:
+    """Fold module clusters into one box each, at the deepest level that fits `limit` boxes."""
+    depth = max((box.cluster.count(".") + 1 for box in look.boxes if box.cluster), default=0)
+    for level in range(depth, 0, -1):
+        group: dict[str, str] = {}
+        members: dict[str, list[BoxSpec]] = {}
+        for box in look.boxes:
+            key = box.key
+            if box.cluster:
+                path = ".".join(box.cluster.split(".")[:level])
+                key = "m:" + path
+            group[box.key] = key
+            members.setdefault(key, []).append(box)
+        if len(members) > limit:
+            continue
+        boxes = []
+        for key, inside in members.items():
+            if key.startswith("m:"):
+                path = key[2:]
+                parent = path.rsplit(".", 1)[0] if "." in path else None
+                boxes.append(BoxSpec(key, (path, f"{len(inside)} nodes"), "op", parent))
+            else:
+                boxes.append(inside[0])
+        seen: set[tuple[str, str]] = set()
+        edges = []
+        for edge in look.edges:
+            pair = (group[edge.src], group[edge.dst])
+            if pair[0] != pair[1] and pair not in seen:
+                seen.add(pair)
+                edges.append(EdgeSpec(pair[0], pair[1], None, "edge"))
+        return GraphLook(tuple(boxes), tuple(edges), ())
+    raise ExportError(
+        f"the graph has {len(look.boxes)} nodes, more than `dot` lays out in reasonable time "
+        f"({limit}); trace a smaller model or batch, use --level module, or raise --max-nodes"
+    )
+
+
+def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", wrt: str | None = None,
+                 output: str | None = None, detail: str = "full", labels: bool | None = None,
+                 node_limit: int = NODE_LIMIT) -> Picture:
+    """The picture of step `step` of the mode's steps (None: the finished pass)."""
+    steps = export_steps(trace, mode, wrt, output)
+    if step is None:
+        view = make_view(trace, None, mode, wrt, output)
+        title = f"{mode} mode" + (f" ({_pass_name(view)})" if view.pass_key else "")
+    else:
+        if not 0 <= step <= len(steps):
+            raise ExportError(f"--step {step} is out of range: {mode} mode has steps 0..{len(steps)}")
+        state = state_at(trace, steps, step)
+        view = make_view(trace, state)
+        title = f"{mode} mode, step {step}/{len(steps)}"
+        if state.current is not None:
+            title += f": {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
+    if labels is None:
+        labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
+    look = trace_look(trace, view, detail, labels, long_labels=True)
+    tips = {f"n{node.id}": tooltip(trace, node.id, view) for node in trace.graph.nodes}
+    if len(look.boxes) > node_limit:
+        look = collapse_modules(look, node_limit)
+    return Picture(look, tips, title, detail)
+
+
+def _pass_name(view: View) -> str:
+    if view.phase == "tangent":
+        return f"∂·/∂{view.pass_key}"
+    if view.phase == "reverse":
+        return f"∂{view.pass_key}/∂·"
+    return "values"
+
+
+def _node_attrs(box: BoxSpec, detail: str, tip: str | None) -> dict[str, str]:
+    kind, *states = box.style.split(".")
+    look = STYLES.get(kind, STYLES["op"])
+    attrs = {"id": box.key, "shape": look.shape, "fillcolor": look.fill, "color": look.border,
+             "style": "filled,rounded" if look.shape == "box" and kind != "parameter" else "filled"}
+    if tip:
+        attrs["tooltip"] = tip
+    if "current" in states:
+        attrs.update(fillcolor=CURRENT_FILL, penwidth="2.5", color="#c08a00")
+    elif "pending" in states:
+        attrs.update(fontcolor="#9a9a9a", color="#bbbbbb", fillcolor="#f7f7f7", style=attrs["style"] + ",dashed")
+    if detail == "dots":
+        attrs.update(shape="circle", width="0.15", height="0.15", fixedsize="true", label="")
+        return attrs
+    rows = []
+    for i, line in enumerate(box.lines):
+        text = html.escape(line) or " "
+        bad = i < len(box.line_styles) and box.line_styles[i] and box.line_styles[i].endswith("nonfinite")
+        if i == 0 and detail == "full" and len(box.lines) > 1:
+            text = f"<B>{text}</B>"
+        rows.append(f'<FONT COLOR="#d62728">{text}</FONT>' if bad else text)
+    attrs["label"] = "<" + "<BR/>".join(rows) + ">"
+    return attrs
+
+
+def _label_html(text: str, size: tuple[float, float] | None) -> str:
+    body = "<BR/>".join(html.escape(line) for line in text.split("\n")) or " "
+    if size is None:
+        return f"<{body}>"
+    w, h = size
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLPADDING="0" FIXEDSIZE="TRUE" WIDTH="{w:.0f}" '
+            f'HEIGHT="{h:.0f}"><TR><TD>{body}</TD></TR></TABLE>>')
+
+
+def _legend(kinds: set[str]) -> str:
+    """The colours of the kinds in this picture, then the states of a step."""
+    cells = "".join(
+        f'<TD BGCOLOR="{look.fill}" BORDER="1" COLOR="{look.border}">{html.escape(kind)}</TD>'
+        for kind, look in STYLES.items()
+        if kind in kinds
+    )
+    cells += f'<TD BGCOLOR="{CURRENT_FILL}" BORDER="1">current</TD><TD BORDER="1" COLOR="#bbbbbb">' \
+             '<FONT COLOR="#9a9a9a">pending</FONT></TD><TD BORDER="1"><FONT COLOR="#d62728">non-finite</FONT></TD>'
+    return f'<TABLE BORDER="0" CELLSPACING="4" CELLPADDING="3"><TR>{cells}</TR></TABLE>'
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Measured node sizes (inches) and edge label sizes (points), to keep frames still."""
+
+    nodes: Mapping[str, tuple[float, float]]
+    labels: Mapping[int, tuple[float, float]]
+
+
+def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
+    """The picture as DOT text; with `sizes`, every node and label has a fixed size."""
+    import graphviz
+
+    kinds = {box.style.split(".")[0] for box in picture.look.boxes}
+    graph = graphviz.Digraph(
+        "gradviz",
+        graph_attr={"rankdir": "TB", "fontname": FONT, "nodesep": "0.3", "ranksep": "0.35", "newrank": "true",
+                    "labelloc": "t", "label": f'<<TABLE BORDER="0"><TR><TD><B>{html.escape(picture.title)}</B>'
+                                               f"</TD></TR><TR><TD>{_legend(kinds)}</TD></TR></TABLE>>"},
+        node_attr={"fontname": FONT, "fontsize": str(NODE_FONT_PT), "margin": "0.12,0.06"},
+        edge_attr={"fontname": FONT, "fontsize": str(EDGE_FONT_PT), "arrowsize": "0.7"},
+    )
+    look = picture.look
+    children: dict[str | None, list] = {}
+    for box in look.boxes:
+        children.setdefault(box.cluster, []).append(box)
+    paths = sorted({p for box in look.boxes if box.cluster for p in _prefixes(box.cluster)}, key=lambda p: p.count("."))
+
+    def emit(target, parent: str | None) -> None:
+        for box in children.get(parent, ()):
+            attrs = _node_attrs(box, picture.detail, picture.tooltips.get(box.key))
+            if sizes is not None and box.key in sizes.nodes:
+                w, h = sizes.nodes[box.key]
+                attrs.update(width=f"{w:.3f}", height=f"{h:.3f}", fixedsize="true")
+            target.node(box.key, **attrs)
+        for path in paths:
+            if (path.rsplit(".", 1)[0] if "." in path else None) == parent:
+                with target.subgraph(name=f"cluster_{path}") as sub:
+                    sub.attr(label=path.rsplit(".", 1)[-1], style="rounded,dashed", color="#999999",
+                             fontcolor="#666666", fontname=FONT)
+                    emit(sub, path)
+
+    emit(graph, None)
+    for j, edge in enumerate(look.edges):
+        attrs = dict(EDGE_LOOK.get(edge.style, EDGE_LOOK["edge"]))
+        size = sizes.labels.get(j) if sizes is not None else None
+        if edge.label is not None or size is not None:
+            attrs["label"] = _label_html(edge.label or "", size)
+            attrs["tooltip"] = f"{edge.label or ''}"
+        graph.edge(edge.src, edge.dst, **attrs)
+    return graph.source
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+_NODE_TITLE = re.compile(r'(<g id="([^"]+)" class="node[^"]*">\s*<title>)([^<]*)(</title>)')
+_DOCTYPE = re.compile(r"<!DOCTYPE[^>]*>\s*")
+
+
+def render(picture: Picture, fmt: str, sizes: Sizes | None = None) -> bytes:
+    """The picture rendered by `dot` (or its DOT text); SVG titles carry the tooltips."""
+    source = dot_source(picture, sizes)
+    if fmt == "dot":
+        return source.encode("utf-8")
+    out = run_dot(source, fmt)
+    if fmt != "svg":
+        return out
+
+    def title(match: re.Match) -> str:
+        tip = picture.tooltips.get(match.group(2))
+        return match.group(0) if tip is None else match.group(1) + html.escape(tip, quote=False) + match.group(4)
+
+    # the DOCTYPE only points at a DTD on the web: without it the file needs nothing outside
+    svg = _DOCTYPE.sub("", out.decode("utf-8"), count=1)
+    return _NODE_TITLE.sub(title, svg).encode("utf-8")
+
+
+def measure(picture: Picture) -> Sizes:
+    """Node and edge-label sizes as `dot` measures them, from one -Tjson run."""
+    data = json.loads(run_dot(dot_source(picture), "json"))
+    nodes = {
+        obj["name"]: (float(obj["width"]), float(obj["height"]))
+        for obj in data.get("objects", [])
+        if "width" in obj and "nodes" not in obj
+    }
+    labels: dict[int, tuple[float, float]] = {}
+    for j, edge in enumerate(sorted(data.get("edges", []), key=lambda e: e["_gvid"])):
+        texts = [op for op in edge.get("_ldraw_", []) if op.get("op") == "T"]
+        if texts:
+            labels[j] = (max(op["width"] for op in texts) + 4, len(texts) * EDGE_FONT_PT * 1.25 + 4)
+    return Sizes(nodes, labels)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write bytes, turning an unwritable path into a one-line ExportError."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
+                 wrt: str | None = None, output: str | None = None, detail: str = "full",
+                 node_limit: int = NODE_LIMIT) -> Path:
+    """Write one picture of the trace to `path`, its format taken from the extension."""
+    fmt = export_format(path)
+    picture = make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit)
+    write_file(path, render(picture, fmt))
+    return path
+
+
+def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str | None = None,
+                  output: str | None = None, detail: str = "full", node_limit: int = NODE_LIMIT) -> list[Path]:
+    """One SVG per step (step_000.svg …), every frame with the same layout."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    steps = export_steps(trace, mode, wrt, output)
+    # measure every box and label at its widest once, so that no frame moves a node.
+    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit)
+    labels = any(edge.label is not None for edge in widest.look.edges)
+    sizing = sizing_look(trace, detail, labels, long_labels=True)
+    # a picture folded into modules has other boxes than the sizing look: let it move.
+    same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
+    sizes = measure(replace(widest, look=sizing)) if same else None
+    written = []
+    for k in range(len(steps) + 1):
+        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit)
+        path = directory / f"step_{k:03d}.svg"
+        write_file(path, render(picture, "svg", sizes))
+        written.append(path)
+    return written
+

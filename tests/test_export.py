@@ -1,0 +1,111 @@
+"""`gradviz export`: SVG/PNG/PDF/DOT of a trace, frames, large graphs and one-line errors."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gradviz.cli import main
+from gradviz.draw.export import collapse_modules, export_trace, make_picture
+from gradviz.draw.layout import BoxSpec, EdgeSpec
+from gradviz.draw.look import GraphLook
+from gradviz.errors import ExportError
+
+SVG = "{http://www.w3.org/2000/svg}"
+LECTURE = ["(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", "--at", "x1=0.5,x2=1"]
+
+
+def _svg_nodes(path: Path) -> dict[str, tuple[str, str]]:
+    """Node group id -> (its <title>, its visible text)."""
+    root = ET.parse(path).getroot()
+    nodes = {}
+    for group in root.iter(SVG + "g"):
+        if group.get("class", "").startswith("node"):
+            title = group.find(SVG + "title").text
+            text = " ".join(t.text or "" for t in group.iter(SVG + "text"))
+            nodes[group.get("id")] = (title, text)
+    return nodes
+
+
+def _edge_labels(path: Path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return [" ".join(t.text or "" for t in g.iter(SVG + "text"))
+            for g in root.iter(SVG + "g") if g.get("class") == "edge"]
+
+
+def test_lecture_svg_has_every_node_with_value_and_v1s_contributions(lecture_trace, tmp_path):
+    path = export_trace(lecture_trace, tmp_path / "f.svg", mode="reverse")
+    nodes = _svg_nodes(path)
+    assert len(nodes) == len(lecture_trace.graph.nodes)
+    assert "2.1487" in nodes["n4"][1] and "v3 = v2 + v1" in nodes["n4"][1]
+    assert nodes["n4"][0].startswith("v3 (node 4, op, scalar)") and "value = 2.1487" in nodes["n4"][0]
+    labels = _edge_labels(path)
+    for term in ("v̄2·e^{v1} = 0.8244", "v̄3 = 0.5000", "v̄5 = 2.1487"):
+        assert term in labels
+    assert "http://" not in re.sub(r'xmlns(:xlink)?="[^"]*"', "", path.read_text())  # self-contained
+
+
+@pytest.mark.parametrize(("name", "magic"), [("f.png", b"\x89PNG\r\n\x1a\n"), ("f.pdf", b"%PDF-")])
+def test_png_and_pdf_are_files_of_their_type(lecture_trace, tmp_path, name, magic):
+    data = export_trace(lecture_trace, tmp_path / name).read_bytes()
+    assert data.startswith(magic) and len(data) > 1000
+
+
+def test_dot_export_needs_no_dot_program(lecture_trace, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    text = export_trace(lecture_trace, tmp_path / "f.dot").read_text()
+    assert text.startswith("digraph gradviz") and "n7 [label=<<B>f = v3·v5</B>" in text
+
+
+def test_a_step_shows_its_current_node_and_hides_later_numbers(lecture_trace):
+    picture = make_picture(lecture_trace, step=12, mode="reverse")
+    assert picture.title == "reverse mode, step 12/14: v1 (∂f/∂·)"
+    v1 = next(b for b in picture.look.boxes if b.key == "n2")
+    assert v1.style == "op.current" and v1.lines[2] == "v̄1 = 3.4731"
+    assert "x̄1 = ?" in next(b for b in picture.look.boxes if b.key == "n0").lines
+
+
+def test_frames_keep_every_node_in_place(tmp_path):
+    assert main(["export", *LECTURE, "--mode", "tangent", "--frames", str(tmp_path / "fr")]) == 0
+    frames = sorted((tmp_path / "fr").glob("step_*.svg"))
+    assert len(frames) == 1 + 6 + 8  # step 0, the forward steps, the tangent pass
+    def shapes(path):
+        nodes = re.findall(r'<g id="n\d+" class="node">.*?<(?:polygon|ellipse|path)[^>]*>', path.read_text(), re.S)
+        return [re.findall(r' (?:points|cx|cy|d)="([^"]*)"', node) for node in nodes]
+    first = shapes(frames[0])
+    assert all(shapes(frame) == first for frame in frames[1:])
+
+
+def test_big_graphs_fold_their_modules():
+    boxes = [BoxSpec(f"b{i}", (f"b{i}",), cluster=f"layer{i // 10}.part{i % 2}") for i in range(100)]
+    edges = [EdgeSpec(f"b{i}", f"b{i + 1}") for i in range(99)]
+    folded = collapse_modules(GraphLook(tuple(boxes), tuple(edges), ()), limit=20)
+    assert len(folded.boxes) == 20 and folded.boxes[0].lines == ("layer0.part0", "5 nodes")
+    with pytest.raises(ExportError, match="more than `dot` lays out"):
+        collapse_modules(GraphLook(tuple(boxes), tuple(edges), ()), limit=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "f.gif"], "unknown extension"),
+        (["-o", "/nonexistent/dir/f.svg"], "cannot write /nonexistent/dir/f.svg"),
+        (["-o", "f.svg", "--step", "99"], "--step 99 is out of range: reverse mode has steps 0..14"),
+        ([], "say where to write"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", *LECTURE, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_dot_is_one_line_saying_how_to_install(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["export", *LECTURE, "-o", str(tmp_path / "f.svg")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "apt-get install graphviz" in err and len(err.splitlines()) == 1
