@@ -65,3 +65,11 @@ def test_mode_and_pass_switching():
     assert actions.switch_pass(timeline, 3, "tangent")[0] == 7
     k, message = actions.switch_pass(timeline, 25, "reverse")
     assert k == 25 and "only one output" in message
+
+
+def test_export_steps_map_into_the_exporters_per_mode_numbering():
+    timeline = Timeline(lecture_trace())
+    assert actions.export_args(timeline, 0) == {"mode": "forward", "step": 0}
+    assert actions.export_args(timeline, 4) == {"mode": "forward", "step": 4}
+    assert actions.export_args(timeline, 16) == {"mode": "tangent", "step": 8, "wrt": "x2"}
+    assert actions.export_args(timeline, 26) == {"mode": "reverse", "step": 10, "output": "f"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradviz.tui.scene import Scene
 from gradviz.tui.timeline import Timeline
 
 
@@ -62,17 +61,37 @@ def export_path(source: str, k: int, directory: Path | None = None) -> Path:
     return path
 
 
-def export_svg(trace, scene: Scene, detail: str, source: str) -> tuple[Path | None, str]:
-    """Write the graph at this step as SVG through gradviz.draw.export; (path, message)."""
+def export_args(timeline: Timeline, k: int) -> dict:
+    """gradviz.draw.export's (mode, step, wrt, output) for step k of the stepper's timeline.
+
+    The exporter counts steps per mode (the forward steps, then one pass), the stepper
+    across all passes: step k of a tangent or adjoint pass maps into that pass alone.
+    """
+    forward = timeline.find_pass("forward")
+    n_forward = len(forward) if forward is not None else 0
+    p = timeline.pass_at(k)
+    if p is None or p.phase == "forward":
+        return {"mode": "forward", "step": k}
+    step = n_forward + (k - p.start + 1)
+    if p.phase == "tangent":
+        return {"mode": "tangent", "step": step, "wrt": p.key}
+    return {"mode": "reverse", "step": step, "output": p.key}
+
+
+def export_svg(timeline: Timeline, k: int, detail: str, source: str,
+               directory: Path | None = None) -> tuple[Path | None, str]:
+    """Write the graph at step k as SVG through gradviz.draw.export; (path, message)."""
     try:
-        from gradviz.draw import export as exporter
+        from gradviz.draw.export import export_trace
     except ImportError:
         return None, "SVG export is not available in this version (it needs gradviz.draw.export)"
-    path = export_path(source, scene.k)
+    from gradviz.errors import GradvizError
+
+    path = export_path(source, k, directory)
     try:
-        exporter.export_trace(trace, path, state=scene.state, fmt="svg")  # type: ignore[attr-defined]
-    except Exception as exc:  # the exporter's own errors are GradvizErrors with a clear message
-        return None, f"export failed: {getattr(exc, 'message', exc)}"
+        export_trace(timeline.trace, path, detail=detail, **export_args(timeline, k))
+    except GradvizError as exc:
+        return None, f"export failed: {exc.message}"
     return path, f"wrote {path}"
 
 

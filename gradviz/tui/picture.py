@@ -1,17 +1,19 @@
-"""The graph as a character picture that knows which node owns each cell.
+"""The layered stand-in drawing, for when Graphviz's `dot` is missing or too slow.
 
-The graph pane paints a GraphPicture and restyles node cells per step (pending dim,
-current highlighted, non-finite red) and writes each node's number into its slot; the
-characters themselves never change, so a step repaints a few rows. `build_picture`
-is the one place that chooses how pictures are drawn; until gradviz.draw's Graphviz
-renderer is merged, a plain layered layout of boxes stands in. Textual-free.
+Boxes in rows by depth (leaves on top), no edges: each box's definition names its
+inputs. A LayeredDrawing restyles node cells per step (pending dim, current highlighted,
+non-finite red) and writes each node's numbers into its slots; the characters of the
+layout never change, so a step repaints a few rows. Textual-free.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.style import Style
+
 from gradviz.core.trace import Trace
+from gradviz.tui.scene import Scene, changed_nodes
 
 DETAILS = ("full", "ops", "dots")
 NUMBER_WIDTH = 10
@@ -76,10 +78,71 @@ class GraphPicture:
 
 
 def build_picture(trace: Trace, detail: str = "full") -> GraphPicture:
-    """The graph drawn at `detail` ('full' boxes, 'ops' names, 'dots')."""
+    """The graph laid out at `detail` ('full' boxes, 'ops' names, 'dots')."""
     if detail not in DETAILS:
         raise ValueError(f"unknown detail level {detail!r}; one of {', '.join(DETAILS)}")
     return layered_picture(trace, detail)
+
+
+STYLES = {
+    "lines": Style(dim=True),
+    "known": Style(),
+    "pending": Style(dim=True),
+    "off": Style(dim=True),
+    "current": Style(reverse=True, bold=True),
+    "bad": Style(color="red", bold=True),
+}
+
+
+class LayeredDrawing:
+    """A GraphPicture painted for a Scene: the Drawing interface of gradviz.tui.drawing."""
+
+    def __init__(self, trace: Trace, detail: str = "full"):
+        self.picture = build_picture(trace, detail)
+        self.detail = detail
+        self.width, self.height = self.picture.width, self.picture.height
+        self.note = ""
+        self._scene: Scene | None = None
+
+    def paint(self, scene: Scene) -> set[int] | None:
+        """Take the step's scene; the rows of the nodes that changed look (None: all)."""
+        changed = changed_nodes(self._scene, scene) if self._scene is not None else None
+        self._scene = scene
+        if changed is None:
+            return None
+        return {y for node in changed for y in self.picture.rows_of(node)}
+
+    def runs(self, y: int) -> list[tuple[str, str]]:
+        """Row y as (text, style key) runs, numbers written into their slots."""
+        scene, picture = self._scene, self.picture
+        text = picture.rows[y]
+        if scene is None:
+            return [(text, "lines")]
+        spans = picture.row_spans[y]
+        chars = list(text.ljust(max((x1 for _, x1, _ in spans), default=0)))
+        runs: list[tuple[str, str]] = []
+        cursor = 0
+        for x0, x1, node in spans:
+            for kind, x, sy, w in picture.boxes[node].slots:
+                if sy == y:
+                    chars[x:x + w] = list(scene.slot_text(kind, node)[:w].center(w))
+            if x0 > cursor:
+                runs.append(("".join(chars[cursor:x0]), "lines"))
+            runs.append(("".join(chars[x0:x1]), scene.look(node)))
+            cursor = x1
+        if cursor < len(chars):
+            runs.append(("".join(chars[cursor:]), "lines"))
+        return runs
+
+    def style(self, key: str) -> Style:
+        return STYLES.get(key, Style())
+
+    def node_at(self, x: int, y: int) -> int | None:
+        return self.picture.node_at(x, y)
+
+    def box(self, node: int) -> tuple[int, int, int, int] | None:
+        b = self.picture.boxes.get(node)
+        return None if b is None else (b.x, b.y, b.width, b.height)
 
 
 def _layers(trace: Trace) -> list[list[int]]:

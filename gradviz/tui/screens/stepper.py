@@ -21,7 +21,8 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from gradviz.tui import actions
-from gradviz.tui.picture import DETAILS, GraphPicture, build_picture
+from gradviz.tui.drawing import Drawing, build_drawing
+from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene, first_bad_step
 from gradviz.tui.screens.help import HelpScreen
 from gradviz.tui.screens.jump import JumpScreen, find_node
@@ -36,13 +37,13 @@ PHASE_ORDER = ("forward", "tangent", "reverse")
 SPEEDS = (0.5, 1, 2, 4, 8, 16, 32, 64)
 
 
-class PictureReady(Message):
+class DrawingReady(Message):
     """The layout worker finished drawing the graph at `detail`."""
 
-    def __init__(self, detail: str, picture: GraphPicture) -> None:
+    def __init__(self, detail: str, drawing: Drawing) -> None:
         super().__init__()
         self.detail = detail
-        self.picture = picture
+        self.drawing = drawing
 
 
 class StepperScreen(Screen):
@@ -86,7 +87,7 @@ class StepperScreen(Screen):
         self.source = source
         self.spec_path = spec_path
         self.findings = findings or []
-        self.pictures: dict[str, GraphPicture] = {}
+        self.drawings: dict[str, Drawing] = {}
         self.note = ""
         self._timer: Timer | None = None
         self._fit_pending = False
@@ -157,25 +158,33 @@ class StepperScreen(Screen):
             self.redraw()
 
     def watch_detail(self, detail: str) -> None:
-        if detail in self.pictures:
-            self.query_one(GraphPane).set_picture(self.pictures[detail])
+        if detail in self.drawings:
+            self._show_drawing(self.drawings[detail])
         else:
+            graph = self.query_one(GraphPane)
+            graph.loading = True
+            graph.border_title = f"graph  laying out {len(self.trace.graph)} nodes ({detail})…"
             self.layout_graph(detail)
 
     @work(thread=True, exclusive=True, group="layout")
     def layout_graph(self, detail: str) -> None:
         """Draw the graph off the UI thread (dot can take seconds on big graphs)."""
-        self.post_message(PictureReady(detail, build_picture(self.trace, detail)))
+        self.post_message(DrawingReady(detail, build_drawing(self.trace, detail)))
 
-    def on_picture_ready(self, message: PictureReady) -> None:
-        self.pictures[message.detail] = message.picture
-        graph = self.query_one(GraphPane)
-        graph.loading = False
+    def on_drawing_ready(self, message: DrawingReady) -> None:
+        self.drawings[message.detail] = message.drawing
+        if message.drawing.note:
+            self.notify(message.drawing.note, severity="warning", timeout=8)
         if self._fit_pending:
             self.action_fit()
         elif message.detail == self.detail:
-            graph.set_picture(message.picture)
-            graph.border_title = f"graph  {len(self.trace.graph)} nodes · detail {self.detail} (+/- f)"
+            self._show_drawing(message.drawing)
+
+    def _show_drawing(self, drawing: Drawing) -> None:
+        graph = self.query_one(GraphPane)
+        graph.loading = False
+        graph.set_drawing(drawing)
+        graph.border_title = f"graph  {len(self.trace.graph)} nodes · {drawing.detail} (+/- detail, f fit)"
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -253,23 +262,21 @@ class StepperScreen(Screen):
         graph = self.query_one(GraphPane)
         size = graph.scrollable_content_region.size
         for detail in DETAILS:
-            picture = self.pictures.get(detail)
-            if picture is None:
+            drawing = self.drawings.get(detail)
+            if drawing is None:
                 self._fit_pending = True
                 graph.loading = True
                 self.layout_graph(detail)
                 return
-            if picture.width <= size.width and picture.height <= size.height or detail == DETAILS[-1]:
+            if drawing.width <= size.width and drawing.height <= size.height or detail == DETAILS[-1]:
                 break
         self._fit_pending = False
-        graph.loading = False
         if detail == self.detail:
-            graph.set_picture(self.pictures[detail])
+            self._show_drawing(self.drawings[detail])
         self.detail = detail
-        graph.scroll_to(0, 0, animate=False)
 
     def action_export(self) -> None:
-        path, message = actions.export_svg(self.trace, self.scene, self.detail, self.source)
+        path, message = actions.export_svg(self.timeline, self.k, self.detail, self.source)
         self.notify(message, severity="information" if path else "warning", timeout=6)
 
     def action_train(self) -> None:
