@@ -24,6 +24,11 @@ class Trace:
     - `partials[(j, p)]`: the local ∂v_j/∂v_i as numbers where that is a scalar or an
       elementwise (diagonal) Jacobian; absent otherwise.
     - `aux[i]`: extra per-node data a source captured (a dropout mask, for instance).
+    - `info`: what the source says about the whole trace (for a model: its spec, level,
+      batch, mode and notes); empty for expressions.
+
+    An adjoint is None where nothing is differentiated: constants, and for models the
+    tensors that do not require grad (integer inputs, targets, masks).
     """
 
     graph: Graph
@@ -33,6 +38,7 @@ class Trace:
     contributions: Mapping[str, Mapping[Edge, np.ndarray]] = field(default_factory=dict)
     partials: Mapping[Edge, np.ndarray] = field(default_factory=dict)
     aux: Mapping[int, Mapping[str, object]] = field(default_factory=dict)
+    info: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def input_labels(self) -> tuple[str, ...]:

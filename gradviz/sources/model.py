@@ -1,0 +1,144 @@
+"""Model specs → Trace: the model traced into gradviz's graph, filled from one real
+forward and backward run on one batch.
+
+Levels: 'module' (torch.fx, one node per module call or tensor function), 'aten'
+(make_fx, one node per aten op). A model fx cannot trace (data-dependent control flow)
+falls back to recording the ops as they run ('autograd' level), and says why.
+
+Forward-mode tangents are not computed for models: the full Jacobian would take one
+forward-mode pass per input element (thousands), where reverse mode takes one pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from gradviz.core.trace import Trace
+from gradviz.errors import GradvizError, SpecError
+
+LEVELS = ("module", "aten")
+DTYPES = ("float32", "float64")
+
+
+def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str = "module",
+               dtype: str | None = None, training: bool = True) -> Trace:
+    """Load a spec file and trace its model on one seeded batch of `batch_size` rows.
+
+    `dtype` None keeps the model's own dtype; 'float32'/'float64' converts model and data.
+    `training` False traces in evaluation mode (dropout off).
+    """
+    from gradviz.sources.spec import build_model, check_spec, load_spec, make_data
+
+    spec = load_spec(path)
+    check_spec(spec, seed)
+    import torch
+
+    x_all, y_all = make_data(spec, seed)
+    x, y = pick_batch(x_all, y_all, batch_size, seed)
+    torch.manual_seed(seed)  # the same initial weights as `gradviz train --seed`
+    model = build_model(spec)
+    model, x, y = to_dtype(model, x, y, dtype)
+    model.train(training)
+    info = {"spec": str(path), "name": spec.name, "batch_size": x.shape[0], "seed": seed,
+            "training": training, "examples": x_all.shape[0]}
+    try:
+        return trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
+    except ModelRunError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def pick_batch(x: Any, y: Any, batch_size: int, seed: int) -> tuple[Any, Any]:
+    """`batch_size` rows drawn without replacement by a generator seeded with `seed`."""
+    import torch
+
+    n = x.shape[0]
+    if batch_size < 1:
+        raise GradvizError(f"--batch-size {batch_size}: must be at least 1")
+    if batch_size > n:
+        raise GradvizError(f"--batch-size {batch_size} is larger than the data ({n} examples)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:batch_size]
+    return x[order], y[order]
+
+
+def to_dtype(model: Any, x: Any, y: Any, dtype: str | None) -> tuple[Any, Any, Any]:
+    """Model and floating-point data converted to `dtype` (None: unchanged)."""
+    if dtype is None:
+        return model, x, y
+    import torch
+
+    if dtype not in DTYPES:
+        raise GradvizError(f"--dtype {dtype}: models run in {' or '.join(DTYPES)}")
+    target = getattr(torch, dtype)
+    convert = (lambda t: t.to(target) if t.is_floating_point() else t)  # noqa: E731 - tiny and local
+    return model.to(target), convert(x), convert(y)
+
+
+class ModelRunError(Exception):
+    """Running the traced model failed at a node (a problem in the spec, not in gradviz)."""
+
+
+def trace_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, level: str = "module",
+                seed: int = 0, split_edges: bool = True, info: dict[str, Any] | None = None) -> Trace:
+    """Trace `loss(model(x), y)` at `level` and capture one forward and backward run.
+
+    torch's RNG is seeded with `seed` just before the forward, so dropout draws the
+    masks a plain `torch.manual_seed(seed); loss(model(x), y).backward()` would.
+    """
+    if level not in LEVELS:
+        raise GradvizError(f"--level {level}: choose one of {', '.join(LEVELS)}")
+    program = build_program(model, loss, x, y, level)
+    return run_program(program, model, loss, x, y, seed, split_edges, info or {})
+
+
+def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, level: str):
+    """The Program for `level`, or the fallback recorder's marker when fx refuses the model."""
+    if level == "aten":
+        from gradviz.sources.model_aten import aten_program
+
+        return aten_program(model, loss, x, y)
+    from gradviz.sources.model_fx import FxRefused, module_program, prepare_model, trace_module_level
+
+    prepare_model(model)
+    try:
+        gm, notes = trace_module_level(model, loss)
+    except FxRefused as refused:
+        return refused
+    return module_program(gm, model, notes)
+
+
+def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, seed: int,
+                split_edges: bool, info: dict[str, Any]) -> Trace:
+    """Capture the program, or record the run directly where fx refused the model."""
+    import torch
+
+    from gradviz.sources.model_capture import NodeFailed, capture
+    from gradviz.sources.model_fx import FxRefused
+
+    x = x.detach().requires_grad_(x.is_floating_point())
+    info = {"source": "model", "dtype": str(next(iter(model.parameters()), x).dtype).removeprefix("torch."),
+            **info, "split_edges": split_edges}
+    if isinstance(program, FxRefused):
+        return record_instead(program, model, loss, x, y, seed, split_edges, info)
+    info.update(level=program.level, notes=list(program.notes))
+    torch.manual_seed(seed)
+    try:
+        return capture(program, x, y, split_edges, info)
+    except NodeFailed as failed:
+        raise ModelRunError(str(failed)) from None
+
+
+def record_instead(refused: Any, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, seed: int,
+                   split_edges: bool, info: dict[str, Any]) -> Trace:
+    """The fallback: record the ops as they run; if that fails too, name the line fx refused."""
+    import torch
+
+    from gradviz.sources.model_fallback import FallbackFailed, record_model
+
+    note = f"fx could not trace the model ({refused}); the ops were recorded as they ran instead"
+    info.update(level="autograd", notes=[note], fx_refused=str(refused))
+    torch.manual_seed(seed)
+    try:
+        return record_model(model, loss, x, y, split_edges, info)
+    except FallbackFailed as failed:
+        raise ModelRunError(f"fx cannot trace the model: {refused}; recording the run failed too: {failed}") from None

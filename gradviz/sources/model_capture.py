@@ -1,0 +1,340 @@
+"""Run a Program on one batch: every node's tensor, and from ONE backward pass every adjoint,
+every parameter gradient and every edge's contribution.
+
+How one backward pass yields per-edge contributions: a value with several uses hands
+each use its own alias (`v.view_as(v)`). The gradient torch computes for that alias is
+exactly the edge's term v̄_j·∂v_j/∂v_i, node j's own vector-Jacobian product (the alias
+reaches the loss only through node j), and torch sums those terms into v̄_i itself. A
+value with one use has one term, its adjoint. One autograd.grad call over the node
+outputs and the aliases returns all of it; parameters' gradients are the ones
+`loss.backward()` would store in `.grad`.
+
+A tuple-valued call (a container, e.g. chunk or an LSTM) feeds several getitem nodes;
+its inputs are aliased, and when more than one of its pieces reaches the loss, each
+piece's share is one extra autograd.grad on the same recorded graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import torch
+
+from gradviz.core.graph import Graph, Node, frozen_mapping
+from gradviz.core.trace import Edge, Trace
+from gradviz.sources.model_describe import canonical_op
+from gradviz.sources.model_program import LEAF_KINDS, Program, Step, materialize
+
+# (source step, alias tensor or None, container step it came through or None)
+EdgeRecord = tuple[int, Any, Any]
+
+
+class NodeFailed(Exception):
+    """Running one step raised; the message names the node, as fx's Interpreter does."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or ["(no message)"])[0]
+
+
+@dataclass
+class Run:
+    """What one execution of a Program recorded, still as tensors."""
+
+    loss: torch.Tensor
+    tensors: dict[int, torch.Tensor]           # step → its tensor (leaves and op nodes)
+    nodes: list[int]                            # op steps that produced a tensor, in order
+    edges: dict[int, list[EdgeRecord]]          # op step → its tensor inputs, one record per edge
+    aux: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
+    """Run every step once, aliasing each use of a shared value when `split_edges`."""
+    steps = program.steps
+    env: list[Any] = [None] * len(steps)
+    tensors: dict[int, torch.Tensor] = {}
+    nodes: list[int] = []
+    edges_of: dict[int, list[EdgeRecord]] = {}
+    containers: dict[int, tuple[int, list[EdgeRecord]]] = {}  # step → (root container, its edges)
+    aux: dict[int, dict[str, Any]] = {}
+    model_training = bool(getattr(program.model, "training", True))
+
+    def use(index: int, edges: list[EdgeRecord], force: bool) -> Any:
+        value = env[index]
+        if isinstance(value, torch.Tensor):
+            if split_edges and (force or steps[index].shared) and value.requires_grad:
+                alias = value.view_as(value)
+                edges.append((index, alias, None))
+                return alias
+            edges.append((index, None, None))
+            return value
+        inner = containers.get(index)
+        if inner is not None:
+            root, records = inner
+            edges.extend((source, alias, root) for source, alias, _ in records)
+        return value
+
+    for step in steps:
+        kind = step.kind
+        if kind == "call":
+            edges: list[EdgeRecord] = []
+            force = step.container
+            if step.nested:
+                args = materialize(step.args, lambda i: use(i, edges, force))
+                kwargs = materialize(step.kwargs, lambda i: use(i, edges, force))
+            else:
+                args = list(step.args)
+                for position, index in step.slots:
+                    args[position] = use(index, edges, force)
+                kwargs = step.kwargs
+            try:
+                if step.dropout is not None:
+                    value = _dropout(step, args[0], aux, model_training)
+                elif step.params:
+                    value = _call_leaf(step, args, kwargs, env, edges, split_edges, steps)
+                else:
+                    value = step.fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - re-raised naming the node that failed
+                raise NodeFailed(f"while running {step.definition}: {type(exc).__name__}: {_first_line(exc)}") from exc
+            env[step.index] = value
+            if isinstance(value, torch.Tensor):
+                tensors[step.index] = value
+                nodes.append(step.index)
+                edges_of[step.index] = edges
+            elif edges and isinstance(value, (tuple, list)):
+                # A piece of a container that is itself a tuple keeps the outer container as root.
+                vias = {via for _, _, via in edges}
+                root = vias.pop() if len(vias) == 1 and None not in vias else step.index
+                containers[step.index] = (root, [(s, a, None) for s, a, _ in edges])
+        elif kind == "input":
+            env[step.index] = x if step.index == program.inputs[0] else y
+            tensors[step.index] = env[step.index]
+        elif kind in ("param", "const"):
+            env[step.index] = step.value
+            tensors[step.index] = step.value
+    loss = env[program.output]
+    _mark_native_dropout(program, env, tensors, aux, model_training)
+    return Run(loss, tensors, nodes, edges_of, aux)
+
+
+def _mark_native_dropout(program: Program, env: list[Any], tensors: dict[int, torch.Tensor],
+                         aux: dict[int, dict[str, Any]], model_training: bool) -> None:
+    """At aten level, dropout is native_dropout → (output, mask): put the mask on the output node."""
+    for index in program.dropout_outputs:
+        step = program.steps[index]
+        if index in tensors:
+            source = program.steps[step.attrs["dropout_of"]]
+            _, mask = env[source.index]
+            p, training = float(source.args[1]), bool(source.args[2])
+            aux[index] = {"mask": mask, "p": p, "training": training, "model_training": model_training}
+
+
+def _dropout(step: Step, x: Any, aux: dict[int, dict[str, Any]], model_training: bool) -> torch.Tensor:
+    from gradviz.sources.model_fx import dropout_call
+
+    p, training = step.dropout
+    if training is None:
+        training = step.leaf.training
+    out, mask = dropout_call(x, p, training)
+    aux[step.index] = {"mask": mask, "p": float(p), "training": bool(training), "model_training": model_training}
+    return out
+
+
+def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[EdgeRecord],
+               split_edges: bool, steps: list[Step]) -> Any:
+    """Call a leaf module; a parameter with other uses is passed in as its own alias."""
+    override = {}
+    for name, index in step.params:
+        param = env[index]
+        if split_edges and (steps[index].shared or step.container) and param.requires_grad:
+            alias = param.view_as(param)
+            override[name] = alias
+            edges.append((index, alias, None))
+        else:
+            edges.append((index, None, None))
+    if override:
+        return torch.func.functional_call(step.leaf, override, tuple(args), kwargs)
+    return step.fn(*args, **kwargs)
+
+
+def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
+            info: Mapping[str, Any] | None = None) -> Trace:
+    """The Trace of one forward and one backward run of `program` on (x, y)."""
+    run = execute(program, x, y, split_edges)
+    return to_trace(program, run, info or {})
+
+
+def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
+    """Turn a Run into a Trace: the backward pass, then numpy arrays and the (cached) Graph."""
+    graph, ids = build_graph(program, run)
+    grads, isolated = backward(run)
+    values = tuple(_numpy(run.tensors[step]) for step in ids)
+    adjoints: list[np.ndarray | None] = []
+    for gid, step in enumerate(ids):
+        grad = grads.get(step, _UNDIFFERENTIATED)
+        if grad is _UNDIFFERENTIATED:
+            adjoints.append(None)
+        else:
+            adjoints.append(np.zeros_like(values[gid]) if grad is None else _numpy(grad))
+    contributions: dict[Edge, np.ndarray] = {}
+    gid_of = {step: gid for gid, step in enumerate(ids)}
+    for step in run.nodes:
+        child = gid_of[step]
+        for position, (source, alias, via) in enumerate(run.edges[step]):
+            if adjoints[gid_of[source]] is None:
+                continue
+            if (step, position) in isolated:
+                term = isolated[(step, position)]
+            elif alias is not None:
+                term = grads.get(("alias", step, position))
+                term = np.zeros_like(values[gid_of[source]]) if term is None else _numpy(term)
+            else:
+                term = adjoints[gid_of[source]]
+            if term is not None:
+                contributions[(child, position)] = term
+    aux = {gid_of[step]: {**data, "mask": None if data.get("mask") is None else _numpy(data["mask"])}
+           for step, data in run.aux.items() if step in gid_of}
+    return Trace(graph, values, {}, {"loss": tuple(adjoints)}, {"loss": contributions},
+                 LazyPartials(graph, values, aux), aux, dict(info))
+
+
+_UNDIFFERENTIATED = object()
+
+
+def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], np.ndarray]]:
+    """One autograd.grad over every differentiable node output and every alias.
+
+    Returns grads keyed by step (None: differentiable but not reaching the loss) and by
+    ("alias", step, position), plus the container pieces' own shares.
+    """
+    keys: list[Any] = []
+    inputs: list[torch.Tensor] = []
+    for step, tensor in run.tensors.items():
+        if tensor.requires_grad:
+            keys.append(step)
+            inputs.append(tensor)
+    pieces = _container_pieces(run)
+    for step in run.nodes:
+        for position, (_, alias, _) in enumerate(run.edges[step]):
+            if alias is not None:
+                keys.append(("alias", step, position))
+                inputs.append(alias)
+    if not inputs or not run.loss.requires_grad:
+        return {}, {}
+    grads = torch.autograd.grad(run.loss, inputs, allow_unused=True, retain_graph=bool(pieces))
+    found: dict[Any, torch.Tensor | None] = dict(zip(keys, grads))
+    isolated: dict[tuple[int, int], np.ndarray] = {}
+    for step, positions in pieces.items():
+        seed = found.get(step)
+        aliases = [run.edges[step][p][1] for p in positions]
+        if seed is None:
+            shares: Any = [None] * len(positions)
+        else:
+            shares = torch.autograd.grad(run.tensors[step], aliases, grad_outputs=seed,
+                                         retain_graph=True, allow_unused=True)
+        for position, alias, share in zip(positions, aliases, shares):
+            isolated[(step, position)] = _numpy(share if share is not None else torch.zeros_like(alias))
+    return found, isolated
+
+
+def _container_pieces(run: Run) -> dict[int, list[int]]:
+    """Nodes whose edges come through a container shared with other nodes: step → positions."""
+    users: dict[int, set[int]] = {}
+    for step in run.nodes:
+        for _, alias, via in run.edges[step]:
+            if via is not None and alias is not None:
+                users.setdefault(via, set()).add(step)
+    pieces: dict[int, list[int]] = {}
+    for step in run.nodes:
+        for position, (_, alias, via) in enumerate(run.edges[step]):
+            if via is not None and alias is not None and len(users[via]) > 1:
+                pieces.setdefault(step, []).append(position)
+    return pieces
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.cpu().numpy()
+
+
+def _dtype_name(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
+    """The Graph of a run (cached per structure and shapes) and the step of each node id."""
+    tensors = run.tensors
+    leaves = [s.index for kind in LEAF_KINDS for s in program.steps if s.kind == kind and s.index in tensors]
+    key = (tuple((i, tensors[i].shape, tensors[i].dtype) for i in leaves),
+           tuple((i, tensors[i].shape, tensors[i].dtype, tuple(e[0] for e in run.edges[i])) for i in run.nodes))
+    cached = program.graph_cache.get(key)
+    if cached is not None:
+        return cached
+    ids = leaves + run.nodes
+    gid_of = {step: gid for gid, step in enumerate(ids)}
+    nodes = []
+    for gid, index in enumerate(ids):
+        step = program.steps[index]
+        tensor = tensors[index]
+        meta: dict[str, Any] = {"shape": tuple(tensor.shape), "dtype": _dtype_name(tensor), "module": step.module}
+        inputs: tuple[int, ...] = ()
+        attrs: dict[str, Any] = {}
+        if step.kind == "call":
+            inputs = tuple(gid_of[e[0]] for e in run.edges[index])
+            meta["definition"] = step.definition
+            if step.partials is not None and len(step.partials) == len(inputs):
+                meta["partials"] = step.partials
+            if step.dropout is not None:
+                attrs["p"] = float(step.dropout[0])
+            op = step.op
+        else:
+            op = {"input": "input", "param": "param", "const": "const"}[step.kind]
+        nodes.append(Node(gid, op, inputs, step.label, frozen_mapping(attrs), frozen_mapping(meta)))
+    graph = Graph(tuple(nodes), {"loss": gid_of[program.output]})
+    program.graph_cache[key] = (graph, ids)
+    return graph, ids
+
+
+class LazyPartials(Mapping):
+    """∂v_j/∂v_i as numbers for elementwise activations and dropout, computed when first read."""
+
+    def __init__(self, graph: Graph, values: tuple[np.ndarray, ...], aux: Mapping[int, Mapping[str, Any]]):
+        self._graph = graph
+        self._values = values
+        self._aux = aux
+        self._edges = [(n.id, 0) for n in graph.nodes if not n.is_leaf and n.inputs and (
+            canonical_op(n.op) in ("sigmoid", "tanh", "relu") or "training" in aux.get(n.id, {}))]
+        self._cache: dict[Edge, np.ndarray] = {}
+
+    def __getitem__(self, edge: Edge) -> np.ndarray:
+        if edge not in self._cache:
+            if edge not in self._edges:
+                raise KeyError(edge)
+            self._cache[edge] = self._compute(*edge)
+        return self._cache[edge]
+
+    def _compute(self, child: int, position: int) -> np.ndarray:
+        node = self._graph.nodes[child]
+        out = self._values[child]
+        x = self._values[node.inputs[position]]
+        op = canonical_op(node.op)
+        data = self._aux.get(child, {})
+        if "training" in data:  # dropout: kept units are scaled by 1/(1 − p), dropped ones are 0
+            if data.get("mask") is None or not data["training"]:
+                return np.ones_like(out)
+            return data["mask"].astype(out.dtype) / np.asarray(1 - float(data["p"]), dtype=out.dtype)
+        if op == "sigmoid":
+            return out * (1 - out)
+        if op == "tanh":
+            return 1 - out * out
+        return (x > 0).astype(out.dtype)  # relu
+
+    def __iter__(self) -> Iterator[Edge]:
+        return iter(self._edges)
+
+    def __len__(self) -> int:
+        return len(self._edges)

@@ -1,0 +1,286 @@
+"""Module level: torch.fx traces the model and its loss into a Program, one step per module call
+or tensor function, keeping each node's module path for grouping.
+
+torch.nn modules are leaves (fx's default), so `fc1` is one node whose inputs are its
+input and its parameters `fc1.weight`, `fc1.bias`. The loss is traced too, and its last
+node is called `loss`. In-place calls are run out of place (later uses read the result),
+so every node keeps its own value.
+"""
+
+from __future__ import annotations
+
+import operator
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import nn
+
+from gradviz.sources.model_describe import (
+    call_text, function_name, linear_partials, method_text, module_summary, partial_formulas,
+)
+from gradviz.sources.model_program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
+
+ROOT = "model"  # the model's attribute name inside the traced wrapper
+DROPOUT_FUNCTIONS = (F.dropout,)
+SCALAR_METHODS = {"size", "dim", "numel", "nelement", "ndimension", "item", "tolist", "stride"}
+INPUT_LABELS = ("x", "y")
+WAS_INPLACE = "_gradviz_was_inplace"
+
+
+class FxRefused(Exception):
+    """fx could not trace the model; `where` is the user's line it stopped at ('' if unknown)."""
+
+    def __init__(self, reason: str, where: str):
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.reason = reason
+        self.where = where
+
+
+class WithLoss(nn.Module):
+    """The model followed by its loss: forward(x, y) = loss(model(x), y)."""
+
+    def __init__(self, model: nn.Module, loss: Callable[[Any, Any], Any], opaque_loss: bool = False):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss
+        self.opaque_loss = opaque_loss
+
+    def forward(self, x, y):
+        output = self.model(x)
+        if self.opaque_loss:
+            return call_loss(self.loss_fn, output, y)
+        return self.loss_fn(output, y)
+
+
+@torch.fx.wrap
+def call_loss(fn: Callable[[Any, Any], Any], output, target):
+    """The spec's loss as one opaque node, for losses fx cannot look into."""
+    return fn(output, target)
+
+
+def prepare_model(model: nn.Module) -> None:
+    """Switch modules built with inplace=True (ReLU…) to out of place, so every node keeps its value."""
+    for module in model.modules():
+        if getattr(module, "inplace", None) is True:
+            module.inplace = False
+            setattr(module, WAS_INPLACE, True)
+
+
+def trace_module_level(model: nn.Module, loss: Callable[[Any, Any], Any]) -> tuple[torch.fx.GraphModule, tuple[str, ...]]:
+    """(GraphModule of loss(model(x), y), notes); FxRefused names the line fx stopped at."""
+    try:
+        return torch.fx.symbolic_trace(WithLoss(model, loss)), ()
+    except Exception as exc:  # noqa: BLE001 - any failure means: try the loss as one node
+        first = exc
+    try:
+        gm = torch.fx.symbolic_trace(WithLoss(model, loss, opaque_loss=True))
+    except Exception as exc:  # noqa: BLE001 - fx raises many types; all mean 'cannot trace'
+        raise refusal(exc) from None
+    return gm, (f"fx could not look inside the loss ({refusal(first)}); it is shown as one node",)
+
+
+def refusal(exc: BaseException) -> FxRefused:
+    """An FxRefused naming the deepest line of user code in the traceback."""
+    where = ""
+    torch_dir = str(Path(torch.__file__).parent)
+    gradviz_dir = str(Path(__file__).parent.parent)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        name = frame.filename
+        if not name.startswith((torch_dir, gradviz_dir)) and not name.startswith("<"):
+            code = (frame.line or "").strip()
+            where = f"{name}:{frame.lineno}" + (f" `{code}`" if code else "")
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return FxRefused(f"{type(exc).__name__}: {reason}", where)
+
+
+def display_path(target: str) -> str:
+    """'model.block.query' → 'block.query'; the model itself → ''."""
+    if target == ROOT:
+        return ""
+    return target[len(ROOT) + 1:] if target.startswith(ROOT + ".") else target
+
+
+def module_of(node: torch.fx.Node) -> str | None:
+    """The innermost module path a node was traced in (for grouping), or None at the top."""
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return None
+    path = display_path(list(stack.values())[-1][0])
+    return path or None
+
+
+def _fetch(root: nn.Module, target: str) -> Any:
+    value: Any = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class _Builder:
+    """Turns fx nodes into Steps, one at a time, in graph order."""
+
+    def __init__(self, gm: torch.fx.GraphModule):
+        self.gm = gm
+        self.steps: list[Step] = []
+        self.index_of: dict[torch.fx.Node, int] = {}
+        self.param_steps: dict[int, int] = {}  # id(parameter) → step
+        self.taken: set[str] = set()
+        output = next(n for n in gm.graph.nodes if n.op == "output")
+        self.loss_node = output.args[0]
+        # A value that is only ever taken apart by getitem (a tuple) is a container.
+        self.containers = {n for n in gm.graph.nodes if n.users and all(
+            u.op == "call_function" and u.target is operator.getitem for u in n.users)}
+
+    # -- helpers -----------------------------------------------------------------------
+    def label(self, index: int) -> str:
+        step = self.steps[index]
+        return step.inline or step.label
+
+    def convert(self, obj: Any) -> Any:
+        """fx arguments with nodes replaced by Refs (fx's immutable lists become plain ones)."""
+        if isinstance(obj, torch.fx.Node):
+            return Ref(self.index_of[obj])
+        if isinstance(obj, tuple):
+            return tuple(self.convert(item) for item in obj)
+        if isinstance(obj, list):
+            return [self.convert(item) for item in obj]
+        if isinstance(obj, dict):
+            return {key: self.convert(item) for key, item in obj.items()}
+        if isinstance(obj, slice):
+            return slice(self.convert(obj.start), self.convert(obj.stop), self.convert(obj.step))
+        return obj
+
+    def add(self, node: torch.fx.Node | None, **fields: Any) -> Step:
+        step = Step(index=len(self.steps), container=node in self.containers, **fields)
+        self.steps.append(step)
+        if node is not None:
+            self.index_of[node] = step.index
+        return step
+
+    def param(self, tensor: torch.Tensor, label: str, module: str | None) -> int:
+        """The step of a parameter, created at its first use."""
+        if id(tensor) not in self.param_steps:
+            step = self.add(None, kind="param", label=unique_label(label, self.taken), op="param",
+                            value=tensor, module=module)
+            self.param_steps[id(tensor)] = step.index
+        return self.param_steps[id(tensor)]
+
+    def op_label(self, node: torch.fx.Node, wanted: str) -> str:
+        return unique_label("loss" if node is self.loss_node else wanted, self.taken)
+
+    def call(self, node: torch.fx.Node, fn: Callable[..., Any], op: str, wanted: str, text: str,
+             args: tuple, kwargs: dict, **extra: Any) -> Step:
+        label = self.op_label(node, wanted)
+        slots, nested = flat_slots(args, kwargs)
+        tensor_inputs = [self.label(i) for i in refs_in((args, kwargs)) if not self.steps[i].inline]
+        partials = extra.pop("partials", None) or partial_formulas(op, label, tensor_inputs)
+        return self.add(node, kind="call", label=label, op=op, fn=fn, args=args, kwargs=kwargs,
+                        slots=slots, nested=nested, definition=f"{label} = {text}", partials=partials,
+                        module=extra.pop("module", module_of(node)), **extra)
+
+    def run_out_of_place(self, node: torch.fx.Node, target: Any) -> None:
+        """After an in-place call on `target`, later uses of it read this node's result."""
+        if isinstance(target, torch.fx.Node):
+            self.index_of[target] = self.index_of[node]
+
+    # -- node kinds --------------------------------------------------------------------
+    def placeholder(self, node: torch.fx.Node) -> None:
+        position = sum(1 for s in self.steps if s.kind == "input")
+        label = INPUT_LABELS[position] if position < len(INPUT_LABELS) else node.name
+        self.add(node, kind="input", label=unique_label(label, self.taken), op="input")
+
+    def get_attr(self, node: torch.fx.Node) -> None:
+        value = _fetch(self.gm, node.target)
+        path = display_path(node.target)
+        owner = path.rpartition(".")[0] or None
+        if isinstance(value, nn.Parameter):
+            self.index_of[node] = self.param(value, path, owner)
+        elif isinstance(value, torch.Tensor):
+            self.add(node, kind="const", label=unique_label(path, self.taken), op="const", value=value, module=owner)
+        else:
+            self.add(node, kind="call", label=unique_label(node.name, self.taken), op="getattr",
+                     fn=lambda value=value: value, inline=path)
+
+    def call_module(self, node: torch.fx.Node) -> None:
+        module = self.gm.get_submodule(node.target)
+        path = display_path(node.target)
+        args, kwargs = self.convert(node.args), self.convert(node.kwargs)
+        shown = ", ".join(self.label(i) for i in refs_in((args, kwargs)))
+        text = f"{module_summary(module)}({shown})"
+        if type(module) is nn.Dropout:
+            self.call(node, dropout_call, "Dropout", path, text, args[:1], {},
+                      dropout=(module.p, None), leaf=module, module=path)
+            return
+        params = tuple((name, self.param(p, f"{path}.{name}", path)) for name, p in module.named_parameters())
+        partials = None
+        if isinstance(module, nn.Linear) and len(refs_in(args)) == 1:
+            partials = linear_partials(self.label(refs_in(args)[0]), self.steps[params[0][1]].label,
+                                       self.steps[params[1][1]].label if len(params) > 1 else None)
+        self.call(node, module, type(module).__name__, path, text, args, kwargs,
+                  leaf=module, params=params, module=path, partials=partials)
+        if getattr(module, WAS_INPLACE, False):
+            self.run_out_of_place(node, node.args[0] if node.args else None)
+
+    def call_function(self, node: torch.fx.Node) -> None:
+        fn = node.target
+        args, kwargs = self.convert(node.args), self.convert(node.kwargs)
+        name = function_name(fn)
+        if fn in DROPOUT_FUNCTIONS:
+            p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+            training = kwargs.get("training", args[2] if len(args) > 2 else True)
+            text = call_text(name, args[:1], {"p": p, "training": training}, self.label)
+            self.call(node, dropout_call, "dropout", node.name, text, args[:1], {}, dropout=(p, bool(training)))
+            return
+        inplace = kwargs.get("inplace") is True
+        if inplace:
+            kwargs = {**kwargs, "inplace": False}
+        wanted = node.name
+        if fn is operator.getitem and type(args[0]) is Ref and self.steps[args[0].index].container:
+            wanted = f"{self.label(args[0].index)}[{args[1]}]"
+        self.call(node, fn, name, wanted, call_text(name, args, kwargs, self.label, fn), args, kwargs)
+        if inplace:
+            self.run_out_of_place(node, node.args[0])
+
+    def call_method(self, node: torch.fx.Node) -> None:
+        name = node.target
+        args, kwargs = self.convert(node.args), self.convert(node.kwargs)
+        inplace = name.endswith("_") and not name.startswith("__") and hasattr(torch.Tensor, name[:-1])
+        run = name[:-1] if inplace else name
+        fn = getattr(torch.Tensor, run, None) or operator.methodcaller(run)
+        text = method_text(run, args, kwargs, self.label)
+        inline = text if name in SCALAR_METHODS else None
+        self.call(node, fn, run, node.name, text, args, kwargs, inline=inline)
+        if inplace:
+            self.run_out_of_place(node, node.args[0])
+
+
+def module_program(gm: torch.fx.GraphModule, model: nn.Module, notes: tuple[str, ...] = ()) -> Program:
+    """The Program of a traced WithLoss module."""
+    builder = _Builder(gm)
+    for node in gm.graph.nodes:
+        if node.op == "output":
+            break
+        getattr(builder, node.op)(node)
+    steps = builder.steps
+    loss = builder.index_of[builder.loss_node]
+    inputs = tuple(s.index for s in steps if s.kind == "input")
+    mark_shared(steps)
+    return Program(steps, (inputs[0], inputs[1]), loss, "module", model, notes)
+
+
+def dropout_call(x: torch.Tensor, p: float, training: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Dropout as torch runs it, plus the keep-mask it drew (None when nothing was dropped).
+
+    torch.native_dropout draws the same Bernoulli mask as F.dropout under the same seed
+    on CPU and gives the output bit for bit, so the mask shown is the one used.
+    """
+    if not training or p == 0:
+        return F.dropout(x, p, training), None
+    if p == 1:
+        return F.dropout(x, p, training), torch.zeros_like(x, dtype=torch.bool)
+    out, mask = torch.native_dropout(x, p, True)
+    return out, mask
