@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TRAINING = {"lr": 0.05, "epochs": 150, "batch_size": 32, "optimizer": "adam"}
+TRAINING = {"lr": 0.1, "epochs": 40, "batch_size": 32, "optimizer": "adam"}
 
 
 class TwoLayerMLP(nn.Module):

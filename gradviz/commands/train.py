@@ -1,0 +1,109 @@
+"""`gradviz train SPEC.py`: train a spec's model in its own process and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gradviz.errors import SpecError, TrainingError
+from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
+from gradviz.train.launch import default_run_dir, start_training
+
+EXIT_INTERRUPTED = 130  # the shell's convention for a run ended by Ctrl-C
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `gradviz train` and its options."""
+    p = subparsers.add_parser(
+        "train", help="train a model spec for real and watch loss, gradient norms and dropout",
+        description="Train a spec's model in its own process, writing a run directory, and watch it live. "
+                    "Flags override the spec's TRAINING defaults.")
+    p.add_argument("spec", help="model spec file (.py) defining build_model, loss and make_data")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    p.add_argument("--epochs", type=int, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, help="examples per update: 1 is SGD, the training-set size is full-batch GD")
+    p.add_argument("--accum", type=int, metavar="K", help="split each batch into K micro-batches (gradient accumulation)")
+    p.add_argument("--lr", type=float, help="learning rate η")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (SGD, momentum 0.9) or adam")
+    p.add_argument("--l2", type=float, metavar="λ", help="add the penalty λ·Σ‖θ‖² to the objective (logged on its own)")
+    p.add_argument("--dropout", type=float, metavar="P", help="set p of every dropout layer")
+    p.add_argument("--seed", type=int, help="seed for data, split, initial weights and shuffling")
+    p.add_argument("--val-fraction", type=float, help="share of the data held out for validation (default 0.2)")
+    p.add_argument("--max-steps", type=int, help="stop after this many updates")
+    p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 10)")
+    p.add_argument("--stop-on-nan", action="store_true",
+                   help="stop at the first non-finite loss or gradient (checks every step: one host sync each)")
+    p.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<spec>-<date-time>)")
+    p.add_argument("--no-tui", action="store_true", help="print a progress bar and a table instead of the dashboard")
+    dist = p.add_argument_group("distributed (torchrun)")
+    dist.add_argument("--nproc-per-node", type=int, default=1, help="processes on this machine (one per GPU; gloo on CPU)")
+    dist.add_argument("--nnodes", type=int, default=1, help="number of machines")
+    dist.add_argument("--node-rank", type=int, default=0, help="this machine's rank among them")
+    dist.add_argument("--master-addr", default="127.0.0.1", help="address of the rank-0 machine")
+    dist.add_argument("--master-port", type=int, default=29500, help="port of the rank-0 machine")
+    p.set_defaults(func=run)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """A TrainConfig of what the user typed (spec defaults fill the rest in the worker)."""
+    spec = Path(args.spec)
+    if not spec.is_file():
+        raise SpecError(f"{spec}: no such spec file")
+    if spec.suffix != ".py":
+        raise SpecError(f"{spec}: a spec must be a .py file")
+    run_dir = args.run_dir if args.run_dir is not None else default_run_dir(str(spec))
+    config = TrainConfig(
+        spec=str(spec.resolve()), run_dir=str(Path(run_dir).resolve()), device=args.device, epochs=args.epochs,
+        batch_size=args.batch_size, accum=args.accum, lr=args.lr, optimizer=args.optimizer, l2=args.l2,
+        dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
+        log_every=args.log_every, stop_on_nan=args.stop_on_nan, nproc_per_node=args.nproc_per_node,
+        nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
+    )
+    validate(config)
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the trainer, follow it in the dashboard or as plain text; the exit code."""
+    config = config_from_args(args)
+    handle = start_training(config)
+    interrupted = False
+    if not args.no_tui and sys.stdout.isatty():
+        from gradviz.monitor.app import run_dashboard
+
+        state = run_dashboard(handle.run_dir, handle)
+    else:
+        from gradviz.monitor.plain import follow
+        from gradviz.monitor.state import RunView
+
+        def on_interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            handle.interrupt()
+
+        state = follow(RunView(handle.run_dir), on_interrupt=on_interrupt)
+    return exit_code(state, handle.run_dir, interrupted)
+
+
+def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
+    """0 when finished, stopped from the dashboard or left running; 130 after Ctrl-C.
+
+    A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
+    """
+    from gradviz.train.runlog import RunPaths, read_json
+
+    if state == "failed":
+        status = read_json(RunPaths(run_dir).status) or {}
+        error = SpecError if status.get("kind") == "SpecError" else TrainingError
+        raise error(status.get("message", f"training failed; see {run_dir}/error.txt"))
+    if state == "lost":
+        raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+if __name__ == "__main__":
+    from gradviz.commands.standalone import run_standalone
+
+    sys.exit(run_standalone(sys.modules[__name__], "train", sys.argv[1:]))

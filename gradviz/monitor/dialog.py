@@ -1,0 +1,36 @@
+"""The question asked when leaving the monitor while training still runs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+
+class LeaveDialog(ModalScreen[str]):
+    """Stop the training, keep it running in the background, or stay.
+
+    Keys: s stop · k keep training · escape stay. Dismissed with "stop", "detach" or None.
+    """
+
+    BINDINGS = [
+        Binding("s", "choose('stop')", "stop training"),
+        Binding("k,d", "choose('detach')", "keep training"),
+        Binding("escape", "choose('')", "stay"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="leave-dialog"):
+            yield Label("Training is still running. Leave the monitor and…")
+            with Horizontal(id="leave-buttons"):
+                yield Button("s  stop it (saves a checkpoint)", id="stop", variant="error")
+                yield Button("k  keep it training", id="detach", variant="primary")
+                yield Button("esc  stay", id="stay")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss({"stop": "stop", "detach": "detach"}.get(event.button.id or ""))
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice or None)

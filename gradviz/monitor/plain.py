@@ -1,0 +1,135 @@
+"""The monitor without a TUI: a rich progress bar and a table row per epoch.
+
+For CI logs, SSH sessions and notebooks (``gradviz train --no-tui``), and for
+``gradviz monitor --no-tui`` on a finished run, which prints the whole table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gradviz.monitor.state import RunView
+
+COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
+WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
+QUIET_SECONDS = 10.0  # print a row at least this often, even inside a long epoch
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table cell: compact, '—' when missing, 'nan' kept visible."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def row_table(cells: list[str] | None) -> Table:
+    """One line of the epoch table; the header when cells is None (columns stay aligned)."""
+    table = Table(box=None, show_header=cells is None, pad_edge=False, header_style="bold")
+    for name, width in zip(COLUMNS, WIDTHS):
+        table.add_column(name, justify="right", width=width, no_wrap=True)
+    if cells is not None:
+        table.add_row(*cells)
+    return table
+
+
+def record_cells(record: dict[str, Any]) -> list[str]:
+    """The table cells of one metrics record."""
+    return [
+        fmt(record.get("epoch")),
+        fmt(record.get("step")),
+        fmt(record.get("loss")),
+        fmt(record.get("penalty")) if record.get("penalty") else "—",
+        fmt(record.get("val_loss")),
+        f"{record['val_acc']:.1%}" if isinstance(record.get("val_acc"), float) else "—",
+        fmt(record.get("grad_norm_total")),
+        f"{record.get('samples_per_s', 0):,.0f}",
+    ]
+
+
+def layer_table(view: RunView) -> Table:
+    """Latest per-layer gradient and parameter norms, and dropout keep rates."""
+    table = Table(title="layers at the last logged step", title_justify="left")
+    for name in ("layer", "|∇| (gradient norm)", "|θ| (parameter norm)"):
+        table.add_column(name, justify="right" if name != "layer" else "left")
+    last = view.records[-1]
+    for layer in view.layers:
+        table.add_row(layer, fmt(last["grad_norm"].get(layer)), fmt(last.get("param_norm", {}).get(layer)))
+    for layer, rate in last.get("keep_rate", {}).items():
+        p = next((d["p"] for d in view.meta.get("dropout", []) if d["name"] == layer), None)
+        drop = "—" if rate is None or not isinstance(rate, float) or math.isnan(rate) else f"{1 - rate:.1%}"
+        table.add_row(f"{layer} (dropout)", f"dropped {drop}", f"p = {fmt(p)}")
+    return table
+
+
+def follow(view: RunView, console: Console | None = None, interval: float = 0.25,
+           on_interrupt: Callable[[], None] | None = None) -> str:
+    """Print a run's progress until it ends; returns its final state.
+
+    A Ctrl-C calls on_interrupt (which asks the trainer to stop cleanly) and keeps
+    following, so the user sees the trainer's last records and its checkpoint saved.
+    """
+    console = console or Console()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+               TimeRemainingColumn(), TextColumn("{task.fields[loss]}")]
+    printed_header = False
+    last_row = time.monotonic()
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=None, loss="")
+        seen = 0
+        while True:
+            try:
+                view.poll()
+                new = view.records[seen:]
+                seen = len(view.records)
+                for record in new:
+                    quiet = time.monotonic() - last_row > QUIET_SECONDS
+                    if record.get("epoch_end") or quiet or record is view.records[-1] and view.done:
+                        if not printed_header:
+                            progress.console.print(row_table(None))
+                            printed_header = True
+                        progress.console.print(row_table(record_cells(record)))
+                        last_row = time.monotonic()
+                if view.records:
+                    last = view.records[-1]
+                    progress.update(task, total=view.total_steps, completed=last["step"],
+                                    description=f"epoch {last['epoch']}/{view.meta.get('epochs', '?')}",
+                                    loss=f"loss {fmt(last.get('loss'))}")
+                if view.done:
+                    break
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                if on_interrupt is None:
+                    raise
+                progress.console.print("[yellow]interrupted: stopping the trainer cleanly (checkpoint saved)…[/]")
+                on_interrupt()
+                on_interrupt = None  # a second Ctrl-C leaves at once
+    if view.records:
+        console.print(layer_table(view))
+    console.print(summary_line(view))
+    return view.state
+
+
+def summary_line(view: RunView) -> str:
+    """One closing line: how the run ended and where its files are."""
+    state = view.state
+    nan = view.first_nonfinite()
+    parts = [f"run {state}", f"at step {view.records[-1]['step']}" if view.records else "before its first step"]
+    if nan:
+        parts.append(f"[red]non-finite values first logged at step {nan['step']}"
+                     + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
+    if state == "lost":
+        parts.append("[red]the trainer process is gone (killed?)[/]")
+    parts.append(f"run directory: {view.paths.root}")
+    return "; ".join(parts)

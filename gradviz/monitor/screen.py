@@ -1,0 +1,169 @@
+"""MonitorScreen: the training dashboard, pushable onto any Textual app (the stepper's too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from gradviz.monitor.dialog import LeaveDialog
+from gradviz.monitor.state import RunView
+from gradviz.monitor.widgets import HeatPanel, LayerPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
+from gradviz.train.runlog import ACTIVE_STATES, write_control
+
+POLL_SECONDS = 0.5  # a full redraw costs ~30 ms of CPU; training shares the machine
+
+
+class MonitorScreen(Screen[str]):
+    """Live loss curves, per-layer gradient norms, dropout masks and progress of a run.
+
+    Keys: space pause/resume · s stop · l log scale · [ ] (or ↑ ↓) choose layer ·
+    ← → scrub one logged step (shift: a tenth of the run) · home/end first/live · q leave.
+    Dismissed with "stopped", "detached" or "left".
+    """
+
+    CSS_PATH = "monitor.tcss"
+    BINDINGS = [
+        Binding("space", "pause", "pause/resume"),
+        Binding("s", "stop", "stop"),
+        Binding("l", "toggle_log", "log scale"),
+        Binding("left_square_bracket,up", "layer(-1)", "layer"),
+        Binding("right_square_bracket,down", "layer(1)", "layer", show=False),
+        Binding("left", "scrub(-1)", "scrub"),
+        Binding("right", "scrub(1)", "scrub", show=False),
+        Binding("shift+left", "scrub(-0.1)", show=False),
+        Binding("shift+right", "scrub(0.1)", show=False),
+        Binding("home", "scrub_to_start", show=False),
+        Binding("end", "follow", "live"),
+        Binding("q", "leave", "quit"),
+        Binding("ctrl+c", "leave", "quit", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(-1)
+    following: reactive[bool] = reactive(True)
+    selected: reactive[int] = reactive(0)
+    log_scale: reactive[bool] = reactive(False)
+
+    def __init__(self, run_dir: Path | str, handle: Any = None, poll_seconds: float = POLL_SECONDS):
+        super().__init__()
+        self.view = RunView(run_dir)
+        self.handle = handle  # a TrainingHandle when this process started the trainer
+        self.poll_seconds = poll_seconds
+
+    def compose(self) -> ComposeResult:
+        yield ProgressPanel(self.view, id="progress")
+        with Horizontal(id="top"):
+            yield LossPanel(self.view, id="loss")
+            yield HeatPanel(self.view, id="heat")
+        with Horizontal(id="bottom"):
+            yield LayerPanel(self.view, id="layer")
+            yield MaskPanel(self.view, id="masks")
+        yield ScrubBar(self.view, id="scrub")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#loss").border_title = "loss"
+        self.query_one("#heat").border_title = "gradient norm per layer"
+        self.query_one("#layer").border_title = "chosen layer ([ ])"
+        self.query_one("#masks").border_title = "dropout masks"
+        self.poll()
+        self.set_interval(self.poll_seconds, self.poll)
+
+    def poll(self) -> None:
+        """Read what the trainer wrote since the last tick and redraw if anything changed."""
+        if not self.view.poll() and not self.view.done:
+            return
+        if self.following or self.cursor < 0:
+            self.cursor = len(self.view.records) - 1
+        self._sync_panels()
+        for panel in self.query(RunPanel):
+            panel.version += 1
+        progress = self.query_one(ProgressPanel)
+        if progress.note and self.view.state not in ("starting", "running"):
+            progress.note = ""
+
+    def watch_cursor(self) -> None:
+        self._sync_panels()
+
+    def watch_selected(self) -> None:
+        self._sync_panels()
+
+    def watch_log_scale(self) -> None:
+        self._sync_panels()
+
+    def watch_following(self) -> None:
+        self._sync_panels()
+
+    def _sync_panels(self) -> None:
+        """Attributes down: hand the cursor and display settings to every panel."""
+        for panel in self.query(RunPanel):
+            panel.index = self.cursor
+            panel.selected = self.selected
+            panel.log_scale = self.log_scale
+            panel.following = self.following
+
+    def action_pause(self) -> None:
+        """Pause a running trainer, or resume a paused one."""
+        state = self.view.state
+        if state not in ACTIVE_STATES:
+            self.notify(f"the run is {state}: nothing to pause", severity="warning")
+            return
+        command = "resume" if state == "paused" else "pause"
+        write_control(self.view.paths, command)
+        self.query_one(ProgressPanel).note = f"{command} sent…"
+
+    def action_stop(self) -> None:
+        """Ask the trainer to stop cleanly (it saves a checkpoint)."""
+        if self.view.state not in ACTIVE_STATES:
+            self.notify(f"the run is {self.view.state} already", severity="warning")
+            return
+        write_control(self.view.paths, "stop")
+        self.query_one(ProgressPanel).note = "stop sent: saving a checkpoint…"
+
+    def action_toggle_log(self) -> None:
+        self.log_scale = not self.log_scale
+
+    def action_layer(self, delta: int) -> None:
+        layers = self.view.layers
+        if layers:
+            self.selected = (self.selected + delta) % len(layers)
+
+    def action_scrub(self, delta: float) -> None:
+        """Move the cursor by logged steps (an int) or by a fraction of the run (a float)."""
+        n = len(self.view.records)
+        if n == 0:
+            return
+        step = int(delta) if isinstance(delta, int) else int(round(delta * n)) or (1 if delta > 0 else -1)
+        target = min(n - 1, max(0, self.cursor + step))
+        self.following = target == n - 1 and self.view.state in ACTIVE_STATES
+        self.cursor = target
+
+    def action_scrub_to_start(self) -> None:
+        if self.view.records:
+            self.following = False
+            self.cursor = 0
+
+    def action_follow(self) -> None:
+        self.following = True
+        self.cursor = len(self.view.records) - 1
+
+    def action_leave(self) -> None:
+        """Leave; while training runs, ask whether it should stop or go on."""
+        if self.view.state not in ACTIVE_STATES:
+            self.dismiss("left")
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "stop":
+                write_control(self.view.paths, "stop")
+                self.dismiss("stopped")
+            elif choice == "detach":
+                self.dismiss("detached")
+
+        self.app.push_screen(LeaveDialog(), chosen)

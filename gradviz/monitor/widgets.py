@@ -1,0 +1,223 @@
+"""The dashboard's panels: each draws part of a RunView at the cursor's logged step.
+
+Attributes down: the screen sets ``index`` (the cursor), ``selected`` (the chosen layer),
+``log_scale`` and bumps ``version`` when records arrive; every panel redraws from the
+shared RunView, sampling at most a few points per character cell.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from gradviz.monitor.heat import log_range, render_heatmap, heat_legend, render_mask
+from gradviz.monitor.plain import fmt
+from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
+from gradviz.monitor.state import RunView
+
+STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
+                "finished": "black on cyan", "stopped": "black on yellow", "failed": "white on red", "lost": "white on red"}
+
+
+class RunPanel(Widget):
+    """Base of the panels: a RunView, the cursor and the display options."""
+
+    index: reactive[int] = reactive(-1)
+    selected: reactive[int] = reactive(0)
+    log_scale: reactive[bool] = reactive(False)
+    following: reactive[bool] = reactive(True)
+    version: reactive[int] = reactive(0)
+
+    def __init__(self, view: RunView, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.view = view
+
+    def value_at(self, values: list[float]) -> float:
+        """The value of a series at the cursor (NaN when out of range)."""
+        return values[self.index] if 0 <= self.index < len(values) else math.nan
+
+    def waiting(self) -> Text:
+        return Text("waiting for the first logged step…", style="dim")
+
+    def cursor_x(self) -> float | None:
+        """The cursor's step, marked on plots only when replaying (live, it is the right edge)."""
+        if self.following or not 0 <= self.index < len(self.view.series.steps):
+            return None
+        return self.view.series.steps[self.index]
+
+    def one_line(self, text: Text) -> Text:
+        """Cut a title to the panel's width with an ellipsis instead of wrapping it."""
+        text.truncate(max(1, self.size.width), overflow="ellipsis")
+        text.no_wrap = True
+        return text
+
+
+class LossPanel(RunPanel):
+    """Training loss, validation loss (per epoch) and the L2 penalty over steps."""
+
+    def render(self) -> RenderableType:
+        s = self.view.series
+        if self.index < 0:
+            return self.waiting()
+        lines = [Line("train", s.steps, s.loss, "cyan")]
+        if s.val_steps:
+            lines.append(Line("val", s.val_steps, s.val_loss, "yellow", markers=True))
+        if any(p > 0 for p in s.penalty[-50:]):
+            lines.append(Line("penalty", s.steps, s.penalty, "magenta"))
+        step = s.steps[self.index]
+        values = {"train": fmt(self.value_at(s.loss)), "penalty": fmt(self.value_at(s.penalty))}
+        k = bisect.bisect_right(s.val_steps, step) - 1
+        if k >= 0:
+            acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
+            values["val"] = fmt(s.val_loss[k]) + acc
+        title = legend(lines, self.log_scale, values)
+        rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
+                           (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        return Group(self.one_line(title), *rows)
+
+
+class LayerPanel(RunPanel):
+    """The chosen layer's gradient norm over steps, beside the total."""
+
+    def render(self) -> RenderableType:
+        s, layers = self.view.series, self.view.layers
+        if self.index < 0 or not layers:
+            return self.waiting()
+        layer = layers[self.selected % len(layers)]
+        lines = [Line("‖∇‖ total", s.steps, s.grad_total, "grey50"), Line(f"‖∇‖ {layer}", s.steps, s.grad.get(layer, []), "green")]
+        values = {lines[0].name: fmt(self.value_at(s.grad_total)), lines[1].name: fmt(self.value_at(s.grad.get(layer, [])))}
+        title = legend(lines, self.log_scale, values)
+        rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
+                           (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        return Group(self.one_line(title), *rows)
+
+
+class HeatPanel(RunPanel):
+    """Gradient norm of every layer over steps: a heatmap on a log colour scale."""
+
+    def render(self) -> RenderableType:
+        s, layers = self.view.series, self.view.layers
+        if self.index < 0 or not layers:
+            return self.waiting()
+        width, height = self.size.width, max(1, self.size.height - 1)
+        rows = render_heatmap(layers, s.grad, self.index, width, height, self.selected % len(layers), short)
+        idx = sample_indices(self.index + 1, max(1, width))
+        lo, hi = log_range(layers, s.grad, idx)
+        title = Text("log colour ", style="dim") + heat_legend(10 ** lo, 10 ** hi, short)
+        return Group(self.one_line(title), *rows)
+
+
+class MaskPanel(RunPanel):
+    """The dropout masks of the current sample: kept (█) and dropped (·) units per layer."""
+
+    def render(self) -> RenderableType:
+        dropout = self.view.meta.get("dropout")
+        if self.index < 0:
+            return self.waiting()
+        if not dropout:
+            skipped = self.view.meta.get("dropout_unrecorded")
+            note = f" ({', '.join(skipped)} not recorded: channel-wise)" if skipped else ""
+            return Text("this model has no nn.Dropout layers" + note, style="dim")
+        sample = self.view.masks_at(self.view.series.steps[self.index])
+        if sample is None:
+            return Text("no mask sample yet", style="dim")
+        names = list(sample["layers"])
+        budget = max(1, self.size.height // max(1, len(names)) - 1)
+        rows: list[Text] = [Text(f"step {sample['step']}: first example of the batch", style="dim")]
+        for name in names:
+            rows += render_mask(name, sample["layers"][name], self.size.width, budget)
+        return Group(*(self.one_line(row) for row in rows[: self.size.height]))
+
+
+class ProgressPanel(RunPanel):
+    """State, epoch, step, ETA, throughput, device, memory, world size and warnings."""
+
+    note: reactive[str] = reactive("")
+
+    def render(self) -> RenderableType:
+        v = self.view
+        state = v.state
+        meta = v.meta
+        head = Text(f" {state.upper()} ", style=STATE_STYLES.get(state, "reverse"))
+        head.append(f"  {meta.get('spec') or v.config.get('spec', '?')}  ", style="bold")
+        head.append(v.paths.root.name, style="dim")
+        if meta:
+            head.append(f"  {meta.get('device')} ({meta.get('device_name')})  world {meta.get('world_size', 1)}")
+        if self.note:
+            head.append(f"  {self.note}", style="yellow")
+        if self.index < 0:
+            body = Text(v.status.get("message", "starting the trainer (importing torch)…"),
+                        style="red" if state == "failed" else "dim")
+            return Group(head, body)
+        record = v.records[self.index]
+        total = v.total_steps or record["step"]
+        bar_width = max(10, min(40, self.size.width // 4))
+        done = min(1.0, record["step"] / max(1, total))
+        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {record['step']}/{total}  ")
+        line.append("━" * round(done * bar_width), style="green").append("━" * (bar_width - round(done * bar_width)), style="grey30")
+        line.append(f" {done:.0%}")
+        steps_s, samples_s = v.throughput(self.index)
+        eta = v.eta_seconds(self.index) if state in ("running", "starting") else None
+        if eta is not None:
+            line.append(f"  ETA {_duration(eta)}")
+        if steps_s:
+            line.append(f"  {steps_s:,.0f} steps/s")
+        if samples_s:
+            line.append(f"  {samples_s:,.0f} samples/s")
+        if record.get("mem"):
+            where = "CUDA" if str(meta.get("device", "")).startswith("cuda") else "RSS"
+            line.append(f"  mem {record['mem'] / 2**20:,.0f} MiB ({where})")
+        rows = [self.one_line(head), self.one_line(line)]
+        warning = self._warning()
+        if warning is not None:
+            rows.append(self.one_line(warning))
+        return Group(*rows)
+
+    def _warning(self) -> Text | None:
+        v = self.view
+        if v.state == "failed":
+            return Text(f"failed: {v.status.get('message', '')}", style="bold red")
+        if v.state == "lost":
+            return Text("the trainer process is gone (killed?): showing what it logged", style="bold red")
+        nan = v.first_nonfinite()
+        if nan:
+            where = f", first in layer {nan['layer']}" if nan.get("layer") else ""
+            return Text(f"non-finite loss or gradient from step {nan['step']}{where}", style="bold red")
+        return None
+
+
+class ScrubBar(RunPanel):
+    """Where the cursor is in the run: a track with a marker, 'live' when following."""
+
+    def render(self) -> RenderableType:
+        s = self.view.series
+        if self.index < 0:
+            return Text("")
+        label = Text(f" step {s.steps[self.index]} ", style="bold")
+        label.append("live" if self.following else "replay ←/→ home/end", style="green" if self.following else "yellow")
+        label.append(" ")
+        track = max(5, self.size.width - label.cell_len - 2)
+        at = round(self.index / max(1, len(s.steps) - 1) * (track - 1))
+        bar = Text("─" * at, style="grey50").append("●", style="bold yellow").append("─" * (track - at - 1), style="grey50")
+        return label + Text("▕") + bar + Text("▏")
+
+
+def short(value: float) -> str:
+    """Three significant digits, for narrow columns."""
+    return fmt(value, digits=3)
+
+
+def _duration(seconds: float) -> str:
+    """1h02m, 3m05s or 42s."""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

@@ -1,0 +1,97 @@
+"""Pause, resume and stop: from the monitor's control file and from signals.
+
+The monitor writes run_dir/control.json; the trainer looks at its modification time at
+most every POLL_SECONDS (a stat call, no reading, no device work). SIGINT and SIGTERM
+set a flag that the loop checks between steps, so a Ctrl-C finishes the current step,
+saves a checkpoint and exits cleanly; a second Ctrl-C aborts at once.
+
+Under torchrun every rank must take the same decision at the same step, or the next
+all-reduce hangs: the decision is shared with an all-reduce (MAX) over a CPU group at
+logged steps only.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from gradviz.train.runlog import RunPaths, read_json
+
+POLL_SECONDS = 0.2
+NONE, RESUME, PAUSE, STOP = 0, 1, 2, 3
+_CODES = {"resume": RESUME, "pause": PAUSE, "stop": STOP}
+
+
+class Controller:
+    """Tells the loop whether to go on, pause or stop."""
+
+    def __init__(self, paths: RunPaths, is_main: bool, group: Any = None, distributed: bool = False):
+        self.paths = paths
+        self.is_main = is_main
+        self.group = group
+        self.distributed = distributed
+        self.interrupted = False
+        self._seen_seq = 0
+        self._seen_mtime = 0.0
+        self._next_poll = 0.0
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM ask for a clean stop; a second SIGINT aborts."""
+
+        def handle(signum: int, frame: Any) -> None:
+            if self.interrupted and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.interrupted = True
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+
+    def due(self, logged_step: bool) -> bool:
+        """Whether to poll now: on a timer alone, or only on logged steps when distributed."""
+        if self.distributed:
+            return logged_step
+        if self.interrupted:
+            return True
+        now = time.monotonic()
+        if now < self._next_poll:
+            return False
+        self._next_poll = now + POLL_SECONDS
+        return True
+
+    def poll(self) -> int:
+        """The command to act on now: NONE, RESUME, PAUSE or STOP (agreed by all ranks)."""
+        code = STOP if self.interrupted else self._read_command() if self.is_main else NONE
+        if self.distributed:
+            import torch
+            import torch.distributed as dist
+
+            flag = torch.tensor([code], dtype=torch.int32)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.group)
+            code = int(flag.item())
+        return code
+
+    def wait_while_paused(self, on_tick: Any = None) -> int:
+        """Block until resume or stop arrives; returns RESUME or STOP."""
+        while True:
+            time.sleep(POLL_SECONDS / 2)
+            if on_tick is not None:
+                on_tick()
+            code = self.poll()
+            if code in (RESUME, STOP):
+                return code
+
+    def _read_command(self) -> int:
+        try:
+            mtime = self.paths.control.stat().st_mtime
+        except FileNotFoundError:
+            return NONE
+        if mtime == self._seen_mtime:
+            return NONE
+        self._seen_mtime = mtime
+        control = read_json(self.paths.control) or {}
+        seq = int(control.get("seq", 0))
+        if seq <= self._seen_seq:
+            return NONE
+        self._seen_seq = seq
+        return _CODES.get(str(control.get("command")), NONE)

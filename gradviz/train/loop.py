@@ -1,0 +1,272 @@
+"""The training loop: mini-batches, gradient accumulation, the L2 term, logging, stopping.
+
+One update of batch size B split into k micro-batches of sizes b_i weights each
+micro-batch's mean loss by b_i / B before backward, so the summed gradient is exactly
+the gradient of the mean over the whole batch: the lecture's θ ← θ − η/k Σ ∇L_{B_P}
+when the micro-batches are equal, and still exact when the last one is short.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from gradviz.errors import TrainingError
+from gradviz.sources.spec import Spec
+from gradviz.train.checkpoint import BestKeeper, save_checkpoint
+from gradviz.train.config import TrainConfig
+from gradviz.train.control import PAUSE, STOP, Controller
+from gradviz.train.data import DataSplit, epoch_batches
+from gradviz.train.dropout_probe import ProbedLayer, set_recording
+from gradviz.train.recorder import RunRecorder, memory_in_use
+from gradviz.train.stats import HostCopier, LayerGroups, StatsCollector
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended: state 'finished' or 'stopped', and how far it got."""
+
+    state: str
+    steps: int
+    epoch: int
+    samples: int
+    seconds: float  # wall time of the loop itself, set-up excluded
+    best_loss: float | None
+
+
+def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
+    """λ·Σ‖θ‖² over all parameters, as one differentiable fused norm; its gradient is 2λθ."""
+    norms = torch.stack(torch._foreach_norm(list(params)))
+    return lam * (norms * norms).sum()
+
+
+def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentum: float) -> torch.optim.Optimizer:
+    """sgd, momentum (SGD with momentum) or adam; L2 is never hidden in weight_decay."""
+    params = list(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise TrainingError(f"unknown optimizer {name!r}")
+
+
+class Trainer:
+    """Runs the epochs of one (possibly distributed) training run and records them."""
+
+    def __init__(self, config: TrainConfig, spec: Spec, model: nn.Module, net: nn.Module, data: DataSplit,
+                 groups: LayerGroups, probed: list[ProbedLayer], recorder: RunRecorder, controller: Controller,
+                 device: torch.device, rank: int = 0, world: int = 1, total_steps: int = 0):
+        self.config, self.spec, self.model, self.net, self.data = config, spec, model, net, data
+        self.groups, self.probed, self.recorder, self.controller = groups, probed, recorder, controller
+        self.device, self.rank, self.world, self.total_steps = device, rank, world, total_steps
+        self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
+        self.stats = StatsCollector(groups, probed, device)
+        self.copier = HostCopier(device)
+        self.best = BestKeeper(recorder.paths.best_checkpoint, config)
+        self.step = 0
+        self.epoch = 0
+        self.samples = 0
+        self._zero = torch.zeros((), device=device)
+        self._sums: list[torch.Tensor] | None = None  # device sums of (loss, penalty) since the last log
+        self._count = 0
+        self._last_log = (0.0, 0)  # (time, samples) at the last logged step
+
+    def run(self) -> TrainResult:
+        """Train until the epochs or --max-steps run out, or a stop arrives."""
+        self.start = time.perf_counter()
+        self._last_log = (self.start, 0)
+        state = "finished"
+        for self.epoch in range(1, self.config.epochs + 1):
+            batches = epoch_batches(len(self.data.x_train), self.config.batch_size, self.epoch, self.config.seed,
+                                    self.rank, self.world, self.config.accum, self.device)
+            for index, micro in enumerate(batches):
+                self.step += 1
+                epoch_end = index == len(batches) - 1
+                last = self.step == self.total_steps
+                logged = self.step % self.config.log_every == 0 or self.step == 1 or epoch_end or last
+                # The epoch's last record waits for validation, which goes onto it.
+                self._update(micro, logged, write=logged and not epoch_end)
+                if epoch_end:
+                    self._end_epoch()
+                if self.controller.due(logged) and self._obey(self.controller.poll()) == STOP:
+                    state = "stopped"
+                if last or state == "stopped":
+                    return self._finish(state)
+        return self._finish(state)
+
+    def _update(self, micro: list[torch.Tensor], logged: bool, write: bool) -> None:
+        """One parameter update: forward and backward over the micro-batches, then step."""
+        set_recording(self.probed, logged)
+        try:
+            loss, penalty = self._backward(micro)
+        except torch.OutOfMemoryError:
+            raise self._oom(micro) from None
+        except RuntimeError as exc:
+            if "can't allocate memory" in str(exc):  # the CPU allocator's out-of-memory
+                raise self._oom(micro) from None
+            raise
+        batch = sum(m.shape[0] for m in micro) * self.world
+        self.samples += batch
+        # Running sums on the device: the logged loss is the mean since the last log.
+        if self._sums is None:
+            self._sums = [loss, penalty]
+        else:
+            self._sums = [self._sums[0] + loss, None if penalty is None else self._sums[1] + penalty]
+        self._count += 1
+        if self.config.stop_on_nan:
+            self._stop_if_nonfinite(loss)
+        if logged:
+            self._capture()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if write:
+            self._write_ready(wait=False)
+
+    def _backward(self, micro: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
+        total = sum(m.shape[0] for m in micro)
+        accumulating = len(micro) > 1
+        step_loss = penalty = None
+        for i, indices in enumerate(micro):
+            last = i == len(micro) - 1
+            # Under DDP, all-reduce only on the last micro-batch: once per update.
+            quiet = self.net.no_sync() if self.world > 1 and not last else nullcontext()
+            with quiet:
+                output = self.net(self.data.x_train[indices])
+                loss = self.spec.loss(output, self.data.y_train[indices])
+                # Weight b_i / B: the summed gradients are those of the whole batch's mean.
+                weighted = loss * (indices.shape[0] / total) if accumulating else loss
+                objective = weighted
+                if last and self.config.l2 > 0:
+                    penalty = l2_penalty(self.groups.params, self.config.l2)
+                    objective = weighted + penalty
+                objective.backward()
+            part = weighted.detach()
+            step_loss = part if step_loss is None else step_loss + part
+        return step_loss, None if penalty is None else penalty.detach()
+
+    def _capture(self) -> None:
+        """Start the host copy of this step's statistics (the record is written later)."""
+        loss = self._sums[0] / self._count
+        penalty = self._zero if self._sums[1] is None else self._sums[1] / self._count
+        vector, layout = self.stats.capture(loss, penalty)
+        now = time.perf_counter()
+        then, samples_then = self._last_log
+        layout.info = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "time": round(now - self.start, 4),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "samples": self.samples,
+            "samples_per_s": (self.samples - samples_then) / max(now - then, 1e-9),
+            "mem": memory_in_use(self.device),
+        }
+        self._last_log = (now, self.samples)
+        self._sums, self._count = None, 0
+        self.copier.submit(vector, layout)
+
+    def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Write the records whose host copies have landed; extra goes onto the newest."""
+        ready = self.copier.ready(wait=wait)
+        record = None
+        for n, (values, layout) in enumerate(ready):
+            record = self.recorder.record(values, layout, extra if n == len(ready) - 1 else None)
+        return record
+
+    def _end_epoch(self) -> None:
+        """Validate on rank 0, write the epoch's last record with it, keep the best model."""
+        extra = {"epoch_end": True, **(self._validate() if self.rank == 0 else {})}
+        record = self._write_ready(wait=True, extra=extra)
+        if self.rank == 0 and record is not None:
+            score = record.get("val_loss", record["loss"])
+            self.best.offer(self.model, score, self.step, self.epoch)
+
+    @torch.no_grad()
+    def _validate(self) -> dict[str, Any]:
+        """Validation loss and accuracy over the held-out set (a host sync, once an epoch)."""
+        n = len(self.data.x_val)
+        if n == 0:
+            return {}
+        self.model.eval()  # dropout off; the raw module, so DDP adds no collectives
+        loss_sum, acc_sum = 0.0, 0.0
+        chunk = max(self.config.batch_size, 1024)
+        for start in range(0, n, chunk):
+            x, y = self.data.x_val[start:start + chunk], self.data.y_val[start:start + chunk]
+            output = self.model(x)
+            loss_sum += float(self.spec.loss(output, y)) * len(x)
+            if self.spec.accuracy is not None:
+                acc_sum += float(self.spec.accuracy(output, y)) * len(x)
+        self.model.train()
+        result: dict[str, Any] = {"val_loss": loss_sum / n}
+        if self.spec.accuracy is not None:
+            result["val_acc"] = acc_sum / n
+        return result
+
+    def _obey(self, code: int) -> int:
+        """Act on a control command; a pause blocks here until resume or stop."""
+        if code == PAUSE:
+            self._write_ready(wait=True)
+            self.recorder.status("paused", step=self.step)
+            paused = time.perf_counter()
+            code = self.controller.wait_while_paused()
+            # Paused time counts in neither the logged time nor the throughput.
+            self.start += time.perf_counter() - paused
+            self._last_log = (self._last_log[0] + time.perf_counter() - paused, self._last_log[1])
+            if code != STOP:
+                self.recorder.status("running", step=self.step)
+        return code
+
+    def _stop_if_nonfinite(self, loss: torch.Tensor) -> None:
+        """--stop-on-nan: check every step (one host sync each), record the step, stop."""
+        if not bool(self.stats.first_nonfinite() | ~torch.isfinite(loss)):
+            return
+        self._capture()
+        record = self._write_ready(wait=True) or {}
+        layer = (record.get("nonfinite") or {}).get("layer")
+        where = f"; first non-finite gradient in layer {layer}" if layer else ""
+        self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
+        self._save_final()
+        raise TrainingError(f"the loss became non-finite at step {self.step} (epoch {self.epoch}){where}")
+
+    def _finish(self, state: str) -> TrainResult:
+        """Write what is pending, the checkpoints and the final status."""
+        seconds = time.perf_counter() - self.start
+        self._write_ready(wait=True)
+        self._save_final()
+        agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)
+        best = self.best.best_loss if self.best.best_loss != float("inf") else None
+        return TrainResult(state, self.step, self.epoch, self.samples, seconds, best)
+
+    def _save_final(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.recorder.paths.final_checkpoint, self.model, self.optimizer, self.config,
+                            step=self.step, epoch=self.epoch)
+            self.best.flush()
+
+    @torch.no_grad()
+    def _ranks_agree(self) -> bool:
+        """Whether every rank ends with the same parameters (three float64 fingerprints each)."""
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().reshape(-1).double() for p in self.groups.params])
+        ramp = torch.arange(1, flat.numel() + 1, device=flat.device, dtype=torch.float64)
+        mine = torch.stack([flat.sum(), (flat * flat).sum(), (flat * ramp).sum()])
+        everyone = [torch.empty_like(mine) for _ in range(self.world)]
+        dist.all_gather(everyone, mine)
+        return all(torch.equal(everyone[0], other) for other in everyone[1:])
+
+    def _oom(self, micro: list[torch.Tensor]) -> TrainingError:
+        sizes = sorted({m.shape[0] for m in micro})
+        return TrainingError(
+            f"out of memory on {self.device} at --batch-size {self.config.batch_size} "
+            f"(micro-batches of {'/'.join(map(str, sizes))} examples per process); "
+            f"try a smaller --batch-size or --accum {2 * self.config.accum}"
+        )

@@ -1,0 +1,210 @@
+"""The run directory: its layout, the append-only JSONL logs and their readers.
+
+This module is the whole contract between the trainer and the monitor, so it imports
+neither torch nor textual. Layout of ``runs/<name>/``::
+
+    config.json     the resolved TrainConfig
+    meta.json       what the trainer found: layers, dropout layers, sizes, device, world
+    status.json     state (starting, running, paused, finished, stopped, failed), message
+    metrics.jsonl   one JSON object per logged step, appended and flushed line by line
+    masks.jsonl     dropout-mask samples, one JSON object per logged step
+    control.json    commands from the monitor (pause, resume, stop), polled by the trainer
+    error.txt       the traceback when the run failed
+    worker.log      the worker's stdout and stderr
+    final.pt        the last checkpoint; best.pt the one with the lowest validation loss
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ACTIVE_STATES = ("starting", "running", "paused")
+DONE_STATES = ("finished", "stopped", "failed")
+COMMANDS = ("pause", "resume", "stop")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each file of a run directory lives."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "meta.json"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def masks(self) -> Path:
+        return self.root / "masks.jsonl"
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control.json"
+
+    @property
+    def error(self) -> Path:
+        return self.root / "error.txt"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.root / "worker.log"
+
+    @property
+    def final_checkpoint(self) -> Path:
+        return self.root / "final.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.root / "best.pt"
+
+
+class JsonlWriter:
+    """Appends one JSON object per line; each line reaches the OS in one write() call.
+
+    Writing through os.write on an O_APPEND descriptor leaves no buffer in this process:
+    a crash, Ctrl-C or kill -9 loses at most a line being written, never an earlier one.
+    No fsync: surviving a power cut is not worth a disk flush per step.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record as a line of compact JSON."""
+        data = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode()
+        view = memoryview(data)
+        while view:  # os.write may write less than asked for on some file systems
+            view = view[os.write(self._fd, view):]
+
+    def close(self) -> None:
+        """Close the file; later writes fail."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class JsonlTailer:
+    """Reads the complete new lines of a growing JSONL file, a bounded amount per call.
+
+    A line without its newline yet (the writer is mid-write, or was killed there) is held
+    back until it completes; a line that is not valid JSON is skipped and counted.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = 512 * 1024):
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.offset = 0
+        self.skipped = 0
+        self._partial = b""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """The records completed since the last call (at most about max_bytes of them)."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read(-1 if self.max_bytes is None else self.max_bytes)
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # empty when data ended with a newline
+        return self._parse(lines)
+
+    def at_end(self) -> bool:
+        """Whether everything in the file so far has been read."""
+        try:
+            return self.offset >= self.path.stat().st_size
+        except FileNotFoundError:
+            return True
+
+    def _parse(self, lines: list[bytes]) -> list[dict[str, Any]]:
+        records = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                self.skipped += 1
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a JSONL file; a torn last line is skipped."""
+    tailer = JsonlTailer(path, max_bytes=None)
+    return tailer.read_new()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file and rename it over path (readers never see half)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a file, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
+    """Replace status.json with a new state, keeping fields not given (pid, device...)."""
+    status = read_json(paths.status) or {}
+    status.update(fields)
+    status["state"] = state
+    status["updated"] = time.time()
+    write_json_atomic(paths.status, status)
+
+
+def write_control(paths: RunPaths, command: str) -> None:
+    """Ask the trainer to pause, resume or stop; it polls this file."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown control command {command!r}")
+    previous = read_json(paths.control) or {}
+    write_json_atomic(paths.control, {"command": command, "seq": int(previous.get("seq", 0)) + 1, "time": time.time()})
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 probes it)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether a folder looks like a run directory (it has a config or a metrics log)."""
+    paths = RunPaths(Path(path))
+    return paths.config.exists() or paths.metrics.exists()

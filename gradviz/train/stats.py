@@ -1,0 +1,172 @@
+"""Per-layer statistics of a training step, computed on the device and copied lazily.
+
+On logged steps only, after the last micro-batch (and after DDP's all-reduce), one
+``torch._foreach_norm`` call gives the norm of every gradient and parameter; an
+``index_add_`` sums their squares per layer. Losses, norms, dropout keep rates and mask
+samples go into one vector that is copied to pinned host memory without blocking; the
+record is written once a CUDA event says the copy has landed. No ``.item()``, no host
+synchronisation in the step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gradviz.train.dropout_probe import ProbedLayer
+
+MASK_SAMPLE = 256  # units of one example's mask kept per dropout layer per logged step
+
+
+@dataclass(frozen=True)
+class LayerGroups:
+    """Trainable parameters grouped by the module that owns them, in registration order."""
+
+    names: list[str]
+    params: list[nn.Parameter]
+    layer_of: list[int]  # layer index of each parameter
+
+
+def group_parameters(model: nn.Module) -> LayerGroups:
+    """Group trainable parameters by owning module ('fc1' holds fc1.weight and fc1.bias)."""
+    names: list[str] = []
+    params: list[nn.Parameter] = []
+    layer_of: list[int] = []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        layer = name.rpartition(".")[0] or name  # a parameter set on the model itself is its own layer
+        if layer not in names:
+            names.append(layer)
+        params.append(param)
+        layer_of.append(names.index(layer))
+    return LayerGroups(names, params, layer_of)
+
+
+@dataclass
+class Layout:
+    """Where each quantity sits in a captured vector, plus host-side facts of the step."""
+
+    layers: int
+    masks: list[tuple[str, list[int], int]]  # (dropout layer, sample shape, sample length)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class StatsCollector:
+    """Builds the statistics vector of a logged step, entirely on the device."""
+
+    def __init__(self, groups: LayerGroups, probed: list[ProbedLayer], device: torch.device):
+        self.groups = groups
+        self.probed = probed
+        self.device = device
+        self._index_cache: dict[tuple[bool, ...], torch.Tensor] = {}
+
+    def norms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-layer gradient norms, their total, and per-layer parameter norms (device)."""
+        params = self.groups.params
+        present = tuple(p.grad is not None for p in params)
+        grads = [p.grad for p in params if p.grad is not None]
+        with torch.no_grad():
+            # One fused call for every gradient and every parameter.
+            norms = torch.stack(torch._foreach_norm(grads + list(params)))
+            layer_sq = torch.zeros(2 * len(self.groups.names), device=self.device, dtype=norms.dtype)
+            layer_sq.index_add_(0, self._index(present), norms * norms)
+            layer = layer_sq.sqrt()
+            n_layers = len(self.groups.names)
+            grad_layers, param_layers = layer[:n_layers], layer[n_layers:]
+            total = layer_sq[:n_layers].sum().sqrt()
+        return grad_layers, total, param_layers
+
+    def capture(self, loss: torch.Tensor, penalty: torch.Tensor) -> tuple[torch.Tensor, Layout]:
+        """The vector [loss, penalty, grad norms, total, param norms, keep rates, masks]."""
+        grad_layers, total, param_layers = self.norms()
+        parts = [loss.reshape(1).float(), penalty.reshape(1).float(), grad_layers.float(),
+                 total.reshape(1).float(), param_layers.float()]
+        masks = []
+        with torch.no_grad():
+            for layer in self.probed:
+                mask = layer.module.last_mask
+                if mask is None:  # the layer did not run in training mode this step
+                    parts.append(torch.full((1,), float("nan"), device=self.device))
+                    masks.append((layer.name, [], 0))
+                    continue
+                parts.append(mask.float().mean().reshape(1))
+                sample = mask[0].reshape(-1)[:MASK_SAMPLE]
+                parts.append(sample.float())
+                masks.append((layer.name, list(mask.shape[1:]), sample.numel()))
+            vector = torch.cat(parts)
+        return vector, Layout(len(self.groups.names), masks)
+
+    def first_nonfinite(self) -> torch.Tensor:
+        """A device flag: is any gradient non-finite? (Read only under --stop-on-nan.)"""
+        grads = [p.grad for p in self.groups.params if p.grad is not None]
+        with torch.no_grad():
+            return ~torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())
+
+    def _index(self, present: tuple[bool, ...]) -> torch.Tensor:
+        """Layer index of each norm in the fused call (gradients first, then parameters)."""
+        index = self._index_cache.get(present)
+        if index is None:
+            n_layers = len(self.groups.names)
+            grads = [layer for layer, has in zip(self.groups.layer_of, present) if has]
+            params = [n_layers + layer for layer in self.groups.layer_of]
+            index = torch.tensor(grads + params, device=self.device)
+            self._index_cache[present] = index
+        return index
+
+
+def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[str, Any]:
+    """Turn a host copy of a captured vector back into named values."""
+    n = layout.layers
+    out: dict[str, Any] = {"loss": values[0], "penalty": values[1]}
+    out["grad_norm"] = dict(zip(layer_names, values[2:2 + n]))
+    out["grad_norm_total"] = values[2 + n]
+    out["param_norm"] = dict(zip(layer_names, values[3 + n:3 + 2 * n]))
+    at = 3 + 2 * n
+    keep: dict[str, float] = {}
+    samples: dict[str, dict[str, Any]] = {}
+    for name, shape, length in layout.masks:
+        keep[name] = values[at]
+        bits = values[at + 1:at + 1 + length]
+        samples[name] = {"shape": shape, "kept": "".join("1" if b > 0.5 else "0" for b in bits)}
+        at += 1 + length
+    out["keep_rate"] = keep
+    out["mask_samples"] = samples
+    return out
+
+
+class HostCopier:
+    """Copies captured vectors to host memory without blocking the device queue."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.pending: deque[tuple[torch.Tensor, Any, Any]] = deque()
+
+    def submit(self, vector: torch.Tensor, payload: Any) -> None:
+        """Start copying; the payload comes back with the values once they are on the host."""
+        if self.cuda:
+            host = torch.empty(vector.shape, dtype=vector.dtype, pin_memory=True)
+            host.copy_(vector, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:
+            host, event = vector, None
+        self.pending.append((host, event, payload))
+
+    def ready(self, wait: bool = False) -> list[tuple[list[float], Any]]:
+        """The copies that have landed, oldest first; with wait, all of them."""
+        done = []
+        while self.pending:
+            host, event, payload = self.pending[0]
+            if event is not None:
+                if wait:
+                    event.synchronize()
+                elif not event.query():
+                    break
+            self.pending.popleft()
+            done.append((host.tolist(), payload))
+        return done

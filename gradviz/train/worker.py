@@ -1,0 +1,182 @@
+"""The trainer process: ``python -m gradviz.train.worker --config RUN_DIR/config.json``.
+
+Run directly for one process, or by torchrun (one process per GPU, or gloo CPU
+processes) for distributed data parallel training. Whatever happens, it leaves the run
+directory readable: status.json says how the run ended, and on failure error.txt holds
+the traceback while status.json holds the one-line message the CLI prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gradviz.errors import GradvizError
+from gradviz.train.config import TrainConfig, read_config, resolve, write_config
+from gradviz.train.runlog import RunPaths, write_status
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+    control_group: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> Any:
+    """Load the spec, set up model, data and recorder, and train; returns a TrainResult."""
+    import torch
+
+    from gradviz.sources.spec import build_model, check_spec, load_spec, make_data
+    from gradviz.train.control import Controller
+    from gradviz.train.data import check_batch_size, pick_device, split_data, steps_per_epoch
+    from gradviz.train.dropout_probe import DROPOUT_TYPES, install_probes, set_dropout
+    from gradviz.train.loop import Trainer
+    from gradviz.train.recorder import RunRecorder, describe_host, device_name
+    from gradviz.train.stats import group_parameters
+
+    spec = load_spec(config.spec)
+    config = resolve(config, spec.training)
+    if dist_info.is_main:
+        write_config(config, paths.config)  # now with every default filled in
+    device = pick_device(config.device, dist_info.local_rank)
+    check_spec(spec, config.seed)
+    x, y = make_data(spec, config.seed)
+    data = split_data(x, y, config.val_fraction, config.seed, device)
+    n_train = len(data.x_train)
+    check_batch_size(config.batch_size, n_train, dist_info.world, config.accum, config.val_fraction)
+
+    torch.manual_seed(config.seed)  # the same initial weights on every rank and every rerun
+    model = build_model(spec)
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
+    unrecorded = [n for n, m in model.named_modules() if isinstance(m, DROPOUT_TYPES) and type(m) is not torch.nn.Dropout]
+    probed = install_probes(model)
+    model.to(device).train()
+    net = model
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    groups = group_parameters(model)
+    per_epoch = steps_per_epoch(n_train, config.batch_size, dist_info.world, config.accum)
+    total_steps = per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    recorder = RunRecorder(paths, groups.names, {p.name: p.module.p for p in probed}, dist_info.is_main)
+    recorder.meta({
+        "spec": spec.name,
+        "spec_path": str(spec.path),
+        "layers": [{"name": name, "parameters": sum(p.numel() for p, i in zip(groups.params, groups.layer_of) if i == k)}
+                   for k, name in enumerate(groups.names)],
+        "dropout": [{"name": p.name, "p": p.module.p} for p in probed],
+        "dropout_unrecorded": unrecorded,
+        "parameters": sum(p.numel() for p in groups.params),
+        "n_train": n_train,
+        "n_val": len(data.x_val),
+        "steps_per_epoch": per_epoch,
+        "total_steps": total_steps,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "accum": config.accum,
+        "optimizer": config.optimizer,
+        "lr": config.lr,
+        "l2": config.l2,
+        "device": str(device),
+        "device_name": device_name(device),
+        "world_size": dist_info.world,
+        "backend": dist_info.backend,
+        "torch": torch.__version__,
+        **describe_host(),
+    })
+    controller = Controller(paths, dist_info.is_main, dist_info.control_group, distributed=dist_info.world > 1)
+    controller.install_signal_handlers()
+    recorder.status("running", pid=os.getpid(), device=str(device), world_size=dist_info.world)
+    trainer = Trainer(config, spec, model, net, data, groups, probed, recorder, controller, device,
+                      dist_info.rank, dist_info.world, total_steps)
+    try:
+        return trainer.run()
+    finally:
+        recorder.close()
+
+
+def init_distributed(config: TrainConfig) -> DistInfo:
+    """Join the torchrun job when WORLD_SIZE says there is one; gloo on CPU, nccl on GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch
+    import torch.distributed as dist
+
+    wants_cuda = config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available())
+    backend = "nccl" if wants_cuda else "gloo"
+    dist.init_process_group(backend)
+    # Control decisions travel over a CPU group so they never wait on the GPU queue.
+    control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend, control_group)
+
+
+def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str) -> None:
+    """Write the traceback to error.txt (error-rank<N>.txt off rank 0) and the status."""
+    name = "error.txt" if dist_info.is_main else f"error-rank{dist_info.rank}.txt"
+    prefix = "" if dist_info.is_main else f"rank {dist_info.rank}: "
+    try:
+        (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
+        write_status(paths, "failed", message=prefix + message, kind=kind)
+    except OSError:
+        print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one training process; exit 0 on success or a clean stop, 2 on a user error."""
+    parser = argparse.ArgumentParser(prog="python -m gradviz.train.worker")
+    parser.add_argument("--config", required=True, type=Path, help="run_dir/config.json written by gradviz train")
+    args = parser.parse_args(argv)
+    paths = RunPaths(args.config.parent)
+    dist_info = DistInfo()
+    try:
+        config = replace(read_config(args.config), run_dir=str(paths.root))
+        dist_info = init_distributed(config)
+        run_training(config, paths, dist_info)
+        return 0
+    except GradvizError as exc:
+        report_failure(paths, dist_info, exc.message, type(exc).__name__)
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # a second Ctrl-C: abort without the clean stop
+        if dist_info.is_main:
+            write_status(paths, "stopped", message="aborted by a second interrupt")
+        return 130
+    except Exception as exc:
+        message = f"training failed with {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        report_failure(paths, dist_info, f"{message} (traceback in {paths.error})", type(exc).__name__)
+        traceback.print_exc()
+        return 1
+    finally:
+        _leave_distributed()
+
+
+def _leave_distributed() -> None:
+    if "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

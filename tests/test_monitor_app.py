@@ -1,0 +1,164 @@
+"""The Textual dashboard driven by Pilot: live values, replay, keys, the leave dialog."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from gradviz.monitor.app import MonitorApp
+from gradviz.monitor.dialog import LeaveDialog
+from gradviz.monitor.screen import MonitorScreen
+from gradviz.monitor.widgets import HeatPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
+from gradviz.train.config import TrainConfig
+from gradviz.train.launch import start_training
+from gradviz.train.runlog import read_json, read_jsonl
+from monitor_support import make_run
+from train_support import sample
+
+
+def shown(panel: RunPanel) -> str:
+    """What a panel draws, as plain text."""
+    out = io.StringIO()
+    Console(file=out, width=max(20, panel.size.width), color_system=None).print(panel.render())
+    return out.getvalue()
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.1)
+
+
+def test_monitor_shows_live_values_from_a_short_run(tmp_path: Path) -> None:
+    config = TrainConfig(spec=sample("deep_mlp"), run_dir=str(tmp_path / "run"), device="cpu", epochs=10_000,
+                         log_every=5)
+    handle = start_training(config)
+
+    async def drive() -> None:
+        app = MonitorApp(handle.run_dir, handle, poll_seconds=0.1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, MonitorScreen)
+            await wait_until(pilot, lambda: len(screen.view.records) >= 5)
+            await pilot.pause(0.3)
+            progress = shown(screen.query_one(ProgressPanel))
+            assert "RUNNING" in progress and "deep_mlp" in progress and "world 1" in progress
+            record = screen.view.records[screen.cursor]
+            assert f"step {record['step']}/" in progress
+            loss = shown(screen.query_one(LossPanel))
+            assert "train" in loss and f"{record['loss']:.4g}" in loss
+            assert "fc1" in shown(screen.query_one(HeatPanel))
+            assert "drop1 p=0.10" in shown(screen.query_one(MaskPanel))
+
+            await pilot.press("space")
+            await wait_until(pilot, lambda: screen.view.state == "paused")
+            await pilot.pause(0.3)
+            assert "PAUSED" in shown(screen.query_one(ProgressPanel))
+            await pilot.press("space")
+            await wait_until(pilot, lambda: screen.view.state == "running")
+
+            await pilot.press("q")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, LeaveDialog)
+            await pilot.press("s")
+        assert app.return_value == "stopped"
+
+    try:
+        asyncio.run(drive())
+        assert handle.wait(timeout=60) == 0
+        assert read_json(handle.paths.status)["state"] == "stopped"
+    finally:
+        handle.kill()
+
+
+def test_replay_scrubs_through_a_finished_run(tmp_path: Path) -> None:
+    make_run(tmp_path / "demo-run", steps=60)
+
+    async def drive() -> None:
+        app = MonitorApp(tmp_path / "demo-run", poll_seconds=0.1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await pilot.pause(0.2)
+            assert screen.cursor == 59 and "FINISHED" in shown(screen.query_one(ProgressPanel))
+            await pilot.press("left", "left")
+            assert screen.cursor == 57 and not screen.following
+            assert "step 58 replay" in shown(screen.query_one(ScrubBar))
+            await pilot.press("shift+left")
+            assert screen.cursor == 51
+            await pilot.press("home")
+            assert screen.cursor == 0 and "step 1/60" in shown(screen.query_one(ProgressPanel))
+            await pilot.press("end")
+            assert screen.cursor == 59
+            await pilot.press("down", "down")
+            assert screen.selected == 2
+            assert "‖∇‖ out" in shown(screen.query_one("#layer"))
+            await pilot.press("l")
+            assert screen.query_one(LossPanel).log_scale is True
+            await pilot.press("q")  # a finished run: no question asked
+        assert app.return_value == "left"
+
+    asyncio.run(drive())
+
+
+def test_killed_and_nan_runs_are_flagged(tmp_path: Path) -> None:
+    paths = make_run(tmp_path / "run", steps=30, state="running", nonfinite_at=17)
+    status = read_json(paths.status)
+    status["pid"] = 2**22 + 12345  # no such process: the trainer was killed
+    paths.status.write_text(__import__("json").dumps(status))
+
+    async def drive() -> None:
+        app = MonitorApp(paths.root, poll_seconds=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            text = shown(app.screen.query_one(ProgressPanel))
+            assert "LOST" in text and "the trainer process is gone" in text
+            assert "×" in shown(app.screen.query_one(HeatPanel))
+
+    asyncio.run(drive())
+    assert len(read_jsonl(paths.metrics)) == 30
+
+
+def test_dashboard_snapshot(snap_compare, tmp_path: Path) -> None:
+    make_run(tmp_path / "demo-run", steps=60)
+    assert snap_compare(MonitorApp(tmp_path / "demo-run", poll_seconds=0.1), terminal_size=(120, 40),
+                        press=["left", "left", "left"])
+
+
+def test_another_app_can_push_the_dashboard_and_get_back(tmp_path: Path) -> None:
+    """What the stepper's `t` does: train the same spec, watch it, return to the stepper."""
+    from textual.app import App
+    from textual.widgets import Label
+
+    from gradviz.monitor.app import open_training
+
+    class Stepper(App):
+        def compose(self):
+            yield Label("stepper")
+
+    choices: list[str] = []
+
+    async def drive() -> None:
+        app = Stepper()
+        async with app.run_test(size=(100, 30)) as pilot:
+            handle = open_training(app, sample("two_layer_mlp"), on_leave=choices.append,
+                                   run_dir=tmp_path / "run", device="cpu", epochs=10_000)
+            try:
+                await pilot.pause(0.2)
+                assert isinstance(app.screen, MonitorScreen)
+                await wait_until(pilot, lambda: app.screen.view.state == "running")
+                await pilot.press("q", "k")  # leave, keep training
+                await pilot.pause(0.2)
+                assert not isinstance(app.screen, MonitorScreen)
+                assert choices == ["detached"] and handle.alive()
+            finally:
+                handle.stop()
+                handle.wait(timeout=60)
+
+    asyncio.run(drive())

@@ -1,0 +1,88 @@
+"""The dashboard's drawings as plain text: plots, heatmap, mask grid, the plain printer."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+from rich.console import Console
+
+from gradviz.monitor.heat import render_heatmap, render_mask
+from gradviz.monitor.plain import follow
+from gradviz.monitor.plot import BrailleCanvas, Line, render_plot, sample_indices
+from gradviz.monitor.state import RunView
+from monitor_support import make_run
+
+
+def plain(texts) -> list[str]:
+    return [t.plain for t in texts]
+
+
+def test_braille_canvas_sets_the_right_dots() -> None:
+    canvas = BrailleCanvas(2, 1)
+    canvas.dot(0, 0, "red")  # top-left dot of the first cell
+    canvas.dot(3, 3, "red")  # bottom-right dot of the second cell
+    assert plain(canvas.rows()) == [chr(0x2801) + chr(0x2880)]
+
+
+def test_line_plot_has_labels_and_a_falling_curve() -> None:
+    xs = list(range(100))
+    rows = plain(render_plot([Line("loss", xs, [1 / (1 + x) for x in xs], "cyan")], width=30, height=6))
+    assert len(rows) == 6
+    assert [r[:9] for r in rows[:5]] == ["       1┤", "        ┤", "   0.505┤", "        ┤", "    0.01┤"]
+    assert rows[-1].split() == ["0", "99"]
+    assert rows[0][9] != chr(0x2800)  # the curve starts at the top left …
+    assert rows[4][-1] != chr(0x2800)  # … and ends at the bottom right
+
+
+def test_plot_skips_non_finite_values_and_handles_log_scale() -> None:
+    rows = plain(render_plot([Line("l", [1, 2, 3], [1.0, math.nan, 100.0], "red")], 20, 5, log=True))
+    assert rows[0].strip().startswith("100") and rows[3].strip().startswith("1┤")
+    assert plain(render_plot([Line("l", [1], [math.nan], "red")], 20, 3))[0] == "waiting for data…"
+
+
+def test_sampling_is_bounded_by_the_width() -> None:
+    assert sample_indices(5, 10) == [0, 1, 2, 3, 4]
+    picked = sample_indices(1_000_000, 100)
+    assert len(picked) == 100 and picked[0] == 0 and picked[-1] == 999_999
+
+
+def test_heatmap_marks_non_finite_norms_and_the_selected_layer() -> None:
+    columns = {"a": [1.0, 10.0, 100.0], "b": [0.1, math.nan, 1.0]}
+    rows = render_heatmap(["a", "b"], columns, upto=2, width=40, height=2, selected=1, fmt=lambda v: f"{v:g}")
+    text = plain(rows)
+    assert text == ["a ███      100", "b █×█        1"]
+    assert "reverse" in str(rows[1].style) and "reverse" not in str(rows[0].style)
+    assert [str(span.style) for span in rows[1].spans[:2]] == ["#440154", "bold red"]  # lowest norm: darkest
+
+
+def test_mask_grid_shows_kept_and_dropped_units_against_p() -> None:
+    layer = {"p": 0.5, "shape": [8], "kept": "10110010", "keep_rate": 0.5}
+    rows = plain(render_mask("drop", layer, width=20, max_rows=3))
+    assert rows == ["drop p=0.50 dropped 50.0% · here 4/8", "█·██··█·"]
+
+
+def test_attention_masks_wrap_per_query_row() -> None:
+    layer = {"p": 0.1, "shape": [2, 3, 3], "kept": "111101111110111011", "keep_rate": 0.9}
+    rows = plain(render_mask("attn", layer, width=20, max_rows=10))
+    assert rows[1:] == ["███", "█·█", "███", "██·", "███", "·██"]
+
+
+def test_plain_follow_prints_one_row_per_epoch_and_the_layer_table(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", steps=30)
+    out = io.StringIO()
+    state = follow(RunView(tmp_path / "run"), Console(file=out, width=100, color_system=None))
+    text = out.getvalue()
+    assert state == "finished"
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[:2] for r in rows] == [["1", "10"], ["2", "20"], ["3", "30"]]
+    assert "fc2" in text and "drop (dropout)" in text and "dropped 25.0%" in text
+    assert "run finished; at step 30" in text
+
+
+def test_plain_follow_reports_the_first_non_finite_step(tmp_path: Path) -> None:
+    make_run(tmp_path / "run", steps=20, nonfinite_at=12)
+    out = io.StringIO()
+    follow(RunView(tmp_path / "run"), Console(file=out, width=120, color_system=None))
+    assert "non-finite values first logged at step 12 (layer fc2)" in out.getvalue()

@@ -1,0 +1,123 @@
+"""The trainer as a separate process: kill -9, Ctrl-C, pause/resume, torchrun with gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gradviz.train.config import TrainConfig
+from gradviz.train.launch import start_training
+from gradviz.train.runlog import RunPaths, read_json, read_jsonl
+from train_support import sample
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll until predicate() is true, failing after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def logged_steps(paths: RunPaths) -> int:
+    return len(read_jsonl(paths.metrics)) if paths.metrics.exists() else 0
+
+
+def gradviz(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a gradviz command module in a subprocess, as a user would."""
+    module, *rest = args
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", f"gradviz.commands.{module}", *rest], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def long_run(run_dir: Path, **settings) -> TrainConfig:
+    return TrainConfig(spec=sample("deep_mlp"), run_dir=str(run_dir), device="cpu", epochs=10_000, log_every=1,
+                       **settings)
+
+
+def test_sigkill_leaves_a_log_that_monitor_opens(tmp_path: Path) -> None:
+    handle = start_training(long_run(tmp_path / "run"))
+    wait_for(lambda: logged_steps(handle.paths) >= 20, what="20 logged steps")
+    handle.kill()
+    with open(handle.paths.metrics, "a") as log:
+        log.write('{"step": 999999, "epo')  # as if killed mid-line
+    rows = read_jsonl(handle.paths.metrics)
+    assert len(rows) >= 20 and rows[-1]["step"] != 999999
+    result = gradviz("monitor", str(tmp_path / "run"), "--no-tui")
+    assert result.returncode == 0, result.stderr
+    assert "run lost" in result.stdout and "the trainer process is gone" in result.stdout
+    assert "fc1" in result.stdout  # the layer table of the last complete record
+
+
+def test_ctrl_c_stops_cleanly_and_saves_a_checkpoint(tmp_path: Path) -> None:
+    handle = start_training(long_run(tmp_path / "run"))
+    wait_for(lambda: logged_steps(handle.paths) >= 5, what="5 logged steps")
+    handle.interrupt()
+    assert handle.wait(timeout=60) == 0
+    status = read_json(handle.paths.status)
+    assert status["state"] == "stopped"
+    assert handle.paths.final_checkpoint.exists()
+    assert status["step"] == read_jsonl(handle.paths.metrics)[-1]["step"]
+
+
+def test_pause_resume_and_stop_through_the_control_file(tmp_path: Path) -> None:
+    handle = start_training(long_run(tmp_path / "run"))
+    wait_for(lambda: logged_steps(handle.paths) >= 3, what="3 logged steps")
+    handle.pause()
+    wait_for(lambda: (read_json(handle.paths.status) or {}).get("state") == "paused", what="paused")
+    paused_at = logged_steps(handle.paths)
+    time.sleep(0.6)
+    assert logged_steps(handle.paths) == paused_at
+    handle.resume()
+    wait_for(lambda: logged_steps(handle.paths) > paused_at + 3, what="training to go on")
+    handle.stop()
+    assert handle.wait(timeout=60) == 0
+    assert read_json(handle.paths.status)["state"] == "stopped"
+
+
+def test_cli_reports_a_spec_error_in_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "broken.py"
+    spec.write_text("import torch\ndef build_model():\n    return 3\ndef loss(o, t): pass\ndef make_data(s): pass\n")
+    result = gradviz("train", str(spec), "--no-tui", "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"gradviz: error: {spec.resolve()}: build_model() must return a torch.nn.Module, got int"]
+    assert "Traceback" in (tmp_path / "run" / "error.txt").read_text()
+
+
+def test_cli_trains_and_prints_a_table(tmp_path: Path) -> None:
+    result = gradviz("train", sample("two_layer_mlp"), "--no-tui", "--epochs", "3", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:2] == ["epoch", "step"] for line in lines)
+    assert sum(1 for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])) == 3
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["epochs"] == 3 and config["lr"] == 0.1  # flag, then the spec's TRAINING
+
+
+def test_two_gloo_processes_agree_and_write_one_run_dir(tmp_path: Path) -> None:
+    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "run"), device="cpu", epochs=2,
+                         batch_size=32, log_every=4, nproc_per_node=2)
+    handle = start_training(config)
+    code = handle.wait(timeout=120)
+    log = handle.paths.worker_log.read_text()
+    assert code == 0, log
+    status = read_json(handle.paths.status)
+    assert status["state"] == "finished" and status["ranks_agree"] is True, status
+    meta = read_json(handle.paths.meta)
+    assert meta["world_size"] == 2 and meta["backend"] == "gloo"
+    steps = [r["step"] for r in read_jsonl(handle.paths.metrics)]
+    assert steps == sorted(set(steps)), "one writer: no step logged twice"
+    assert steps[-1] == 2 * meta["steps_per_epoch"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert not list((tmp_path / "run").glob("error*"))
