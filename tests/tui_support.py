@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import time
+from pathlib import Path
 
 from rich.console import Console
 
@@ -40,3 +42,18 @@ def run_async(test):
     def wrapper(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
     return wrapper
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+async def wait_for_graph(pilot, timeout: float = 30.0) -> None:
+    """Wait until the layout worker has handed the graph pane its drawing."""
+    from gradviz.tui.widgets.graph_pane import GraphPane
+
+    deadline = time.monotonic() + timeout
+    while not [pane for pane in pilot.app.screen.query(GraphPane) if pane.drawing is not None]:
+        if time.monotonic() > deadline:
+            raise AssertionError("the graph was not laid out in time")
+        await pilot.pause(0.05)
+    await pilot.pause()

@@ -1,8 +1,8 @@
 """What the stepper's keys do, as plain functions of the timeline and k (textual-free where possible).
 
 Mode and pass switching return the new k; export and training return what happened in
-words, because they depend on modules other branches provide (gradviz.draw, gradviz.train,
-gradviz.monitor) and must say plainly when those are missing.
+words, and import gradviz.draw.export / gradviz.monitor only when used (they pull in
+graphviz and the trainer), saying plainly when one is missing.
 """
 
 from __future__ import annotations
@@ -95,12 +95,21 @@ def export_svg(timeline: Timeline, k: int, detail: str, source: str,
     return path, f"wrote {path}"
 
 
-def training_screen(spec_path: str | None):
-    """(screen, message): the live monitor training `spec_path`, or why there is none."""
+def start_training(app, spec_path: str | None, on_leave=None, **settings) -> tuple[object | None, str]:
+    """Train `spec_path` in its own process and push the live monitor onto `app`; (handle, message).
+
+    Leaving the monitor pops it, back to the stepper; `on_leave` gets the user's choice.
+    """
     if spec_path is None:
         return None, "t trains a model spec (gradviz step FILE.py); this source is an expression"
     try:
-        from gradviz.monitor import launch  # type: ignore[attr-defined]
+        from gradviz.monitor.app import open_training
     except ImportError:
         return None, "training from the stepper is not available in this version (needs gradviz.train and gradviz.monitor)"
-    return launch(spec_path), ""
+    from gradviz.errors import GradvizError
+
+    try:
+        handle = open_training(app, spec_path, on_leave=on_leave, **settings)
+    except GradvizError as exc:
+        return None, f"training could not start: {exc.message}"
+    return handle, f"training {Path(spec_path).name} in {handle.run_dir}"

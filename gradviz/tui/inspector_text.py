@@ -167,7 +167,10 @@ def heatmap(value: np.ndarray) -> RenderableType:
 def mini_heatmap(value: np.ndarray, width: int = 32, height: int = 8) -> Text:
     """Up to height×width cells: blue below zero, red above, brightness by magnitude."""
     array = np.asarray(value, dtype=np.float64)
-    array = array.reshape(1, -1) if array.ndim < 2 else array.reshape(-1, array.shape[-1])
+    if array.ndim < 2 or array.shape[-1] == 1:
+        array = array.reshape(1, -1)  # vectors and columns read better as one row
+    else:
+        array = array.reshape(-1, array.shape[-1])
     array = array[:height, :width]
     finite = array[np.isfinite(array)]
     scale = float(np.abs(finite).max()) if finite.size else 1.0

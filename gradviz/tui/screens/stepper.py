@@ -50,10 +50,16 @@ class StepperScreen(Screen):
     """Step through a trace: forward values, tangent passes, adjoint passes."""
 
     BINDINGS = [
-        Binding("right,n", "step(1)", "Next", key_display="→", priority=True),
-        Binding("left,p", "step(-1)", "Prev", key_display="←", priority=True),
-        Binding("home,g", "goto('first')", "First", show=False, priority=True),
-        Binding("end,G", "goto('last')", "Last", show=False, priority=True),
+        # Arrows and home/end take priority over the panes' scrolling; the footer shows the
+        # letter keys (the footer orders priority bindings differently from run to run).
+        Binding("right", "step(1)", "Next", show=False, priority=True),
+        Binding("left", "step(-1)", "Prev", show=False, priority=True),
+        Binding("home", "goto('first')", "First", show=False, priority=True),
+        Binding("end", "goto('last')", "Last", show=False, priority=True),
+        Binding("p", "step(-1)", "Prev", key_display="← p"),
+        Binding("n", "step(1)", "Next", key_display="→ n"),
+        Binding("g", "goto('first')", "First", show=False),
+        Binding("G", "goto('last')", "Last", show=False),
         Binding("space", "play", "Play"),
         Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
         Binding("right_square_bracket", "speed(1)", "Faster", show=False),
@@ -91,6 +97,8 @@ class StepperScreen(Screen):
         self.note = ""
         self._timer: Timer | None = None
         self._fit_pending = False
+        self.training = None  # the TrainingHandle once `t` started one
+        self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
         self.set_reactive(StepperScreen.detail, detail)
 
@@ -101,7 +109,7 @@ class StepperScreen(Screen):
                 graph.border_title = f"graph  {len(self.trace.graph)} nodes"
                 yield graph
                 tape = Tape(id="tape")
-                tape.border_title = "tape: value · tangent ∂·/∂x · adjoint ∂f/∂·"
+                tape.border_title = "tape: the trace table (· = not computed yet)"
                 yield tape
             with Vertical(id="right"):
                 inspector = Inspector(id="inspector")
@@ -280,11 +288,24 @@ class StepperScreen(Screen):
         self.notify(message, severity="information" if path else "warning", timeout=6)
 
     def action_train(self) -> None:
-        screen, message = actions.training_screen(self.spec_path)
-        if screen is None:
-            self.notify(message, severity="warning", timeout=6)
-        else:
-            self.app.push_screen(screen)
+        """Train the same model spec and watch it live; leaving the monitor comes back here."""
+        if self.training is not None and self.training.alive():
+            self.notify(f"already training: gradviz monitor {self.training.run_dir} (t shows it again)")
+            from gradviz.monitor.screen import MonitorScreen
+
+            self.app.push_screen(MonitorScreen(self.training.run_dir, self.training), self._left_training)
+            return
+        handle, message = actions.start_training(self.app, self.spec_path, self._left_training,
+                                                 **self.train_settings)
+        self.training = handle
+        self.notify(message, severity="information" if handle else "warning", timeout=6)
+
+    def _left_training(self, choice: str | None) -> None:
+        run_dir = self.training.run_dir if self.training is not None else ""
+        if choice == "detached":
+            self.notify(f"training goes on: t shows it again, or gradviz monitor {run_dir}", timeout=8)
+        elif choice == "stopped":
+            self.notify("training stopped (a checkpoint is saved in the run directory)", timeout=8)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -19,7 +19,7 @@ from gradviz.tui.scene import Scene, changed_nodes
 
 MAX_LABEL = 18
 MAX_DEFINITION = 24
-NUMBER = 10
+NUMBER = 12
 MAX_COLUMNS_EACH = 3  # more inputs/outputs than this: show only the pass in play
 
 
