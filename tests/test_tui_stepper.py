@@ -191,3 +191,32 @@ async def test_t_says_training_needs_a_model_spec():
         await pilot.press("t")
         await pilot.pause()
         assert any("model spec" in n.message for n in app._notifications)
+
+
+@run_async
+async def test_t_trains_a_model_spec_in_the_monitor_and_comes_back(tmp_path):
+    pytest.importorskip("torch")
+    from gradviz.monitor.screen import MonitorScreen
+    from gradviz.sources.model import trace_spec
+    from tui_support import SAMPLES, wait_until
+
+    spec = str(SAMPLES / "two_layer_mlp.py")
+    app = StepperApp(trace_spec(spec), source=spec, spec_path=spec)
+    async with app.run_test(size=SIZE) as pilot:
+        stepper = app.screen
+        stepper.train_settings = {"run_dir": tmp_path / "run", "device": "cpu", "epochs": 10_000}
+        await pilot.press("t")
+        handle = stepper.training
+        try:
+            assert handle is not None
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, MonitorScreen)
+            await wait_until(pilot, lambda: app.screen.view.state == "running")
+            await pilot.press("q", "k")  # leave the monitor, keep training
+            await pilot.pause(0.2)
+            assert app.screen is stepper and handle.alive()
+            await pilot.press("n")
+            assert stepper.k == 1  # the stepper still steps
+        finally:
+            handle.stop()
+            handle.wait(timeout=60)

@@ -57,3 +57,12 @@ async def wait_for_graph(pilot, timeout: float = 30.0) -> None:
             raise AssertionError("the graph was not laid out in time")
         await pilot.pause(0.05)
     await pilot.pause()
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
+    """Pause until `predicate()` holds (or fail after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.1)

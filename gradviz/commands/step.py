@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
         raise GradvizError(f"--start {args.start}: steps count from 0")
     from gradviz.tui.app import StepperApp
 
-    kind, payload = read_source(args.source)
-    app = StepperApp(trace, source=args.source, spec_path=payload if kind == "spec" else None,
+    source = read_source(args.source)
+    app = StepperApp(trace, source=args.source, spec_path=source.text if source.kind == "spec" else None,
                      wrt=wrt if args.wrt else None, start=args.start, detail=args.detail)
     app.run()
     return 0
