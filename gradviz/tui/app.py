@@ -33,6 +33,7 @@ class StepperApp(App):
     CSS_PATH = "stepper.tcss"
     TITLE = "gradviz step"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    ENABLE_COMMAND_PALETTE = False  # its footer hint would crowd out the stepper's keys
 
     def __init__(self, trace: Trace, *, source: str = "", spec_path: str | None = None,
                  wrt: str | None = None, start: int = 0, detail: str = "full") -> None:

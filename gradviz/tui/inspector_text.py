@@ -41,10 +41,14 @@ def inspector_report(scene: Scene, node_id: int, pinned: bool = False) -> Group:
     if node.meta.get("module"):
         parts.append(Text(f"module {node.meta['module']}", style="dim"))
     parts.append(Text("selected (esc follows the current node)" if pinned else "current node", style="dim italic"))
-    parts += _value_section(scene, node_id)
-    parts += _inputs_section(scene, node_id)
-    parts += _tangent_section(scene, node_id)
-    parts += _adjoint_section(scene, node_id)
+    sections = [_value_section, _inputs_section, _tangent_section, _adjoint_section]
+    # Lead with what this step computes, so a short pane shows the equation that matters.
+    lead = {"tangent": _tangent_section, "reverse": _adjoint_section}.get(scene.phase)
+    if lead is not None:
+        sections.remove(lead)
+        sections.insert(0, lead)
+    for section in sections:
+        parts += section(scene, node_id)
     return Group(*parts)
 
 
@@ -124,8 +128,14 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
         generic = " + ".join(f"{bar(trace.graph.nodes[t.child].label)}·∂{trace.graph.nodes[t.child].label}/∂{node.label}"
                              for t in terms)
         parts.append(Text(f"{symbol} = {generic}"))
-        equation = " " * cell_len(symbol) + equation[len(symbol):]
-    parts.append(Text(equation, style="bold" if done else ""))
+        # Then one line for the local partials and one for the numbers, '=' under '='.
+        pieces = equation.split(" = ")[1:]
+        lines = [pieces[0], " = ".join(pieces[1:])] if len(pieces) >= 3 else [" = ".join(pieces)]
+        indent = " " * cell_len(symbol)
+        for line in lines:
+            parts.append(Text(f"{indent} = {line}", style="bold" if done else ""))
+    else:
+        parts.append(Text(equation, style="bold" if done else ""))
     for t in terms:
         child = trace.graph.nodes[t.child]
         line = Text(f"  from {child.label}: {bar(child.label)} = ")

@@ -23,6 +23,7 @@ KEYS = (
     ("+ / - / f", "more / less detail in the graph; fit the graph to the pane"),
     ("h j k l, shift+arrows", "pan the graph (or drag it with the mouse)"),
     ("tab", "move focus: graph, tape, inspector, findings"),
+    ("v", "narrow terminals (under 100 columns): show the tape instead of the graph, and back"),
     ("e", "export the graph at this step to SVG"),
     ("t", "train this model in the live monitor (model specs)"),
     ("?", "this help;  q quits"),

@@ -5,7 +5,8 @@ from Scene(timeline, k), never from accumulated changes, so stepping back is exa
 
 Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
 w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
-t train (model specs); esc follow the current node; ? help; q quit.
+t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
+? help; q quit.
 """
 
 from __future__ import annotations
@@ -61,22 +62,23 @@ class StepperScreen(Screen):
         Binding("g", "goto('first')", "First", show=False),
         Binding("G", "goto('last')", "Last", show=False),
         Binding("space", "play", "Play"),
-        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
-        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
         Binding("m", "mode(1)", "Mode"),
-        Binding("M", "mode(-1)", "Prev mode", show=False),
+        Binding("slash", "jump", "Jump", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
         Binding("w", "switch_pass('tangent')", "Input"),
         Binding("o", "switch_pass('reverse')", "Output"),
-        Binding("slash", "jump", "Jump", key_display="/"),
+        Binding("e", "export", "SVG"),
+        Binding("v", "swap_panes", "Graph/tape", show=False),
+        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
+        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
+        Binding("M", "mode(-1)", "Prev mode", show=False),
         Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False),
         Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
         Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
         Binding("f", "fit", "Fit", show=False),
-        Binding("e", "export", "SVG"),
         Binding("t", "train", "Train", show=False),
         Binding("escape", "follow", "Follow", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
     ]
 
     k: reactive[int] = reactive(0, init=False)
@@ -98,6 +100,7 @@ class StepperScreen(Screen):
         self._timer: Timer | None = None
         self._fit_pending = False
         self.training = None  # the TrainingHandle once `t` started one
+        self._drawn_title = "graph"
         self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
         self.set_reactive(StepperScreen.detail, detail)
@@ -108,9 +111,7 @@ class StepperScreen(Screen):
                 graph = GraphPane(id="graph")
                 graph.border_title = f"graph  {len(self.trace.graph)} nodes"
                 yield graph
-                tape = Tape(id="tape")
-                tape.border_title = "tape: the trace table (· = not computed yet)"
-                yield tape
+                yield Tape(id="tape")
             with Vertical(id="right"):
                 inspector = Inspector(id="inspector")
                 inspector.border_title = "inspector"
@@ -128,6 +129,7 @@ class StepperScreen(Screen):
         graph.border_title = f"graph  laying out {len(self.trace.graph)} nodes…"
         self.redraw()
         graph.focus()
+        self._set_titles()
         self.layout_graph(self.detail)
 
     # -- drawing -----------------------------------------------------------------------
@@ -142,7 +144,11 @@ class StepperScreen(Screen):
         self.query_one(Tape).show(scene, self.selected)
         focus = self.selected if self.selected is not None else scene.current
         self.query_one(Inspector).show(scene, focus, self.selected is not None)
-        self.query_one(StatusBar).show(scene, self.playing, self.speed, self.note)
+        self.query_one(StatusBar).show(scene, self.playing, self.speed, self.note, compact=self.size.width < 100)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._set_titles)  # the breakpoint classes change on resize
+        self.redraw()
 
     def watch_k(self) -> None:
         self.note = ""
@@ -192,7 +198,17 @@ class StepperScreen(Screen):
         graph = self.query_one(GraphPane)
         graph.loading = False
         graph.set_drawing(drawing)
-        graph.border_title = f"graph  {len(self.trace.graph)} nodes · {drawing.detail} (+/- detail, f fit)"
+        self._drawn_title = f"graph  {len(self.trace.graph)} nodes · {drawing.detail} (+/- detail, f fit)"
+        self._set_titles()
+
+    def _set_titles(self) -> None:
+        """Pane titles; on narrow terminals they say that v swaps graph and tape."""
+        graph = self.query_one(GraphPane)
+        narrow = self.has_class("-narrow")
+        if graph.drawing is not None:
+            graph.border_title = self._drawn_title + (" · v: tape" if narrow else "")
+        tape = self.query_one(Tape)
+        tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -306,6 +322,10 @@ class StepperScreen(Screen):
             self.notify(f"training goes on: t shows it again, or gradviz monitor {run_dir}", timeout=8)
         elif choice == "stopped":
             self.notify("training stopped (a checkpoint is saved in the run directory)", timeout=8)
+
+    def action_swap_panes(self) -> None:
+        """On narrow terminals only one of graph and tape fits: show the other one."""
+        self.toggle_class("-show-tape")
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

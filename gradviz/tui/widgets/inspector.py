@@ -12,14 +12,17 @@ from gradviz.tui.scene import Scene
 
 INTRO = """Step 0: only the inputs are known.
 
-→ or n  next step      ← or p  previous step
-space   play / pause   m  next mode (forward → tangent → reverse)
-w / o   switch the tangent input / the adjoint output
-/       jump to a node by name        ?  all keys
+Keys
+  → or n    next step
+  ← or p    previous step (exact: step k always looks the same)
+  space     play / pause
+  m         next mode: values → tangents → adjoints
+  w / o     another input's tangents / output's adjoints
+  /         jump to a node by name
+  ?         every key, and how to read the panes
 
-The steps follow the lecture: first every value (forward),
-then one tangent pass per input (forward mode), then one
-adjoint pass per output (reverse mode)."""
+The steps follow the lecture: first every value (forward), then one tangent pass per \
+input (forward mode), then one adjoint pass per output (reverse mode)."""
 
 
 class Inspector(VerticalScroll, can_focus=True):

@@ -15,11 +15,12 @@ PHASE_TEXT = {
 }
 
 
-def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: str = "") -> Text:
+def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: str = "",
+                compact: bool = False) -> Text:
     """Two lines: where we are, then why reverse mode (pass counts) and the play state."""
     timeline, state = scene.timeline, scene.state
     name, what = PHASE_TEXT[scene.phase]
-    line = Text()
+    line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f" {name} ", style="bold reverse")
     if scene.phase == "tangent":
         line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count}")
@@ -29,15 +30,19 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: s
     if scene.current is not None:
         line.append("  node ")
         line.append(scene.trace.graph.nodes[scene.current].label, style="bold")
-    line.append(f"  {what}", style="dim")
+    if playing:
+        line.append(f"  ▶ {speed:g}/s", style="bold green")
+    if not compact or scene.phase == "start":
+        line.append(f"  {what}", style="dim")
     counts = scene.trace.pass_counts()
     fwd, rev = counts["forward_mode"], counts["reverse_mode"]
-    line.append("\n")
     whole = "gradient" if rev == 1 else "Jacobian"
-    line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
-                f"reverse mode {rev} (one per output element)", style="italic")
-    if playing:
-        line.append(f"  ▶ {speed:g} steps/s", style="bold green")
+    line.append("\n")
+    if compact:
+        line.append(f" full {whole}: forward mode {fwd} passes, reverse mode {rev}", style="italic")
+    else:
+        line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
+                    f"reverse mode {rev} (one per output element)", style="italic")
     if note:
         line.append(f"  {note}", style="yellow")
     return line
@@ -50,6 +55,6 @@ class StatusBar(Static):
     StatusBar { height: 2; background: $panel; }
     """
 
-    def show(self, scene: Scene, playing: bool, speed: float, note: str = "") -> None:
+    def show(self, scene: Scene, playing: bool, speed: float, note: str = "", compact: bool = False) -> None:
         """Redraw for a new step or play state."""
-        self.update(status_text(scene, playing, speed, note))
+        self.update(status_text(scene, playing, speed, note, compact))

@@ -14,12 +14,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from gradviz.core.fmt import is_finite
+from gradviz.core.fmt import fmt_value, is_finite
 from gradviz.tui.scene import Scene, changed_nodes
 
 MAX_LABEL = 18
 MAX_DEFINITION = 24
-NUMBER = 12
+NUMBER = (7, 12)  # a number column's width: wide enough for the trace's numbers, within these
 MAX_COLUMNS_EACH = 3  # more inputs/outputs than this: show only the pass in play
 
 
@@ -28,6 +28,21 @@ def _fit(text: str, width: int, right: bool = False) -> str:
         text = text[: max(0, width - 1)] + "…"
     pad = " " * max(0, width - cell_len(text))
     return pad + text if right else text + pad
+
+
+def _number_width(scene: Scene, tangent_keys: list, adjoint_keys: list) -> int:
+    """The widest number any column will show (headers included), within NUMBER."""
+    trace = scene.trace
+    widest = max([cell_len(f"∂·/∂{k}") for k in tangent_keys] + [cell_len(f"∂{k}/∂·") for k in adjoint_keys] + [5])
+    columns = [trace.values] + [trace.tangents[k] for k in tangent_keys if k in trace.tangents] + \
+        [trace.adjoints[k] for k in adjoint_keys if k in trace.adjoints]
+    for column in columns:
+        for value in column:
+            if value is not None:
+                widest = max(widest, cell_len(fmt_value(value)))
+                if widest >= NUMBER[1]:
+                    return NUMBER[1]
+    return max(NUMBER[0], widest)
 
 
 class Tape(ScrollView, can_focus=True):
@@ -57,6 +72,7 @@ class Tape(ScrollView, can_focus=True):
         self.row_of: dict[int, int] = {}
         self.columns: list[tuple[str, str, str | None, int]] = []  # (header, kind, key, width)
         self._rows: dict[int, tuple[tuple, Strip]] = {}
+        self._number_width: int | None = None
 
     def _layout(self, scene: Scene) -> list[tuple[str, str, str | None, int]]:
         trace = scene.trace
@@ -64,13 +80,16 @@ class Tape(ScrollView, can_focus=True):
         outputs = list(trace.adjoints)
         tangent_keys = inputs if len(inputs) <= MAX_COLUMNS_EACH else [scene.wrt]
         adjoint_keys = outputs if len(outputs) <= MAX_COLUMNS_EACH else [scene.output]
+        if self._number_width is None:
+            self._number_width = _number_width(scene, tangent_keys, adjoint_keys)
+        number = self._number_width
         labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
         definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
         columns = [("node", "label", None, min(MAX_LABEL, max(4, labels))),
                    ("definition", "definition", None, min(MAX_DEFINITION, max(10, definitions))),
-                   ("value", "value", None, NUMBER)]
-        columns += [(f"∂·/∂{key}", "tangent", key, NUMBER) for key in tangent_keys]
-        columns += [(f"∂{key}/∂·", "adjoint", key, NUMBER) for key in adjoint_keys]
+                   ("value", "value", None, number)]
+        columns += [(f"∂·/∂{key}", "tangent", key, number) for key in tangent_keys]
+        columns += [(f"∂{key}/∂·", "adjoint", key, number) for key in adjoint_keys]
         return columns
 
     def show(self, scene: Scene, selected: int | None) -> None:
@@ -81,6 +100,7 @@ class Tape(ScrollView, can_focus=True):
             self.nodes = [n.id for n in scene.trace.graph.nodes if n.op != "const"]
             self.row_of = {n: i for i, n in enumerate(self.nodes)}
             self._rows.clear()
+            self._number_width = None
         columns = self._layout(scene)
         changed = changed_nodes(old, scene) if old is not None else None
         if columns != self.columns or changed is None:
