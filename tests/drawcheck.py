@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 from gradviz.draw.layout import BoxSpec, EdgeSpec
-from gradviz.draw.raster import ASCII, UNICODE, Glyphs, Grid
+from gradviz.draw.raster import ASCII, Glyphs, Grid
 
 N, E, S, W = 1, 2, 4, 8
 STEP = {N: (0, -1), E: (1, 0), S: (0, 1), W: (-1, 0)}
@@ -37,28 +37,34 @@ def _arms_of(glyphs: Glyphs) -> dict[str, int]:
 
 
 def traced_edges(grid: Grid) -> Counter:
-    """Walk the glyphs from every port to an arrowhead; count (source, target) pairs found."""
+    """Walk the glyphs from every port down to the box it reaches; count (source, target) pairs.
+
+    Between two boxes every cell must be a line, a corner (turn) or a crossing (go
+    straight); a tee or a gap fails. Bordered boxes must show a tee where an edge leaves
+    and an arrowhead, pointing the way it travels, where one arrives.
+    """
     glyphs = grid.glyphs
     arms = _arms_of(glyphs)
     arrows = dict(zip(glyphs.arrows, (S, N, E, W)))
     found: Counter = Counter()
-    rects = grid.layout.boxes
     for key in grid.box_keys:
-        rect = rects[key]
+        rect = grid.layout.boxes[key]
         box = grid.boxes[key]
         for x, y, _ in grid.ports_out[key]:
+            assert y == rect.bottom - 1, (key, x, y)
             if box.border:
-                assert y == rect.bottom - 1 and grid.chars[y, x] == glyphs.port, (key, x, y)
+                assert grid.chars[y, x] == glyphs.port, (key, x, y)
             heading = S
             cx, cy = x, y
             for _ in range(grid.width * grid.height):
                 dx, dy = STEP[heading]
                 cx, cy = cx + dx, cy + dy
                 g = str(grid.chars[cy, cx])
-                if g in arrows:
-                    assert arrows[g] == heading, (key, cx, cy, g)
-                    owner = _box_at(grid, cx, cy, heading)
-                    found[(key, owner)] += 1
+                owner = grid.owner_at(cx, cy)
+                if owner is not None and owner[0] == "box":
+                    if grid.boxes[owner[1]].border:
+                        assert arrows.get(g) == heading, f"edge from {key} reaches {owner[1]} at {g!r}"
+                    found[(key, owner[1])] += 1
                     break
                 mask = arms[g] if g in arms else _ascii_mask(glyphs, g, heading)
                 assert mask & OPPOSITE[heading], f"edge from {key} broken at ({cx},{cy}) {g!r}"
@@ -82,17 +88,6 @@ def _ascii_mask(glyphs: Glyphs, g: str, heading: int) -> int:
     if g == "|":
         return N | S if heading in (N, S) else N | E | S | W
     raise AssertionError(f"unexpected glyph {g!r}")
-
-
-def _box_at(grid: Grid, x: int, y: int, heading: int) -> str:
-    """The box an arrowhead points into: its own cell on a border, or the next cell."""
-    owner = grid.owner_at(x, y)
-    if owner and owner[0] == "box":
-        return owner[1]
-    dx, dy = STEP[heading]
-    owner = grid.owner_at(x + dx, y + dy)
-    assert owner and owner[0] == "box", (x, y)
-    return owner[1]
 
 
 def boxes_disjoint(grid: Grid) -> None:

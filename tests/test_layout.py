@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drawcheck import random_dag
-from gradviz.draw import route
+from gradviz.draw import channel
 from gradviz.draw.layout import (
     BoxSpec,
     EdgeSpec,
@@ -70,23 +70,20 @@ def test_missing_dot_says_how_to_install(monkeypatch):
 
 
 def test_fit_keeps_order_gaps_and_bounds():
-    assert route._fit([5, 5, 5], 0, 10) == [5, 7, 9]
-    assert route._fit([9, 9, 9], 0, 10) == [6, 8, 10]
-    assert route._fit([0, 100], 3, 8) == [3, 8]
+    assert channel.fit_ports([5, 5, 5], 0, 10) == [5, 7, 9]
+    assert channel.fit_ports([9, 9, 9], 0, 10) == [6, 8, 10]
+    assert channel.fit_ports([0, 100], 3, 8) == [3, 8]
 
 
-def _hop(a: int, b: int) -> route._Hop:
-    dummy = route._Item("pass", None, 1, 0, 0.0, (), 0)
-    hop = route._Hop(0, 0, dummy, dummy)
-    hop.a, hop.b = a, b
-    return hop
+def _hop(a: int, b: int) -> channel.Hop:
+    return channel.Hop(0, 0, None, None, a, b)
 
 
 def test_channel_swaps_get_a_dogleg_and_never_share_a_column_run():
     # A enters at 5 and leaves at 10, B the other way round: each must turn above the
     # other, so one of them changes track through a free column.
     a, b = _hop(5, 10), _hop(10, 5)
-    tracks = route._route_channel([a, b])
+    tracks = channel.route_channel([a, b])
     doglegged = [h for h in (a, b) if h.dogleg is not None]
     assert len(doglegged) == 1 and doglegged[0].dogleg not in (5, 10)
     assert tracks == 3
@@ -95,7 +92,7 @@ def test_channel_swaps_get_a_dogleg_and_never_share_a_column_run():
 def test_channel_orders_tracks_by_vertical_constraints():
     # B leaves at column 4, where A enters: A must turn on a track above B's.
     a, b = _hop(4, 8), _hop(1, 4)
-    route._route_channel([a, b])
+    channel.route_channel([a, b])
     assert a.track < b.track
     straight = _hop(6, 6)
-    assert route._route_channel([straight]) == 0
+    assert channel.route_channel([straight]) == 0

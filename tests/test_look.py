@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from gradviz.core.graph import Graph, frozen_mapping
 from gradviz.core.steps import build_steps, state_at
 from gradviz.draw.layout import text_width
 from gradviz.draw.look import make_view, node_kind, sizing_look, trace_look
@@ -84,12 +86,16 @@ def test_non_finite_numbers_are_marked():
     bad = [b for b in look.boxes if any(s and s.endswith("nonfinite") for s in b.line_styles)]
     # ȳ = v1 = log(-1) is NaN too
     assert {b.lines[0] for b in bad} == {"v1 = log(x)", "f = v1·y", "y"}
+    # only the term into y (f̄·v1) is NaN; v̄1 = f̄·y and x̄ = v̄1/x stay finite
+    red = {(e.src, e.dst) for e in look.edges if e.style.endswith(".nonfinite")}
+    assert red == {("n1", "n3")}
 
 
-def test_tensors_show_their_shape():
-    trace = trace_expression("sum(W @ x)", shapes={"W": (3, 4), "x": (4,)})
-    look = trace_look(trace, make_view(trace, mode="forward"))
-    assert _box(look, "W").lines[1] == "3×4"
+def test_tensors_show_shape_and_norm_and_their_adjoints_a_norm():
+    trace = trace_expression("sum(W @ x)", at={"W": [[3.0, 0, 0, 0]] * 3, "x": [1.0, 0, 0, 0]})
+    look = trace_look(trace, make_view(trace, mode="reverse"))
+    w = _box(look, "W")
+    assert w.lines[1] == "3×4 ‖5.196‖" and w.lines[2] == "W̄ = ‖1.732‖"
 
 
 def test_stepping_repaints_exactly_what_a_fresh_drawing_shows(lecture_trace):
@@ -121,3 +127,42 @@ def test_drawing_imports_neither_textual_torch_nor_graphviz():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_stepper_can_find_nodes_and_edges_by_cell(lecture_trace):
+    drawing = TraceDrawing(lecture_trace, detail="ops")
+    rect = drawing.rect_of(4)
+    assert drawing.node_at(rect.x + 1, rect.y + 1) == 4
+    x, y = drawing.layout.paths[0][0]  # the first edge leaves x1 here, its line starts below
+    assert drawing.edge_at(x, y + 1) == (2, 0)  # x1 is input 0 of v1
+    assert drawing.node_at(0, 0) is None
+
+
+def _with_modules(trace, modules):
+    nodes = tuple(dataclasses.replace(n, meta=frozen_mapping({**n.meta, "module": modules[n.label]}))
+                  if n.label in modules else n for n in trace.graph.nodes)
+    return dataclasses.replace(trace, graph=Graph(nodes, trace.graph.outputs))
+
+
+def test_modules_are_frames_around_their_nodes_and_apart_from_each_other():
+    trace = trace_expression("loss = bce(sigmoid(sigmoid(x @ W1 + b1) @ W2 + b2), y)",
+                             shapes={"x": (4, 2), "W1": (2, 3), "b1": (3,), "W2": (3, 1), "b2": (1,)},
+                             at={"y": [[0], [1], [1], [0]]})
+    layer1 = {"W1", "b1", "v1", "v2", "v3"}
+    layer2 = {"W2", "b2", "v4", "v5", "v6"}
+    trace = _with_modules(trace, {**{k: "net.layer1" for k in layer1}, **{k: "net.layer2" for k in layer2}})
+    drawing = TraceDrawing(trace)
+    frames = drawing.layout.clusters
+    assert set(frames) == {"net", "net.layer1", "net.layer2"}
+
+    def inside(rect, frame):
+        return frame.x < rect.x and rect.right < frame.right and frame.y < rect.y and rect.bottom < frame.bottom
+
+    for node in trace.graph.nodes:
+        rect = drawing.rect_of(node.id)
+        if node.label in layer1 | layer2:
+            assert inside(rect, frames["net.layer1" if node.label in layer1 else "net.layer2"]), node.label
+        assert (node.label in layer1 | layer2) == inside(rect, frames["net"]), node.label
+    one, two = frames["net.layer1"], frames["net.layer2"]
+    assert one.right <= two.x or two.right <= one.x or one.bottom <= two.y or two.bottom <= one.y
+    assert "layer1" in drawing.grid().text()

@@ -7,6 +7,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drawcheck import boxes_disjoint, random_dag, traced_edges
 from gradviz.draw.layout import BoxSpec, EdgeSpec
@@ -85,3 +87,16 @@ def test_long_text_is_cropped_with_an_ellipsis():
     grid = rasterise(layout_graph(boxes, []), boxes, [])
     grid.paint_box("a", ("much too long for it",))
     assert "much…" in grid.text()
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 45), seed=st.integers(0, 10_000), clusters=st.booleans(), labels=st.booleans(),
+       borders=st.booleans())
+def test_any_small_dag_draws_cleanly(n, seed, clusters, labels, borders):
+    boxes, edges = random_dag(n, seed, clusters=clusters, labels=labels)
+    if not borders:
+        boxes = [BoxSpec(b.key, ("●",), cluster=b.cluster, border=False) for b in boxes]
+        edges = [EdgeSpec(e.src, e.dst) for e in edges]
+    grid = rasterise(layout_graph(boxes, edges), boxes, edges)
+    assert traced_edges(grid) == Counter((e.src, e.dst) for e in edges)
+    boxes_disjoint(grid)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
     if args.file is not None:
         export_format(Path(args.file))  # an unknown extension fails before any tracing
-    modes = ("tangent", "reverse") if args.mode == "forward" else (args.mode,)
+    modes = () if args.mode == "forward" else (args.mode,)
     trace = load_trace(args, modes)
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT

@@ -20,12 +20,13 @@ from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
 from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, tangent_steps
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import run_dot
+from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.layout import BoxSpec, EdgeSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
     STYLES,
     GraphLook,
+    Numbers,
     View,
     make_view,
     node_kind,
@@ -35,9 +36,9 @@ from gradviz.draw.look import (
 from gradviz.errors import ExportError
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-NODE_LIMIT = 2500  # dot's layout time grows fast beyond this (about 1 s at 2000 nodes here)
 LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
 FULL_VALUE_LIMIT = 1000  # elements printed in a tooltip; bigger tensors get a summary
+FRAME_LIMIT = 1000  # each frame is one run of dot
 FONT = "Helvetica"
 NODE_FONT_PT = 11
 EDGE_FONT_PT = 9
@@ -141,7 +142,7 @@ def collapse_modules(look: GraphLook, limit: int) -> GraphLook:
 
 def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", wrt: str | None = None,
                  output: str | None = None, detail: str = "full", labels: bool | None = None,
-                 node_limit: int = NODE_LIMIT) -> Picture:
+                 node_limit: int = NODE_LIMIT, numbers: Numbers | None = None) -> Picture:
     """The picture of step `step` of the mode's steps (None: the finished pass)."""
     steps = export_steps(trace, mode, wrt, output)
     if step is None:
@@ -157,7 +158,7 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
             title += f": {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
     if labels is None:
         labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
-    look = trace_look(trace, view, detail, labels, long_labels=True)
+    look = trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers)
     tips = {f"n{node.id}": tooltip(trace, node.id, view) for node in trace.graph.nodes}
     if len(look.boxes) > node_limit:
         look = collapse_modules(look, node_limit)
@@ -261,7 +262,9 @@ def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
 
     emit(graph, None)
     for j, edge in enumerate(look.edges):
-        attrs = dict(EDGE_LOOK.get(edge.style, EDGE_LOOK["edge"]))
+        attrs = dict(EDGE_LOOK.get(edge.style.removesuffix(".nonfinite"), EDGE_LOOK["edge"]))
+        if edge.style.endswith(".nonfinite"):
+            attrs.update(color="#d62728", fontcolor="#d62728")
         size = sizes.labels.get(j) if sizes is not None else None
         if edge.label is not None or size is not None:
             attrs["label"] = _label_html(edge.label or "", size)
@@ -339,16 +342,20 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     steps = export_steps(trace, mode, wrt, output)
+    if len(steps) + 1 > FRAME_LIMIT:
+        raise ExportError(f"{mode} mode has {len(steps)} steps, too many frames to write (at most {FRAME_LIMIT}); "
+                          "export single steps with --step N, or trace a smaller graph")
     # measure every box and label at its widest once, so that no frame moves a node.
-    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit)
+    numbers = Numbers(trace)
+    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers)
     labels = any(edge.label is not None for edge in widest.look.edges)
-    sizing = sizing_look(trace, detail, labels, long_labels=True)
+    sizing = sizing_look(trace, detail, labels, long_labels=True, numbers=numbers)
     # a picture folded into modules has other boxes than the sizing look: let it move.
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
     for k in range(len(steps) + 1):
-        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit)
+        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))
         written.append(path)

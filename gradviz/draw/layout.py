@@ -97,7 +97,7 @@ def box_size(box: BoxSpec, ports: int = 1) -> tuple[int, int]:
     port_span = 2 * max(ports, 1) - 1
     if box.border:
         return max(text + 4, port_span + 2, 3), len(box.lines) + 2
-    return max(text, port_span, 1), max(len(box.lines), 1)
+    return max(text, port_span, 1), 1  # a borderless box is one row: see raster.Grid._bar
 
 
 def label_size(label: str) -> tuple[int, int]:
@@ -106,21 +106,41 @@ def label_size(label: str) -> tuple[int, int]:
     return 2 + max(text_width(line) for line in lines), len(lines)
 
 
-def _cluster_tree(boxes: Sequence[BoxSpec]) -> dict[str, list[str]]:
-    """Map each cluster path ('' for the root) to its children: sub-cluster paths and node names."""
+def shared_cluster(a: str | None, b: str | None) -> str:
+    """The innermost cluster holding both paths ('' for none): where an edge's label lives."""
+    left, right = (a or "").split("."), (b or "").split(".")
+    common = []
+    for x, y in zip(left, right):
+        if x != y or not x:
+            break
+        common.append(x)
+    return ".".join(common)
+
+
+def _cluster_tree(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
+                  label_sizes: Mapping[int, tuple[int, int]]) -> dict[str, list[str]]:
+    """Map each cluster path ('' for the root) to its children: sub-clusters, boxes, labels."""
     children: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
-    for index, box in enumerate(boxes):
+
+    def enter(cluster: str | None) -> str:
         parent = ""
-        if box.cluster:
-            parts = box.cluster.split(".")
+        if cluster:
+            parts = cluster.split(".")
             for depth in range(1, len(parts) + 1):
                 path = ".".join(parts[:depth])
                 if path not in seen:
                     seen.add(path)
                     children[parent].append("cluster:" + path)
                 parent = path
-        children[parent].append(f"n{index}")
+        return parent
+
+    for index, box in enumerate(boxes):
+        children[enter(box.cluster)].append(f"n{index}")
+    clusters = {box.key: box.cluster for box in boxes}
+    # a label stays inside the clusters its edge stays inside, as dot's own labels do
+    for j in label_sizes:
+        children[enter(shared_cluster(clusters[edges[j].src], clusters[edges[j].dst]))].append(f"l{j}")
     return children
 
 
@@ -137,7 +157,7 @@ def dot_source(
         f" graph [rankdir=TB nodesep={NODESEP_IN} ranksep={RANKSEP_IN} splines=polyline newrank=true];",
         ' node [shape=box fixedsize=true label=""];',
     ]
-    children = _cluster_tree(boxes)
+    children = _cluster_tree(boxes, edges, label_sizes)
     cluster_ids: dict[str, int] = {}
 
     def emit(parent: str, indent: str) -> None:
@@ -149,15 +169,13 @@ def dot_source(
                 emit(path, indent + " ")
                 out.append(indent + "}")
             else:
-                w, h = sizes[int(child[1:])]
+                w, h = sizes[int(child[1:])] if child[0] == "n" else label_sizes[int(child[1:])]
                 out.append(f"{indent}{child} [width={w * COLUMN_IN:.2f} height={h * ROW_IN:.2f}];")
 
     emit("", " ")
     for j, edge in enumerate(edges):
         src, dst = index[edge.src], index[edge.dst]
         if j in label_sizes:
-            w, h = label_sizes[j]
-            out.append(f" l{j} [width={w * COLUMN_IN:.2f} height={h * ROW_IN:.2f}];")
             out.append(f" n{src} -> l{j};")
             out.append(f" l{j} -> n{dst};")
         else:
@@ -205,7 +223,14 @@ def rank_boxes(
 ) -> Ranked:
     """Run `dot` on the boxes and edges and keep ranks, centres (in columns) and edge stations."""
     source = dot_source(boxes, edges, sizes, label_sizes)
-    nodes, paths = parse_plain(run_dot(source, "plain", timeout_s).decode("utf-8"))
+    return read_ranks(run_dot(source, "plain", timeout_s).decode("utf-8"), boxes, edges, label_sizes)
+
+
+def read_ranks(
+    plain: str, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], label_sizes: Mapping[int, tuple[int, int]]
+) -> Ranked:
+    """Ranks, centres and edge stations from the `dot -Tplain` output of `dot_source`."""
+    nodes, paths = parse_plain(plain)
     # nodes of one rank share their centre's y; round away dot's float noise.
     levels = sorted({round(y, 2) for _, y in nodes.values()}, reverse=True)
     rank_of_y = {y: r for r, y in enumerate(levels)}

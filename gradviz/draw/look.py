@@ -13,14 +13,13 @@ import numpy as np
 
 # _times spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
 from gradviz.core.explain import _times, bar, partial_formula
-from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.core.fmt import fmt_value, is_finite, summary_line
 from gradviz.core.graph import Node
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
 
 DETAILS = ("full", "ops", "dots")
-MODES = ("forward", "tangent", "reverse")
 LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
                       "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 PENDING = "?"  # a number this step has not computed yet
@@ -30,7 +29,6 @@ PENDING = "?"  # a number this step has not computed yet
 class KindStyle:
     """How one kind of node looks: a rich style for the terminal, Graphviz attributes for export."""
 
-    meaning: str
     terminal: str
     shape: str
     fill: str
@@ -38,14 +36,16 @@ class KindStyle:
 
 
 STYLES: Mapping[str, KindStyle] = {
-    "input": KindStyle("input (x1, x2, a batch)", "bold cyan", "ellipse", "#dff3f7", "#2b8cbe"),
-    "parameter": KindStyle("parameter (trained weights)", "bold magenta", "box", "#f3e3f3", "#8e3b8e"),
-    "constant": KindStyle("constant", "dim", "plain", "#f2f2f2", "#999999"),
-    "op": KindStyle("operation", "", "box", "#ffffff", "#444444"),
-    "output": KindStyle("output", "bold yellow", "box", "#fff2cc", "#b8860b"),
-    "loss": KindStyle("loss (an output the model minimises)", "bold dark_orange", "box", "#fde0c5", "#d2691e"),
+    "input": KindStyle("bold cyan", "ellipse", "#dff3f7", "#2b8cbe"),
+    "parameter": KindStyle("bold magenta", "box", "#f3e3f3", "#8e3b8e"),
+    "constant": KindStyle("dim", "plain", "#f2f2f2", "#999999"),
+    "op": KindStyle("", "box", "#ffffff", "#444444"),
+    "output": KindStyle("bold yellow", "box", "#fff2cc", "#b8860b"),
+    "loss": KindStyle("bold dark_orange", "box", "#fde0c5", "#d2691e"),
 }
-"""Node kinds, in the legend's order. On top of the kind, the state of the step:
+"""Node kinds, in the legend's order: input (x1, x2, a batch), parameter (trained
+weights), constant, op, output, loss (an output the model minimises). On top of the
+kind, the state of the step:
 
 - current: the node this step computes (reverse video in the terminal, yellow in export);
 - pending: not computed yet in this pass (dimmed; '?' where its number will be);
@@ -55,6 +55,7 @@ STYLES: Mapping[str, KindStyle] = {
 """
 
 STATE_TERMINAL = {"current": "reverse", "pending": "dim", "nonfinite": "bold red"}
+# edge keys: 'edge', 'edge.pending' or 'edge.active', then '.nonfinite' and/or '.label'
 EDGE_TERMINAL = {"edge": "grey62", "edge.pending": "grey35", "edge.active": "bold yellow",
                  "edge.label": "italic grey70", "edge.pending.label": "grey35", "edge.active.label": "bold yellow"}
 CURRENT_FILL = "#ffe066"
@@ -83,7 +84,7 @@ class View:
 
 def node_kind(trace: Trace, node: Node) -> str:
     """The legend kind of a node: input, parameter, constant, op, output or loss."""
-    if trace.graph.output_label(node.id) is not None:
+    if node.id in trace.graph.outputs.values():
         return "loss" if node.op in LOSS_OPS or "loss" in node.label.lower() else "output"
     return node.kind
 
@@ -113,30 +114,68 @@ def _known(ids: frozenset[int] | None, node_id: int) -> bool:
 
 
 def short_value(value: np.ndarray | None) -> str:
-    """A number small enough for a box: scalars and short vectors in full, tensors as a shape."""
+    """A value for a box: numbers and short vectors in full, a tensor as shape and norm."""
+    return fmt_value(value)
+
+
+def short_number(value: np.ndarray | None) -> str:
+    """A derivative beside its node's value: a tensor's shape is already shown, so its norm."""
     if value is None:
         return "—"
     value = np.asarray(value)
-    if value.size <= 4:
+    if value.size == 1 or (value.ndim == 1 and value.size <= 3):
         return fmt_value(value)
-    text = fmt_shape(value.shape)
-    return text if is_finite(value) else text + " non-finite"
+    return summary_line(value)
 
 
-def derivative_line(trace: Trace, node: Node, view: View) -> tuple[str, bool]:
+class Numbers:
+    """A trace's numbers, each formatted on first use and kept: stepping re-reads them.
+
+    Entries are (text, finite); an edge's is None where it carries no number.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self._memo: dict[tuple, tuple[str, bool] | None] = {}
+        self.kinds = tuple(node_kind(trace, node) for node in trace.graph.nodes)
+
+    def _get(self, where: tuple, value: np.ndarray | None, format) -> tuple[str, bool] | None:
+        if where not in self._memo:
+            self._memo[where] = None if value is None else (format(value), is_finite(value))
+        return self._memo[where]
+
+    def value(self, node_id: int) -> tuple[str, bool]:
+        """A node's value as a box shows it."""
+        return self._get(("value", node_id), self.trace.values[node_id], short_value) or ("—", True)
+
+    def derivative(self, phase: str, key: str, node_id: int) -> tuple[str, bool]:
+        """A node's tangent (phase 'tangent', key the input) or adjoint (key the output)."""
+        numbers = self.trace.tangents[key] if phase == "tangent" else self.trace.adjoints[key]
+        return self._get((phase, key, node_id), numbers[node_id], short_number) or ("—", True)
+
+    def edge(self, phase: str, key: str | None, child: int, position: int) -> tuple[str, bool] | None:
+        """An edge's contribution to `key`'s adjoints (reverse) or its local partial."""
+        if phase == "reverse" and key is not None:
+            value = self.trace.contributions.get(key, {}).get((child, position))
+            return self._get(("term", key, child, position), value, short_number)
+        return self._get(("partial", child, position), self.trace.partials.get((child, position)), short_number)
+
+
+def derivative_line(numbers: Numbers, node: Node, view: View) -> tuple[str, bool]:
     """The tangent or adjoint line of a box for this view, and whether its number is finite."""
     if node.op == "const" or view.phase == "forward" or view.pass_key is None:
         return "", True
     if view.phase == "tangent":
-        symbol, known, numbers = f"{node.label}'", view.tangents, trace.tangents[view.pass_key]
+        symbol, known = f"{node.label}'", view.tangents
     else:
-        symbol, known, numbers = bar(node.label), view.adjoints, trace.adjoints[view.pass_key]
+        symbol, known = bar(node.label), view.adjoints
     if not _known(known, node.id):
         return f"{symbol} = {PENDING}", True
-    return f"{symbol} = {short_value(numbers[node.id])}", is_finite(numbers[node.id])
+    text, finite = numbers.derivative(view.phase, view.pass_key, node.id)
+    return f"{symbol} = {text}", finite
 
 
-def box_text(trace: Trace, node: Node, view: View, detail: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+def box_text(numbers: Numbers, node: Node, view: View, detail: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """A node's lines at one detail level, and per line whether it shows a non-finite number."""
     if detail == "dots":
         return ("●",), ()
@@ -144,19 +183,19 @@ def box_text(trace: Trace, node: Node, view: View, detail: str) -> tuple[tuple[s
         text = node.label if node.is_leaf else node.op if len(node.label) > 4 else f"{node.label} {node.op}"
         return (text,), ()
     value_known = _known(view.values, node.id)
-    value = trace.values[node.id]
-    lines = [node.definition, short_value(value) if value_known else PENDING]
-    bad = [False, value_known and not is_finite(value)]
-    if trace.tangents or trace.adjoints:
-        text, finite = derivative_line(trace, node, view)
+    value, finite = numbers.value(node.id)
+    lines = [node.definition, value if value_known else PENDING]
+    bad = [False, value_known and not finite]
+    if numbers.trace.tangents or numbers.trace.adjoints:
+        text, finite = derivative_line(numbers, node, view)
         lines.append(text)
         bad.append(not finite)
     return tuple(lines), tuple(bad)
 
 
-def box_style(trace: Trace, node: Node, view: View) -> str:
+def box_style(numbers: Numbers, node: Node, view: View) -> str:
     """The style key of a box: its kind, with '.current' or '.pending' for this step."""
-    kind = node_kind(trace, node)
+    kind = numbers.kinds[node.id]
     if view.current == node.id:
         return kind + ".current"
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
@@ -165,44 +204,66 @@ def box_style(trace: Trace, node: Node, view: View) -> str:
     return kind
 
 
-def edge_label(trace: Trace, child: int, position: int, view: View, long: bool = False) -> str:
+def edge_number(numbers: Numbers, child: int, position: int, view: View) -> tuple[str, bool] | None:
+    """The number an edge carries in this view (its contribution in reverse mode, once the
+    child's adjoint is known; else its local partial), as (text, finite), or None."""
+    if view.phase == "reverse" and view.pass_key is not None and not _known(view.adjoints, child):
+        return None
+    return numbers.edge(view.phase, view.pass_key, child, position)
+
+
+def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bool = False) -> str:
     """The label of edge (child, position): its partial, or in reverse mode its contribution."""
-    graph = trace.graph
+    trace = numbers.trace
     formula = partial_formula(trace, child, position)
+    number = edge_number(numbers, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
-        term = _times(bar(graph.nodes[child].label), formula)
+        term = _times(bar(trace.graph.nodes[child].label), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
-        value = trace.contributions.get(view.pass_key, {}).get((child, position))
-        number = "0" if value is None else short_value(value)
-        return f"{term} = {number}" if long else number
-    partial = trace.partials.get((child, position))
+        text = "0" if number is None else number[0]  # the edge does not reach the output
+        return f"{term} = {text}" if long else text
     if view.phase == "tangent" and not long:
-        return formula if partial is None else short_value(partial)
-    if long and partial is not None and formula != short_value(partial):
-        return f"{formula} = {short_value(partial)}"
+        return formula if number is None else number[0]
+    if long and number is not None and not _is_literal(formula):
+        return f"{formula} = {number[0]}"
     return formula
 
 
-def edge_style(trace: Trace, child: int, source: int, view: View) -> str:
-    """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet)."""
-    if view.current is not None:
-        if view.phase == "reverse" and source == view.current:
-            return "edge.active"
-        if view.phase != "reverse" and child == view.current:
-            return "edge.active"
+def _is_literal(formula: str) -> bool:
+    """True for a partial that is a plain number ('1', '−1', '2'): '1 = 1.0000' says nothing."""
+    try:
+        float(formula.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def edge_style(numbers: Numbers, child: int, position: int, view: View) -> str:
+    """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet),
+    with '.nonfinite' added where the number it carries is NaN or ±inf."""
+    source = numbers.trace.graph.nodes[child].inputs[position]
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
-    return "edge" if _known(known, child) else "edge.pending"
+    style = "edge" if _known(known, child) else "edge.pending"
+    if view.current is not None:
+        if (view.phase == "reverse" and source == view.current) or (view.phase != "reverse" and child == view.current):
+            style = "edge.active"
+    number = edge_number(numbers, child, position, view)
+    if number is not None and not number[1]:
+        style += ".nonfinite"
+    return style
 
 
 def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = False,
-               long_labels: bool = False) -> GraphLook:
-    """Boxes and edges for one picture of the trace (edge labels only where `labels`)."""
+               long_labels: bool = False, numbers: Numbers | None = None) -> GraphLook:
+    """Boxes and edges for one picture of the trace (edge labels only where `labels`);
+    pass the same `numbers` to every call on one trace to format each number once."""
+    numbers = numbers or Numbers(trace)
     graph = trace.graph
     boxes = []
     for node in graph.nodes:
-        lines, bad = box_text(trace, node, view, detail)
-        style = box_style(trace, node, view)
+        lines, bad = box_text(numbers, node, view, detail)
+        style = box_style(numbers, node, view)
         line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
         boxes.append(BoxSpec(f"n{node.id}", lines, style, node.meta.get("module") or None,
                              line_styles, border=detail != "dots"))
@@ -212,32 +273,47 @@ def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = Fa
         for position, source in enumerate(node.inputs):
             label = None
             if labels and graph.nodes[source].op != "const":
-                label = edge_label(trace, node.id, position, view, long_labels)
-            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(trace, node.id, source, view)))
+                label = edge_label(numbers, node.id, position, view, long_labels)
+            edges.append(EdgeSpec(f"n{source}", f"n{node.id}", label, edge_style(numbers, node.id, position, view)))
             edge_ids.append((node.id, position))
     return GraphLook(tuple(boxes), tuple(edges), tuple(edge_ids))
 
 
-def all_views(trace: Trace) -> list[View]:
-    """The finished view of every pass the trace holds (forward, each tangent, each adjoint)."""
+SIZING_PASSES = 3  # passes measured for box widths; later ones reuse the widest scalar
+
+
+def sizing_views(trace: Trace) -> list[View]:
+    """The finished views box widths are measured on: forward, then a few passes of each mode."""
     views = [View("forward", None, None, None, None, None)]
-    views += [View("tangent", key, None, None, None, None) for key in trace.tangents]
-    views += [View("reverse", key, None, None, None, None) for key in trace.adjoints]
-    # reverse mode before its pass reaches an edge shows the term without its number
-    views += [View("reverse", key, None, None, None, frozenset()) for key in trace.adjoints]
+    views += [View("tangent", key, None, None, None, None) for key in list(trace.tangents)[:SIZING_PASSES]]
+    for key in list(trace.adjoints)[:SIZING_PASSES]:
+        views.append(View("reverse", key, None, None, None, None))
+        # before the pass reaches an edge, a long label shows its term without a number
+        views.append(View("reverse", key, None, None, None, frozenset()))
     return views
 
 
-def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_labels: bool = False) -> GraphLook:
+# the widest a scalar gets: fmt_scalar's e-notation, e.g. -1.234e-05
+WIDEST_SCALAR = "-0.000e-00"
+
+
+def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_labels: bool = False,
+                numbers: Numbers | None = None) -> GraphLook:
     """Every box and label at its widest over all steps, so one layout serves every step."""
-    looks = [trace_look(trace, view, detail, labels, long_labels) for view in all_views(trace)]
+    numbers = numbers or Numbers(trace)
+    looks = [trace_look(trace, view, detail, labels, long_labels, numbers) for view in sizing_views(trace)]
     first = looks[0]
+    unmeasured = len(trace.tangents) > SIZING_PASSES or len(trace.adjoints) > SIZING_PASSES
     boxes = []
     for i, box in enumerate(first.boxes):
-        slots = max(len(look.boxes[i].lines) for look in looks)
+        variants = [look.boxes[i].lines for look in looks]
+        node = trace.graph.nodes[i]
+        if unmeasured and detail == "full" and node.op != "const" and np.size(trace.values[i]) == 1:
+            # a pass not measured may hold any scalar: leave room for the widest
+            variants.append(("", "", f"{node.label}' = {WIDEST_SCALAR}"))
+        slots = max(len(lines) for lines in variants)
         lines = tuple(
-            max((look.boxes[i].lines[s] for look in looks if s < len(look.boxes[i].lines)), key=text_width)
-            for s in range(slots)
+            max((lines[s] for lines in variants if s < len(lines)), key=text_width) for s in range(slots)
         )
         boxes.append(BoxSpec(box.key, lines, box.style, box.cluster, (), box.border))
     edges = []

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_cells
-from gradviz.draw.route import Layout, Point, Rect
+from gradviz.draw.route import Layout, Rect
 
 N, E, S, W = 1, 2, 4, 8
 
@@ -124,7 +124,7 @@ class Grid:
 
     def _line_cells(self, text: str, width: int, align: str) -> list[str]:
         """One line of text as exactly `width` cells, cropped with an ellipsis."""
-        cells = [cell[:2] for cell in text_cells(text)]
+        cells = list(text) if text.isascii() else [cell[:2] for cell in text_cells(text)]
         if len(cells) > width:
             cells = cells[: max(width - 1, 0)] + [self.glyphs.ellipsis][:width]
         pad = (width - len(cells)) // 2 if align == "center" else 0
@@ -139,15 +139,20 @@ class Grid:
     ) -> None:
         """Redraw one box in place, with new text and/or style keys; the layout stays."""
         box = self.boxes[key]
-        self.boxes[key] = BoxSpec(
+        self.paint_boxes([BoxSpec(
             key,
             box.lines if lines is None else tuple(lines),
             box.style if style is None else style,
             box.cluster,
             box.line_styles if line_styles is None else tuple(line_styles),
             box.border,
-        )
-        self._paint_boxes([key])
+        )])
+
+    def paint_boxes(self, boxes: Sequence[BoxSpec]) -> None:
+        """Redraw many boxes in place at once (their keys name boxes of this layout)."""
+        for box in boxes:
+            self.boxes[box.key] = box
+        self._paint_boxes([box.key for box in boxes])
 
     def _paint_boxes(self, keys: Sequence[str]) -> None:
         """Draw boxes: fill, borders, ports and text, batched into a few array writes."""
@@ -176,17 +181,22 @@ class Grid:
             box = self.boxes[key]
             inset = 1 if box.border else 0
             if box.border:
-                # a port is drawn in its edge's style: an active edge shows where it enters
+                # a port is drawn in its edge's style, so an active edge shows where it
+                # enters; on the current box it keeps the box's highlight, which has no holes.
+                current = box.style.endswith(".current")
                 for px, _, j in self.ports_out[key]:
                     where.append((rect.bottom - 1) * self.width + px)
                     cells.append(self.glyphs.port)
                     ports.append(where[-1])
-                    port_styles.append(self.style_id(self.edges[j].style))
+                    port_styles.append(self.style_id(box.style if current else self.edges[j].style))
                 for px, _, j in self.ports_in[key]:
                     where.append(rect.y * self.width + px)
                     cells.append(self.glyphs.arrows[0])
                     ports.append(where[-1])
-                    port_styles.append(self.style_id(self.edges[j].style))
+                    port_styles.append(self.style_id(box.style if current else self.edges[j].style))
+            else:
+                self._bar(key, rect, where, cells)
+                continue
             pad = 2 * inset  # a blank column either side of the text, inside the border
             width = rect.w - 2 * pad
             for i, text in enumerate(box.lines[: rect.h - 2 * inset]):
@@ -202,6 +212,27 @@ class Grid:
             self.styles[row, left : left + width] = self.style_id(key)
         if ports:
             self.styles.flat[np.array(ports)] = port_styles
+
+    def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
+        """A borderless box is one row: its text, on a line joining the ports of its edges."""
+        arms = [0] * rect.w
+        cols = [x - rect.x for x, _, _ in self.ports_out[key]] + [x - rect.x for x, _, _ in self.ports_in[key]]
+        for x, _, _ in self.ports_out[key]:
+            arms[x - rect.x] |= S
+        for x, _, _ in self.ports_in[key]:
+            arms[x - rect.x] |= N
+        text = self._line_cells(self.boxes[key].lines[0] if self.boxes[key].lines else "", rect.w, "center")
+        marks = [i for i, cell in enumerate(text) if cell != " "]
+        if cols:
+            lo, hi = min(cols + marks), max(cols + marks)
+            for i in range(lo, hi):
+                arms[i] |= E
+                arms[i + 1] |= W
+        table = self.glyphs.by_arms
+        row = [cell if cell != " " else table[arm] for cell, arm in zip(text, arms)]
+        first = rect.y * self.width + rect.x
+        where.extend(range(first, first + rect.w))
+        cells.extend(row)
 
     def _frames(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, chars: str) -> None:
         """Draw many rectangles' borders at once."""
@@ -223,6 +254,11 @@ class Grid:
         label = edge.label if label is None else label
         self.edges = (*self.edges[:j], EdgeSpec(edge.src, edge.dst, label, style), *self.edges[j + 1 :])
         self.styles.flat[self.edge_cells[j]] = self.style_id(style)
+        path = self.layout.paths[j]
+        for key, (x, y) in ((edge.src, path[0]), (edge.dst, path[-1])):
+            box = self.boxes[key]
+            if box.border and box.style.endswith(".current"):
+                self.styles[y, x] = self.style_id(box.style)  # as _paint_boxes draws a current box's ports
         rect = self.layout.labels.get(j)
         if rect is not None:
             _write_label(self, rect, label or "")
@@ -233,11 +269,11 @@ class Grid:
         return "\n".join("".join(row).rstrip() for row in self.chars.tolist())
 
     def runs(self, y: int) -> list[tuple[str, str]]:
-        """Row y as (text, style key) runs, trailing unstyled blanks dropped."""
+        """Row y as (text, style key) runs, trailing blanks dropped (nothing ends in a styled blank)."""
         chars = self.chars[y]
         ids = self.styles[y]
         end = self.width
-        while end > 0 and chars[end - 1] == " " and ids[end - 1] == 0:
+        while end > 0 and chars[end - 1] == " ":
             end -= 1
         if end == 0:
             return []
@@ -257,62 +293,59 @@ class Grid:
         return other
 
 
-_DIRECTION = {(0, 1): S, (0, -1): N, (1, 0): E, (-1, 0): W}
+# arm bit for a step (dx, dy) in {-1, 0, 1}², indexed by (dx + 1) * 3 + (dy + 1)
+_ARM_OF_STEP = np.array([0, W, 0, N, 0, S, 0, E, 0], dtype=np.uint8)
+_ARROW_OF_ARM = {S: 0, N: 1, E: 2, W: 3}
 
 
-def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec], borders: dict[str, bool]) -> None:
-    """Collect every edge's runs and corners, then write arms, glyphs, owners and styles in bulk."""
-    runs: list[tuple[int, int, int, bool, int]] = []  # y, x, length, vertical, edge
-    corners: list[int] = []
-    corner_arms: list[int] = []
-    arrows: list[int] = []
-    arrow_glyphs: list[str] = []
-    for j, path in enumerate(layout.paths):
-        for i, (px, py) in enumerate(path):
-            arms = 0
-            if i > 0:
-                arms |= _DIRECTION[_sign(path[i - 1][0] - px, path[i - 1][1] - py)]
-            if i + 1 < len(path):
-                arms |= _DIRECTION[_sign(path[i + 1][0] - px, path[i + 1][1] - py)]
-            elif i > 0:
-                heading = _sign(px - path[i - 1][0], py - path[i - 1][1])
-                arrows.append(py * grid.width + px)
-                arrow_glyphs.append(grid.glyphs.arrows[(S, N, E, W).index(_DIRECTION[heading])])
-            if i == 0 and not borders[edges[j].src]:
-                arms |= N  # leaves the borderless box above
-            corners.append(py * grid.width + px)
-            corner_arms.append(arms)
-        for (x0, y0), (x1, y1) in zip(path, path[1:]):
-            if x0 == x1:
-                runs.append((min(y0, y1) + 1, x0, abs(y1 - y0) - 1, True, j))
-            else:
-                runs.append((y0, min(x0, x1) + 1, abs(x1 - x0) - 1, False, j))
-    arms = np.zeros(grid.height * grid.width, dtype=np.uint8)
-    table = np.array(runs, dtype=np.int64).reshape(-1, 5)
-    cells = []
-    for vertical, bits in ((True, N | S), (False, E | W)):
-        part = table[table[:, 3] == int(vertical)]
-        idx = _runs(grid.width, part[:, 0], part[:, 1], part[:, 2], vertical)
-        arms[idx] |= bits
-        cells.append((idx, np.repeat(part[:, 4], part[:, 2])))
-    corner_idx = np.array(corners, dtype=np.int64)
-    np.bitwise_or.at(arms, corner_idx, np.array(corner_arms, dtype=np.uint8))
+def _draw_edges(grid: Grid, layout: Layout, edges: Sequence[EdgeSpec]) -> None:
+    """Write every edge's arms, glyphs, owners and styles in a few vectorised passes.
+
+    A path's corners get the arms toward their neighbours; the cells between two corners
+    get a straight line; a cell crossed by two edges ends up with all four arms (┼).
+    """
+    width = grid.width
     counts = np.array([len(path) for path in layout.paths], dtype=np.int64)
-    cells.append((corner_idx, np.repeat(np.arange(len(layout.paths)), counts)))
-    idx = np.concatenate([c[0] for c in cells])
-    owner = np.concatenate([c[1] for c in cells])
+    points = np.array([p for path in layout.paths for p in path], dtype=np.int64).reshape(-1, 2)
+    owner_of_point = np.repeat(np.arange(len(counts)), counts)
+    last = np.cumsum(counts) - 1
+    flat = points[:, 1] * width + points[:, 0]
+
+    step = np.sign(np.diff(points, axis=0))  # from each point to the next
+    same = owner_of_point[1:] == owner_of_point[:-1]  # the step stays inside one path
+    arms = np.zeros(grid.height * width, dtype=np.uint8)
+    corner_arms = np.zeros(len(points), dtype=np.uint8)
+    toward_next = _ARM_OF_STEP[(step[:, 0] + 1) * 3 + step[:, 1] + 1]
+    toward_prev = _ARM_OF_STEP[(1 - step[:, 0]) * 3 + 1 - step[:, 1]]
+    corner_arms[:-1][same] |= toward_next[same]
+    corner_arms[1:][same] |= toward_prev[same]
+
+    # the cells strictly between consecutive corners
+    seg_start = points[:-1][same]
+    seg_end = points[1:][same]
+    seg_owner = owner_of_point[:-1][same]
+    vertical = seg_start[:, 0] == seg_end[:, 0]
+    lo = np.minimum(seg_start, seg_end)
+    length = np.abs(seg_end - seg_start).sum(axis=1) - 1
+    v_idx = _runs(width, lo[vertical, 1] + 1, lo[vertical, 0], length[vertical], vertical=True)
+    h_idx = _runs(width, lo[~vertical, 1], lo[~vertical, 0] + 1, length[~vertical])
+    arms[v_idx] |= N | S
+    arms[h_idx] |= E | W
+    np.bitwise_or.at(arms, flat, corner_arms)
     drawn = np.flatnonzero(arms)
     grid.chars.flat[drawn] = _ARMS_TABLE[grid.glyphs][arms[drawn]]
-    grid.chars.flat[np.array(arrows, dtype=np.int64)] = arrow_glyphs
+    # an arrowhead where each path ends, pointing the way it arrives
+    arrival = _ARM_OF_STEP[(step[last - 1, 0] + 1) * 3 + step[last - 1, 1] + 1]
+    grid.chars.flat[flat[last]] = [grid.glyphs.arrows[_ARROW_OF_ARM[int(a)]] for a in arrival]
+
+    idx = np.concatenate([v_idx, h_idx, flat])
+    owner = np.concatenate([np.repeat(seg_owner[vertical], length[vertical]),
+                            np.repeat(seg_owner[~vertical], length[~vertical]), owner_of_point])
     grid.owners.flat[idx] = owner + len(grid.box_keys)
     style_of_edge = np.array([grid.style_id(edge.style) for edge in edges], dtype=np.int16)
     grid.styles.flat[idx] = style_of_edge[owner]
     order = np.argsort(owner, kind="stable")
     grid.edge_cells = np.split(idx[order], np.cumsum(np.bincount(owner, minlength=len(edges)))[:-1])
-
-
-def _sign(dx: int, dy: int) -> tuple[int, int]:
-    return ((dx > 0) - (dx < 0), (dy > 0) - (dy < 0))
 
 
 def _write_label(grid: Grid, rect: Rect, label: str) -> None:
@@ -354,7 +387,7 @@ def rasterise(layout: Layout, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec
     grid = Grid(layout, boxes, edges, ASCII if ascii else UNICODE)
     _draw_clusters(grid, layout)
     if edges:
-        _draw_edges(grid, layout, edges, {box.key: box.border for box in boxes})
+        _draw_edges(grid, layout, edges)
     _draw_labels(grid, layout, edges)
     grid._paint_boxes(grid.box_keys)
     return grid

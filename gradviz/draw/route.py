@@ -4,32 +4,24 @@ Ranks become horizontal bands as tall as their tallest box, and between two band
 channel. An edge leaves its source through its own port on the bottom border, runs down
 to a track (a row of the channel), across, and down into its own port on the target's top
 border; an edge spanning several ranks crosses each band in a free column where dot left
-room for it. Each channel is routed like a VLSI channel (left-edge algorithm with
-vertical constraints, doglegs for constraint cycles), so no two edges share a cell except
+room for it. Each channel is routed by channel.py, so no two edges share a cell except
 where one crosses the other at a right angle, and no edge ever turns on another edge.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from gradviz.draw.layout import (
-    BoxSpec,
-    EdgeSpec,
-    Ranked,
-    box_size,
-    label_size,
-    port_counts,
-    rank_boxes,
-)
+from gradviz.draw.channel import Hop, fit_ports, route_channel
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.layout import BoxSpec, EdgeSpec, Ranked, box_size, label_size, port_counts, rank_boxes
 
 Point = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rect:
     """A rectangle of cells: left column, top row, width, height."""
 
@@ -53,8 +45,8 @@ class Rect:
 class Layout:
     """Everything in cells: boxes, one orthogonal path per edge, label and cluster rectangles.
 
-    Each path starts on its source's port (the bottom border, or the cell under a
-    borderless box) and ends on its target's port (the top border, or the cell above).
+    Each path starts on its source's port (a cell of its bottom row: the border, or a
+    borderless box's only row) and ends on its target's port (a cell of its top row).
     """
 
     width: int
@@ -65,7 +57,7 @@ class Layout:
     clusters: Mapping[str, Rect]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """Something that takes room in a rank: a box, an edge label, or an edge passing through."""
 
@@ -77,32 +69,6 @@ class _Item:
     cluster: tuple[str, ...]
     rank: int
     left: int = 0
-
-
-@dataclass(eq=False)
-class _Hop:
-    """One edge's passage through one channel, from column a (top) to column b (bottom)."""
-
-    edge: int
-    channel: int
-    top: _Item
-    bottom: _Item
-    a: int = 0
-    b: int = 0
-    track: int = -1
-    dogleg: int | None = None  # a free column where the hop changes track
-    track2: int = -1
-
-
-@dataclass(eq=False)
-class _Segment:
-    """A horizontal run waiting for a track; it must lie below every segment in `above`."""
-
-    hop: _Hop
-    second: bool
-    left: int
-    right: int
-    above: list["_Segment"] = field(default_factory=list)
 
 
 def _cluster_path(cluster: str | None) -> tuple[str, ...]:
@@ -137,32 +103,15 @@ def _spread(items: list[_Item]) -> None:
         previous = item
 
 
-def _fit(desired: Sequence[int], lo: int, hi: int) -> list[int]:
-    """Ports in order, as near their desired columns as fits in [lo, hi], two columns apart."""
-    n = len(desired)
-    if n == 0:
-        return []
-    step = 2 if n == 1 or 2 * (n - 1) <= hi - lo else max(1, (hi - lo) // (n - 1))
-    placed: list[int] = []
-    for want in desired:
-        floor = placed[-1] + step if placed else lo
-        placed.append(max(want, floor, lo))
-    ceiling = hi
-    for i in range(n - 1, -1, -1):
-        placed[i] = min(placed[i], ceiling)
-        ceiling = placed[i] - step
-    return placed
-
-
 def _column(item: _Item) -> int:
     """The column an edge uses through a label (its first column) or a bare passage."""
     return item.left
 
 
-def _assign_ports(hops: list[_Hop], rects: Mapping[str, Rect], borders: Mapping[str, bool]) -> None:
+def _assign_ports(hops: list[Hop], rects: Mapping[str, Rect], borders: Mapping[str, bool]) -> None:
     """Give every hop its top and bottom column: out-ports first, then in-ports facing them."""
-    outs: dict[str, list[_Hop]] = defaultdict(list)
-    ins: dict[str, list[_Hop]] = defaultdict(list)
+    outs: dict[str, list[Hop]] = defaultdict(list)
+    ins: dict[str, list[Hop]] = defaultdict(list)
     for hop in hops:
         if hop.top.kind == "box":
             outs[hop.top.ident].append(hop)
@@ -191,92 +140,13 @@ def _assign_ports(hops: list[_Hop], rects: Mapping[str, Rect], borders: Mapping[
     for key, group in outs.items():
         group.sort(key=lambda hop: (toward(hop.bottom), hop.edge))
         lo, hi = interior(key, len(group))
-        for hop, col in zip(group, _fit([round(toward(h.bottom)) for h in group], lo, hi)):
+        for hop, col in zip(group, fit_ports([round(toward(h.bottom)) for h in group], lo, hi)):
             hop.a = col
     for key, group in ins.items():
         group.sort(key=lambda hop: (hop.a, hop.edge))
         lo, hi = interior(key, len(group))
-        for hop, col in zip(group, _fit([h.a for h in group], lo, hi)):
+        for hop, col in zip(group, fit_ports([h.a for h in group], lo, hi)):
             hop.b = col
-
-
-def _break_cycles(hops: list[_Hop], used: set[int]) -> None:
-    """Give one hop of every vertical-constraint cycle a dogleg through a column not in `used`."""
-    top_at = {hop.a: hop for hop in hops}
-    state: dict[_Hop, int] = {}
-    for start in hops:
-        walk: list[_Hop] = []
-        hop: _Hop | None = start
-        while hop is not None and hop not in state:
-            state[hop] = 1
-            walk.append(hop)
-            above = top_at.get(hop.b)
-            hop = above if above is not hop else None
-        if hop is not None and state.get(hop) == 1:
-            victim = hop
-            middle = (victim.a + victim.b) // 2
-            offset = 0
-            while True:
-                for col in (middle + offset, middle - offset):
-                    if col >= 0 and col not in used:
-                        victim.dogleg = col
-                        break
-                if victim.dogleg is not None:
-                    break
-                offset += 1
-            used.add(victim.dogleg)
-        for seen in walk:
-            state[seen] = 2
-
-
-def _route_channel(hops: list[_Hop]) -> int:
-    """Assign tracks to the channel's bending hops; return how many tracks it needs."""
-    bending = [hop for hop in hops if hop.a != hop.b]
-    _break_cycles(bending, {hop.a for hop in hops} | {hop.b for hop in hops})
-    segments: list[_Segment] = []
-    first_of: dict[_Hop, _Segment] = {}
-    last_of: dict[_Hop, _Segment] = {}
-    for hop in bending:
-        if hop.dogleg is None:
-            seg = _Segment(hop, False, min(hop.a, hop.b), max(hop.a, hop.b))
-            first_of[hop] = last_of[hop] = seg
-            segments.append(seg)
-        else:
-            one = _Segment(hop, False, min(hop.a, hop.dogleg), max(hop.a, hop.dogleg))
-            two = _Segment(hop, True, min(hop.dogleg, hop.b), max(hop.dogleg, hop.b), [one])
-            first_of[hop], last_of[hop] = one, two
-            segments += [one, two]
-    # a hop entering at column c must turn above the hop leaving at column c.
-    entering = {hop.a: first_of[hop] for hop in bending}
-    for hop in bending:
-        above = entering.get(hop.b)
-        if above is not None and above.hop is not hop:
-            last_of[hop].above.append(above)
-    placed: dict[_Segment, int] = {}
-    pending = sorted(segments, key=lambda seg: (seg.left, seg.right))
-    track = 0
-    while pending:
-        reach = -1
-        rest: list[_Segment] = []
-        progress = False
-        for seg in pending:
-            ready = all(placed.get(up, track) < track for up in seg.above)
-            if ready and seg.left > reach:
-                placed[seg] = track
-                reach = seg.right
-                progress = True
-            else:
-                rest.append(seg)
-        if not progress:
-            raise RuntimeError("channel routing found a constraint cycle it could not break")
-        pending = rest
-        track += 1
-    for seg, t in placed.items():
-        if seg.second:
-            seg.hop.track2 = t
-        else:
-            seg.hop.track = t
-    return track
 
 
 def _frame_rows(clusters: Mapping[str, tuple[int, int]], n_ranks: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -340,15 +210,15 @@ def place(
     borders = {box.key: box.border for box in boxes}
     flat = {key: Rect(item.left, 0, item.w, item.h) for key, item in by_key.items()}
     hops = [
-        _Hop(j, top.rank, top, bottom)
+        Hop(j, top.rank, top, bottom)
         for j, chain in enumerate(chains)
         for top, bottom in zip(chain, chain[1:])
     ]
     _assign_ports(hops, flat, borders)
-    by_channel: list[list[_Hop]] = [[] for _ in range(n_ranks)]
+    by_channel: list[list[Hop]] = [[] for _ in range(n_ranks)]
     for hop in hops:
         by_channel[hop.channel].append(hop)
-    tracks = [_route_channel(group) for group in by_channel]
+    tracks = [route_channel(group) for group in by_channel]
 
     # clusters: the ranks they span, and their frames' rows in the channels around them.
     spans: dict[str, tuple[int, int]] = {}
@@ -357,7 +227,6 @@ def place(
             first, last = spans.get(path, (item.rank, item.rank))
             spans[path] = (min(first, item.rank), max(last, item.rank))
     opening, closing = _frame_rows(spans, n_ranks)
-    min_channel = 1 if all(borders.values()) else 2
     frame_top: dict[str, int] = {}
     frame_bottom: dict[str, int] = {}
     band_top: list[int] = []
@@ -384,7 +253,7 @@ def place(
         for path, row in opens.items():
             frame_top[path] = y + 1 + n_close + tracks[k] + row
         inner = n_close + tracks[k] + n_open
-        y += inner + 2 if inner else min_channel
+        y += inner + 2 if inner else 1
     height = y
 
     rects = {key: Rect(item.left, band_top[item.rank], item.w, item.h) for key, item in by_key.items()}
@@ -393,11 +262,11 @@ def place(
         for item in everything
         if item.kind == "label"
     }
-    hops_of: dict[int, list[_Hop]] = defaultdict(list)
+    hops_of: dict[int, list[Hop]] = defaultdict(list)
     for hop in hops:
         hops_of[hop.edge].append(hop)
     paths = tuple(
-        _edge_path(hops_of[j], rects[edge.src], rects[edge.dst], borders[edge.src], borders[edge.dst], track_top)
+        _edge_path(hops_of[j], rects[edge.src], rects[edge.dst], track_top)
         for j, edge in enumerate(edges)
     )
     clusters = _cluster_rects(everything, spans, frame_top, frame_bottom)
@@ -412,10 +281,10 @@ def place(
 
 
 def _edge_path(
-    hops: list[_Hop], src: Rect, dst: Rect, src_border: bool, dst_border: bool, track_top: list[int]
+    hops: list[Hop], src: Rect, dst: Rect, track_top: list[int]
 ) -> tuple[Point, ...]:
     """The corners of one edge's path, from its source port to its target port."""
-    start = (hops[0].a, src.bottom - 1 if src_border else src.bottom)
+    start = (hops[0].a, src.bottom - 1)
     points: list[Point] = [start]
     for hop in hops:
         if hop.a == hop.b:
@@ -426,7 +295,7 @@ def _edge_path(
         else:
             row2 = track_top[hop.channel] + hop.track2
             points += [(hop.a, row), (hop.dogleg, row), (hop.dogleg, row2), (hop.b, row2)]
-    points.append((hops[-1].b, dst.y if dst_border else dst.y - 1))
+    points.append((hops[-1].b, dst.y))
     return _simplify(points)
 
 

@@ -17,13 +17,14 @@ from rich.text import Text
 
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S, NODE_LIMIT
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
     STATE_TERMINAL,
     STYLES,
     GraphLook,
+    Numbers,
     make_view,
     node_kind,
     sizing_look,
@@ -31,7 +32,7 @@ from gradviz.draw.look import (
 )
 from gradviz.draw.layout import text_cells, text_width
 from gradviz.draw.raster import Grid, rasterise
-from gradviz.draw.route import layout_graph
+from gradviz.draw.route import Rect, layout_graph
 
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
 
@@ -52,8 +53,11 @@ class Theme:
     def _compose(key: str) -> Style:
         if not key:
             return Style.null()
-        if key in EDGE_TERMINAL:
-            return Style.parse(EDGE_TERMINAL[key])
+        if key.startswith("edge"):
+            parts = key.split(".")
+            base = ".".join(part for part in parts if part != "nonfinite")
+            style = Style.parse(EDGE_TERMINAL.get(base, EDGE_TERMINAL["edge"]))
+            return style + Style.parse(STATE_TERMINAL["nonfinite"]) if "nonfinite" in parts else style
         if key == "cluster":
             return Style.parse("grey50")
         kind, *states = key.split(".")
@@ -136,30 +140,45 @@ class TraceDrawing:
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
         self.labels = labels
-        sizing = sizing_look(trace, detail, labels)
+        self._numbers = Numbers(trace)
+        sizing = sizing_look(trace, detail, labels, numbers=self._numbers)
         self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
+        self._edge_ids = sizing.edge_ids
         self._shown: GraphLook | None = None
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
         """The boxes and edges of one step (state) or of a finished pass (mode)."""
         view = make_view(self.trace, state, mode, wrt, output)
-        return trace_look(self.trace, view, self.detail, self.labels)
+        return trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers)
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:
         """The drawing's grid repainted for this step, in place; only what changed is redrawn."""
         look = self.look(state, mode, wrt, output)
         grid = self._grid
-        for i, box in enumerate(look.boxes):
-            if self._shown is None or self._shown.boxes[i] != box:
-                grid.paint_box(box.key, box.lines, box.style, box.line_styles)
+        changed = [box for i, box in enumerate(look.boxes) if self._shown is None or self._shown.boxes[i] != box]
+        grid.paint_boxes(changed)
         for j, edge in enumerate(look.edges):
             if self._shown is None or self._shown.edges[j] != edge:
                 grid.paint_edge(j, edge.style, edge.label)
         self._shown = look
         return grid
+
+    def rect_of(self, node_id: int) -> Rect:
+        """Where node `node_id`'s box lies in the grid (to scroll it into view)."""
+        return self.layout.boxes[f"n{node_id}"]
+
+    def node_at(self, x: int, y: int) -> int | None:
+        """The node whose box covers cell (x, y), for mouse clicks; None elsewhere."""
+        owner = self._grid.owner_at(x, y)
+        return int(owner[1][1:]) if owner and owner[0] == "box" else None
+
+    def edge_at(self, x: int, y: int) -> tuple[int, int] | None:
+        """The edge (child id, input position) drawn at cell (x, y), or None."""
+        owner = self._grid.owner_at(x, y)
+        return self._edge_ids[owner[1]] if owner and owner[0] == "edge" else None
 
     def view(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphView:
@@ -168,10 +187,18 @@ class TraceDrawing:
 
 
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
-                       mode: str | None = None, show_legend: bool = True) -> Group:
-    """The trace's graph drawn for the terminal (at a step, or finished), with a legend."""
+                       mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
+                       output: str | None = None) -> Group:
+    """The trace's graph drawn for the terminal, with a legend: at a step (`state`), or with
+    a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
+    pass of `wrt` and the reverse pass of `output`, by default the first)."""
+    if len(trace.graph.nodes) > NODE_LIMIT:
+        return Group(Text(
+            f"(the graph has {len(trace.graph.nodes)} nodes, too many to lay out here in reasonable time: "
+            "`gradviz export` folds module clusters; or trace a smaller model or batch)",
+            style="dim"))
     drawing = TraceDrawing(trace, detail, ascii)
-    parts = [drawing.view(state, mode)]
+    parts = [drawing.view(state, mode, wrt, output)]
     if show_legend:
         parts.append(legend({node_kind(trace, node) for node in trace.graph.nodes}, ascii))
     return Group(*parts)
