@@ -9,7 +9,7 @@ from gradviz.tui.app import StepperApp
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.tape import Tape
-from tui_support import expression_trace, lecture_trace, run_async, screen_text
+from tui_support import expression_trace, lecture_trace, run_async, screen_text, wait_until
 
 SIZE = (140, 50)
 
@@ -171,17 +171,23 @@ async def test_bang_jumps_to_the_first_non_finite_node_drawn_red():
 
 @run_async
 async def test_detail_levels_and_fit():
+    from gradviz.tui.widgets.graph_pane import GraphPane
+    from tui_support import wait_for_graph
+
     app = StepperApp(lecture_trace(), source="lecture")
     async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
+        await wait_for_graph(pilot)
+        graph = app.screen.query_one(GraphPane)
+        full_height = graph.drawing.height
         await pilot.press("minus")
-        await pilot.pause(0.2)
-        assert screen.detail == "ops"
+        await wait_until(pilot, lambda: graph.drawing.detail == "ops")
+        assert graph.detail == "ops" and graph.drawing.height < full_height
         await pilot.press("plus")
-        assert screen.detail == "full"
-        await pilot.press("f")
-        await pilot.pause(0.3)
-        assert screen.detail in ("full", "ops", "dots")
+        assert graph.drawing.detail == "full"
+        await pilot.press("f")  # the full drawing is taller than the pane: fit picks less detail
+        await wait_until(pilot, lambda: graph.drawing.detail != "full")
+        size = graph.scrollable_content_region.size
+        assert graph.drawing.height <= size.height or graph.drawing.detail == "dots"
 
 
 @run_async
@@ -220,3 +226,33 @@ async def test_t_trains_a_model_spec_in_the_monitor_and_comes_back(tmp_path):
         finally:
             handle.stop()
             handle.wait(timeout=60)
+
+
+@run_async
+async def test_findings_are_listed_and_choosing_one_selects_its_node(monkeypatch):
+    from types import SimpleNamespace
+
+    import gradviz.tui.app as app_module
+    from gradviz.tui.widgets.findings import FindingsList
+
+    trace = lecture_trace()
+    v4 = trace.graph.find("v4").id
+    findings = [SimpleNamespace(kind="dead", node=v4, message="log(x2) is 0 at x2 = 1")]
+    monkeypatch.setattr(app_module, "load_findings", lambda _trace: findings)
+    app = StepperApp(trace, source="lecture")
+    async with app.run_test(size=SIZE) as pilot:
+        listing = app.screen.query_one(FindingsList)
+        assert "dead: v4: log(x2) is 0 at x2 = 1" in screen_text(app)
+        listing.focus()
+        await pilot.press("enter")
+        assert app.screen.selected == v4
+        assert "v4 = log(x2)" in inspector_text(app)
+
+
+def test_findings_are_empty_without_the_models_module():
+    from gradviz.tui.widgets.findings import load_findings
+
+    try:
+        import gradviz.core.findings  # noqa: F401
+    except ImportError:
+        assert load_findings(lecture_trace()) == []

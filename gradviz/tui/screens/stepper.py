@@ -1,6 +1,6 @@
 """The stepper screen: graph, tape, inspector and status, all drawn from the step k.
 
-State lives in reactives (k, selected, detail, playing, speed); every pane is redrawn
+State lives in reactives (k, selected, playing, speed); every pane is redrawn
 from Scene(timeline, k), never from accumulated changes, so stepping back is exact.
 
 Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
@@ -11,19 +11,16 @@ t train (model specs); v graph/tape (narrow terminals); esc follow the current n
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
 from gradviz.tui import actions
-from gradviz.tui.drawing import Drawing, build_drawing
-from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene, first_bad_step
 from gradviz.tui.screens.help import HelpScreen
 from gradviz.tui.screens.jump import JumpScreen, find_node
@@ -36,15 +33,6 @@ from gradviz.tui.widgets.tape import Tape
 
 PHASE_ORDER = ("forward", "tangent", "reverse")
 SPEEDS = (0.5, 1, 2, 4, 8, 16, 32, 64)
-
-
-class DrawingReady(Message):
-    """The layout worker finished drawing the graph at `detail`."""
-
-    def __init__(self, detail: str, drawing: Drawing) -> None:
-        super().__init__()
-        self.detail = detail
-        self.drawing = drawing
 
 
 class StepperScreen(Screen):
@@ -83,7 +71,6 @@ class StepperScreen(Screen):
 
     k: reactive[int] = reactive(0, init=False)
     selected: reactive[int | None] = reactive(None, init=False)
-    detail: reactive[str] = reactive("full", init=False)
     playing: reactive[bool] = reactive(False, init=False)
     speed: reactive[float] = reactive(4.0, init=False)
 
@@ -95,15 +82,12 @@ class StepperScreen(Screen):
         self.source = source
         self.spec_path = spec_path
         self.findings = findings or []
-        self.drawings: dict[str, Drawing] = {}
         self.note = ""
         self._timer: Timer | None = None
-        self._fit_pending = False
         self.training = None  # the TrainingHandle once `t` started one
-        self._drawn_title = "graph"
         self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
-        self.set_reactive(StepperScreen.detail, detail)
+        self.initial_detail = detail
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -125,12 +109,10 @@ class StepperScreen(Screen):
 
     def on_mount(self) -> None:
         graph = self.query_one(GraphPane)
-        graph.loading = True  # the progress indicator until the layout worker reports
-        graph.border_title = f"graph  laying out {len(self.trace.graph)} nodes…"
         self.redraw()
         graph.focus()
-        self._set_titles()
-        self.layout_graph(self.detail)
+        self.set_titles()
+        graph.use_detail(self.trace, self.initial_detail)
 
     # -- drawing -----------------------------------------------------------------------
     @property
@@ -147,7 +129,7 @@ class StepperScreen(Screen):
         self.query_one(StatusBar).show(scene, self.playing, self.speed, self.note, compact=self.size.width < 100)
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self._set_titles)  # the breakpoint classes change on resize
+        self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
         self.redraw()
 
     def watch_k(self) -> None:
@@ -171,44 +153,16 @@ class StepperScreen(Screen):
         else:
             self.redraw()
 
-    def watch_detail(self, detail: str) -> None:
-        if detail in self.drawings:
-            self._show_drawing(self.drawings[detail])
-        else:
-            graph = self.query_one(GraphPane)
-            graph.loading = True
-            graph.border_title = f"graph  laying out {len(self.trace.graph)} nodes ({detail})…"
-            self.layout_graph(detail)
-
-    @work(thread=True, exclusive=True, group="layout")
-    def layout_graph(self, detail: str) -> None:
-        """Draw the graph off the UI thread (dot can take seconds on big graphs)."""
-        self.post_message(DrawingReady(detail, build_drawing(self.trace, detail)))
-
-    def on_drawing_ready(self, message: DrawingReady) -> None:
-        self.drawings[message.detail] = message.drawing
-        if message.drawing.note:
-            self.notify(message.drawing.note, severity="warning", timeout=8)
-        if self._fit_pending:
-            self.action_fit()
-        elif message.detail == self.detail:
-            self._show_drawing(message.drawing)
-
-    def _show_drawing(self, drawing: Drawing) -> None:
-        graph = self.query_one(GraphPane)
-        graph.loading = False
-        graph.set_drawing(drawing)
-        self._drawn_title = f"graph  {len(self.trace.graph)} nodes · {drawing.detail} (+/- detail, f fit)"
-        self._set_titles()
-
-    def _set_titles(self) -> None:
-        """Pane titles; on narrow terminals they say that v swaps graph and tape."""
-        graph = self.query_one(GraphPane)
+    def set_titles(self) -> None:
+        """On narrow terminals the titles say that v swaps graph and tape."""
         narrow = self.has_class("-narrow")
-        if graph.drawing is not None:
-            graph.border_title = self._drawn_title + (" · v: tape" if narrow else "")
+        self.query_one(GraphPane).set_narrow(narrow)
         tape = self.query_one(Tape)
         tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
+
+    def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
+        if message.note:
+            self.notify(message.note, severity="warning", timeout=8)
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -278,29 +232,14 @@ class StepperScreen(Screen):
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
-        index = DETAILS.index(self.detail) + direction
-        self.detail = DETAILS[max(0, min(len(DETAILS) - 1, index))]
+        self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
-        """Pick the most detailed drawing that fits the pane (drawing the others if needed)."""
-        graph = self.query_one(GraphPane)
-        size = graph.scrollable_content_region.size
-        for detail in DETAILS:
-            drawing = self.drawings.get(detail)
-            if drawing is None:
-                self._fit_pending = True
-                graph.loading = True
-                self.layout_graph(detail)
-                return
-            if drawing.width <= size.width and drawing.height <= size.height or detail == DETAILS[-1]:
-                break
-        self._fit_pending = False
-        if detail == self.detail:
-            self._show_drawing(self.drawings[detail])
-        self.detail = detail
+        self.query_one(GraphPane).fit()
 
     def action_export(self) -> None:
-        path, message = actions.export_svg(self.timeline, self.k, self.detail, self.source)
+        detail = self.query_one(GraphPane).detail
+        path, message = actions.export_svg(self.timeline, self.k, detail, self.source)
         self.notify(message, severity="information" if path else "warning", timeout=6)
 
     def action_train(self) -> None:

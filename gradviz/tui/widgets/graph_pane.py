@@ -1,7 +1,9 @@
-"""The graph pane: a GraphPicture painted line by line, restyled per step.
+"""The graph pane: a Drawing laid out in a worker, painted line by line, restyled per step.
 
 Keys when focused: arrows ↑ ↓ and h j k l (or shift+arrows) pan; the mouse wheel
-scrolls and dragging pans; clicking a node selects it. The screen owns `+`/`-`/`f`.
+scrolls and dragging pans; clicking a node selects it. The screen's `+`/`-`/`f` call
+`step_detail` and `fit`; each detail level is laid out once (in a thread: `dot` takes
+seconds on big graphs, meanwhile a loading indicator shows) and kept.
 A step repaints only the rows of nodes whose look changed (row cache, refresh_line);
 the selected node is underlined on top of whichever drawing is shown.
 """
@@ -10,14 +12,16 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from textual import events
+from textual import events, work
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from gradviz.tui.drawing import Drawing
+from gradviz.core.trace import Trace
+from gradviz.tui.drawing import Drawing, build_drawing
+from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
@@ -36,6 +40,21 @@ class GraphPane(ScrollView, can_focus=True):
         Binding("j,shift+down", "scroll_down", "Pan down", show=False),
     ]
 
+    class Drawn(Message):
+        """A drawing is shown (note: why the stand-in layout is used, if it is)."""
+
+        def __init__(self, detail: str, note: str) -> None:
+            super().__init__()
+            self.detail = detail
+            self.note = note
+
+    class _Ready(Message):
+        """The layout worker finished a drawing."""
+
+        def __init__(self, drawing: Drawing) -> None:
+            super().__init__()
+            self.drawing = drawing
+
     class NodeClicked(Message):
         """A node was clicked."""
 
@@ -46,6 +65,11 @@ class GraphPane(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.drawing: Drawing | None = None
+        self.trace: Trace | None = None
+        self.detail = "full"
+        self.drawings: dict[str, Drawing] = {}
+        self.narrow = False
+        self._fitting = False
         self.scene: Scene | None = None
         self.selected: int | None = None
         self._rows: dict[int, Strip] = {}
@@ -53,9 +77,63 @@ class GraphPane(ScrollView, can_focus=True):
         self._dragged = False
 
     # -- attributes down ---------------------------------------------------------------
+    def use_detail(self, trace: Trace, detail: str) -> None:
+        """Show `trace` at `detail`, laying it out first (in a worker) if need be."""
+        self.trace, self.detail = trace, detail
+        if detail in self.drawings:
+            self.set_drawing(self.drawings[detail])
+            return
+        self.loading = True
+        self.border_title = f"graph  laying out {len(trace.graph)} nodes ({detail})…"
+        self._lay_out(trace, detail)
+
+    def step_detail(self, direction: int) -> None:
+        """One detail level more (-1) or less (+1): full boxes, op names, dots."""
+        index = max(0, min(len(DETAILS) - 1, DETAILS.index(self.detail) + direction))
+        if self.trace is not None:
+            self.use_detail(self.trace, DETAILS[index])
+
+    def fit(self) -> None:
+        """The most detailed drawing that fits the pane (laying out the others as needed)."""
+        if self.trace is None:
+            return
+        size = self.scrollable_content_region.size
+        for detail in DETAILS:
+            drawing = self.drawings.get(detail)
+            if drawing is None:
+                self._fitting = True
+                self.use_detail(self.trace, detail)
+                return
+            if drawing.width <= size.width and drawing.height <= size.height:
+                break
+        self._fitting = False
+        self.use_detail(self.trace, detail)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Title the pane; on narrow terminals it says that v shows the tape instead."""
+        self.narrow = narrow
+        if self.drawing is not None and self.trace is not None:
+            self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
+                                 + (" · v: tape" if narrow else ""))
+
+    @work(thread=True, exclusive=True, group="layout")
+    def _lay_out(self, trace: Trace, detail: str) -> None:
+        self.post_message(self._Ready(build_drawing(trace, detail)))
+
+    def on_graph_pane__ready(self, message: _Ready) -> None:
+        message.stop()
+        self.drawings[message.drawing.detail] = message.drawing
+        if self._fitting:
+            self.fit()
+        elif message.drawing.detail == self.detail:
+            self.set_drawing(message.drawing)
+
     def set_drawing(self, drawing: Drawing) -> None:
         """Show a new drawing (after layout or a detail change)."""
         self.drawing = drawing
+        self.loading = False
+        self.set_narrow(self.narrow)
+        self.post_message(self.Drawn(drawing.detail, drawing.note))
         self._rows.clear()
         self.virtual_size = Size(drawing.width, drawing.height)
         if self.scene is not None:
@@ -80,7 +158,11 @@ class GraphPane(ScrollView, can_focus=True):
                     rows.update(range(box[1], box[1] + box[3]))
             for y in rows:
                 self._rows.pop(y, None)
-                self.refresh_line(y)
+            # Repaint the changed rows in view, as one band: a long edge can span many rows.
+            top = int(self.scroll_y)
+            visible = [y for y in rows if top <= y < top + self.size.height]
+            if visible:
+                self.refresh_lines(min(visible), max(visible) - min(visible) + 1)
         self.keep_in_view()
 
     def keep_in_view(self) -> None:

@@ -15,6 +15,18 @@ PHASE_TEXT = {
 }
 
 
+_COUNTS: dict[int, dict[str, int]] = {}
+
+
+def _pass_counts(trace) -> dict[str, int]:
+    """trace.pass_counts(), once per trace (it sums over every input's size)."""
+    key = id(trace)
+    if key not in _COUNTS:
+        _COUNTS.clear()
+        _COUNTS[key] = trace.pass_counts()
+    return _COUNTS[key]
+
+
 def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: str = "",
                 compact: bool = False) -> Text:
     """Two lines: where we are, then why reverse mode (pass counts) and the play state."""
@@ -34,7 +46,7 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: s
         line.append(f"  ▶ {speed:g}/s", style="bold green")
     if not compact or scene.phase == "start":
         line.append(f"  {what}", style="dim")
-    counts = scene.trace.pass_counts()
+    counts = _pass_counts(scene.trace)
     fwd, rev = counts["forward_mode"], counts["reverse_mode"]
     whole = "gradient" if rev == 1 else "Jacobian"
     line.append("\n")

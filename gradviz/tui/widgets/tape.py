@@ -72,7 +72,7 @@ class Tape(ScrollView, can_focus=True):
         self.row_of: dict[int, int] = {}
         self.columns: list[tuple[str, str, str | None, int]] = []  # (header, kind, key, width)
         self._rows: dict[int, tuple[tuple, Strip]] = {}
-        self._number_width: int | None = None
+        self._widths: tuple[int, int, int] | None = None
 
     def _layout(self, scene: Scene) -> list[tuple[str, str, str | None, int]]:
         trace = scene.trace
@@ -80,13 +80,13 @@ class Tape(ScrollView, can_focus=True):
         outputs = list(trace.adjoints)
         tangent_keys = inputs if len(inputs) <= MAX_COLUMNS_EACH else [scene.wrt]
         adjoint_keys = outputs if len(outputs) <= MAX_COLUMNS_EACH else [scene.output]
-        if self._number_width is None:
-            self._number_width = _number_width(scene, tangent_keys, adjoint_keys)
-        number = self._number_width
-        labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
-        definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
-        columns = [("node", "label", None, min(MAX_LABEL, max(4, labels))),
-                   ("definition", "definition", None, min(MAX_DEFINITION, max(10, definitions))),
+        if self._widths is None:  # measured once per trace: a step must not cost O(nodes)
+            labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
+            definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
+            self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)),
+                            _number_width(scene, tangent_keys, adjoint_keys))
+        label, definition, number = self._widths
+        columns = [("node", "label", None, label), ("definition", "definition", None, definition),
                    ("value", "value", None, number)]
         columns += [(f"∂·/∂{key}", "tangent", key, number) for key in tangent_keys]
         columns += [(f"∂{key}/∂·", "adjoint", key, number) for key in adjoint_keys]
@@ -100,7 +100,7 @@ class Tape(ScrollView, can_focus=True):
             self.nodes = [n.id for n in scene.trace.graph.nodes if n.op != "const"]
             self.row_of = {n: i for i, n in enumerate(self.nodes)}
             self._rows.clear()
-            self._number_width = None
+            self._widths = None
         columns = self._layout(scene)
         changed = changed_nodes(old, scene) if old is not None else None
         if columns != self.columns or changed is None:
