@@ -31,7 +31,6 @@ from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.status import StatusBar
 from gradviz.tui.widgets.tape import Tape
 
-PHASE_ORDER = ("forward", "tangent", "reverse")
 SPEEDS = (0.5, 1, 2, 4, 8, 16, 32, 64)
 
 
@@ -82,7 +81,6 @@ class StepperScreen(Screen):
         self.source = source
         self.spec_path = spec_path
         self.findings = findings or []
-        self.note = ""
         self._timer: Timer | None = None
         self.training = None  # the TrainingHandle once `t` started one
         self.train_settings: dict = {}
@@ -126,14 +124,13 @@ class StepperScreen(Screen):
         self.query_one(Tape).show(scene, self.selected)
         focus = self.selected if self.selected is not None else scene.current
         self.query_one(Inspector).show(scene, focus, self.selected is not None)
-        self.query_one(StatusBar).show(scene, self.playing, self.speed, self.note, compact=self.size.width < 100)
+        self.query_one(StatusBar).show(scene, self.playing, self.speed, compact=self.size.width < 100)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
         self.redraw()
 
     def watch_k(self) -> None:
-        self.note = ""
         self.redraw()
 
     def watch_selected(self) -> None:

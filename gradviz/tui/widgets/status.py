@@ -27,8 +27,7 @@ def _pass_counts(trace) -> dict[str, int]:
     return _COUNTS[key]
 
 
-def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: str = "",
-                compact: bool = False) -> Text:
+def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact: bool = False) -> Text:
     """Two lines: where we are, then why reverse mode (pass counts) and the play state."""
     timeline, state = scene.timeline, scene.state
     name, what = PHASE_TEXT[scene.phase]
@@ -55,8 +54,6 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, note: s
     else:
         line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
                     f"reverse mode {rev} (one per output element)", style="italic")
-    if note:
-        line.append(f"  {note}", style="yellow")
     return line
 
 
@@ -67,6 +64,6 @@ class StatusBar(Static):
     StatusBar { height: 2; background: $panel; }
     """
 
-    def show(self, scene: Scene, playing: bool, speed: float, note: str = "", compact: bool = False) -> None:
-        """Redraw for a new step or play state."""
-        self.update(status_text(scene, playing, speed, note, compact))
+    def show(self, scene: Scene, playing: bool, speed: float, compact: bool = False) -> None:
+        """Redraw for a new step or play state (its height is fixed: no relayout)."""
+        self.update(status_text(scene, playing, speed, compact), layout=False)
