@@ -29,7 +29,7 @@ def make_run(root: Path, steps: int = 60, state: str = "finished", nonfinite_at:
         bad = nonfinite_at is not None and step >= nonfinite_at
         loss = math.nan if bad else 0.7 * math.exp(-step / 20) + 0.05
         grad = {n: (math.nan if bad and n == "fc2" else 0.5 * (k + 1) * math.exp(-step / 30)) for k, n in enumerate(LAYERS)}
-        record = {"step": step, "epoch": (step - 1) // per_epoch + 1, "time": step * 0.01, "samples": 32 * step,
+        record = {"step": step, "epoch": (step - 1) // per_epoch + 1, "time": step * 0.2, "samples": 32 * step,
                   "lr": 0.1, "samples_per_s": 3200.0, "mem": 100 * 2**20, "loss": loss, "penalty": 0.0, "total": loss,
                   "grad_norm": grad, "grad_norm_total": math.sqrt(sum(v * v for v in grad.values())),
                   "param_norm": {n: 1.0 for n in LAYERS}, "keep_rate": {"drop": 0.75}}

@@ -69,7 +69,7 @@ def test_attention_masks_wrap_per_query_row() -> None:
     assert rows[1:] == ["███", "█·█", "███", "██·", "███", "·██"]
 
 
-def test_plain_follow_prints_one_row_per_epoch_and_the_layer_table(tmp_path: Path) -> None:
+def test_plain_follow_prints_a_row_per_epoch_and_the_layer_table(tmp_path: Path) -> None:
     make_run(tmp_path / "run", steps=30)
     out = io.StringIO()
     state = follow(RunView(tmp_path / "run"), Console(file=out, width=100, color_system=None))
@@ -86,3 +86,11 @@ def test_plain_follow_reports_the_first_non_finite_step(tmp_path: Path) -> None:
     out = io.StringIO()
     follow(RunView(tmp_path / "run"), Console(file=out, width=120, color_system=None))
     assert "non-finite values first logged at step 12 (layer fc2)" in out.getvalue()
+
+
+def test_plain_rows_are_spaced_in_training_time(tmp_path: Path) -> None:
+    paths = make_run(tmp_path / "run", steps=200, per_epoch=2)  # an epoch every 0.4 s of training
+    out = io.StringIO()
+    follow(RunView(paths.root), Console(file=out, width=100, color_system=None))
+    steps = [int(line.split()[1]) for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
+    assert steps == list(range(2, 201, 6))  # epoch ends at least 1 s of training apart, and the last

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradviz.sources.spec import load_spec
-from gradviz.train.dropout_probe import RecordingDropout, install_probes, set_dropout, set_recording
+from gradviz.train.dropout_probe import MaskLog, RecordingDropout, install_probes, set_dropout
 from gradviz.train.runlog import read_jsonl
 from train_support import sample, train_here
 
@@ -20,7 +20,7 @@ def test_recorded_mask_is_the_applied_mask(p: float) -> None:
     torch.manual_seed(0)
     x = torch.rand(16, 40) + 0.5  # no zeros, so a zero output can only come from the mask
     layer = RecordingDropout(p)
-    layer.recording = True
+    layer.log.switch(True)
     out = layer(x)
     mask = layer.last_mask
     assert mask.dtype == torch.bool and mask.shape == x.shape
@@ -44,7 +44,7 @@ def test_mask_is_exact_where_the_input_was_already_zero() -> None:
     torch.manual_seed(1)
     x = torch.relu(torch.randn(32, 64))
     layer = RecordingDropout(0.5)
-    layer.recording = True
+    layer.log.switch(True)
     out = layer(x)
     guessed = out != 0
     assert (guessed != layer.last_mask).any()  # the guess from zeros is wrong somewhere
@@ -53,7 +53,7 @@ def test_mask_is_exact_where_the_input_was_already_zero() -> None:
 
 def test_dropout_is_off_in_evaluation() -> None:
     layer = RecordingDropout(0.5)
-    layer.recording = True
+    layer.log.switch(True)
     layer.eval()
     x = torch.randn(4, 10)
     assert layer(x) is x
@@ -64,16 +64,17 @@ def test_probes_replace_nested_dropouts_and_override_p() -> None:
     spec = load_spec(sample("transformer_block"))
     model = spec.build_model()
     assert set_dropout(model, 0.3) == 2
-    probed = install_probes(model)
+    log = MaskLog()
+    probed = install_probes(model, log)
     assert [p.name for p in probed] == ["block.attn_drop", "block.ff_drop"]
     assert all(isinstance(p.module, RecordingDropout) and p.module.p == 0.3 for p in probed)
     assert model.block.attn_drop is probed[0].module
     x, _ = spec.make_data(0)
-    set_recording(probed, True)
+    log.switch(True)
     model.train()
     model(x[:4])
     assert probed[0].module.last_mask.shape == (4, 2, 10, 10)
-    set_recording(probed, False)
+    log.switch(False)
     assert probed[0].module.last_mask is None
 
 
@@ -86,3 +87,22 @@ def test_training_run_logs_keep_rates_and_mask_samples(tmp_path: Path) -> None:
     assert set(layer["kept"]) <= {"0", "1"}
     rates = [m["layers"]["drop1"]["keep_rate"] for m in masks]
     assert abs(sum(rates) / len(rates) - 0.6) < 0.05
+
+
+@pytest.mark.parametrize("recording", [False, True])
+def test_recording_or_not_draws_what_nn_dropout_draws(recording: bool) -> None:
+    """Turning recording on for logged steps must not change training: same outputs, same RNG."""
+    x = torch.randn(16, 32, requires_grad=True)
+    layer = RecordingDropout(0.3)
+    layer.log.switch(recording)
+    torch.manual_seed(5)
+    out = layer(x)
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    expected = nn.Dropout(0.3)(x)
+    assert torch.equal(out, expected) and torch.equal(torch.rand(1), after)
+    out.sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    expected.sum().backward()
+    assert torch.equal(grad, x.grad)

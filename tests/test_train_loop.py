@@ -108,9 +108,9 @@ def test_records_carry_every_documented_field(tmp_path: Path) -> None:
 def test_batch_size_one_is_sgd_and_dataset_size_is_full_batch(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, LINEAR_SPEC)
     train_here(tmp_path / "sgd", spec, batch_size=1, epochs=1, val_fraction=0.0)
-    train_here(tmp_path / "gd", spec, batch_size=64, epochs=3, val_fraction=0.0)
+    train_here(tmp_path / "gd", spec, batch_size=64, epochs=3, val_fraction=0.0, log_every=1)
     assert records(tmp_path / "sgd")[-1]["step"] == 64
-    assert [r["step"] for r in records(tmp_path / "gd") if r.get("epoch_end")] == [1, 2, 3]
+    assert [(r["step"], r["epoch"]) for r in records(tmp_path / "gd")] == [(1, 1), (2, 2), (3, 3)]
 
 
 def test_bad_settings_give_clear_errors(tmp_path: Path) -> None:
@@ -182,3 +182,9 @@ def test_out_of_memory_names_the_batch_size(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match=r"out of memory on cpu at --batch-size 8 \(micro-batches of 8 examples"):
         train_here(tmp_path / "run", spec)
     train_here(tmp_path / "ok", spec, accum=2, max_steps=2)  # the advice given works
+
+
+def test_max_steps_mid_epoch_still_ends_with_a_validation(tmp_path: Path) -> None:
+    train_here(tmp_path, sample("two_layer_mlp"), max_steps=20, log_every=100)
+    last = records(tmp_path)[-1]
+    assert last["step"] == 20 and "val_loss" in last and "val_acc" in last

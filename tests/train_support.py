@@ -21,7 +21,8 @@ def sample(name: str) -> str:
 
 def train_here(run_dir: Path, spec: str, **settings: Any) -> Any:
     """Train in this process (no subprocess) and return the TrainResult."""
-    config = TrainConfig(spec=spec, run_dir=str(run_dir), device="cpu", **settings)
+    settings.setdefault("device", "cpu")
+    config = TrainConfig(spec=spec, run_dir=str(run_dir), **settings)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     return run_training(config, RunPaths(Path(run_dir)), DistInfo())
 

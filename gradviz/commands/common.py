@@ -21,11 +21,14 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
                         help="inputs drawn at random (seeded) with this shape: W1=2x16 (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed for --shape values, dropout masks and model batches")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="number type of the trace")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                        help="number type of the trace (default: float64 for expressions, the model's own for specs)")
     parser.add_argument("--wrt", metavar="INPUT", help="the input the tangent (forward-mode) pass follows; default: the first")
     parser.add_argument("--batch-size", type=int, default=8, help="model specs: rows of the batch traced")
     parser.add_argument("--level", choices=("module", "aten"), default="module",
                         help="model specs: one node per module call, or finer aten ops")
+    parser.add_argument("--eval", action="store_true",
+                        help="model specs: trace in evaluation mode (dropout off) instead of training mode")
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,12 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
             if exc.name and exc.name.startswith("gradviz"):
                 raise GradvizError("tracing model specs is not available in this version") from None
             raise
-        return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level, dtype=args.dtype)
+        return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
+                          dtype=args.dtype, training=not getattr(args, "eval", False))
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)
-    trace = trace_expression(source.text, at, shapes, args.seed, args.dtype, modes)
+    trace = trace_expression(source.text, at, shapes, args.seed, args.dtype or "float64", modes)
     check_wrt(trace, args)
     return trace
 

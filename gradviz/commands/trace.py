@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from gradviz.views.json_report import trace_to_json
 
-        json.dump(trace_to_json(trace, args.source), sys.stdout, indent=1)
+        json.dump(trace_to_json(trace, args.source, full=args.full), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
@@ -50,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
             from gradviz.draw.terminal import render_trace_graph
 
             console.print(render_trace_graph(trace, ascii=args.ascii))
-        if args.check:
+        if args.check and trace.info.get("source") == "model":
+            from gradviz.sources.model_check import check_spec_file
+
+            console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
+                                          not getattr(args, "eval", False)).summary())
+        elif args.check:
             from gradviz.check import check_trace
 
             console.print(check_trace(trace, args.source).summary())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -29,12 +29,15 @@ class Trace:
 
     An adjoint is None where nothing is differentiated: constants, and for models the
     tensors that do not require grad (integer inputs, targets, masks).
+
+    values and adjoints are read by index or iteration: expressions give tuples, models
+    give sequences that turn each captured tensor into a numpy array when first read.
     """
 
     graph: Graph
-    values: tuple[np.ndarray, ...]
-    tangents: Mapping[str, tuple[np.ndarray | None, ...]] = field(default_factory=dict)
-    adjoints: Mapping[str, tuple[np.ndarray | None, ...]] = field(default_factory=dict)
+    values: Sequence[np.ndarray]
+    tangents: Mapping[str, Sequence[np.ndarray | None]] = field(default_factory=dict)
+    adjoints: Mapping[str, Sequence[np.ndarray | None]] = field(default_factory=dict)
     contributions: Mapping[str, Mapping[Edge, np.ndarray]] = field(default_factory=dict)
     partials: Mapping[Edge, np.ndarray] = field(default_factory=dict)
     aux: Mapping[int, Mapping[str, object]] = field(default_factory=dict)

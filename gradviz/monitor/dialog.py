@@ -24,10 +24,11 @@ class LeaveDialog(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="leave-dialog"):
             yield Label("Training is still running. Leave the monitor and…")
+            yield Label("(stopping saves a checkpoint; kept training can be watched with gradviz monitor)")
             with Horizontal(id="leave-buttons"):
-                yield Button("s  stop it (saves a checkpoint)", id="stop", variant="error")
-                yield Button("k  keep it training", id="detach", variant="primary")
-                yield Button("esc  stay", id="stay")
+                yield Button("s: stop it", id="stop", variant="error")
+                yield Button("k: keep training", id="detach", variant="primary")
+                yield Button("esc: stay", id="stay")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss({"stop": "stop", "detach": "detach"}.get(event.button.id or ""))

@@ -18,7 +18,10 @@ from gradviz.monitor.state import RunView
 
 COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
 WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
-QUIET_SECONDS = 10.0  # print a row at least this often, even inside a long epoch
+# Rows are spaced in training time (the records' own clock), so a live run and a replay
+# print the same table: an epoch end at most every ROW_SECONDS, any record after QUIET_SECONDS.
+ROW_SECONDS = 1.0
+QUIET_SECONDS = 10.0
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -84,7 +87,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TimeRemainingColumn(), TextColumn("{task.fields[loss]}")]
     printed_header = False
-    last_row = time.monotonic()
+    last_row: float | None = None  # training time of the last printed row
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("starting", total=None, loss="")
         seen = 0
@@ -94,13 +97,15 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 new = view.records[seen:]
                 seen = len(view.records)
                 for record in new:
-                    quiet = time.monotonic() - last_row > QUIET_SECONDS
-                    if record.get("epoch_end") or quiet or record is view.records[-1] and view.done:
+                    since = record.get("time", 0.0) - (last_row or 0.0)
+                    final = record is view.records[-1] and view.done
+                    epoch_row = record.get("epoch_end") and (last_row is None or since >= ROW_SECONDS)
+                    if epoch_row or since >= QUIET_SECONDS or final:
                         if not printed_header:
                             progress.console.print(row_table(None))
                             printed_header = True
                         progress.console.print(row_table(record_cells(record)))
-                        last_row = time.monotonic()
+                        last_row = record.get("time", 0.0)
                 if view.records:
                     last = view.records[-1]
                     progress.update(task, total=view.total_steps, completed=last["step"],
@@ -112,7 +117,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
             except KeyboardInterrupt:
                 if on_interrupt is None:
                     raise
-                progress.console.print("[yellow]interrupted: stopping the trainer cleanly (checkpoint saved)…[/]")
+                progress.console.print("[yellow]interrupted: the trainer stops after this step and saves a checkpoint…[/]")
                 on_interrupt()
                 on_interrupt = None  # a second Ctrl-C leaves at once
     if view.records:

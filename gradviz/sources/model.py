@@ -28,6 +28,16 @@ def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str 
     `dtype` None keeps the model's own dtype; 'float32'/'float64' converts model and data.
     `training` False traces in evaluation mode (dropout off).
     """
+    spec, model, x, y, info = prepare_spec(path, batch_size, seed, dtype, training)
+    try:
+        return trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
+    except ModelRunError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def prepare_spec(path: str | Path, batch_size: int, seed: int, dtype: str | None, training: bool):
+    """(spec, model, x, y, info): the spec loaded and checked, its model built with torch
+    seeded by `seed` (as `gradviz train --seed` does), and one seeded batch."""
     from gradviz.sources.spec import build_model, check_spec, load_spec, make_data
 
     spec = load_spec(path)
@@ -36,16 +46,13 @@ def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str 
 
     x_all, y_all = make_data(spec, seed)
     x, y = pick_batch(x_all, y_all, batch_size, seed)
-    torch.manual_seed(seed)  # the same initial weights as `gradviz train --seed`
+    torch.manual_seed(seed)
     model = build_model(spec)
     model, x, y = to_dtype(model, x, y, dtype)
     model.train(training)
     info = {"spec": str(path), "name": spec.name, "batch_size": x.shape[0], "seed": seed,
             "training": training, "examples": x_all.shape[0]}
-    try:
-        return trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
-    except ModelRunError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    return spec, model, x, y, info
 
 
 def pick_batch(x: Any, y: Any, batch_size: int, seed: int) -> tuple[Any, Any]:

@@ -61,7 +61,9 @@ def trace_aten_level(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x:
 
     forward_and_loss._orig_mod = model  # lets make_fx record each op's module path
     with torch.random.fork_rng(devices=[]):  # tracing runs dropout once; the capture must draw afresh
-        gm = make_fx(forward_and_loss, DECOMPOSITIONS, record_module_stack=True)(params, x.detach(), y)
+        # Real tensors: a data-dependent branch is followed the way this batch goes.
+        gm = make_fx(forward_and_loss, DECOMPOSITIONS, record_module_stack=True,
+                     _error_on_data_dependent_ops=False)(params, x.detach(), y)
     gm.graph.eliminate_dead_code()
     return gm
 

@@ -9,21 +9,23 @@ value with one use has one term, its adjoint. One autograd.grad call over the no
 outputs and the aliases returns all of it; parameters' gradients are the ones
 `loss.backward()` would store in `.grad`.
 
-A tuple-valued call (a container, e.g. chunk or an LSTM) feeds several getitem nodes;
-its inputs are aliased, and when more than one of its pieces reaches the loss, each
-piece's share is one extra autograd.grad on the same recorded graph.
+A tuple-valued call (a container, e.g. chunk or an LSTM) feeds several getitem nodes.
+When more than one of its pieces reaches the loss, each piece's share of an input is one
+extra autograd.grad on the same recorded graph, from the piece back to that input's
+alias (or to the input itself, when the container is its only use).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
+from gradviz.sources.model_arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model_describe import canonical_op
 from gradviz.sources.model_program import LEAF_KINDS, Program, Step, materialize
 
@@ -48,6 +50,10 @@ class Run:
     nodes: list[int]                            # op steps that produced a tensor, in order
     edges: dict[int, list[EdgeRecord]]          # op step → its tensor inputs, one record per edge
     aux: dict[int, dict[str, Any]] = field(default_factory=dict)
+    env: list[Any] = field(default_factory=list)  # every step's value, tensors or not (for checks)
+    containers: bool = False  # whether any tuple-valued call fed a node
+    split_edges: bool = True  # whether shared values were aliased per use
+    roots: dict[int, int] = field(default_factory=dict)  # container step → the outermost tuple it is part of
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
@@ -61,14 +67,17 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     aux: dict[int, dict[str, Any]] = {}
     model_training = bool(getattr(program.model, "training", True))
 
-    def use(index: int, edges: list[EdgeRecord], force: bool) -> Any:
+    def use(index: int, edges: list[EdgeRecord], passed: dict[int, Any]) -> Any:
         value = env[index]
         if isinstance(value, torch.Tensor):
-            if split_edges and (force or steps[index].shared) and value.requires_grad:
-                alias = value.view_as(value)
-                edges.append((index, alias, None))
-                return alias
-            edges.append((index, None, None))
+            if index in passed:  # the same tensor twice in one call (attn(h, h, h)): one edge, one alias,
+                return passed[index]  # so identity checks inside the call still hold
+            if split_edges and steps[index].shared and value.requires_grad:
+                value = value.view_as(value)
+                edges.append((index, value, None))
+            else:
+                edges.append((index, None, None))
+            passed[index] = value
             return value
         inner = containers.get(index)
         if inner is not None:
@@ -80,14 +89,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
         kind = step.kind
         if kind == "call":
             edges: list[EdgeRecord] = []
-            force = step.container
+            passed: dict[int, Any] = {}
             if step.nested:
-                args = materialize(step.args, lambda i: use(i, edges, force))
-                kwargs = materialize(step.kwargs, lambda i: use(i, edges, force))
+                args = materialize(step.args, lambda i: use(i, edges, passed))
+                kwargs = materialize(step.kwargs, lambda i: use(i, edges, passed))
             else:
                 args = list(step.args)
                 for position, index in step.slots:
-                    args[position] = use(index, edges, force)
+                    args[position] = use(index, edges, passed)
                 kwargs = step.kwargs
             try:
                 if step.dropout is not None:
@@ -103,7 +112,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 tensors[step.index] = value
                 nodes.append(step.index)
                 edges_of[step.index] = edges
-            elif edges and isinstance(value, (tuple, list)):
+            elif edges and is_container(value):
                 # A piece of a container that is itself a tuple keeps the outer container as root.
                 vias = {via for _, _, via in edges}
                 root = vias.pop() if len(vias) == 1 and None not in vias else step.index
@@ -116,7 +125,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
             tensors[step.index] = step.value
     loss = env[program.output]
     _mark_native_dropout(program, env, tensors, aux, model_training)
-    return Run(loss, tensors, nodes, edges_of, aux)
+    roots = {index: root for index, (root, _) in containers.items()}
+    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots)
+
+
+def is_container(value: Any) -> bool:
+    """A tuple or list holding tensors (torch.Size, a tuple of ints, is not one)."""
+    return isinstance(value, (tuple, list)) and any(isinstance(v, (torch.Tensor, tuple, list)) for v in value) \
+        and not isinstance(value, torch.Size)
 
 
 def _mark_native_dropout(program: Program, env: list[Any], tensors: dict[int, torch.Tensor],
@@ -148,7 +164,7 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
     override = {}
     for name, index in step.params:
         param = env[index]
-        if split_edges and (steps[index].shared or step.container) and param.requires_grad:
+        if split_edges and steps[index].shared and param.requires_grad:
             alias = param.view_as(param)
             override[name] = alias
             edges.append((index, alias, None))
@@ -166,41 +182,47 @@ def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     return to_trace(program, run, info or {})
 
 
+_UNDIFFERENTIATED = object()  # a tensor that does not require grad: its adjoint is None
+
+
 def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
-    """Turn a Run into a Trace: the backward pass, then numpy arrays and the (cached) Graph."""
-    graph, ids = build_graph(program, run)
+    """Turn a Run into a Trace: the backward pass, the (cached) Graph, and numpy views.
+
+    Values, adjoints and contributions become numpy arrays when first read (TensorArrays,
+    EdgeTerms): converting every tensor up front cost as much as a small model's forward.
+    """
+    graph, ids, partial_edges, gid_of = build_graph(program, run)
     grads, isolated = backward(run)
-    values = tuple(_numpy(run.tensors[step]) for step in ids)
-    adjoints: list[np.ndarray | None] = []
-    for gid, step in enumerate(ids):
+    tensors = run.tensors
+    values = TensorArrays([tensors[step] for step in ids])
+    adjoint_items: list[Any] = []
+    for step in ids:
         grad = grads.get(step, _UNDIFFERENTIATED)
         if grad is _UNDIFFERENTIATED:
-            adjoints.append(None)
+            adjoint_items.append(None)
+        elif grad is None:  # differentiable, but it does not reach the loss
+            adjoint_items.append(torch.zeros_like(tensors[step]))
         else:
-            adjoints.append(np.zeros_like(values[gid]) if grad is None else _numpy(grad))
-    contributions: dict[Edge, np.ndarray] = {}
-    gid_of = {step: gid for gid, step in enumerate(ids)}
+            adjoint_items.append(grad)
+    adjoints = TensorArrays(adjoint_items)
+    terms: dict[Edge, Any] = {}
     for step in run.nodes:
         child = gid_of[step]
-        for position, (source, alias, via) in enumerate(run.edges[step]):
-            if adjoints[gid_of[source]] is None:
+        for position, (source, alias, _) in enumerate(run.edges[step]):
+            gid = gid_of[source]
+            if adjoint_items[gid] is None:
                 continue
-            if (step, position) in isolated:
-                term = isolated[(step, position)]
-            elif alias is not None:
-                term = grads.get(("alias", step, position))
-                term = np.zeros_like(values[gid_of[source]]) if term is None else _numpy(term)
+            if (step, position) in isolated:  # one piece's share of a container's input
+                terms[(child, position)] = isolated[(step, position)]
+            elif alias is None:  # the source's only use: its adjoint is this one term
+                terms[(child, position)] = gid
             else:
-                term = adjoints[gid_of[source]]
-            if term is not None:
-                contributions[(child, position)] = term
-    aux = {gid_of[step]: {**data, "mask": None if data.get("mask") is None else _numpy(data["mask"])}
+                grad = grads.get(("alias", step, position))
+                terms[(child, position)] = torch.zeros_like(alias) if grad is None else grad
+    aux = {gid_of[step]: {**data, "mask": None if data.get("mask") is None else data["mask"].numpy(force=True)}
            for step, data in run.aux.items() if step in gid_of}
-    return Trace(graph, values, {}, {"loss": tuple(adjoints)}, {"loss": contributions},
-                 LazyPartials(graph, values, aux), aux, dict(info))
-
-
-_UNDIFFERENTIATED = object()
+    return Trace(graph, values, {}, {"loss": adjoints}, {"loss": EdgeTerms(terms, adjoints)},
+                 LazyPartials(graph, values, aux, partial_edges), aux, dict(info))
 
 
 def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], np.ndarray]]:
@@ -215,7 +237,7 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
         if tensor.requires_grad:
             keys.append(step)
             inputs.append(tensor)
-    pieces = _container_pieces(run)
+    pieces = _container_pieces(run) if run.containers and run.split_edges else {}
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
             if alias is not None:
@@ -228,52 +250,60 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
     isolated: dict[tuple[int, int], np.ndarray] = {}
     for step, positions in pieces.items():
         seed = found.get(step)
-        aliases = [run.edges[step][p][1] for p in positions]
+        aliases = [_target(run, step, p) for p in positions]
         if seed is None:
             shares: Any = [None] * len(positions)
         else:
             shares = torch.autograd.grad(run.tensors[step], aliases, grad_outputs=seed,
                                          retain_graph=True, allow_unused=True)
         for position, alias, share in zip(positions, aliases, shares):
-            isolated[(step, position)] = _numpy(share if share is not None else torch.zeros_like(alias))
+            isolated[(step, position)] = numpy_of(share if share is not None else torch.zeros_like(alias))
     return found, isolated
+
+
+def _target(run: Run, step: int, position: int) -> torch.Tensor:
+    """What an edge's gradient is taken at: its alias, or its source when that has one use."""
+    source, alias, _ = run.edges[step][position]
+    return alias if alias is not None else run.tensors[source]
 
 
 def _container_pieces(run: Run) -> dict[int, list[int]]:
     """Nodes whose edges come through a container shared with other nodes: step → positions."""
     users: dict[int, set[int]] = {}
     for step in run.nodes:
-        for _, alias, via in run.edges[step]:
-            if via is not None and alias is not None:
+        for position, (_, _, via) in enumerate(run.edges[step]):
+            if via is not None and _target(run, step, position).requires_grad:
                 users.setdefault(via, set()).add(step)
     pieces: dict[int, list[int]] = {}
     for step in run.nodes:
-        for position, (_, alias, via) in enumerate(run.edges[step]):
-            if via is not None and alias is not None and len(users[via]) > 1:
+        for position, (_, _, via) in enumerate(run.edges[step]):
+            if via in users and len(users[via]) > 1 and _target(run, step, position).requires_grad:
                 pieces.setdefault(step, []).append(position)
     return pieces
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    tensor = tensor.detach()
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
-    return tensor.cpu().numpy()
 
 
 def _dtype_name(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
 
 
-def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
-    """The Graph of a run (cached per structure and shapes) and the step of each node id."""
+def build_graph(program: Program, run: Run) -> tuple[Graph, list[int], list[Edge], dict[int, int]]:
+    """The Graph of a run, the step of each node id, the edges with numeric partials, and
+    each step's node id.
+
+    Cached per structure, shapes and dtypes: a second capture of the same program on a
+    batch of the same shape reuses it.
+    """
     tensors = run.tensors
-    leaves = [s.index for kind in LEAF_KINDS for s in program.steps if s.kind == kind and s.index in tensors]
-    key = (tuple((i, tensors[i].shape, tensors[i].dtype) for i in leaves),
-           tuple((i, tensors[i].shape, tensors[i].dtype, tuple(e[0] for e in run.edges[i])) for i in run.nodes))
+    edges = run.edges
+    # Which steps made tensors, and the inputs' shapes, fix the structure and (but for
+    # data-dependent ops like nonzero) every shape: a cheap key for a cache that saves a
+    # small model's capture a fifth of its time.
+    x, y = tensors[program.inputs[0]], tensors[program.inputs[1]]
+    key = (x.shape, x.dtype, y.shape, y.dtype, tuple(run.nodes), sum(len(edges[i]) for i in run.nodes))
     cached = program.graph_cache.get(key)
     if cached is not None:
         return cached
+    leaves = [s.index for kind in LEAF_KINDS for s in program.steps if s.kind == kind and s.index in tensors]
     ids = leaves + run.nodes
     gid_of = {step: gid for gid, step in enumerate(ids)}
     nodes = []
@@ -284,7 +314,7 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
         inputs: tuple[int, ...] = ()
         attrs: dict[str, Any] = {}
         if step.kind == "call":
-            inputs = tuple(gid_of[e[0]] for e in run.edges[index])
+            inputs = tuple(gid_of[e[0]] for e in edges[index])
             meta["definition"] = step.definition
             if step.partials is not None and len(step.partials) == len(inputs):
                 meta["partials"] = step.partials
@@ -295,46 +325,8 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int]]:
             op = {"input": "input", "param": "param", "const": "const"}[step.kind]
         nodes.append(Node(gid, op, inputs, step.label, frozen_mapping(attrs), frozen_mapping(meta)))
     graph = Graph(tuple(nodes), {"loss": gid_of[program.output]})
-    program.graph_cache[key] = (graph, ids)
-    return graph, ids
-
-
-class LazyPartials(Mapping):
-    """∂v_j/∂v_i as numbers for elementwise activations and dropout, computed when first read."""
-
-    def __init__(self, graph: Graph, values: tuple[np.ndarray, ...], aux: Mapping[int, Mapping[str, Any]]):
-        self._graph = graph
-        self._values = values
-        self._aux = aux
-        self._edges = [(n.id, 0) for n in graph.nodes if not n.is_leaf and n.inputs and (
-            canonical_op(n.op) in ("sigmoid", "tanh", "relu") or "training" in aux.get(n.id, {}))]
-        self._cache: dict[Edge, np.ndarray] = {}
-
-    def __getitem__(self, edge: Edge) -> np.ndarray:
-        if edge not in self._cache:
-            if edge not in self._edges:
-                raise KeyError(edge)
-            self._cache[edge] = self._compute(*edge)
-        return self._cache[edge]
-
-    def _compute(self, child: int, position: int) -> np.ndarray:
-        node = self._graph.nodes[child]
-        out = self._values[child]
-        x = self._values[node.inputs[position]]
-        op = canonical_op(node.op)
-        data = self._aux.get(child, {})
-        if "training" in data:  # dropout: kept units are scaled by 1/(1 − p), dropped ones are 0
-            if data.get("mask") is None or not data["training"]:
-                return np.ones_like(out)
-            return data["mask"].astype(out.dtype) / np.asarray(1 - float(data["p"]), dtype=out.dtype)
-        if op == "sigmoid":
-            return out * (1 - out)
-        if op == "tanh":
-            return 1 - out * out
-        return (x > 0).astype(out.dtype)  # relu
-
-    def __iter__(self) -> Iterator[Edge]:
-        return iter(self._edges)
-
-    def __len__(self) -> int:
-        return len(self._edges)
+    dropouts = {gid_of[step] for step in run.aux if step in gid_of}
+    partial_edges = [(n.id, 0) for n in graph.nodes if not n.is_leaf and n.inputs and (
+        canonical_op(n.op) in ("sigmoid", "tanh", "relu") or n.id in dropouts)]
+    program.graph_cache[key] = (graph, ids, partial_edges, gid_of)
+    return graph, ids, partial_edges, gid_of

@@ -40,26 +40,38 @@ class FxRefused(Exception):
         self.where = where
 
 
+class OpaqueLoss(nn.Module):
+    """The spec's loss as one node, for losses fx cannot look into."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, output, target):
+        return self.fn(output, target)
+
+
 class WithLoss(nn.Module):
     """The model followed by its loss: forward(x, y) = loss(model(x), y)."""
 
     def __init__(self, model: nn.Module, loss: Callable[[Any, Any], Any], opaque_loss: bool = False):
         super().__init__()
         self.model = model
-        self.loss_fn = loss
-        self.opaque_loss = opaque_loss
+        self.loss_fn = OpaqueLoss(loss) if opaque_loss else loss
 
     def forward(self, x, y):
-        output = self.model(x)
-        if self.opaque_loss:
-            return call_loss(self.loss_fn, output, y)
-        return self.loss_fn(output, y)
+        return self.loss_fn(self.model(x), y)
 
 
-@torch.fx.wrap
-def call_loss(fn: Callable[[Any, Any], Any], output, target):
-    """The spec's loss as one opaque node, for losses fx cannot look into."""
-    return fn(output, target)
+class LeafTracer(torch.fx.Tracer):
+    """fx's tracer, with torch.nn modules as leaves (its default) and an opaque loss as one too."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, OpaqueLoss) or super().is_leaf_module(m, module_qualified_name)
+
+
+def _symbolic_trace(root: nn.Module) -> torch.fx.GraphModule:
+    return torch.fx.GraphModule(root, LeafTracer().trace(root))
 
 
 def prepare_model(model: nn.Module) -> None:
@@ -73,11 +85,11 @@ def prepare_model(model: nn.Module) -> None:
 def trace_module_level(model: nn.Module, loss: Callable[[Any, Any], Any]) -> tuple[torch.fx.GraphModule, tuple[str, ...]]:
     """(GraphModule of loss(model(x), y), notes); FxRefused names the line fx stopped at."""
     try:
-        return torch.fx.symbolic_trace(WithLoss(model, loss)), ()
+        return _symbolic_trace(WithLoss(model, loss)), ()
     except Exception as exc:  # noqa: BLE001 - any failure means: try the loss as one node
         first = exc
     try:
-        gm = torch.fx.symbolic_trace(WithLoss(model, loss, opaque_loss=True))
+        gm = _symbolic_trace(WithLoss(model, loss, opaque_loss=True))
     except Exception as exc:  # noqa: BLE001 - fx raises many types; all mean 'cannot trace'
         raise refusal(exc) from None
     return gm, (f"fx could not look inside the loss ({refusal(first)}); it is shown as one node",)
@@ -211,6 +223,10 @@ class _Builder:
         args, kwargs = self.convert(node.args), self.convert(node.kwargs)
         shown = ", ".join(self.label(i) for i in refs_in((args, kwargs)))
         text = f"{module_summary(module)}({shown})"
+        if isinstance(module, OpaqueLoss):
+            name = getattr(module.fn, "__name__", "loss")
+            self.call(node, module, name, "loss", f"{name}({shown})", args, kwargs, module=None)
+            return
         if type(module) is nn.Dropout:
             self.call(node, dropout_call, "Dropout", path, text, args[:1], {},
                       dropout=(module.p, None), leaf=module, module=path)

@@ -48,6 +48,13 @@ def split_data(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int,
     return DataSplit(x[train].to(device), y[train].to(device), x[val].to(device), y[val].to(device))
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a CPU tensor to the device without making the host wait (pinned, non-blocking)."""
+    if device.type != "cuda":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def check_batch_size(batch_size: int, n_train: int, world: int, accum: int, val_fraction: float) -> None:
     """TrainingError when a batch cannot be filled from the training set."""
     if batch_size > n_train:
@@ -77,7 +84,7 @@ def epoch_batches(n_train: int, batch_size: int, epoch: int, seed: int, rank: in
     batch_size examples whatever the number of processes.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n_train, generator=generator).to(device)
+    order = to_device(torch.randperm(n_train, generator=generator), device)
     updates = []
     for batch in order.split(batch_size)[: steps_per_epoch(n_train, batch_size, world, accum)]:
         share = batch.tensor_split(world)[rank] if world > 1 else batch

@@ -1,17 +1,19 @@
 """Exact dropout masks: the mask torch drew, recorded while the model trains.
 
 Guessing the mask from zeros in a dropout layer's output is wrong whenever the input was
-already zero (after a ReLU, about half the units). ``torch.native_dropout`` returns the
-output together with the boolean keep-mask and draws the same random numbers as
-``F.dropout``, so swapping each ``nn.Dropout`` for :class:`RecordingDropout` changes
-nothing about training and makes the true mask available.
+already zero (after a ReLU, about half the units). On logged steps :class:`RecordingDropout`
+runs what ``F.dropout`` itself runs, keeping the mask: on CUDA ``torch.native_dropout``
+(which returns output and boolean mask), on CPU ATen's Bernoulli noise (the mask is where
+it is non-zero); on other steps it calls ``F.dropout``. The random draws are the same
+either way, so swapping each ``nn.Dropout`` for it changes nothing about training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # Layers whose p --dropout overrides. Only element-wise nn.Dropout is recorded: the
@@ -19,22 +21,59 @@ from torch import nn
 DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-class RecordingDropout(nn.Dropout):
-    """nn.Dropout that keeps the last mask it drew while ``recording`` is set."""
+@dataclass
+class MaskLog:
+    """One switch for every recording layer, and the masks they drew while it was on.
 
-    def __init__(self, p: float = 0.5, inplace: bool = False):
+    A plain object rather than attributes on the modules: flipping it costs one Python
+    assignment per step, where nn.Module.__setattr__ on each layer cost several percent
+    of a small model's step.
+    """
+
+    on: bool = False
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def switch(self, on: bool) -> None:
+        """Start or stop recording; stopping drops the masks kept so far."""
+        if on != self.on:
+            self.on = on
+            if not on:
+                self.masks.clear()
+
+
+class RecordingDropout(nn.Dropout):
+    """nn.Dropout that leaves the mask it drew in a MaskLog while the log is on."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, log: MaskLog | None = None, name: str = ""):
         super().__init__(p, inplace)
-        self.recording = False
-        self.last_mask: torch.Tensor | None = None
+        self.log = log if log is not None else MaskLog()
+        self.name = name
+
+    @property
+    def last_mask(self) -> torch.Tensor | None:
+        """The boolean keep-mask of this layer's last forward while recording, if any."""
+        mask = self.log.masks.get(self.name)
+        if mask is None or mask.dtype == torch.bool:
+            return mask
+        return mask != 0  # CPU: the scaled Bernoulli noise F.dropout multiplies by
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x  # what F.dropout returns in evaluation
-        output, mask = torch.native_dropout(x, self.p, True)
-        if self.recording:
-            self.last_mask = mask  # a reference, no copy: read only on logged steps
-        if self.inplace:
-            return x.copy_(output)
+        if not self.log.on:
+            return F.dropout(x, self.p, True, self.inplace)  # unlogged steps: torch's own fast path
+        if x.is_cuda:
+            output, mask = torch.native_dropout(x, self.p, True)  # F.dropout's fused CUDA kernel
+            if self.inplace:
+                output = x.copy_(output)
+        else:
+            # F.dropout's CPU path (ATen's _dropout_impl), spelled out to keep the noise.
+            if self.p == 1:
+                mask = torch.zeros_like(x)
+            else:
+                mask = torch.empty_like(x).bernoulli_(1 - self.p).div_(1 - self.p)
+            output = x.mul_(mask) if self.inplace else x * mask
+        self.log.masks[self.name] = mask  # a reference, no copy: read only on logged steps
         return output
 
 
@@ -56,25 +95,17 @@ def set_dropout(model: nn.Module, p: float) -> int:
     return count
 
 
-def install_probes(model: nn.Module) -> list[ProbedLayer]:
-    """Replace every plain nn.Dropout in the model by a RecordingDropout, in place."""
+def install_probes(model: nn.Module, log: MaskLog) -> list[ProbedLayer]:
+    """Replace every plain nn.Dropout in the model by a RecordingDropout writing to log."""
     probed = []
     for name, module in list(model.named_modules()):
         if type(module) is not nn.Dropout:
             continue
-        recorder = RecordingDropout(module.p, module.inplace)
+        recorder = RecordingDropout(module.p, module.inplace, log, name)
         recorder.train(module.training)
         _replace_submodule(model, name, recorder)
         probed.append(ProbedLayer(name, recorder))
     return probed
-
-
-def set_recording(probed: list[ProbedLayer], on: bool) -> None:
-    """Turn mask recording on or off for every probed layer; off drops the last masks."""
-    for layer in probed:
-        layer.module.recording = on
-        if not on:
-            layer.module.last_mask = None
 
 
 def _replace_submodule(model: nn.Module, path: str, new: nn.Module) -> None:

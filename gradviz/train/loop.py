@@ -22,7 +22,7 @@ from gradviz.train.checkpoint import BestKeeper, save_checkpoint
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
-from gradviz.train.dropout_probe import ProbedLayer, set_recording
+from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.recorder import RunRecorder, memory_in_use
 from gradviz.train.stats import HostCopier, LayerGroups, StatsCollector
 
@@ -36,6 +36,7 @@ class TrainResult:
     epoch: int
     samples: int
     seconds: float  # wall time of the loop itself, set-up excluded
+    cpu_seconds: float  # this process's CPU time over the same span (steadier on a shared machine)
     best_loss: float | None
 
 
@@ -61,13 +62,15 @@ class Trainer:
     """Runs the epochs of one (possibly distributed) training run and records them."""
 
     def __init__(self, config: TrainConfig, spec: Spec, model: nn.Module, net: nn.Module, data: DataSplit,
-                 groups: LayerGroups, probed: list[ProbedLayer], recorder: RunRecorder, controller: Controller,
+                 groups: LayerGroups, probed: list[ProbedLayer], mask_log: MaskLog, recorder: RunRecorder,
+                 controller: Controller,
                  device: torch.device, rank: int = 0, world: int = 1, total_steps: int = 0):
         self.config, self.spec, self.model, self.net, self.data = config, spec, model, net, data
-        self.groups, self.probed, self.recorder, self.controller = groups, probed, recorder, controller
+        self.groups, self.probed, self.mask_log = groups, probed, mask_log
+        self.recorder, self.controller = recorder, controller
         self.device, self.rank, self.world, self.total_steps = device, rank, world, total_steps
         self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
-        self.stats = StatsCollector(groups, probed, device)
+        self.stats = StatsCollector(groups, probed, mask_log, device)
         self.copier = HostCopier(device)
         self.best = BestKeeper(recorder.paths.best_checkpoint, config)
         self.step = 0
@@ -81,8 +84,10 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
         self._last_log = (self.start, 0)
         state = "finished"
+        validating = len(self.data.x_val) > 0
         for self.epoch in range(1, self.config.epochs + 1):
             batches = epoch_batches(len(self.data.x_train), self.config.batch_size, self.epoch, self.config.seed,
                                     self.rank, self.world, self.config.accum, self.device)
@@ -90,30 +95,31 @@ class Trainer:
                 self.step += 1
                 epoch_end = index == len(batches) - 1
                 last = self.step == self.total_steps
-                logged = self.step % self.config.log_every == 0 or self.step == 1 or epoch_end or last
-                # The epoch's last record waits for validation, which goes onto it.
-                self._update(micro, logged, write=logged and not epoch_end)
-                if epoch_end:
+                # Epoch ends are logged when they carry a validation result.
+                logged = self.step % self.config.log_every == 0 or self.step == 1 or last or (epoch_end and validating)
+                # An epoch's last record, and the run's, waits for validation to go onto it.
+                self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
+                if epoch_end and validating:
                     self._end_epoch()
                 if self.controller.due(logged) and self._obey(self.controller.poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
-                    return self._finish(state)
+                    return self._finish(state, validate=last and validating and not epoch_end)
         return self._finish(state)
 
     def _update(self, micro: list[torch.Tensor], logged: bool, write: bool) -> None:
         """One parameter update: forward and backward over the micro-batches, then step."""
-        set_recording(self.probed, logged)
+        self.mask_log.switch(logged)
+        sizes = [m.shape[0] for m in micro]
         try:
-            loss, penalty = self._backward(micro)
+            loss, penalty = self._backward(micro, sizes)
         except torch.OutOfMemoryError:
             raise self._oom(micro) from None
         except RuntimeError as exc:
             if "can't allocate memory" in str(exc):  # the CPU allocator's out-of-memory
                 raise self._oom(micro) from None
             raise
-        batch = sum(m.shape[0] for m in micro) * self.world
-        self.samples += batch
+        self.samples += sum(sizes) * self.world
         # Running sums on the device: the logged loss is the mean since the last log.
         if self._sums is None:
             self._sums = [loss, penalty]
@@ -122,16 +128,18 @@ class Trainer:
         self._count += 1
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss)
-        if logged:
+        if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
+        elif logged:
+            self._sums, self._count = None, 0
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if write:
             self._write_ready(wait=False)
 
-    def _backward(self, micro: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _backward(self, micro: list[torch.Tensor], sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
-        total = sum(m.shape[0] for m in micro)
+        total = sum(sizes)
         accumulating = len(micro) > 1
         step_loss = penalty = None
         for i, indices in enumerate(micro):
@@ -142,7 +150,7 @@ class Trainer:
                 output = self.net(self.data.x_train[indices])
                 loss = self.spec.loss(output, self.data.y_train[indices])
                 # Weight b_i / B: the summed gradients are those of the whole batch's mean.
-                weighted = loss * (indices.shape[0] / total) if accumulating else loss
+                weighted = loss * (sizes[i] / total) if accumulating else loss
                 objective = weighted
                 if last and self.config.l2 > 0:
                     penalty = l2_penalty(self.groups.params, self.config.l2)
@@ -185,8 +193,7 @@ class Trainer:
         extra = {"epoch_end": True, **(self._validate() if self.rank == 0 else {})}
         record = self._write_ready(wait=True, extra=extra)
         if self.rank == 0 and record is not None:
-            score = record.get("val_loss", record["loss"])
-            self.best.offer(self.model, score, self.step, self.epoch)
+            self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
 
     @torch.no_grad()
     def _validate(self) -> dict[str, Any]:
@@ -196,7 +203,7 @@ class Trainer:
             return {}
         self.model.eval()  # dropout off; the raw module, so DDP adds no collectives
         loss_sum, acc_sum = 0.0, 0.0
-        chunk = max(self.config.batch_size, 1024)
+        chunk = -(-self.config.batch_size // self.config.accum)  # a micro-batch is known to fit in memory
         for start in range(0, n, chunk):
             x, y = self.data.x_val[start:start + chunk], self.data.y_val[start:start + chunk]
             output = self.model(x)
@@ -225,7 +232,7 @@ class Trainer:
 
     def _stop_if_nonfinite(self, loss: torch.Tensor) -> None:
         """--stop-on-nan: check every step (one host sync each), record the step, stop."""
-        if not bool(self.stats.first_nonfinite() | ~torch.isfinite(loss)):
+        if not bool(self.stats.any_nonfinite_grad() | ~torch.isfinite(loss)):
             return
         self._capture()
         record = self._write_ready(wait=True) or {}
@@ -235,15 +242,16 @@ class Trainer:
         self._save_final()
         raise TrainingError(f"the loss became non-finite at step {self.step} (epoch {self.epoch}){where}")
 
-    def _finish(self, state: str) -> TrainResult:
-        """Write what is pending, the checkpoints and the final status."""
+    def _finish(self, state: str, validate: bool = False) -> TrainResult:
+        """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
-        self._write_ready(wait=True)
+        cpu_seconds = time.process_time() - self.cpu_start
+        self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
         self._save_final()
         agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
-        return TrainResult(state, self.step, self.epoch, self.samples, seconds, best)
+        return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
 
     def _save_final(self) -> None:
         if self.rank == 0:
@@ -264,7 +272,7 @@ class Trainer:
         return all(torch.equal(everyone[0], other) for other in everyone[1:])
 
     def _oom(self, micro: list[torch.Tensor]) -> TrainingError:
-        sizes = sorted({m.shape[0] for m in micro})
+        sizes = sorted({int(m.shape[0]) for m in micro})
         return TrainingError(
             f"out of memory on {self.device} at --batch-size {self.config.batch_size} "
             f"(micro-batches of {'/'.join(map(str, sizes))} examples per process); "

@@ -69,15 +69,24 @@ class RunRecorder:
                 writer.close()
 
 
+_rss_cache = (0.0, None)  # (time read, bytes): /proc is read at most once a second
+
+
 def memory_in_use(device: torch.device) -> int | None:
     """Bytes in use: CUDA memory allocated by torch, or this process's resident memory."""
+    global _rss_cache
     if device.type == "cuda":
         return int(torch.cuda.memory_allocated(device))  # allocator bookkeeping: no sync
+    now = time.monotonic()
+    if now - _rss_cache[0] < 1.0:
+        return _rss_cache[1]
     try:
         with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            rss = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        return None
+        rss = None
+    _rss_cache = (now, rss)
+    return rss
 
 
 def device_name(device: torch.device) -> str:

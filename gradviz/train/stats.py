@@ -10,6 +10,7 @@ synchronisation in the step.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradviz.train.dropout_probe import ProbedLayer
+from gradviz.train.data import to_device
+from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 
 MASK_SAMPLE = 256  # units of one example's mask kept per dropout layer per logged step
 
@@ -52,16 +54,17 @@ class Layout:
     """Where each quantity sits in a captured vector, plus host-side facts of the step."""
 
     layers: int
-    masks: list[tuple[str, list[int], int]]  # (dropout layer, sample shape, sample length)
+    masks: list[tuple[str, list[int], int, int]]  # (dropout layer, sample shape, sample length, mask size)
     info: dict[str, Any] = field(default_factory=dict)
 
 
 class StatsCollector:
     """Builds the statistics vector of a logged step, entirely on the device."""
 
-    def __init__(self, groups: LayerGroups, probed: list[ProbedLayer], device: torch.device):
+    def __init__(self, groups: LayerGroups, probed: list[ProbedLayer], mask_log: MaskLog, device: torch.device):
         self.groups = groups
         self.probed = probed
+        self.mask_log = mask_log
         self.device = device
         self._index_cache: dict[tuple[bool, ...], torch.Tensor] = {}
 
@@ -89,20 +92,21 @@ class StatsCollector:
         masks = []
         with torch.no_grad():
             for layer in self.probed:
-                mask = layer.module.last_mask
+                # The raw mask: boolean (CUDA) or the scaled Bernoulli noise (CPU); both are
+                # non-zero exactly where units were kept, so no conversion is needed here.
+                mask = self.mask_log.masks.get(layer.name)
                 if mask is None:  # the layer did not run in training mode this step
-                    parts.append(torch.full((1,), float("nan"), device=self.device))
-                    masks.append((layer.name, [], 0))
+                    masks.append((layer.name, [], 0, 1))
                     continue
-                parts.append(mask.float().mean().reshape(1))
+                parts.append(torch.count_nonzero(mask).reshape(1).float())
                 sample = mask[0].reshape(-1)[:MASK_SAMPLE]
-                parts.append(sample.float())
-                masks.append((layer.name, list(mask.shape[1:]), sample.numel()))
+                parts.append(sample if sample.dtype == torch.float32 else sample.float())
+                masks.append((layer.name, list(mask.shape[1:]), sample.numel(), mask.numel()))
             vector = torch.cat(parts)
         return vector, Layout(len(self.groups.names), masks)
 
-    def first_nonfinite(self) -> torch.Tensor:
-        """A device flag: is any gradient non-finite? (Read only under --stop-on-nan.)"""
+    def any_nonfinite_grad(self) -> torch.Tensor:
+        """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)"""
         grads = [p.grad for p in self.groups.params if p.grad is not None]
         with torch.no_grad():
             return ~torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())
@@ -114,7 +118,7 @@ class StatsCollector:
             n_layers = len(self.groups.names)
             grads = [layer for layer, has in zip(self.groups.layer_of, present) if has]
             params = [n_layers + layer for layer in self.groups.layer_of]
-            index = torch.tensor(grads + params, device=self.device)
+            index = to_device(torch.tensor(grads + params), self.device)
             self._index_cache[present] = index
         return index
 
@@ -129,10 +133,13 @@ def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[
     at = 3 + 2 * n
     keep: dict[str, float] = {}
     samples: dict[str, dict[str, Any]] = {}
-    for name, shape, length in layout.masks:
-        keep[name] = values[at]
+    for name, shape, length, size in layout.masks:
+        if length == 0:
+            keep[name] = math.nan
+            continue
+        keep[name] = values[at] / size
         bits = values[at + 1:at + 1 + length]
-        samples[name] = {"shape": shape, "kept": "".join("1" if b > 0.5 else "0" for b in bits)}
+        samples[name] = {"shape": shape, "kept": "".join("1" if b > 0 else "0" for b in bits)}
         at += 1 + length
     out["keep_rate"] = keep
     out["mask_samples"] = samples

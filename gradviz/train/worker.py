@@ -37,13 +37,22 @@ class DistInfo:
 
 
 def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> Any:
-    """Load the spec, set up model, data and recorder, and train; returns a TrainResult."""
+    """Load the spec, set everything up and train; returns a TrainResult."""
+    trainer = build_trainer(config, paths, dist_info)
+    try:
+        return trainer.run()
+    finally:
+        trainer.recorder.close()
+
+
+def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> Any:
+    """Load the spec, resolve the config, build model, data and recorder: a ready Trainer."""
     import torch
 
     from gradviz.sources.spec import build_model, check_spec, load_spec, make_data
     from gradviz.train.control import Controller
     from gradviz.train.data import check_batch_size, pick_device, split_data, steps_per_epoch
-    from gradviz.train.dropout_probe import DROPOUT_TYPES, install_probes, set_dropout
+    from gradviz.train.dropout_probe import DROPOUT_TYPES, MaskLog, install_probes, set_dropout
     from gradviz.train.loop import Trainer
     from gradviz.train.recorder import RunRecorder, describe_host, device_name
     from gradviz.train.stats import group_parameters
@@ -64,7 +73,8 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
     if config.dropout is not None:
         set_dropout(model, config.dropout)
     unrecorded = [n for n, m in model.named_modules() if isinstance(m, DROPOUT_TYPES) and type(m) is not torch.nn.Dropout]
-    probed = install_probes(model)
+    mask_log = MaskLog()
+    probed = install_probes(model, mask_log)
     model.to(device).train()
     net = model
     if dist_info.world > 1:
@@ -106,12 +116,8 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
     controller = Controller(paths, dist_info.is_main, dist_info.control_group, distributed=dist_info.world > 1)
     controller.install_signal_handlers()
     recorder.status("running", pid=os.getpid(), device=str(device), world_size=dist_info.world)
-    trainer = Trainer(config, spec, model, net, data, groups, probed, recorder, controller, device,
-                      dist_info.rank, dist_info.world, total_steps)
-    try:
-        return trainer.run()
-    finally:
-        recorder.close()
+    return Trainer(config, spec, model, net, data, groups, probed, mask_log, recorder, controller, device,
+                   dist_info.rank, dist_info.world, total_steps)
 
 
 def init_distributed(config: TrainConfig) -> DistInfo:
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(read_config(args.config), run_dir=str(paths.root))
         dist_info = init_distributed(config)
         run_training(config, paths, dist_info)
+        _leave_distributed(barrier=True)
         return 0
     except GradvizError as exc:
         report_failure(paths, dist_info, exc.message, type(exc).__name__)
@@ -170,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         _leave_distributed()
 
 
-def _leave_distributed() -> None:
+def _leave_distributed(barrier: bool = False) -> None:
+    """Leave the process group; after a success, together (gloo aborts a rank that leaves early)."""
     if "torch.distributed" in sys.modules:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            if barrier:
+                dist.barrier()
             dist.destroy_process_group()
 
 

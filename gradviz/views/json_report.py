@@ -6,28 +6,57 @@
             "tangents": {input: v}, "adjoints": {output: v},
             "terms": {output: [{"child": id, "position": int, "value": v}]}}],
  "gradients": {output: {input: v}}, "passes": {"forward_mode": n, "reverse_mode": m},
- "first_nonfinite": null | {"kind": "value"|"adjoint", "node": id, "label": str}}
+ "first_nonfinite": null | {"kind": "value"|"adjoint", "node": id, "label": str},
+ "findings": [{"kind": str, "node": id, "label": str, "message": str}]}
 
 Tensors are nested lists; non-finite numbers are the strings "nan", "inf", "-inf";
 a constant's adjoint is null (constants are not differentiated).
+
+Model traces add "model" (spec, level, batch size, seed, dtype, mode, notes) and, per
+node, "dtype", "module" and for dropout nodes "dropout": {"p", "training", "keep_rate",
+"mask"}. Their tensors are summaries, {"shape", "dtype", "mean", "std", "min", "max",
+"norm", "zero_fraction", "nan", "inf"}, unless --full asks for every element (then the
+mask is included too).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
+from gradviz.core.findings import find_issues
 from gradviz.core.fmt import to_json
+from gradviz.core.stats import tensor_stats
 from gradviz.core.trace import Trace
 
 SCHEMA_VERSION = 1
 
 
-def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] = to_json) -> dict[str, Any]:
-    """The whole trace as JSON-ready data; `tensor` turns each array into JSON (full by default)."""
+def summary_json(value: np.ndarray | None) -> dict[str, Any] | None:
+    """A tensor as its statistics (non-finite statistics as strings, like values)."""
+    if value is None:
+        return None
+    s = tensor_stats(value)
+
+    def number(x: float) -> Any:
+        return to_json(np.float64(x))
+
+    return {"shape": list(s.shape), "dtype": s.dtype, "mean": number(s.mean), "std": number(s.std),
+            "min": number(s.min), "max": number(s.max), "norm": number(s.norm),
+            "zero_fraction": s.zero_fraction, "nan": s.nan_count, "inf": s.inf_count}
+
+
+def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] | None = None,
+                  full: bool = False) -> dict[str, Any]:
+    """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
+    model = trace.info.get("source") == "model"
+    if tensor is None:
+        tensor = summary_json if model and not full else to_json
     graph = trace.graph
     nodes = []
     for node in graph.nodes:
-        nodes.append({
+        entry = {
             "id": node.id,
             "label": node.label,
             "op": node.op,
@@ -43,9 +72,12 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] =
                       for (child, position), value in trace.edge_terms(out, node.id) if value is not None]
                 for out in trace.adjoints
             },
-        })
+        }
+        if model:
+            entry.update(_model_fields(trace, node.id, full))
+        nodes.append(entry)
     first = trace.first_nonfinite()
-    return {
+    data = {
         "schema": SCHEMA_VERSION,
         "source": source,
         "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
@@ -58,4 +90,23 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] =
         "passes": trace.pass_counts(),
         "first_nonfinite": None if first is None else
         {"kind": first[0], "node": first[1], "label": graph.nodes[first[1]].label},
+        "findings": [{"kind": f.kind, "node": f.node, "label": graph.nodes[f.node].label, "message": f.message}
+                     for f in find_issues(trace)],
     }
+    if model:
+        data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
+    return data
+
+
+def _model_fields(trace: Trace, node_id: int, full: bool) -> dict[str, Any]:
+    node = trace.graph.nodes[node_id]
+    fields: dict[str, Any] = {"dtype": node.meta.get("dtype"), "module": node.meta.get("module")}
+    data = trace.aux.get(node_id, {})
+    if "training" in data:
+        mask = data.get("mask")
+        dropout = {"p": data.get("p"), "training": data.get("training"),
+                   "keep_rate": None if mask is None else float(np.mean(mask))}
+        if full and mask is not None:
+            dropout["mask"] = np.asarray(mask).tolist()
+        fields["dropout"] = dropout
+    return fields

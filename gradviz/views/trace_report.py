@@ -143,7 +143,11 @@ def nonfinite_note(trace: Trace) -> Text | None:
 
 
 def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Group:
-    """Everything `gradviz trace` prints, in order."""
+    """Everything `gradviz trace` prints, in order (a model's tensors: see model_report)."""
+    from gradviz.views.model_report import is_model_trace, model_report
+
+    if is_model_trace(trace):
+        return model_report(trace)
     parts: list[RenderableType] = [trace_table(trace, mode, wrt), Text()]
     if mode in ("tangent", "all") and wrt in trace.tangents:
         parts += [tangent_chain(trace, wrt), Text()]
@@ -164,7 +168,10 @@ def node_details(trace: Trace, label: str) -> Group:
     """One node in full (`--show NODE`): definition, value and each adjoint element by element."""
     from gradviz.core.fmt import fmt_full, fmt_shape
     from gradviz.errors import GradvizError
+    from gradviz.views.model_report import is_model_trace, model_node_details
 
+    if is_model_trace(trace):
+        return model_node_details(trace, label)
     node = trace.graph.find(label)
     if node is None:
         raise GradvizError(f"--show {label}: no such node")

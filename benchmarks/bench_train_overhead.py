@@ -1,0 +1,110 @@
+"""Throughput of `gradviz train` (monitoring on) against a plain PyTorch loop, same run.
+
+Both train samples/deep_mlp.py with the same batch size, optimizer and device: the plain
+loop does forward, loss, backward, step and nothing else; gradviz does the same through
+its Trainer with everything on (fused gradient norms and dropout masks every
+--log-every steps, the metrics log, epoch-end validation, control polling). Runs are
+interleaved and repeated; medians and bests (the run least disturbed by other work on the
+machine, as timeit reports) are compared. Read the ratio, not the absolute numbers.
+
+    PYTHONPATH=. python benchmarks/bench_train_overhead.py [--device cuda] [--steps 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gradviz.sources.spec import load_spec  # noqa: E402
+from gradviz.train.config import TrainConfig  # noqa: E402
+from gradviz.train.data import pick_device  # noqa: E402
+from gradviz.train.runlog import RunPaths  # noqa: E402
+from gradviz.train.worker import DistInfo, run_training  # noqa: E402
+
+SPEC = ROOT / "samples" / "deep_mlp.py"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_loop(device: torch.device, steps: int, batch_size: int, lr: float) -> tuple[float, float]:
+    """(steps per wall second, per CPU second) of the textbook loop: same model, data, optimizer."""
+    spec = load_spec(SPEC)
+    torch.manual_seed(0)
+    x, y = spec.make_data(0)
+    x, y = x.to(device), y.to(device)
+    model = spec.build_model().to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(x)
+    done = 0
+    synchronize(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    while done < steps:
+        order = torch.randperm(n).to(device)
+        for batch in order.split(batch_size):
+            loss = spec.loss(model(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done += 1
+            if done == steps:
+                break
+    synchronize(device)
+    return steps / (time.perf_counter() - start), steps / (time.process_time() - cpu_start)
+
+
+def gradviz_loop(device: torch.device, steps: int, batch_size: int, lr: float, log_every: int) -> tuple[float, float]:
+    """(steps per wall second, per CPU second) of gradviz's Trainer, as `gradviz train` runs it."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = TrainConfig(spec=str(SPEC), run_dir=folder, device=str(device), epochs=10_000, max_steps=steps,
+                             batch_size=batch_size, lr=lr, optimizer="adam", log_every=log_every, val_fraction=0.0)
+        result = run_training(config, RunPaths(Path(folder)), DistInfo())
+    # The loop's own time: set-up and the final flush and checkpoint are excluded.
+    return result.steps / result.seconds, result.steps / result.cpu_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (1: steadier on a small shared machine; 0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"deep_mlp, batch {args.batch_size}, adam, {args.steps} steps x {args.repeats}, "
+          f"log every {args.log_every}, on {device} ({name}), {torch.get_num_threads()} CPU thread(s), "
+          f"torch {torch.__version__}")
+    plain_loop(device, min(300, args.steps), args.batch_size, 0.01)  # warm-up: allocator, kernels, imports
+    gradviz_loop(device, min(300, args.steps), args.batch_size, 0.01, args.log_every)
+    plain, monitored = [], []
+    for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
+        plain.append(plain_loop(device, args.steps, args.batch_size, 0.01))
+        monitored.append(gradviz_loop(device, args.steps, args.batch_size, 0.01, args.log_every))
+    for k, clock in enumerate(("wall", "CPU")):
+        print(f"steps per {clock} second:")
+        for label, pick in (("median", statistics.median), ("best", max)):
+            p = pick(run[k] for run in plain)
+            g = pick(run[k] for run in monitored)
+            print(f"  {label:6s} plain {p:6.0f}  gradviz {g:6.0f}  ratio {g / p:.3f}  (overhead {100 * (1 - g / p):+.1f}%)")
+        print(f"  runs   plain   {', '.join(f'{run[k]:.0f}' for run in plain)}")
+        print(f"  runs   gradviz {', '.join(f'{run[k]:.0f}' for run in monitored)}")
+
+if __name__ == "__main__":
+    main()

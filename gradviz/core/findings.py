@@ -1,0 +1,192 @@
+"""Debugging signals on any Trace: the first NaN, vanishing or exploding gradients, saturated
+sigmoids, dead ReLUs, dropout in the wrong mode, and edge terms that do not add up.
+
+numpy only: works on expression and model traces alike. Each finding names one node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradviz.core.explain import bar
+from gradviz.core.fmt import fmt_scalar
+from gradviz.core.graph import Node
+from gradviz.core.trace import Trace
+
+VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
+EXPLODING = 1e4
+SATURATED_DERIVATIVE = 0.01  # σ' or tanh' below this passes back less than 1% of the gradient
+MOST = 0.5  # "most units": more than half
+MIN_BATCH = 4
+SUM_RTOL = 1e-5
+# Canonical names of ops, whatever level they were traced at.
+SIGMOID = {"sigmoid", "Sigmoid"}
+TANH = {"tanh", "Tanh"}
+RELU = {"relu", "ReLU", "relu_"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One signal at one node: `kind` is a short tag, `message` says what and how much."""
+
+    kind: str
+    node: int
+    message: str
+
+
+def find_issues(trace: Trace) -> list[Finding]:
+    """Every finding, most urgent first: non-finite, sum mismatch, gradient scale, activations, dropout."""
+    found: list[Finding] = []
+    found += non_finite(trace)
+    found += sum_mismatches(trace)
+    found += gradient_scale(trace)
+    found += activations(trace)
+    found += dropout_modes(trace)
+    return found
+
+
+def _bad_count(value: np.ndarray) -> str:
+    value = np.asarray(value)
+    if not np.issubdtype(value.dtype, np.floating):
+        return "non-finite"
+    nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+    parts = [f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else ""]
+    return " and ".join(p for p in parts if p) + f" of {value.size}"
+
+
+def non_finite(trace: Trace) -> list[Finding]:
+    """The first node whose value (forward order) or else adjoint (reverse order) is NaN/Inf."""
+    first = trace.first_nonfinite()
+    if first is None:
+        return []
+    kind, node_id = first
+    node = trace.graph.nodes[node_id]
+    if kind == "value":
+        inputs = "its inputs are finite" if node.inputs else "it is a leaf: the data or a parameter"
+        return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
+    output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not np.all(np.isfinite(a[node_id])))
+    return [Finding("non-finite", node_id,
+                    f"first non-finite adjoint {bar(node.label)} (∂{output}/∂{node.label}): "
+                    f"{_bad_count(trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
+
+
+def sum_mismatches(trace: Trace) -> list[Finding]:
+    """Nodes whose edge contributions do not sum to their adjoint (rtol 1e-5)."""
+    found = []
+    for output, adjoints in trace.adjoints.items():
+        for node in trace.graph.nodes:
+            adjoint = adjoints[node.id]
+            if adjoint is None or node.id == trace.graph.outputs[output] or not trace.graph.users(node.id):
+                continue
+            terms = [np.asarray(v) for _, v in trace.edge_terms(output, node.id) if v is not None]
+            if not np.all(np.isfinite(adjoint)) or not all(np.all(np.isfinite(t)) for t in terms):
+                continue  # non-finite numbers are reported as such
+            if not terms:
+                if np.any(adjoint != 0):
+                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label)}"))
+                continue
+            total = sum(terms[1:], terms[0].astype(np.float64))
+            scale = max(float(np.max(np.abs(t))) if t.size else 0.0 for t in terms)
+            difference = float(np.max(np.abs(total - adjoint))) if total.size else 0.0
+            if difference > SUM_RTOL * max(scale, float(np.max(np.abs(adjoint), initial=0.0))) + 1e-30:
+                found.append(Finding("adjoint-sum", node.id,
+                                     f"the {len(terms)} edge contributions differ from {bar(node.label)} "
+                                     f"by up to {fmt_scalar(difference, 3)}"))
+    return found
+
+
+def _norm(value: np.ndarray) -> float:
+    flat = np.asarray(value, dtype=np.float64).ravel()
+    return float(np.sqrt(np.dot(flat, flat)))
+
+
+def gradient_scale(trace: Trace) -> list[Finding]:
+    """Where adjoints start to vanish (below 1e-7 of the loss gradient) or explode (above 1e4×)."""
+    found = []
+    graph = trace.graph
+    for output, adjoints in trace.adjoints.items():
+        oid = graph.outputs[output]
+        out_node = graph.nodes[oid]
+        refs = [_norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and np.all(np.isfinite(adjoints[i]))]
+        reference = max(refs, default=0.0)
+        if out_node.is_leaf or reference == 0 or not np.isfinite(reference):
+            continue
+        reached = graph.ancestors(oid) - {oid}
+        ratio: dict[int, float] = {}
+        for i in reached:
+            a = adjoints[i]
+            if a is not None and np.issubdtype(np.asarray(a).dtype, np.floating) and np.all(np.isfinite(a)):
+                ratio[i] = _norm(a) / reference
+        vanishing = {i for i, r in ratio.items() if r < VANISHING}
+        for i in sorted(vanishing):
+            users = [u for u in graph.users(i) if u in reached or u == oid]
+            if any(u not in vanishing for u in users):  # the node where it starts
+                before = len(graph.ancestors(i) & vanishing) - 1
+                more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
+                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label)}‖ is {fmt_scalar(ratio[i], 2)} × "
+                                                     f"‖∂{output}/∂output‖{more}"))
+        for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
+            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label)}‖ is {fmt_scalar(ratio[i], 2)} × "
+                                                 f"‖∂{output}/∂output‖"))
+    return found
+
+
+def activations(trace: Trace) -> list[Finding]:
+    """Saturated sigmoids/tanh (derivative below 0.01 for most units) and dead ReLUs."""
+    found = []
+    for node in trace.graph.nodes:
+        value = np.asarray(trace.values[node.id])
+        if node.is_leaf or not np.issubdtype(value.dtype, np.floating) or value.size == 0:
+            continue
+        if node.op in SIGMOID or node.op in TANH:
+            found += _saturation(node, value)
+        elif node.op in RELU:
+            found += _dead_relu(node, value)
+    return found
+
+
+def _saturation(node: Node, value: np.ndarray) -> list[Finding]:
+    with np.errstate(all="ignore"):
+        derivative = value * (1 - value) if node.op in SIGMOID else 1 - value * value
+    flat = derivative[np.isfinite(derivative)]
+    if flat.size == 0:
+        return []
+    fraction = float((flat < SATURATED_DERIVATIVE).mean())
+    if fraction <= MOST:
+        return []
+    name = "σ'" if node.op in SIGMOID else "tanh'"
+    return [Finding("saturated", node.id, f"saturated: {fraction:.0%} of units have {name} < {SATURATED_DERIVATIVE:g}, "
+                                          f"so almost no gradient passes back through them")]
+
+
+def _dead_relu(node: Node, value: np.ndarray) -> list[Finding]:
+    # A unit is dead when it outputs 0 for every example of the batch (axis 0). With
+    # fewer than MIN_BATCH examples, half the units are 0 by chance: only all-zero counts.
+    batched = value.ndim >= 2
+    units = value.reshape(value.shape[0], -1) if batched else value.reshape(1, -1)
+    dead = np.all(units == 0, axis=0)
+    fraction = float(dead.mean())
+    needed = MOST if batched and value.shape[0] >= MIN_BATCH else 1.0
+    if fraction < needed:
+        return []
+    scope = "for the whole batch" if value.ndim >= 2 else ""
+    return [Finding("dead-relu", node.id, f"dead ReLU: {int(dead.sum())} of {dead.size} units output 0 {scope}".rstrip()
+                                          + "; no gradient passes back through them")]
+
+
+def dropout_modes(trace: Trace) -> list[Finding]:
+    """A dropout not active while the model trains, or active while it is evaluated."""
+    found = []
+    for node_id, data in trace.aux.items():
+        if "training" not in data or "model_training" not in data or float(data.get("p", 0)) == 0:
+            continue
+        active, model_training = bool(data["training"]), bool(data["model_training"])
+        if active and not model_training:
+            found.append(Finding("dropout", node_id, f"dropout (p={float(data['p']):g}) is active although the model "
+                                                     "is in evaluation mode (F.dropout without training=self.training?)"))
+        elif model_training and not active:
+            found.append(Finding("dropout", node_id, f"dropout (p={float(data['p']):g}) is not active although the "
+                                                     "model is training"))
+    return found

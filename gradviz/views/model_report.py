@@ -1,0 +1,185 @@
+"""`gradviz trace SPEC.py` as rich renderables: tensors summarised, edge sums checked, findings.
+
+A model's nodes hold tensors, so each row shows shape, dtype and the statistics of its
+value (v) and adjoint (v̄) instead of numbers; `--show NODE` adds heatmaps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from gradviz.core.explain import bar
+from gradviz.core.findings import Finding, find_issues
+from gradviz.core.fmt import fmt_scalar, fmt_shape
+from gradviz.core.stats import tensor_stats
+from gradviz.core.trace import Trace
+from gradviz.errors import GradvizError
+from gradviz.views.heatmap import Heatmap, short, stats_line
+
+KIND_STYLE = {"input": "bold cyan", "parameter": "bold magenta", "constant": "dim", "op": "bold"}
+STATS = ("mean", "std", "min", "max", "‖·‖", "zeros", "NaN/Inf")
+MAX_SUM_ROWS = 40
+
+
+def is_model_trace(trace: Trace) -> bool:
+    """True for traces made from a model spec (their nodes hold tensors of a real run)."""
+    return trace.info.get("source") == "model"
+
+
+def header(trace: Trace) -> Text:
+    """One line: which model, which level, which batch, which mode."""
+    info = trace.info
+    text = Text(f"model {info.get('name', '?')}", style="bold")
+    level = {"module": "module level (torch.fx)", "aten": "aten level (make_fx)",
+             "autograd": "recorded as it ran (fx could not trace it)"}.get(str(info.get("level")), str(info.get("level")))
+    text.append(f" · {level} · batch of {info.get('batch_size', '?')}")
+    if "examples" in info:
+        text.append(f" from {info['examples']} examples")
+    text.append(f" (seed {info.get('seed', 0)}) · {info.get('dtype', '?')} · "
+                f"{'training' if info.get('training', True) else 'evaluation'} mode")
+    return text
+
+
+def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
+    if value is None:
+        return ["—"] + [""] * (len(STATS) - (1 if with_bad else 2))
+    s = tensor_stats(value)
+    cells = [short(s.mean), short(s.std), short(s.min), short(s.max), short(s.norm), f"{s.zero_fraction:.0%}"]
+    if with_bad:
+        cells.append(f"{s.nan_count}/{s.inf_count}" if not s.finite else "")
+    return cells
+
+
+def graph_table(trace: Trace) -> Table:
+    """One row per node: its definition, shape, dtype and module (the grouping)."""
+    flagged = {f.node for f in find_issues(trace)}
+    table = Table(title="graph", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("node", no_wrap=True)
+    table.add_column("definition")
+    table.add_column("shape", no_wrap=True)
+    table.add_column("dtype", no_wrap=True)
+    table.add_column("module")
+    for node in trace.graph.nodes:
+        label = Text(node.label, style=KIND_STYLE[node.kind])
+        if node.id in flagged:
+            label.append(" ◀", style="bold red")
+        definition = Text(node.kind, style="dim") if node.is_leaf else Text(node.definition.partition(" = ")[2])
+        value = trace.values[node.id]
+        table.add_row(label, definition, fmt_shape(value.shape), str(node.meta.get("dtype", value.dtype)),
+                      Text(node.meta.get("module") or "", style="dim"))
+    return table
+
+
+def tensor_table(trace: Trace, output: str = "loss") -> Table:
+    """Per node, the statistics of its value (v) and its adjoint (v̄ = ∂output/∂node)."""
+    adjoints = trace.adjoints.get(output)
+    with_bad = trace.first_nonfinite() is not None
+    table = Table(title=f"tensors: value v, then (dim) adjoint v̄ = ∂{output}/∂·",
+                  title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("node", no_wrap=True, max_width=24, overflow="ellipsis")
+    for name in STATS if with_bad else STATS[:-1]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for node in trace.graph.nodes:
+        adjoint = None if adjoints is None else adjoints[node.id]
+        cells = [Text(a + "\n").append(b, style="dim") for a, b in zip(_stat_cells(trace.values[node.id], with_bad),
+                                                                     _stat_cells(adjoint, with_bad))]
+        table.add_row(Text(node.label, style=KIND_STYLE[node.kind]), *cells)
+    return table
+
+
+def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
+    """Nodes with more than one edge term: each term's norm, their sum, and torch's adjoint."""
+    adjoints = trace.adjoints.get(output)
+    if adjoints is None:
+        return None
+    table = Table(title=f"adjoints as sums of edge contributions (v̄ = Σ v̄_j·∂v_j/∂v)", title_justify="left",
+                  show_edge=False, pad_edge=False, header_style="bold")
+    for name, justify in (("node", "left"), ("terms: child ‖v̄_j·∂v_j/∂v‖", "left"), ("‖Σ terms‖", "right"),
+                          ("‖v̄‖ (torch)", "right"), ("max |Σ − v̄|", "right")):
+        table.add_column(name, justify=justify)
+    rows = 0
+    for node in trace.graph.nodes:
+        adjoint = adjoints[node.id]
+        terms = [(child, v) for (child, _), v in trace.edge_terms(output, node.id) if v is not None]
+        if adjoint is None or len(terms) < 2:
+            continue
+        rows += 1
+        if rows > MAX_SUM_ROWS:
+            continue
+        total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
+        parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(_norm(v), 3)}" for c, v in terms)
+        difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
+        table.add_row(bar(node.label), parts, fmt_scalar(_norm(total), 3), fmt_scalar(_norm(adjoint), 3),
+                      fmt_scalar(difference, 2))
+    if rows > MAX_SUM_ROWS:
+        table.caption = f"… and {rows - MAX_SUM_ROWS} more nodes"
+    return table if rows else None
+
+
+def _norm(value) -> float:
+    flat = np.asarray(value, dtype=np.float64).ravel()
+    return float(np.sqrt(np.dot(flat, flat)))
+
+
+def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
+    """The short list printed after the table: kind, node, what is wrong."""
+    if not findings:
+        return Text("findings: none (no NaN/Inf, no vanishing or exploding adjoints, no saturated or dead units)",
+                    style="green")
+    table = Table(title="findings", title_justify="left", show_header=False, show_edge=False, pad_edge=False, box=None)
+    table.add_column(style="bold red")
+    table.add_column(style="bold")
+    table.add_column()
+    for f in findings:
+        table.add_row(f.kind, trace.graph.nodes[f.node].label, f.message)
+    return table
+
+
+def model_report(trace: Trace) -> Group:
+    """Everything `gradviz trace SPEC.py` prints, in order."""
+    parts: list[RenderableType] = [header(trace)]
+    for note in trace.info.get("notes", []):
+        parts.append(Text(f"note: {note}", style="yellow"))
+    parts += [Text(), graph_table(trace), Text(), tensor_table(trace), Text()]
+    sums = edge_sums(trace)
+    if sums is not None:
+        parts += [sums, Text()]
+    counts = trace.pass_counts()
+    parts.append(Text(f"forward-mode tangents are not computed for models: the full gradient would take "
+                      f"{counts['forward_mode']} forward-mode passes (one per input and parameter element); "
+                      f"reverse mode took {counts['reverse_mode']}.", style="dim"))
+    parts += [Text(), findings_list(find_issues(trace), trace)]
+    return Group(*parts)
+
+
+def model_node_details(trace: Trace, label: str) -> Group:
+    """`--show NODE` for a model: definition, statistics and heatmaps of value, adjoint and mask."""
+    node = trace.graph.find(label)
+    if node is None:
+        raise GradvizError(f"--show {label}: no such node (labels are in the first column)")
+    parts: list[RenderableType] = [Text(node.definition if not node.is_leaf else f"{node.label}: {node.kind}",
+                                        style="bold")]
+    if node.meta.get("module"):
+        parts.append(Text(f"module {node.meta['module']}", style="dim"))
+    value = trace.values[node.id]
+    parts += [stats_line(value, "value"), Heatmap(value)]
+    for output, adjoints in trace.adjoints.items():
+        adjoint = adjoints[node.id]
+        parts.append(stats_line(adjoint, f"adjoint ∂{output}/∂{label}"))
+        if adjoint is not None:
+            parts.append(Heatmap(adjoint))
+        terms = [(c, v) for (c, _), v in trace.edge_terms(output, node.id) if v is not None]
+        for child, term in terms if len(terms) > 1 else []:
+            parts.append(Text(f"  term from {trace.graph.nodes[child].label}: ‖·‖ {fmt_scalar(_norm(term), 3)}"))
+    data = trace.aux.get(node.id, {})
+    if data.get("mask") is not None:
+        mask = np.asarray(data["mask"])
+        parts.append(Text(f"dropout mask (p={float(data['p']):g}, {'active' if data.get('training') else 'inactive'}): "
+                          f"kept {mask.mean():.1%} of {mask.size}", style="bold"))
+        parts.append(Heatmap(mask))
+    elif "training" in data:
+        parts.append(Text(f"dropout p={float(data['p']):g}: inactive (nothing dropped)", style="bold"))
+    return Group(*parts)

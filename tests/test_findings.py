@@ -1,0 +1,95 @@
+"""Findings: each deliberately broken spec is flagged at the right node, and healthy ones are not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gradviz.cli import main
+from gradviz.core.findings import Finding, find_issues
+from gradviz.sources.expr import trace_expression
+from gradviz.sources.model import trace_spec
+from tests.model_specs import write_spec
+
+
+def flagged(trace) -> list[tuple[str, str]]:
+    return [(f.kind, trace.graph.nodes[f.node].label) for f in find_issues(trace)]
+
+
+def test_saturated_sigmoid_is_flagged_at_the_hidden_sigmoid(tmp_path: Path) -> None:
+    trace = trace_spec(write_spec(tmp_path, "saturated"), batch_size=16)
+    assert ("saturated", "sigmoid") in flagged(trace)
+    assert ("saturated", "sigmoid_1") not in flagged(trace)
+    message = next(f.message for f in find_issues(trace) if f.kind == "saturated")
+    assert "σ' < 0.01" in message
+
+
+def test_nan_from_log_is_the_first_finding_at_the_log_node(tmp_path: Path, capsys) -> None:
+    path = write_spec(tmp_path, "nan_log")
+    trace = trace_spec(path)
+    first = find_issues(trace)[0]
+    assert (first.kind, trace.graph.nodes[first.node].label) == ("non-finite", "log")
+    assert "NaN" in first.message and "its inputs are finite" in first.message
+    assert main(["trace", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "findings" in out and "non-finite" in out
+
+
+def test_dead_relu_and_vanishing_gradient(tmp_path: Path) -> None:
+    dead = trace_spec(write_spec(tmp_path, "dead_relu"), batch_size=16)
+    assert ("dead-relu", "relu") in flagged(dead)
+    vanishing = trace_spec(write_spec(tmp_path, "vanishing"), batch_size=16)
+    kinds = flagged(vanishing)
+    assert any(kind == "vanishing" for kind, _ in kinds)
+    # Only the node where it starts is reported, not every node before it.
+    assert sum(kind == "vanishing" for kind, _ in kinds) == 1
+
+
+def test_dropout_in_the_wrong_mode(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "dropout_modes")
+    training = find_issues(trace_spec(path, training=True))
+    assert [f.kind for f in training] == ["dropout"] and "not active" in training[0].message
+    evaluation = find_issues(trace_spec(path, training=False))
+    assert [f.kind for f in evaluation] == ["dropout"] and "evaluation mode" in evaluation[0].message
+
+
+def test_samples_and_the_lecture_example_are_healthy(lecture_trace) -> None:
+    assert find_issues(lecture_trace) == []
+    root = Path(__file__).parent.parent / "samples"
+    for name in ("two_layer_mlp", "deep_mlp", "small_cnn"):
+        assert find_issues(trace_spec(root / f"{name}.py")) == [], name
+
+
+def test_expressions_get_the_same_signals() -> None:
+    trace = trace_expression("log(x) * 2", {"x": -1.0})
+    assert find_issues(trace)[0] == Finding("non-finite", trace.graph.find("v1").id,
+                                            "first non-finite value: 1 NaN of 1; its inputs are finite")
+    assert flagged(trace_expression("sigmoid(20 * x)", {"x": 1.0})) == [("saturated", "f")]
+    assert flagged(trace_expression("relu(x - 2)", {"x": 1.0})) == [("dead-relu", "f")]
+
+
+def test_contributions_that_do_not_add_up_are_reported_by_node(lecture_trace) -> None:
+    contributions = dict(lecture_trace.contributions["f"])
+    edge = next(iter(contributions))
+    contributions[edge] = contributions[edge] + 1.0
+    broken = replace(lecture_trace, contributions={"f": contributions})
+    source = broken.graph.nodes[broken.graph.nodes[edge[0]].inputs[edge[1]]]
+    assert [(f.kind, f.node) for f in find_issues(broken)] == [("adjoint-sum", source.id)]
+
+
+@pytest.mark.parametrize("ratio, kind", [(1e-9, "vanishing"), (1e6, "exploding")])
+def test_gradient_scale_thresholds(ratio: float, kind: str) -> None:
+    trace = trace_expression("f = 2 * (w * x)", {"w": ratio, "x": 1.0})
+    assert (kind, "x") in flagged(trace)
+
+
+def test_findings_need_neither_torch_nor_rich() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gradviz.core.findings\n"
+            "print(sorted(m for m in ('torch', 'rich', 'textual') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
