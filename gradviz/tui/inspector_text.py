@@ -12,9 +12,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation
-from gradviz.core.fmt import fmt_scalar, fmt_shape, fmt_value, is_finite
-from gradviz.core.stats import tensor_stats
+from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
 from gradviz.tui.scene import Scene
+from gradviz.views.heatmap import Heatmap, stats_line
 
 MAX_TANGENT_INPUTS = 4
 HEADING = "bold underline"
@@ -155,44 +155,5 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
 
 
 def tensor_summary(value: np.ndarray, what: str = "value") -> list[RenderableType]:
-    """Shape, statistics and a small heatmap of a tensor."""
-    s = tensor_stats(value)
-    line = Text(f"{what} {fmt_shape(s.shape)} {s.dtype}: mean {fmt_scalar(s.mean, 3)} std {fmt_scalar(s.std, 3)} "
-                f"min {fmt_scalar(s.min, 3)} max {fmt_scalar(s.max, 3)} ‖·‖ {fmt_scalar(s.norm, 3)} "
-                f"zeros {s.zero_fraction:.0%}")
-    if not s.finite:
-        line.append(f"  NaN {s.nan_count} Inf {s.inf_count}", style="bold red")
-    return [line, heatmap(value)]
-
-
-def heatmap(value: np.ndarray) -> RenderableType:
-    """gradviz.views.heatmap's Heatmap when present, else a plain block-character one."""
-    try:
-        from gradviz.views.heatmap import Heatmap
-    except ImportError:
-        return mini_heatmap(value)
-    return Heatmap(value)
-
-
-def mini_heatmap(value: np.ndarray, width: int = 32, height: int = 8) -> Text:
-    """Up to height×width cells: blue below zero, red above, brightness by magnitude."""
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim < 2 or array.shape[-1] == 1:
-        array = array.reshape(1, -1)  # vectors and columns read better as one row
-    else:
-        array = array.reshape(-1, array.shape[-1])
-    array = array[:height, :width]
-    finite = array[np.isfinite(array)]
-    scale = float(np.abs(finite).max()) if finite.size else 1.0
-    text = Text()
-    for row in array:
-        for x in row:
-            if not np.isfinite(x):
-                text.append("▓▓", style="bold red on black")
-                continue
-            level = int(round(255 * min(1.0, abs(x) / scale))) if scale else 0
-            colour = f"rgb({level},{level // 4},{level // 4})" if x > 0 else f"rgb({level // 4},{level // 4},{level})"
-            text.append("██", style=colour)
-        text.append("\n")
-    text.rstrip()
-    return text
+    """Shape, statistics and a small heatmap of a tensor (gradviz.views.heatmap's)."""
+    return [stats_line(value, what), Heatmap(value)]
