@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,13 +158,14 @@ def first_frame_tmux(repeat: int) -> list[float]:
 
     times = []
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "gradviz", "step", *LECTURE])
-    for i in range(repeat):
-        socket = f"bench-stepper-{i}-{time.monotonic_ns()}"
+    for _ in range(repeat):
+        folder = tempfile.TemporaryDirectory()
+        socket = str(Path(folder.name) / "tmux.sock")
         t0 = time.perf_counter()
-        subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "b", "-x", "120", "-y", "40",
+        subprocess.run(["tmux", "-S", socket, "new-session", "-d", "-s", "b", "-x", "120", "-y", "40",
                         f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} {command}"], check=True)
         while True:
-            screen = subprocess.run(["tmux", "-L", socket, "capture-pane", "-p", "-t", "b"],
+            screen = subprocess.run(["tmux", "-S", socket, "capture-pane", "-p", "-t", "b"],
                                     capture_output=True, text=True).stdout
             if "step 0/30" in screen:
                 times.append(time.perf_counter() - t0)
@@ -171,7 +173,8 @@ def first_frame_tmux(repeat: int) -> list[float]:
             if time.perf_counter() - t0 > 30:
                 break
             time.sleep(0.005)
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+        folder.cleanup()
     return times
 
 

@@ -9,7 +9,7 @@ from gradviz.tui.app import StepperApp
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.tape import Tape
-from tui_support import expression_trace, lecture_trace, run_async, screen_text, wait_until
+from tui_support import SAMPLES, expression_trace, lecture_trace, run_async, screen_text, wait_until
 
 SIZE = (140, 50)
 
@@ -204,7 +204,6 @@ async def test_t_trains_a_model_spec_in_the_monitor_and_comes_back(tmp_path):
     pytest.importorskip("torch")
     from gradviz.monitor.screen import MonitorScreen
     from gradviz.sources.model import trace_spec
-    from tui_support import SAMPLES, wait_until
 
     spec = str(SAMPLES / "two_layer_mlp.py")
     app = StepperApp(trace_spec(spec), source=spec, spec_path=spec)
@@ -249,10 +248,12 @@ async def test_findings_are_listed_and_choosing_one_selects_its_node(monkeypatch
         assert "v4 = log(x2)" in inspector_text(app)
 
 
-def test_findings_are_empty_without_the_models_module():
+def test_findings_of_the_nan_hunt_sample_name_its_first_nan():
+    from gradviz.cli import build_parser
+    from gradviz.commands.common import load_trace
     from gradviz.tui.widgets.findings import load_findings
 
-    try:
-        import gradviz.core.findings  # noqa: F401
-    except ImportError:
-        assert load_findings(lecture_trace()) == []
+    trace = load_trace(build_parser().parse_args(["step", "@" + str(SAMPLES / "nan_hunt.expr")]))
+    findings = load_findings(trace)
+    assert findings and findings[0].kind == "non-finite"
+    assert trace.graph.nodes[findings[0].node].label == "v2"

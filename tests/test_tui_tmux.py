@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -20,14 +19,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class Tmux:
-    """One private tmux server (its own socket) running one command in a fixed-size window."""
+    """One private tmux server (its socket in a test's tmp_path) running one command."""
 
-    def __init__(self, command: str, width: int, height: int):
-        self.socket = f"gradviz-test-{os.getpid()}-{time.monotonic_ns()}"
+    def __init__(self, socket: Path, command: str, width: int, height: int):
+        self.socket = str(socket)
         self.tmux("new-session", "-d", "-s", "step", "-x", str(width), "-y", str(height), command)
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True, timeout=20)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "step").stdout
@@ -61,8 +60,8 @@ def step_command(*args: str) -> str:
 
 
 @pytest.mark.parametrize("width, height", [(120, 40), (80, 24)])
-def test_step_in_a_real_terminal(width, height):
-    term = Tmux(step_command(LECTURE, "--at", AT), width, height)
+def test_step_in_a_real_terminal(tmp_path, width, height):
+    term = Tmux(tmp_path / "tmux.sock", step_command(LECTURE, "--at", AT), width, height)
     try:
         first = term.wait_for("START")
         assert "step 0/30" in first
@@ -87,8 +86,8 @@ def test_step_in_a_real_terminal(width, height):
         term.close()
 
 
-def test_a_bad_expression_fails_with_one_line_in_a_real_terminal():
-    term = Tmux(step_command("exp(x1", "--at", "x1=1") + "; echo EXIT=$?; sleep 5", 100, 10)
+def test_a_bad_expression_fails_with_one_line_in_a_real_terminal(tmp_path):
+    term = Tmux(tmp_path / "tmux.sock", step_command("exp(x1", "--at", "x1=1") + "; echo EXIT=$?; sleep 5", 100, 10)
     try:
         screen = term.wait_for("EXIT=")
         assert "EXIT=2" in screen and "gradviz: error:" in screen and "Traceback" not in screen
