@@ -257,3 +257,29 @@ def test_findings_of_the_nan_hunt_sample_name_its_first_nan():
     findings = load_findings(trace)
     assert findings and findings[0].kind == "non-finite"
     assert trace.graph.nodes[findings[0].node].label == "v2"
+
+
+@run_async
+async def test_clicking_a_node_in_the_graph_selects_it_and_dragging_pans():
+    from gradviz.tui.widgets.graph_pane import GraphPane
+    from tui_support import wait_for_graph
+
+    trace = lecture_trace()
+    app = StepperApp(trace, source="lecture", start=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_graph(pilot)
+        graph = app.screen.query_one(GraphPane)
+        v2 = trace.graph.find("v2").id
+        x, y, w, h = graph.drawing.box(v2)
+        offset = (x - int(graph.scroll_x) + 1 + w // 2, y - int(graph.scroll_y) + 1 + h // 2)  # +1: the border
+        await pilot.click(GraphPane, offset=offset)
+        assert app.screen.selected == v2
+        assert "v2 = exp(v1)" in inspector_text(app) and "selected" in inspector_text(app)
+        await pilot.press("escape")
+        assert app.screen.selected is None
+        before = graph.scroll_y
+        assert before >= 6
+        await pilot.mouse_down(GraphPane, offset=(5, 4))  # drag the drawing down: it scrolls up
+        await pilot.hover(GraphPane, offset=(5, 10))
+        await pilot.mouse_up(GraphPane, offset=(5, 10))
+        assert graph.scroll_y == before - 6 and app.screen.selected is None
