@@ -191,12 +191,13 @@ async def test_detail_levels_and_fit():
 
 
 @run_async
-async def test_t_says_training_needs_a_model_spec():
+async def test_t_is_only_for_model_specs():
     app = StepperApp(lecture_trace(), source="lecture")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("t")
         await pilot.pause()
-        assert any("model spec" in n.message for n in app._notifications)
+        assert "t Train" not in screen_text(app) and "o Output" in screen_text(app)
+        await pilot.press("t")
+        assert isinstance(app.screen, StepperScreen) and app.screen.training is None
 
 
 @run_async
@@ -210,6 +211,8 @@ async def test_t_trains_a_model_spec_in_the_monitor_and_comes_back(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         stepper = app.screen
         stepper.train_settings = {"run_dir": tmp_path / "run", "device": "cpu", "epochs": 10_000}
+        await pilot.pause()
+        assert "t Train" in screen_text(app)
         await pilot.press("t")
         handle = stepper.training
         try:

@@ -53,6 +53,7 @@ class StepperScreen(Screen):
         Binding("slash", "jump", "Jump", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
+        Binding("t", "train", "Train"),
         Binding("w", "switch_pass('tangent')", "Input"),
         Binding("o", "switch_pass('reverse')", "Output"),
         Binding("e", "export", "SVG"),
@@ -64,7 +65,6 @@ class StepperScreen(Screen):
         Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
         Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
         Binding("f", "fit", "Fit", show=False),
-        Binding("t", "train", "Train", show=False),
         Binding("escape", "follow", "Follow", show=False),
     ]
 
@@ -175,6 +175,10 @@ class StepperScreen(Screen):
         self.selected = message.node
 
     # -- actions -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """`t` exists only for model specs (an expression has no model to train): hidden else."""
+        return not (action == "train" and self.spec_path is None)
+
     def action_step(self, delta: int) -> None:
         self.k = max(0, min(self.timeline.last, self.k + delta))
 
