@@ -93,10 +93,9 @@ class Timeline:
         if k < p.start:
             return frozenset()
         if k >= p.stop:
-            index = self.passes.index(p)
-            if index not in self._full:
-                self._full[index] = frozenset(p.nodes)
-            return self._full[index]
+            if p.start not in self._full:  # a finished pass: its node set is built once
+                self._full[p.start] = frozenset(p.nodes)
+            return self._full[p.start]
         return frozenset(p.nodes[: k - p.start + 1])
 
     def state(self, k: int) -> StepState:
