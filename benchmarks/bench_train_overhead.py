@@ -4,8 +4,8 @@ Both train samples/deep_mlp.py with the same batch size, optimizer and device: t
 loop does forward, loss, backward, step and nothing else; gradviz does the same through
 its Trainer with everything on (fused gradient norms and dropout masks every
 --log-every steps, the metrics log, epoch-end validation, control polling). Runs are
-interleaved and repeated; medians and bests (the run least disturbed by other work on the
-machine, as timeit reports) are compared. Read the ratio, not the absolute numbers.
+run back to back in pairs, many times; the figure to read is the median of the pairs'
+ratios (steadier on a busy machine than a ratio of medians), not the absolute numbers.
 
     PYTHONPATH=. python benchmarks/bench_train_overhead.py [--device cuda] [--steps 3000]
 """
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gradviz.sources.spec import load_spec  # noqa: E402
-from gradviz.train.config import TrainConfig  # noqa: E402
+from gradviz.train.config import DEFAULTS, TrainConfig  # noqa: E402
 from gradviz.train.data import pick_device  # noqa: E402
 from gradviz.train.runlog import RunPaths  # noqa: E402
 from gradviz.train.worker import DistInfo, run_training  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--log-every", type=int, default=DEFAULTS["log_every"], help="as gradviz train's default")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (1: steadier on a small shared machine; 0: torch's default)")
     args = parser.parse_args()
@@ -94,15 +94,21 @@ def main() -> None:
     plain_loop(device, min(300, args.steps), args.batch_size, 0.01)  # warm-up: allocator, kernels, imports
     gradviz_loop(device, min(300, args.steps), args.batch_size, 0.01, args.log_every)
     plain, monitored = [], []
-    for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
-        plain.append(plain_loop(device, args.steps, args.batch_size, 0.01))
-        monitored.append(gradviz_loop(device, args.steps, args.batch_size, 0.01, args.log_every))
+    for repeat in range(args.repeats):
+        # Back to back, alternating which goes first, so drifts in machine load hit both alike.
+        order = ("plain", "gradviz") if repeat % 2 == 0 else ("gradviz", "plain")
+        for which in order:
+            if which == "plain":
+                plain.append(plain_loop(device, args.steps, args.batch_size, 0.01))
+            else:
+                monitored.append(gradviz_loop(device, args.steps, args.batch_size, 0.01, args.log_every))
     for k, clock in enumerate(("wall", "CPU")):
-        print(f"steps per {clock} second:")
-        for label, pick in (("median", statistics.median), ("best", max)):
-            p = pick(run[k] for run in plain)
-            g = pick(run[k] for run in monitored)
-            print(f"  {label:6s} plain {p:6.0f}  gradviz {g:6.0f}  ratio {g / p:.3f}  (overhead {100 * (1 - g / p):+.1f}%)")
+        p = statistics.median(run[k] for run in plain)
+        g = statistics.median(run[k] for run in monitored)
+        # The median of each back-to-back pair's ratio: the steadiest figure on a busy machine.
+        paired = statistics.median(b[k] / a[k] for a, b in zip(plain, monitored))
+        print(f"steps per {clock} second, median of {args.repeats}: plain {p:.0f}, gradviz {g:.0f}; "
+              f"paired ratio {paired:.3f} (overhead {100 * (1 - paired):+.1f}%)")
         print(f"  runs   plain   {', '.join(f'{run[k]:.0f}' for run in plain)}")
         print(f"  runs   gradviz {', '.join(f'{run[k]:.0f}' for run in monitored)}")
 

@@ -7,7 +7,6 @@ import io
 import time
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from gradviz.monitor.app import MonitorApp

@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training

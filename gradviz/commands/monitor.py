@@ -39,9 +39,3 @@ def run(args: argparse.Namespace) -> int:
 
         follow(RunView(run_dir))
     return 0
-
-
-if __name__ == "__main__":
-    from gradviz.commands.standalone import run_standalone
-
-    sys.exit(run_standalone(sys.modules[__name__], "monitor", sys.argv[1:]))

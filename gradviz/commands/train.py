@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, metavar="S", help="seed for data, split, initial weights and shuffling")
     p.add_argument("--val-fraction", type=float, metavar="F", help="share of the data held out for validation (default 0.2)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after this many updates")
-    p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 10)")
+    p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 25; epoch ends always)")
     p.add_argument("--stop-on-nan", action="store_true",
                    help="stop at the first non-finite loss or gradient (checks every step: one host sync each)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run (default runs/<spec>-<date-time>)")
@@ -101,9 +101,3 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0
-
-
-if __name__ == "__main__":
-    from gradviz.commands.standalone import run_standalone
-
-    sys.exit(run_standalone(sys.modules[__name__], "train", sys.argv[1:]))

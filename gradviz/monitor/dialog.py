@@ -24,7 +24,7 @@ class LeaveDialog(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="leave-dialog"):
             yield Label("Training is still running. Leave the monitor and…")
-            yield Label("(stopping saves a checkpoint; kept training can be watched with gradviz monitor)")
+            yield Label("(stopping saves a checkpoint; watch it later with gradviz monitor)")
             with Horizontal(id="leave-buttons"):
                 yield Button("s: stop it", id="stop", variant="error")
                 yield Button("k: keep training", id="detach", variant="primary")

@@ -90,8 +90,9 @@ class LayerPanel(RunPanel):
         if self.index < 0 or not layers:
             return self.waiting()
         layer = layers[self.selected % len(layers)]
-        lines = [Line("‖∇‖ total", s.steps, s.grad_total, "grey50"), Line(f"‖∇‖ {layer}", s.steps, s.grad.get(layer, []), "green")]
-        values = {lines[0].name: fmt(self.value_at(s.grad_total)), lines[1].name: fmt(self.value_at(s.grad.get(layer, [])))}
+        norms = s.grad.get(layer, [])
+        lines = [Line("‖∇‖ total", s.steps, s.grad_total, "grey50"), Line(f"‖∇‖ {layer}", s.steps, norms, "green")]
+        values = {lines[0].name: fmt(self.value_at(s.grad_total)), lines[1].name: fmt(self.value_at(norms))}
         title = legend(lines, self.log_scale, values)
         rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
@@ -160,7 +161,8 @@ class ProgressPanel(RunPanel):
         bar_width = max(10, min(40, self.size.width // 4))
         done = min(1.0, record["step"] / max(1, total))
         line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {record['step']}/{total}  ")
-        line.append("━" * round(done * bar_width), style="green").append("━" * (bar_width - round(done * bar_width)), style="grey30")
+        filled = round(done * bar_width)
+        line.append("━" * filled, style="green").append("━" * (bar_width - filled), style="grey30")
         line.append(f" {done:.0%}")
         steps_s, samples_s = v.throughput(self.index)
         eta = v.eta_seconds(self.index) if state in ("running", "starting") else None

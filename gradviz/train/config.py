@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "val_fraction": 0.2,
     "max_steps": None,
-    "log_every": 10,
+    "log_every": 25,
 }
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")

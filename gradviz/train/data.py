@@ -88,5 +88,5 @@ def epoch_batches(n_train: int, batch_size: int, epoch: int, seed: int, rank: in
     updates = []
     for batch in order.split(batch_size)[: steps_per_epoch(n_train, batch_size, world, accum)]:
         share = batch.tensor_split(world)[rank] if world > 1 else batch
-        updates.append(list(share.tensor_split(min(accum, share.numel()))))
+        updates.append(list(share.tensor_split(min(accum, share.numel()))) if accum > 1 else [share])
     return updates

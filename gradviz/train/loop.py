@@ -24,7 +24,7 @@ from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.recorder import RunRecorder, memory_in_use
-from gradviz.train.stats import HostCopier, LayerGroups, StatsCollector
+from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,10 @@ class Trainer:
         self.epoch = 0
         self.samples = 0
         self._zero = torch.zeros((), device=device)
-        self._sums: list[torch.Tensor] | None = None  # device sums of (loss, penalty) since the last log
-        self._count = 0
+        self._losses: list[torch.Tensor] = []  # each step's data loss since the last log (device)
+        self._penalties: list[torch.Tensor] = []
         self._last_log = (0.0, 0)  # (time, samples) at the last logged step
+        self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -120,18 +121,17 @@ class Trainer:
                 raise self._oom(micro) from None
             raise
         self.samples += sum(sizes) * self.world
-        # Running sums on the device: the logged loss is the mean since the last log.
-        if self._sums is None:
-            self._sums = [loss, penalty]
-        else:
-            self._sums = [self._sums[0] + loss, None if penalty is None else self._sums[1] + penalty]
-        self._count += 1
+        # The logged loss is the mean since the last log; keeping the (device) scalars and
+        # averaging them then costs nothing on the steps in between.
+        self._losses.append(loss)
+        if penalty is not None:
+            self._penalties.append(penalty)
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss)
         if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
         elif logged:
-            self._sums, self._count = None, 0
+            self._losses, self._penalties = [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if write:
@@ -162,10 +162,13 @@ class Trainer:
 
     def _capture(self) -> None:
         """Start the host copy of this step's statistics (the record is written later)."""
-        loss = self._sums[0] / self._count
-        penalty = self._zero if self._sums[1] is None else self._sums[1] / self._count
-        vector, layout = self.stats.capture(loss, penalty)
+        loss = torch.stack(self._losses).mean()
+        penalty = torch.stack(self._penalties).mean() if self._penalties else self._zero
         now = time.perf_counter()
+        with_masks = now - self._last_masks >= MASK_SECONDS or self.step == 1
+        if with_masks:
+            self._last_masks = now
+        vector, layout = self.stats.capture(loss, penalty, with_masks)
         then, samples_then = self._last_log
         layout.info = {
             "step": self.step,
@@ -177,7 +180,7 @@ class Trainer:
             "mem": memory_in_use(self.device),
         }
         self._last_log = (now, self.samples)
-        self._sums, self._count = None, 0
+        self._losses, self._penalties = [], []
         self.copier.submit(vector, layout)
 
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """Per-layer statistics of a training step, computed on the device and copied lazily.
 
 On logged steps only, after the last micro-batch (and after DDP's all-reduce), one
-``torch._foreach_norm`` call gives the norm of every gradient and parameter; an
-``index_add_`` sums their squares per layer. Losses, norms, dropout keep rates and mask
+``torch._foreach_norm`` call gives the norm of every gradient and parameter; one
+matrix-vector product sums their squares per layer. Losses, norms, dropout keep rates and mask
 samples go into one vector that is copied to pinned host memory without blocking; the
 record is written once a CUDA event says the copy has landed. No ``.item()``, no host
 synchronisation in the step.
@@ -21,7 +21,8 @@ from torch import nn
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 
-MASK_SAMPLE = 256  # units of one example's mask kept per dropout layer per logged step
+MASK_SAMPLE = 256  # units of one example's mask kept per dropout layer per sample
+MASK_SECONDS = 0.25  # mask samples at most this often: the monitor redraws twice a second
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class Layout:
     """Where each quantity sits in a captured vector, plus host-side facts of the step."""
 
     layers: int
-    masks: list[tuple[str, list[int], int, int]]  # (dropout layer, sample shape, sample length, mask size)
+    # (dropout layer, mask shape per example, sample length, mask size); size 0: layer did
+    # not run, sample length 0: no sample taken this time.
+    masks: list[tuple[str, list[int], int, int]]
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,29 +69,22 @@ class StatsCollector:
         self.probed = probed
         self.mask_log = mask_log
         self.device = device
-        self._index_cache: dict[tuple[bool, ...], torch.Tensor] = {}
+        self._sum_cache: dict[tuple[tuple[bool, ...], torch.dtype], torch.Tensor] = {}
 
-    def norms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-layer gradient norms, their total, and per-layer parameter norms (device)."""
+    def norms(self) -> torch.Tensor:
+        """[gradient norm per layer, parameter norm per layer, total gradient norm] (device)."""
         params = self.groups.params
         present = tuple(p.grad is not None for p in params)
         grads = [p.grad for p in params if p.grad is not None]
         with torch.no_grad():
-            # One fused call for every gradient and every parameter.
+            # One fused call for every gradient and every parameter, then one matrix-vector
+            # product sums the squares per layer: a handful of kernels, whatever the model.
             norms = torch.stack(torch._foreach_norm(grads + list(params)))
-            layer_sq = torch.zeros(2 * len(self.groups.names), device=self.device, dtype=norms.dtype)
-            layer_sq.index_add_(0, self._index(present), norms * norms)
-            layer = layer_sq.sqrt()
-            n_layers = len(self.groups.names)
-            grad_layers, param_layers = layer[:n_layers], layer[n_layers:]
-            total = layer_sq[:n_layers].sum().sqrt()
-        return grad_layers, total, param_layers
+            return (self._summer(present, norms.dtype) @ norms.square()).sqrt()
 
-    def capture(self, loss: torch.Tensor, penalty: torch.Tensor) -> tuple[torch.Tensor, Layout]:
-        """The vector [loss, penalty, grad norms, total, param norms, keep rates, masks]."""
-        grad_layers, total, param_layers = self.norms()
-        parts = [loss.reshape(1).float(), penalty.reshape(1).float(), grad_layers.float(),
-                 total.reshape(1).float(), param_layers.float()]
+    def capture(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, Layout]:
+        """The vector [loss, penalty, norms, keep rates (and mask samples when asked)]."""
+        parts = [loss.reshape(1).float(), penalty.reshape(1).float(), self.norms().float()]
         masks = []
         with torch.no_grad():
             for layer in self.probed:
@@ -96,12 +92,15 @@ class StatsCollector:
                 # non-zero exactly where units were kept, so no conversion is needed here.
                 mask = self.mask_log.masks.get(layer.name)
                 if mask is None:  # the layer did not run in training mode this step
-                    masks.append((layer.name, [], 0, 1))
+                    masks.append((layer.name, [], 0, 0))
                     continue
                 parts.append(torch.count_nonzero(mask).reshape(1).float())
-                sample = mask[0].reshape(-1)[:MASK_SAMPLE]
-                parts.append(sample if sample.dtype == torch.float32 else sample.float())
-                masks.append((layer.name, list(mask.shape[1:]), sample.numel(), mask.numel()))
+                length = 0
+                if with_masks:
+                    sample = mask[0].reshape(-1)[:MASK_SAMPLE]
+                    parts.append(sample if sample.dtype == torch.float32 else sample.float())
+                    length = sample.numel()
+                masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
             vector = torch.cat(parts)
         return vector, Layout(len(self.groups.names), masks)
 
@@ -111,16 +110,21 @@ class StatsCollector:
         with torch.no_grad():
             return ~torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())
 
-    def _index(self, present: tuple[bool, ...]) -> torch.Tensor:
-        """Layer index of each norm in the fused call (gradients first, then parameters)."""
-        index = self._index_cache.get(present)
-        if index is None:
-            n_layers = len(self.groups.names)
-            grads = [layer for layer, has in zip(self.groups.layer_of, present) if has]
-            params = [n_layers + layer for layer in self.groups.layer_of]
-            index = to_device(torch.tensor(grads + params), self.device)
-            self._index_cache[present] = index
-        return index
+    def _summer(self, present: tuple[bool, ...], dtype: torch.dtype) -> torch.Tensor:
+        """0/1 matrix summing squared norms (gradients first, then parameters) per output row."""
+        key = (present, dtype)
+        matrix = self._sum_cache.get(key)
+        if matrix is None:
+            n = len(self.groups.names)
+            grad_layers = [layer for layer, has in zip(self.groups.layer_of, present) if has]
+            columns = grad_layers + [n + layer for layer in self.groups.layer_of]
+            matrix = torch.zeros(2 * n + 1, len(columns), dtype=dtype)
+            for column, row in enumerate(columns):
+                matrix[row, column] = 1.0
+            matrix[2 * n, : len(grad_layers)] = 1.0  # the total gradient norm
+            matrix = to_device(matrix, self.device)
+            self._sum_cache[key] = matrix
+        return matrix
 
 
 def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[str, Any]:
@@ -128,18 +132,19 @@ def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[
     n = layout.layers
     out: dict[str, Any] = {"loss": values[0], "penalty": values[1]}
     out["grad_norm"] = dict(zip(layer_names, values[2:2 + n]))
-    out["grad_norm_total"] = values[2 + n]
-    out["param_norm"] = dict(zip(layer_names, values[3 + n:3 + 2 * n]))
+    out["param_norm"] = dict(zip(layer_names, values[2 + n:2 + 2 * n]))
+    out["grad_norm_total"] = values[2 + 2 * n]
     at = 3 + 2 * n
     keep: dict[str, float] = {}
     samples: dict[str, dict[str, Any]] = {}
     for name, shape, length, size in layout.masks:
-        if length == 0:
+        if size == 0:
             keep[name] = math.nan
             continue
         keep[name] = values[at] / size
-        bits = values[at + 1:at + 1 + length]
-        samples[name] = {"shape": shape, "kept": "".join("1" if b > 0 else "0" for b in bits)}
+        if length:
+            bits = values[at + 1:at + 1 + length]
+            samples[name] = {"shape": shape, "kept": "".join("1" if b > 0 else "0" for b in bits)}
         at += 1 + length
     out["keep_rate"] = keep
     out["mask_samples"] = samples

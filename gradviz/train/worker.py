@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             write_status(paths, "stopped", message="aborted by a second interrupt")
         return 130
     except Exception as exc:
-        message = f"training failed with {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        first_line = (str(exc).strip().splitlines() or [""])[0]  # torch messages run to many lines
+        message = f"training failed with {type(exc).__name__}: {first_line}"
         report_failure(paths, dist_info, f"{message} (traceback in {paths.error})", type(exc).__name__)
         traceback.print_exc()
         return 1

@@ -95,7 +95,7 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
     adjoints = trace.adjoints.get(output)
     if adjoints is None:
         return None
-    table = Table(title=f"adjoints as sums of edge contributions (v̄ = Σ v̄_j·∂v_j/∂v)", title_justify="left",
+    table = Table(title="adjoints as sums of edge contributions (v̄ = Σ v̄_j·∂v_j/∂v)", title_justify="left",
                   show_edge=False, pad_edge=False, header_style="bold")
     for name, justify in (("node", "left"), ("terms: child ‖v̄_j·∂v_j/∂v‖", "left"), ("‖Σ terms‖", "right"),
                           ("‖v̄‖ (torch)", "right"), ("max |Σ − v̄|", "right")):
