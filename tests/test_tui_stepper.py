@@ -103,21 +103,18 @@ async def test_slash_v4_jumps_to_v4():
 
 
 @run_async
-async def test_e_writes_an_svg_or_says_export_is_unavailable(tmp_path, monkeypatch):
+async def test_e_writes_an_svg_and_says_where(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = StepperApp(lecture_trace(), source="lecture")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n", "n", "e")
         await pilot.pause()
         messages = [n.message for n in app._notifications]
-    try:
-        import gradviz.draw.export  # noqa: F401
-    except ImportError:
-        assert any("not available" in m for m in messages), messages
-        pytest.skip("gradviz.draw.export is not merged yet: `e` says so instead of writing")
     svgs = list(tmp_path.glob("*.svg"))
-    assert len(svgs) == 1 and svgs[0].read_text().lstrip().startswith(("<?xml", "<svg"))
-    assert any(str(svgs[0].name) in m for m in messages)
+    assert [p.name for p in svgs] == ["gradviz-step-2.svg"]
+    assert svgs[0].read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert "v2 = exp(v1)" in svgs[0].read_text() and "forward mode, step 2/6: v2" in svgs[0].read_text()
+    assert any(f"wrote {svgs[0]}" in m for m in messages), messages
 
 
 @run_async
