@@ -1,0 +1,51 @@
+"""The stepper app: thin; it holds the trace and shows the stepper screen.
+
+Training (`t`) pushes the monitor screen on top; leaving it pops back to the stepper.
+"""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from gradviz.core.steps import Step, build_steps, forward_steps, reverse_steps, tangent_steps
+from gradviz.core.trace import Trace
+from gradviz.tui.screens.stepper import StepperScreen
+from gradviz.tui.timeline import Timeline
+from gradviz.tui.widgets.findings import load_findings
+
+
+def stepper_steps(trace: Trace, wrt: str | None = None) -> tuple[Step, ...]:
+    """build_steps, with the tangent pass of `wrt` (when given) moved to the front."""
+    if wrt is None or wrt not in trace.tangents:
+        return build_steps(trace)
+    order = [wrt] + [key for key in trace.tangents if key != wrt]
+    steps = forward_steps(trace)
+    for key in order:
+        steps += tangent_steps(trace, key)
+    for output in trace.adjoints:
+        steps += reverse_steps(trace, output)
+    return tuple(steps)
+
+
+class StepperApp(App):
+    """`gradviz step`: walk a trace node by node."""
+
+    CSS_PATH = "stepper.tcss"
+    TITLE = "gradviz step"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    ENABLE_COMMAND_PALETTE = False  # its footer hint would crowd out the stepper's keys
+
+    def __init__(self, trace: Trace, *, source: str = "", spec_path: str | None = None,
+                 wrt: str | None = None, start: int = 0, detail: str = "full") -> None:
+        super().__init__()
+        self.trace = trace
+        self.timeline = Timeline(trace, stepper_steps(trace, wrt))
+        self.source = source
+        self.spec_path = spec_path
+        self.start = start
+        self.detail = detail
+        self.sub_title = source
+
+    def get_default_screen(self) -> StepperScreen:
+        return StepperScreen(self.timeline, source=self.source, spec_path=self.spec_path,
+                             findings=load_findings(self.trace), start=self.start, detail=self.detail)

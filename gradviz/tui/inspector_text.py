@@ -1,0 +1,159 @@
+"""The inspector's text for one node at step k: definition, inputs, partials, tangent, adjoint.
+
+Rich renderables only (no textual), built from core.explain's equations so the numbers
+are the Trace's; terms whose child adjoint is not final yet read '?'.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation
+from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.tui.scene import Scene
+from gradviz.views.heatmap import Heatmap, stats_line
+
+MAX_TANGENT_INPUTS = 4
+HEADING = "bold underline"
+
+
+def _number_style(value) -> str:
+    return "bold red" if not is_finite(value) else "bold"
+
+
+def _pending(equation: str) -> str:
+    """An equation with its result replaced by '?'."""
+    head, _, _ = equation.rpartition(" = ")
+    return f"{head} = ?"
+
+
+def inspector_report(scene: Scene, node_id: int, pinned: bool = False) -> Group:
+    """Everything the inspector shows for `node_id` at the scene's step."""
+    trace = scene.trace
+    node = trace.graph.nodes[node_id]
+    value = trace.values[node_id]
+    title = Text(node.definition if not node.is_leaf else f"{node.label}: {node.kind}", style="bold")
+    title.append(f"   [{fmt_shape(value.shape)}]", style="dim")
+    parts: list[RenderableType] = [title]
+    if node.meta.get("module"):
+        parts.append(Text(f"module {node.meta['module']}", style="dim"))
+    parts.append(Text("selected (esc follows the current node)" if pinned else "current node", style="dim italic"))
+    sections = [_value_section, _inputs_section, _tangent_section, _adjoint_section]
+    # Lead with what this step computes, so a short pane shows the equation that matters.
+    lead = {"tangent": _tangent_section, "reverse": _adjoint_section}.get(scene.phase)
+    if lead is not None:
+        sections.remove(lead)
+        sections.insert(0, lead)
+    for section in sections:
+        parts += section(scene, node_id)
+    return Group(*parts)
+
+
+def _value_section(scene: Scene, node_id: int) -> list[RenderableType]:
+    label = scene.trace.graph.nodes[node_id].label
+    value = scene.trace.values[node_id]
+    line = Text(f"{label} = ")
+    if node_id in scene.known("value"):
+        line.append(fmt_value(value), style=_number_style(value))
+    else:
+        line.append("?  (computed at its forward step)", style="dim")
+    parts: list[RenderableType] = [Text(), Text("value", style=HEADING), line]
+    if value.size > 1 and node_id in scene.known("value"):
+        parts += tensor_summary(value)
+    return parts
+
+
+def _inputs_section(scene: Scene, node_id: int) -> list[RenderableType]:
+    trace = scene.trace
+    node = trace.graph.nodes[node_id]
+    if node.is_leaf:
+        return []
+    parts: list[RenderableType] = [Text(), Text("inputs and local partials", style=HEADING)]
+    known = node_id in scene.known("value")
+    for position, i in enumerate(node.inputs):
+        source = trace.graph.nodes[i]
+        line = Text(f"{source.label} = ")
+        line.append(scene.text("value", i) if i in scene.known("value") else "?")
+        if source.op != "const":
+            partial = trace.partials.get((node_id, position))
+            line.append(f"    ∂{node.label}/∂{source.label} = {partial_formula(trace, node_id, position)}")
+            if partial is not None:
+                line.append(" = " + (fmt_value(partial) if known else "?"))
+        parts.append(line)
+    return parts
+
+
+def _tangent_section(scene: Scene, node_id: int) -> list[RenderableType]:
+    trace = scene.trace
+    if not trace.tangents or trace.graph.nodes[node_id].op == "const":
+        return []
+    inputs = list(trace.tangents)
+    parts: list[RenderableType] = [Text(), Text("tangent (forward mode: one pass per input)", style=HEADING)]
+    if scene.phase in ("start", "forward"):
+        parts.append(Text(f"pending: the tangent passes come after the values ({', '.join(inputs[:8])})",
+                          style="dim"))
+        return parts
+    shown = inputs if len(inputs) <= MAX_TANGENT_INPUTS else [scene.wrt]
+    for wrt in shown:
+        equation = tangent_equation(trace, wrt, node_id)
+        known = node_id in scene.known("tangent", wrt)
+        marker = "▶ " if scene.phase == "tangent" and wrt == scene.wrt else "  "
+        parts.append(Text(marker + f"∂/∂{wrt}: " + (equation if known else _pending(equation)),
+                          style="" if known else "dim"))
+    return parts
+
+
+def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
+    trace = scene.trace
+    output = scene.output
+    node = trace.graph.nodes[node_id]
+    if output is None or node.op == "const":
+        return []
+    parts: list[RenderableType] = [Text(), Text(f"adjoint ∂{output}/∂{node.label} (reverse mode)", style=HEADING)]
+    if scene.phase in ("start", "forward", "tangent"):
+        parts.append(Text(f"pending: the reverse pass comes last (one pass per output: "
+                          f"{', '.join(trace.adjoints)})", style="dim"))
+        return parts
+    known_children = scene.known("adjoint", output)
+    terms = [t for t in adjoint_terms(trace, output, node_id) if t.value is not None]
+    equation = adjoint_equation(trace, output, node_id, known=known_children)
+    done = node_id in known_children
+    equation = equation if done or "?" in equation else _pending(equation)
+    if terms and trace.graph.outputs.get(output) != node_id:
+        # The lecture's rule first (v̄i = Σ v̄j·∂vj/∂vi over the children), then its terms.
+        symbol = bar(node.label)
+        generic = " + ".join(f"{bar(trace.graph.nodes[t.child].label)}·∂{trace.graph.nodes[t.child].label}/∂{node.label}"
+                             for t in terms)
+        parts.append(Text(f"{symbol} = {generic}"))
+        # Then one line for the local partials and one for the numbers, '=' under '='.
+        pieces = equation.split(" = ")[1:]
+        lines = [pieces[0], " = ".join(pieces[1:])] if len(pieces) >= 3 else [" = ".join(pieces)]
+        indent = " " * cell_len(symbol)
+        for line in lines:
+            parts.append(Text(f"{indent} = {line}", style="bold" if done else ""))
+    else:
+        parts.append(Text(equation, style="bold" if done else ""))
+    for t in terms:
+        child = trace.graph.nodes[t.child]
+        line = Text(f"  from {child.label}: {bar(child.label)} = ")
+        if t.child in known_children:
+            adjoint = trace.adjoints[output][t.child]
+            partial = trace.partials.get((t.child, t.position))
+            factor = f" ({fmt_value(partial)})" if partial is not None else ""
+            line.append(f"{fmt_value(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
+            line.append(fmt_value(t.value), style=_number_style(t.value))
+        else:
+            line.append("? (pending: its adjoint is not final yet)", style="dim")
+        parts.append(line)
+    adjoint = trace.adjoints[output][node_id]
+    if done and adjoint is not None and np.asarray(adjoint).size > 1:
+        parts += tensor_summary(adjoint, "adjoint")
+    return parts
+
+
+def tensor_summary(value: np.ndarray, what: str = "value") -> list[RenderableType]:
+    """Shape, statistics and a small heatmap of a tensor (gradviz.views.heatmap's)."""
+    return [stats_line(value, what), Heatmap(value)]

@@ -1,0 +1,1 @@
+"""The stepper's screens: the stepper itself, help, and jump-to-node."""

@@ -1,0 +1,271 @@
+"""The stepper screen: graph, tape, inspector and status, all drawn from the step k.
+
+State lives in reactives (k, selected, playing, speed); every pane is redrawn
+from Scene(timeline, k), never from accumulated changes, so stepping back is exact.
+
+Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
+w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
+t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
+? help; q quit.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from gradviz.tui import actions
+from gradviz.tui.scene import Scene, first_bad_step
+from gradviz.tui.screens.help import HelpScreen
+from gradviz.tui.screens.jump import JumpScreen, find_node
+from gradviz.tui.timeline import Timeline
+from gradviz.tui.widgets.findings import FindingsList
+from gradviz.tui.widgets.graph_pane import GraphPane
+from gradviz.tui.widgets.inspector import Inspector
+from gradviz.tui.widgets.status import StatusBar
+from gradviz.tui.widgets.tape import Tape
+
+SPEEDS = (0.5, 1, 2, 4, 8, 16, 32, 64)
+
+
+class StepperScreen(Screen):
+    """Step through a trace: forward values, tangent passes, adjoint passes."""
+
+    BINDINGS = [
+        # Arrows and home/end take priority over the panes' scrolling; the footer shows the
+        # letter keys (the footer orders priority bindings differently from run to run).
+        Binding("right", "step(1)", "Next", show=False, priority=True),
+        Binding("left", "step(-1)", "Prev", show=False, priority=True),
+        Binding("home", "goto('first')", "First", show=False, priority=True),
+        Binding("end", "goto('last')", "Last", show=False, priority=True),
+        Binding("p", "step(-1)", "Prev", key_display="← p"),
+        Binding("n", "step(1)", "Next", key_display="→ n"),
+        Binding("g", "goto('first')", "First", show=False),
+        Binding("G", "goto('last')", "Last", show=False),
+        Binding("space", "play", "Play"),
+        Binding("m", "mode(1)", "Mode"),
+        Binding("slash", "jump", "Jump", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("t", "train", "Train"),
+        Binding("w", "switch_pass('tangent')", "Input"),
+        Binding("o", "switch_pass('reverse')", "Output"),
+        Binding("e", "export", "SVG"),
+        Binding("v", "swap_panes", "Graph/tape", show=False),
+        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
+        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
+        Binding("M", "mode(-1)", "Prev mode", show=False),
+        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False),
+        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
+        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
+        Binding("f", "fit", "Fit", show=False),
+        Binding("escape", "follow", "Follow", show=False),
+    ]
+
+    k: reactive[int] = reactive(0, init=False)
+    selected: reactive[int | None] = reactive(None, init=False)
+    playing: reactive[bool] = reactive(False, init=False)
+    speed: reactive[float] = reactive(4.0, init=False)
+
+    def __init__(self, timeline: Timeline, *, source: str = "", spec_path: str | None = None,
+                 findings: list | None = None, start: int = 0, detail: str = "full") -> None:
+        super().__init__()
+        self.timeline = timeline
+        self.trace = timeline.trace
+        self.source = source
+        self.spec_path = spec_path
+        self.findings = findings or []
+        self._timer: Timer | None = None
+        self.training = None  # the TrainingHandle once `t` started one
+        self.train_settings: dict = {}
+        self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
+        self.initial_detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                graph = GraphPane(id="graph")
+                graph.border_title = f"graph  {len(self.trace.graph)} nodes"
+                yield graph
+                yield Tape(id="tape")
+            with Vertical(id="right"):
+                inspector = Inspector(id="inspector")
+                inspector.border_title = "inspector"
+                yield inspector
+                if self.findings:
+                    findings = FindingsList(self.trace, self.findings, id="findings")
+                    findings.border_title = f"findings ({len(self.findings)})"
+                    yield findings
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        graph = self.query_one(GraphPane)
+        self.redraw()
+        graph.focus()
+        self.set_titles()
+        graph.use_detail(self.trace, self.initial_detail)
+
+    # -- drawing -----------------------------------------------------------------------
+    @property
+    def scene(self) -> Scene:
+        return Scene(self.timeline, self.k)
+
+    def redraw(self) -> None:
+        """Hand the scene at k to every pane."""
+        scene = self.scene
+        self.query_one(GraphPane).show(scene, self.selected)
+        self.query_one(Tape).show(scene, self.selected)
+        focus = self.selected if self.selected is not None else scene.current
+        self.query_one(Inspector).show(scene, focus, self.selected is not None)
+        self.query_one(StatusBar).show(scene, self.playing, self.speed, compact=self.size.width < 100)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
+        self.redraw()
+
+    def watch_k(self) -> None:
+        self.redraw()
+
+    def watch_selected(self) -> None:
+        self.redraw()
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if playing:
+            self._timer = self.set_interval(1 / self.speed, self._tick)
+        self.redraw()
+
+    def watch_speed(self) -> None:
+        if self.playing:
+            self.watch_playing(True)
+        else:
+            self.redraw()
+
+    def set_titles(self) -> None:
+        """On narrow terminals the titles say that v swaps graph and tape."""
+        narrow = self.has_class("-narrow")
+        self.query_one(GraphPane).set_narrow(narrow)
+        tape = self.query_one(Tape)
+        tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
+
+    def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
+        if message.note:
+            self.notify(message.note, severity="warning", timeout=8)
+
+    def _tick(self) -> None:
+        if self.k >= self.timeline.last:
+            self.playing = False
+        else:
+            self.k += 1
+
+    # -- messages up -------------------------------------------------------------------
+    @on(GraphPane.NodeClicked)
+    @on(Tape.RowClicked)
+    @on(FindingsList.Chosen)
+    def select_node(self, message) -> None:
+        self.selected = message.node
+
+    # -- actions -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """`t` exists only for model specs (an expression has no model to train): hidden else."""
+        return not (action == "train" and self.spec_path is None)
+
+    def action_step(self, delta: int) -> None:
+        self.k = max(0, min(self.timeline.last, self.k + delta))
+
+    def action_goto(self, where: str) -> None:
+        self.k = 0 if where == "first" else self.timeline.last
+
+    def action_play(self) -> None:
+        if not self.playing and self.k >= self.timeline.last:
+            self.k = 0
+        self.playing = not self.playing
+
+    def action_speed(self, direction: int) -> None:
+        index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
+        self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + direction))]
+
+    def action_mode(self, direction: int) -> None:
+        self.k = actions.next_phase_start(self.timeline, self.k, direction)
+
+    def action_switch_pass(self, phase: str) -> None:
+        k, message = actions.switch_pass(self.timeline, self.k, phase)
+        self.k = k
+        if message:
+            self.notify(message)
+
+    def action_jump(self) -> None:
+        labels = [n.label for n in self.trace.graph.nodes]
+        self.app.push_screen(JumpScreen(labels), self.jump_to)
+
+    def jump_to(self, query: str | None) -> None:
+        """Go to the node named `query`: its step in this pass (or its first), and select it."""
+        if not query:
+            return
+        node = find_node(self.trace.graph, query)
+        if node is None:
+            self.notify(f"no node matches {query!r}", severity="warning")
+            return
+        target = self.timeline.jump_target(node, self.k)
+        self.selected = None if target is not None else node
+        if target is not None:
+            self.k = target
+
+    def action_first_bad(self) -> None:
+        found = first_bad_step(self.timeline)
+        if found is None:
+            self.notify("every value and adjoint is finite")
+            return
+        k, node = found
+        self.k = k
+        self.selected = None if self.scene.current == node else node
+
+    def action_follow(self) -> None:
+        self.selected = None
+
+    def action_detail(self, direction: int) -> None:
+        self.query_one(GraphPane).step_detail(direction)
+
+    def action_fit(self) -> None:
+        self.query_one(GraphPane).fit()
+
+    def action_export(self) -> None:
+        detail = self.query_one(GraphPane).detail
+        path, message = actions.export_svg(self.timeline, self.k, detail, self.source)
+        self.notify(message, severity="information" if path else "warning", timeout=6)
+
+    def action_train(self) -> None:
+        """Train the same model spec and watch it live; leaving the monitor comes back here."""
+        if self.training is not None and self.training.alive():
+            self.notify(f"already training: gradviz monitor {self.training.run_dir} (t shows it again)")
+            from gradviz.monitor.screen import MonitorScreen
+
+            self.app.push_screen(MonitorScreen(self.training.run_dir, self.training), self._left_training)
+            return
+        handle, message = actions.start_training(self.app, self.spec_path, self._left_training,
+                                                 **self.train_settings)
+        self.training = handle
+        self.notify(message, severity="information" if handle else "warning", timeout=6)
+
+    def _left_training(self, choice: str | None) -> None:
+        run_dir = self.training.run_dir if self.training is not None else ""
+        if choice == "detached":
+            self.notify(f"training goes on: t shows it again, or gradviz monitor {run_dir}", timeout=8)
+        elif choice == "stopped":
+            self.notify("training stopped (a checkpoint is saved in the run directory)", timeout=8)
+
+    def action_swap_panes(self) -> None:
+        """On narrow terminals only one of graph and tape fits: show the other one."""
+        self.toggle_class("-show-tape")
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())

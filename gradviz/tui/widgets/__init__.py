@@ -1,0 +1,1 @@
+"""The stepper's panes: graph, inspector, tape, status bar, findings."""

@@ -1,0 +1,226 @@
+"""The graph pane: a Drawing laid out in a worker, painted line by line, restyled per step.
+
+Keys when focused: arrows ↑ ↓ and h j k l (or shift+arrows) pan; the mouse wheel
+scrolls and dragging pans; clicking a node selects it. The screen's `+`/`-`/`f` call
+`step_detail` and `fit`; each detail level is laid out once (in a thread: `dot` takes
+seconds on big graphs, meanwhile a loading indicator shows) and kept.
+A step repaints only the rows of nodes whose look changed (row cache, refresh_line);
+the selected node is underlined on top of whichever drawing is shown.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from gradviz.core.trace import Trace
+from gradviz.tui.drawing import Drawing, build_drawing
+from gradviz.tui.picture import DETAILS
+from gradviz.tui.scene import Scene
+
+SELECTED = Style(underline=True, bold=True)
+
+
+class GraphPane(ScrollView, can_focus=True):
+    """The drawn graph with the current node highlighted and kept in view."""
+
+    DEFAULT_CSS = """
+    GraphPane { background: $surface; }
+    """
+    BINDINGS = [
+        Binding("h,shift+left", "scroll_left", "Pan left", show=False),
+        Binding("l,shift+right", "scroll_right", "Pan right", show=False),
+        Binding("k,shift+up", "scroll_up", "Pan up", show=False),
+        Binding("j,shift+down", "scroll_down", "Pan down", show=False),
+    ]
+
+    class Drawn(Message):
+        """A drawing is shown (note: why the stand-in layout is used, if it is)."""
+
+        def __init__(self, detail: str, note: str) -> None:
+            super().__init__()
+            self.detail = detail
+            self.note = note
+
+    class _Ready(Message):
+        """The layout worker finished a drawing."""
+
+        def __init__(self, drawing: Drawing) -> None:
+            super().__init__()
+            self.drawing = drawing
+
+    class NodeClicked(Message):
+        """A node was clicked."""
+
+        def __init__(self, node: int) -> None:
+            super().__init__()
+            self.node = node
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.drawing: Drawing | None = None
+        self.trace: Trace | None = None
+        self.detail = "full"
+        self.drawings: dict[str, Drawing] = {}
+        self.narrow = False
+        self._fitting = False
+        self.scene: Scene | None = None
+        self.selected: int | None = None
+        self._rows: dict[int, Strip] = {}
+        self._drag: tuple[int, int, float, float] | None = None
+        self._dragged = False
+
+    # -- attributes down ---------------------------------------------------------------
+    def use_detail(self, trace: Trace, detail: str) -> None:
+        """Show `trace` at `detail`, laying it out first (in a worker) if need be."""
+        self.trace, self.detail = trace, detail
+        if detail in self.drawings:
+            self.set_drawing(self.drawings[detail])
+            return
+        self.loading = True
+        self.border_title = f"graph  laying out {len(trace.graph)} nodes ({detail})…"
+        self._lay_out(trace, detail)
+
+    def step_detail(self, direction: int) -> None:
+        """One detail level more (-1) or less (+1): full boxes, op names, dots."""
+        index = max(0, min(len(DETAILS) - 1, DETAILS.index(self.detail) + direction))
+        if self.trace is not None:
+            self.use_detail(self.trace, DETAILS[index])
+
+    def fit(self) -> None:
+        """The most detailed drawing that fits the pane (laying out the others as needed)."""
+        if self.trace is None:
+            return
+        size = self.scrollable_content_region.size
+        for detail in DETAILS:
+            drawing = self.drawings.get(detail)
+            if drawing is None:
+                self._fitting = True
+                self.use_detail(self.trace, detail)
+                return
+            if drawing.width <= size.width and drawing.height <= size.height:
+                break
+        self._fitting = False
+        self.use_detail(self.trace, detail)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Title the pane; on narrow terminals it says that v shows the tape instead."""
+        self.narrow = narrow
+        if self.drawing is not None and self.trace is not None:
+            self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
+                                 + (" · v: tape" if narrow else ""))
+
+    @work(thread=True, exclusive=True, group="layout")
+    def _lay_out(self, trace: Trace, detail: str) -> None:
+        self.post_message(self._Ready(build_drawing(trace, detail)))
+
+    def on_graph_pane__ready(self, message: _Ready) -> None:
+        message.stop()
+        self.drawings[message.drawing.detail] = message.drawing
+        if self._fitting:
+            self.fit()
+        elif message.drawing.detail == self.detail:
+            self.set_drawing(message.drawing)
+
+    def set_drawing(self, drawing: Drawing) -> None:
+        """Show a new drawing (after layout or a detail change)."""
+        self.drawing = drawing
+        self.loading = False
+        self.set_narrow(self.narrow)
+        self.post_message(self.Drawn(drawing.detail, drawing.note))
+        self._rows.clear()
+        self.virtual_size = Size(drawing.width, drawing.height)
+        if self.scene is not None:
+            drawing.paint(self.scene)
+        self.refresh()
+        self.keep_in_view()
+
+    def show(self, scene: Scene, selected: int | None) -> None:
+        """Move to a new step: repaint the rows whose nodes changed look."""
+        old_selected = self.selected
+        self.scene, self.selected = scene, selected
+        if self.drawing is None:
+            return
+        rows = self.drawing.paint(scene)
+        if rows is None:
+            self._rows.clear()
+            self.refresh()
+        else:
+            for node in {old_selected, selected} - {None}:
+                box = self.drawing.box(node)  # type: ignore[arg-type]
+                if box is not None:
+                    rows.update(range(box[1], box[1] + box[3]))
+            for y in rows:
+                self._rows.pop(y, None)
+            # Repaint the changed rows in view, as one band: a long edge can span many rows.
+            top = int(self.scroll_y)
+            visible = [y for y in rows if top <= y < top + self.size.height]
+            if visible:
+                self.refresh_lines(min(visible), max(visible) - min(visible) + 1)
+        self.keep_in_view()
+
+    def keep_in_view(self) -> None:
+        """Centre the focus node (selected, else current), as far as the scroll range allows.
+
+        Always centring (rather than scrolling the least distance) makes the scroll
+        position a function of the step alone, so stepping back restores the view exactly.
+        """
+        if self.drawing is None:
+            return
+        node = self.selected if self.selected is not None else (self.scene.current if self.scene else None)
+        box = self.drawing.box(node) if node is not None else None
+        if box is not None:
+            self.scroll_to_region(Region(*box), animate=False, center=True, immediate=True, force=True)
+        else:
+            self.scroll_to(0, 0, animate=False, immediate=True)
+
+    # -- painting ----------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        row = scroll_y + y
+        drawing = self.drawing
+        if drawing is None or self.scene is None or row >= drawing.height:
+            return Strip.blank(width, self.rich_style)
+        strip = self._rows.get(row)
+        if strip is None:
+            strip = Strip([Segment(text, drawing.style(key)) for text, key in drawing.runs(row)])
+            self._rows[row] = strip
+        box = drawing.box(self.selected) if self.selected is not None else None
+        if box is not None and box[1] <= row < box[1] + box[3]:
+            x0, x1 = box[0], box[0] + box[2]
+            strip = Strip.join([strip.crop(0, x0), strip.crop(x0, x1).apply_style(SELECTED), strip.crop(x1)])
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    # -- mouse -------------------------------------------------------------------------
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._drag = (event.screen_x, event.screen_y, self.scroll_x, self.scroll_y)
+        self._dragged = False
+        self.capture_mouse()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._drag is None:
+            return
+        x0, y0, sx, sy = self._drag
+        dx, dy = event.screen_x - x0, event.screen_y - y0
+        if dx or dy:
+            self._dragged = True
+            self.scroll_to(sx - dx, sy - dy, animate=False, immediate=True)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._drag is None:
+            return
+        self._drag = None
+        self.release_mouse()
+        offset = event.get_content_offset(self)
+        if not self._dragged and self.drawing is not None and offset is not None:
+            node = self.drawing.node_at(offset.x + int(self.scroll_x), offset.y + int(self.scroll_y))
+            if node is not None:
+                self.post_message(self.NodeClicked(node))
+

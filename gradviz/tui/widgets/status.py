@@ -1,0 +1,69 @@
+"""The status bar: phase, pass, step, node, and the passes each mode needs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gradviz.tui.scene import Scene
+
+PHASE_TEXT = {
+    "start": ("START", "inputs only: press → (or n) to compute the values"),
+    "forward": ("FORWARD", "values, in topological order"),
+    "tangent": ("TANGENT", "forward mode: v′ = Σ ∂v/∂u·u′"),
+    "reverse": ("REVERSE", "reverse mode: v̄ = Σ v̄child·∂child/∂v"),
+}
+
+
+_COUNTS: dict[int, dict[str, int]] = {}
+
+
+def _pass_counts(trace) -> dict[str, int]:
+    """trace.pass_counts(), once per trace (it sums over every input's size)."""
+    key = id(trace)
+    if key not in _COUNTS:
+        _COUNTS.clear()
+        _COUNTS[key] = trace.pass_counts()
+    return _COUNTS[key]
+
+
+def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact: bool = False) -> Text:
+    """Two lines: where we are, then why reverse mode (pass counts) and the play state."""
+    timeline, state = scene.timeline, scene.state
+    name, what = PHASE_TEXT[scene.phase]
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f" {name} ", style="bold reverse")
+    if scene.phase == "tangent":
+        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count}")
+    elif scene.phase == "reverse":
+        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count}")
+    line.append(f"  step {scene.k}/{timeline.last}")
+    if scene.current is not None:
+        line.append("  node ")
+        line.append(scene.trace.graph.nodes[scene.current].label, style="bold")
+    if playing:
+        line.append(f"  ▶ {speed:g}/s", style="bold green")
+    if not compact or scene.phase == "start":
+        line.append(f"  {what}", style="dim")
+    counts = _pass_counts(scene.trace)
+    fwd, rev = counts["forward_mode"], counts["reverse_mode"]
+    whole = "gradient" if rev == 1 else "Jacobian"
+    line.append("\n")
+    if compact:
+        line.append(f" full {whole}: forward mode {fwd} passes, reverse mode {rev}", style="italic")
+    else:
+        line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
+                    f"reverse mode {rev} (one per output element)", style="italic")
+    return line
+
+
+class StatusBar(Static):
+    """Shows `status_text` for the current scene."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; }
+    """
+
+    def show(self, scene: Scene, playing: bool, speed: float, compact: bool = False) -> None:
+        """Redraw for a new step or play state (its height is fixed: no relayout)."""
+        self.update(status_text(scene, playing, speed, compact), layout=False)

@@ -1,0 +1,184 @@
+"""The tape: the lecture's trace table (node, definition, value, tangents, adjoints).
+
+Rows fill in as the steps advance; the current row is highlighted and kept in view;
+clicking a row selects its node. The header row stays put while the rows scroll.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual import events
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from gradviz.core.fmt import fmt_value, is_finite
+from gradviz.tui.scene import Scene, changed_nodes
+
+MAX_LABEL = 18
+MAX_DEFINITION = 24
+NUMBER = (7, 12)  # a number column's width: wide enough for the trace's numbers, within these
+MAX_COLUMNS_EACH = 3  # more inputs/outputs than this: show only the pass in play
+
+
+def _fit(text: str, width: int, right: bool = False) -> str:
+    if cell_len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    pad = " " * max(0, width - cell_len(text))
+    return pad + text if right else text + pad
+
+
+def _number_width(scene: Scene, tangent_keys: list, adjoint_keys: list) -> int:
+    """The widest number any column will show (headers included), within NUMBER."""
+    trace = scene.trace
+    widest = max([cell_len(f"∂·/∂{k}") for k in tangent_keys] + [cell_len(f"∂{k}/∂·") for k in adjoint_keys] + [5])
+    columns = [trace.values] + [trace.tangents[k] for k in tangent_keys if k in trace.tangents] + \
+        [trace.adjoints[k] for k in adjoint_keys if k in trace.adjoints]
+    for column in columns:
+        for value in column:
+            if value is not None:
+                widest = max(widest, cell_len(fmt_value(value)))
+                if widest >= NUMBER[1]:
+                    return NUMBER[1]
+    return max(NUMBER[0], widest)
+
+
+class Tape(ScrollView, can_focus=True):
+    """The trace table, one row per non-constant node, filled in up to the current step."""
+
+    COMPONENT_CLASSES = {"tape--header", "tape--pending", "tape--current", "tape--bad", "tape--selected"}
+    DEFAULT_CSS = """
+    Tape > .tape--header { text-style: bold; color: $text; }
+    Tape > .tape--pending { color: $text-disabled; }
+    Tape > .tape--current { background: $accent 50%; text-style: bold; }
+    Tape > .tape--selected { text-style: underline; }
+    Tape > .tape--bad { color: $error; text-style: bold; }
+    """
+
+    class RowClicked(Message):
+        """A row was clicked."""
+
+        def __init__(self, node: int) -> None:
+            super().__init__()
+            self.node = node
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.scene: Scene | None = None
+        self.selected: int | None = None
+        self.nodes: list[int] = []
+        self.row_of: dict[int, int] = {}
+        self.columns: list[tuple[str, str, str | None, int]] = []  # (header, kind, key, width)
+        self._rows: dict[int, tuple[tuple, Strip]] = {}
+        self._widths: tuple[int, int, int] | None = None
+
+    def _layout(self, scene: Scene) -> list[tuple[str, str, str | None, int]]:
+        trace = scene.trace
+        inputs = list(trace.tangents)
+        outputs = list(trace.adjoints)
+        tangent_keys = inputs if len(inputs) <= MAX_COLUMNS_EACH else [scene.wrt]
+        adjoint_keys = outputs if len(outputs) <= MAX_COLUMNS_EACH else [scene.output]
+        if self._widths is None:  # measured once per trace: a step must not cost O(nodes)
+            labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
+            definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
+            self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)),
+                            _number_width(scene, tangent_keys, adjoint_keys))
+        label, definition, number = self._widths
+        columns = [("node", "label", None, label), ("definition", "definition", None, definition),
+                   ("value", "value", None, number)]
+        columns += [(f"∂·/∂{key}", "tangent", key, number) for key in tangent_keys]
+        columns += [(f"∂{key}/∂·", "adjoint", key, number) for key in adjoint_keys]
+        return columns
+
+    def show(self, scene: Scene, selected: int | None) -> None:
+        """Move to a new step: repaint the rows that changed and keep the current row in view."""
+        old, old_selected = self.scene, self.selected
+        self.scene, self.selected = scene, selected
+        if old is None or old.trace is not scene.trace:
+            self.nodes = [n.id for n in scene.trace.graph.nodes if n.op != "const"]
+            self.row_of = {n: i for i, n in enumerate(self.nodes)}
+            self._rows.clear()
+            self._widths = None
+        columns = self._layout(scene)
+        changed = changed_nodes(old, scene) if old is not None else None
+        if columns != self.columns or changed is None:
+            self.columns = columns
+            width = sum(c[3] for c in columns) + 2 * (len(columns) - 1)
+            self.virtual_size = Size(width, len(self.nodes) + 1)
+            self.refresh()
+        else:
+            for node in changed | {n for n in (old_selected, selected) if n is not None}:
+                if node in self.row_of:
+                    self.refresh_lines(self.row_of[node] + 1, 1)
+        self.keep_in_view()
+
+    def keep_in_view(self) -> None:
+        """Centre the focus row (selected, else current) below the header; a function of k alone."""
+        if self.scene is None:
+            return
+        node = self.selected if self.selected is not None else self.scene.current
+        row = self.row_of.get(node, 0) if node is not None else 0
+        visible = max(1, self.scrollable_content_region.height - 1)
+        self.scroll_to(y=max(0, row - visible // 2), animate=False, immediate=True)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if self.scene is None:
+            return Strip.blank(width, self.rich_style)
+        if y == 0:
+            header = "  ".join(_fit(h, w, right=kind not in ("label", "definition")) for h, kind, _, w in self.columns)
+            strip = Strip([Segment(header, self.get_component_rich_style("tape--header"))])
+        else:
+            row = scroll_y + y - 1
+            if row >= len(self.nodes):
+                return Strip.blank(width, self.rich_style)
+            strip = self._row_strip(row)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def _row_strip(self, row: int) -> Strip:
+        scene = self.scene
+        assert scene is not None
+        node_id = self.nodes[row]
+        node = scene.trace.graph.nodes[node_id]
+        cells = []
+        for _, kind, key, width in self.columns:
+            if kind == "label":
+                cells.append((node.label, "", width, False))
+            elif kind == "definition":
+                cells.append((node.definition if not node.is_leaf else node.kind, "", width, False))
+            else:
+                number_kind = "value" if kind == "value" else kind
+                text = scene.text(number_kind, node_id, key)
+                look = "pending" if text in ("?", "") else (
+                    "bad" if not is_finite(scene.number(number_kind, node_id, key)) else "")
+                cells.append(("·" if text == "?" else text, look, width, True))
+        row_look = "current" if node_id == scene.current else ("selected" if node_id == self.selected else "")
+        key = (tuple(cells), row_look)
+        cached = self._rows.get(row)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        row_style = self.get_component_rich_style(f"tape--{row_look}") if row_look else self.rich_style
+        segments = []
+        for i, (text, look, width, right) in enumerate(cells):
+            style = row_style + self.get_component_rich_style(f"tape--{look}") if look else row_style
+            segments.append(Segment(_fit(text, width, right), style))
+            if i < len(cells) - 1:
+                segments.append(Segment("  ", row_style))
+        strip = Strip(segments)
+        self._rows[row] = (key, strip)
+        return strip
+
+    def row_text(self, node: int) -> str:
+        """The plain text of a node's row as drawn now (for tests and captures)."""
+        return self._row_strip(self.row_of[node]).text.rstrip()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
+            return
+        row = int(self.scroll_y) + offset.y - 1
+        if 0 <= row < len(self.nodes):
+            self.post_message(self.RowClicked(self.nodes[row]))

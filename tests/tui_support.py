@@ -1,0 +1,68 @@
+"""Shared by the stepper's tests: the lecture's example and the text a running app shows."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from gradviz.sources.bindings import parse_at
+from gradviz.sources.expr import trace_expression
+
+LECTURE = "(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))"
+AT = "x1=0.5,x2=1"
+
+
+def lecture_trace():
+    """f(x1, x2) = (exp(x1/x2) + x1/x2)·(x1/x2 − log x2) at x1 = 0.5, x2 = 1."""
+    return trace_expression(LECTURE, parse_at([AT]), {}, 0, "float64", ("tangent", "reverse"))
+
+
+def expression_trace(text: str, at: str = "", shapes: dict | None = None):
+    """Any expression, traced like `gradviz step` does."""
+    return trace_expression(text, parse_at([at] if at else []), shapes or {}, 0, "float64", ("tangent", "reverse"))
+
+
+def screen_text(app) -> str:
+    """Every cell of the current screen as plain text, one line per row."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def run_async(test):
+    """Run an async test with asyncio.run (no pytest-asyncio/anyio plugin is installed)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+    return wrapper
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+async def wait_for_graph(pilot, timeout: float = 30.0) -> None:
+    """Wait until the layout worker has handed the graph pane its drawing."""
+    from gradviz.tui.widgets.graph_pane import GraphPane
+
+    deadline = time.monotonic() + timeout
+    while not [pane for pane in pilot.app.screen.query(GraphPane) if pane.drawing is not None]:
+        if time.monotonic() > deadline:
+            raise AssertionError("the graph was not laid out in time")
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
+    """Pause until `predicate()` holds (or fail after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.1)
