@@ -112,3 +112,14 @@ def test_powers_read_naturally():
     defs = [n.definition for n in graph.nodes if n.op == "pow"]
     assert defs == ["v1 = x²", "v2 = x³", "v4 = x^y"]
     assert graph.find("v1").meta["partials"][0] == "2·x"
+
+
+def test_a_long_flat_sum_is_not_too_deep():
+    # 'a0 + a1 + … + a999' nests 1000 deep in the ast; a person sees no nesting at all.
+    graph = parse_expression(" + ".join(f"a{i}" for i in range(1000)))
+    assert sum(1 for n in graph.nodes if n.op == "add") == 999
+
+
+def test_sources_of_multiline_and_non_ascii_statements():
+    graph = parse_expression("u = exp(α)\nf = (u +\n  α) * 2")
+    assert [n.meta["source"] for n in graph.nodes if not n.is_leaf] == ["exp(α)", "u +\nα", "(u +\nα) * 2"]

@@ -50,7 +50,7 @@ def _wrap(formula: str) -> str:
     return f"({formula})" if any(op in formula for op in (" + ", " − ", "/")) else formula
 
 
-def _times(symbol: str, formula: str) -> str:
+def times_term(symbol: str, formula: str) -> str:
     """symbol·formula, dropping a factor of 1 and moving a leading minus to the front.
 
     A formula written in v̄ (a vector-Jacobian product such as 'v̄ @ W1ᵀ') takes the
@@ -93,7 +93,7 @@ def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[i
     terms = [t for t in adjoint_terms(trace, output, node_id) if t.value is not None]
     if not terms:
         return f"{symbol} = 0 ({label} does not reach {output})"
-    symbols = _join([_times(bar(graph.nodes[t.child].label), t.formula) for t in terms])
+    symbols = _join([times_term(bar(graph.nodes[t.child].label), t.formula) for t in terms])
     numbers = [fmt_value(t.value) if known is None or t.child in known else "?" for t in terms]
     total = "?" if "?" in numbers else fmt_value(trace.adjoints[output][node_id])
     text = f"{symbol} = {symbols}"

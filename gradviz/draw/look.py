@@ -11,8 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
-# _times spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
-from gradviz.core.explain import _times, bar, partial_formula
+# times_term spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
+from gradviz.core.explain import times_term, bar, partial_formula
 from gradviz.core.fmt import fmt_value, is_finite, summary_line
 from gradviz.core.graph import Node
 from gradviz.core.steps import StepState
@@ -218,7 +218,7 @@ def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bo
     formula = partial_formula(trace, child, position)
     number = edge_number(numbers, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
-        term = _times(bar(trace.graph.nodes[child].label), formula)
+        term = times_term(bar(trace.graph.nodes[child].label), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
         text = "0" if number is None else number[0]  # the edge does not reach the output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -23,7 +24,7 @@ from gradviz.errors import ExpressionError
 from gradviz.sources.bindings import bind_leaves
 
 MAX_LENGTH = 100_000
-MAX_DEPTH = 200
+MAX_DEPTH = 3000  # a flat sum of n terms nests n deep in the ast, so this is generous
 MAX_EXPONENT = 10_000
 
 BINARY_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
@@ -66,6 +67,9 @@ class _Builder:
     def __init__(self, text: str, seed: int):
         self.text = text
         self.lines = text.splitlines() or [""]
+        # ast columns count UTF-8 bytes; slicing encoded lines keeps segment() O(length)
+        # (ast.get_source_segment rescans the whole text per call: quadratic on big inputs).
+        self.encoded = [line.encode() for line in self.lines]
         self.seed = seed
         self.protos: list[_Proto] = []
         self.keys: dict[tuple, int] = {}
@@ -91,7 +95,12 @@ class _Builder:
         return self.keys[key]
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ast.unparse(node)
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            return self.encoded[first][node.col_offset:node.end_col_offset].decode()
+        parts = [self.encoded[first][node.col_offset:], *self.encoded[first + 1:last],
+                 self.encoded[last][:node.end_col_offset]]
+        return b"\n".join(parts).decode()
 
     # -- statements ------------------------------------------------------------------
     def build(self, module: ast.Module) -> dict[str, int]:
@@ -303,10 +312,14 @@ def parse_expression(text: str, seed: int = 0) -> Graph:
     except (RecursionError, MemoryError):
         raise ExpressionError("the expression is nested too deeply to parse") from None
     builder = _Builder(text, seed)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 3 * MAX_DEPTH + 1000))  # two frames per level, plus headroom
     try:
         outputs = builder.build(module)
     except RecursionError:
         raise ExpressionError("the expression is nested too deeply to parse") from None
+    finally:
+        sys.setrecursionlimit(limit)
     return _assemble(builder.protos, outputs)
 
 
