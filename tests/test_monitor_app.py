@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from gradviz.train.launch import start_training
 from gradviz.train.runlog import read_json, read_jsonl
 from monitor_support import make_run
 from train_support import sample
+from tui_support import wait_until
 
 
 def shown(panel: RunPanel) -> str:
@@ -25,14 +25,6 @@ def shown(panel: RunPanel) -> str:
     out = io.StringIO()
     Console(file=out, width=max(20, panel.size.width), color_system=None).print(panel.render())
     return out.getvalue()
-
-
-async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await pilot.pause(0.1)
 
 
 def test_monitor_shows_live_values_from_a_short_run(tmp_path: Path) -> None:
