@@ -8,7 +8,14 @@ need_apt=()
 command -v dot  >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=""
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "setup: ${need_apt[*]} missing; install them as root (apt-get install ${need_apt[*]})" >&2
+        exit 1
+    fi
     echo "setup: installing ${need_apt[*]} with apt-get" >&2
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -17,7 +24,7 @@ fi
 PY=${PYTHON:-python3}
 # torch is pinned to the exact version whose CPU wheel this machine kind carries;
 # an unpinned torch would pull gigabytes of CUDA builds.
-if ! "$PY" -c 'import gradviz, textual, torch, pytest_textual_snapshot' >/dev/null 2>&1 \
+if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .setup-done ] || [ requirements-dev.txt -nt .setup-done ]; then
     "$PY" -m pip install -q -r requirements-dev.txt
     "$PY" -m pip install -q --no-deps -e .

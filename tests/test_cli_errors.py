@@ -91,3 +91,11 @@ def test_help_lists_the_commands():
     result = subprocess.run([sys.executable, "-m", "gradviz", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "trace" in result.stdout
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "abc"])
+def test_a_seed_out_of_range_is_refused(capsys, seed):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trace", "sum(x)", "--shape", "x=2", "--seed", seed])
+    assert exit_info.value.code == 2
+    assert "argument --seed" in capsys.readouterr().err

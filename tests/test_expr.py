@@ -123,3 +123,22 @@ def test_a_long_flat_sum_is_not_too_deep():
 def test_sources_of_multiline_and_non_ascii_statements():
     graph = parse_expression("u = exp(α)\nf = (u +\n  α) * 2")
     assert [n.meta["source"] for n in graph.nodes if not n.is_leaf] == ["exp(α)", "u +\nα", "(u +\nα) * 2"]
+
+
+def test_ops_on_constants_alone_are_not_differentiated():
+    # (1+1) is a constant: no NaN adjoint from d(x**y)/dy = x**y·ln(x) at x = −1.
+    trace = trace_expression("x ** (1 + 1)", at={"x": -1.0})
+    assert trace.first_nonfinite() is None
+    assert float(trace.gradient("f", "x")) == -2.0
+    two = next(n for n in trace.graph.nodes if n.op == "add")
+    assert trace.adjoints["f"][two.id] is None
+
+
+def test_powers_at_zero_differentiate_as_torch_does():
+    pytest.importorskip("torch")
+    from gradviz.check import torch_gradients
+
+    trace = trace_expression("x ** 0 + x ** 2 + x ** y", at={"x": 0.0, "y": 2.0})
+    expected = torch_gradients(trace)["f"]
+    assert float(trace.gradient("f", "x")) == float(expected["x"]) == 0.0
+    assert float(trace.gradient("f", "y")) == float(expected["y"]) == 0.0

@@ -47,7 +47,9 @@ def _close(actual, expected, rtol=1e-7, atol=1e-9):
     np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=rtol, atol=atol)
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI draws the same examples every run, so a failure is reproducible.
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def _trace(text, a, b, c):
@@ -100,7 +102,7 @@ def test_several_outputs_give_the_full_jacobian(first, second, a, b, c):
     assert trace.pass_counts()["reverse_mode"] == 2
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(st.integers(0, 2**16))
 def test_matrix_expressions_match_torch_and_finite_differences(seed):
     from gradviz.sources.bindings import parse_shapes

@@ -12,6 +12,17 @@ from gradviz.errors import GradvizError
 MODES = ("forward", "tangent", "reverse", "all")
 
 
+def seed_value(text: str) -> int:
+    """--seed: a whole number from 0 to 2**32 − 1 (what numpy and torch generators take)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"{seed} is out of range 0..{2**32 - 1}")
+    return seed
+
+
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
     parser.add_argument("source", metavar="SOURCE",
@@ -20,7 +31,7 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="input values: x1=0.5,x2=1 or 'W=[[1,2],[3,4]]' (repeatable)")
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
                         help="inputs drawn at random (seeded) with this shape: W1=2x16 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --shape values, dropout masks and model batches")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed for --shape values, dropout masks and model batches")
     parser.add_argument("--dtype", choices=("float32", "float64"), default=None,
                         help="number type of the trace (default: float64 for expressions, the model's own for specs)")
     parser.add_argument("--wrt", metavar="INPUT", help="the input the tangent (forward-mode) pass follows; default: the first")

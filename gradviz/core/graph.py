@@ -61,6 +61,11 @@ class Graph:
                     users[i].append(node.id)
         object.__setattr__(self, "_users", tuple(tuple(u) for u in users))
         object.__setattr__(self, "_by_label", {n.label: n.id for n in reversed(self.nodes)})
+        constant: set[int] = set()
+        for node in self.nodes:
+            if node.op == "const" or (not node.is_leaf and all(i in constant for i in node.inputs)):
+                constant.add(node.id)
+        object.__setattr__(self, "_constants", frozenset(constant))
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -78,6 +83,11 @@ class Graph:
     def input_ids(self) -> tuple[int, ...]:
         """Ids of the differentiable leaves (inputs and parameters), in order."""
         return tuple(n.id for n in self.nodes if n.kind in ("input", "parameter"))
+
+    @property
+    def constant_ids(self) -> frozenset[int]:
+        """Constants and the ops computed from constants alone (`1 + 1`): not differentiated."""
+        return self._constants  # type: ignore[attr-defined]
 
     def output_label(self, node_id: int) -> str | None:
         """The output name of `node_id`, if it is an output."""

@@ -9,7 +9,7 @@ import numpy as np
 from gradviz.core.graph import Graph, Node
 from gradviz.core.rules import rule_for, unbroadcast
 from gradviz.core.trace import Edge, Trace
-from gradviz.errors import ShapeError
+from gradviz.errors import GradvizError, ShapeError
 
 
 def _shape_text(value: np.ndarray) -> str:
@@ -35,6 +35,8 @@ def _evaluate(graph: Graph, node: Node, args: tuple[np.ndarray, ...], dtype: str
     try:
         out = rule_for(node.op).evaluate(args, node.attrs)
     except ValueError as exc:
+        if not any(word in str(exc) for word in ("broadcast", "mismatch", "shape", "dimension")):
+            raise GradvizError(f"cannot evaluate {node.definition}: {exc}") from exc
         shapes = " and ".join(f"{graph.nodes[i].label} {_shape_text(a)}" for i, a in zip(node.inputs, args))
         raise ShapeError(f"shapes do not fit at {node.definition}: {shapes}") from exc
     return np.asarray(out, dtype=dtype)
@@ -43,6 +45,7 @@ def _evaluate(graph: Graph, node: Node, args: tuple[np.ndarray, ...], dtype: str
 def tangent_pass(graph: Graph, values: tuple[np.ndarray, ...], wrt: int) -> tuple[np.ndarray | None, ...]:
     """Forward mode: v'_i = Σ_p ∂v_i/∂v_p · v'_p, seeded with ones at leaf `wrt`."""
     tangents: list[np.ndarray | None] = []
+    constants = graph.constant_ids
     with np.errstate(all="ignore"):
         for node in graph.nodes:
             value = values[node.id]
@@ -54,7 +57,7 @@ def tangent_pass(graph: Graph, values: tuple[np.ndarray, ...], wrt: int) -> tupl
             total = np.zeros_like(value)
             for position, i in enumerate(node.inputs):
                 t = tangents[i]
-                if graph.nodes[i].op != "const" and np.any(t):
+                if i not in constants and np.any(t):
                     total = total + rule.jvps[position](t, value, args, node.attrs)
             tangents.append(np.asarray(total, dtype=value.dtype).reshape(value.shape))
     return tuple(tangents)
@@ -66,10 +69,12 @@ def reverse_pass(
     """Reverse mode: v̄_i = Σ_children v̄_j·∂v_j/∂v_i, keeping every edge's term.
 
     Only ancestors of `output` receive terms; other nodes get a zero adjoint, and
-    constants get None (nothing differentiates a constant).
+    constants (and ops on constants only, like `1 + 1`) get None: nothing
+    differentiates a constant.
     """
     adjoints: list[np.ndarray | None] = [None] * len(graph.nodes)
     contributions: dict[Edge, np.ndarray] = {}
+    constants = graph.constant_ids
     adjoints[output] = np.ones_like(values[output])
     with np.errstate(all="ignore"):
         for node in reversed(graph.nodes[: output + 1]):
@@ -79,14 +84,14 @@ def reverse_pass(
             rule = rule_for(node.op)
             args = tuple(values[i] for i in node.inputs)
             for position, i in enumerate(node.inputs):
-                if graph.nodes[i].op == "const":
+                if i in constants:
                     continue
                 term = unbroadcast(rule.vjps[position](g, values[node.id], args, node.attrs), values[i].shape)
                 term = term.astype(values[i].dtype, copy=False)
                 contributions[(node.id, position)] = term
                 adjoints[i] = term.copy() if adjoints[i] is None else adjoints[i] + term
     for node in graph.nodes:
-        if adjoints[node.id] is None and node.op != "const":
+        if adjoints[node.id] is None and node.id not in constants:
             adjoints[node.id] = np.zeros_like(values[node.id])
     return tuple(adjoints), contributions
 

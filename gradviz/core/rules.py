@@ -114,8 +114,16 @@ _elementwise("mul", 2, lambda a, k: a[0] * a[1], lambda a, o, k: (a[1] * _one(o)
 _elementwise("div", 2, lambda a, k: a[0] / a[1],
              lambda a, o, k: (_one(o) / a[1], -a[0] / a[1] ** 2),
              "{0}/{1}", ("1/{1}", "−{0}/{1}²"))
-_elementwise("pow", 2, lambda a, k: a[0] ** a[1],
-             lambda a, o, k: (a[1] * a[0] ** (a[1] - 1), o * np.log(a[0])),
+def _pow_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
+    # As torch: x**0 has derivative 0 even at x = 0, and the exponent's partial
+    # x**y·ln x is taken as 0 where x = 0 and y >= 0.
+    base, exponent = a
+    d_base = np.where(exponent == 0, 0.0, exponent * base ** (exponent - 1))
+    d_exponent = np.where((base == 0) & (exponent >= 0), 0.0, o * np.log(base))
+    return d_base, d_exponent
+
+
+_elementwise("pow", 2, lambda a, k: a[0] ** a[1], _pow_derivs,
              "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"))
 _elementwise("neg", 1, lambda a, k: -a[0], lambda a, o, k: (-_one(o),), "−{0}", ("−1",))
 

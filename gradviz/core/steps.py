@@ -51,14 +51,16 @@ def forward_steps(trace: Trace) -> list[Step]:
 
 def tangent_steps(trace: Trace, wrt: str) -> list[Step]:
     """One forward-mode pass for input `wrt`: every non-constant node in topological order."""
-    return [Step("tangent", wrt, n.id) for n in trace.graph.nodes if n.op != "const"]
+    constants = trace.graph.constant_ids
+    return [Step("tangent", wrt, n.id) for n in trace.graph.nodes if n.id not in constants]
 
 
 def reverse_steps(trace: Trace, output: str) -> list[Step]:
     """One reverse-mode pass for `output`: its ancestors, from the output back to the leaves."""
     graph = trace.graph
     reached = graph.ancestors(graph.outputs[output])
-    return [Step("reverse", output, n.id) for n in reversed(graph.nodes) if n.id in reached and n.op != "const"]
+    constants = graph.constant_ids
+    return [Step("reverse", output, n.id) for n in reversed(graph.nodes) if n.id in reached and n.id not in constants]
 
 
 def build_steps(trace: Trace, phases: tuple[str, ...] = PHASES) -> tuple[Step, ...]:
@@ -92,7 +94,7 @@ def state_at(trace: Trace, steps: tuple[Step, ...], k: int) -> StepState:
     else:
         values = frozenset(range(len(graph.nodes)))
     same_pass = [s.node for s in done if s.phase == step.phase and s.pass_key == step.pass_key]
-    tangents = frozenset(same_pass) | {n.id for n in graph.nodes if n.op == "const"} if step.phase == "tangent" else frozenset()
+    tangents = frozenset(same_pass) | graph.constant_ids if step.phase == "tangent" else frozenset()
     adjoints = frozenset(same_pass) if step.phase == "reverse" else frozenset()
     keys = _pass_keys(steps, step.phase)
     return StepState(
