@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gradviz.commands.common import seed_value
 from gradviz.errors import SpecError, TrainingError
 from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (SGD, momentum 0.9) or adam")
     p.add_argument("--l2", type=float, metavar="λ", help="add the penalty λ·Σ‖θ‖² to the objective (logged on its own)")
     p.add_argument("--dropout", type=float, metavar="P", help="set p of every dropout layer")
-    p.add_argument("--seed", type=int, metavar="S", help="seed for data, split, initial weights and shuffling")
+    p.add_argument("--seed", type=seed_value, metavar="S", help="seed for data, split, initial weights and shuffling")
     p.add_argument("--val-fraction", type=float, metavar="F", help="share of the data held out for validation (default 0.2)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after this many updates")
     p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 25; epoch ends always)")
@@ -49,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A TrainConfig of what the user typed (spec defaults fill the rest in the worker)."""
     spec = Path(args.spec)
+    if spec.is_dir():
+        raise SpecError(f"{spec}: is a directory; a spec must be a .py file")
     if not spec.is_file():
         raise SpecError(f"{spec}: no such spec file")
     if spec.suffix != ".py":
