@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from gradviz.sources.model import build_program, pick_batch
-from gradviz.sources.model_capture import capture
+from gradviz.sources.model.capture import capture
 from gradviz.sources.spec import load_spec
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from gradviz.train.runlog import JsonlWriter, RunPaths, write_json_atomic
+from gradviz.rundir import JsonlWriter, RunPaths, write_json_atomic
 
 LAYERS = ["fc1", "fc2", "out"]
 

@@ -12,7 +12,7 @@ from gradviz.cli import main
 from gradviz.core.findings import sum_mismatches
 from gradviz.errors import SpecError
 from gradviz.sources.model import pick_batch, trace_spec
-from gradviz.sources.model_check import check_model
+from gradviz.sources.model.check import check_model
 from gradviz.sources.spec import load_spec
 from tests.model_specs import write_spec
 

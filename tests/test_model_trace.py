@@ -2,7 +2,7 @@
 
 Parameter adjoints must equal `param.grad` of a plain `loss.backward()` on the same batch
 and seed bit for bit; every node's edge contributions must sum to its adjoint and match
-the node's own vjp recomputed on its own (model_check's oracle).
+the node's own vjp recomputed on its own (model.check's oracle).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from gradviz.core.findings import find_issues, sum_mismatches
 from gradviz.sources.model import pick_batch, trace_model, trace_spec
-from gradviz.sources.model_check import check_model
+from gradviz.sources.model.check import check_model
 from gradviz.sources.spec import load_spec
 from tests.model_specs import write_spec
 
@@ -141,9 +141,9 @@ def test_a_tuple_valued_call_splits_its_contributions_by_piece(tmp_path: Path) -
 
 
 def test_check_notices_a_wrong_contribution() -> None:
-    from gradviz.sources.model_capture import execute, to_trace
-    from gradviz.sources.model_check import _edge_error
-    from gradviz.sources.model_fx import module_program, trace_module_level
+    from gradviz.sources.model.capture import execute, to_trace
+    from gradviz.sources.model.check import _edge_error
+    from gradviz.sources.model.fx import module_program, trace_module_level
 
     path = Path(__file__).parent.parent / "samples" / "two_layer_mlp.py"
     model, x, y, _, _ = plain_gradients(path)

@@ -14,7 +14,7 @@ from gradviz.monitor.screen import MonitorScreen
 from gradviz.monitor.widgets import HeatPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
-from gradviz.train.runlog import read_json, read_jsonl
+from gradviz.rundir import read_json, read_jsonl
 from monitor_support import make_run
 from train_support import sample
 from tui_support import wait_until

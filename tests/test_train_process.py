@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
-from gradviz.train.runlog import RunPaths, read_json, read_jsonl
+from gradviz.rundir import RunPaths, read_json, read_jsonl
 from train_support import sample
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.train.config import TrainConfig
-from gradviz.train.runlog import RunPaths, read_json, read_jsonl
+from gradviz.rundir import RunPaths, read_json, read_jsonl
 from gradviz.train.worker import DistInfo, main, run_training
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gradviz.errors import TrainingError
-from gradviz.train.runlog import is_run_dir
+from gradviz.rundir import is_run_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

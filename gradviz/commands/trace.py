@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
             console.print(render_trace_graph(trace, ascii=args.ascii))
         if args.check and trace.info.get("source") == "model":
-            from gradviz.sources.model_check import check_spec_file
+            from gradviz.sources.model.check import check_spec_file
 
             console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
                                           not getattr(args, "eval", False)).summary())

@@ -95,7 +95,7 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
 
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
     """
-    from gradviz.train.runlog import RunPaths, read_json
+    from gradviz.rundir import RunPaths, read_json
 
     if state == "failed":
         status = read_json(RunPaths(run_dir).status) or {}

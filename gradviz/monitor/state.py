@@ -1,7 +1,7 @@
 """RunView: what the monitor knows about a run, read incrementally from its directory.
 
 Shared by the dashboard and the plain printer. Imports only the run-directory format
-(``gradviz.train.runlog``): neither torch nor textual.
+(``gradviz.rundir``): neither torch nor textual.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradviz.train.runlog import (ACTIVE_STATES, DONE_STATES, JsonlTailer, RunPaths, process_alive, read_json)
+from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, JsonlTailer, RunPaths, process_alive, read_json)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 

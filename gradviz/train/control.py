@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any
 
-from gradviz.train.runlog import RunPaths, read_json
+from gradviz.rundir import RunPaths, read_json
 
 POLL_SECONDS = 0.2
 NONE, RESUME, PAUSE, STOP = 0, 1, 2, 3

@@ -17,7 +17,7 @@ from pathlib import Path
 import gradviz
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
-from gradviz.train.runlog import RunPaths, process_alive, read_json, write_control, write_status
+from gradviz.rundir import RunPaths, process_alive, read_json, write_control, write_status
 
 
 @dataclass

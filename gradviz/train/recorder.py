@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from gradviz.train.runlog import JsonlWriter, RunPaths, write_json_atomic, write_status
+from gradviz.rundir import JsonlWriter, RunPaths, write_json_atomic, write_status
 from gradviz.train.stats import Layout, unpack
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.train.runlog import RunPaths, write_status
+from gradviz.rundir import RunPaths, write_status
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import inspect
 import operator
 from typing import Any, Callable
 
-from gradviz.sources.model_program import Ref
+from gradviz.sources.model.program import Ref
 
 INFIX = {
     operator.add: "{0} + {1}", operator.sub: "{0} − {1}", operator.mul: "{0}·{1}",

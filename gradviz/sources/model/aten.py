@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.overrides import TorchFunctionMode
 
-from gradviz.sources.model_describe import call_text, function_name, partial_formulas
-from gradviz.sources.model_fx import INPUT_LABELS, dropout_call, prepare_model
-from gradviz.sources.model_program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
+from gradviz.sources.model.describe import call_text, function_name, partial_formulas
+from gradviz.sources.model.fx import INPUT_LABELS, dropout_call, prepare_model
+from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 aten = torch.ops.aten
 

@@ -25,9 +25,9 @@ import torch
 
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
-from gradviz.sources.model_arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
-from gradviz.sources.model_describe import canonical_op
-from gradviz.sources.model_program import LEAF_KINDS, Program, Step, materialize
+from gradviz.sources.model.arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
+from gradviz.sources.model.describe import canonical_op
+from gradviz.sources.model.program import LEAF_KINDS, Program, Step, materialize
 
 # (source step, alias tensor or None, container step it came through or None)
 EdgeRecord = tuple[int, Any, Any]
@@ -148,7 +148,7 @@ def _mark_native_dropout(program: Program, env: list[Any], tensors: dict[int, to
 
 
 def _dropout(step: Step, x: Any, aux: dict[int, dict[str, Any]], model_training: bool) -> torch.Tensor:
-    from gradviz.sources.model_fx import dropout_call
+    from gradviz.sources.model.fx import dropout_call
 
     p, training = step.dropout
     if training is None:

@@ -1,6 +1,6 @@
 """A traced model as a program: one step per fx node, with what it runs and what gradviz calls it.
 
-model_fx (module level) and model_aten (aten level) build a Program; model_capture runs it.
+fx (module level) and aten (aten level) build a Program; capture runs it.
 A step's arguments hold `Ref(i)` where the fx graph referred to step i's value.
 Parameters are steps too (kind 'param'), so a leaf module's weights are real inputs of
 its node and their gradients appear in the graph.

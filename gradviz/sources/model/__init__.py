@@ -101,10 +101,10 @@ def trace_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, lev
 def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, level: str):
     """The Program for `level`, or the fallback recorder's marker when fx refuses the model."""
     if level == "aten":
-        from gradviz.sources.model_aten import aten_program
+        from gradviz.sources.model.aten import aten_program
 
         return aten_program(model, loss, x, y)
-    from gradviz.sources.model_fx import FxRefused, module_program, prepare_model, trace_module_level
+    from gradviz.sources.model.fx import FxRefused, module_program, prepare_model, trace_module_level
 
     prepare_model(model)
     try:
@@ -119,8 +119,8 @@ def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: An
     """Capture the program, or record the run directly where fx refused the model."""
     import torch
 
-    from gradviz.sources.model_capture import NodeFailed, capture
-    from gradviz.sources.model_fx import FxRefused
+    from gradviz.sources.model.capture import NodeFailed, capture
+    from gradviz.sources.model.fx import FxRefused
 
     x = x.detach().requires_grad_(x.is_floating_point())
     info = {"source": "model", "dtype": str(next(iter(model.parameters()), x).dtype).removeprefix("torch."),
@@ -140,7 +140,7 @@ def record_instead(refused: Any, model: Any, loss: Callable[[Any, Any], Any], x:
     """The fallback: record the ops as they run; if that fails too, name the line fx refused."""
     import torch
 
-    from gradviz.sources.model_fallback import FallbackFailed, record_model
+    from gradviz.sources.model.fallback import FallbackFailed, record_model
 
     note = f"fx could not trace the model ({refused}); the ops were recorded as they ran instead"
     info.update(level="autograd", notes=[note], fx_refused=str(refused))

@@ -4,9 +4,9 @@ as autograd builds it, one node per torch function that runs, with the branch th
 A TorchFunctionMode sees every torch function call (F.linear inside nn.Linear, torch.sigmoid,
 x + y, the loss); each call whose result holds tensors becomes a node, its tensor arguments
 its inputs. Every argument that requires grad is passed as its own alias, so the one
-backward pass yields each edge's contribution, as in model_capture. Module paths come from
+backward pass yields each edge's contribution, as in model.capture. Module paths come from
 global forward hooks; the op whose result a torch.nn module returns is named after the
-module (`fc1`). The result is the same Program/Run pair model_capture turns into a Trace.
+module (`fc1`). The result is the same Program/Run pair model.capture turns into a Trace.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
 from gradviz.core.trace import Trace
-from gradviz.sources.model_capture import Run, to_trace
-from gradviz.sources.model_describe import call_text, partial_formulas
-from gradviz.sources.model_fx import dropout_call
-from gradviz.sources.model_program import Program, Ref, Step, unique_label
+from gradviz.sources.model.capture import Run, to_trace
+from gradviz.sources.model.describe import call_text, partial_formulas
+from gradviz.sources.model.fx import dropout_call
+from gradviz.sources.model.program import Program, Ref, Step, unique_label
 
 DUNDER_OPERATORS = {"__add__": operator.add, "__sub__": operator.sub, "__mul__": operator.mul,
                     "__truediv__": operator.truediv, "__matmul__": operator.matmul, "__neg__": operator.neg,
@@ -38,7 +38,7 @@ class FallbackFailed(Exception):
 def record_model(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: torch.Tensor, y: torch.Tensor,
                  split_edges: bool, info: dict[str, Any]) -> Trace:
     """Run loss(model(x), y) once under the recorder, then one backward pass: the Trace."""
-    from gradviz.sources.model_fx import prepare_model
+    from gradviz.sources.model.fx import prepare_model
 
     prepare_model(model)
     recorder = Recorder(model, split_edges)

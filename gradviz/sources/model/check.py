@@ -21,8 +21,8 @@ from rich.text import Text
 from gradviz.core.findings import sum_mismatches
 from gradviz.core.trace import Trace
 from gradviz.sources.model import build_program, prepare_spec, record_instead
-from gradviz.sources.model_capture import Run, execute, is_container, to_trace
-from gradviz.sources.model_program import Program, materialize
+from gradviz.sources.model.capture import Run, execute, is_container, to_trace
+from gradviz.sources.model.program import Program, materialize
 
 EDGE_RTOL = 1e-5
 
@@ -138,7 +138,7 @@ def _edge_error(trace: Trace, program: Program, run: Run) -> tuple[int, float, s
 
 
 def _ids(program: Program, run: Run) -> list[int]:
-    from gradviz.sources.model_capture import build_graph
+    from gradviz.sources.model.capture import build_graph
 
     return build_graph(program, run)[1]
 
@@ -191,7 +191,7 @@ def _root(run: Run, container: int, via: int | None) -> int:
 
 
 def _has_edges(program: Program, index: int) -> bool:
-    from gradviz.sources.model_program import refs_in
+    from gradviz.sources.model.program import refs_in
 
     step = program.steps[index]
     return bool(refs_in((step.args, step.kwargs))) or bool(step.params)

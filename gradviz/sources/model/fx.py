@@ -19,10 +19,10 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from gradviz.sources.model_describe import (
+from gradviz.sources.model.describe import (
     call_text, function_name, linear_partials, method_text, module_summary, partial_formulas,
 )
-from gradviz.sources.model_program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
+from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 ROOT = "model"  # the model's attribute name inside the traced wrapper
 DROPOUT_FUNCTIONS = (F.dropout,)

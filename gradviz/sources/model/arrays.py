@@ -13,7 +13,7 @@ import torch
 
 from gradviz.core.graph import Graph
 from gradviz.core.trace import Edge
-from gradviz.sources.model_describe import canonical_op
+from gradviz.sources.model.describe import canonical_op
 
 
 def numpy_of(tensor: torch.Tensor) -> np.ndarray:
