@@ -53,3 +53,9 @@ class ExportError(GradvizError):
 
 class TrainingError(GradvizError):
     """A training run cannot start or must stop: bad device, bad settings, OOM, NaN."""
+
+
+class NonFiniteError(TrainingError):
+    """A training run's loss or gradient went NaN/Inf: exit status 1, a real finding."""
+
+    exit_code = 1

@@ -14,7 +14,7 @@ def add_parser(subparsers) -> None:
         "step", help="step through the trace node by node in an interactive terminal app",
         description="Open SOURCE in the stepper: the graph, the lecture's trace table and each node's "
                     "tangent and adjoint, one step at a time. Press ? in the app for the keys.")
-    add_source_options(parser)
+    add_source_options(parser)  # SOURCE may also be a run directory whose loss went NaN
     parser.add_argument("--start", type=int, default=0, metavar="K", help="open at step K (default 0)")
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="how much of each node the graph shows (+/- change it in the app)")
@@ -23,6 +23,10 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trace SOURCE, then run the app until the user quits."""
+    from pathlib import Path
+
+    if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
+        return run_nan_step(args)
     trace = load_trace(args, ("tangent", "reverse"))
     wrt = check_wrt(trace, args)
     if args.start < 0:
@@ -34,3 +38,25 @@ def run(args: argparse.Namespace) -> int:
                      wrt=wrt if args.wrt else None, start=args.start, detail=args.detail)
     app.run()
     return 0
+
+
+def run_nan_step(args: argparse.Namespace) -> int:
+    """`gradviz step RUN_DIR`: trace the saved bad step and open the stepper at its first NaN."""
+    from gradviz.train.nan_origin import trace_saved
+    from gradviz.tui.app import StepperApp
+
+    trace = trace_saved(args.source)
+    app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
+                     detail=args.detail)
+    app.run()
+    return 0
+
+
+def nan_start(trace) -> int:
+    """The step k at which the stepper shows the trace's first non-finite value or adjoint."""
+    from gradviz.tui.app import stepper_steps
+    from gradviz.tui.scene import first_bad_step
+    from gradviz.tui.timeline import Timeline
+
+    first = first_bad_step(Timeline(trace, stepper_steps(trace)))
+    return 0 if first is None else first[0]

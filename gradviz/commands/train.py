@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gradviz.commands.common import seed_value
-from gradviz.errors import SpecError, TrainingError
+from gradviz.errors import NonFiniteError, SpecError, TrainingError
 from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
 
@@ -93,14 +93,20 @@ def run(args: argparse.Namespace) -> int:
 def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     """0 when finished, stopped from the dashboard or left running; 130 after Ctrl-C.
 
-    A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
+    A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
+    a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
     from gradviz.rundir import RunPaths, read_json
 
+    status = read_json(RunPaths(run_dir).status) or {}
     if state == "failed":
-        status = read_json(RunPaths(run_dir).status) or {}
-        error = SpecError if status.get("kind") == "SpecError" else TrainingError
+        kinds = {"SpecError": SpecError, "NonFiniteError": NonFiniteError}
+        error = kinds.get(status.get("kind"), TrainingError)
         raise error(status.get("message", f"training failed; see {run_dir}/error.txt"))
+    nan = status.get("nan")
+    if nan and state != "running":  # a run that went non-finite is a finding: exit 1, stopped or not
+        raise NonFiniteError(f"{nan.get('message') or 'NaN at step ' + str(nan.get('step'))}; the run went on "
+                             f"to its end ({state}); see {run_dir}/nan_trace.json")
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0

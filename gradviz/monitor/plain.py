@@ -131,7 +131,9 @@ def summary_line(view: RunView) -> str:
     state = view.state
     nan = view.first_nonfinite()
     parts = [f"run {state}", f"at step {view.records[-1]['step']}" if view.records else "before its first step"]
-    if nan:
+    if nan and nan.get("message"):  # traced to its origin by the trainer
+        parts.append(f"[red]{nan['message']}[/] (gradviz step {view.paths.root} opens it)")
+    elif nan:
         parts.append(f"[red]non-finite values first logged at step {nan['step']}"
                      + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
     if state == "lost":

@@ -188,6 +188,8 @@ class ProgressPanel(RunPanel):
         if v.state == "lost":
             return Text("the trainer process is gone (killed?): showing what it logged", style="bold red")
         nan = v.first_nonfinite()
+        if nan and nan.get("message"):  # "NaN at step 412, born at fc2 → log (forward)"
+            return Text(f"{nan['message']} · gradviz step RUN_DIR opens it", style="bold red")
         if nan:
             where = f", first in layer {nan['layer']}" if nan.get("layer") else ""
             return Text(f"non-finite loss or gradient from step {nan['step']}{where}", style="bold red")
