@@ -171,3 +171,57 @@ async def test_gradviz_step_on_the_run_dir_opens_at_the_origin(tmp_path: Path) -
         assert screen.k == k > 0
         assert screen.trace.graph.nodes[screen.scene.current].label == "log"
         assert screen.scene.phase == "forward"
+
+
+# sqrt(z²) at z = 0: the forward is finite (0), the adjoint of z² is 1/(2·0) = Inf.
+BACKWARD_SPEC = """
+import torch
+from torch import nn
+
+TRAINING = {"lr": 0.1, "epochs": 2, "batch_size": 16, "optimizer": "sgd"}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(3, 4)
+        self.fc2 = nn.Linear(4, 1)
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, x):
+        return torch.sqrt(self.fc2(torch.tanh(self.fc1(x))) ** 2)
+
+def build_model():
+    return Net()
+
+def loss(output, target):
+    return ((output - target) ** 2).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)
+"""
+
+
+def test_a_nan_born_in_the_backward_pass_names_the_adjoint(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, BACKWARD_SPEC)
+    train_here(tmp_path / "run", spec, seed=0)
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    origin = trace["origin"]
+    assert trace["step"] == 1 and origin["phase"] == "backward"
+    assert origin["value"]["nan"] == origin["value"]["inf"] == 0  # the forward value is finite
+    assert origin["definition"].endswith("** 2") or origin["op"] == "pow"
+    assert origin["from"] == "sqrt" and origin["adjoint"]["inf"] + origin["adjoint"]["nan"] > 0
+    assert trace["message"] == f"NaN at step 1, born at sqrt → {origin['label']} (backward)"
+    # Independently: the same parameters and batch give a finite loss and non-finite gradients.
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    loaded = load_spec(spec)
+    model = build_model(loaded)
+    model.load_state_dict(saved["model"])
+    z = model.fc2(torch.tanh(model.fc1(saved["x"])))
+    z.retain_grad()
+    squared = z ** 2
+    squared.retain_grad()
+    loaded.loss(torch.sqrt(squared), saved["y"]).backward()
+    assert not torch.isfinite(squared.grad).all() and torch.isfinite(squared).all()
