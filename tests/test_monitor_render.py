@@ -78,7 +78,7 @@ def test_plain_follow_prints_a_row_per_epoch_and_the_layer_table(tmp_path: Path)
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
     assert [r[:2] for r in rows] == [["1", "10"], ["2", "20"], ["3", "30"]]
     assert "fc2" in text and "drop (dropout)" in text and "dropped 25.0%" in text
-    assert "run finished; at step 30" in text
+    assert "run finished at step 30" in text
 
 
 def test_plain_follow_reports_the_first_non_finite_step(tmp_path: Path) -> None:

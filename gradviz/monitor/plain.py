@@ -122,6 +122,8 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 on_interrupt = None  # a second Ctrl-C leaves at once
     if view.records:
         console.print(layer_table(view))
+        if view.log_every and view.log_every > 1:
+            console.print(f"[dim]loss: the mean over each logging window of {view.log_every} steps (--log-every)[/]")
     console.print(summary_line(view))
     return view.state
 
@@ -130,7 +132,7 @@ def summary_line(view: RunView) -> str:
     """One closing line: how the run ended and where its files are."""
     state = view.state
     nan = view.first_nonfinite()
-    parts = [f"run {state}", f"at step {view.records[-1]['step']}" if view.records else "before its first step"]
+    parts = [f"run {view.ending()}"]
     if nan and nan.get("message"):  # traced to its origin by the trainer
         parts.append(f"[red]{nan['message']}[/] (gradviz step {view.paths.root} opens it)")
     elif nan:

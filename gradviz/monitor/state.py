@@ -120,6 +120,34 @@ class RunView:
             return None
         return max(0.0, (total - self.records[index]["step"]) / rate)
 
+    def step_reached(self) -> int | None:
+        """The last step the trainer took: status.json's once it has ended, else the last logged one."""
+        logged = self.records[-1]["step"] if self.records else None
+        step = self.status.get("step")
+        if isinstance(step, int) and (logged is None or step >= logged):
+            return step
+        return logged
+
+    def ending(self) -> str:
+        """'finished at step 343 (last logged 325); checkpoint at step 343', exact steps from status.json."""
+        state = self.state
+        reached = self.step_reached()
+        failed = self.status.get("failed_at_step")
+        step = failed if state == "failed" and failed is not None else reached
+        text = f"{state} at step {step}" if step is not None else f"{state} before its first step"
+        logged = self.records[-1]["step"] if self.records else None
+        if logged is not None and logged != step:
+            text += f" (last logged step {logged})"
+        if self.status.get("checkpoint_step") is not None:
+            text += f"; checkpoint final.pt at step {self.status['checkpoint_step']}"
+        return text
+
+    @property
+    def log_every(self) -> int | None:
+        """The logging window: each logged loss is the mean over this many steps."""
+        value = self.config.get("log_every")
+        return value if isinstance(value, int) else None
+
     def first_nonfinite(self) -> dict[str, Any] | None:
         """The first logged step whose loss or gradient was non-finite, and its layer."""
         nan = self.status.get("nan")

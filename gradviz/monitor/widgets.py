@@ -77,6 +77,8 @@ class LossPanel(RunPanel):
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values)
+        if self.view.log_every and self.view.log_every > 1:  # each point averages a window, say so
+            title.append(f"  train = mean of {self.view.log_every} steps", style="dim")
         rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         return Group(self.one_line(title), *rows)
@@ -175,6 +177,8 @@ class ProgressPanel(RunPanel):
         if record.get("mem"):
             where = "CUDA" if str(meta.get("device", "")).startswith("cuda") else "RSS"
             line.append(f"  mem {record['mem'] / 2**20:,.0f} MiB ({where})")
+        if v.done:  # exact steps from status.json, not the last logged one
+            line.append(f"  {v.ending()}", style="dim")
         rows = [self.one_line(head), self.one_line(line)]
         warning = self._warning()
         if warning is not None:

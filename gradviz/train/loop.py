@@ -84,9 +84,22 @@ class Trainer:
         self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
         self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
         self.nan: dict[str, Any] | None = None  # where it was born, once found
+        self.checkpoint_step: int | None = None  # the step final.pt holds
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
+        try:
+            return self._run()
+        except Exception:
+            # The step the failure happened at (the worker adds the message and 'failed').
+            self.recorder.status("running", step=self.step, epoch=self.epoch, failed_at_step=self.step,
+                                 **self._checkpoint_field())
+            raise
+
+    def _checkpoint_field(self) -> dict[str, int]:
+        return {"checkpoint_step": self.checkpoint_step} if self.checkpoint_step is not None else {}
+
+    def _run(self) -> TrainResult:
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
         self._last_log = (self.start, 0)
@@ -285,11 +298,13 @@ class Trainer:
         self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
         self._save_final()
         agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
-        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree,
+                             **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
 
     def _save_final(self) -> None:
+        self.checkpoint_step = self.step
         if self.rank == 0:
             save_checkpoint(self.recorder.paths.final_checkpoint, self.model, self.optimizer, self.config,
                             step=self.step, epoch=self.epoch)
