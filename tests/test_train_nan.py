@@ -225,3 +225,29 @@ def test_a_nan_born_in_the_backward_pass_names_the_adjoint(tmp_path: Path) -> No
     squared.retain_grad()
     loaded.loss(torch.sqrt(squared), saved["y"]).backward()
     assert not torch.isfinite(squared.grad).all() and torch.isfinite(squared).all()
+
+
+def test_replaying_a_window_leaves_the_run_bit_for_bit_unchanged(tmp_path: Path, monkeypatch) -> None:
+    from gradviz.train.nan_origin import NanWatch
+    from train_support import sample
+
+    settings = dict(max_steps=40, log_every=10, batch_size=32, dropout=0.3, optimizer="adam", seed=3, epochs=50)
+    train_here(tmp_path / "plain", sample("deep_mlp"), **settings)
+    replays: list[object] = []
+    begin = NanWatch.begin_window
+
+    def replay_then_begin(self, next_step: int) -> None:
+        if self.snapshots:  # replay the window that just ended (finite: nothing found), then go on
+            replays.append(self.replay(next_step - 1))
+        begin(self, next_step)
+
+    monkeypatch.setattr(NanWatch, "begin_window", replay_then_begin)
+    train_here(tmp_path / "replayed", sample("deep_mlp"), **settings)
+    assert len(replays) >= 4 and replays[0] is None
+    keys = ("step", "loss", "grad_norm", "param_norm", "keep_rate")
+    assert [{k: r[k] for k in keys} for r in records(tmp_path / "plain")] == \
+        [{k: r[k] for k in keys} for r in records(tmp_path / "replayed")]
+    a = torch.load(tmp_path / "plain" / "final.pt", weights_only=False)
+    b = torch.load(tmp_path / "replayed" / "final.pt", weights_only=False)
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name])
