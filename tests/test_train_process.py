@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 import os
 import subprocess
 import sys
@@ -120,3 +122,20 @@ def test_two_gloo_processes_agree_and_write_one_run_dir(tmp_path: Path) -> None:
     assert steps[-1] == 2 * meta["steps_per_epoch"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert not list((tmp_path / "run").glob("error*"))
+
+
+def test_two_gloo_ranks_log_the_loss_of_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+    from train_support import train_here
+
+    # Batch 33 splits 17/16 between the ranks: the mean must weight each rank by its share.
+    settings = dict(device="cpu", epochs=2, batch_size=33, log_every=3, seed=5)
+    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "ddp"), nproc_per_node=2, **settings)
+    handle = start_training(config)
+    assert handle.wait(timeout=120) == 0, handle.paths.worker_log.read_text()
+    train_here(tmp_path / "one", sample("two_layer_mlp"), **settings)
+    ddp = {r["step"]: r for r in read_jsonl(handle.paths.metrics)}
+    one = {r["step"]: r for r in read_jsonl(tmp_path / "one" / "metrics.jsonl")}
+    assert sorted(ddp) == sorted(one) and len(one) > 5
+    for step in one:
+        assert ddp[step]["loss"] == pytest.approx(one[step]["loss"], rel=1e-5), step
+        assert ddp[step]["grad_norm_total"] == pytest.approx(one[step]["grad_norm_total"], rel=1e-4), step

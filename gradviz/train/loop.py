@@ -22,6 +22,7 @@ from gradviz.train.checkpoint import BestKeeper, save_checkpoint
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
+from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.nan_origin import NanWatch, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
@@ -85,6 +86,8 @@ class Trainer:
         self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
         self.nan: dict[str, Any] | None = None  # where it was born, once found
         self.checkpoint_step: int | None = None  # the step final.pt holds
+        self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
+        self._global_size = 0  # examples in the current global batch
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -112,6 +115,7 @@ class Trainer:
                                     self.rank, self.world, self.config.accum, self.device)
             for index, micro in enumerate(batches):
                 self.step += 1
+                self._global_size = global_batch_size(len(self.data.x_train), self.config.batch_size, index)
                 epoch_end = index == len(batches) - 1
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
@@ -144,6 +148,10 @@ class Trainer:
         # The logged loss is the mean since the last log; keeping the (device) scalars and
         # averaging them then costs nothing on the steps in between.
         self._losses.append(loss)
+        if self.rank_loss is not None:
+            self.rank_loss.add(loss, self.world)  # loss is already weighted by world·n_rank/N
+            if logged:  # every rank joins the reduction; rank 0 logs the global mean
+                self._losses = [self.rank_loss.reduce()]
         if penalty is not None:
             self._penalties.append(penalty)
         if self.config.stop_on_nan:
@@ -164,7 +172,11 @@ class Trainer:
         """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
         net = self.net if net is None else net  # the NaN replay runs the raw model alone
         total = sum(sizes)
-        accumulating = len(micro) > 1
+        if self.world > 1 and net is not self.model:
+            # DDP averages the ranks' gradients; weighting by world·n_rank/N makes that
+            # average the global batch's gradient even when the ranks' shares differ (17/16).
+            total = self._global_size / self.world
+        accumulating = len(micro) > 1 or total != sum(sizes)
         step_loss = penalty = None
         for i, indices in enumerate(micro):
             last = i == len(micro) - 1
