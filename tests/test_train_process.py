@@ -139,3 +139,29 @@ def test_two_gloo_ranks_log_the_loss_of_one_process_on_the_same_global_batch(tmp
     for step in one:
         assert ddp[step]["loss"] == pytest.approx(one[step]["loss"], rel=1e-5), step
         assert ddp[step]["grad_norm_total"] == pytest.approx(one[step]["grad_norm_total"], rel=1e-4), step
+
+
+def test_two_nodes_on_localhost_both_commands_end_with_the_job(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    commands = [[sys.executable, "-m", "gradviz", "train", sample("two_layer_mlp"), "--device", "cpu", "--epochs", "2",
+                 "--no-tui", "--nnodes", "2", "--node-rank", str(node), "--master-addr", "127.0.0.1",
+                 "--master-port", port, "--run-dir", str(tmp_path / f"node{node}")] for node in (0, 1)]
+    nodes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+             for c in commands]
+    try:
+        outs = [node.communicate(timeout=150) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outs
+    lead = read_json(tmp_path / "node0" / "status.json")
+    other = read_json(tmp_path / "node1" / "status.json")
+    assert lead["state"] == other["state"] == "finished" and lead["ranks_agree"] is True
+    assert other["step"] == lead["step"] and other["rank"] == 1
+    assert "run directory is rank 0's on 127.0.0.1" in other["message"]
+    assert "run finished at step" in outs[1][0]

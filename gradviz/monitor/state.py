@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, JsonlTailer, RunPaths, process_alive, read_json)
 
@@ -36,8 +36,11 @@ class Series:
 class RunView:
     """The records, masks, meta and status of one run directory, kept up to date by poll()."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, alive: Callable[[], bool] | None = None):
         self.paths = RunPaths(Path(root))
+        # The launcher's own handle, when this process started the trainer: it reaps the
+        # child, where probing a pid would see an unreaped (zombie) launcher as alive.
+        self._alive_check = alive
         self.records: list[dict[str, Any]] = []
         self.masks: list[dict[str, Any]] = []
         self.series = Series()
@@ -177,6 +180,8 @@ class RunView:
             s.val_acc.append(_num(record.get("val_acc")))
 
     def _process_alive(self) -> bool:
+        if self._alive_check is not None and not self._alive_check():
+            return False
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now

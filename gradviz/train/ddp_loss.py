@@ -2,9 +2,9 @@
 
 Each rank keeps, per step, its loss weighted by its share of the global batch
 (n_rank / N, a device op); at a logged step the window's mean of those shares is
-summed over ranks by one asynchronous all-reduce of a scalar, issued next to the norms'
-capture: no host synchronisation (NCCL orders it on the stream; gloo's wait is the
-same barrier the gradient all-reduce already imposes). One process logs the same number
+summed over ranks by one all-reduce of a scalar, issued next to the norms' capture: no
+host synchronisation on CUDA (NCCL orders it on the stream; the value is copied to the
+host with the norms); on gloo it is one more small collective per logged step. One process logs the same number
 for the same global batches.
 """
 
@@ -29,7 +29,9 @@ class RankLossShare:
 
         window = torch.stack(self.shares).mean()
         self.shares = []
-        dist.all_reduce(window, op=dist.ReduceOp.SUM, async_op=True).wait()
+        # Issued like DDP's own all-reduce: NCCL queues it on the stream (the host goes on);
+        # gloo completes it in step with the gradient all-reduce the ranks just did.
+        dist.all_reduce(window, op=dist.ReduceOp.SUM)
         return window
 
 

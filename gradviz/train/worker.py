@@ -157,8 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = replace(read_config(args.config), run_dir=str(paths.root))
         dist_info = init_distributed(config)
-        run_training(config, paths, dist_info)
+        node_lead = _node_lead(config, dist_info)
+        if node_lead:  # another node: its run directory says where rank 0's run is
+            write_status(paths, "running", **node_lead)
+        result = run_training(config, paths, dist_info)
         _leave_distributed(barrier=True)
+        if node_lead:
+            write_status(paths, result.state, step=result.steps, epoch=result.epoch,
+                         message=f"node {config.node_rank}: ranks ended {result.state} at step {result.steps}; "
+                                 f"the run directory is rank 0's on {config.master_addr}")
         return 0
     except GradvizError as exc:
         report_failure(paths, dist_info, exc.message, type(exc).__name__)
@@ -176,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _leave_distributed()
+
+
+def _node_lead(config: TrainConfig, dist_info: DistInfo) -> dict[str, Any] | None:
+    """Status fields for the first process of a node other than node 0 (None elsewhere)."""
+    if config.node_rank == 0 or dist_info.local_rank != 0 or dist_info.world <= 1:
+        return None
+    return {"pid": os.getpid(), "rank": dist_info.rank, "world_size": dist_info.world, "node_rank": config.node_rank,
+            "message": f"node {config.node_rank} of {config.nnodes}: rank 0 writes the run on {config.master_addr}"}
 
 
 def _leave_distributed(barrier: bool = False) -> None:
