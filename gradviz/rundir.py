@@ -8,6 +8,8 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     status.json     state (starting, running, paused, finished, stopped, failed), message
     metrics.jsonl   one JSON object per logged step, appended and flushed line by line
     masks.jsonl     dropout-mask samples, one JSON object per logged step
+    histograms.jsonl  per-layer gradient-value histograms (fixed log-spaced bins) at logged steps
+    nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
     error.txt       the traceback when the run failed
     worker.log      the worker's stdout and stderr
@@ -53,6 +55,10 @@ class RunPaths:
     @property
     def masks(self) -> Path:
         return self.root / "masks.jsonl"
+
+    @property
+    def histograms(self) -> Path:
+        return self.root / "histograms.jsonl"
 
     @property
     def control(self) -> Path:

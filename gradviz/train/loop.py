@@ -24,6 +24,7 @@ from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
 from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
+from gradviz.train.histograms import HistogramLog
 from gradviz.train.nan_origin import NanWatch, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
@@ -88,6 +89,9 @@ class Trainer:
         self.checkpoint_step: int | None = None  # the step final.pt holds
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
+        hist_every = getattr(config, "hist_every", None)
+        self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl", groups, device, hist_every)
+                           if rank == 0 and recorder.enabled and hist_every != 0 else None)
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -205,6 +209,8 @@ class Trainer:
         if with_masks:
             self._last_masks = now
         vector, layout = self.stats.capture(loss, penalty, with_masks)
+        if self.histograms is not None and self.histograms.due(self.step):
+            self.histograms.capture(self.groups.params, self.step, self.epoch)
         then, samples_then = self._last_log
         layout.info = {
             "step": self.step,
@@ -222,6 +228,8 @@ class Trainer:
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write the records whose host copies have landed; extra goes onto the newest."""
         ready = self.copier.ready(wait=wait)
+        if self.histograms is not None:
+            self.histograms.flush(wait=wait)
         record = None
         for n, (values, layout) in enumerate(ready):
             record = self.recorder.record(values, layout, extra if n == len(ready) - 1 else None)
@@ -309,6 +317,8 @@ class Trainer:
         cpu_seconds = time.process_time() - self.cpu_start
         self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
         self._save_final()
+        if self.histograms is not None:
+            self.histograms.close()
         agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree,
                              **self._checkpoint_field())
