@@ -59,8 +59,11 @@ def test_heatmap_marks_non_finite_norms_and_the_selected_layer() -> None:
 
 def test_mask_grid_shows_kept_and_dropped_units_against_p() -> None:
     layer = {"p": 0.5, "shape": [8], "kept": "10110010", "keep_rate": 0.5}
-    rows = plain(render_mask("drop", layer, width=20, max_rows=3))
+    rows = plain(render_mask("drop", layer, width=60, max_rows=3))
     assert rows == ["drop p=0.50 dropped 50.0% · here 4/8", "█·██··█·"]
+    # Narrow: a short title that fits whole, never a cut one.
+    rows = plain(render_mask("drop", layer, width=20, max_rows=3))
+    assert rows == ["drop p=0.50 50% off", "█·██··█·"]
 
 
 def test_attention_masks_wrap_per_query_row() -> None:

@@ -49,6 +49,10 @@ class RunView:
         self.status: dict[str, Any] = {}
         self._metrics = JsonlTailer(self.paths.metrics)
         self._mask_log = JsonlTailer(self.paths.masks)
+        self._hist_log = JsonlTailer(self.paths.root / "histograms.jsonl")
+        self.hist_steps: list[int] = []  # logged steps that carry gradient histograms
+        self.hists: dict[str, list[list[int]]] = {}  # layer -> one count vector per histogram step
+        self.hist_edges: list[float] = []
         self._alive = True
         self._checked_alive = 0.0
 
@@ -65,7 +69,15 @@ class RunView:
             self._add(record)
         masks = self._mask_log.read_new()
         self.masks.extend(masks)
-        return changed or bool(new) or bool(masks)
+        hists = self._hist_log.read_new()
+        for record in hists:
+            if not isinstance(record.get("layers"), dict) or "step" not in record:
+                continue
+            self.hist_steps.append(record["step"])
+            self.hist_edges = record.get("edges") or self.hist_edges
+            for name, counts in record["layers"].items():
+                self.hists.setdefault(name, []).append(counts)
+        return changed or bool(new) or bool(masks) or bool(hists)
 
     @property
     def layers(self) -> list[str]:
@@ -85,7 +97,8 @@ class RunView:
     @property
     def done(self) -> bool:
         """Whether no more records will come and every record has been read."""
-        return self.state in (*DONE_STATES, "lost") and self._metrics.at_end() and self._mask_log.at_end()
+        return (self.state in (*DONE_STATES, "lost") and self._metrics.at_end() and self._mask_log.at_end()
+                and self._hist_log.at_end())
 
     @property
     def total_steps(self) -> int | None:
