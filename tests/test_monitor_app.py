@@ -153,3 +153,10 @@ def test_another_app_can_push_the_dashboard_and_get_back(tmp_path: Path) -> None
                 handle.wait(timeout=60)
 
     asyncio.run(drive())
+
+
+def test_dashboard_snapshot_at_80x24(snap_compare, tmp_path: Path) -> None:
+    """The smallest supported terminal: every panel readable, titles shortened rather than cut."""
+    make_run(tmp_path / "demo-run", steps=60)
+    assert snap_compare(MonitorApp(tmp_path / "demo-run", poll_seconds=0.1), terminal_size=(80, 24),
+                        press=["left"])
