@@ -65,3 +65,18 @@ def test_ending_text_of_a_synthetic_run(tmp_path: Path) -> None:
     view = RunView(tmp_path)
     view.poll()
     assert view.ending() == "stopped at step 343 (last logged step 325); checkpoint final.pt at step 343"
+
+
+def test_accumulation_is_stated_with_the_runs_numbers(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    train_here(tmp_path / "run", spec, batch_size=16, accum=4, lr=0.05, max_steps=3, val_fraction=0.0)
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert view.accumulation() == "B = 16, K = 4, B_P = 4: θ ← θ − η/4·Σ∇L_B_P = θ − 0.05/4·Σ∇L_B_P"
+    out = io.StringIO()
+    follow(view, Console(file=out, width=200, color_system=None))
+    assert "update: B = 16, K = 4, B_P = 4" in out.getvalue()
+    train_here(tmp_path / "adam", spec, batch_size=16, accum=1, lr=0.01, optimizer="adam", max_steps=2)
+    view = RunView(tmp_path / "adam")
+    view.poll()
+    assert view.accumulation() == "B = 16, K = 1, B_P = 16 (no accumulation): one gradient ∇L_B per update"

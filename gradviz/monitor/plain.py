@@ -122,6 +122,8 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 on_interrupt = None  # a second Ctrl-C leaves at once
     if view.records:
         console.print(layer_table(view))
+        if view.accumulation():
+            console.print(f"[dim]update: {view.accumulation()}[/]")
         if view.log_every and view.log_every > 1:
             console.print(f"[dim]loss: the mean over each logging window of {view.log_every} steps (--log-every)[/]")
     console.print(summary_line(view))

@@ -158,6 +158,26 @@ class RunView:
             text += f"; checkpoint final.pt at step {self.status['checkpoint_step']}"
         return text
 
+    def accumulation(self) -> str | None:
+        """The update as the lecture writes it, with this run's B, B_P, K and η."""
+        c = self.config
+        batch, k, lr = c.get("batch_size"), c.get("accum"), c.get("lr")
+        if not isinstance(batch, int) or not isinstance(k, int) or not isinstance(lr, (int, float)):
+            return None
+        world = int(self.meta.get("world_size") or 1)
+        parts = k * world  # micro-batches whose gradients make one update
+        micro = batch / parts
+        b_p = f"{micro:g}" if micro == int(micro) else f"≈{micro:.3g}"
+        where = f" over {world} processes" if world > 1 else ""
+        head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
+        if parts == 1:
+            rule = f"θ ← θ − η·∇L_B, η = {lr:g}" if c.get("optimizer") == "sgd" else "one gradient ∇L_B per update"
+            return f"{head} (no accumulation): {rule}"
+        grad = f"∇L_B = 1/{parts}·Σ∇L_B_P"
+        if c.get("optimizer") == "sgd":
+            return f"{head}: θ ← θ − η/{parts}·Σ∇L_B_P = θ − {lr:g}/{parts}·Σ∇L_B_P"
+        return f"{head}: {c.get('optimizer')} steps on {grad} (η = {lr:g})"
+
     @property
     def log_every(self) -> int | None:
         """The logging window: each logged loss is the mean over this many steps."""

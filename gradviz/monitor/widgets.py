@@ -177,6 +177,9 @@ class ProgressPanel(RunPanel):
             head.append(f"  {meta.get('device')} ({meta.get('device_name')})  world {meta.get('world_size', 1)}")
         if self.note:
             head.append(f"  {self.note}", style="yellow")
+        update = v.accumulation()
+        if update and head.cell_len + len(update) + 2 <= self.size.width:  # only whole, where it fits
+            head.append(f"  {update}", style="dim")
         if self.index < 0:
             body = Text(v.status.get("message", "starting the trainer (importing torch)…"),
                         style="red" if state == "failed" else "dim")
