@@ -97,3 +97,23 @@ def test_plain_rows_are_spaced_in_training_time(tmp_path: Path) -> None:
     follow(RunView(paths.root), Console(file=out, width=100, color_system=None))
     steps = [int(line.split()[1]) for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
     assert steps == list(range(2, 201, 6))  # epoch ends at least 1 s of training apart, and the last
+
+
+def test_the_window_mean_is_said_on_the_step_axis_where_it_fits() -> None:
+    from rich.text import Text
+
+    from gradviz.monitor.widgets import _axis_note
+
+    notes = ("train: mean of each 25-step window", "mean/25 steps")
+    axis = Text("         1" + " " * 30 + "120")
+    assert _axis_note(axis, notes).plain == "         1" + " " * 8 + "mean/25 steps" + " " * 9 + "120"
+    wide = Text("         1" + " " * 60 + "120")
+    assert "train: mean of each 25-step window" in _axis_note(wide, notes).plain
+    narrow = Text("         1" + " " * 8 + "120")
+    assert _axis_note(narrow, notes).plain == narrow.plain  # no room: the axis as it was
+
+
+def test_a_mask_taller_than_its_rows_keeps_its_first_rows_and_says_so() -> None:
+    layer = {"p": 0.5, "shape": [64], "kept": "10" * 32, "keep_rate": 0.5}
+    rows = plain(render_mask("drop", layer, width=60, max_rows=1))
+    assert rows == ["drop p=0.50 dropped 50.0% · here 32/64 (first 32 of 64)", "█·" * 16]

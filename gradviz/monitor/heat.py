@@ -132,7 +132,11 @@ def render_mask(name: str, layer: dict[str, Any], width: int, max_rows: int) -> 
         per_row = 1 << max(0, int(width).bit_length() - 1)
     for start in range(0, len(kept), per_row):
         if len(rows) > max_rows:
-            rows[-1] = Text(f"… {len(kept) - start + per_row} more units", style="dim")
+            # Out of rows: keep the grid rows shown (a short panel still shows a mask) and say
+            # how many units they cover, where that fits whole.
+            shown = f" (first {start} of {len(kept)})"
+            if rows[0].cell_len + len(shown) <= width:
+                rows[0].append(shown, style="dim")
             break
         bits = kept[start:start + per_row]
         row = styled_runs(["█" if b == "1" else "·" for b in bits], ["green" if b == "1" else "bold red" for b in bits])

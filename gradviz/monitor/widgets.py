@@ -77,10 +77,11 @@ class LossPanel(RunPanel):
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values, self.size.width)
-        if self.view.log_every and self.view.log_every > 1:  # each point averages a window, say so
-            title.append(f"  train = mean of {self.view.log_every} steps", style="dim")
         rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        every = self.view.log_every
+        if every and every > 1 and rows:  # each point averages a window: say so on the step axis
+            rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
         return Group(self.one_line(title), *rows)
 
 
@@ -247,6 +248,20 @@ class ScrubBar(RunPanel):
         at = round(self.index / max(1, len(s.steps) - 1) * (track - 1))
         bar = Text("─" * at, style="grey50").append("●", style="bold yellow").append("─" * (track - at - 1), style="grey50")
         return label + Text("▕") + bar + Text("▏")
+
+
+def _axis_note(axis: Text, notes: tuple[str, ...]) -> Text:
+    """The x-axis label row with the first note that fits whole in its gap, centred."""
+    plain = axis.plain
+    stripped = plain.strip()
+    first_end = len(plain) - len(plain.lstrip()) + len(stripped.split(" ")[0])
+    last_start = len(plain.rstrip()) - len(stripped.split(" ")[-1])
+    gap = last_start - first_end
+    for note in notes:
+        if len(note) + 4 <= gap:
+            at = first_end + (gap - len(note)) // 2
+            return Text(plain[:at]) + Text(note, style="dim") + Text(plain[at + len(note):])
+    return axis
 
 
 def short(value: float) -> str:
