@@ -81,7 +81,7 @@ def added_per_logged_step(device: torch.device, batch_size: int, log_every: int,
     of a plain step's time (CPU seconds, medians of interleaved samples: steady on a busy machine)."""
     from types import SimpleNamespace
 
-    from gradviz.train.histograms import GradHistograms
+    from gradviz.train.histograms import DEFAULT_EVERY, GradHistograms
     from gradviz.train.nan_origin import NanWatch
     from gradviz.train.stats import group_parameters
 
@@ -114,8 +114,9 @@ def added_per_logged_step(device: torch.device, batch_size: int, log_every: int,
         hists.append(timed(lambda: [hist.counts(groups.params) for _ in range(10)]) / 10)
         snaps.append(timed(lambda: [watch.begin_window(k + 2) for _ in range(10)]) / 10)
     s, h, n = (statistics.median(v) for v in (steps, hists, snaps))
-    print(f"per logged step (every {log_every}): gradient histograms {h * 1e3:.3f} ms, NaN-watch snapshot "
-          f"{n * 1e3:.3f} ms, against a step of {s * 1e3:.3f} ms: {100 * h / (s * log_every):.2f}% + "
+    every = max(log_every, DEFAULT_EVERY)  # histograms on logged steps that are multiples of 100
+    print(f"gradient histograms {h * 1e3:.3f} ms every {every} steps, NaN-watch snapshot {n * 1e3:.3f} ms every "
+          f"{log_every}, against a step of {s * 1e3:.3f} ms: {100 * h / (s * every):.2f}% + "
           f"{100 * n / (s * log_every):.2f}% of training time")
 
 

@@ -20,7 +20,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 def two_runs(tmp_path_factory) -> list[Path]:
     root = tmp_path_factory.mktemp("runs")
     spec = write_spec(root, LINEAR_SPEC)
-    train_here(root / "fast", spec, lr=0.1, log_every=2, epochs=3)
+    train_here(root / "fast", spec, lr=0.1, log_every=2, epochs=3, hist_every=4)
     train_here(root / "slow", spec, lr=0.01, log_every=2, epochs=3)
     return [root / "fast", root / "slow"]
 

@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="stop at the first non-finite loss or gradient (checks every step: one host sync each)")
     p.add_argument("--hist-every", type=int, metavar="N",
                    help="gradient-value histograms per layer at logged steps that are multiples of N "
-                        "(default: every logged step; 0: off)")
+                        "(default 100; 0: off)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run (default runs/<spec>-<date-time>)")
     p.add_argument("--no-tui", action="store_true", help="print a progress bar and a table instead of the dashboard")
     dist = p.add_argument_group("distributed (torchrun)")

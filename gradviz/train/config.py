@@ -59,7 +59,7 @@ class TrainConfig:
     max_steps: int | None = None
     log_every: int | None = None
     stop_on_nan: bool = False
-    hist_every: int | None = None  # gradient histograms: None every logged step, N every N steps, 0 off
+    hist_every: int | None = None  # gradient histograms every N steps (None: 100), 0 off
     nproc_per_node: int = 1
     nnodes: int = 1
     node_rank: int = 0

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 LO, HI = -8, 2  # magnitudes from 1e-8 to 1e2
+DEFAULT_EVERY = 100  # steps between histograms when --hist-every is not given
 PER_DECADE = 2  # bins per decade on each side
 
 
@@ -84,7 +85,8 @@ class HistogramLog:
         from gradviz.rundir import JsonlWriter
         from gradviz.train.stats import HostCopier
 
-        self.every = every  # None: every logged step; N: logged steps that are multiples of N (and step 1)
+        # Logged steps that are multiples of N (and step 1); None: DEFAULT_EVERY.
+        self.every = DEFAULT_EVERY if every is None else every
         self.hist = GradHistograms(groups.layer_of, len(groups.names), device)
         self.names = groups.names
         self.edges = self.hist.edges64.tolist()
@@ -93,7 +95,7 @@ class HistogramLog:
 
     def due(self, step: int) -> bool:
         """Whether a logged step also takes the histograms."""
-        return self.every is None or step == 1 or step % self.every == 0
+        return step == 1 or step % self.every == 0
 
     def capture(self, params: list[torch.nn.Parameter], step: int, epoch: int) -> None:
         """Count on the device and start the host copy (written once it has landed)."""
