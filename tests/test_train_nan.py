@@ -251,3 +251,11 @@ def test_replaying_a_window_leaves_the_run_bit_for_bit_unchanged(tmp_path: Path,
     b = torch.load(tmp_path / "replayed" / "final.pt", weights_only=False)
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name])
+
+
+def test_step_on_a_run_that_never_went_nan_says_so(tmp_path: Path) -> None:
+    from gradviz.errors import TrainingError
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(TrainingError, match="no nan_step.pt"):
+        trace_saved(tmp_path)

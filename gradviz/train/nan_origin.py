@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradviz.rundir import read_json, write_json_atomic, write_status
+from gradviz.rundir import RunPaths, read_json, write_json_atomic, write_status
 
 NAN_STEP = "nan_step.pt"
 NAN_TRACE = "nan_trace.json"
@@ -216,8 +216,6 @@ def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, 
              "layer": _layer(origin)}
     write_json_atomic(Path(root) / NAN_TRACE, entry)
     status = read_json(Path(root) / "status.json") or {}
-    from gradviz.rundir import RunPaths
-
     write_status(RunPaths(Path(root)), status.get("state", "running"),
                  nan={"step": step, "layer": entry["layer"], "message": entry["message"]})
     return entry
