@@ -117,3 +117,15 @@ def test_a_mask_taller_than_its_rows_keeps_its_first_rows_and_says_so() -> None:
     layer = {"p": 0.5, "shape": [64], "kept": "10" * 32, "keep_rate": 0.5}
     rows = plain(render_mask("drop", layer, width=60, max_rows=1))
     assert rows == ["drop p=0.50 dropped 50.0% · here 32/64 (first 32 of 64)", "█·" * 16]
+
+
+def test_distribution_rows_put_positive_values_on_top_and_colour_by_count() -> None:
+    from gradviz.monitor.heat import render_distribution
+
+    edges = [-10.0, -1.0, 0.0, 1.0, 10.0]  # four bins: [-10,-1) [-1,0) [0,1) [1,10]
+    frames = [[0, 0, 0, 5], [3, 0, 0, 0]]  # step A: all large positive; step B: all large negative
+    rows = plain(render_distribution(frames, edges, upto=1, width=11, height=4))
+    assert [r[9:] for r in rows] == ["█ ", "  ", "  ", " █"]  # top row: the largest positive bin
+    assert rows[0].strip().startswith("1") and rows[-1].strip().startswith("-1")
+    merged = plain(render_distribution(frames, edges, upto=1, width=11, height=2))
+    assert [r[9:] for r in merged] == ["█ ", " █"]  # two bins per row when the panel is short
