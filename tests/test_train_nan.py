@@ -117,6 +117,7 @@ def test_stop_on_nan_traces_the_same_step_without_a_replay(tmp_path: Path) -> No
     state = status(tmp_path / "run")
     assert state["state"] == "failed" and state["kind"] == "NonFiniteError"
     assert f"NaN at step {step}, born at fc2 → log (forward)" in state["message"]
+    assert state["nan"]["message"] == f"NaN at step {step}, born at fc2 → log (forward)"  # what the monitor shows
     assert records(tmp_path / "run")[-1]["step"] == step
     with pytest.raises(NonFiniteError):
         exit_code("failed", tmp_path / "run")

@@ -165,3 +165,20 @@ def test_two_nodes_on_localhost_both_commands_end_with_the_job(tmp_path: Path) -
     assert other["step"] == lead["step"] and other["rank"] == 1
     assert "run directory is rank 0's on 127.0.0.1" in other["message"]
     assert "run finished at step" in outs[1][0]
+
+
+def test_a_nan_under_two_gloo_ranks_is_traced_and_reported_once(tmp_path: Path) -> None:
+    from test_train_nan import LOG_SPEC
+    from train_support import write_spec
+
+    spec = write_spec(tmp_path, LOG_SPEC)
+    config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, stop_on_nan=True,
+                         seed=0)
+    handle = start_training(config)
+    handle.wait(timeout=120)
+    status = read_json(handle.paths.status)
+    # Both ranks stop at the same step; rank 0's traced origin is what the run directory says.
+    assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
+    assert "born at fc2 → log (forward)" in status["message"] and status["failed_at_step"] == status["nan"]["step"]
+    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']}, born at fc2 → log")
+    assert (tmp_path / "run" / "error-rank1.txt").exists()

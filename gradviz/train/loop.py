@@ -310,6 +310,8 @@ class Trainer:
         self.nan = record_origin(self.recorder.paths.root, step, epoch, self.config.seed, str(self.spec.path),
                                  self.config.dropout, {k: v.detach().cpu() for k, v in state.items()},
                                  self.data.x_train[index], self.data.y_train[index])
+        # The recorder notes the first non-finite record itself; this origin is the better word.
+        self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
 
     def _finish(self, state: str, validate: bool = False) -> TrainResult:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""

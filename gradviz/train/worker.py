@@ -136,13 +136,14 @@ def init_distributed(config: TrainConfig) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend, control_group)
 
 
-def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str) -> None:
+def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str, status: bool = True) -> None:
     """Write the traceback to error.txt (error-rank<N>.txt off rank 0) and the status."""
     name = "error.txt" if dist_info.is_main else f"error-rank{dist_info.rank}.txt"
     prefix = "" if dist_info.is_main else f"rank {dist_info.rank}: "
     try:
         (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
-        write_status(paths, "failed", message=prefix + message, kind=kind)
+        if status:
+            write_status(paths, "failed", message=prefix + message, kind=kind)
     except OSError:
         print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
 
@@ -168,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                                  f"the run directory is rank 0's on {config.master_addr}")
         return 0
     except GradvizError as exc:
-        report_failure(paths, dist_info, exc.message, type(exc).__name__)
+        # A NaN stops every rank at the same step (the gradients are all-reduced); rank 0
+        # reports it with its traced origin, and another rank's status write would race it.
+        nan_elsewhere = type(exc).__name__ == "NonFiniteError" and not dist_info.is_main
+        report_failure(paths, dist_info, exc.message, type(exc).__name__, status=not nan_elsewhere)
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # a second Ctrl-C: abort without the clean stop
