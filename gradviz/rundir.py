@@ -22,11 +22,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
+PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
 
 
 @dataclass(frozen=True)
@@ -248,12 +249,41 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
     write_json_atomic(paths.status, status)
 
 
+def write_failure(paths: RunPaths, message: str, kind: str) -> None:
+    """Mark the run failed with the one-line message the CLI prints and the error's kind."""
+    write_status(paths, "failed", message=message, kind=kind)
+
+
+def read_failure(paths: RunPaths) -> tuple[str | None, str | None]:
+    """(kind, message) of a failed run, as write_failure left them (None where missing)."""
+    status = read_json(paths.status) or {}
+    return status.get("kind"), status.get("message")
+
+
+def named_process_alive(status: Mapping[str, Any]) -> bool | None:
+    """Whether a process that status.json names still runs; None when it names none."""
+    pids = [status.get(key) for key in PID_FIELDS]
+    if not any(pids):
+        return None
+    return any(process_alive(pid) for pid in pids)
+
+
 def write_control(paths: RunPaths, command: str) -> None:
     """Ask the trainer to pause, resume or stop; it polls this file."""
     if command not in COMMANDS:
         raise ValueError(f"unknown control command {command!r}")
-    previous = read_json(paths.control) or {}
-    write_json_atomic(paths.control, {"command": command, "seq": int(previous.get("seq", 0)) + 1, "time": time.time()})
+    write_json_atomic(paths.control, {"command": command, "seq": read_control(paths)[0] + 1, "time": time.time()})
+
+
+def read_control(paths: RunPaths) -> tuple[int, str | None]:
+    """The latest command's sequence number and the command (0, None when there is none)."""
+    control = read_json(paths.control) or {}
+    try:
+        seq = int(control.get("seq", 0))
+    except (TypeError, ValueError):
+        seq = 0
+    command = control.get("command")
+    return seq, command if isinstance(command, str) else None
 
 
 def process_alive(pid: int | None) -> bool:

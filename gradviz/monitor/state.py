@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, process_alive,
+from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
                             read_json)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
@@ -179,8 +179,8 @@ class RunView:
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now
-            pids = [self.status.get(k) for k in ("pid", "launcher_pid")]
-            self._alive = any(process_alive(p) for p in pids) if any(pids) else True
+            alive = named_process_alive(self.status)
+            self._alive = True if alive is None else alive
         return self._alive
 
 
