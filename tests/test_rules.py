@@ -92,3 +92,12 @@ def test_model_nodes_read_the_rules_formulas(op):
     fields = {"p": "0.1"}
     assert partial_formulas(op, "y", inputs, **fields) == tuple(
         p.format(*inputs, out="y", **fields) for p in rule.partials)
+
+
+def test_the_readme_names_every_function_the_parser_knows():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    language = text.split("**The language.**", 1)[1].split("\n\n", 1)[0]
+    missing = [name for name in FUNCTIONS if f"`{name}" not in language]
+    assert missing == [], f"README's 'The language' paragraph does not name {missing}"
