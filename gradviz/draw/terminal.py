@@ -219,7 +219,8 @@ class TraceDrawing:
         for j in sorted(edges):
             child, position = self._edge_ids[j]
             style = edge_style(numbers, child, position, view)
-            label = edge_label(numbers, child, position, view) if self.labels and grid.edges[j].label is not None else None
+            labelled = self.labels and grid.edges[j].label is not None
+            label = edge_label(numbers, child, position, view) if labelled else None
             if self._edge_looks.get(j) != (style, label):
                 self._edge_looks[j] = (style, label)
                 grid.paint_edge(j, style, label)
