@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gradviz.core.budget import check_memory
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.passes import run_passes
 from gradviz.core.rules import RULES
@@ -399,9 +400,14 @@ def trace_expression(
     seed: int = 0,
     dtype: str = "float64",
     modes: tuple[str, ...] = ("tangent", "reverse"),
+    max_memory: int | None = None,
 ) -> Trace:
-    """Parse, bind the inputs, and run the passes: the whole expression path in one call."""
+    """Parse, bind the inputs, and run the passes: the whole expression path in one call.
+
+    A trace that would need more than `max_memory` bytes (default: a share of the
+    machine's memory) is refused before any value is computed."""
     graph = parse_expression(text, seed)
     input_names = [n.label for n in graph.nodes if n.op == "input"]
     leaves = bind_leaves(input_names, at or {}, shapes or {}, seed, dtype)
+    check_memory(graph, {name: value.shape for name, value in leaves.items()}, dtype, modes, max_memory)
     return run_passes(graph, leaves, dtype, modes)
