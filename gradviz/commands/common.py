@@ -133,6 +133,10 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
     """The Trace of args.source, whichever kind of source it is."""
     source = read_source(args.source)
     if source.kind == "spec":
+        from gradviz.sources.spec import DEFAULT_TIMEOUT, set_spec_timeout
+
+        timeout = getattr(args, "spec_timeout", None)
+        set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
         try:
             from gradviz.sources.model import trace_spec
         except ModuleNotFoundError as exc:
