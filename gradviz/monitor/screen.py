@@ -52,7 +52,7 @@ class MonitorScreen(Screen[str]):
 
     def __init__(self, run_dir: Path | str, handle: Any = None, poll_seconds: float = POLL_SECONDS):
         super().__init__()
-        self.view = RunView(run_dir)
+        self.view = RunView(run_dir, handle)
         self.handle = handle  # a TrainingHandle when this process started the trainer
         self.poll_seconds = poll_seconds
 
