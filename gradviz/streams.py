@@ -35,7 +35,7 @@ def _stand_in(char: str) -> str:
         return STAND_INS[char]
     name = unicodedata.name(char, "")
     if name.startswith(("BOX DRAWINGS", "HEAVY", "LIGHT")):
-        if "VERTICAL" in name and "HORIZONTAL" in name:
+        if " AND " in name:  # corners, tees and crossings
             return "+"
         if "HORIZONTAL" in name:
             return "-"
