@@ -132,3 +132,12 @@ def test_numpy_memory_error_anywhere_is_one_line(capsys, monkeypatch):
     assert main(["trace", "x * 2", "--at", "x=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gradviz: error: out of memory") and len(err.strip().splitlines()) == 1
+
+
+def test_an_axis_out_of_range_is_refused_by_the_shape_pass(capsys):
+    # found by the fuzz test: numpy sums a scalar over axis 0, and its gradient then fails
+    assert main(["trace", "sum(x, 0)", "--at", "x=1"]) == 2
+    assert main(["trace", "mean(W, -3)", "--shape", "W=2x3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["gradviz: error: axis 0 is out of range at f = sum(x, axis=0): x has shape scalar (0 dimensions)",
+                   "gradviz: error: axis -3 is out of range at f = mean(W, axis=-3): W has shape 2×3 (2 dimensions)"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradviz.core.graph import Graph, Node
 from gradviz.core.rules import RULES
-from gradviz.errors import MemoryBudgetError
+from gradviz.errors import MemoryBudgetError, ShapeError
 
 Shape = tuple[int, ...]
 # The trace is for looking at, so it stays a small share of the machine: the rest is
@@ -65,8 +65,19 @@ def infer_shapes(graph: Graph, leaf_shapes: Mapping[str, Shape]) -> tuple[Shape 
             shapes.append(None if shape is None else tuple(shape))
         else:
             args = [shapes[i] for i in node.inputs]
+            if node.op in REDUCTIONS and args[0] is not None:
+                _check_axis(graph, node, args[0])
             shapes.append(None if any(a is None for a in args) else _output_shape(node, args))
     return tuple(shapes)
+
+
+def _check_axis(graph: Graph, node: Node, shape: Shape) -> None:
+    """numpy lets sum(x, 0) through on a scalar, and its gradient then fails: refuse it here."""
+    axis = node.attrs.get("axis")
+    if axis is not None and not -len(shape) <= axis < len(shape):
+        source = graph.nodes[node.inputs[0]].label
+        raise ShapeError(f"axis {axis} is out of range at {node.definition}: {source} has shape "
+                         f"{format_shape(shape)} ({len(shape)} dimension{'s' if len(shape) != 1 else ''})")
 
 
 def _output_shape(node: Node, args: list[Shape]) -> Shape | None:
