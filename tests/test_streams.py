@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_step_refuses_to_start_the_app_into_a_pipe():
 
 def test_step_refuses_when_stdin_is_not_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
     assert main(["step", "x * 2", "--at", "x=1"]) == 2
     assert "standard input is not a terminal" in capsys.readouterr().err
 

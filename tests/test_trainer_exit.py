@@ -87,7 +87,8 @@ def test_no_tui_reports_a_sigkilled_trainer_within_two_seconds(tmp_path, state):
     timer = threading.Timer(0.3, kill)
     timer.start()
     try:
-        final = follow(RunView(handle.run_dir, handle), console=Console(file=open(os.devnull, "w")), interval=0.05)
+        with open(os.devnull, "w") as sink:
+            final = follow(RunView(handle.run_dir, handle), console=Console(file=sink), interval=0.05)
         took = time.monotonic() - killed_at[0]
     finally:
         timer.cancel()
