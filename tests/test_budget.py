@@ -141,3 +141,17 @@ def test_an_axis_out_of_range_is_refused_by_the_shape_pass(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["gradviz: error: axis 0 is out of range at f = sum(x, axis=0): x has shape scalar (0 dimensions)",
                    "gradviz: error: axis -3 is out of range at f = mean(W, axis=-3): W has shape 2×3 (2 dimensions)"]
+
+
+def test_big_matrix_products_are_refused_by_their_work(capsys):
+    argv = ["trace", "a @ b", "--shape", "a=3000x3000,b=3000x3000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("gradviz: error: the trace would take about 1.4e+11 multiply-adds, over the limit of "
+                           "2.0e+10 (--max-work; a few seconds' work); the biggest product is f = a @ b, "
+                           "3000×3000 @ 3000×3000")
+    # forward 1 + tangent passes 2 + reverse 2 products per output: 5·n³ for n = 40
+    found = estimate(parse_expression("a @ b"), {"a": (40, 40), "b": (40, 40)}, 8)
+    assert found.work == 5 * 40**3
+    assert main(["trace", "sum(a @ b)", "--shape", "a=40x40,b=40x40", "--max-work", "1e5"]) == 2
+    assert main(["trace", "sum(a @ b)", "--shape", "a=40x40,b=40x40", "--max-work", "1e6"]) == 0

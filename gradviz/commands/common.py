@@ -36,6 +36,17 @@ def memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size like 2G, 500M or 1.5GB") from None
 
 
+def work_size(text: str) -> int:
+    """--max-work: a positive number of multiply-adds, like 5e10."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number like 5e10")
+    return int(value)
+
+
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
     parser.add_argument("source", metavar="SOURCE",
@@ -56,6 +67,8 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", type=memory_size, default=None, metavar="SIZE",
                         help="expressions: refuse a trace that would need more memory than this, before "
                              "computing anything (e.g. 4G; default 1/16 of this machine's memory)")
+    parser.add_argument("--max-work", type=work_size, default=None, metavar="N",
+                        help="expressions: refuse a trace whose matrix products take more multiply-adds (default 2e10)")
     parser.add_argument("--spec-timeout", type=float, default=None, metavar="SECONDS",
                         help="model specs: stop a spec whose import or build_model runs longer than this (default 60)")
 
@@ -149,7 +162,7 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
 
     at, shapes = _bindings(source, args)
     trace = trace_expression(source.text, at, shapes, args.seed, args.dtype or "float64", modes,
-                             getattr(args, "max_memory", None))
+                             getattr(args, "max_memory", None), getattr(args, "max_work", None))
     check_wrt(trace, args)
     return trace
 

@@ -26,6 +26,9 @@ FALLBACK_MEMORY = 8 * 2**30  # when the machine does not say how much it has
 # The op being evaluated holds a few arrays of its own size besides the stored ones
 # (a vjp computes the local derivative, the product and its unbroadcast sum).
 TRANSIENT_COPIES = 3
+# Matrix products are where the time goes: 2.7e10 multiply-adds (one 3000³ product) took
+# 3.4 s on the 2-core test machine under load, so the default allows a few seconds' work.
+DEFAULT_WORK = 2 * 10**10
 SCALAR_OPS = ("norm", "bce", "mse")  # reduce everything to one number
 REDUCTIONS = ("sum", "mean")
 
@@ -38,6 +41,8 @@ class Estimate:
     largest: int  # node id of the biggest array an op works on
     largest_bytes: int
     total_bytes: int
+    work: int = 0  # multiply-adds of the matrix products, over every pass
+    heaviest: int = -1  # node id of the biggest matrix product
 
 
 def machine_memory() -> int:
@@ -157,16 +162,37 @@ def estimate(graph: Graph, leaf_shapes: Mapping[str, Shape], itemsize: int,
             largest, largest_elements = node.id, work
     elements = (values * (1 + tangent_passes + reverse_passes) + edge_terms * reverse_passes + partials
                 + TRANSIENT_COPIES * largest_elements)
-    return Estimate(shapes, largest, largest_elements * itemsize, int(elements * itemsize))
+    products = {node.id: _product_work(node, shapes) for node in graph.nodes if node.op == "matmul"}
+    heaviest = max(products, key=products.get, default=-1)
+    # a product runs once forward, once per tangent pass, and twice (one per operand) per reverse pass
+    work = sum(products.values()) * (1 + tangent_passes + 2 * reverse_passes)
+    return Estimate(shapes, largest, largest_elements * itemsize, int(elements * itemsize), int(work), heaviest)
+
+
+def _product_work(node: Node, shapes: tuple[Shape | None, ...]) -> int:
+    """Multiply-adds of one matrix product: output elements × the summed dimension."""
+    out, a = shapes[node.id], shapes[node.inputs[0]]
+    if out is None or a is None or not a:
+        return 0
+    return _size(out) * a[-1]
 
 
 def check_memory(graph: Graph, leaf_shapes: Mapping[str, Shape], dtype: str,
-                 modes: tuple[str, ...] = ("tangent", "reverse"), limit: int | None = None) -> Estimate:
-    """Refuse a trace that would not fit in `limit` bytes (default: default_limit())."""
+                 modes: tuple[str, ...] = ("tangent", "reverse"), limit: int | None = None,
+                 work_limit: int | None = None) -> Estimate:
+    """Refuse a trace that would not fit in `limit` bytes (default: default_limit()), or
+    whose matrix products would take more than `work_limit` multiply-adds (DEFAULT_WORK)."""
     limit = default_limit() if limit is None else limit
+    work_limit = DEFAULT_WORK if work_limit is None else work_limit
     itemsize = np.dtype(dtype).itemsize
     found = estimate(graph, leaf_shapes, itemsize, modes)
     if found.total_bytes <= limit:
+        if found.work > work_limit:
+            node = graph.nodes[found.heaviest]
+            a, b = (format_shape(found.shapes[i]) for i in node.inputs)
+            raise MemoryBudgetError(
+                f"the trace would take about {found.work:.1e} multiply-adds, over the limit of {work_limit:.1e} "
+                f"(--max-work; a few seconds' work); the biggest product is {node.definition}, {a} @ {b}")
         return found
     node = graph.nodes[found.largest]
     shape = found.shapes[node.id]
