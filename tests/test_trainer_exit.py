@@ -246,3 +246,13 @@ def test_ctrl_c_quits_the_stepper_like_q():
             return app.is_running
 
     assert asyncio.run(drive()) is False
+
+
+def test_monitor_without_a_terminal_prints_the_table_and_says_why(tmp_path):
+    paths = make_run(tmp_path / "run", steps=4)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(paths.root)], capture_output=True,
+                            text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0
+    assert result.stderr == "gradviz: standard output is not a terminal: printing the run as --no-tui does\n"
+    assert "run finished; at step 4" in result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import stat
+import sys
 from pathlib import Path
 
 from gradviz.errors import TrainingError
@@ -33,11 +34,14 @@ def run(args: argparse.Namespace) -> int:
     if not is_run_dir(run_dir):
         raise TrainingError(f"{run_dir}: not a run directory (no config.json or metrics.jsonl)")
     check_status(RunPaths(run_dir))
-    if not args.no_tui and terminal_problem() is None:
+    problem = None if args.no_tui else terminal_problem()
+    if not args.no_tui and problem is None:
         from gradviz.monitor.app import run_dashboard
 
         run_dashboard(run_dir, None)
     else:  # not a terminal: the printed table, never the full-screen app
+        if problem:
+            print(f"gradviz: {problem}: printing the run as --no-tui does", file=sys.stderr)
         from gradviz.monitor.plain import follow
         from gradviz.monitor.state import RunView
 
