@@ -16,7 +16,11 @@ import torch
 from gradviz.cli import main
 from gradviz.errors import SpecError
 from gradviz.sources import spec as spec_module
-from gradviz.sources.spec import check_spec, load_spec, set_spec_timeout
+from gradviz.sources import spec_run
+from gradviz.sources.spec import check_spec, load_spec
+from gradviz.sources.spec_run import set_spec_timeout
+
+REAL_EXIT = os._exit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +61,7 @@ def write(tmp_path: Path, *, top: str = "", forward: str = "self.fc2(h)", build:
 @pytest.fixture(autouse=True)
 def restore_timeout():
     yield
-    set_spec_timeout(spec_module.DEFAULT_TIMEOUT)
+    set_spec_timeout(spec_run.DEFAULT_TIMEOUT)
 
 
 @pytest.mark.parametrize("top, said", [
@@ -71,7 +75,7 @@ def test_exiting_on_import_is_an_error_naming_the_file(tmp_path, capsys, top, sa
     assert main(["trace", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"gradviz: error: {path}: {said}; a spec must not exit the process"
-    assert os._exit is spec_module.os._exit and not any(name.startswith("gradviz_spec_spec_") and
+    assert os._exit is REAL_EXIT and not any(name.startswith("gradviz_spec_spec_") and
                                                         sys.modules[name].__file__ == str(path)
                                                         for name in list(sys.modules))
 
@@ -110,11 +114,11 @@ def test_a_sleeping_forward_is_stopped_and_the_alarm_is_put_back(tmp_path):
 def test_the_hard_stop_says_one_line_and_exits_2_when_c_code_ignores_the_alarm(capsys):
     codes = []
     done = threading.Event()
-    spec_module._hard_stop(done, 0.05, "x.py: import ran longer than 1 s", codes.append)
+    spec_run._hard_stop(done, 0.05, "x.py: import ran longer than 1 s", codes.append)
     assert codes == [2]
     assert capsys.readouterr().err == "gradviz: error: x.py: import ran longer than 1 s\n"
     done.set()
-    spec_module._hard_stop(done, 0.05, "never shown", codes.append)
+    spec_run._hard_stop(done, 0.05, "never shown", codes.append)
     assert codes == [2]
 
 

@@ -146,7 +146,7 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
     """The Trace of args.source, whichever kind of source it is."""
     source = read_source(args.source)
     if source.kind == "spec":
-        from gradviz.sources.spec import DEFAULT_TIMEOUT, set_spec_timeout
+        from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
 
         timeout = getattr(args, "spec_timeout", None)
         set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)

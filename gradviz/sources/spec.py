@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import os
-import signal
 import sys
-import threading
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from gradviz.errors import SpecError
+from gradviz.sources.spec_output import output_note, select_output  # noqa: F401 - output_note is re-exported
+from gradviz.sources.spec_run import running_spec
 
 REQUIRED = ("build_model", "loss", "make_data")
 OPTIONAL_CALLABLES = ("accuracy",)
-
-DEFAULT_TIMEOUT = 60.0  # seconds a spec's import, build_model or make_data may take
-HARD_EXIT_GRACE = 5.0  # after the timeout, how long C code that ignores the alarm is given
 
 # Each load gets its own module name, so two specs called model.py (or one spec loaded
 # twice after an edit) never share or overwrite a module in sys.modules.
@@ -99,70 +94,7 @@ def build_model(spec: Spec) -> Any:
     model = _call(spec, "build_model")
     if not isinstance(model, torch.nn.Module):
         raise SpecError(f"{spec.path}: build_model() must return a torch.nn.Module, got {type(model).__name__}")
-    return _select_output(model, spec)
-
-
-def output_note(model: Any) -> str | None:
-    """What gradviz chose when the model's forward returns a tuple, dict or dataclass."""
-    return getattr(type(model), "_gradviz_output_note", None)
-
-
-def _select_output(model: Any, spec: Spec) -> Any:
-    """The model, its forward changed to return one tensor where it returns a tuple, dict or
-    dataclass: the element OUTPUT names, or the first tensor (recorded for output_note).
-
-    The class is swapped for a subclass rather than the model wrapped in a new module, so
-    module paths (fc1, encoder.0 …) stay as the spec wrote them, for fx and for the report."""
-    cls = type(model)
-    if getattr(cls, "_gradviz_selects_output", False):
-        return model
-
-    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return _pick_output(cls.forward(self, *args, **kwargs), spec, type(self))
-
-    selected = type(cls.__name__, (cls,), {"forward": forward, "__module__": cls.__module__,
-                                           "__qualname__": cls.__qualname__, "_gradviz_selects_output": True})
-    model.__class__ = selected
-    return model
-
-
-def _pick_output(result: Any, spec: Spec, cls: type) -> Any:
-    import dataclasses
-
-    import torch
-    from torch.fx import Proxy
-
-    def tensor_like(value: Any) -> bool:
-        return isinstance(value, (torch.Tensor, Proxy))
-
-    if tensor_like(result):
-        return result
-    if isinstance(result, (tuple, list)):
-        kind, items = type(result).__name__, list(enumerate(result))
-    elif isinstance(result, dict):
-        kind, items = "dict", list(result.items())
-    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
-        kind, items = "dataclass", [(f.name, getattr(result, f.name)) for f in dataclasses.fields(result)]
-    else:
-        raise SpecError(f"{spec.path}: the model's forward returned a {type(result).__name__}; "
-                        "it must return a tensor, or a tuple, dict or dataclass holding one")
-    if spec.output is not None:
-        chosen = [(key, value) for key, value in items if key == spec.output]
-        if not chosen or not tensor_like(chosen[0][1]):
-            keys = ", ".join(repr(key) for key, _ in items) or "none"
-            raise SpecError(f"{spec.path}: OUTPUT = {spec.output!r}, but the model's forward returned a {kind} "
-                            f"whose elements are {keys}, and that one is not a tensor")
-        key, value = chosen[0]
-        how = f"OUTPUT = {key!r} names {key!r}"
-    else:
-        tensors = [(key, value) for key, value in items if tensor_like(value)]
-        if not tensors:
-            raise SpecError(f"{spec.path}: the model's forward returned a {kind} with no tensor in it")
-        key, value = tensors[0]
-        name = f"element {key}" if isinstance(key, int) else repr(key)
-        how = f"gradviz takes its first tensor, {name}, as the output (set OUTPUT in the spec to choose another)"
-    cls._gradviz_output_note = f"the model's forward returns a {kind}; {how}"
-    return value
+    return select_output(model, spec.path, spec.output)
 
 
 def make_data(spec: Spec, seed: int) -> tuple[Any, Any]:
@@ -285,80 +217,3 @@ def _expected_input(model: Any) -> str | None:
             return f"integer indices below {module.num_embeddings} [{type(module).__name__}]"
     return None
 
-
-# -- running spec code: bounded in time, never exiting the process -------------------------
-_limits = {"seconds": DEFAULT_TIMEOUT, "hard": False}
-
-
-class _SpecTimeout(BaseException):
-    """Raised by the alarm inside spec code; a BaseException so `except Exception` in the spec cannot swallow it."""
-
-
-class _SpecExit(BaseException):
-    """What os._exit raises while spec code runs."""
-
-    def __init__(self, code: Any):
-        super().__init__(code)
-        self.code = code
-
-
-def set_spec_timeout(seconds: float | None, hard: bool = False) -> None:
-    """Bound each phase of running spec code (None or 0: no bound). `hard` (the command
-    line) also ends the process with exit 2 when C code ignores the alarm for HARD_EXIT_GRACE."""
-    _limits["seconds"] = seconds if seconds and seconds > 0 else None
-    _limits["hard"] = hard
-
-
-@contextmanager
-def running_spec(path: Path, phase: str) -> Iterator[None]:
-    """Run spec code: sys.exit/os._exit become a SpecError naming the file, and a phase that
-    runs past the timeout is stopped with one (in the main thread, by SIGALRM)."""
-    seconds = _limits["seconds"]
-    timed = (seconds is not None and hasattr(signal, "setitimer")
-             and threading.current_thread() is threading.main_thread())
-    real_exit = os._exit
-
-    def refuse_exit(code: Any = 0) -> None:
-        raise _SpecExit(code)
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _SpecTimeout()
-
-    previous_handler = signal.signal(signal.SIGALRM, alarm) if timed else None
-    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds) if timed else None
-    done = threading.Event()
-    if timed and _limits["hard"]:
-        message = _timeout_message(path, phase, seconds)
-        threading.Thread(target=_hard_stop, args=(done, seconds + HARD_EXIT_GRACE, message, real_exit),
-                         daemon=True).start()
-    os._exit = refuse_exit
-    try:
-        yield
-    except SystemExit as exc:
-        raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); a spec must not exit the process") from None
-    except _SpecExit as exc:
-        raise SpecError(f"{path}: {phase} called os._exit({exc.code!r}); a spec must not exit the process") from None
-    except _SpecTimeout:
-        raise SpecError(_timeout_message(path, phase, seconds)) from None
-    finally:
-        done.set()
-        os._exit = real_exit
-        if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous_handler)
-            if previous_timer and previous_timer[0] > 0:
-                signal.setitimer(signal.ITIMER_REAL, *previous_timer)
-
-
-def _timeout_message(path: Path, phase: str, seconds: float) -> str:
-    return f"{path}: {phase} ran longer than {seconds:g} s and was stopped (--spec-timeout SECONDS to allow more)"
-
-
-def _hard_stop(done: threading.Event, after: float, message: str, exit_now: Callable[[int], None]) -> None:
-    """The last resort when C code never returns to let the alarm act: one line, exit 2."""
-    if not done.wait(after):
-        try:
-            sys.stderr.write(f"gradviz: error: {message}\n")
-            sys.stderr.flush()
-        finally:
-            exit_now(2)
