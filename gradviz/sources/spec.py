@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gradviz.errors import SpecError
-from gradviz.sources.spec_output import output_note, select_output  # noqa: F401 - output_note is re-exported
+from gradviz.sources.spec_output import select_output
 from gradviz.sources.spec_run import running_spec
 
 REQUIRED = ("build_model", "loss", "make_data")

@@ -28,7 +28,7 @@ def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str 
     `dtype` None keeps the model's own dtype; 'float32'/'float64' converts model and data.
     `training` False traces in evaluation mode (dropout off).
     """
-    from gradviz.sources.spec import output_note
+    from gradviz.sources.spec_output import output_note
 
     spec, model, x, y, info = prepare_spec(path, batch_size, seed, dtype, training)
     try:
