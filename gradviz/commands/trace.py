@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if args.graph:
             from gradviz.draw.terminal import render_trace_graph
 
-            console.print(render_trace_graph(trace, ascii=args.ascii))
+            from gradviz.streams import unicode_ok
+
+            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok()))
         if args.check and trace.info.get("source") == "model":
             from gradviz.sources.model.check import check_spec_file
 

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             handle.interrupt()
 
-        state = follow(RunView(handle.run_dir), on_interrupt=on_interrupt)
+        state = follow(RunView(handle.run_dir, handle), on_interrupt=on_interrupt)
     return exit_code(state, handle.run_dir, interrupted)
 
 

@@ -113,7 +113,8 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                                     loss=f"loss {fmt(last.get('loss'))}")
                 if view.done:
                     break
-                time.sleep(interval)
+                if view.caught_up:  # else there is more to read now: a long log replays at full speed
+                    time.sleep(interval)
             except KeyboardInterrupt:
                 if on_interrupt is None:
                     raise
