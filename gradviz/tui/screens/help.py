@@ -25,6 +25,7 @@ KEYS = (
     ("tab", "move focus: graph, tape, inspector, findings"),
     ("v", "narrow terminals (under 100 columns): show the tape instead of the graph, and back"),
     ("e", "export the graph at this step to SVG"),
+    ("b", "backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k in the lecture's matrix form, checked"),
     ("t", "train this model in the live monitor (model specs)"),
     ("?", "this help;  q quits"),
 )

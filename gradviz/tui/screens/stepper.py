@@ -5,7 +5,7 @@ from Scene(timeline, k), never from accumulated changes, so stepping back is exa
 
 Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
 w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
-t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
+b backprop by layers; t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
 ? help; q quit.
 """
 
@@ -65,6 +65,7 @@ class StepperScreen(Screen):
         Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
         Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
         Binding("f", "fit", "Fit", show=False),
+        Binding("b", "layers", "Layers", show=False),
         Binding("escape", "follow", "Follow", show=False),
     ]
 
@@ -269,3 +270,15 @@ class StepperScreen(Screen):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
+
+    def action_layers(self) -> None:
+        """Backprop by layers: δ_k and ∂L/∂W_k in the lecture's matrix form, checked against the adjoints."""
+        from gradviz.core.layers import backprop_by_layers
+        from gradviz.tui.screens.layers import LayersScreen
+
+        backprop = backprop_by_layers(self.trace) if self.trace.adjoints else None
+        if backprop is None or not backprop.layers:
+            self.notify("no layers here: a layer is act(a @ W + b), or a Linear module and its activation",
+                        severity="warning")
+            return
+        self.app.push_screen(LayersScreen(self.trace, backprop))
