@@ -85,6 +85,13 @@ def test_named_statements_name_the_layers_and_group_their_nodes() -> None:
     labels = [[trace.graph.nodes[i].label for i in layer.nodes] for layer in layers]
     assert labels == [["v1", "v2", "lay1"], ["v3", "v4", "lay2"]]
     assert trace.graph.nodes[layers[1].input].label == "lay1"
+    other = trace_expression("a = tanh(x @ A); b = sigmoid(a @ B + c); J = sum(b * b) + sum(a)", {},
+                             parse_shapes(["x=3x2,A=2x4,B=4x2,c=2"]), seed=1)
+    assert [layer.name for layer in find_layers(other.graph)] == ["a", "b"]
+    backprop = backprop_by_layers(other)
+    assert backprop.ok and backprop.layers[1].upstream_from_trace  # a has two uses: its adjoint comes from the trace
+    text = text_of(other, 120)
+    assert "lay1 = tanh(x·W1)   nodes v1 a   (a, W1 = A)" in text and "∂lay1/∂W1 = (1 − lay1²)·x" in text
 
 
 def test_model_spec_layers_equal_param_grad() -> None:

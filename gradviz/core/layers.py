@@ -63,9 +63,10 @@ def find_layers(graph: Graph) -> list[Layer]:
     layers = []
     for k, parts in enumerate(found, start=1):
         output_node = graph.nodes[parts["output"]]
-        named = not AUTO_LABEL.match(output_node.label) and output_node.op.lower() not in ACTIVATIONS
+        # A model names a layer by its module; an expression by the statement that assigns it.
         module = graph.nodes[parts["product"]].meta.get("module")
-        name = output_node.label if named and not module else (module or f"lay{k}")
+        named = not AUTO_LABEL.match(output_node.label)
+        name = module or (output_node.label if named else f"lay{k}")
         members = tuple(sorted({parts["product"], parts["pre"], parts["output"]}))
         layers.append(Layer(k, name, nodes=members, **parts))
     return layers
@@ -268,7 +269,8 @@ def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
             upstream, from_trace = np.asarray(trace.adjoints[output][below.output]), True
     notes = []
     if any(g.upstream_from_trace for g in results):
-        notes.append("where other operations lie between two layers (dropout, a sum), ∂L/∂lay_k is the trace's adjoint")
+        notes.append("where lay_k has other uses, or other operations lie between two layers (dropout), "
+                     "∂L/∂lay_k is the trace's adjoint")
     return Backprop(output, head, tuple(results), tolerance, tuple(notes))
 
 

@@ -7,6 +7,8 @@ written out in full, bigger ones as their shape and norm.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from rich.console import Group
 from rich.text import Text
@@ -149,6 +151,7 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
     affine = f"{a}·W{k}" + (f" + b{k}" if layer.bias is not None else "")
     lines += _equation(f"lay{k}", f"{act[0]}({affine})" if act else affine, grads.output, None, width)
     prime = act[1].format(lay=f"lay{k}", z=f"z{k}") if act else "1"
+    factor = f"({prime})" if " − " in re.sub(r"\([^()]*\)", "", prime) else prime  # (1 − lay1²)·x
     upstream = f"∂L/∂lay{k}"
     if last and backprop.head is not None:
         upstream = f"∂L/∂h · ∂h/∂lay{k}"
@@ -168,7 +171,7 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
     lines += _equation(f"∂L/∂W{k}", grad_w, grads.grad_weight, _find(checks, f"∂L/∂W{k}"), width)
     if not last and not grads.upstream_from_trace and act:
         lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{prime}", style="dim"))
-    lines.append(Text(f"{INDENT}  per example, as on the slide: ∂lay{k}/∂W{k} = {prime}·{a}", style="dim"))
+    lines.append(Text(f"{INDENT}  per example, as on the slide: ∂lay{k}/∂W{k} = {factor}·{a}", style="dim"))
     if layer.transposed:
         lines.append(Text(f"{INDENT}  (torch stores W{k}ᵀ as {names.label(layer.weight)}: its gradient is this, transposed)",
                           style="dim"))
@@ -177,7 +180,7 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
                            _find(checks, f"∂L/∂b{k}"), width)
     if grads.chain is not None:
         note = " (first example)" if grads.output.ndim > 1 and grads.output.shape[0] > 1 else ""
-        lines += _equation(f"∂lay{k}/∂{a}", f"{prime}·W{k}ᵀ{note}", grads.chain, None, width)
+        lines += _equation(f"∂lay{k}/∂{a}", f"{factor}·W{k}ᵀ{note}", grads.chain, None, width)
     lines += _equation(f"∂L/∂{a}", f"δ{k}·W{k}ᵀ   (passed down)", grads.passed_down,
                        _find(checks, f"∂L/∂{'x' if k == 1 else f'lay{k - 1}'}"), width)
     return lines
