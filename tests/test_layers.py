@@ -115,6 +115,8 @@ def test_model_spec_layers_equal_param_grad() -> None:
     np.testing.assert_allclose(second.grad_weight.T, model.fc2.weight.grad.numpy(), rtol=1e-5, atol=1e-7)
     text = text_of(trace, 120)
     assert "W1 = fc1.weightᵀ" in text and "✓ equals the adjoint of fc1.weight" in text
+    one = backprop_by_layers(trace_spec(str(SAMPLES / "two_layer_mlp.py"), batch_size=1, seed=0))
+    assert one.ok and one.head.delta_form == "h − y"  # one example: the slide's δ2 = h − y exactly
 
 
 @pytest.mark.parametrize("body, at", [
