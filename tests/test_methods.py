@@ -104,6 +104,22 @@ def test_a_branch_is_where_symbolic_stops() -> None:
     assert "finite differences and AD only need f's value at the point" in report
 
 
+def test_a_swollen_closed_form_is_refused_before_sympy_starts() -> None:
+    lines = ["u1 = x1*x2 + sin(x1)"] + [f"u{k} = u{k - 1} * sin(u{k - 1}) + x2 * u{k - 1}" for k in range(2, 26)]
+    text = "\n".join(lines)
+    with pytest.raises(SymbolicStop, match=r"has 1,412,147,682,403 operations \(101 graph nodes\): expression swell"):
+        differentiate(parse_expression(text), "u25", POINT)
+    with pytest.raises(SymbolicStop, match="a tensor"):
+        differentiate(parse_expression("sum(x1 * [1, 2])"), "f", POINT)
+
+
+def test_deeper_chains_are_skipped_with_a_word() -> None:
+    trace = trace_expression(LECTURE, POINT, {}, 0, "float64", ("reverse",))
+    comparison = compare(trace, LECTURE, depth=12, budget=math.inf)
+    assert len(comparison.swell) == 6  # depth 7 writes out 8,744 operations: past MAX_TREE
+    assert "deeper chains skipped" in render(comparison)
+
+
 def render(comparison, width: int = 120) -> str:
     out = io.StringIO()
     Console(file=out, width=width, color_system=None).print(methods_report(comparison, width))

@@ -26,6 +26,7 @@ class Comparison:
     symbolic: object | None  # symbolic.Symbolic, or None when it stopped
     stop: str | None  # why symbolic differentiation stopped
     swell: tuple = ()  # symbolic.SwellRow per depth
+    depth: int = 0  # the deepest chain asked for (swell may stop earlier)
 
 
 def scalar_point(trace: Trace) -> dict[str, float]:
@@ -60,7 +61,7 @@ def compare(trace: Trace, source: str, wrt: str | None = None, depth: int = 6, b
     leaves: Mapping[str, np.ndarray] = {name: np.asarray(value) for name, value in point.items()}
     sweeps = {name: sweep(trace.graph, leaves, output, name, ad[name]) for name in point}
     symbolic, stop, rows = _symbolic(trace, output, point, wrt, depth, budget)
-    return Comparison(source, output, point, wrt, ad, len(trace.graph), sweeps, symbolic, stop, tuple(rows))
+    return Comparison(source, output, point, wrt, ad, len(trace.graph), sweeps, symbolic, stop, tuple(rows), depth)
 
 
 def _symbolic(trace: Trace, output: str, point: dict[str, float], wrt: str, depth: int, budget: float):

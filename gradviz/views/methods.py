@@ -10,6 +10,7 @@ from rich.text import Text
 
 from gradviz.methods.compare import Comparison
 from gradviz.methods.numeric import EPS, FORMULAS, SLOPES, THEORY, Sweep
+from gradviz.methods.symbolic import MAX_TREE
 
 MARKS = {"forward": "f", "central": "c"}
 STYLES = {"forward": "yellow", "central": "cyan"}
@@ -156,7 +157,8 @@ def swell_table(c: Comparison) -> Table | None:
 def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group:
     """The whole `gradviz methods` output for `width` columns."""
     point = ", ".join(f"{k} = {v:g}" for k, v in c.point.items())
-    parts: list = [Text(f"three ways to differentiate {c.output} = {c.source}", style="bold"),
+    what = c.source if "=" in c.source else f"{c.output} = {c.source}"  # statements name their output
+    parts: list = [Text(f"three ways to differentiate {what}", style="bold"),
                    Text(f"at {point}", style="bold"), Text("")]
     parts.append(side_by_side(c))
     forward, central = c.sweeps[c.wrt]
@@ -175,6 +177,9 @@ def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group
         parts += [Text(""), Text(f"expression swell: {c.output} composed k times through {c.wrt} "
                                  f"(the loop `for _ in range(k): {c.wrt} = {c.output}(…)` unrolled)", style="bold"),
                   table]
+        if len(c.swell) < c.depth:
+            parts.append(Text(f"deeper chains skipped: their closed forms grow past what SymPy does in seconds "
+                              f"(more than {MAX_TREE:,} operations written out, or the time budget)", style="dim"))
     parts += [Text(""), Text("automatic differentiation", style="bold"),
               Text(f"  reverse mode: one backward pass over {c.ad_nodes} nodes gives every ∂{c.output}/∂· as a "
                    "number at this point: " + ", ".join(f"∂{c.output}/∂{n} = {_num(v)}" for n, v in c.ad.items()))]
