@@ -5,8 +5,8 @@ from Scene(timeline, k), never from accumulated changes, so stepping back is exa
 
 Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
 w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
-b backprop by layers; t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
-? help; q quit.
+t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
+b backprop by layers; ? help; q quit.
 """
 
 from __future__ import annotations
