@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gradviz.monitor.state import RunView
+from gradviz.penalty import penalty_formula
 
 COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
 WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
@@ -137,5 +138,8 @@ def summary_line(view: RunView) -> str:
                      + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
     if state == "lost":
         parts.append("[red]the trainer process is gone (killed?)[/]")
+    formula = penalty_formula(view.meta.get("l2"), view.meta.get("l2_form"))
+    if formula:
+        parts.append(f"objective J + {formula}")
     parts.append(f"run directory: {view.paths.root}")
     return "; ".join(parts)
