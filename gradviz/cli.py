@@ -12,7 +12,7 @@ from gradviz.errors import GradvizError
 # Each module exposes add_parser(subparsers), which sets func=run(args) -> exit code.
 # Modules import their heavy dependencies inside run(), so `--help` and the expression
 # path stay fast.
-COMMANDS = ("trace", "step", "export", "train", "monitor")
+COMMANDS = ("trace", "step", "export", "train", "monitor", "descent", "landscape", "batches")
 
 
 def build_parser() -> argparse.ArgumentParser:

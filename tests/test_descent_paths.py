@@ -28,7 +28,7 @@ def test_gradient_is_the_reverse_pass_and_matches_finite_differences():
 def test_gd_on_a_quadratic_converges_below_two_over_lambda_max(lr):
     path = run_path(parse_objective(QUADRATIC).value_and_grad, np.array([2.0, 1.0]), "gd", lr, 2000)
     assert path.status == "converged"
-    np.testing.assert_allclose(path.steps[-1].theta, [0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(path.steps[-1].theta, [0.0, 0.0], atol=1e-4)
     assert path.verdict == f"converged at step {path.end_step}"
 
 
@@ -90,8 +90,8 @@ def test_two_starts_reach_two_minima_of_a_non_convex_function():
     left = run_path(obj.value_and_grad, np.array([-0.3, 1.0]), "gd", 0.05, 500)
     right = run_path(obj.value_and_grad, np.array([0.3, 1.0]), "gd", 0.05, 500)
     assert left.status == right.status == "converged"
-    np.testing.assert_allclose(left.steps[-1].theta, [-1, 0], atol=1e-5)
-    np.testing.assert_allclose(right.steps[-1].theta, [1, 0], atol=1e-5)
+    np.testing.assert_allclose(left.steps[-1].theta, [-1, 0], atol=1e-4)
+    np.testing.assert_allclose(right.steps[-1].theta, [1, 0], atol=1e-4)
 
 
 @pytest.mark.parametrize("expr, message", [

@@ -12,8 +12,10 @@ from gradviz.descent.optimizers import make_optimizer
 # A path "diverged" once θ is this many times farther from the start than the start's own
 # scale (or not finite): on a quadratic with η > 2/λ_max that happens in a few steps.
 DIVERGE_FACTOR = 100.0
-GRAD_TOL = 1e-6  # ‖∇f‖ below this (and a tiny step) counts as converged
-STEP_TOL = 1e-9
+# Converged: ‖∇f‖ below GRAD_TOL and the step below STEP_TOL, each relative to the start's
+# gradient and position (so rescaling f or θ does not change the verdict).
+GRAD_TOL = 1e-5
+STEP_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def run_path(value_and_grad: GradFn, start: np.ndarray, optimizer: str, lr: floa
     start = np.asarray(start, dtype=float)
     scale = max(1.0, float(np.linalg.norm(start)))
     theta = start.copy()
+    grad_tol = step_tol = 0.0
     records: list[PathStep] = []
     status, end = "still moving", steps
     with np.errstate(all="ignore"):
@@ -77,12 +80,15 @@ def run_path(value_and_grad: GradFn, start: np.ndarray, optimizer: str, lr: floa
                 records.append(PathStep(k, theta, value, grad, np.zeros(2)))
                 status, end = "diverged", k
                 break
+            if k == 0:
+                grad_tol = GRAD_TOL * max(1.0, float(np.linalg.norm(grad)))
+                step_tol = STEP_TOL * scale
             if k == steps:
                 records.append(PathStep(k, theta, value, grad, np.zeros(2)))
                 break
             new = opt.step(theta, grad)
             records.append(PathStep(k, theta, value, grad, new - theta))
-            if np.linalg.norm(grad) < GRAD_TOL and np.linalg.norm(new - theta) < max(STEP_TOL, GRAD_TOL * lr):
+            if np.linalg.norm(grad) < grad_tol and np.linalg.norm(new - theta) < step_tol:
                 value, grad = value_and_grad(new)
                 records.append(PathStep(k + 1, new, value, grad, np.zeros(2)))
                 status, end = "converged", k + 1
