@@ -60,12 +60,16 @@ def build(args: argparse.Namespace):
     return points, paths, best, window
 
 
+def _updates(n: int) -> str:
+    return f"{n} update" if n == 1 else f"{n} updates"
+
+
 def tracks(paths, epochs: int):
     """One Track per batch size, noting its updates per epoch and where it ended."""
     from gradviz.descent.surface import Track
 
     return [Track(f"B={p.batch_size}", p.thetas,
-                  f"{p.updates_per_epoch} update{"s" if p.updates_per_epoch != 1 else ""}/epoch, {p.updates_per_epoch * epochs} in all, "
+                  f"{_updates(p.updates_per_epoch)}/epoch, {p.updates_per_epoch * epochs} in all, "
                   f"ends at w={p.thetas[-1][0]:.3g}, b={p.thetas[-1][1]:.3g}") for p in paths]
 
 
@@ -106,7 +110,7 @@ def summary(args) -> str:
     points, paths, best, _ = build(args)
     lines = [title(args, best), ""]
     for p in paths:
-        lines.append(f"B={p.batch_size}: {p.updates_per_epoch} update{"s" if p.updates_per_epoch != 1 else ""} per epoch")
+        lines.append(f"B={p.batch_size}: {_updates(p.updates_per_epoch)} per epoch")
         lines.append(f"  {'epoch':>5}  {'update':>6}  {'w':>9}  {'b':>9}  {'L(w,b)':>9}")
         for e, i in enumerate((0,) + p.epoch_ends):
             w, b = p.thetas[i]
