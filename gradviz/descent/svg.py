@@ -65,8 +65,9 @@ def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: C
         if not pts:
             continue
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        out.append(f'<polyline points="{line}" fill="none" stroke="black" stroke-width="3" opacity="0.5"/>')
-        out.append(f'<polyline points="{line}" fill="none" stroke="{stroke}" stroke-width="1.5"/>')
+        if len(pts) > 1:  # a black halo under the coloured line keeps it visible on any shade
+            out.append(f'<polyline points="{line}" fill="none" stroke="black" stroke-width="3" opacity="0.5"/>')
+            out.append(f'<polyline points="{line}" fill="none" stroke="{stroke}" stroke-width="1.5"/>')
         for x, y in pts:
             out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{stroke}"/>')
         out.append(f'<circle cx="{pts[0][0]:.1f}" cy="{pts[0][1]:.1f}" r="5" fill="none" stroke="{stroke}" stroke-width="2"/>')
