@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from xml.etree import ElementTree
 
 import numpy as np
@@ -113,14 +111,19 @@ def test_landscape_svg_is_well_formed(run_dir):
     assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2  # the trajectory (halo + line)
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "gradviz", "landscape", *args], capture_output=True, text=True)
+def run_cli(capsys, *args):
+    """`gradviz landscape ARGS` in this process (torch is already imported): (code, out, err)."""
+    from gradviz.cli import main
+
+    code = main(["landscape", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_prints_the_numbers_when_piped_and_writes_svg(run_dir, tmp_path):
-    result = run_cli(str(run_dir), "--grid", "5", "-o", str(tmp_path / "l.svg"))
-    assert result.returncode == 0, result.stderr
-    assert "loss at θ*:" in result.stdout and "projected trajectory" in result.stdout
+def test_cli_prints_the_numbers_when_piped_and_writes_svg(run_dir, tmp_path, capsys):
+    code, out, err = run_cli(capsys, str(run_dir), "--grid", "5", "-o", str(tmp_path / "l.svg"))
+    assert code == 0, err
+    assert "loss at θ*:" in out and "projected trajectory" in out
     assert (tmp_path / "l.svg").read_text().startswith("<svg")
 
 
@@ -129,7 +132,7 @@ def test_cli_prints_the_numbers_when_piped_and_writes_svg(run_dir, tmp_path):
     ((sample("two_layer_mlp"), "--directions", "pca"), "need a trajectory of at least 3 snapshots"),
     ((sample("two_layer_mlp"), "--grid", "1"), "--grid must lie in 3..201"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(args, message):
-    result = run_cli(*args)
-    assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+def test_cli_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -33,9 +33,11 @@ def add_parser(subparsers) -> None:
 
 def compute(args: argparse.Namespace):
     """Load the subject and compute its landscape from the options."""
-    from gradviz.landscape.compute import compute_landscape
+    from gradviz.landscape.compute import MAX_GRID, compute_landscape
     from gradviz.landscape.load import LandscapeError, load_subject
 
+    if not 3 <= args.grid <= MAX_GRID:
+        raise LandscapeError(f"--grid must lie in 3..{MAX_GRID}, got {args.grid}")
     if not 1 <= args.max_points <= 10_000_000:
         raise LandscapeError(f"--max-points must be positive, got {args.max_points}")
     if not 1 <= args.memory_mb <= 1_000_000:
