@@ -81,6 +81,8 @@ def test_batched_grid_equals_the_per_point_loop(run_dir, source, method):
     batched = batched_grid(subject, d1, d2, alphas, betas, budget_bytes=budget)
     loop = pointwise_grid(subject, d1, d2, alphas, betas)
     np.testing.assert_allclose(batched, loop, rtol=2e-5, atol=1e-6)
+    loader = pointwise_grid(subject, d1, d2, alphas[:2], betas[:2], data_batch=100)  # the reference's way
+    np.testing.assert_allclose(loader, loop[:2, :2], rtol=2e-5, atol=1e-6)
     # The loop leaves the model's parameters at θ*.
     for name, p in subject.model.named_parameters():
         assert torch.equal(p, subject.centre[name])

@@ -58,8 +58,13 @@ def batched_grid(subject: Subject, d1: Params, d2: Params, alphas: np.ndarray, b
     return torch.cat(out).double().cpu().numpy().reshape(aa.shape)
 
 
-def pointwise_grid(subject: Subject, d1: Params, d2: Params, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
-    """The reference way: set the model's weights for each grid point, run it, read the loss."""
+def pointwise_grid(subject: Subject, d1: Params, d2: Params, alphas: np.ndarray, betas: np.ndarray,
+                   data_batch: int | None = None) -> np.ndarray:
+    """The reference way: set the model's weights for each grid point, run it, read the loss.
+
+    data_batch: run the data in batches of this size and average the batch losses weighted
+    by their sizes, as Li et al.'s code loops over a data loader (None: all data at once).
+    """
     model, centre = subject.model, subject.centre
     params = dict(model.named_parameters())
     out = np.empty((len(betas), len(alphas)))
@@ -69,12 +74,23 @@ def pointwise_grid(subject: Subject, d1: Params, d2: Params, alphas: np.ndarray,
                 for c, a in enumerate(alphas):
                     for n, p in params.items():
                         p.copy_(centre[n] + float(a) * d1[n] + float(b) * d2[n])
-                    out[r, c] = float(subject.loss(model(subject.x), subject.y))
+                    out[r, c] = _data_loss(subject, data_batch)
     finally:
         with torch.no_grad():
             for n, p in params.items():
                 p.copy_(centre[n])
     return out
+
+
+def _data_loss(subject: Subject, data_batch: int | None) -> float:
+    n = len(subject.x)
+    if data_batch is None or data_batch >= n:
+        return float(subject.loss(subject.model(subject.x), subject.y))
+    total = 0.0
+    for start in range(0, n, data_batch):
+        x, y = subject.x[start:start + data_batch], subject.y[start:start + data_batch]
+        total += float(subject.loss(subject.model(x), y)) * len(x)
+    return total / n
 
 
 def centre_loss(subject: Subject) -> float:
