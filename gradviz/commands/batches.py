@@ -89,8 +89,8 @@ def batches_surface(points, window, nx: int, ny: int):
 
 def title(args, best) -> str:
     """The heading of the map."""
-    return (f"full-data loss L(w,b) of y≈w·x+b, N={args.n}, η={args.lr:g}, {args.epochs} epochs; "
-            f"minimum w={best[0]:.3g}, b={best[1]:.3g}")
+    return (f"L(w,b) of y≈w·x+b on all N={args.n} points; η={args.lr:g}, {args.epochs} epochs; "
+            f"min ({best[0]:.3g}, {best[1]:.3g})")
 
 
 def render(args, width: int, height: int, cells: str):

@@ -46,7 +46,7 @@ def step_text(run: DescentRun, index: int, k: int) -> Text:
     out.append(f"η∇f  = ({_num(eta[0])}, {_num(eta[1])})\n")
     if path.optimizer != "gd":
         out.append(f"Δθ   = ({_num(step.update[0])}, {_num(step.update[1])})\n")
-    out.append(f"\n∂f/∂{x} and ∂f/∂{y} from gradviz's\nreverse pass (s: open the stepper)\n", style="dim")
+    out.append(f"\n∂f/∂{x}, ∂f/∂{y}: gradviz's reverse pass\n(s opens the stepper at θ)\n", style="dim")
     out.append("\npaths\n", style="bold")
     for i, p in enumerate(run.paths):
         marker = "▸ " if i == index else "  "
@@ -106,7 +106,7 @@ class DescentScreen(Screen):
     DEFAULT_CSS = """
     DescentScreen #descent-main { height: 1fr; }
     DescentScreen #descent-map { width: 1fr; }
-    DescentScreen #descent-info { width: 32; border-left: solid $primary 60%; padding: 0 1; }
+    DescentScreen #descent-info { width: 32; height: 100%; border-left: solid $primary 60%; padding: 0 1; }
     """
 
     k: reactive[int] = reactive(0, init=False)
