@@ -138,3 +138,37 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, message, capsys):
     code, _, err = run_cli(capsys, *args)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_vmap_cannot_batch_falls_back_to_the_loop(tmp_path):
+    from train_support import write_spec
+
+    spec = write_spec(tmp_path, """
+import torch
+from torch import nn
+
+class ItemNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+    def forward(self, x):
+        out = self.fc(x)
+        if out.mean().item() > 100:  # data-dependent control flow: vmap refuses .item()
+            out = out * 0
+        return out
+
+def build_model():
+    return ItemNet()
+
+def loss(output, target):
+    return ((output - target) ** 2).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 2, generator=g)
+    return x, x.sum(dim=1, keepdim=True)
+""")
+    subject = load_subject(spec)
+    land = compute_landscape(subject, "random", n=3)
+    assert "evaluated point by point" in land.note
+    assert land.values[1, 1] == pytest.approx(land.centre_value)

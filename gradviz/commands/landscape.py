@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from gradviz.landscape.view import landscape_map, landscape_summary, landscape_svg
 
     land = compute(args)
+    if land.note:
+        print(f"gradviz: note: {land.note}", file=sys.stderr)
     if args.output:
         from gradviz.descent.svg import write_svg
 

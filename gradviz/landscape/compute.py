@@ -28,6 +28,7 @@ class Landscape:
     steps: tuple[int, ...]  # the step of each trajectory point
     explained: tuple[float, float] | None  # PCA: share of the trajectory's variance per axis
     axis_names: tuple[str, str]
+    note: str = ""  # why the grid was evaluated point by point, when it was
 
 
 def axis(half: float, n: int) -> np.ndarray:
@@ -68,8 +69,16 @@ def compute_landscape(subject: Subject, method: str = "random", n: int = 25, spa
     else:
         raise LandscapeError(f"unknown directions {method!r}; use random or pca")
     alphas, betas = axis(half, n), axis(half, n)
-    evaluate = batched_grid if batched else pointwise_grid
-    kwargs = {"budget_bytes": budget_bytes} if batched else {}
-    values = evaluate(subject, d1, d2, alphas, betas, **kwargs)
+    note = ""
+    if batched:
+        try:
+            values = batched_grid(subject, d1, d2, alphas, betas, budget_bytes)
+        except (RuntimeError, NotImplementedError) as exc:
+            # A forward torch.vmap cannot batch (.item(), data-dependent control flow) still
+            # has a landscape: one point at a time.
+            note = f"torch.vmap could not batch this model ({str(exc).splitlines()[0][:120]}); evaluated point by point"
+            values = pointwise_grid(subject, d1, d2, alphas, betas)
+    else:
+        values = pointwise_grid(subject, d1, d2, alphas, betas)
     return Landscape(subject.name, method, alphas, betas, values, centre_loss(subject), trajectory, steps,
-                     explained, names)
+                     explained, names, note)

@@ -53,6 +53,8 @@ def landscape_summary(land: Landscape) -> str:
              f"loss at θ*: {land.centre_value:.6g} (grid centre {land.values[len(land.betas) // 2, len(land.alphas) // 2]:.6g})",
              f"grid: min {land.values.min():.6g}, max {land.values.max():.6g}; "
              f"{land.axis_names[0]} and {land.axis_names[1]} in [{land.alphas[0]:.4g}, {land.alphas[-1]:.4g}]"]
+    if land.note:
+        lines.append(f"note: {land.note}")
     if land.trajectory is not None:
         lines.append("projected trajectory (step: coordinates)")
         for step, (a, b) in zip(land.steps, land.trajectory):
