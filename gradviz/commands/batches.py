@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.descent.svg import map_svg, write_svg
 
         points, paths, best, window = build(args)
-        svg = map_svg(batches_surface(points, window, 120, 120), tracks(paths, args.epochs), title(args, best))
+        svg = map_svg(batches_surface(points, window, 90, 90), tracks(paths, args.epochs), title(args, best))
         print(f"wrote {write_svg(svg, args.output)}", file=sys.stderr)
     if sys.stdout.isatty():
         from rich.console import Console

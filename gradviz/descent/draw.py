@@ -45,6 +45,6 @@ def run_map(run: DescentRun, width: int, height: int, cells: str = "half", upto:
                       scale=ColourScale.fit(surface.values))
 
 
-def run_svg(run: DescentRun, resolution: int = 120) -> str:
+def run_svg(run: DescentRun, resolution: int = 90) -> str:
     """The SVG of the whole run."""
     return map_svg(run_surface(run, resolution, resolution), run_tracks(run), title(run))
