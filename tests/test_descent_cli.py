@@ -102,3 +102,10 @@ def test_window_option_sets_the_map(capsys):
     run = build_run(args)
     assert (run.window.x0, run.window.x1, run.window.y0, run.window.y1) == (-3, 3, -2, 2)
     np.testing.assert_allclose(run.paths[0].start, [2, 1])
+
+
+def test_help_lists_the_new_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("descent", "batches", "landscape"))

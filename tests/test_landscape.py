@@ -172,3 +172,11 @@ def make_data(seed):
     land = compute_landscape(subject, "random", n=3)
     assert "evaluated point by point" in land.note
     assert land.values[1, 1] == pytest.approx(land.centre_value)
+
+
+def test_snapshots_must_be_a_positive_number_of_steps(capsys):
+    from gradviz.cli import main
+
+    assert main(["train", sample("two_layer_mlp"), "--snapshots", "0", "--no-tui"]) == 2
+    err = capsys.readouterr().err
+    assert "--snapshots must be a positive integer, got 0" in err and len(err.strip().splitlines()) == 1
