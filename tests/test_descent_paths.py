@@ -29,17 +29,25 @@ def test_gd_on_a_quadratic_converges_below_two_over_lambda_max(lr):
     path = run_path(parse_objective(QUADRATIC).value_and_grad, np.array([2.0, 1.0]), "gd", lr, 2000)
     assert path.status == "converged"
     np.testing.assert_allclose(path.steps[-1].theta, [0.0, 0.0], atol=1e-4)
-    assert path.verdict == f"converged at step {path.end_step}"
+    assert path.verdict.startswith(f"converged at step {path.end_step}")
 
 
 @pytest.mark.parametrize("lr", [0.105, 0.11, 0.5])
 def test_gd_on_a_quadratic_diverges_above_two_over_lambda_max(lr):
     path = run_path(parse_objective(QUADRATIC).value_and_grad, np.array([2.0, 1.0]), "gd", lr, 2000)
     assert path.status == "diverged"
-    assert path.verdict == f"diverged at step {path.end_step}"
+    assert path.verdict == f"diverged at step {path.end_step} (oscillating)"
     # Each step multiplies y by (1 − 20η), whose size exceeds 1: |y| grows every step.
     ys = np.abs(path.thetas[:, 1])
     assert np.all(ys[1:] > ys[:-1])
+
+
+@pytest.mark.parametrize("lr, oscillating", [(0.01, False), (0.04, False), (0.06, True), (0.09, True), (1.1, True)])
+def test_a_rate_above_one_over_lambda_oscillates(lr, oscillating):
+    # y ← (1 − 20η)·y: the factor is negative, so y's update flips sign every step, once η > 1/20.
+    path = run_path(parse_objective(QUADRATIC).value_and_grad, np.array([2.0, 1.0]), "gd", lr, 2000)
+    assert path.oscillating is oscillating
+    assert path.verdict.endswith(" (oscillating)") is oscillating
 
 
 def test_a_tiny_rate_is_still_moving():

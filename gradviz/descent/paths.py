@@ -16,6 +16,7 @@ DIVERGE_FACTOR = 100.0
 # gradient and position (so rescaling f or θ does not change the verdict).
 GRAD_TOL = 1e-5
 STEP_TOL = 1e-6
+OSCILLATION_SHARE = 0.6  # a coordinate whose update changes sign at more than this share of steps oscillates
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,22 @@ class Path:
         return f"{self.optimizer} η={self.lr:g}"
 
     @property
+    def oscillating(self) -> bool:
+        """Whether some coordinate's update flips sign at most steps: η too big for that direction."""
+        updates = np.array([s.update for s in self.steps[:-1]])
+        if len(updates) < 2:
+            return False
+        products = updates[1:] * updates[:-1]
+        flips = (products < 0).sum(axis=0)
+        moves = (products != 0).sum(axis=0)
+        return bool(np.any((moves >= 1) & (flips > OSCILLATION_SHARE * moves)))
+
+    @property
     def verdict(self) -> str:
-        """'converged at step 41', 'diverged at step 7' or 'still moving after 100 steps'."""
-        if self.status == "still moving":
-            return f"still moving after {self.end_step} steps"
-        return f"{self.status} at step {self.end_step}"
+        """'converged at step 41', 'diverged at step 7 (oscillating)', 'still moving after 100 steps'."""
+        text = f"still moving after {self.end_step} steps" if self.status == "still moving" \
+            else f"{self.status} at step {self.end_step}"
+        return text + (" (oscillating)" if self.oscillating else "")
 
     @property
     def thetas(self) -> np.ndarray:
