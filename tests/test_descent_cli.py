@@ -109,3 +109,13 @@ def test_help_lists_the_new_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in ("descent", "batches", "landscape"))
+
+
+def test_where_f_is_not_finite_the_map_says_so(capsys):
+    args = build_parser().parse_args(["descent", "log(x) + y**2", "--from", "x=0.5,y=1", "--lr", "0.1,1"])
+    run = build_run(args)
+    assert [p.verdict for p in run.paths] == ["diverged at step 2", "diverged at step 1"]
+    text = plain(run_map(run, 80, 20, cells="shade"), 80)
+    assert "?: not finite" in text and "?" in text.splitlines()[1]
+    code, out, _ = descent(capsys, *[a for a in ("descent", "log(x) + y**2", "--from", "x=0.5,y=1", "--lr", "1")])
+    assert code == 0 and "gd η=1: diverged at step 1 at (-1.5, -1), f = nan" in out

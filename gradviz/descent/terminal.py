@@ -93,6 +93,8 @@ def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: in
     out.append(" " * (LABEL_WIDTH - 1) + "└" + "─" * cols + "\n", style="dim")
     out.append(_x_labels(w.x0, w.x1, cols, surface.xlabel) + "\n", style="dim")
     out.append_text(_legend(scale, surface.zlabel, width, cells))
+    if not np.all(np.isfinite(grid)):
+        out.append("  ?: not finite" if cells == "shade" else "  grey: not finite", style="dim")
     for i, track in enumerate(tracks):
         out.append("\n")
         marker = PATH_MARKERS[i % len(PATH_MARKERS)]
