@@ -119,3 +119,32 @@ def test_where_f_is_not_finite_the_map_says_so(capsys):
     assert "?: not finite" in text and "?" in text.splitlines()[1]
     code, out, _ = descent(capsys, *[a for a in ("descent", "log(x) + y**2", "--from", "x=0.5,y=1", "--lr", "1")])
     assert code == 0 and "gd η=1: diverged at step 1 at (-1.5, -1), f = nan" in out
+
+
+SIDE = [*QUAD, "--lr", "0.01,0.09", "--optimizer", "gd,momentum,adam"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_side_by_side_snapshot(size):
+    from gradviz.descent.draw import side_by_side_map
+
+    run = build_run(build_parser().parse_args(SIDE))
+    text = plain(side_by_side_map(run, *size, cells="shade"), size[0])
+    lines = text.splitlines()
+    assert len(lines) <= size[1] and max(len(line) for line in lines) <= size[0]
+    assert all(name in lines[0] for name in ("gd:", "momentum:", "adam:"))
+    assert "■ gd η=0.09  converged at step 64" in text or size[0] == 80  # cropped to the panel at 80
+    assert_text_snapshot(text, f"descent_side_{size[0]}x{size[1]}.txt")
+
+
+def test_side_by_side_svg_has_one_panel_per_optimizer(tmp_path, capsys):
+    code, _, _ = descent(capsys, *SIDE, "--layout", "side", "-o", str(tmp_path / "side.svg"))
+    assert code == 0
+    root = ElementTree.fromstring((tmp_path / "side.svg").read_text())
+    groups = [e for e in root if e.tag.endswith("g") and e.get("transform", "").startswith("translate(")]
+    assert len(groups) == 3
+    clips = [e.get("id") for e in root.iter() if e.tag.endswith("clipPath")]
+    assert len(set(clips)) == 3  # unique ids: each panel clips to its own plot
+    texts = [" ".join(t.text or "" for t in g.iter() if t.tag.endswith("text")) for g in groups]
+    assert "(gd)" in texts[0] and "(momentum)" in texts[1] and "(adam)" in texts[2]
+    assert "momentum η=0.09" in texts[1] and "momentum" not in texts[0]

@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--cells", choices=("half", "shade"), default="half",
                         help="half-blocks in colour (two map rows per line), or shade characters")
     parser.add_argument("-o", "--output", metavar="FILE.svg", help="also write the map with the paths as SVG")
+    parser.add_argument("--layout", choices=("overlay", "side"), default="overlay",
+                        help="all paths on one map, or one map per optimizer side by side (--no-tui and SVG)")
     parser.add_argument("--no-tui", action="store_true", help="print the map and the verdicts instead of the app")
     parser.set_defaults(func=run)
 
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     descent = build_run(args)
     if args.output:
-        path = write_svg(run_svg(descent), args.output)
+        path = write_svg(run_svg(descent, layout=args.layout), args.output)
         print(f"wrote {path}", file=sys.stderr)
     if not sys.stdout.isatty():
         from gradviz.descent.table import run_text
@@ -69,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
     if args.no_tui:
         from rich.console import Console
 
-        from gradviz.descent.draw import run_map
+        from gradviz.descent.draw import run_map, side_by_side_map
         from gradviz.descent.table import verdict_lines
 
         size = shutil.get_terminal_size()
         console = Console()
-        console.print(run_map(descent, size.columns, max(16, size.lines - 2 - len(descent.paths)), args.cells))
+        height = max(16, size.lines - 2 - len(descent.paths))
+        if args.layout == "side":
+            console.print(side_by_side_map(descent, size.columns, height, args.cells))
+        else:
+            console.print(run_map(descent, size.columns, height, args.cells))
         for line in verdict_lines(descent):
             console.print(line, highlight=False)
         return 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from rich.table import Table
 from rich.text import Text
 
 from gradviz.descent.runs import DescentRun, path_label
 from gradviz.descent.scale import ColourScale
 from gradviz.descent.surface import Surface, Track, surface_of
-from gradviz.descent.svg import map_svg
+from gradviz.descent.svg import map_svg, side_by_side
 from gradviz.descent.terminal import render_map
 
 
@@ -45,6 +48,33 @@ def run_map(run: DescentRun, width: int, height: int, cells: str = "half", upto:
                       scale=ColourScale.fit(surface.values))
 
 
-def run_svg(run: DescentRun, resolution: int = 90) -> str:
-    """The SVG of the whole run."""
-    return map_svg(run_surface(run, resolution, resolution), run_tracks(run), title(run))
+def by_optimizer(run: DescentRun) -> list[DescentRun]:
+    """One run per optimizer (its rates and starts), sharing the window: the side-by-side panels."""
+    names = list(dict.fromkeys(p.optimizer for p in run.paths))
+    return [replace(run, paths=tuple(p for p in run.paths if p.optimizer == name)) for name in names]
+
+
+def run_svg(run: DescentRun, resolution: int = 90, layout: str = "overlay") -> str:
+    """The SVG of the whole run: all paths on one map, or one map per optimizer side by side."""
+    surface = run_surface(run, resolution, resolution)
+    if layout == "overlay":
+        return map_svg(surface, run_tracks(run), title(run))
+    scale = ColourScale.fit(surface.values)  # one colour scale, so the panels compare
+    return side_by_side([map_svg(surface, run_tracks(part), f"{title(part)}  ({part.paths[0].optimizer})", scale,
+                                 panel=f"plot{i}") for i, part in enumerate(by_optimizer(run))])
+
+
+def side_by_side_map(run: DescentRun, width: int, height: int, cells: str = "half") -> Table:
+    """One terminal map per optimizer, next to each other, sharing the window and colour scale."""
+    parts = by_optimizer(run)
+    each = max(24, width // len(parts) - 1)
+    rows = max(4, height - 4 - max(len(p.paths) for p in parts))
+    cols = max(10, each - 10)
+    surface = run_surface(run, cols, rows * 2 if cells == "half" else rows)
+    grid = Table.grid(padding=(0, 1))
+    for _ in parts:
+        grid.add_column(width=each, no_wrap=True)
+    grid.add_row(*[render_map(surface, run_tracks(part), each, height, cells=cells,
+                              title=f"{part.paths[0].optimizer}: {title(part)}", scale=ColourScale.fit(surface.values))
+                   for part in parts])
+    return grid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from xml.etree import ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
@@ -20,8 +21,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
 
 
-def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: ColourScale | None = None) -> str:
-    """The SVG text of a map with its tracks and legends."""
+def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: ColourScale | None = None,
+            panel: str = "plot") -> str:
+    """The SVG text of a map with its tracks and legends (`panel` names its clip path, unique per file)."""
     w = surface.window
     scale = scale or ColourScale.fit(surface.values)
     ny, nx = surface.values.shape
@@ -40,7 +42,7 @@ def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: C
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{escape(title)}</text>',
-           f'<clipPath id="plot"><rect x="{LEFT}" y="{TOP}" width="{PLOT}" height="{PLOT}"/></clipPath>',
+           f'<clipPath id="{panel}"><rect x="{LEFT}" y="{TOP}" width="{PLOT}" height="{PLOT}"/></clipPath>',
            '<g shape-rendering="crispEdges">']
     for r in range(ny):
         for c in range(nx):
@@ -58,7 +60,7 @@ def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: C
     out.append(f'<text x="18" y="{TOP + PLOT / 2}" text-anchor="middle" '
                f'transform="rotate(-90 18 {TOP + PLOT / 2})">{escape(surface.ylabel)}</text>')
     out.extend(_colour_bar(scale, surface.zlabel))
-    out.append('<g clip-path="url(#plot)">')
+    out.append(f'<g clip-path="url(#{panel})">')
     for i, track in enumerate(tracks):
         stroke = hex_colour(PATH_COLOURS[i % len(PATH_COLOURS)])
         pts = [(px(p[0]), py(p[1])) for p in track.points if np.all(np.isfinite(p)) and np.all(np.abs(p) < 1e12)]
@@ -78,6 +80,24 @@ def map_svg(surface: Surface, tracks: Sequence[Track], title: str = "", scale: C
         stroke = hex_colour(PATH_COLOURS[i % len(PATH_COLOURS)])
         out.append(f'<rect x="{LEFT}" y="{y - 9}" width="18" height="10" fill="{stroke}" stroke="black"/>')
         out.append(f'<text x="{LEFT + 26}" y="{y}">{escape(track.label)}  {escape(track.note)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def side_by_side(panels: Sequence[str]) -> str:
+    """Several map SVGs (from map_svg) in one file, left to right, each moved into place by a <g>."""
+    sizes = [(float(ET.fromstring(p).get("width")), float(ET.fromstring(p).get("height"))) for p in panels]
+    width, height = sum(w for w, _ in sizes), max(h for _, h in sizes)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width:.0f}" height="{height:.0f}" fill="white"/>']
+    x = 0.0
+    for text, (w, _) in zip(panels, sizes):
+        body = text.strip().splitlines()[1:-1]  # map_svg writes its <svg> and </svg> on lines of their own
+        out.append(f'<g transform="translate({x:.0f},0)">')
+        out.extend(body)
+        out.append("</g>")
+        x += w
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
