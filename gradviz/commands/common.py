@@ -40,6 +40,10 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="model specs: one node per module call, or finer aten ops")
     parser.add_argument("--eval", action="store_true",
                         help="model specs: trace in evaluation mode (dropout off) instead of training mode")
+    parser.add_argument("--backward", type=int, default=1, metavar="N",
+                        help="scripts: trace the graph behind the N-th backward() call (default 1)")
+    parser.add_argument("--merge-repeats", action="store_true",
+                        help="scripts: merge identical repeated operations on the same tensors into one node")
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,9 @@ def read_source(source: str) -> Source:
     """Read SOURCE. An @FILE holds an expression; its '# at: …' and '# shape: …' comment
     lines give default --at/--shape values, so a sample runs without flags."""
     if source.endswith(".py") and not source.startswith("@"):
-        return Source("spec", source)
+        from gradviz.sources.script import is_spec_file
+
+        return Source("spec" if is_spec_file(source) else "script", source)
     if not source.startswith("@"):
         return Source("expression", source)
     path = Path(source[1:])
@@ -99,6 +105,13 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
             raise
         return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
                           dtype=args.dtype, training=not getattr(args, "eval", False))
+    if source.kind == "script":
+        import sys
+
+        from gradviz.sources.script import trace_script
+
+        return trace_script(source.text, args.backward, args.merge_repeats,
+                            stdout=sys.stderr if getattr(args, "json", False) else None)
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)
