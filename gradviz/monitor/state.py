@@ -31,6 +31,7 @@ class Series:
     val_steps: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
 
 
 class RunView:
@@ -143,6 +144,11 @@ class RunView:
         for name, value in record["grad_norm"].items():
             column = s.grad.setdefault(name, [math.nan] * (len(s.steps) - 1))
             column.append(_num(value))
+        for name, value in (record.get("extra") or {}).items():
+            s.extra.setdefault(name, [math.nan] * (len(s.steps) - 1)).append(_num(value))
+        for column in s.extra.values():  # a metric not logged this time: a gap in its curve
+            if len(column) < len(s.steps):
+                column.append(math.nan)
         if "val_loss" in record:
             s.val_steps.append(record["step"])
             s.val_loss.append(_num(record["val_loss"]))
