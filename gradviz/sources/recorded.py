@@ -27,7 +27,8 @@ from gradviz.sources.model.program import Program, Ref, Step, unique_label
 # Calls that never become nodes: they mark, inspect or seed tensors rather than compute.
 PASS_THROUGH = {"requires_grad_", "retain_grad", "register_hook", "detach", "detach_", "item", "tolist",
                 "numpy", "cpu", "__repr__", "__format__", "__str__", "__bool__", "__len__", "__hash__",
-                "size", "dim", "numel", "__iter__", "__float__", "__int__", "__index__", "__array__"}
+                "size", "dim", "numel", "__iter__", "__float__", "__int__", "__index__", "__array__",
+                "__set__", "__delete__"}  # attribute writes (p.grad = None) must reach the tensor itself
 # Ops that draw random numbers or read state: two calls with the same inputs differ.
 UNMERGEABLE = ("rand", "dropout", "bernoulli", "normal", "multinomial", "uniform", "poisson", "empty", "exponential")
 
