@@ -223,15 +223,16 @@ class Run:
             offset = vector.numel()
             if names:
                 vector = torch.cat([vector] + [_mean_on(self._extra[k], self.device).reshape(1) for k in names])
+        order = list(self._extra)
         self._losses, self._extra = [], {}
-        self.copier.submit(vector, (layout, offset, names, host))
+        self.copier.submit(vector, (layout, offset, names, host, order))
 
     def _write(self, wait: bool) -> None:
-        for values, (layout, offset, names, host) in self.copier.ready(wait=wait):
-            host = dict(host)
+        for values, (layout, offset, names, host, order) in self.copier.ready(wait=wait):
             if "loss" in host:
-                values[0] = host.pop("loss")
-            extra = {**host, **dict(zip(names, values[offset:]))}
+                values[0] = host["loss"]
+            found = {**host, **dict(zip(names, values[offset:]))}
+            extra = {name: found[name] for name in order}  # in the order run.log() was given them
             self.recorder.record(values[:offset], layout, {"extra": extra} if extra else None)
 
 
