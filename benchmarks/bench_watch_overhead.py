@@ -10,12 +10,13 @@ Adam), the same data. Variants, each run for --steps optimizer steps per round:
 - tensorboard: plus what a SummaryWriter user writes each step: add_scalar of
   loss.item() and of every layer's gradient norm (.item() each).
 
-Rounds run the variants back to back in a rotating order; the figure to read is the
-median over rounds of each variant's steps/s divided by the plain loop's in the same
-round (steadier on a shared machine than a ratio of medians). CPU seconds (this
-process, all threads) are reported beside wall time.
+All four loops live in one process and run interleaved, --chunk steps each in a rotating
+order, so load from other processes on a shared machine falls on all of them alike.
+Reported per variant: throughput relative to the plain loop over the whole run (wall
+time, and CPU time of this process with all its threads, TensorBoard's writer thread
+included), and the median of the per-round ratios.
 
-    PYTHONPATH=. python benchmarks/bench_watch_overhead.py [--steps 300] [--rounds 7] [--device cuda]
+    PYTHONPATH=. python benchmarks/bench_watch_overhead.py [--chunk 25] [--rounds 80] [--device cuda]
 """
 
 from __future__ import annotations
@@ -38,83 +39,100 @@ from gradviz.sources.spec import load_spec  # noqa: E402
 SPEC = ROOT / "samples" / "deep_mlp.py"
 
 
-def setup(device: torch.device):
-    spec = load_spec(SPEC)
-    torch.manual_seed(0)
-    x, y = spec.make_data(0)
-    model = spec.build_model().to(device).train()
-    return spec, x.to(device), y.to(device), model, torch.optim.Adam(model.parameters(), lr=0.01)
+class Variant:
+    """One loop's state (model, optimizer, data, logger), run a chunk of steps at a time."""
 
+    def __init__(self, name: str, device: torch.device, folder: Path):
+        spec = load_spec(SPEC)
+        torch.manual_seed(0)
+        x, y = spec.make_data(0)
+        self.name, self.spec, self.device = name, spec, device
+        self.x, self.y = x.to(device), y.to(device)
+        self.model = spec.build_model().to(device).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.01)
+        self.run = self.writer = None
+        self.batches: list[torch.Tensor] = []
+        self.done = 0
+        self.wall = self.cpu = 0.0
+        if name.startswith("watch"):
+            self.run = gradviz.watch(self.model, self.optimizer, run_dir=folder / name,
+                                     log_every=1 if name == "watch-every" else 25)
+        elif name == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
 
-def run_variant(name: str, steps: int, device: torch.device, folder: Path) -> tuple[float, float]:
-    """(steps per wall second, steps per CPU second) of one variant."""
-    spec, x, y, model, optimizer = setup(device)
-    run = writer = None
-    if name.startswith("watch"):
-        run = gradviz.watch(model, optimizer, run_dir=folder / f"{name}-{time.time_ns()}",
-                            log_every=1 if name == "watch-every" else 25)
-    elif name == "tensorboard":
-        from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=str(folder / name))
+            self.layers: dict[str, list[torch.Tensor]] = {}
+            for pname, param in self.model.named_parameters():
+                self.layers.setdefault(pname.rpartition(".")[0], []).append(param)
 
-        writer = SummaryWriter(log_dir=str(folder / f"tb-{time.time_ns()}"))
-        layers = {}
-        for pname, param in model.named_parameters():
-            layers.setdefault(pname.rpartition(".")[0], []).append(param)
-    n, done = len(x), 0
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start, cpu = time.perf_counter(), time.process_time()
-    while done < steps:
-        for batch in torch.randperm(n, device=device).split(64):
-            loss = spec.loss(model(x[batch]), y[batch])
+    def chunk(self, steps: int) -> None:
+        """Run `steps` optimizer steps, adding their wall and CPU time to the totals."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            if not self.batches:
+                self.batches = list(torch.randperm(len(self.x), device=self.device).split(64))
+            batch = self.batches.pop()
+            loss = self.spec.loss(self.model(self.x[batch]), self.y[batch])
             loss.backward()
-            if writer is not None:
-                writer.add_scalar("loss", loss.item(), done)
-                for layer, params in layers.items():
+            if self.writer is not None:  # what a SummaryWriter user writes: loss and per-layer norms
+                self.writer.add_scalar("loss", loss.item(), self.done)
+                for layer, params in self.layers.items():
                     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-                    writer.add_scalar(f"grad_norm/{layer}", norm.item(), done)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if run is not None:
-                run.log(loss=loss, step=done)
-            done += 1
-            if done == steps:
-                break
-    if run is not None:
-        run.close()
-    if writer is not None:
-        writer.close()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return steps / (time.perf_counter() - start), steps / (time.process_time() - cpu)
+                    self.writer.add_scalar(f"grad_norm/{layer}", norm.item(), self.done)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.run is not None:
+                self.run.log(loss=loss, step=self.done)
+            self.done += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+
+    def close(self) -> None:
+        if self.run is not None:
+            self.run.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--chunk", type=int, default=25, help="steps each variant runs before the next takes over")
+    parser.add_argument("--rounds", type=int, default=80, help="chunks per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    variants = ["plain", "watch", "watch-every", "tensorboard"]
-    ratios: dict[str, list[float]] = {v: [] for v in variants[1:]}
-    cpu_ratios: dict[str, list[float]] = {v: [] for v in variants[1:]}
+    names = ["plain", "watch", "watch-every", "tensorboard"]
     with tempfile.TemporaryDirectory() as tmp:
-        run_variant("plain", 50, device, Path(tmp))  # warm-up
+        variants = [Variant(name, device, Path(tmp)) for name in names]
+        for v in variants:
+            v.chunk(args.chunk)  # warm-up: first records, allocator, TensorBoard's thread
+            v.wall = v.cpu = 0.0
+        ratios: dict[str, list[float]] = {name: [] for name in names[1:]}
         for r in range(args.rounds):
+            # Interleaved chunks a fraction of a second apart: load from other processes
+            # hits every variant alike; the order rotates so none always runs first.
             order = variants[r % len(variants):] + variants[:r % len(variants)]
-            rates = {v: run_variant(v, args.steps, device, Path(tmp)) for v in order}
+            before = {v.name: v.wall for v in variants}
+            for v in order:
+                v.chunk(args.chunk)
+            plain = variants[0].wall - before["plain"]
             for v in variants[1:]:
-                ratios[v].append(rates[v][0] / rates["plain"][0])
-                cpu_ratios[v].append(rates[v][1] / rates["plain"][1])
-            print(f"round {r + 1}: plain {rates['plain'][0]:.0f} steps/s; "
-                  + ", ".join(f"{v} {rates[v][0] / rates['plain'][0]:.3f}×" for v in variants[1:]), flush=True)
-    print(f"\n{args.device}, {args.steps} steps × {args.rounds} rounds, deep_mlp batch 64, torch threads {args.threads}")
+                ratios[v.name].append(plain / (v.wall - before[v.name]))
+        for v in variants:
+            v.close()
+    plain = variants[0]
+    steps = args.chunk * args.rounds
+    print(f"{args.device}, deep_mlp batch 64, Adam, torch threads {args.threads}: {args.rounds} interleaved chunks "
+          f"of {args.chunk} steps per variant; plain loop {steps / plain.wall:.0f} steps/s")
     for v in variants[1:]:
-        print(f"{v:12s} throughput vs plain: median {statistics.median(ratios[v]):.3f}× wall, "
-              f"{statistics.median(cpu_ratios[v]):.3f}× CPU (rounds: {', '.join(f'{x:.3f}' for x in ratios[v])})")
+        print(f"{v.name:12s} throughput vs plain: {plain.wall / v.wall:.3f}× wall (total), "
+              f"{plain.cpu / v.cpu:.3f}× CPU (total), median of chunk ratios {statistics.median(ratios[v.name]):.3f}×")
 
 
 if __name__ == "__main__":

@@ -187,3 +187,82 @@ def test_without_an_optimizer_each_log_reads_the_gradients(tmp_path):
     record = read_jsonl(RunPaths(tmp_path / "r").metrics)[0]
     expected = math.sqrt(model.weight.grad.pow(2).sum().item() + model.bias.grad.pow(2).sum().item())
     assert record["grad_norm_total"] == pytest.approx(expected, rel=1e-6)
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from torch import nn
+import gradviz
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = nn.Linear(3, 1)
+ddp = nn.parallel.DistributedDataParallel(model)
+optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+run = gradviz.watch(ddp, optimizer, run_dir=sys.argv[1], log_every=1)
+x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
+loss = ddp(x).pow(2).mean()
+loss.backward()
+optimizer.step()
+optimizer.zero_grad()
+run.log(loss=loss)
+run.close()
+dist.destroy_process_group()
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_under_torchrun_rank_0_writes_the_all_reduced_norms(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-port", str(free_port()), str(script), str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=180,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert len(records) == 1  # one writer
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    grads = []
+    for rank in (0, 1):
+        model.zero_grad()
+        x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        if rank == 0:
+            rank0_loss = loss.item()
+    mean = [(a + b) / 2 for a, b in zip(*grads)]  # what DDP's all-reduce applies
+    assert records[0]["grad_norm_total"] == pytest.approx(math.sqrt(sum(g.pow(2).sum().item() for g in mean)), rel=1e-5)
+    assert records[0]["loss"] == pytest.approx(rank0_loss, rel=1e-6)
+    assert read_json(RunPaths(tmp_path / "run").meta)["world_size"] == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: checks that watching never syncs the host")
+def test_watch_never_synchronises_the_host_on_cuda(tmp_path):
+    model = make_model().cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "gpu", log_every=2)
+    data = [(x.cuda(), y.cuda()) for x, y in batches()]
+    torch.cuda.set_sync_debug_mode("error")  # any host synchronisation raises
+    try:
+        for x, y in data:
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            run.log(loss=loss, acc=-loss.detach())
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    run.close()
+    assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "gpu").metrics)] == [1, 2, 4, 6]
