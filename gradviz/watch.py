@@ -156,7 +156,8 @@ class Run:
             self._after_step()
         if self._pending is not None:
             self._submit(step)
-        self._write(wait=False)
+        if self.copier.pending:
+            self._write(wait=False)
 
     def close(self, state: str = "finished", message: str | None = None) -> None:
         """Write what is pending, restore the model's dropout layers, remove the hooks, set the status."""
@@ -256,8 +257,11 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, run_
 
 def _mean_on(values: list[Any], device: torch.device) -> torch.Tensor:
     """The mean of logged tensors (numbers among them joined on the device) as a device scalar."""
-    return torch.stack([v.reshape(()).to(device=device, dtype=torch.float32) if isinstance(v, torch.Tensor)
-                        else torch.tensor(float(v), device=device) for v in values]).mean()
+    try:  # the usual case, scalar losses on one device: one stack, one mean
+        return torch.stack(values).float().mean()
+    except (TypeError, RuntimeError):
+        return torch.stack([v.reshape(()).to(device=device, dtype=torch.float32) if isinstance(v, torch.Tensor)
+                            else torch.tensor(float(v), device=device) for v in values]).mean()
 
 
 def _host_mean(values: list[float]) -> float:
