@@ -5,8 +5,9 @@ Adam), the same data. Variants, each run for --steps optimizer steps per round:
 
 - plain: forward, loss, backward, step, zero_grad;
 - watch: plus `run.log(loss=loss)` each step with `gradviz.watch(model, optimizer)`
-  at its default (a record every 25 steps: fused norms, masks, metrics line);
-- watch-every: the same with log_every=1 (a record every step);
+  at its defaults (a record every 25th step at most twice a second: fused norms,
+  masks, metrics line; the losses in between averaged into it);
+- watch-every: the same with log_every=1, log_seconds=0 (a record every step);
 - tensorboard: plus what a SummaryWriter user writes each step: add_scalar of
   loss.item() and of every layer's gradient norm (.item() each).
 
@@ -55,8 +56,9 @@ class Variant:
         self.done = 0
         self.wall = self.cpu = 0.0
         if name.startswith("watch"):
+            every = name == "watch-every"  # a record every step, like the TensorBoard variant
             self.run = gradviz.watch(self.model, self.optimizer, run_dir=folder / name,
-                                     log_every=1 if name == "watch-every" else 25)
+                                     log_every=1 if every else 25, log_seconds=0 if every else 0.5)
         elif name == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
 

@@ -38,13 +38,17 @@ from gradviz.train.recorder import RunRecorder, describe_host, device_name, memo
 from gradviz.train.stats import MASK_SECONDS, HostCopier, StatsCollector, group_parameters
 
 DEFAULT_LOG_EVERY = 25  # as `gradviz train`: a record every 25 optimizer steps, losses averaged between
+# …and at most two a second: the dashboard redraws twice a second, and a record costs
+# about a millisecond of host time (fused norms, mask sample, one JSON line).
+DEFAULT_LOG_SECONDS = 0.5
 
 
 class Run:
     """One watched training run; create it with :func:`watch`. Also a context manager."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, run_dir: str | Path | None = None,
-                 log_every: int = DEFAULT_LOG_EVERY, name: str | None = None):
+                 log_every: int = DEFAULT_LOG_EVERY, name: str | None = None,
+                 log_seconds: float = DEFAULT_LOG_SECONDS):
         if not isinstance(model, nn.Module):
             raise TypeError(f"gradviz.watch: model must be a torch.nn.Module, got {type(model).__name__}")
         if log_every < 1:
@@ -52,6 +56,9 @@ class Run:
         self.model = getattr(model, "module", model) if type(model).__name__ in _WRAPPERS else model
         self.optimizer = optimizer
         self.log_every = log_every
+        self.log_seconds = log_seconds
+        self._next_due = True  # the first step is always recorded
+        self._last_record = -math.inf  # perf_counter time of the last record
         self.name = name or _script_name()
         self.rank = _rank()
         self.enabled = self.rank == 0
@@ -112,15 +119,13 @@ class Run:
         _install_exit_handlers()
 
     # -- the hooks -------------------------------------------------------------------------------
-    def _due(self, step: int) -> bool:
-        return step == 1 or step % self.log_every == 0
-
     def _before_step(self) -> None:
         """Optimizer pre-step: the gradients about to be applied. On due steps, capture on the device."""
         self.steps += 1
-        if not self._due(self.steps):
+        if not self._next_due:
             return
         now = time.perf_counter()
+        self._last_record = now
         with_masks = now - self._last_masks >= MASK_SECONDS or self.steps == 1
         if with_masks:
             self._last_masks = now
@@ -131,15 +136,18 @@ class Run:
         self._pending = (vector, layout)
 
     def _after_step(self) -> None:
-        """Optimizer post-step: record dropout masks only in the forward passes of the next due step."""
-        self.mask_log.switch(self._due(self.steps + 1))
+        """Optimizer post-step: decide whether the next step is recorded (its forward then keeps masks)."""
+        following = self.steps + 1
+        self._next_due = following % self.log_every == 0 and \
+            (self.log_seconds <= 0 or time.perf_counter() - self._last_record >= self.log_seconds)
+        self.mask_log.switch(self._next_due)
 
     # -- the public side -----------------------------------------------------------------------
     def log(self, loss: Any = None, step: int | None = None, epoch: Any = None, **extra: Any) -> None:
         """Log the loss (a tensor or a number; never read back to the host here) and any extra metrics.
 
         Values logged between two records are averaged into the next record, which is made
-        at the first log() after every `log_every`-th optimizer step. `step` (default: the
+        at the first log() after a recorded optimizer step (see :func:`watch`). `step` (default: the
         optimizer steps so far) and `epoch` label that record; extra metrics (acc=…, lr=…)
         become curves of their own.
         """
@@ -244,15 +252,17 @@ _handlers_installed = False
 
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, run_dir: str | Path | None = None,
-          *, log_every: int = DEFAULT_LOG_EVERY, name: str | None = None) -> Run:
+          *, log_every: int = DEFAULT_LOG_EVERY, log_seconds: float = DEFAULT_LOG_SECONDS,
+          name: str | None = None) -> Run:
     """Monitor a training loop: returns a :class:`Run`; call ``run.log(loss=...)`` each step.
 
-    ``run_dir`` defaults to ``runs/<script>-<date-time>``; ``log_every`` optimizer steps
-    make one record (default 25, as ``gradviz train``). Without an optimizer, each
+    ``run_dir`` defaults to ``runs/<script>-<date-time>``. The first optimizer step is
+    recorded, then every ``log_every``-th (default 25, as ``gradviz train``) that comes at
+    least ``log_seconds`` (default 0.5; 0: no limit) after the previous record. Without an optimizer, each
     ``log()`` counts as a step and reads the gradients then (call it before zero_grad).
     Plain ``nn.Dropout`` layers are swapped for recording ones until ``close()``.
     """
-    return Run(model, optimizer, run_dir, log_every, name)
+    return Run(model, optimizer, run_dir, log_every, name, log_seconds)
 
 
 def _mean_on(values: list[Any], device: torch.device) -> torch.Tensor:

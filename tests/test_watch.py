@@ -68,7 +68,7 @@ def test_watch_records_what_an_independent_computation_gives(tmp_path):
     optimizer_run = tmp_path / "mine"
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with gradviz.watch(model, optimizer, run_dir=optimizer_run, log_every=3) as run:
+    with gradviz.watch(model, optimizer, run_dir=optimizer_run, log_every=3, log_seconds=0) as run:
         torch.manual_seed(2)
         losses = []
         for x, y in batches():
@@ -112,7 +112,7 @@ def test_watch_records_what_an_independent_computation_gives(tmp_path):
 def test_monitor_no_tui_reads_a_watched_run(tmp_path):
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=2)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=2, log_seconds=0)
     train(model, run, optimizer=optimizer)
     run.close()
     result = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(tmp_path / "r"), "--no-tui"],
@@ -129,7 +129,7 @@ def test_a_crash_or_ctrl_c_in_the_loop_leaves_a_readable_run(tmp_path):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         folder = tmp_path / state
         with pytest.raises(type(error)):
-            with gradviz.watch(model, optimizer, run_dir=folder, log_every=1) as run:
+            with gradviz.watch(model, optimizer, run_dir=folder, log_every=1, log_seconds=0) as run:
                 for step, (x, y) in enumerate(batches(3)):
                     F.mse_loss(model(x), y).backward()
                     optimizer.step()
@@ -149,7 +149,7 @@ def test_an_uncaught_exception_in_a_plain_script_marks_the_run_failed(tmp_path):
         import torch, gradviz
         model = torch.nn.Linear(2, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        run = gradviz.watch(model, opt, run_dir={str(tmp_path / "run")!r}, log_every=1)
+        run = gradviz.watch(model, opt, run_dir={str(tmp_path / "run")!r}, log_every=1, log_seconds=0)
         for step in range(3):
             model(torch.ones(4, 2)).sum().backward(); opt.step(); opt.zero_grad()
             run.log(loss=torch.tensor(1.0))
@@ -179,7 +179,7 @@ def test_only_rank_0_writes_and_bad_arguments_are_clear(tmp_path, monkeypatch):
 
 def test_without_an_optimizer_each_log_reads_the_gradients(tmp_path):
     model = nn.Linear(3, 1)
-    run = gradviz.watch(model, run_dir=tmp_path / "r", log_every=1)
+    run = gradviz.watch(model, run_dir=tmp_path / "r", log_every=1, log_seconds=0)
     loss = model(torch.ones(2, 3)).sum()
     loss.backward()
     run.log(loss=loss)
@@ -199,7 +199,7 @@ torch.manual_seed(0)
 model = nn.Linear(3, 1)
 ddp = nn.parallel.DistributedDataParallel(model)
 optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
-run = gradviz.watch(ddp, optimizer, run_dir=sys.argv[1], log_every=1)
+run = gradviz.watch(ddp, optimizer, run_dir=sys.argv[1], log_every=1, log_seconds=0)
 x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
 loss = ddp(x).pow(2).mean()
 loss.backward()
@@ -252,7 +252,7 @@ def test_under_torchrun_rank_0_writes_the_all_reduced_norms(tmp_path):
 def test_watch_never_synchronises_the_host_on_cuda(tmp_path):
     model = make_model().cuda()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "gpu", log_every=2)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "gpu", log_every=2, log_seconds=0)
     data = [(x.cuda(), y.cuda()) for x, y in batches()]
     torch.cuda.set_sync_debug_mode("error")  # any host synchronisation raises
     try:
@@ -266,3 +266,12 @@ def test_watch_never_synchronises_the_host_on_cuda(tmp_path):
         torch.cuda.set_sync_debug_mode(0)
     run.close()
     assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "gpu").metrics)] == [1, 2, 4, 6]
+
+
+def test_records_come_at_most_every_log_seconds(tmp_path):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=1, log_seconds=3600) as run:
+        train(model, run, optimizer=optimizer)
+    assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "r").metrics)] == [1]  # the first step, then none
+    assert read_json(RunPaths(tmp_path / "r").status)["step"] == 7
