@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradviz.rundir import RunPaths, write_json_atomic
+from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
 from gradviz.train.dropout_probe import MaskLog, install_probes
 from gradviz.train.recorder import RunRecorder, describe_host, device_name, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, StatsCollector, group_parameters
@@ -62,7 +62,7 @@ class Run:
         self.name = name or _script_name()
         self.rank = _rank()
         self.enabled = self.rank == 0
-        self.paths = RunPaths(Path(run_dir) if run_dir else Path("runs") / f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.paths = RunPaths(Path(run_dir) if run_dir else _fresh_dir(self.name))
         self.closed = False
         self.steps = 0  # optimizer steps seen
         self._epoch: Any = 0
@@ -79,6 +79,7 @@ class Run:
     # -- set-up --------------------------------------------------------------------------------
     def _open(self) -> None:
         self.paths.root.mkdir(parents=True, exist_ok=True)
+        _clear_previous_run(self.paths)
         self.groups = group_parameters(self.model)
         if not self.groups.params:
             raise ValueError("gradviz.watch: the model has no parameters that require grad")
@@ -296,6 +297,25 @@ def _world() -> int:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size()
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _fresh_dir(name: str) -> Path:
+    """runs/<name>-<date-time>, with a suffix when taken (as `gradviz train` names its runs)."""
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _clear_previous_run(paths: RunPaths) -> None:
+    """A run_dir reused by a rerun of the same script starts afresh; a live run's is refused."""
+    status = read_json(paths.status) or {}
+    if status.get("state") in ACTIVE_STATES and status.get("pid") != os.getpid() and process_alive(status.get("pid")):
+        raise ValueError(f"gradviz.watch: {paths.root} belongs to a run that is still going (pid {status['pid']})")
+    for path in (paths.metrics, paths.masks, paths.status, paths.error, paths.meta):
+        path.unlink(missing_ok=True)
 
 
 def _script_name() -> str:

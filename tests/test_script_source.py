@@ -29,7 +29,7 @@ for step in range(3):
     loss.backward()
     grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     opt.step(); opt.zero_grad()
-    print("step", step, float(loss))
+    print("step", step, float(loss.detach()))
 """
 
 

@@ -275,3 +275,19 @@ def test_records_come_at_most_every_log_seconds(tmp_path):
         train(model, run, optimizer=optimizer)
     assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "r").metrics)] == [1]  # the first step, then none
     assert read_json(RunPaths(tmp_path / "r").status)["step"] == 7
+
+
+def test_a_rerun_into_the_same_run_dir_starts_afresh(tmp_path):
+    for losses in ([5.0, 6.0], [1.0]):
+        model = nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with gradviz.watch(model, optimizer, run_dir=tmp_path / "same", log_every=1, log_seconds=0) as run:
+            for value in losses:
+                model(torch.ones(3, 2)).sum().backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                run.log(loss=value)
+    assert [r["loss"] for r in read_jsonl(RunPaths(tmp_path / "same").metrics)] == [1.0]
+    RunPaths(tmp_path / "same").status.write_text('{"state": "running", "pid": 1}')  # a live writer (init)
+    with pytest.raises(ValueError, match="still going"):
+        gradviz.watch(nn.Linear(2, 1), run_dir=tmp_path / "same")
