@@ -59,12 +59,10 @@ class CodeRecorder(Recorder):
         if name == "backward":
             return self.on_backward(func, args, kwargs)
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        if not tensors or not args:  # factories (torch.tensor, zeros…): their results become leaves when used
+        if not args or not any(t.requires_grad for t in tensors):
+            # Factories and work on plain data (loading, preprocessing, masks) are not part
+            # of the autograd graph: their results become constant leaves where used.
             return func(*args, **kwargs)
-        first = args[0] if args else None
-        if isinstance(first, torch.Tensor) and id(first) not in self.step_of and not first.requires_grad \
-                and name.endswith("_") and not name.startswith("__"):
-            return func(*args, **kwargs)  # in-place set-up of plain data, before any graph uses it
         key = self._merge_key(func, name, args, kwargs) if self.merge_repeats else None
         if key is not None and key in self.seen:
             return self.tensors[self.seen[key]]
@@ -104,6 +102,8 @@ class CodeRecorder(Recorder):
         return self._leaf(tensor, "const", "tensor", (self.stack[-1][0] if self.stack else None) or None)
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any, edges: list) -> None:
+        if isinstance(out, torch.Tensor) and not out.requires_grad:
+            return  # empty_like(x), argmax, comparisons: no gradient flows; a constant where used
         before = len(self.steps)
         super()._record(func, name, args, kwargs, out, edges)
         shown = tree_map(lambda a: Ref(self.step_of[id(a)]) if isinstance(a, torch.Tensor) and id(a) in self.step_of
