@@ -26,7 +26,8 @@ def seed_value(text: str) -> int:
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
     parser.add_argument("source", metavar="SOURCE",
-                        help="an expression ('exp(x1/x2) * x2'), @FILE with one, or a model spec FILE.py")
+                        help="an expression ('exp(x1/x2) * x2'), @FILE with one, a model spec FILE.py, "
+                             "or a PyTorch script FILE.py (traced at its backward() call)")
     parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE",
                         help="input values: x1=0.5,x2=1 or 'W=[[1,2],[3,4]]' (repeatable)")
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
