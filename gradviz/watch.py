@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
+from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.dropout_probe import MaskLog, install_probes
 from gradviz.train.recorder import RunRecorder, describe_host, device_name, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, StatsCollector, group_parameters
@@ -64,6 +65,7 @@ class Run:
         self.enabled = self.rank == 0
         self.paths = RunPaths(Path(run_dir) if run_dir else _fresh_dir(self.name))
         self.closed = False
+        self.stop_requested = False  # the monitor's stop key (s): a loop may check it and break
         self.steps = 0  # optimizer steps seen
         self._epoch: Any = 0
         self._losses: list[Any] = []
@@ -113,6 +115,9 @@ class Run:
             **describe_host(),
         })
         self.recorder.status("running", pid=os.getpid(), device=str(self.device), world_size=world)
+        # The monitor's keys: pause blocks in log() until resume; stop sets stop_requested.
+        # No signal handlers: Ctrl-C stays the user's.
+        self.controller = Controller(self.paths, is_main=True)
         if self.optimizer is not None:
             self._hooks = [self.optimizer.register_step_pre_hook(lambda *_: self._before_step()),
                            self.optimizer.register_step_post_hook(lambda *_: self._after_step())]
@@ -167,6 +172,18 @@ class Run:
             self._submit(step)
         if self.copier.pending:
             self._write(wait=False)
+        if self.controller.due(False):  # a clock check; a stat of control.json every 0.2 s
+            self._obey(self.controller.poll())
+
+    def _obey(self, code: int) -> None:
+        if code == PAUSE:
+            self._write(wait=True)
+            self.recorder.status("paused", step=self.steps)
+            code = self.controller.wait_while_paused()
+            self.recorder.status("running", step=self.steps)
+        if code == STOP and not self.stop_requested:
+            self.stop_requested = True
+            self.recorder.status("running", step=self.steps, message="stop requested from the monitor")
 
     def close(self, state: str = "finished", message: str | None = None) -> None:
         """Write what is pending, restore the model's dropout layers, remove the hooks, set the status."""
@@ -314,7 +331,7 @@ def _clear_previous_run(paths: RunPaths) -> None:
     status = read_json(paths.status) or {}
     if status.get("state") in ACTIVE_STATES and status.get("pid") != os.getpid() and process_alive(status.get("pid")):
         raise ValueError(f"gradviz.watch: {paths.root} belongs to a run that is still going (pid {status['pid']})")
-    for path in (paths.metrics, paths.masks, paths.status, paths.error, paths.meta):
+    for path in (paths.metrics, paths.masks, paths.status, paths.error, paths.meta, paths.control):
         path.unlink(missing_ok=True)
 
 

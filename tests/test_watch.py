@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import time
 import sys
 import textwrap
 from pathlib import Path
@@ -291,3 +292,32 @@ def test_a_rerun_into_the_same_run_dir_starts_afresh(tmp_path):
     RunPaths(tmp_path / "same").status.write_text('{"state": "running", "pid": 1}')  # a live writer (init)
     with pytest.raises(ValueError, match="still going"):
         gradviz.watch(nn.Linear(2, 1), run_dir=tmp_path / "same")
+
+
+def test_the_monitors_pause_and_stop_keys_reach_the_loop(tmp_path):
+    import threading
+
+    from gradviz.rundir import write_control
+
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    paths = RunPaths(tmp_path / "r")
+    states = []
+    with gradviz.watch(model, optimizer, run_dir=paths.root, log_every=1, log_seconds=0) as run:
+        write_control(paths, "pause")
+        resume = threading.Timer(0.6, lambda: (states.append(read_json(paths.status)["state"]),
+                                               write_control(paths, "resume")))
+        resume.start()
+        steps = 0
+        while not run.stop_requested and steps < 1000:
+            model(torch.ones(3, 2)).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            time.sleep(0.01)
+            run.log(loss=1.0)
+            steps += 1
+            if steps == 30:
+                write_control(paths, "stop")
+        resume.join()
+    assert states == ["paused"]  # log() blocked while paused
+    assert 30 <= steps < 100  # the loop saw stop_requested soon after the key
