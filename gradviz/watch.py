@@ -34,7 +34,7 @@ from torch import nn
 
 from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
 from gradviz.train.control import PAUSE, STOP, Controller
-from gradviz.train.dropout_probe import MaskLog, install_probes
+from gradviz.train.dropout_probe import DROPOUT_TYPES, MaskLog, install_probes
 from gradviz.train.recorder import RunRecorder, describe_host, device_name, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, StatsCollector, group_parameters
 
@@ -104,7 +104,8 @@ class Run:
             "layers": [{"name": name, "parameters": sum(p.numel() for p, i in zip(self.groups.params, self.groups.layer_of)
                                                         if i == k)} for k, name in enumerate(self.groups.names)],
             "dropout": [{"name": p.name, "p": p.module.p} for p in self.probed],
-            "dropout_unrecorded": [],
+            "dropout_unrecorded": [n for n, m in self.model.named_modules()
+                                   if isinstance(m, DROPOUT_TYPES) and not isinstance(m, nn.Dropout)],
             "parameters": sum(p.numel() for p in self.groups.params),
             "optimizer": type(self.optimizer).__name__ if self.optimizer else None,
             "lr": _lr(self.optimizer),
