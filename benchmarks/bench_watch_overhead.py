@@ -88,6 +88,10 @@ class Variant:
             if self.run is not None:
                 self.run.log(loss=loss, step=self.done)
             self.done += 1
+        if self.writer is not None:
+            # TensorBoard writes from a thread: flushing inside the chunk charges its own
+            # I/O to it, not to whichever loop runs next.
+            self.writer.flush()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         self.wall += time.perf_counter() - wall
