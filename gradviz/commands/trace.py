@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
             from gradviz.streams import unicode_ok
 
             console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok()))
-        if args.check and trace.info.get("source") == "model":
+        if args.check and trace.info.get("source") == "model" and "script" in trace.info:
+            console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
+                          "check=True), compares with the oracles)", style="yellow")
+        elif args.check and trace.info.get("source") == "model":
             from gradviz.sources.model.check import check_spec_file
 
             console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
