@@ -98,7 +98,9 @@ def tooltip(trace: Trace, node_id: int, view: View) -> str:
             lines.append(f"{node.label}' = ∂{node.label}/∂{view.pass_key} = {_full(trace.tangents[view.pass_key][node_id])}")
     if view.phase == "reverse" and view.pass_key is not None and node.op != "const":
         if view.adjoints is None or node_id in view.adjoints:
-            lines.append(f"{bar(node.label)} = ∂{view.pass_key}/∂{node.label} = "
+            symbol = bar(node.label, view.pass_key)
+            named = symbol if symbol.startswith("∂") else f"{symbol} = ∂{view.pass_key}/∂{node.label}"
+            lines.append(f"{named} = "
                          f"{_full(trace.adjoints[view.pass_key][node_id])}")
     return "\n".join(lines)
 
@@ -189,17 +191,37 @@ def _node_attrs(box: BoxSpec, detail: str, tip: str | None) -> dict[str, str]:
         return attrs
     rows = []
     for i, line in enumerate(box.lines):
-        text = html.escape(line) or " "
+        text = markup(line) or " "
         bad = i < len(box.line_styles) and box.line_styles[i] and box.line_styles[i].endswith("nonfinite")
         if i == 0 and detail == "full" and len(box.lines) > 1:
             text = f"<B>{text}</B>"
         rows.append(f'<FONT COLOR="#d62728">{text}</FONT>' if bad else text)
-    attrs["label"] = "<" + "<BR/>".join(rows) + ">"
+    attrs["label"] = "<" + "".join(_spaced(row, box.lines[i], i) for i, row in enumerate(rows)) + ">"
     return attrs
 
 
+_SUPERSCRIPT = re.compile(r"\^\{([^{}]*)\}")
+
+
+def markup(line: str) -> str:
+    """One line of text as Graphviz HTML: escaped, with e^{v1} as a real superscript.
+
+    The adjoint's bar stays a combining macron on its one letter (v̄1): Graphviz's <O>
+    overline lands on the line above in PNG and PDF output."""
+    return _SUPERSCRIPT.sub(r"<SUP>\1</SUP>", html.escape(line))
+
+
+def _spaced(row: str, line: str, index: int) -> str:
+    """A line break before each line after the first; a taller one above a barred letter
+    (b̄, W̄), whose macron would otherwise sit on the line above and read as an underscore."""
+    if index == 0:
+        return row
+    gap = '<BR/><FONT POINT-SIZE="4"> </FONT><BR/>' if "\u0304" in line else "<BR/>"
+    return gap + row
+
+
 def _label_html(text: str, size: tuple[float, float] | None) -> str:
-    body = "<BR/>".join(html.escape(line) for line in text.split("\n")) or " "
+    body = "<BR/>".join(markup(line) for line in text.split("\n")) or " "
     if size is None:
         return f"<{body}>"
     w, h = size

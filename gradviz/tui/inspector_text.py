@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation
+from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation, is_derivative_symbol
 from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
 from gradviz.tui.scene import Scene
 from gradviz.views.heatmap import Heatmap, stats_line
@@ -78,12 +78,44 @@ def _inputs_section(scene: Scene, node_id: int) -> list[RenderableType]:
         line = Text(f"{source.label} = ")
         line.append(scene.text("value", i) if i in scene.known("value") else "?")
         if source.op != "const":
-            partial = trace.partials.get((node_id, position))
-            line.append(f"    ∂{node.label}/∂{source.label} = {partial_formula(trace, node_id, position)}")
-            if partial is not None:
-                line.append(" = " + (fmt_value(partial) if known else "?"))
+            line.append("    " + partial_text(trace, node_id, position, known))
         parts.append(line)
     return parts
+
+
+def partial_text(trace, node_id: int, position: int, known: bool = True) -> str:
+    """What edge (node, position) contributes locally, named for what it is: a partial
+    ∂v/∂u (a scalar), an elementwise partial ∂vᵢ/∂uᵢ (a diagonal Jacobian, shown as its
+    diagonal), or a vector-Jacobian product v̄ ↦ … (no partial is written out)."""
+    node = trace.graph.nodes[node_id]
+    source = trace.graph.nodes[node.inputs[position]]
+    formula = partial_formula(trace, node_id, position)
+    if "v̄" in formula:
+        return f"vector-Jacobian product: v̄ ↦ {formula}  (v̄ = {bar(node.label, _output(trace))})"
+    partial = trace.partials.get((node_id, position))
+    if partial is not None and np.asarray(partial).size > 1:
+        text = f"elementwise ∂{node.label}ᵢ/∂{source.label}ᵢ = {formula}"
+        return text if _is_number(formula) else text + " = " + (fmt_value(partial) if known else "?")
+    text = f"∂{node.label}/∂{source.label} = {formula}"
+    if partial is not None and not _is_number(formula):
+        text += " = " + (fmt_value(partial) if known else "?")
+    return text
+
+
+def _is_number(formula: str) -> bool:
+    try:
+        float(formula.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _factor(symbol: str) -> str:
+    return f"({symbol})" if is_derivative_symbol(symbol) else symbol
+
+
+def _output(trace) -> str | None:
+    return next(iter(trace.adjoints), None)
 
 
 def _tangent_section(scene: Scene, node_id: int) -> list[RenderableType]:
@@ -124,9 +156,9 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     equation = equation if done or "?" in equation else _pending(equation)
     if terms and trace.graph.outputs.get(output) != node_id:
         # The lecture's rule first (v̄i = Σ v̄j·∂vj/∂vi over the children), then its terms.
-        symbol = bar(node.label)
-        generic = " + ".join(f"{bar(trace.graph.nodes[t.child].label)}·∂{trace.graph.nodes[t.child].label}/∂{node.label}"
-                             for t in terms)
+        symbol = bar(node.label, output)
+        generic = " + ".join(_factor(bar(trace.graph.nodes[t.child].label, output))
+                             + f"·∂{trace.graph.nodes[t.child].label}/∂{node.label}" for t in terms)
         parts.append(Text(f"{symbol} = {generic}"))
         # Then one line for the local partials and one for the numbers, '=' under '='.
         pieces = equation.split(" = ")[1:]
@@ -138,12 +170,18 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
         parts.append(Text(equation, style="bold" if done else ""))
     for t in terms:
         child = trace.graph.nodes[t.child]
-        line = Text(f"  from {child.label}: {bar(child.label)} = ")
+        line = Text(f"  from {child.label}: {bar(child.label, output)} = ")
         if t.child in known_children:
             adjoint = trace.adjoints[output][t.child]
             partial = trace.partials.get((t.child, t.position))
-            factor = f" ({fmt_value(partial)})" if partial is not None else ""
-            line.append(f"{fmt_value(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
+            if t.formula and "v̄" in t.formula:  # a vector-Jacobian product, no partial to multiply by
+                line.append(f"{fmt_value(adjoint)}, through {t.formula} → ")
+            elif partial is not None and np.asarray(partial).size > 1:
+                shown = t.formula if _is_number(t.formula) else fmt_value(partial)
+                line.append(f"{fmt_value(adjoint)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
+            else:
+                factor = f" ({fmt_value(partial)})" if partial is not None else ""
+                line.append(f"{fmt_value(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
             line.append(fmt_value(t.value), style=_number_style(t.value))
         else:
             line.append("? (pending: its adjoint is not final yet)", style="dim")

@@ -138,7 +138,7 @@ def nonfinite_note(trace: Trace) -> Text | None:
         return None
     kind, node_id = first
     node = trace.graph.nodes[node_id]
-    what = "value" if kind == "value" else f"adjoint {bar(node.label)}"
+    what = "value" if kind == "value" else f"adjoint {bar(node.label, next(iter(trace.adjoints), None))}"
     return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
 
 
