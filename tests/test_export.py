@@ -43,8 +43,11 @@ def test_lecture_svg_has_every_node_with_value_and_v1s_contributions(lecture_tra
     assert "2.1487" in nodes["n4"][1] and "v3 = v2 + v1" in nodes["n4"][1]
     assert nodes["n4"][0].startswith("v3 (node 4, op, scalar)") and "value = 2.1487" in nodes["n4"][0]
     labels = _edge_labels(path)
-    for term in ("v̄2·e^{v1} = 0.8244", "v̄3 = 0.5000", "v̄5 = 2.1487"):
+    # e^{v1} is drawn with a real superscript: 'v1' is its own raised text element
+    for term in ("v̄2·e v1  = 0.8244", "v̄3 = 0.5000", "v̄5 = 2.1487"):
         assert term in labels
+    assert re.search(r'baseline-shift="super"[^>]*>v1<', path.read_text())
+    assert "^{" not in " ".join(labels)
     assert "http://" not in re.sub(r'xmlns(:xlink)?="[^"]*"', "", path.read_text())  # self-contained
 
 
