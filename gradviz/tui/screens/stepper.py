@@ -193,6 +193,8 @@ class StepperScreen(Screen):
     def action_speed(self, direction: int) -> None:
         index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
         self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + direction))]
+        if not self.playing:  # the status bar shows the speed only while playing: say it here
+            self.notify(f"play speed {self.speed:g} steps/s (space plays)", timeout=3)
 
     def action_mode(self, direction: int) -> None:
         self.k = actions.next_phase_start(self.timeline, self.k, direction)
@@ -230,6 +232,8 @@ class StepperScreen(Screen):
         self.selected = None if self.scene.current == node else node
 
     def action_follow(self) -> None:
+        if self.selected is None:  # nothing selected, but the view may be panned away: centre again
+            self.query_one(GraphPane).keep_in_view()
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
@@ -242,6 +246,12 @@ class StepperScreen(Screen):
         detail = self.query_one(GraphPane).detail
         path, message = actions.export_svg(self.timeline, self.k, detail, self.source)
         self.notify(message, severity="information" if path else "warning", timeout=6)
+
+    def key_t(self) -> None:
+        """`t` on an expression (its binding is hidden there): say why nothing trains."""
+        if self.spec_path is None:
+            self.notify("t trains a model spec (a .py file); an expression has no model to train",
+                        severity="warning", timeout=5)
 
     def action_train(self) -> None:
         """Train the same model spec and watch it live; leaving the monitor comes back here."""

@@ -33,10 +33,12 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
     name, what = PHASE_TEXT[scene.phase]
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f" {name} ", style="bold reverse")
+    # say what a pass counts here: the stepper runs one per input tensor (seeded with ones)
+    # or per output, while the line below counts the passes of the full gradient
     if scene.phase == "tangent":
-        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count}")
+        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count} (one per input)")
     elif scene.phase == "reverse":
-        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count}")
+        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count} (one per output)")
     line.append(f"  step {scene.k}/{timeline.last}")
     if scene.current is not None:
         line.append("  node ")
@@ -50,7 +52,8 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
     whole = "gradient" if rev == 1 else "Jacobian"
     line.append("\n")
     if compact:
-        line.append(f" full {whole}: forward mode {fwd} passes, reverse mode {rev}", style="italic")
+        line.append(f" full {whole}: forward {fwd} pass{'es' if fwd != 1 else ''} (1/input element), "
+                    f"reverse {rev} (1/output)", style="italic")
     else:
         line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
                     f"reverse mode {rev} (one per output element)", style="italic")
