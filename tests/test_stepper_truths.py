@@ -81,6 +81,14 @@ def test_equations_write_negative_numbers_with_their_operators_minus():
     assert tangent_equation(trace, "x2", trace.graph.find("v1").id).endswith("= −0.5000")
 
 
+def test_inspector_writes_one_minus_sign_per_line():
+    trace = lecture_trace()
+    timeline = Timeline(trace)
+    text = _text(inspector_report(Scene(timeline, timeline.last), trace.graph.find("v1").id))
+    assert "∂v1/∂x2 = −x1/x2² = −0.5000" in text
+    assert not re.search(r"−.*-\d|-\d.*−", text), [line for line in text.splitlines() if "-" in line]
+
+
 def test_piped_graph_legend_has_no_colourless_swatches(capsys):
     assert main(["trace", "(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", "--at", "x1=0.5,x2=1", "--graph"]) == 0
     out = capsys.readouterr().out

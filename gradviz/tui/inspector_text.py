@@ -11,13 +11,26 @@ from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation, is_derivative_symbol
+from gradviz.core.explain import (
+    adjoint_equation,
+    adjoint_terms,
+    bar,
+    is_derivative_symbol,
+    minus,
+    partial_formula,
+    tangent_equation,
+)
 from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
 from gradviz.tui.scene import Scene
 from gradviz.views.heatmap import Heatmap, stats_line
 
 MAX_TANGENT_INPUTS = 4
 HEADING = "bold underline"
+
+
+def _num(value) -> str:
+    """A number as the inspector's equations write it: with their minus sign (−)."""
+    return minus(fmt_value(value))
 
 
 def _number_style(value) -> str:
@@ -57,7 +70,7 @@ def _value_section(scene: Scene, node_id: int) -> list[RenderableType]:
     value = scene.trace.values[node_id]
     line = Text(f"{label} = ")
     if node_id in scene.known("value"):
-        line.append(fmt_value(value), style=_number_style(value))
+        line.append(_num(value), style=_number_style(value))
     else:
         line.append("?  (computed at its forward step)", style="dim")
     parts: list[RenderableType] = [Text(), Text("value", style=HEADING), line]
@@ -76,7 +89,7 @@ def _inputs_section(scene: Scene, node_id: int) -> list[RenderableType]:
     for position, i in enumerate(node.inputs):
         source = trace.graph.nodes[i]
         line = Text(f"{source.label} = ")
-        line.append(scene.text("value", i) if i in scene.known("value") else "?")
+        line.append(minus(scene.text("value", i)) if i in scene.known("value") else "?")
         if source.op != "const":
             line.append("    " + partial_text(trace, node_id, position, known))
         parts.append(line)
@@ -95,10 +108,10 @@ def partial_text(trace, node_id: int, position: int, known: bool = True) -> str:
     partial = trace.partials.get((node_id, position))
     if partial is not None and np.asarray(partial).size > 1:
         text = f"elementwise ∂{node.label}ᵢ/∂{source.label}ᵢ = {formula}"
-        return text if _is_number(formula) else text + " = " + (fmt_value(partial) if known else "?")
+        return text if _is_number(formula) else text + " = " + (_num(partial) if known else "?")
     text = f"∂{node.label}/∂{source.label} = {formula}"
     if partial is not None and not _is_number(formula):
-        text += " = " + (fmt_value(partial) if known else "?")
+        text += " = " + (_num(partial) if known else "?")
     return text
 
 
@@ -175,14 +188,14 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
             adjoint = trace.adjoints[output][t.child]
             partial = trace.partials.get((t.child, t.position))
             if t.formula and "v̄" in t.formula:  # a vector-Jacobian product, no partial to multiply by
-                line.append(f"{fmt_value(adjoint)}, through {t.formula} → ")
+                line.append(f"{_num(adjoint)}, through {t.formula} → ")
             elif partial is not None and np.asarray(partial).size > 1:
-                shown = t.formula if _is_number(t.formula) else fmt_value(partial)
-                line.append(f"{fmt_value(adjoint)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
+                shown = t.formula if _is_number(t.formula) else _num(partial)
+                line.append(f"{_num(adjoint)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
             else:
-                factor = f" ({fmt_value(partial)})" if partial is not None else ""
-                line.append(f"{fmt_value(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
-            line.append(fmt_value(t.value), style=_number_style(t.value))
+                factor = f" ({_num(partial)})" if partial is not None else ""
+                line.append(f"{_num(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
+            line.append(_num(t.value), style=_number_style(t.value))
         else:
             line.append("? (pending: its adjoint is not final yet)", style="dim")
         parts.append(line)

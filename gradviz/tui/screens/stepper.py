@@ -49,14 +49,16 @@ class StepperScreen(Screen):
         Binding("g", "goto('first')", "First", show=False),
         Binding("G", "goto('last')", "Last", show=False),
         Binding("space", "play", "Play"),
+        # e and t before the rest: the footer shows bindings in this order, and at 80 columns
+        # it cuts the last ones
+        Binding("e", "export", "SVG"),
+        Binding("t", "train", "Train"),
         Binding("m", "mode(1)", "Mode"),
         Binding("slash", "jump", "Jump", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
-        Binding("t", "train", "Train"),
         Binding("w", "switch_pass('tangent')", "Input"),
         Binding("o", "switch_pass('reverse')", "Output"),
-        Binding("e", "export", "SVG"),
         Binding("v", "swap_panes", "Graph/tape", show=False),
         Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
         Binding("right_square_bracket", "speed(1)", "Faster", show=False),
@@ -128,7 +130,27 @@ class StepperScreen(Screen):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
+        self.call_after_refresh(self.proportion_panes)
         self.redraw()
+
+    def proportion_panes(self) -> None:
+        """Split the screen by what the panes hold (layout.pane_sizes), not half and half."""
+        from gradviz.tui.layout import pane_sizes
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        drawing = graph.drawing
+        if drawing is None:
+            return
+        width, height = self.size
+        sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
+                           (tape.virtual_size.width, len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+        left, right = self.query_one("#left"), self.query_one("#right")
+        if sizes.left_width is None:
+            left.styles.width = right.styles.width = None  # the stylesheet's narrow layout
+        else:
+            left.styles.width = sizes.left_width
+            right.styles.width = "1fr"
+        tape.styles.max_height = sizes.tape_max_height
 
     def watch_k(self) -> None:
         self.redraw()
@@ -158,6 +180,7 @@ class StepperScreen(Screen):
         tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
 
     def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
+        self.call_after_refresh(self.proportion_panes)
         if message.note:
             self.notify(message.note, severity="warning", timeout=8)
 
@@ -240,7 +263,11 @@ class StepperScreen(Screen):
         self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
-        self.query_one(GraphPane).fit()
+        from gradviz.tui.layout import graph_room
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        narrow = self.has_class("-narrow")
+        graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
 
     def action_export(self) -> None:
         detail = self.query_one(GraphPane).detail
