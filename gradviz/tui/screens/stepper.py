@@ -108,6 +108,7 @@ class StepperScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         graph = self.query_one(GraphPane)
         self.redraw()
         graph.focus()
@@ -143,7 +144,7 @@ class StepperScreen(Screen):
             return
         width, height = self.size
         sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
-                           (tape.virtual_size.width, len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
         left, right = self.query_one("#left"), self.query_one("#right")
         if sizes.left_width is None:
             left.styles.width = right.styles.width = None  # the stylesheet's narrow layout

@@ -15,16 +15,15 @@ PHASE_TEXT = {
 }
 
 
-_COUNTS: dict[int, dict[str, int]] = {}
+_COUNTS: list = [None, None]  # [trace, its pass counts]: the one trace shown
 
 
 def _pass_counts(trace) -> dict[str, int]:
-    """trace.pass_counts(), once per trace (it sums over every input's size)."""
-    key = id(trace)
-    if key not in _COUNTS:
-        _COUNTS.clear()
-        _COUNTS[key] = trace.pass_counts()
-    return _COUNTS[key]
+    """trace.pass_counts(), once per trace (it sums over every input's size); keyed by
+    the trace itself, not its id, which a later trace may reuse."""
+    if _COUNTS[0] is not trace:
+        _COUNTS[:] = [trace, trace.pass_counts()]
+    return _COUNTS[1]
 
 
 def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact: bool = False) -> Text:

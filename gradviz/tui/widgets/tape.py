@@ -20,7 +20,7 @@ from gradviz.tui.scene import Scene, changed_nodes
 MAX_LABEL = 24
 MAX_DEFINITION = 40
 MIN_LABEL, MIN_DEFINITION = 6, 10  # what a label / definition keeps when the pane is narrow
-NUMBER = (7, 20)  # a number column's width: its widest number or header, within these
+NUMBER = (7, 24)  # a number column's width: its widest number or header, within these
 GAP = 2
 
 
@@ -105,7 +105,14 @@ class Tape(ScrollView, can_focus=True):
             self._number_widths[(kind, key)] = _column_width(header, [column[n] for n in self.nodes])
         return self._number_widths[(kind, key)]
 
-    def _layout(self, scene: Scene) -> list[tuple[str, str, str | None, int]]:
+    def natural_width(self) -> int:
+        """The table's width with every column whole (what the pane would like to be)."""
+        if self.scene is None:
+            return 0
+        columns = self._layout(self.scene, None)
+        return sum(c[3] for c in columns) + GAP * (len(columns) - 1)
+
+    def _layout(self, scene: Scene, width: int | None = -1) -> list[tuple[str, str, str | None, int]]:
         """Every column at its content's width when the pane has room (all tangent
         columns side by side, as the lecture's table); else only the passes in play,
         and the wider of node and definition cut first, never a number."""
@@ -115,11 +122,19 @@ class Tape(ScrollView, can_focus=True):
             definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
             self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)))
         label, definition = self._widths
-        width = self.scrollable_content_region.width or None
+        if width == -1:  # the pane's own width
+            width = self.scrollable_content_region.width or None
         inputs, outputs = list(trace.tangents), list(trace.adjoints)
         choices = [(inputs, outputs)]
         if len(inputs) > 1 or len(outputs) > 1:
             choices.append(([scene.wrt] if inputs else [], outputs if len(outputs) <= 1 else [scene.output]))
+        # still too wide: only the column the phase computes (values, the tangent or the adjoint in play)
+        if scene.phase == "reverse":
+            choices.append(([], [scene.output] if outputs else []))
+        elif scene.phase == "tangent":
+            choices.append(([scene.wrt], []))
+        else:
+            choices.append(([], []))
         plan = None
         for tangent_keys, adjoint_keys in choices:
             if len(tangent_keys) + len(adjoint_keys) > 64:  # a model with very many inputs
