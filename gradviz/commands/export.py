@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.commands.common import add_source_options, check_wrt, load_trace
+from gradviz.commands.common import PASS_OF_MODE, add_source_options, check_wrt, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -17,10 +17,12 @@ def add_parser(subparsers) -> None:
     add_source_options(parser)
     parser.add_argument("-o", "--output", dest="file", metavar="FILE",
                         help="the file to write: .svg, .png, .pdf or .dot")
-    parser.add_argument("--mode", choices=("forward", "tangent", "reverse"), default="reverse",
-                        help="which pass the picture shows (default: reverse, with edge contributions)")
+    parser.add_argument("--mode", choices=("values", "forward", "tangent", "reverse"), default="reverse",
+                        help="which pass the picture (or --frames) shows: values, forward mode (tangents; "
+                             "'tangent' is the same) or reverse mode (default, with edge contributions)")
     parser.add_argument("--step", type=int, metavar="N",
-                        help="show the state after N steps (forward steps, then the mode's pass); default: finished")
+                        help="show step N as `gradviz step` numbers it (values, tangent passes, adjoint passes); "
+                             "default: the finished pass")
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="full boxes with values, op names only, or one dot per node")
     parser.add_argument("--frames", metavar="DIR",
@@ -39,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
     if args.file is not None:
         export_format(Path(args.file))  # an unknown extension fails before any tracing
-    modes = () if args.mode == "forward" else (args.mode,)
-    trace = load_trace(args, modes)
+    mode = PASS_OF_MODE[args.mode]
+    trace = load_trace(args, ("tangent", "reverse"))  # every pass, so steps are numbered as the stepper's
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT
     if args.file is not None:
-        path = export_trace(trace, Path(args.file), args.mode, args.step, wrt, None, args.detail, limit)
+        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit)
         print(f"wrote {path}")
     if args.frames is not None:
-        paths = export_frames(trace, Path(args.frames), args.mode, wrt, None, args.detail, limit)
+        paths = export_frames(trace, Path(args.frames), mode, wrt, None, args.detail, limit)
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gradviz.commands.common import MODES, add_source_options, check_wrt, load_trace
+from gradviz.commands.common import MODES, PASS_OF_MODE, add_source_options, check_wrt, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -15,7 +15,9 @@ def add_parser(subparsers) -> None:
         "trace", help="print values, tangents and adjoints of an expression or model",
         description="Trace SOURCE into a computation graph and print the lecture's trace table.")
     add_source_options(parser)
-    parser.add_argument("--mode", choices=MODES, default="all", help="which passes to show (default: all)")
+    parser.add_argument("--mode", choices=MODES, default="all",
+                        help="which passes to show: values, forward (values and tangents: forward mode; "
+                             "'tangent' is the same), reverse, or all (default)")
     parser.add_argument("--check", action="store_true",
                         help="compare derivatives with finite differences and torch.autograd; print the largest error")
     parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
@@ -29,7 +31,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trace, print, and return 1 when a value or adjoint went non-finite (else 0)."""
-    modes = ("tangent", "reverse") if args.mode == "all" else (args.mode,)
+    mode = PASS_OF_MODE[args.mode]
+    modes = ("tangent", "reverse") if mode == "all" else (mode,)
     trace = load_trace(args, modes)
     wrt = check_wrt(trace, args)
     if args.json:
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.views.trace_report import node_details, trace_report
 
         console = Console()
-        console.print(trace_report(trace, args.mode, wrt))
+        console.print(trace_report(trace, mode, wrt))
         for name in args.show:
             console.print(node_details(trace, name))
         if args.graph:

@@ -77,6 +77,19 @@ def build_steps(trace: Trace, phases: tuple[str, ...] = PHASES) -> tuple[Step, .
     return tuple(steps)
 
 
+def stepper_steps(trace: Trace, wrt: str | None = None) -> tuple[Step, ...]:
+    """The one numbering of steps the stepper shows and `export --step` takes: the values,
+    every tangent pass (`wrt`'s first, when given), then every adjoint pass."""
+    if wrt is None or wrt not in trace.tangents:
+        return build_steps(trace)
+    steps = forward_steps(trace)
+    for key in [wrt] + [key for key in trace.tangents if key != wrt]:
+        steps += tangent_steps(trace, key)
+    for output in trace.adjoints:
+        steps += reverse_steps(trace, output)
+    return tuple(steps)
+
+
 def state_at(trace: Trace, steps: tuple[Step, ...], k: int) -> StepState:
     """The state after the first k steps (0 ≤ k ≤ len(steps)); nothing else matters."""
     if not 0 <= k <= len(steps):

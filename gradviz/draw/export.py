@@ -18,7 +18,7 @@ import numpy as np
 
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
-from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, tangent_steps
+from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, stepper_steps, tangent_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.layout import BoxSpec, EdgeSpec
@@ -146,18 +146,19 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
                  output: str | None = None, detail: str = "full", labels: bool | None = None,
                  node_limit: int = NODE_LIMIT, numbers: Numbers | None = None) -> Picture:
     """The picture of step `step` of the mode's steps (None: the finished pass)."""
-    steps = export_steps(trace, mode, wrt, output)
     if step is None:
         view = make_view(trace, None, mode, wrt, output)
-        title = f"{mode} mode" + (f" ({_pass_name(view)})" if view.pass_key else "")
+        title = f"{MODE_NAMES[view.phase]}" + (f" ({_pass_name(view)})" if view.pass_key else "")
     else:
+        # the stepper's numbering: a step seen live is exported by the number it showed
+        steps = stepper_steps(trace, wrt)
         if not 0 <= step <= len(steps):
-            raise ExportError(f"--step {step} is out of range: {mode} mode has steps 0..{len(steps)}")
+            raise ExportError(f"--step {step} is out of range: the stepper's steps are 0..{len(steps)}")
         state = state_at(trace, steps, step)
         view = make_view(trace, state)
-        title = f"{mode} mode, step {step}/{len(steps)}"
+        title = f"step {step}/{len(steps)}"
         if state.current is not None:
-            title += f": {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
+            title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
     if labels is None:
         labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
     look = trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers)
@@ -165,6 +166,22 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
     if len(look.boxes) > node_limit:
         look = collapse_modules(look, node_limit)
     return Picture(look, tips, title, detail)
+
+
+MODE_NAMES = {"forward": "values", "tangent": "forward mode", "reverse": "reverse mode"}
+
+
+def frame_steps(trace: Trace, mode: str, wrt: str | None = None, output: str | None = None) -> list[int]:
+    """The stepper's step numbers a --frames export writes: 0, the values, then the chosen
+    mode's pass (`wrt`'s tangent pass, or `output`'s adjoint pass)."""
+    steps = stepper_steps(trace, wrt)
+    key = None
+    if mode == "tangent" and trace.tangents:
+        key = wrt if wrt in trace.tangents else next(iter(trace.tangents))
+    elif mode == "reverse" and trace.adjoints:
+        key = output if output in trace.adjoints else next(iter(trace.adjoints))
+    return [0] + [k for k, s in enumerate(steps, start=1)
+                  if s.phase == "forward" or (s.phase == mode and s.pass_key == key)]
 
 
 def _pass_name(view: View) -> str:
@@ -363,10 +380,10 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
-    steps = export_steps(trace, mode, wrt, output)
-    if len(steps) + 1 > FRAME_LIMIT:
-        raise ExportError(f"{mode} mode has {len(steps)} steps, too many frames to write (at most {FRAME_LIMIT}); "
-                          "export single steps with --step N, or trace a smaller graph")
+    ks = frame_steps(trace, mode, wrt, output)
+    if len(ks) > FRAME_LIMIT:
+        raise ExportError(f"{MODE_NAMES.get(mode, mode)} has {len(ks) - 1} steps, too many frames to write "
+                          f"(at most {FRAME_LIMIT}); export single steps with --step N, or trace a smaller graph")
     # measure every box and label at its widest once, so that no frame moves a node.
     numbers = Numbers(trace)
     widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers)
@@ -376,7 +393,7 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
-    for k in range(len(steps) + 1):
+    for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))

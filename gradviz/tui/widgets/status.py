@@ -9,9 +9,9 @@ from gradviz.tui.scene import Scene
 
 PHASE_TEXT = {
     "start": ("START", "inputs only: press → (or n) to compute the values"),
-    "forward": ("FORWARD", "values, in topological order"),
-    "tangent": ("TANGENT", "forward mode: v′ = Σ ∂v/∂u·u′"),
-    "reverse": ("REVERSE", "reverse mode: v̄ = Σ v̄child·∂child/∂v"),
+    "forward": ("VALUES", "values, in topological order"),
+    "tangent": ("FORWARD MODE", "tangents: v′ = Σ ∂v/∂u·u′"),
+    "reverse": ("REVERSE MODE", "adjoints: v̄ = Σ v̄child·∂child/∂v"),
 }
 
 

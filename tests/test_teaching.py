@@ -1,0 +1,71 @@
+"""Names and numbers as the lecture uses them: modes values / forward / reverse, one step
+numbering for the stepper and `export --step`, functions as the user wrote them."""
+
+from __future__ import annotations
+
+from gradviz.cli import main
+from gradviz.core.steps import state_at, stepper_steps
+from gradviz.draw.export import frame_steps, make_picture
+from gradviz.tui.actions import export_args
+from gradviz.tui.timeline import Timeline
+from tui_support import expression_trace, lecture_trace
+
+LECTURE = ["(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", "--at", "x1=0.5,x2=1"]
+
+
+def _trace_out(capsys, *mode) -> str:
+    assert main(["trace", *LECTURE, *mode]) == 0
+    return capsys.readouterr().out
+
+
+def test_modes_are_values_forward_and_reverse_with_tangent_an_alias(capsys):
+    values = _trace_out(capsys, "--mode", "values")
+    assert "tangent" not in values and "adjoint" not in values
+    forward = _trace_out(capsys, "--mode", "forward")
+    assert "tangents (forward mode, ∂·/∂x1)" in forward and "v2' = e^{v1}·v1' = 1.6487" in forward
+    assert "adjoint" not in forward
+    assert _trace_out(capsys, "--mode", "tangent") == forward
+    reverse = _trace_out(capsys, "--mode", "reverse")
+    assert "v̄1 = v̄2·e^{v1} + v̄3 + v̄5" in reverse and "tangents (forward mode" not in reverse
+
+
+def test_export_step_is_the_steppers_step():
+    trace = lecture_trace()
+    timeline = Timeline(trace)
+    steps = stepper_steps(trace)
+    assert len(steps) == timeline.last
+    for k in range(timeline.last + 1):
+        state = timeline.state(k)
+        args = export_args(timeline, k)
+        assert args["step"] == k
+        picture = make_picture(trace, **args)
+        current = next((b.key for b in picture.look.boxes if b.style.endswith(".current")), None)
+        assert current == (None if state.current is None else f"n{state.current}"), k
+        assert state_at(trace, steps, k).current == state.current
+    assert make_picture(trace, 28).title == "step 28/30, reverse mode: v1 (∂f/∂·)"
+
+
+def test_export_step_follows_wrt_as_the_stepper_does():
+    from gradviz.tui.app import StepperApp
+
+    trace = lecture_trace()
+    app = StepperApp(trace, wrt="x2")
+    k = next(k for k in range(app.timeline.last + 1) if app.timeline.state(k).phase == "tangent")
+    assert app.timeline.state(k).pass_key == "x2"
+    assert "∂·/∂x2" in make_picture(trace, **export_args(app.timeline, k)).title
+
+
+def test_frames_are_named_by_the_steppers_numbers():
+    trace = lecture_trace()
+    assert frame_steps(trace, "reverse") == list(range(0, 7)) + list(range(23, 31))
+    assert frame_steps(trace, "tangent", wrt="x2") == list(range(0, 15))
+    assert frame_steps(trace, "forward") == list(range(0, 7))
+
+
+def test_functions_are_shown_as_written():
+    trace = expression_trace("f = ln(x) * log(y)", "x=2,y=3")
+    definitions = [n.definition for n in trace.graph.nodes if not n.is_leaf]
+    assert "v1 = ln(x)" in definitions and "v2 = log(y)" in definitions
+    import numpy as np
+
+    assert np.isclose(trace.values[trace.graph.find("v1").id], np.log(2.0))
