@@ -69,3 +69,29 @@ def test_functions_are_shown_as_written():
     import numpy as np
 
     assert np.isclose(trace.values[trace.graph.find("v1").id], np.log(2.0))
+
+
+def test_gif_animates_the_frames_and_scale_sizes_the_png(tmp_path, capsys):
+    from PIL import Image
+
+    gif = tmp_path / "steps.gif"
+    assert main(["export", *LECTURE, "--frames", str(tmp_path / "fr"), "--gif", str(gif), "--frame-ms", "500"]) == 0
+    frames = sorted((tmp_path / "fr").glob("step_*.svg"))
+    with Image.open(gif) as image:
+        assert image.n_frames == len(frames) == 15 and image.info["duration"] == 500
+    small, big = tmp_path / "a.png", tmp_path / "b.png"
+    assert main(["export", *LECTURE, "-o", str(small)]) == 0
+    assert main(["export", *LECTURE, "-o", str(big), "--scale", "2"]) == 0
+    with Image.open(small) as a, Image.open(big) as b:
+        assert abs(b.width - 2 * a.width) <= 4 and abs(b.height - 2 * a.height) <= 4
+    assert main(["export", *LECTURE, "-o", str(small), "--gif", str(gif)]) == 2
+    assert main(["export", *LECTURE, "-o", str(small), "--scale", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "give --frames DIR too" in err and "--scale 0 is out of range" in err
+
+
+def test_exported_edge_labels_write_one_minus_sign():
+    trace = lecture_trace()
+    picture = make_picture(trace)
+    labels = [e.label for e in picture.look.edges if e.label]
+    assert "−v̄1·(x1/x2²) = −1.7365" in labels and not any("-" in label for label in labels)

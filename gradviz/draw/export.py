@@ -266,7 +266,7 @@ class Sizes:
     labels: Mapping[int, tuple[float, float]]
 
 
-def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
+def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0) -> str:
     """The picture as DOT text; with `sizes`, every node and label has a fixed size."""
     import graphviz
 
@@ -279,6 +279,8 @@ def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
         node_attr={"fontname": FONT, "fontsize": str(NODE_FONT_PT), "margin": "0.12,0.06"},
         edge_attr={"fontname": FONT, "fontsize": str(EDGE_FONT_PT), "arrowsize": "0.7"},
     )
+    if scale != 1.0:  # PNG resolution: Graphviz's default is 96 dots per inch
+        graph.attr(dpi=f"{96 * scale:g}")
     look = picture.look
     children: dict[str | None, list] = {}
     for box in look.boxes:
@@ -321,9 +323,10 @@ _NODE_TITLE = re.compile(r'(<g id="([^"]+)" class="node[^"]*">\s*<title>)([^<]*)
 _DOCTYPE = re.compile(r"<!DOCTYPE[^>]*>\s*")
 
 
-def render(picture: Picture, fmt: str, sizes: Sizes | None = None) -> bytes:
-    """The picture rendered by `dot` (or its DOT text); SVG titles carry the tooltips."""
-    source = dot_source(picture, sizes)
+def render(picture: Picture, fmt: str, sizes: Sizes | None = None, scale: float = 1.0) -> bytes:
+    """The picture rendered by `dot` (or its DOT text); SVG titles carry the tooltips;
+    `scale` multiplies a PNG's resolution (2 or 3 reads on a projector)."""
+    source = dot_source(picture, sizes, scale if fmt == "png" else 1.0)
     if fmt == "dot":
         return source.encode("utf-8")
     out = run_dot(source, fmt)
@@ -365,17 +368,24 @@ def write_file(path: Path, data: bytes) -> None:
 
 def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
                  wrt: str | None = None, output: str | None = None, detail: str = "full",
-                 node_limit: int = NODE_LIMIT) -> Path:
+                 node_limit: int = NODE_LIMIT, scale: float = 1.0) -> Path:
     """Write one picture of the trace to `path`, its format taken from the extension."""
     fmt = export_format(path)
     picture = make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit)
-    write_file(path, render(picture, fmt))
+    write_file(path, render(picture, fmt, scale=scale))
     return path
 
 
 def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str | None = None,
-                  output: str | None = None, detail: str = "full", node_limit: int = NODE_LIMIT) -> list[Path]:
-    """One SVG per step (step_000.svg …), every frame with the same layout."""
+                  output: str | None = None, detail: str = "full", node_limit: int = NODE_LIMIT,
+                  gif: Path | None = None, scale: float = 1.0, frame_ms: int = 800) -> list[Path]:
+    """One SVG per step (step_000.svg …), every frame with the same layout; with `gif`,
+    the same frames as one animated GIF too (PNG at `scale`, `frame_ms` per step)."""
+    if gif is not None:
+        try:
+            from PIL import Image  # noqa: F401  (fail before any frame is drawn)
+        except ImportError:
+            raise ExportError("--gif needs Pillow: pip install Pillow==13.0.0") from None
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -393,10 +403,35 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
+    pngs = []
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))
         written.append(path)
+        if gif is not None:
+            pngs.append(render(picture, "png", sizes, scale))
+    if gif is not None:
+        write_file(gif, animate(pngs, frame_ms))
     return written
+
+
+def animate(pngs: list[bytes], frame_ms: int = 800) -> bytes:
+    """PNG frames as one looping GIF, each on a white canvas as big as the biggest frame
+    (a longer title can widen one frame)."""
+    import io
+
+    from PIL import Image
+
+    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    width = max(f.width for f in frames)
+    height = max(f.height for f in frames)
+    canvases = []
+    for frame in frames:
+        canvas = Image.new("RGB", (width, height), "white")
+        canvas.paste(frame, ((width - frame.width) // 2, 0))
+        canvases.append(canvas.quantize(colors=255, dither=Image.Dither.NONE))
+    out = io.BytesIO()
+    canvases[0].save(out, format="GIF", save_all=True, append_images=canvases[1:], duration=frame_ms, loop=0)
+    return out.getvalue()
 

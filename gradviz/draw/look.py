@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 
 # times_term spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
-from gradviz.core.explain import times_term, bar, partial_formula
+from gradviz.core.explain import bar, minus, partial_formula, times_term
 from gradviz.core.fmt import fmt_value, is_finite, summary_line
 from gradviz.core.graph import Node
 from gradviz.core.steps import StepState
@@ -222,11 +222,11 @@ def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bo
         if not _known(view.adjoints, child):
             return term if long else ""
         text = "0" if number is None else number[0]  # the edge does not reach the output
-        return f"{term} = {text}" if long else text
+        return f"{term} = {minus(text)}" if long else text  # one minus sign in a formula's line
     if view.phase == "tangent" and not long:
         return formula if number is None else number[0]
     if long and number is not None and not _is_literal(formula):
-        return f"{formula} = {number[0]}"
+        return f"{formula} = {minus(number[0])}"
     return formula
 
 
