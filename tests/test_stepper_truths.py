@@ -62,14 +62,14 @@ def test_inspector_names_vector_jacobian_products_and_elementwise_partials():
 
 
 def test_status_bar_says_what_each_pass_count_counts():
-    trace = _network()  # 6 input tensors, 25 input elements (with the target's 4)
+    trace = _network()  # 5 input tensors with 21 elements (the target y is data)
     timeline = Timeline(trace)
     k = next(k for k in range(timeline.last + 1) if timeline.state(k).phase == "tangent")
     for compact in (False, True):
         text = status_text(Scene(timeline, k), compact=compact).plain
-        assert "pass 1 of 6 (one per input)" in text
+        assert "pass 1 of 5 (one per input)" in text  # x, W1, b1, W2, b2: y is data
         assert "(1/input element)" in text or "(one per input element)" in text
-        assert "forward 25 passes" in text or "forward mode 25 passes" in text
+        assert "forward 21 passes" in text or "forward mode 21 passes" in text
         assert len(text.splitlines()[1]) <= 80 or not compact
 
 

@@ -95,3 +95,40 @@ def test_exported_edge_labels_write_one_minus_sign():
     picture = make_picture(trace)
     labels = [e.label for e in picture.look.edges if e.label]
     assert "−v̄1·(x1/x2²) = −1.7365" in labels and not any("-" in label for label in labels)
+
+
+def test_a_target_is_data_no_pass_runs_for_it_and_counts_leave_it_out(capsys):
+    from gradviz.tui.scene import Scene
+
+    trace = expression_trace("h = sigmoid(x @ W1 + b1); loss = bce(sigmoid(h @ W2 + b2), y)",
+                             "y=[[0],[1],[1],[0]]", {"x": (4, 2), "W1": (2, 3), "b1": (3,), "W2": (3, 1), "b2": (1,)})
+    y = trace.graph.find("y").id
+    assert trace.graph.target_ids == {y}
+    steps = stepper_steps(trace)
+    assert "y" not in {s.pass_key for s in steps if s.phase == "tangent"}
+    assert y not in {s.node for s in steps if s.phase == "reverse"}
+    # 8 + 6 + 3 + 3 + 1 elements of what is differentiated; y's 4 are data
+    assert trace.pass_counts() == {"forward_mode": 21, "reverse_mode": 1}
+    timeline = Timeline(trace)
+    assert Scene(timeline, timeline.last).text("adjoint", y, "loss") == "data"
+    assert main(["trace", "h = bce(sigmoid(x * w), y)", "--at", "x=2,w=0.5,y=1", "--json"]) == 0
+    import json
+
+    nodes = {n["label"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert nodes["y"]["data"] is True and nodes["x"]["data"] is False
+
+
+def test_a_models_target_is_data():
+    import pytest
+
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from gradviz.sources.model import trace_spec
+
+    trace = trace_spec(str(Path(__file__).resolve().parent.parent / "samples" / "two_layer_mlp.py"))
+    y = trace.graph.find("y").id
+    assert trace.graph.target_ids == {y}
+    assert y not in {s.node for s in stepper_steps(trace) if s.phase == "reverse"}
+    x_and_params = sum(trace.values[i].size for i in trace.graph.input_ids if i != y)
+    assert trace.pass_counts()["forward_mode"] == x_and_params

@@ -158,7 +158,8 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
         view = make_view(trace, state)
         title = f"step {step}/{len(steps)}"
         if state.current is not None:
-            title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
+            title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label}"
+            title += f" ({_pass_name(view)})" if view.phase != "forward" else ""
     if labels is None:
         labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
     look = trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers)

@@ -14,14 +14,12 @@ import numpy as np
 # times_term spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
 from gradviz.core.explain import bar, minus, partial_formula, times_term
 from gradviz.core.fmt import fmt_value, is_finite, summary_line
-from gradviz.core.graph import Node
+from gradviz.core.graph import LOSS_OPS, Node  # noqa: F401  (LOSS_OPS: the legend's 'loss' kind)
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
 
 DETAILS = ("full", "ops", "dots")
-LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-                      "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 PENDING = "?"  # a number this step has not computed yet
 
 
@@ -138,6 +136,7 @@ class Numbers:
         self.trace = trace
         self._memo: dict[tuple, tuple[str, bool] | None] = {}
         self.kinds = tuple(node_kind(trace, node) for node in trace.graph.nodes)
+        self.targets = trace.graph.target_ids
 
     def _get(self, where: tuple, value: np.ndarray | None, format) -> tuple[str, bool] | None:
         if where not in self._memo:
@@ -165,6 +164,8 @@ def derivative_line(numbers: Numbers, node: Node, view: View) -> tuple[str, bool
     """The tangent or adjoint line of a box for this view, and whether its number is finite."""
     if node.op == "const" or view.phase == "forward" or view.pass_key is None:
         return "", True
+    if node.id in numbers.targets:
+        return "data (the target)", True
     if view.phase == "tangent":
         symbol, known = f"{node.label}'", view.tangents
     else:
@@ -199,7 +200,7 @@ def box_style(numbers: Numbers, node: Node, view: View) -> str:
     if view.current == node.id:
         return kind + ".current"
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
-    if node.op != "const" and not _known(known, node.id):
+    if node.op != "const" and node.id not in numbers.targets and not _known(known, node.id):
         return kind + ".pending"
     return kind
 

@@ -73,6 +73,23 @@ def export_args(timeline: Timeline, k: int) -> dict:
     return args
 
 
+def export_svg(timeline: Timeline, k: int, detail: str, source: str,
+               directory: Path | None = None) -> tuple[Path | None, str]:
+    """Write the graph at step k as SVG through gradviz.draw.export; (path, message)."""
+    try:
+        from gradviz.draw.export import export_trace
+    except ImportError:
+        return None, "SVG export is not available in this version (it needs gradviz.draw.export)"
+    from gradviz.errors import GradvizError
+
+    path = export_path(source, k, directory)
+    try:
+        export_trace(timeline.trace, path, detail=detail, **export_args(timeline, k))
+    except GradvizError as exc:
+        return None, f"export failed: {exc.message}"
+    return path, f"wrote {path}"
+
+
 def start_training(app, spec_path: str | None, on_leave=None, **settings) -> tuple[object | None, str]:
     """Train `spec_path` in its own process and push the live monitor onto `app`; (handle, message).
 

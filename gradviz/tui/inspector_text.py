@@ -21,10 +21,12 @@ from gradviz.core.explain import (
     tangent_equation,
 )
 from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.core.steps import tangent_keys
 from gradviz.tui.scene import Scene
 from gradviz.views.heatmap import Heatmap, stats_line
 
 MAX_TANGENT_INPUTS = 4
+DATA_NOTE = "{} is data (the loss's target): nothing is differentiated with respect to it, so no pass runs for it"
 HEADING = "bold underline"
 
 
@@ -48,7 +50,8 @@ def inspector_report(scene: Scene, node_id: int, pinned: bool = False) -> Group:
     trace = scene.trace
     node = trace.graph.nodes[node_id]
     value = trace.values[node_id]
-    title = Text(node.definition if not node.is_leaf else f"{node.label}: {node.kind}", style="bold")
+    kind = "data (the loss's target)" if node_id in trace.graph.target_ids else node.kind
+    title = Text(node.definition if not node.is_leaf else f"{node.label}: {kind}", style="bold")
     title.append(f"   [{fmt_shape(value.shape)}]", style="dim")
     parts: list[RenderableType] = [title]
     if node.meta.get("module"):
@@ -135,8 +138,10 @@ def _tangent_section(scene: Scene, node_id: int) -> list[RenderableType]:
     trace = scene.trace
     if not trace.tangents or trace.graph.nodes[node_id].op == "const":
         return []
-    inputs = list(trace.tangents)
+    inputs = tangent_keys(trace)
     parts: list[RenderableType] = [Text(), Text("tangent (forward mode: one pass per input)", style=HEADING)]
+    if node_id in trace.graph.target_ids:
+        return parts + [Text(DATA_NOTE.format(trace.graph.nodes[node_id].label), style="dim")]
     if scene.phase in ("start", "forward"):
         parts.append(Text(f"pending: the tangent passes come after the values ({', '.join(inputs[:8])})",
                           style="dim"))
@@ -158,6 +163,8 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     if output is None or node.op == "const":
         return []
     parts: list[RenderableType] = [Text(), Text(f"adjoint ∂{output}/∂{node.label} (reverse mode)", style=HEADING)]
+    if node_id in trace.graph.target_ids:
+        return parts + [Text(DATA_NOTE.format(node.label), style="dim")]
     if scene.phase in ("start", "forward", "tangent"):
         parts.append(Text(f"pending: the reverse pass comes last (one pass per output: "
                           f"{', '.join(trace.adjoints)})", style="dim"))

@@ -41,7 +41,7 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
         if first and first[1] == node.id:
             label.stylize("bold red")
             label.append(" ◀", style="bold red")
-        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else node.kind, style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
+        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else ("target (data)" if node.id in trace.graph.target_ids else node.kind), style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
         if show_tangent:
             row.append(_number(trace.tangents[wrt][node.id]))
         if show_adjoint:

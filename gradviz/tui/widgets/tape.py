@@ -214,7 +214,8 @@ class Tape(ScrollView, can_focus=True):
             if kind == "label":
                 cells.append((node.label, "", width, False))
             elif kind == "definition":
-                cells.append((node.definition if not node.is_leaf else node.kind, "", width, False))
+                kind = "target (data)" if node_id in scene.trace.graph.target_ids else node.kind
+                cells.append((node.definition if not node.is_leaf else kind, "", width, False))
             else:
                 number_kind = "value" if kind == "value" else kind
                 text = scene.text(number_kind, node_id, key)
