@@ -132,3 +132,23 @@ def test_a_models_target_is_data():
     assert y not in {s.node for s in stepper_steps(trace) if s.phase == "reverse"}
     x_and_params = sum(trace.values[i].size for i in trace.graph.input_ids if i != y)
     assert trace.pass_counts()["forward_mode"] == x_and_params
+
+
+def test_small_tensors_are_shown_as_their_numbers_in_the_inspector():
+    from rich.console import Console
+
+    from gradviz.tui.inspector_text import inspector_report
+    from gradviz.tui.scene import Scene
+
+    trace = expression_trace("h = x @ W; f = sum(h)", "x=[[1,2],[3,4]],W=[[0.5,-1],[2,0.25]]")
+    timeline = Timeline(trace)
+    console = Console(width=100, color_system=None)
+    with console.capture() as capture:
+        console.print(inspector_report(Scene(timeline, timeline.last), trace.graph.find("h").id))
+    text = capture.get()
+    assert "value, all 2×2 numbers:" in text and "[[ 4.5 −0.5]" in text and "[ 9.5 −2. ]]" in text
+    assert "adjoint, all 2×2 numbers:" in text and "[[1. 1.]" in text
+    big = expression_trace("f = sum(x)", "", {"x": (9, 2)})
+    with console.capture() as capture:
+        console.print(inspector_report(Scene(Timeline(big), 0), big.graph.find("x").id))
+    assert "numbers:" not in capture.get() and "zeros" in capture.get()  # statistics and a heatmap

@@ -212,6 +212,14 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     return parts
 
 
+SMALL_TENSOR = 8  # rows and columns: a tensor this small is shown as its numbers, as on a slide
+
+
 def tensor_summary(value: np.ndarray, what: str = "value") -> list[RenderableType]:
-    """Shape, statistics and a small heatmap of a tensor (gradviz.views.heatmap's)."""
+    """A small tensor (up to 8×8) as its numbers; a bigger one as shape, statistics and a
+    small heatmap (gradviz.views.heatmap's)."""
+    value = np.asarray(value)
+    if value.ndim <= 2 and all(n <= SMALL_TENSOR for n in value.shape):
+        numbers = np.array2string(value, precision=4, suppress_small=True, max_line_width=10_000)
+        return [Text(f"{what}, all {fmt_shape(value.shape)} numbers:", style="dim"), Text(numbers.replace("-", "−"))]
     return [stats_line(value, what), Heatmap(value)]
