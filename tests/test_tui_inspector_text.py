@@ -51,7 +51,7 @@ def test_output_adjoint_is_the_seed():
 
 def test_tensor_nodes_show_shape_statistics_and_a_heatmap():
     # bigger than 8×8 in some direction (smaller tensors are shown as their numbers)
-    trace = expression_trace("y = sum(W @ x)", shapes={"W": (9, 4), "x": (4, 2)})
+    trace = expression_trace("y = sum(W @ x)", shapes={"W": (4, 9), "x": (9, 2)})
     out = report(len(Timeline(trace).steps), "W", trace)
-    assert "value 9×4 float64: mean" in out and "‖·‖" in out
-    assert "all 9×4; █ = |" in out  # the heatmap's caption
+    assert "value 4×9 float64: mean" in out and "‖·‖" in out
+    assert "all 4×9; █ = |" in out  # the heatmap's caption
