@@ -74,3 +74,11 @@ def test_rounded_table_for_slides_and_bad_flags(capsys):
 def test_latex_writes_math():
     assert latex_math("v3 = v2·e^{v1}") == r"v_{3} = v_{2}\cdot e^{v_{1}}"
     assert latex_math("sigmoid_1 = σ(fc2)") == r"\mathrm{sigmoid}_{1} = \sigma(\mathrm{fc}_{2})"
+
+
+def test_a_target_is_data_in_the_table(capsys):
+    out = _run(capsys, "loss = bce(sigmoid(x * w), y)", "--at", "x=2,w=0.5,y=1", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["node", "definition", "value", "∂·/∂x", "∂·/∂w", "∂loss/∂·"]  # no ∂·/∂y column
+    assert next(r for r in rows if r[0] == "y") == ["y", "target (data)", "1.0", "data", "data", "data"]
+

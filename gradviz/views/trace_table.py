@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from gradviz.core.fmt import fmt_scalar, fmt_value, to_json
+from gradviz.core.steps import tangent_keys
 from gradviz.core.trace import Trace
 
 FORMATS = ("markdown", "latex", "csv")
@@ -40,16 +41,21 @@ def number_text(value, decimals: int | None = None) -> str:
 
 def table_rows(trace: Trace, decimals: int | None = None) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the trace table, every tangent and adjoint column."""
-    inputs, outputs = list(trace.tangents), list(trace.adjoints)
+    inputs, outputs = tangent_keys(trace), list(trace.adjoints)  # a target is data: no column of its own
+    targets = trace.graph.target_ids
     header = ["node", "definition", "value"] + [f"∂·/∂{k}" for k in inputs] + [f"∂{k}/∂·" for k in outputs]
     rows = []
     for node in trace.graph.nodes:
         if node.op == "const":
             continue
-        row = [node.label, node.definition if not node.is_leaf else node.kind,
+        kind = "target (data)" if node.id in trace.graph.target_ids else node.kind
+        row = [node.label, node.definition if not node.is_leaf else kind,
                number_text(trace.values[node.id], decimals)]
-        row += [number_text(trace.tangents[k][node.id], decimals) for k in inputs]
-        row += [number_text(trace.adjoints[k][node.id], decimals) for k in outputs]
+        if node.id in targets:
+            row += ["data"] * (len(inputs) + len(outputs))
+        else:
+            row += [number_text(trace.tangents[k][node.id], decimals) for k in inputs]
+            row += [number_text(trace.adjoints[k][node.id], decimals) for k in outputs]
         rows.append(row)
     return header, rows
 
