@@ -11,7 +11,10 @@ from pathlib import Path
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 
-MODES = ("forward", "tangent", "reverse", "all")
+MODES = ("values", "forward", "tangent", "reverse", "all")
+# The lecture's names on the command line; the passes inside are named by what they compute:
+# 'values' is the forward evaluation, forward mode is the tangent pass ('tangent' stays an alias).
+PASS_OF_MODE = {"values": "forward", "forward": "tangent", "tangent": "tangent", "reverse": "reverse", "all": "all"}
 MAX_FILE_BYTES = 1024 * 1024  # an @FILE: expressions are at most 100,000 characters, plus comments
 
 
