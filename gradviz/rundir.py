@@ -7,6 +7,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     meta.json       what the trainer found: layers, dropout layers, sizes, device, world
     status.json     state (starting, running, paused, finished, stopped, failed), message
     metrics.jsonl   one JSON object per logged step, appended and flushed line by line
+                    (its statistics named by STEP_STATS below)
     masks.jsonl     dropout-mask samples, one JSON object per logged step
     histograms.jsonl  per-layer gradient-value histograms (fixed log-spaced bins) at logged steps
     nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
@@ -20,14 +21,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
+PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
+MAX_LINE_BYTES = 4 * 2**20  # a metrics or mask record is a few kB; longer lines are garbage
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,70 @@ class RunPaths:
         return self.root / "best.pt"
 
 
+@dataclass(frozen=True)
+class Stat:
+    """One statistic of a logged step: its key in a metrics record, one value or one per layer."""
+
+    name: str
+    per_layer: bool = False
+    about: str = ""
+
+
+# The fixed part of a logged step's statistics, in the order the device packs them. The
+# trainer computes each by name (train/stats.py); the records and the monitor read them by
+# name: a new per-layer metric is one entry here and its computation there.
+STEP_STATS = (
+    Stat("loss", about="the data loss of the step (mean over its micro-batches)"),
+    Stat("penalty", about="the L2 penalty λ·Σ‖θ‖², logged on its own (0 without --l2)"),
+    Stat("grad_norm", per_layer=True, about="‖∇θ‖ per layer, after the all-reduce"),
+    Stat("param_norm", per_layer=True, about="‖θ‖ per layer"),
+    Stat("grad_norm_total", about="‖∇θ‖ over every trainable parameter"),
+)
+
+
+@dataclass(frozen=True)
+class StatsLayout:
+    """Names, sizes and offsets of the statistics in a step's flat vector, for `layers` layers."""
+
+    layers: int
+    stats: tuple[Stat, ...] = STEP_STATS
+
+    def size(self, name: str) -> int:
+        """How many numbers the statistic `name` takes: 1, or one per layer."""
+        return self.layers if self._stat(name).per_layer else 1
+
+    def offset(self, name: str) -> int:
+        """Where the statistic `name` starts in the vector."""
+        at = 0
+        for stat in self.stats:
+            if stat.name == name:
+                return at
+            at += self.size(stat.name)
+        raise KeyError(name)
+
+    @property
+    def width(self) -> int:
+        """Numbers in the fixed part (anything after it is the trainer's own)."""
+        return sum(self.size(stat.name) for stat in self.stats)
+
+    def unpack(self, values: list[float], layer_names: list[str]) -> dict[str, Any]:
+        """The named values of a vector's host copy: a number, or {layer: number} per layer."""
+        out: dict[str, Any] = {}
+        for stat in self.stats:
+            at = self.offset(stat.name)
+            if stat.per_layer:
+                out[stat.name] = dict(zip(layer_names, values[at:at + self.layers]))
+            else:
+                out[stat.name] = values[at]
+        return out
+
+    def _stat(self, name: str) -> Stat:
+        for stat in self.stats:
+            if stat.name == name:
+                return stat
+        raise KeyError(name)
+
+
 class JsonlWriter:
     """Appends one JSON object per line; each line reaches the OS in one write() call.
 
@@ -120,6 +188,7 @@ class JsonlTailer:
         self.offset = 0
         self.skipped = 0
         self._partial = b""
+        self._discarding = False  # inside a line longer than MAX_LINE_BYTES, skipping to its end
 
     def read_new(self) -> list[dict[str, Any]]:
         """The records completed since the last call (at most about max_bytes of them)."""
@@ -130,9 +199,19 @@ class JsonlTailer:
         except FileNotFoundError:
             return []
         self.offset += len(chunk)
+        if self._discarding:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return []
+            chunk, self._discarding = chunk[end + 1:], False
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # empty when data ended with a newline
+        if len(self._partial) > MAX_LINE_BYTES:
+            # No record is this long: skip the rest of the line instead of holding (and
+            # re-copying) megabytes of it, so a garbage log cannot stall a reader.
+            self._partial, self._discarding = b"", True
+            self.skipped += 1
         return self._parse(lines)
 
     def at_end(self) -> bool:
@@ -146,6 +225,9 @@ class JsonlTailer:
         records = []
         for line in lines:
             if not line.strip():
+                continue
+            if len(line) > MAX_LINE_BYTES:
+                self.skipped += 1
                 continue
             try:
                 record = json.loads(line)
@@ -189,24 +271,97 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
     write_json_atomic(paths.status, status)
 
 
+def write_failure(paths: RunPaths, message: str, kind: str) -> None:
+    """Mark the run failed with the one-line message the CLI prints and the error's kind."""
+    write_status(paths, "failed", message=message, kind=kind)
+
+
+def read_failure(paths: RunPaths) -> tuple[str | None, str | None]:
+    """(kind, message) of a failed run, as write_failure left them (None where missing)."""
+    status = read_json(paths.status) or {}
+    return status.get("kind"), status.get("message")
+
+
+def read_nan(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """status.json's `nan` entry (step, layer, message: where the first non-finite value began),
+    when it is well formed; the trainer's recorder and NaN tracer write it with write_status."""
+    nan = status.get("nan")
+    return nan if isinstance(nan, dict) and nan else None
+
+
+def named_process_alive(status: Mapping[str, Any]) -> bool | None:
+    """Whether a process that status.json names still runs; None when it names none."""
+    pids = [status.get(key) for key in PID_FIELDS]
+    if not any(pids):
+        return None
+    return any(process_alive(pid) for pid in pids)
+
+
 def write_control(paths: RunPaths, command: str) -> None:
     """Ask the trainer to pause, resume or stop; it polls this file."""
     if command not in COMMANDS:
         raise ValueError(f"unknown control command {command!r}")
-    previous = read_json(paths.control) or {}
-    write_json_atomic(paths.control, {"command": command, "seq": int(previous.get("seq", 0)) + 1, "time": time.time()})
+    write_json_atomic(paths.control, {"command": command, "seq": read_control(paths)[0] + 1, "time": time.time()})
+
+
+def read_control(paths: RunPaths) -> tuple[int, str | None]:
+    """The latest command's sequence number and the command (0, None when there is none)."""
+    control = read_json(paths.control) or {}
+    try:
+        seq = int(control.get("seq", 0))
+    except (TypeError, ValueError):
+        seq = 0
+    command = control.get("command")
+    return seq, command if isinstance(command, str) else None
 
 
 def process_alive(pid: int | None) -> bool:
     """Whether a process with this id exists on this machine (signal 0 probes it)."""
-    if not pid:
+    if not pid or not isinstance(pid, int) or isinstance(pid, bool) or pid < 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether a process has exited but not been reaped (Linux /proc; elsewhere False).
+
+    A killed trainer stays a zombie until its parent waits for it; kill(pid, 0) still
+    succeeds on one, so without this a monitor would wait on a dead run forever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def describe_exit(returncode: int) -> str:
+    """How a trainer process ended, for a person: 'killed by signal 9 (SIGKILL) — out of memory?'."""
+    if returncode < 0:
+        number = -returncode
+        try:
+            name = f" ({signal.Signals(number).name})"
+        except ValueError:
+            name = ""
+        hint = " — out of memory?" if number == signal.SIGKILL else ""
+        return f"the trainer was killed by signal {number}{name}{hint}"
+    if returncode == 0:
+        return "the trainer exited (status 0) without saying how the run ended"
+    return f"the trainer exited with status {returncode} before the run ended; see worker.log"
+
+
+def record_exit(paths: RunPaths, returncode: int) -> bool:
+    """Mark a run whose trainer exited while its status still says it runs as failed,
+    with how it ended; True when status.json was changed."""
+    status = read_json(paths.status) or {}
+    if status.get("state", "starting") not in ACTIVE_STATES:
+        return False
+    write_status(paths, "failed", message=describe_exit(returncode), kind="TrainerDied", exit_status=returncode)
     return True
 
 

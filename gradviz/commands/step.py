@@ -6,6 +6,7 @@ import argparse
 
 from gradviz.commands.common import add_source_options, check_wrt, load_trace, read_source
 from gradviz.errors import GradvizError
+from gradviz.streams import terminal_problem
 
 
 def add_parser(subparsers) -> None:
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
         return run_nan_step(args)
+    refuse_without_terminal(f"gradviz trace {args.source}")
     trace = load_trace(args, ("tangent", "reverse"))
     wrt = check_wrt(trace, args)
     if args.start < 0:
@@ -40,12 +42,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_without_terminal(instead: str) -> None:
+    """The app would write escape codes into a pipe and wait for keys forever: one line instead."""
+    problem = terminal_problem()
+    if problem:
+        raise GradvizError(f"gradviz step is an interactive app and {problem}; for printed output use: {instead}")
+
+
 def run_nan_step(args: argparse.Namespace) -> int:
     """`gradviz step RUN_DIR`: trace the saved bad step and open the stepper at its first NaN."""
     from gradviz.train.nan_origin import trace_saved
     from gradviz.tui.app import StepperApp
 
-    trace = trace_saved(args.source)
+    trace = trace_saved(args.source)  # a run that never went NaN says so first
+    refuse_without_terminal(f"gradviz monitor {args.source} (the NaN's origin is in its nan_trace.json)")
     app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
                      detail=args.detail)
     app.run()

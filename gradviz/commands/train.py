@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gradviz.commands.common import seed_value
 from gradviz.errors import NonFiniteError, SpecError, TrainingError
+from gradviz.penalty import L2_FORMS
 from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
 
@@ -28,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--lr", type=float, metavar="η", help="learning rate η")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (SGD, momentum 0.9) or adam")
     p.add_argument("--l2", type=float, metavar="λ", help="add the penalty λ·Σ‖θ‖² to the objective (logged on its own)")
+    p.add_argument("--l2-form", choices=L2_FORMS, metavar="FORM",
+                   help="squared: λ·Σ‖θ‖² (weight decay, the default); norm: the lecture's λ·Σ‖θ‖₂")
     p.add_argument("--dropout", type=float, metavar="P", help="set p of every dropout layer")
     p.add_argument("--seed", type=seed_value, metavar="S", help="seed for data, split, initial weights and shuffling")
     p.add_argument("--val-fraction", type=float, metavar="F", help="share of the data held out for validation (default 0.2)")
@@ -38,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--hist-every", type=int, metavar="N",
                    help="gradient-value histograms per layer at logged steps that are multiples of N "
                         "(default 100; 0: off)")
+    p.add_argument("--snapshots", type=int, metavar="N",
+                   help="keep the parameters every N steps in RUN_DIR/snapshots/ (for gradviz landscape's trajectory)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run (default runs/<spec>-<date-time>)")
     p.add_argument("--no-tui", action="store_true", help="print a progress bar and a table instead of the dashboard")
     dist = p.add_argument_group("distributed (torchrun)")
@@ -63,8 +68,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig(
         spec=str(spec.resolve()), run_dir=str(Path(run_dir).resolve()), device=args.device, epochs=args.epochs,
         batch_size=args.batch_size, accum=args.accum, lr=args.lr, optimizer=args.optimizer, l2=args.l2,
+        l2_form=args.l2_form,
         dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
-        log_every=args.log_every, stop_on_nan=args.stop_on_nan, hist_every=args.hist_every,
+        log_every=args.log_every, stop_on_nan=args.stop_on_nan, hist_every=args.hist_every, snapshots=args.snapshots,
         nproc_per_node=args.nproc_per_node,
         nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
     )
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             handle.interrupt()
 
-        state = follow(RunView(handle.run_dir, alive=handle.alive), on_interrupt=on_interrupt)
+        state = follow(RunView(handle.run_dir, handle), on_interrupt=on_interrupt)
     return exit_code(state, handle.run_dir, interrupted)
 
 
@@ -100,14 +106,14 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
     a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
-    from gradviz.rundir import RunPaths, read_json
+    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan
 
-    status = read_json(RunPaths(run_dir).status) or {}
     if state == "failed":
+        kind, message = read_failure(RunPaths(run_dir))
         kinds = {"SpecError": SpecError, "NonFiniteError": NonFiniteError}
-        error = kinds.get(status.get("kind"), TrainingError)
-        raise error(status.get("message", f"training failed; see {run_dir}/error.txt"))
-    nan = status.get("nan")
+        error = kinds.get(kind or "", TrainingError)
+        raise error(message or f"training failed; see {run_dir}/error.txt")
+    nan = read_nan(read_json(RunPaths(run_dir).status) or {})
     if nan and state != "running":  # a run that went non-finite is a finding: exit 1, stopped or not
         raise NonFiniteError(f"{nan.get('message') or 'NaN at step ' + str(nan.get('step'))}; the run went on "
                              f"to its end ({state}); see {run_dir}/nan_trace.json")

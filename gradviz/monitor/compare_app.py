@@ -91,6 +91,7 @@ class CompareApp(App[None]):
         Binding("x", "x_axis", "x: steps/time"),
         Binding("l", "toggle_log", "log scale"),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", show=False),  # as in `gradviz monitor RUN`: leave, the runs go on
     ]
 
     def __init__(self, run_dirs: list[Path], poll_seconds: float = 0.5):

@@ -11,36 +11,61 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, JsonlTailer, RunPaths, process_alive, read_json)
+from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
+                            read_json, read_nan)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 
 
 @dataclass
 class Series:
-    """Values over logged steps, column by column, for plotting."""
+    """Values over logged steps, column by column, for plotting.
+
+    Every statistic of STEP_STATS is kept by its name: `stat[name]` (one column) or
+    `layer_stat[name][layer]` (one column per layer)."""
 
     steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    penalty: list[float] = field(default_factory=list)
+    stat: dict[str, list[float]] = field(
+        default_factory=lambda: {s.name: [] for s in STEP_STATS if not s.per_layer})
+    layer_stat: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: {s.name: {} for s in STEP_STATS if s.per_layer})
     total: list[float] = field(default_factory=list)
-    grad_total: list[float] = field(default_factory=list)
-    grad: dict[str, list[float]] = field(default_factory=dict)
     val_steps: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
+
+    @property
+    def loss(self) -> list[float]:
+        """The data loss at each logged step."""
+        return self.stat["loss"]
+
+    @property
+    def penalty(self) -> list[float]:
+        """The L2 penalty at each logged step."""
+        return self.stat["penalty"]
+
+    @property
+    def grad_total(self) -> list[float]:
+        """The whole gradient's norm at each logged step."""
+        return self.stat["grad_norm_total"]
+
+    @property
+    def grad(self) -> dict[str, list[float]]:
+        """Each layer's gradient norm at each logged step."""
+        return self.layer_stat["grad_norm"]
 
 
 class RunView:
     """The records, masks, meta and status of one run directory, kept up to date by poll()."""
 
-    def __init__(self, root: Path | str, alive: Callable[[], bool] | None = None):
+    def __init__(self, root: Path | str, handle: Any = None):
         self.paths = RunPaths(Path(root))
-        # The launcher's own handle, when this process started the trainer: it reaps the
-        # child, where probing a pid would see an unreaped (zombie) launcher as alive.
-        self._alive_check = alive
+        # The TrainingHandle when this process started the trainer: polling it reaps the
+        # process and records a death by signal in status.json, within a poll.
+        self.handle = handle
         self.records: list[dict[str, Any]] = []
         self.masks: list[dict[str, Any]] = []
         self.series = Series()
@@ -49,29 +74,35 @@ class RunView:
         self.status: dict[str, Any] = {}
         self._metrics = JsonlTailer(self.paths.metrics)
         self._mask_log = JsonlTailer(self.paths.masks)
-        self._hist_log = JsonlTailer(self.paths.root / "histograms.jsonl")
+        self._hist_log = JsonlTailer(self.paths.histograms)
         self.hist_steps: list[int] = []  # logged steps that carry gradient histograms
         self.hists: dict[str, list[list[int]]] = {}  # layer -> one count vector per histogram step
         self.hist_edges: list[float] = []
         self._alive = True
         self._checked_alive = 0.0
+        self._launcher_exited = False
 
     def poll(self) -> bool:
         """Read what is new (a bounded amount); returns whether anything changed."""
         changed = False
+        if self.handle is not None and self.handle.check_exit() is not None:
+            self._launcher_exited = True
         for name in ("config", "meta", "status"):
             data = read_json(getattr(self.paths, name))
+            data = _clean_meta(data) if name == "meta" and data is not None else data
+            if name == "status" and data is not None and not isinstance(data.get("nan", {}), dict):
+                data = {k: v for k, v in data.items() if k != "nan"}
             if data is not None and data != getattr(self, name):
                 setattr(self, name, data)
                 changed = True
         new = self._metrics.read_new()
         for record in new:
             self._add(record)
-        masks = self._mask_log.read_new()
+        masks = [m for m in self._mask_log.read_new() if _is_int(m.get("step"))]
         self.masks.extend(masks)
         hists = self._hist_log.read_new()
         for record in hists:
-            if not isinstance(record.get("layers"), dict) or "step" not in record:
+            if not isinstance(record.get("layers"), dict) or not _is_int(record.get("step")):
                 continue
             self.hist_steps.append(record["step"])
             self.hist_edges = record.get("edges") or self.hist_edges
@@ -180,13 +211,16 @@ class RunView:
 
     @property
     def log_every(self) -> int | None:
-        """The logging window: each logged loss is the mean over this many steps."""
+        """The logging window: each logged loss is the mean over this many steps (None where it
+        varies: gradviz.watch also waits for log_seconds, so its windows are not a fixed length)."""
+        if self.config.get("source") == "watch":
+            return None
         value = self.config.get("log_every")
         return value if isinstance(value, int) else None
 
     def first_nonfinite(self) -> dict[str, Any] | None:
         """The first logged step whose loss or gradient was non-finite, and its layer."""
-        nan = self.status.get("nan")
+        nan = read_nan(self.status)
         if nan:
             return nan
         for record in self.records:
@@ -194,33 +228,98 @@ class RunView:
                 return {"step": record["step"], "layer": record["nonfinite"].get("layer")}
         return None
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether everything written so far has been read (else poll again at once)."""
+        return self._metrics.at_end() and self._mask_log.at_end() and self._hist_log.at_end()
+
     def _add(self, record: dict[str, Any]) -> None:
-        if "step" not in record or "grad_norm" not in record:
+        record = clean_record(record)
+        if record is None:
             return  # not a metrics record this version understands
         self.records.append(record)
         s = self.series
         s.steps.append(record["step"])
-        s.loss.append(_num(record.get("loss")))
-        s.penalty.append(_num(record.get("penalty")))
         s.total.append(_num(record.get("total")))
-        s.grad_total.append(_num(record.get("grad_norm_total")))
-        for name, value in record["grad_norm"].items():
-            column = s.grad.setdefault(name, [math.nan] * (len(s.steps) - 1))
-            column.append(_num(value))
+        for name, column in s.stat.items():
+            column.append(_num(record.get(name)))
+        for name, layers in s.layer_stat.items():
+            values = record.get(name) or {}
+            for layer, value in values.items():
+                layers.setdefault(layer, [math.nan] * (len(s.steps) - 1)).append(_num(value))
+            for layer, column in layers.items():  # a layer missing from this record: a gap
+                if layer not in values:
+                    column.append(math.nan)
+        for name, value in (record.get("extra") or {}).items():
+            s.extra.setdefault(name, [math.nan] * (len(s.steps) - 1)).append(_num(value))
+        for column in s.extra.values():  # a metric not logged this time: a gap in its curve
+            if len(column) < len(s.steps):
+                column.append(math.nan)
         if "val_loss" in record:
             s.val_steps.append(record["step"])
             s.val_loss.append(_num(record["val_loss"]))
             s.val_acc.append(_num(record.get("val_acc")))
 
     def _process_alive(self) -> bool:
-        if self._alive_check is not None and not self._alive_check():
-            return False
+        if self._launcher_exited:
+            return False  # the launcher this process started has exited (and is reaped)
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now
-            pids = [self.status.get(k) for k in ("pid", "launcher_pid")]
-            self._alive = any(process_alive(p) for p in pids) if any(pids) else True
+            # No pid at all: no trainer was ever started for this folder, so none will write.
+            self._alive = bool(named_process_alive(self.status))
         return self._alive
+
+
+NUMBER_FIELDS = ("loss", "penalty", "total", "val_loss", "val_acc", "grad_norm_total", "samples_per_s",
+                 "samples", "lr", "mem")
+TABLE_FIELDS = ("grad_norm", "param_norm", "keep_rate")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def clean_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A metrics record with every field the views read of the type they expect: numbers
+    that are not numbers dropped, tables that are not tables dropped; None without an
+    integer step and a gradient-norm table (not a record this version understands)."""
+    if not _is_int(record.get("step")) or not isinstance(record.get("grad_norm"), dict):
+        return None
+    clean = dict(record)
+    for key in NUMBER_FIELDS:
+        if key in clean and not _is_number(clean[key]):
+            del clean[key]
+    for key in TABLE_FIELDS:
+        if key in clean:
+            table = clean[key]
+            if isinstance(table, dict):
+                clean[key] = {str(k): (v if _is_number(v) else None) for k, v in table.items()}
+            else:
+                del clean[key]
+    clean["grad_norm"] = {k: (math.nan if v is None else v) for k, v in clean["grad_norm"].items()}
+    clean["time"] = clean["time"] if _is_number(clean.get("time")) else 0.0
+    clean["epoch"] = clean["epoch"] if _is_int(clean.get("epoch")) else None
+    if not isinstance(clean.get("nonfinite", {}), dict):
+        del clean["nonfinite"]
+    return clean
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """meta.json with its layer and dropout lists dropped when they are not lists of named entries."""
+    clean = dict(meta)
+    for key in ("layers", "dropout"):
+        entries = clean.get(key)
+        if entries is not None and not (isinstance(entries, list)
+                                        and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries)):
+            del clean[key]
+    if "total_steps" in clean and not _is_int(clean["total_steps"]):
+        del clean["total_steps"]
+    return clean
 
 
 def _num(value: Any) -> float:

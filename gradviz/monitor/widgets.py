@@ -20,7 +20,9 @@ from gradviz.monitor.heat import log_range, render_distribution, render_heatmap,
 from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
+from gradviz.penalty import FORMULAS
 
+EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
                 "finished": "black on cyan", "stopped": "black on yellow", "failed": "white on red", "lost": "white on red"}
 
@@ -68,20 +70,29 @@ class LossPanel(RunPanel):
         lines = [Line("train", s.steps, s.loss, "cyan")]
         if s.val_steps:
             lines.append(Line("val", s.val_steps, s.val_loss, "yellow", markers=True))
+        # The penalty is named by its formula, λ·Σ‖θ‖² or the slide's λ·Σ‖θ‖₂: the form in use.
+        penalty = f"penalty {FORMULAS.get(self.view.meta.get('l2_form') or 'squared', '')}".rstrip()
         if any(p > 0 for p in s.penalty[-50:]):
-            lines.append(Line("penalty", s.steps, s.penalty, "magenta"))
+            lines.append(Line(penalty, s.steps, s.penalty, "magenta"))
         step = s.steps[self.index]
-        values = {"train": fmt(self.value_at(s.loss)), "penalty": fmt(self.value_at(s.penalty))}
+        values = {"train": fmt(self.value_at(s.loss)), penalty: fmt(self.value_at(s.penalty))}
         k = bisect.bisect_right(s.val_steps, step) - 1
         if k >= 0:
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values, self.size.width)
-        rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
+        extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
+        height = max(2, self.size.height - 1 - 4 * len(extra))
+        rows = render_plot(lines, self.size.width, height, self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         every = self.view.log_every
         if every and every > 1 and rows:  # each point averages a window: say so on the step axis
             rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
+        for k, name in enumerate(extra):
+            line = Line(name, s.steps, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
+            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))},
+                                             self.size.width)))
+            rows += render_plot([line], self.size.width, 3, False, (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         return Group(self.one_line(title), *rows)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gradviz.core.budget import check_memory
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.passes import run_passes
 from gradviz.core.rules import RULES
@@ -28,16 +29,10 @@ MAX_DEPTH = 3000  # a flat sum of n terms nests n deep in the ast, so this is ge
 MAX_EXPONENT = 10_000
 
 BINARY_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
-# name → (op, number of tensor arguments)
-FUNCTIONS = {
-    "exp": ("exp", 1), "log": ("log", 1), "ln": ("log", 1), "sqrt": ("sqrt", 1), "abs": ("abs", 1),
-    "sin": ("sin", 1), "cos": ("cos", 1), "tanh": ("tanh", 1), "sigmoid": ("sigmoid", 1),
-    "relu": ("relu", 1), "softplus": ("softplus", 1), "max": ("maximum", 2), "min": ("minimum", 2),
-    "sum": ("sum", 1), "mean": ("mean", 1), "norm": ("norm", 1), "bce": ("bce", 2), "mse": ("mse", 2),
-    "dropout": ("dropout", 1),
-}
+# name → (op, number of tensor arguments), from the rules' names (aliases like `ln` included)
+FUNCTIONS = {name: (rule.name, rule.arity) for rule in RULES.values() for name in rule.names}
 # Which functions take a literal option, by keyword and by position after the tensors.
-OPTIONS = {"sum": "axis", "mean": "axis", "dropout": "p"}
+OPTIONS = {name: rule.option for rule in RULES.values() for name in rule.names if rule.option}
 UNSUPPORTED = {
     ast.Subscript: "subscripts (x[0]) are not supported", ast.Lambda: "lambdas are not supported",
     ast.ListComp: "comprehensions are not supported", ast.GeneratorExp: "comprehensions are not supported",
@@ -59,6 +54,7 @@ class _Proto:
     attrs: dict[str, Any]
     source: str
     name: str | None = None
+    spelled: str | None = None  # the function's name as written, where an alias (ln for log)
 
 
 class _Builder:
@@ -239,12 +235,15 @@ class _Builder:
             wanted = f"{arity} argument{'s' if arity > 1 else ''}" + (f" (and optionally {option})" if option else "")
             raise self.fail(f"{fname}() takes {wanted}, got {len(node.args) + len(node.keywords)}", node)
         attrs = {key: self.option_value(fname, key, value) for key, value in options.items()}
-        if fname == "dropout":
+        if op == "dropout":
             attrs.setdefault("p", 0.5)
             attrs["seed"] = self.seed * 1_000_003 + self.dropouts
             self.dropouts += 1
         inputs = tuple(self.visit(arg, depth) for arg in args)
-        return self.add(op, inputs, attrs, self.segment(node))
+        index = self.add(op, inputs, attrs, self.segment(node))
+        if fname != op and self.protos[index].spelled is None:
+            self.protos[index].spelled = fname  # shown as written: ln stays ln
+        return index
 
     def option_value(self, fname: str, key: str, node: ast.AST) -> Any:
         value = _literal(node)
@@ -351,7 +350,7 @@ def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
         in_labels = [labels[i] for i in p.inputs]
         meta = {"source": p.source}
         if p.op not in ("input", "const"):
-            meta.update(describe(p.op, labels[old], in_labels, p.attrs, [protos[i] for i in p.inputs]))
+            meta.update(describe(p.op, labels[old], in_labels, p.attrs, [protos[i] for i in p.inputs], p.spelled))
         nodes.append(Node(new_id[old], p.op, tuple(new_id[i] for i in p.inputs), labels[old],
                           frozen_mapping(p.attrs), frozen_mapping(meta)))
     graph = Graph(tuple(nodes), {name: new_id[i] for name, i in outputs.items()})
@@ -359,12 +358,16 @@ def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
     return graph
 
 
-def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any], inputs: list[_Proto]) -> dict[str, Any]:
-    """The definition and local-derivative formulas of one node, from its rule's templates."""
+def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any], inputs: list[_Proto],
+             spelled: str | None = None) -> dict[str, Any]:
+    """The definition and local-derivative formulas of one node, from its rule's templates;
+    a function written under an alias keeps its name (`ln(x2)`, not `log(x2)`)."""
     rule = RULES[op]
     shown = [f"({x})" if x.startswith("-") else x for x in in_labels]
     fields = {k: f"{v:g}" if isinstance(v, float) else v for k, v in attrs.items() if k != "seed"}
     definition = rule.definition.format(*shown, out=label, **fields)
+    if spelled and definition.startswith(f"{op}("):
+        definition = spelled + definition[len(op):]
     partials = [p.format(*shown, out=label, **fields) for p in rule.partials]
     tangent_terms = tuple(t.format(*shown, out=label, **fields) for t in rule.tangent_forms)
     if op == "pow" and inputs[1].op == "const" and np.ndim(inputs[1].attrs["value"]) == 0:
@@ -399,9 +402,20 @@ def trace_expression(
     seed: int = 0,
     dtype: str = "float64",
     modes: tuple[str, ...] = ("tangent", "reverse"),
+    max_memory: int | None = None,
+    max_work: int | None = None,
 ) -> Trace:
-    """Parse, bind the inputs, and run the passes: the whole expression path in one call."""
+    """Parse, bind the inputs, and run the passes: the whole expression path in one call.
+
+    A trace that would need more than `max_memory` bytes (default: a share of the
+    machine's memory), or more than `max_work` multiply-adds in matrix products, is
+    refused before any value is computed."""
     graph = parse_expression(text, seed)
     input_names = [n.label for n in graph.nodes if n.op == "input"]
-    leaves = bind_leaves(input_names, at or {}, shapes or {}, seed, dtype)
+    at, shapes = at or {}, shapes or {}
+    if all(name in at or name in shapes for name in input_names):  # else bind_leaves names what is missing
+        # checked before drawing the --shape values: drawing big inputs alone takes seconds
+        leaf_shapes = {name: np.shape(at[name]) if name in at else tuple(shapes[name]) for name in input_names}
+        check_memory(graph, leaf_shapes, dtype, modes, max_memory, max_work)
+    leaves = bind_leaves(input_names, at, shapes, seed, dtype)
     return run_passes(graph, leaves, dtype, modes)

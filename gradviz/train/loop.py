@@ -18,7 +18,7 @@ from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
 from gradviz.sources.spec import Spec
-from gradviz.train.checkpoint import BestKeeper, save_checkpoint
+from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
@@ -43,9 +43,15 @@ class TrainResult:
     best_loss: float | None
 
 
-def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
-    """λ·Σ‖θ‖² over all parameters, as one differentiable fused norm; its gradient is 2λθ."""
+def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared") -> torch.Tensor:
+    """λ·Σ‖θ‖² (gradient 2λθ), or with form 'norm' the slide's λ·Σ‖θ‖₂ (gradient λθ/‖θ‖).
+
+    One differentiable fused norm either way; a tensor whose norm is 0 gets gradient 0
+    from the norm form (torch's subgradient there), as an all-zero bias starts.
+    """
     norms = torch.stack(torch._foreach_norm(list(params)))
+    if form == "norm":
+        return lam * norms.sum()
     return lam * (norms * norms).sum()
 
 
@@ -110,6 +116,7 @@ class Trainer:
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
         self._last_log = (self.start, 0)
+        self._snapshot()  # the initial parameters: where the trajectory starts
         state = "finished"
         validating = len(self.data.x_val) > 0
         if self.nan_watch is not None:
@@ -166,6 +173,8 @@ class Trainer:
             self._losses, self._penalties = [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.config.snapshots and self.step % self.config.snapshots == 0:
+            self._snapshot()
         if logged and self.nan_watch is not None:
             self.nan_watch.begin_window(self.step + 1)  # device copies once per logging window
         if write:
@@ -193,7 +202,7 @@ class Trainer:
                 weighted = loss * (sizes[i] / total) if accumulating else loss
                 objective = weighted
                 if last and self.config.l2 > 0:
-                    penalty = l2_penalty(self.groups.params, self.config.l2)
+                    penalty = l2_penalty(self.groups.params, self.config.l2, self.config.l2_form)
                     objective = weighted + penalty
                 objective.backward()
             part = weighted.detach()
@@ -327,8 +336,15 @@ class Trainer:
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
 
+    def _snapshot(self) -> None:
+        """--snapshots N: keep this step's parameters (rank 0; every rank has the same)."""
+        if self.config.snapshots and self.rank == 0:
+            save_snapshot(self.recorder.paths.root, self.model, self.step)
+
     def _save_final(self) -> None:
         self.checkpoint_step = self.step
+        if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
+            self._snapshot()  # the trajectory ends at the final parameters
         if self.rank == 0:
             save_checkpoint(self.recorder.paths.final_checkpoint, self.model, self.optimizer, self.config,
                             step=self.step, epoch=self.epoch)

@@ -18,7 +18,7 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import RunPaths, write_status
+from gradviz.rundir import RunPaths, write_failure, write_status
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
         "optimizer": config.optimizer,
         "lr": config.lr,
         "l2": config.l2,
+        "l2_form": config.l2_form,
         "device": str(device),
         "device_name": device_name(device),
         "world_size": dist_info.world,
@@ -143,7 +144,7 @@ def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str
     try:
         (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
         if status:
-            write_status(paths, "failed", message=prefix + message, kind=kind)
+            write_failure(paths, prefix + message, kind)
     except OSError:
         print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
 

@@ -2,7 +2,7 @@
 
 Mode and pass switching return the new k; export and training return what happened in
 words, and import gradviz.draw.export / gradviz.monitor only when used (they pull in
-graphviz and the trainer), saying plainly when one is missing.
+graphviz and the trainer's monitor).
 """
 
 from __future__ import annotations
@@ -62,29 +62,21 @@ def export_path(source: str, k: int, directory: Path | None = None) -> Path:
 
 
 def export_args(timeline: Timeline, k: int) -> dict:
-    """gradviz.draw.export's (mode, step, wrt, output) for step k of the stepper's timeline.
-
-    The exporter counts steps per mode (the forward steps, then one pass), the stepper
-    across all passes: step k of a tangent or adjoint pass maps into that pass alone.
-    """
-    forward = timeline.find_pass("forward")
-    n_forward = len(forward) if forward is not None else 0
+    """gradviz.draw.export's (mode, step, wrt, output) for step k of the stepper's timeline:
+    the exporter numbers steps as the stepper does, so k is k."""
+    tangents = timeline.phase_passes("tangent")
     p = timeline.pass_at(k)
-    if p is None or p.phase == "forward":
-        return {"mode": "forward", "step": k}
-    step = n_forward + (k - p.start + 1)
-    if p.phase == "tangent":
-        return {"mode": "tangent", "step": step, "wrt": p.key}
-    return {"mode": "reverse", "step": step, "output": p.key}
+    args = {"mode": "forward" if p is None else p.phase, "step": k,
+            "wrt": tangents[0].key if tangents else None}
+    if p is not None and p.phase == "reverse":
+        args["output"] = p.key
+    return args
 
 
 def export_svg(timeline: Timeline, k: int, detail: str, source: str,
                directory: Path | None = None) -> tuple[Path | None, str]:
     """Write the graph at step k as SVG through gradviz.draw.export; (path, message)."""
-    try:
-        from gradviz.draw.export import export_trace
-    except ImportError:
-        return None, "SVG export is not available in this version (it needs gradviz.draw.export)"
+    from gradviz.draw.export import export_trace
     from gradviz.errors import GradvizError
 
     path = export_path(source, k, directory)
@@ -102,11 +94,8 @@ def start_training(app, spec_path: str | None, on_leave=None, **settings) -> tup
     """
     if spec_path is None:
         return None, "t trains a model spec (gradviz step FILE.py); this source is an expression"
-    try:
-        from gradviz.monitor.app import open_training
-    except ImportError:
-        return None, "training from the stepper is not available in this version (needs gradviz.train and gradviz.monitor)"
     from gradviz.errors import GradvizError
+    from gradviz.monitor.app import open_training
 
     try:
         handle = open_training(app, spec_path, on_leave=on_leave, **settings)

@@ -3,10 +3,9 @@
 State lives in reactives (k, selected, playing, speed); every pane is redrawn
 from Scene(timeline, k), never from accumulated changes, so stepping back is exact.
 
-Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
-w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
-t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
-? help; q quit.
+BINDINGS is the one list of keys: each binding's tooltip is its help text, from which
+the help screen, the inspector's intro and the screen's docstring are written
+(gradviz.tui.keys), and a test checks the README's key table against it.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from gradviz.tui import actions
+from gradviz.tui.keys import key_rows, key_table
 from gradviz.tui.scene import Scene, first_bad_step
 from gradviz.tui.screens.help import HelpScreen
 from gradviz.tui.screens.jump import JumpScreen, find_node
@@ -40,32 +40,46 @@ class StepperScreen(Screen):
     BINDINGS = [
         # Arrows and home/end take priority over the panes' scrolling; the footer shows the
         # letter keys (the footer orders priority bindings differently from run to run).
+        # The tooltip is a key's help text; the arrows and home/end are documented through
+        # their letter twins' key_display.
         Binding("right", "step(1)", "Next", show=False, priority=True),
         Binding("left", "step(-1)", "Prev", show=False, priority=True),
         Binding("home", "goto('first')", "First", show=False, priority=True),
         Binding("end", "goto('last')", "Last", show=False, priority=True),
-        Binding("p", "step(-1)", "Prev", key_display="← p"),
-        Binding("n", "step(1)", "Next", key_display="→ n"),
-        Binding("g", "goto('first')", "First", show=False),
-        Binding("G", "goto('last')", "Last", show=False),
-        Binding("space", "play", "Play"),
-        Binding("m", "mode(1)", "Mode"),
-        Binding("slash", "jump", "Jump", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("t", "train", "Train"),
-        Binding("w", "switch_pass('tangent')", "Input"),
-        Binding("o", "switch_pass('reverse')", "Output"),
-        Binding("e", "export", "SVG"),
-        Binding("v", "swap_panes", "Graph/tape", show=False),
-        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
-        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
-        Binding("M", "mode(-1)", "Prev mode", show=False),
-        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False),
-        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
-        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
-        Binding("f", "fit", "Fit", show=False),
-        Binding("escape", "follow", "Follow", show=False),
+        Binding("p", "step(-1)", "Prev", key_display="← p", tooltip="next / previous step (stepping back is exact)"),
+        Binding("n", "step(1)", "Next", key_display="→ n", tooltip="next / previous step (stepping back is exact)"),
+        Binding("g", "goto('first')", "First", show=False, key_display="home g", tooltip="first / last step"),
+        Binding("G", "goto('last')", "Last", show=False, key_display="end G", tooltip="first / last step"),
+        Binding("space", "play", "Play", tooltip="play / pause"),
+        # e and t before the rest: the footer shows bindings in this order, and at 80 columns
+        # it cuts the last ones
+        Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
+        Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
+        Binding("m", "mode(1)", "Mode", tooltip="next / previous mode: values → tangents → adjoints"),
+        Binding("slash", "jump", "Jump", key_display="/", tooltip="jump to a node by name (v4, f, fc1…)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and how to read the panes"),
+        Binding("q", "app.quit", "Quit", tooltip="quit"),
+        Binding("w", "switch_pass('tangent')", "Input",
+                tooltip="another input's tangent pass (forward mode)"),
+        Binding("o", "switch_pass('reverse')", "Output",
+                tooltip="another output's adjoint pass (reverse mode)"),
+        Binding("v", "swap_panes", "Graph/tape", show=False,
+                tooltip="narrow terminals (under 100 columns): show the tape instead of the graph, and back"),
+        Binding("left_square_bracket", "speed(-1)", "Slower", show=False, tooltip="slower / faster play"),
+        Binding("right_square_bracket", "speed(1)", "Faster", show=False, tooltip="slower / faster play"),
+        Binding("M", "mode(-1)", "Prev mode", show=False,
+                tooltip="next / previous mode: values → tangents → adjoints"),
+        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False,
+                tooltip="jump to the first non-finite value or adjoint"),
+        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False,
+                tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False,
+                tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("f", "fit", "Fit", show=False, tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("b", "layers", "Layers", show=False,
+                tooltip="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k in the lecture's matrix form, checked"),
+        Binding("escape", "follow", "Follow", show=False,
+                tooltip="follow the current node again (after a click selected another)"),
     ]
 
     k: reactive[int] = reactive(0, init=False)
@@ -95,7 +109,7 @@ class StepperScreen(Screen):
                 yield graph
                 yield Tape(id="tape")
             with Vertical(id="right"):
-                inspector = Inspector(id="inspector")
+                inspector = Inspector(id="inspector", keys=key_table(key_rows(self.usable(shown=True))))
                 inspector.border_title = "inspector"
                 yield inspector
                 if self.findings:
@@ -106,6 +120,7 @@ class StepperScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         graph = self.query_one(GraphPane)
         self.redraw()
         graph.focus()
@@ -128,7 +143,27 @@ class StepperScreen(Screen):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
+        self.call_after_refresh(self.proportion_panes)
         self.redraw()
+
+    def proportion_panes(self) -> None:
+        """Split the screen by what the panes hold (layout.pane_sizes), not half and half."""
+        from gradviz.tui.layout import pane_sizes
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        drawing = graph.drawing
+        if drawing is None:
+            return
+        width, height = self.size
+        sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
+                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+        left, right = self.query_one("#left"), self.query_one("#right")
+        if sizes.left_width is None:
+            left.styles.width = right.styles.width = None  # the stylesheet's narrow layout
+        else:
+            left.styles.width = sizes.left_width
+            right.styles.width = "1fr"
+        tape.styles.max_height = sizes.tape_max_height
 
     def watch_k(self) -> None:
         self.redraw()
@@ -158,6 +193,7 @@ class StepperScreen(Screen):
         tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
 
     def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
+        self.call_after_refresh(self.proportion_panes)
         if message.note:
             self.notify(message.note, severity="warning", timeout=8)
 
@@ -193,6 +229,8 @@ class StepperScreen(Screen):
     def action_speed(self, direction: int) -> None:
         index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
         self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + direction))]
+        if not self.playing:  # the status bar shows the speed only while playing: say it here
+            self.notify(f"play speed {self.speed:g} steps/s (space plays)", timeout=3)
 
     def action_mode(self, direction: int) -> None:
         self.k = actions.next_phase_start(self.timeline, self.k, direction)
@@ -230,18 +268,30 @@ class StepperScreen(Screen):
         self.selected = None if self.scene.current == node else node
 
     def action_follow(self) -> None:
+        if self.selected is None:  # nothing selected, but the view may be panned away: centre again
+            self.query_one(GraphPane).keep_in_view()
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
         self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
-        self.query_one(GraphPane).fit()
+        from gradviz.tui.layout import graph_room
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        narrow = self.has_class("-narrow")
+        graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
 
     def action_export(self) -> None:
         detail = self.query_one(GraphPane).detail
         path, message = actions.export_svg(self.timeline, self.k, detail, self.source)
         self.notify(message, severity="information" if path else "warning", timeout=6)
+
+    def key_t(self) -> None:
+        """`t` on an expression (its binding is hidden there): say why nothing trains."""
+        if self.spec_path is None:
+            self.notify("t trains a model spec (a .py file); an expression has no model to train",
+                        severity="warning", timeout=5)
 
     def action_train(self) -> None:
         """Train the same model spec and watch it live; leaving the monitor comes back here."""
@@ -268,4 +318,28 @@ class StepperScreen(Screen):
         self.toggle_class("-show-tape")
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(key_rows([*self.usable(), *GraphPane.BINDINGS])))
+
+    def usable(self, shown: bool = False) -> list[Binding]:
+        """This screen's bindings that work here (`t` only for model specs); `shown`: the footer's."""
+        return [b for b in self.BINDINGS if isinstance(b, Binding) and (b.show or not shown)
+                and self.check_action(b.action.partition("(")[0], ()) is not False]
+
+    def action_layers(self) -> None:
+        """Backprop by layers: δ_k and ∂L/∂W_k in the lecture's matrix form, checked against the adjoints."""
+        from gradviz.core.layers import backprop_by_layers
+        from gradviz.tui.screens.layers import LayersScreen
+
+        backprop = backprop_by_layers(self.trace) if self.trace.adjoints else None
+        if backprop is None or not backprop.layers:
+            self.notify("no layers here: a layer is act(a @ W + b), or a Linear module and its activation",
+                        severity="warning")
+            return
+        self.app.push_screen(LayersScreen(self.trace, backprop))
+
+
+StepperScreen.__doc__ = f"""{StepperScreen.__doc__}
+
+Keys:
+{key_table(key_rows(StepperScreen.BINDINGS))}
+"""

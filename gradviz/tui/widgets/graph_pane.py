@@ -25,6 +25,7 @@ from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
+PAN = "pan the graph (or shift+arrows, or drag it with the mouse)"
 
 
 class GraphPane(ScrollView, can_focus=True):
@@ -34,10 +35,10 @@ class GraphPane(ScrollView, can_focus=True):
     GraphPane { background: $surface; }
     """
     BINDINGS = [
-        Binding("h,shift+left", "scroll_left", "Pan left", show=False),
-        Binding("l,shift+right", "scroll_right", "Pan right", show=False),
-        Binding("k,shift+up", "scroll_up", "Pan up", show=False),
-        Binding("j,shift+down", "scroll_down", "Pan down", show=False),
+        Binding("h,shift+left", "scroll_left", "Pan left", show=False, key_display="h", tooltip=PAN),
+        Binding("j,shift+down", "scroll_down", "Pan down", show=False, key_display="j", tooltip=PAN),
+        Binding("k,shift+up", "scroll_up", "Pan up", show=False, key_display="k", tooltip=PAN),
+        Binding("l,shift+right", "scroll_right", "Pan right", show=False, key_display="l", tooltip=PAN),
     ]
 
     class Drawn(Message):
@@ -70,6 +71,7 @@ class GraphPane(ScrollView, can_focus=True):
         self.drawings: dict[str, Drawing] = {}
         self.narrow = False
         self._fitting = False
+        self._room: tuple[int, int] | None = None
         self.scene: Scene | None = None
         self.selected: int | None = None
         self._rows: dict[int, Strip] = {}
@@ -93,19 +95,23 @@ class GraphPane(ScrollView, can_focus=True):
         if self.trace is not None:
             self.use_detail(self.trace, DETAILS[index])
 
-    def fit(self) -> None:
-        """The most detailed drawing that fits the pane (laying out the others as needed)."""
+    def fit(self, room: tuple[int, int] | None = None) -> None:
+        """The most detailed drawing that fits `room` (the screen can make the pane that
+        big; default: the pane as it is), laying out the others as needed."""
         if self.trace is None:
             return
-        size = self.scrollable_content_region.size
+        if room is not None:
+            self._room = room
+        size = self._room or tuple(self.scrollable_content_region.size)
         for detail in DETAILS:
             drawing = self.drawings.get(detail)
             if drawing is None:
                 self._fitting = True
                 self.use_detail(self.trace, detail)
                 return
-            if drawing.width <= size.width and drawing.height <= size.height:
+            if drawing.width <= size[0] and drawing.height <= size[1]:
                 break
+        self._room = None
         self._fitting = False
         self.use_detail(self.trace, detail)
 
