@@ -71,7 +71,7 @@ def _torch_ops():
         "transpose": lambda x: x.permute(*reversed(range(x.dim()))),
         "sum": reduce(torch.sum), "mean": reduce(torch.mean),
         "norm": lambda x: torch.linalg.vector_norm(x),
-        "bce": lambda p, y: torch.mean(-(y * torch.log(p) + (1 - y) * torch.log1p(-p))),
+        "bce": lambda p, y: F.binary_cross_entropy(*torch.broadcast_tensors(p, y)),
         "mse": lambda a, b: F.mse_loss(*torch.broadcast_tensors(a, b)),
     }
 
