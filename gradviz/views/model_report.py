@@ -67,6 +67,8 @@ def graph_table(trace: Trace) -> Table:
         if node.id in flagged:
             label.append(" ◀", style="bold red")
         definition = Text(node.kind, style="dim") if node.is_leaf else Text(node.definition.partition(" = ")[2])
+        if node.meta.get("names"):  # one tensor under several names (tied weights)
+            definition.append(" shared: " + " = ".join(node.meta["names"]), style="dim")
         value = trace.values[node.id]
         table.add_row(label, definition, fmt_shape(value.shape), str(node.meta.get("dtype", value.dtype)),
                       Text(node.meta.get("module") or "", style="dim"))

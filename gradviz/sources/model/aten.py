@@ -18,7 +18,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.overrides import TorchFunctionMode
 
 from gradviz.sources.model.describe import call_text, function_name, partial_formulas
-from gradviz.sources.model.fx import INPUT_LABELS, dropout_call, prepare_model
+from gradviz.sources.model.fx import INPUT_LABELS, dropout_call, parameter_names, prepare_model
 from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 aten = torch.ops.aten
@@ -75,6 +75,7 @@ def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
     gm = trace_aten_level(model, loss, x, y)
     names = [name for name, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
+    aliases = parameter_names(model)
     steps: list[Step] = []
     index_of: dict[torch.fx.Node, int] = {}
     taken: set[str] = set()
@@ -105,8 +106,9 @@ def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
         if node.op == "placeholder":
             if placeholders < len(params):
                 name = names[placeholders]
+                every = aliases[id(params[placeholders])]
                 add(node, kind="param", label=unique_label(name, taken), op="param", value=params[placeholders],
-                    module=name.rpartition(".")[0] or None)
+                    module=name.rpartition(".")[0] or None, attrs={"names": every} if len(every) > 1 else {})
             else:
                 label = INPUT_LABELS[placeholders - len(params)]
                 add(node, kind="input", label=unique_label(label, taken), op="input")

@@ -6,6 +6,10 @@
    function re-run on detached copies of its inputs (dropout with the mask it drew),
    then torch.autograd.grad with the node's adjoint as grad_outputs.
 3. Each node's contributions summed against its adjoint (rtol 1e-5).
+
+The capture keeps the RNG state before each node, and each recomputation starts from
+it: dropout anywhere (F.dropout, nn.Dropout, inside nn.MultiheadAttention, an LSTM or
+SDPA's dropout_p) draws the mask the traced step drew.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from rich.text import Text
 from gradviz.core.findings import sum_mismatches
 from gradviz.core.trace import Trace
 from gradviz.sources.model import build_program, prepare_spec, record_instead
-from gradviz.sources.model.capture import Run, execute, is_container, to_trace
+from gradviz.sources.model.capture import Run, execute, is_container, rng_state, set_rng_state, to_trace
 from gradviz.sources.model.program import Program, materialize
 
 EDGE_RTOL = 1e-5
@@ -78,7 +82,7 @@ def check_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, lev
     run = None
     if isinstance(program, Program):
         torch.manual_seed(seed)
-        run = execute(program, xr, y)
+        run = execute(program, xr, y, record_rng=True)
         trace = to_trace(program, run, {})
     else:
         trace = record_instead(program, model, loss, xr, y, seed, True, {})
@@ -94,8 +98,10 @@ def _parameter_error(trace: Trace, model: Any, loss: Callable[[Any, Any], Any], 
     torch.manual_seed(seed)
     grads = torch.autograd.grad(loss(model(x), y), [p for _, p in named], allow_unused=True)
     worst = 0.0
+    by_name = {name: node for node in trace.graph.nodes if node.kind == "parameter"
+               for name in node.meta.get("names", (node.label,))}
     for (name, param), grad in zip(named, grads):
-        node = trace.graph.find(name)
+        node = by_name.get(name)  # named_parameters() gives each tensor once, under torch's name
         expected = np.zeros(tuple(param.shape)) if grad is None else grad.detach().cpu().numpy()
         captured = None if node is None else trace.adjoints["loss"][node.id]
         if captured is None:
@@ -107,6 +113,14 @@ def _parameter_error(trace: Trace, model: Any, loss: Callable[[Any, Any], Any], 
 
 def _edge_error(trace: Trace, program: Program, run: Run) -> tuple[int, float, str]:
     """Each op node's vjp recomputed on detached inputs, against the captured contributions."""
+    saved = rng_state()  # the recomputation replays each node's draws; the caller's stream is left as it was
+    try:
+        return _edge_error_replayed(trace, program, run)
+    finally:
+        set_rng_state(saved)
+
+
+def _edge_error_replayed(trace: Trace, program: Program, run: Run) -> tuple[int, float, str]:
     gid_of = {step: gid for gid, step in enumerate(_ids(program, run))}
     adjoints = trace.adjoints["loss"]
     count, worst, where = 0, 0.0, ""
@@ -173,6 +187,8 @@ def _recompute(program: Program, run: Run, index: int, substitutes: dict[tuple[i
         for position, i in step.slots:
             args[position] = load(i)
         kwargs = step.kwargs
+    if index in run.rng:  # dropout inside a module or SDPA draws the mask it drew in the capture
+        set_rng_state(run.rng[index])
     if step.dropout is not None:
         data = run.aux[index]
         return args[0] if data["mask"] is None else args[0] * data["mask"] * (1 / (1 - data["p"]))

@@ -140,6 +140,7 @@ class _Builder:
         self.steps: list[Step] = []
         self.index_of: dict[torch.fx.Node, int] = {}
         self.param_steps: dict[int, int] = {}  # id(parameter) → step
+        self.param_names = parameter_names(gm.get_submodule(ROOT))
         self.taken: set[str] = set()
         output = next(n for n in gm.graph.nodes if n.op == "output")
         self.loss_node = output.args[0]
@@ -174,10 +175,13 @@ class _Builder:
         return step
 
     def param(self, tensor: torch.Tensor, label: str, module: str | None) -> int:
-        """The step of a parameter, created at its first use."""
+        """The step of a parameter, created at its first use, named as named_parameters() names it."""
         if id(tensor) not in self.param_steps:
-            step = self.add(None, kind="param", label=unique_label(label, self.taken), op="param",
-                            value=tensor, module=module)
+            names = self.param_names.get(id(tensor), (label,))
+            if names[0] != label:  # first used under another of its names: its owner is torch's name's
+                module = names[0].rpartition(".")[0] or None
+            step = self.add(None, kind="param", label=unique_label(names[0], self.taken), op="param",
+                            value=tensor, module=module, attrs={"names": names} if len(names) > 1 else {})
             self.param_steps[id(tensor)] = step.index
         return self.param_steps[id(tensor)]
 
@@ -272,6 +276,19 @@ class _Builder:
         self.call(node, fn, run, node.name, text, args, kwargs, inline=inline)
         if inplace:
             self.run_out_of_place(node, node.args[0])
+
+
+def parameter_names(model: nn.Module) -> dict[int, tuple[str, ...]]:
+    """id(parameter) → every name it has, torch's own (named_parameters()) first.
+
+    A shared parameter (`head.weight = emb.weight`) is one tensor with several names; it
+    is identified by identity, so it is one node with one gradient, equal to its .grad.
+    """
+    names: dict[int, tuple[str, ...]] = {id(p): (name,) for name, p in model.named_parameters()}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if name not in names.get(id(p), ()):
+            names[id(p)] = names.get(id(p), ()) + (name,)
+    return names
 
 
 def module_program(gm: torch.fx.GraphModule, model: nn.Module, notes: tuple[str, ...] = ()) -> Program:
