@@ -47,6 +47,12 @@ class ModelCheck:
         """Parameters exact, contributions within rtol 1e-5 of their vjps, sums consistent."""
         return self.parameter_error == 0 and self.edge_error <= EDGE_RTOL and not self.sum_errors
 
+    def to_json(self) -> dict:
+        """The check as `--check --json` prints it under "check"."""
+        return {"ok": self.ok, "parameters": self.parameters, "parameter_error": self.parameter_error,
+                "edges": self.edges, "edge_error": self.edge_error, "worst_edge": self.worst_edge or None,
+                "sum_errors": list(self.sum_errors)}
+
     def summary(self) -> Text:
         """One line per oracle, green when it agrees."""
         text = Text()
