@@ -35,6 +35,9 @@ def _addmm(bias, mat1, mat2, beta=1, alpha=1):
 
 
 DECOMPOSITIONS = {aten.addmm.default: _addmm}
+# An empty tensor holds whatever memory held (NaN, once in four runs here) until an op writes
+# into it (bernoulli_ for dropout): gradviz fills it with zeros, so no node shows garbage.
+ZERO_FILLED = {aten.empty_like.default: aten.zeros_like.default, aten.new_empty.default: aten.new_zeros.default}
 
 
 class NativeDropout(TorchFunctionMode):
@@ -199,7 +202,7 @@ def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
             value = getattr(gm, node.target)
             add(node, kind="const", label=unique_label(node.name, taken), op="const", value=value)
         elif node.op == "call_function":
-            fn = node.target
+            fn = ZERO_FILLED.get(node.target, node.target)
             args, kwargs = convert(node.args), convert(node.kwargs)
             name = function_name(fn)
             container = bool(node.users) and all(u.target is operator.getitem for u in node.users)

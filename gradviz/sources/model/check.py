@@ -14,7 +14,7 @@ SDPA's dropout_p) draws the mask the traced step drew.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +45,7 @@ class ModelCheck:
     values: int = 0
     value_error: float = 0.0
     worst_value: str = ""
+    trace: Trace | None = field(default=None, repr=False, compare=False)  # the trace that was checked
 
     @property
     def ok(self) -> bool:
@@ -99,13 +100,14 @@ def check_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, lev
     if isinstance(program, Program):
         torch.manual_seed(seed)
         run = execute(program, xr, y, record_rng=True)
-        trace = to_trace(program, run, {})
+        trace = to_trace(program, run, {"source": "model", "level": program.level, "notes": list(program.notes)})
     else:
         trace = record_instead(program, model, loss, xr, y, seed, True, {})
     parameters, parameter_error = _parameter_error(trace, model, loss, x, y, seed)
     edges, edge_error, worst, values = _edge_error(trace, program, run) if run is not None else (0, 0.0, "", None)
     sums = tuple(trace.graph.nodes[f.node].label for f in sum_mismatches(trace))
-    return ModelCheck(parameters, parameter_error, edges, edge_error, worst, sums, *(values or (0, 0.0, "")))
+    return ModelCheck(parameters, parameter_error, edges, edge_error, worst, sums, *(values or (0, 0.0, "")),
+                      trace=trace)
 
 
 def _parameter_error(trace: Trace, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any,

@@ -198,8 +198,12 @@ class _Builder:
                         slots=slots, nested=nested, definition=f"{label} = {text}", partials=partials,
                         module=extra.pop("module", module_of(node)), **extra)
 
-    def run_out_of_place(self, node: torch.fx.Node, target: Any) -> None:
-        """After an in-place call on `target`, later uses of it read this node's result."""
+    def run_out_of_place(self, node: torch.fx.Node, target: Any, name: str) -> None:
+        """After an in-place call on `target`, later uses of it read this node's result,
+        and the node says it ran in place (`name`: relu_, inplace=True…)."""
+        step = self.steps[self.index_of[node]]
+        step.attrs["inplace"] = name
+        step.definition += f"  (ran in place: {name})"
         if isinstance(target, torch.fx.Node):
             self.index_of[target] = self.index_of[node]
 
@@ -243,7 +247,7 @@ class _Builder:
         self.call(node, module, type(module).__name__, path, text, args, kwargs,
                   leaf=module, params=params, module=path, partials=partials)
         if getattr(module, WAS_INPLACE, False):
-            self.run_out_of_place(node, node.args[0] if node.args else None)
+            self.run_out_of_place(node, node.args[0] if node.args else None, f"{type(module).__name__}(inplace=True)")
 
     def call_function(self, node: torch.fx.Node) -> None:
         fn = node.target
@@ -263,7 +267,7 @@ class _Builder:
             wanted = f"{self.label(args[0].index)}[{args[1]}]"
         self.call(node, fn, name, wanted, call_text(name, args, kwargs, self.label, fn), args, kwargs)
         if inplace:
-            self.run_out_of_place(node, node.args[0])
+            self.run_out_of_place(node, node.args[0], f"{name}(inplace=True)")
 
     def call_method(self, node: torch.fx.Node) -> None:
         name = node.target
@@ -275,7 +279,7 @@ class _Builder:
         inline = text if name in SCALAR_METHODS else None
         self.call(node, fn, run, node.name, text, args, kwargs, inline=inline)
         if inplace:
-            self.run_out_of_place(node, node.args[0])
+            self.run_out_of_place(node, node.args[0], name)
 
 
 def parameter_names(model: nn.Module) -> dict[int, tuple[str, ...]]:
