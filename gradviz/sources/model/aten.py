@@ -18,7 +18,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.overrides import TorchFunctionMode
 
 from gradviz.sources.model.describe import call_text, function_name, partial_formulas
-from gradviz.sources.model.fx import INPUT_LABELS, dropout_call, parameter_names, prepare_model
+from gradviz.sources.model.fx import WAS_INPLACE, INPUT_LABELS, dropout_call, parameter_names
 from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 aten = torch.ops.aten
@@ -145,7 +145,7 @@ def _keep_what_reaches_the_output(graph: torch.fx.Graph) -> None:
 def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: torch.Tensor,
                  y: torch.Tensor) -> Program:
     """The Program of the aten-level trace."""
-    prepare_model(model)
+    undo_prepare(model)  # functionalize runs relu_ out of place itself, and the node says it ran in place
     gm = trace_aten_level(model, loss, x, y)
     names = [name for name, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
@@ -237,6 +237,13 @@ def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
     mark_shared(steps)
     return Program(steps, (inputs[0], inputs[1]), index_of[loss_node], "aten", model,
                    dropout_outputs=tuple(dropout_outputs))
+
+
+def undo_prepare(model: torch.nn.Module) -> None:
+    """Modules built with inplace=True get it back (a module-level trace of the same model turned it off)."""
+    for module in model.modules():
+        if getattr(module, WAS_INPLACE, False):
+            module.inplace = True
 
 
 def _module_path(node: torch.fx.Node) -> str | None:

@@ -135,12 +135,13 @@ def _fetch(root: nn.Module, target: str) -> Any:
 class _Builder:
     """Turns fx nodes into Steps, one at a time, in graph order."""
 
-    def __init__(self, gm: torch.fx.GraphModule):
+    def __init__(self, gm: torch.fx.GraphModule, model: nn.Module):
         self.gm = gm
         self.steps: list[Step] = []
         self.index_of: dict[torch.fx.Node, int] = {}
         self.param_steps: dict[int, int] = {}  # id(parameter) → step
-        self.param_names = parameter_names(gm.get_submodule(ROOT))
+        # From the user's model: the GraphModule's copy registers submodules in order of use.
+        self.param_names = parameter_names(model)
         self.taken: set[str] = set()
         output = next(n for n in gm.graph.nodes if n.op == "output")
         self.loss_node = output.args[0]
@@ -297,7 +298,7 @@ def parameter_names(model: nn.Module) -> dict[int, tuple[str, ...]]:
 
 def module_program(gm: torch.fx.GraphModule, model: nn.Module, notes: tuple[str, ...] = ()) -> Program:
     """The Program of a traced WithLoss module."""
-    builder = _Builder(gm)
+    builder = _Builder(gm, model)
     for node in gm.graph.nodes:
         if node.op == "output":
             break
