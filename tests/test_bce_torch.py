@@ -35,3 +35,13 @@ def test_bce_follows_torch_values_and_derivatives(expression: str, at: dict, dty
     for label, expected in grads.items():
         # torch's ∂/∂y is −logit(p): ±inf where p is exactly 0 or 1, and gradviz says the same.
         np.testing.assert_allclose(trace.gradient(name, label), expected, rtol=rtol, atol=0)
+
+
+def test_check_json_of_an_expression_has_the_check(capsys) -> None:
+    import json
+
+    from gradviz.cli import main
+
+    assert main(["trace", "bce(sigmoid(z), y)", "--at", "z=3,y=0", "--check", "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["check"]
+    assert check["ok"] is True and check["errors"]["torch.autograd"] < 1e-12

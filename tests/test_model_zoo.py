@@ -20,7 +20,7 @@ import torch
 from gradviz.core.findings import find_issues, sum_mismatches
 from gradviz.sources.model import trace_model
 from gradviz.sources.model.check import check_model
-from tests.model_zoo import ZOO, make
+from tests.model_zoo import T, ZOO, make
 
 SEED = 0
 COMBOS = [(name, level, training) for name in ZOO for level in ("module", "aten") for training in (True, False)]
@@ -118,7 +118,7 @@ def test_aten_gru_node_values_are_not_overwritten_by_later_in_place_ops(traced) 
     inplace = [n for n in t.trace.graph.nodes if "ran in place" in n.meta.get("definition", "")]
     assert {"add_", "sigmoid_", "tanh_", "mul_"} <= {n.label.rsplit("_", 1)[0] + "_" if n.label.count("_") > 1
                                                     else n.label for n in inplace}
-    assert t.check.value_error == 0 and t.check.values > 100
+    assert t.check.value_error == 0 and t.check.values > 60
 
 
 def test_in_place_ops_are_shown_as_such_and_keep_every_value(traced) -> None:
@@ -133,11 +133,12 @@ def test_in_place_ops_are_shown_as_such_and_keep_every_value(traced) -> None:
     assert t.check.values > 15 and t.check.value_error == 0
 
 
-@pytest.mark.parametrize("name, level, positions", [
-    ("causal_by_hand", "module", 30), ("causal_by_hand", "aten", 30), ("additive_mask", "module", 30),
-    ("additive_mask", "aten", 30), ("mha", "aten", 60), ("sdpa", "aten", 60)])
-def test_intended_minus_inf_is_a_note_not_an_error(traced, name: str, level: str, positions: int) -> None:
-    """Defect 2: a causal mask's -inf before a softmax is by design."""
+@pytest.mark.parametrize("name, level, matrices", [
+    ("causal_by_hand", "module", 3), ("causal_by_hand", "aten", 3), ("additive_mask", "module", 3),
+    ("additive_mask", "aten", 3), ("mha", "aten", 6), ("sdpa", "aten", 6)])
+def test_intended_minus_inf_is_a_note_not_an_error(traced, name: str, level: str, matrices: int) -> None:
+    """Defect 2: a causal mask's -inf before a softmax is by design (T(T−1)/2 per batch×head matrix)."""
+    positions = matrices * T * (T - 1) // 2
     trace = traced(name, level, True).trace
     assert trace.first_nonfinite() is None
     notes = [f for f in find_issues(trace) if f.kind == "masked"]
@@ -208,3 +209,55 @@ def test_a_shared_parameter_is_one_node_with_every_name(traced) -> None:
         gradient = t.trace.adjoints["loss"][shared[0].id]
         assert np.array_equal(gradient, t.grads["head.weight"]) and np.array_equal(gradient, t.grads["emb.weight"])
         assert t.check.parameter_error == 0
+
+
+CAUSAL_SPEC = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(3, 8)
+        self.head = nn.Linear(4, 1)
+        self.register_buffer("mask", torch.triu(torch.ones(4, 4, dtype=torch.bool), 1))
+
+    def forward(self, x):
+        q, k = self.qk(x).chunk(2, dim=-1)
+        scores = (q @ k.transpose(-2, -1)).masked_fill(self.mask, float("-inf"))
+        return self.head(F.dropout(torch.softmax(scores, dim=-1), 0.3, self.training).sum(1))
+
+
+def build_model():
+    return Net()
+
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(16, 4, 3, generator=g), torch.randn(16, 1, generator=g)
+
+
+def loss(output, target):
+    return F.mse_loss(output, target)
+'''
+
+
+@pytest.mark.parametrize("level", ["module", "aten"])
+def test_cli_causal_mask_exits_0_with_a_note_and_check_json_has_the_check(tmp_path, capsys, level: str) -> None:
+    """Defect 2 end to end (exit 0, the note), and --check --json keeps the check's results."""
+    import json
+
+    from gradviz.cli import main
+
+    spec = tmp_path / "causal.py"
+    spec.write_text(CAUSAL_SPEC)
+    assert main(["trace", str(spec), "--level", level, "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "12 masked positions, -inf by design" in " ".join(out.split())
+    assert main(["trace", str(spec), "--level", level, "--batch-size", "2", "--check", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    check = report["check"]
+    assert check["ok"] is True and check["parameter_error"] == 0 and check["edge_error"] == 0
+    assert check["values"] > 5 and check["value_error"] == 0 and check["parameters"] == 4
