@@ -261,3 +261,18 @@ def test_cli_causal_mask_exits_0_with_a_note_and_check_json_has_the_check(tmp_pa
     check = report["check"]
     assert check["ok"] is True and check["parameter_error"] == 0 and check["edge_error"] == 0
     assert check["values"] > 5 and check["value_error"] == 0 and check["parameters"] == 4
+
+
+def test_a_model_aten_tracing_refuses_is_one_line_naming_why(tmp_path, capsys, monkeypatch) -> None:
+    from gradviz.cli import main
+    from gradviz.sources.model import aten
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Cannot access data pointer of Tensor that doesn't have storage\nmore detail")
+
+    monkeypatch.setattr(aten, "make_fx", refuse)
+    spec = tmp_path / "causal.py"
+    spec.write_text(CAUSAL_SPEC)
+    assert main(["trace", str(spec), "--level", "aten"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "make_fx cannot trace the model at aten level (RuntimeError: Cannot" in err

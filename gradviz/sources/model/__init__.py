@@ -103,7 +103,12 @@ def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, l
     if level == "aten":
         from gradviz.sources.model.aten import aten_program
 
-        return aten_program(model, loss, x, y)
+        try:
+            return aten_program(model, loss, x, y)
+        except Exception as exc:  # noqa: BLE001 - make_fx and functionalize raise many types
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ModelRunError(f"make_fx cannot trace the model at aten level ({type(exc).__name__}: {first}); "
+                                "try --level module") from None
     from gradviz.sources.model.fx import FxRefused, module_program, prepare_model, trace_module_level
 
     prepare_model(model)
