@@ -55,7 +55,7 @@ def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
 
 def graph_table(trace: Trace) -> Table:
     """One row per node: its definition, shape, dtype and module (the grouping)."""
-    flagged = {f.node for f in find_issues(trace)}
+    flagged = {f.node for f in find_issues(trace) if f.kind not in NOTES}
     table = Table(title="graph", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True)
     table.add_column("definition")
@@ -126,6 +126,9 @@ def _norm(value) -> float:
     return float(np.sqrt(np.dot(flat, flat)))
 
 
+NOTES = {"masked"}  # findings that say what was seen, not what is wrong
+
+
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     """The short list printed after the table: kind, node, what is wrong."""
     if not findings:
@@ -136,7 +139,8 @@ def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     table.add_column(style="bold")
     table.add_column()
     for f in findings:
-        table.add_row(f.kind, trace.graph.nodes[f.node].label, f.message)
+        table.add_row(Text(f.kind, style="bold cyan") if f.kind in NOTES else f.kind, trace.graph.nodes[f.node].label,
+                      f.message)
     return table
 
 
