@@ -4,7 +4,9 @@ transpose, matmul and add, and a LayerNorm as native_layer_norm.
 Parameters are passed in (torch.func.functional_call), so each is a placeholder and a
 real input of the ops that use it. Dropout is traced as native_dropout, whose second
 output is the mask, shown on the dropout's output node. make_fx follows the branches the
-real batch takes, so data-dependent control flow traces here.
+real batch takes, so data-dependent control flow traces here. The graph is then
+functionalized (`functionalized`): no node's value is one a later in-place op wrote, and
+an op that ran in place says so.
 """
 
 from __future__ import annotations
