@@ -276,3 +276,37 @@ def test_a_model_aten_tracing_refuses_is_one_line_naming_why(tmp_path, capsys, m
     assert main(["trace", str(spec), "--level", "aten"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "make_fx cannot trace the model at aten level (RuntimeError: Cannot" in err
+
+
+class _ViewInPlace(torch.nn.Module):
+    def __init__(self, later_view: bool):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 4)
+        self.later_view = later_view
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.later_view:  # the base is read after its view was written in place
+            h[:, :2].mul_(2)
+            return h.sum(1, keepdim=True)
+        out = h.view(-1, 2, 2)  # the base is never read again: out of place is exact
+        out.relu_()
+        return out.sum((1, 2)).unsqueeze(1)
+
+
+@pytest.mark.parametrize("later_view", [True, False])
+def test_in_place_on_a_view_is_exact_or_refused_with_a_reason(later_view: bool) -> None:
+    """Module level runs in-place calls out of place; where that would leave a view's base
+    stale it refuses (one line naming --level aten) rather than show wrong numbers."""
+    from gradviz.sources.model import ModelRunError
+
+    torch.manual_seed(0)
+    model = _ViewInPlace(later_view)
+    x, y = torch.randn(5, 3), torch.randn(5, 1)
+    if later_view:
+        with pytest.raises(ModelRunError, match="shares memory with .*--level aten keeps both right"):
+            trace_model(model, torch.nn.functional.mse_loss, x, y)
+    else:
+        assert check_model(model, torch.nn.functional.mse_loss, x, y).ok
+    check = check_model(model, torch.nn.functional.mse_loss, x, y, "aten")
+    assert check.ok and check.parameter_error == 0, check.summary().plain

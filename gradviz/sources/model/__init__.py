@@ -114,9 +114,9 @@ def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, l
     prepare_model(model)
     try:
         gm, notes = trace_module_level(model, loss)
+        return module_program(gm, model, notes)
     except FxRefused as refused:
         return refused
-    return module_program(gm, model, notes)
 
 
 def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, seed: int,

@@ -202,6 +202,13 @@ class _Builder:
     def run_out_of_place(self, node: torch.fx.Node, target: Any, name: str) -> None:
         """After an in-place call on `target`, later uses of it read this node's result,
         and the node says it ran in place (`name`: relu_, inplace=True…)."""
+        if isinstance(target, torch.fx.Node):
+            stale = _stale_alias(node, target)
+            if stale is not None:
+                shown = {n: self.label(self.index_of[n]) if n in self.index_of else n.name for n in (target, stale)}
+                raise FxRefused(f"in-place {name} writes into {shown[target]}, which shares memory with "
+                                f"{shown[stale]}; run out of place, {shown[stale]} would keep its old value "
+                                "(--level aten keeps both right)", "")
         step = self.steps[self.index_of[node]]
         step.attrs["inplace"] = name
         step.definition += f"  (ran in place: {name})"
@@ -281,6 +288,41 @@ class _Builder:
         self.call(node, fn, run, node.name, text, args, kwargs, inline=inline)
         if inplace:
             self.run_out_of_place(node, node.args[0], name)
+
+
+# Calls whose result can share memory with their first argument (a view of it).
+VIEW_METHODS = {"view", "view_as", "reshape", "reshape_as", "transpose", "t", "permute", "narrow", "select",
+                "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "diagonal", "unfold",
+                "as_strided", "chunk", "split", "unbind", "movedim", "swapaxes", "detach", "contiguous",
+                "__getitem__", "getitem"}
+
+
+def _is_view(node: torch.fx.Node) -> bool:
+    if node.op not in ("call_method", "call_function"):
+        return False
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    if node.target is getattr:  # x.T is a view; x.shape is not a tensor
+        return len(node.args) > 1 and node.args[1] in ("T", "mT", "H", "mH")
+    return name in VIEW_METHODS
+
+
+def _stale_alias(inplace: torch.fx.Node, target: torch.fx.Node) -> torch.fx.Node | None:
+    """A tensor sharing memory with `target` that is read after the in-place call: running the call
+    out of place would leave it stale. None when there is none (the usual case)."""
+    root = target
+    while _is_view(root) and isinstance(root.args[0], torch.fx.Node):
+        root = root.args[0]
+    family, frontier = {root}, [root]
+    while frontier:
+        for user in frontier.pop().users:
+            if _is_view(user) and user not in family:
+                family.add(user)
+                frontier.append(user)
+    order = {n: i for i, n in enumerate(inplace.graph.nodes)}
+    for member in family - {target}:
+        if any(order[u] > order[inplace] and u not in family for u in member.users):
+            return member
+    return None
 
 
 def parameter_names(model: nn.Module) -> dict[int, tuple[str, ...]]:
