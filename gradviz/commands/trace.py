@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         from gradviz.views.json_report import trace_to_json
 
-        json.dump(trace_to_json(trace, args.source, full=args.full), sys.stdout, indent=1)
+        report = trace_to_json(trace, args.source, full=args.full)
+        if args.check:
+            report["check"] = _check(trace, args).to_json()
+        json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
@@ -77,13 +80,18 @@ def run(args: argparse.Namespace) -> int:
         if args.check and trace.info.get("source") == "model" and "script" in trace.info:
             console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
                           "check=True), compares with the oracles)", style="yellow")
-        elif args.check and trace.info.get("source") == "model":
-            from gradviz.sources.model.check import check_spec_file
-
-            console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
-                                          not getattr(args, "eval", False)).summary())
         elif args.check:
-            from gradviz.check import check_trace
-
-            console.print(check_trace(trace, args.source).summary())
+            console.print(_check(trace, args).summary())
     return 1 if trace.first_nonfinite() is not None else 0
+
+
+def _check(trace, args: argparse.Namespace):
+    """--check: the model oracles for a model, finite differences and torch for an expression."""
+    if trace.info.get("source") == "model":
+        from gradviz.sources.model.check import check_spec_file
+
+        return check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
+                               not getattr(args, "eval", False))
+    from gradviz.check import check_trace
+
+    return check_trace(trace, args.source)
