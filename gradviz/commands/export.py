@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.commands.common import add_source_options, check_wrt, load_trace
+from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--frames", metavar="DIR",
                         help="write one SVG per step into DIR (step_000.svg …), every frame with the same layout")
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
-                        help="above N nodes, fold module clusters (or refuse) instead of waiting on dot; default 2500")
+                        help="above N boxes, fold modules (or focus on the output) instead of waiting on dot; default 2000")
+    add_fold_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -43,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     trace = load_trace(args, modes)
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT
+    fold = fold_from_args(trace, args, limit)
     if args.file is not None:
-        path = export_trace(trace, Path(args.file), args.mode, args.step, wrt, None, args.detail, limit)
+        path = export_trace(trace, Path(args.file), args.mode, args.step, wrt, None, args.detail, limit, fold)
         print(f"wrote {path}")
     if args.frames is not None:
-        paths = export_frames(trace, Path(args.frames), args.mode, wrt, None, args.detail, limit)
+        paths = export_frames(trace, Path(args.frames), args.mode, wrt, None, args.detail, limit, fold)
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
     return 0

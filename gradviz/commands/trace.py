@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gradviz.commands.common import MODES, add_source_options, check_wrt, load_trace
+from gradviz.commands.common import MODES, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -21,6 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
+    add_fold_options(parser)
     parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
     parser.add_argument("--show", metavar="NODE", action="append", default=[],
                         help="also print NODE's value and adjoint in full (repeatable)")
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if args.graph:
             from gradviz.draw.terminal import render_trace_graph
 
-            console.print(render_trace_graph(trace, ascii=args.ascii))
+            console.print(render_trace_graph(trace, ascii=args.ascii, fold=fold_from_args(trace, args)))
         if args.check and trace.info.get("source") == "model":
             from gradviz.sources.model.check import check_spec_file
 

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S, NODE_LIMIT
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.fold import Fold, fold_look, plan_fold
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -126,32 +127,37 @@ def legend(kinds: Iterable[str] | None = None, ascii: bool = False) -> Text:
 
 
 class TraceDrawing:
-    """A trace laid out once (per detail level); `grid(...)` repaints it for one step.
+    """A trace laid out once (per detail level and folding); `grid(...)` repaints it for one step.
 
-    Building one runs `dot`: where a UI is waiting, build it in a worker thread.
+    Building one runs `dot`: where a UI is waiting, build it in a worker thread. Without a
+    `fold`, the most open folding that fits the box budget is drawn (fold.plan_fold).
     """
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
         self.detail = detail
+        self.fold = fold if fold is not None else plan_fold(trace.graph)
         if labels is None:
-            labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
+            labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
         self.labels = labels
         self._numbers = Numbers(trace)
-        sizing = sizing_look(trace, detail, labels, numbers=self._numbers)
+        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers))
         self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
-        self._edge_ids = sizing.edge_ids
+        self._sizing = sizing
         self._shown: GraphLook | None = None
+
+    def _folded(self, look: GraphLook) -> GraphLook:
+        return fold_look(self.trace.graph, look, self.fold, self.detail)
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
-        """The boxes and edges of one step (state) or of a finished pass (mode)."""
+        """The boxes and edges of one step (state) or of a finished pass (mode), folded."""
         view = make_view(self.trace, state, mode, wrt, output)
-        return trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers)
+        return self._folded(trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers))
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:
@@ -167,18 +173,19 @@ class TraceDrawing:
         return grid
 
     def rect_of(self, node_id: int) -> Rect:
-        """Where node `node_id`'s box lies in the grid (to scroll it into view)."""
-        return self.layout.boxes[f"n{node_id}"]
+        """Where node `node_id`'s box lies in the grid (its module's box when folded)."""
+        key = self.fold.box_of(node_id) or f"n{node_id}"
+        return self.layout.boxes[key]
 
     def node_at(self, x: int, y: int) -> int | None:
-        """The node whose box covers cell (x, y), for mouse clicks; None elsewhere."""
+        """The node whose box (or module box, or stub) covers cell (x, y), for mouse clicks."""
         owner = self._grid.owner_at(x, y)
-        return int(owner[1][1:]) if owner and owner[0] == "box" else None
+        return self._sizing.node_of(owner[1]) if owner and owner[0] == "box" else None
 
     def edge_at(self, x: int, y: int) -> tuple[int, int] | None:
         """The edge (child id, input position) drawn at cell (x, y), or None."""
         owner = self._grid.owner_at(x, y)
-        return self._edge_ids[owner[1]] if owner and owner[0] == "edge" else None
+        return self._sizing.edge_ids[owner[1]] if owner and owner[0] == "edge" else None
 
     def view(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphView:
@@ -188,17 +195,18 @@ class TraceDrawing:
 
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
                        mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
-                       output: str | None = None) -> Group:
+                       output: str | None = None, fold: Fold | None = None) -> Group:
     """The trace's graph drawn for the terminal, with a legend: at a step (`state`), or with
     a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
-    pass of `wrt` and the reverse pass of `output`, by default the first)."""
-    if len(trace.graph.nodes) > NODE_LIMIT:
-        return Group(Text(
-            f"(the graph has {len(trace.graph.nodes)} nodes, too many to lay out here in reasonable time: "
-            "`gradviz export` folds module clusters; or trace a smaller model or batch)",
-            style="dim"))
-    drawing = TraceDrawing(trace, detail, ascii)
+    pass of `wrt` and the reverse pass of `output`, by default the first). Big graphs are
+    folded to fit (fold.plan_fold), with a line saying how."""
+    drawing = TraceDrawing(trace, detail, ascii, fold=fold)
     parts = [drawing.view(state, mode, wrt, output)]
+    if drawing.fold.note:
+        parts.append(Text(f"({drawing.fold.note})", style="dim"))
     if show_legend:
-        parts.append(legend({node_kind(trace, node) for node in trace.graph.nodes}, ascii))
+        kinds = {node_kind(trace, node) for node in trace.graph.nodes}
+        if any(box.style.startswith("module") for box in drawing._sizing.boxes):
+            kinds.add("module")
+        parts.append(legend(kinds, ascii))
     return Group(*parts)
