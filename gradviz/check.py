@@ -5,6 +5,7 @@ torch is imported only here and only when asked for: the expression path stays f
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -13,7 +14,7 @@ import numpy as np
 
 from gradviz.core.graph import Graph
 from gradviz.core.passes import forward_values
-from gradviz.core.rules import dropout_mask
+from gradviz.core.rules import RULES
 from gradviz.core.trace import Trace
 
 FD_MAX_ELEMENTS = 64  # per input: enough to catch a wrong rule, cheap on big tensors
@@ -55,32 +56,18 @@ def finite_difference_gradients(trace: Trace, step: float | None = None) -> dict
     return result
 
 
-def _torch_ops():
+@functools.cache
+def _oracle(op: str):
+    """torch's version of `op`, resolved from its rule on first use (core imports no torch)."""
     import torch
-    import torch.nn.functional as F
 
-    def reduce(fn):
-        return lambda x, axis=None: fn(x) if axis is None else fn(x, dim=axis)
-
-    return {
-        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
-        "neg": torch.neg, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs,
-        "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-        "relu": torch.relu, "softplus": lambda x: F.softplus(x, threshold=1e9),
-        "maximum": torch.maximum, "minimum": torch.minimum, "matmul": torch.matmul,
-        "transpose": lambda x: x.permute(*reversed(range(x.dim()))),
-        "sum": reduce(torch.sum), "mean": reduce(torch.mean),
-        "norm": lambda x: torch.linalg.vector_norm(x),
-        "bce": lambda p, y: torch.mean(-(y * torch.log(p) + (1 - y) * torch.log1p(-p))),
-        "mse": lambda a, b: F.mse_loss(*torch.broadcast_tensors(a, b)),
-    }
+    return RULES[op].oracle(torch)
 
 
 def torch_forward(graph: Graph, leaves: Mapping[str, "object"]) -> list:
     """Evaluate `graph` with torch ops (an implementation independent of gradviz's rules)."""
     import torch
 
-    ops = _torch_ops()
     dtype = next(iter(leaves.values())).dtype if leaves else torch.float64
     values: list = []
     for node in graph.nodes:
@@ -88,15 +75,8 @@ def torch_forward(graph: Graph, leaves: Mapping[str, "object"]) -> list:
             values.append(torch.as_tensor(np.asarray(node.attrs["value"]), dtype=dtype))
         elif node.is_leaf:
             values.append(leaves[node.label])
-        elif node.op == "dropout":
-            x = values[node.inputs[0]]
-            p = node.attrs["p"]
-            mask = torch.as_tensor(dropout_mask(tuple(x.shape), p, node.attrs["seed"]))
-            values.append(torch.where(mask, x / (1 - p), torch.zeros_like(x)))
         else:
-            args = [values[i] for i in node.inputs]
-            kwargs = {"axis": node.attrs["axis"]} if "axis" in node.attrs else {}
-            values.append(ops[node.op](*args, **kwargs))
+            values.append(_oracle(node.op)(*(values[i] for i in node.inputs), **node.attrs))
     return values
 
 

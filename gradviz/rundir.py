@@ -7,6 +7,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     meta.json       what the trainer found: layers, dropout layers, sizes, device, world
     status.json     state (starting, running, paused, finished, stopped, failed), message
     metrics.jsonl   one JSON object per logged step, appended and flushed line by line
+                    (its statistics named by STEP_STATS below)
     masks.jsonl     dropout-mask samples, one JSON object per logged step
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
     error.txt       the traceback when the run failed
@@ -21,11 +22,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
+PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,70 @@ class RunPaths:
     @property
     def best_checkpoint(self) -> Path:
         return self.root / "best.pt"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One statistic of a logged step: its key in a metrics record, one value or one per layer."""
+
+    name: str
+    per_layer: bool = False
+    about: str = ""
+
+
+# The fixed part of a logged step's statistics, in the order the device packs them. The
+# trainer computes each by name (train/stats.py); the records and the monitor read them by
+# name: a new per-layer metric is one entry here and its computation there.
+STEP_STATS = (
+    Stat("loss", about="the data loss of the step (mean over its micro-batches)"),
+    Stat("penalty", about="the L2 penalty λ·Σ‖θ‖², logged on its own (0 without --l2)"),
+    Stat("grad_norm", per_layer=True, about="‖∇θ‖ per layer, after the all-reduce"),
+    Stat("param_norm", per_layer=True, about="‖θ‖ per layer"),
+    Stat("grad_norm_total", about="‖∇θ‖ over every trainable parameter"),
+)
+
+
+@dataclass(frozen=True)
+class StatsLayout:
+    """Names, sizes and offsets of the statistics in a step's flat vector, for `layers` layers."""
+
+    layers: int
+    stats: tuple[Stat, ...] = STEP_STATS
+
+    def size(self, name: str) -> int:
+        """How many numbers the statistic `name` takes: 1, or one per layer."""
+        return self.layers if self._stat(name).per_layer else 1
+
+    def offset(self, name: str) -> int:
+        """Where the statistic `name` starts in the vector."""
+        at = 0
+        for stat in self.stats:
+            if stat.name == name:
+                return at
+            at += self.size(stat.name)
+        raise KeyError(name)
+
+    @property
+    def width(self) -> int:
+        """Numbers in the fixed part (anything after it is the trainer's own)."""
+        return sum(self.size(stat.name) for stat in self.stats)
+
+    def unpack(self, values: list[float], layer_names: list[str]) -> dict[str, Any]:
+        """The named values of a vector's host copy: a number, or {layer: number} per layer."""
+        out: dict[str, Any] = {}
+        for stat in self.stats:
+            at = self.offset(stat.name)
+            if stat.per_layer:
+                out[stat.name] = dict(zip(layer_names, values[at:at + self.layers]))
+            else:
+                out[stat.name] = values[at]
+        return out
+
+    def _stat(self, name: str) -> Stat:
+        for stat in self.stats:
+            if stat.name == name:
+                return stat
+        raise KeyError(name)
 
 
 class JsonlWriter:
@@ -183,12 +249,41 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
     write_json_atomic(paths.status, status)
 
 
+def write_failure(paths: RunPaths, message: str, kind: str) -> None:
+    """Mark the run failed with the one-line message the CLI prints and the error's kind."""
+    write_status(paths, "failed", message=message, kind=kind)
+
+
+def read_failure(paths: RunPaths) -> tuple[str | None, str | None]:
+    """(kind, message) of a failed run, as write_failure left them (None where missing)."""
+    status = read_json(paths.status) or {}
+    return status.get("kind"), status.get("message")
+
+
+def named_process_alive(status: Mapping[str, Any]) -> bool | None:
+    """Whether a process that status.json names still runs; None when it names none."""
+    pids = [status.get(key) for key in PID_FIELDS]
+    if not any(pids):
+        return None
+    return any(process_alive(pid) for pid in pids)
+
+
 def write_control(paths: RunPaths, command: str) -> None:
     """Ask the trainer to pause, resume or stop; it polls this file."""
     if command not in COMMANDS:
         raise ValueError(f"unknown control command {command!r}")
-    previous = read_json(paths.control) or {}
-    write_json_atomic(paths.control, {"command": command, "seq": int(previous.get("seq", 0)) + 1, "time": time.time()})
+    write_json_atomic(paths.control, {"command": command, "seq": read_control(paths)[0] + 1, "time": time.time()})
+
+
+def read_control(paths: RunPaths) -> tuple[int, str | None]:
+    """The latest command's sequence number and the command (0, None when there is none)."""
+    control = read_json(paths.control) or {}
+    try:
+        seq = int(control.get("seq", 0))
+    except (TypeError, ValueError):
+        seq = 0
+    command = control.get("command")
+    return seq, command if isinstance(command, str) else None
 
 
 def process_alive(pid: int | None) -> bool:

@@ -95,12 +95,12 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
 
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
     """
-    from gradviz.rundir import RunPaths, read_json
+    from gradviz.rundir import RunPaths, read_failure
 
     if state == "failed":
-        status = read_json(RunPaths(run_dir).status) or {}
-        error = SpecError if status.get("kind") == "SpecError" else TrainingError
-        raise error(status.get("message", f"training failed; see {run_dir}/error.txt"))
+        kind, message = read_failure(RunPaths(run_dir))
+        error = SpecError if kind == "SpecError" else TrainingError
+        raise error(message or f"training failed; see {run_dir}/error.txt")
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0

@@ -13,6 +13,7 @@ import numpy as np
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
+from gradviz.core.stats import l2_norm
 from gradviz.core.trace import Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
@@ -97,11 +98,6 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
     return found
 
 
-def _norm(value: np.ndarray) -> float:
-    flat = np.asarray(value, dtype=np.float64).ravel()
-    return float(np.sqrt(np.dot(flat, flat)))
-
-
 def gradient_scale(trace: Trace) -> list[Finding]:
     """Where adjoints start to vanish (below 1e-7 of the loss gradient) or explode (above 1e4×)."""
     found = []
@@ -109,7 +105,7 @@ def gradient_scale(trace: Trace) -> list[Finding]:
     for output, adjoints in trace.adjoints.items():
         oid = graph.outputs[output]
         out_node = graph.nodes[oid]
-        refs = [_norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and np.all(np.isfinite(adjoints[i]))]
+        refs = [l2_norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and np.all(np.isfinite(adjoints[i]))]
         reference = max(refs, default=0.0)
         if out_node.is_leaf or reference == 0 or not np.isfinite(reference):
             continue
@@ -118,7 +114,7 @@ def gradient_scale(trace: Trace) -> list[Finding]:
         for i in reached:
             a = adjoints[i]
             if a is not None and np.issubdtype(np.asarray(a).dtype, np.floating) and np.all(np.isfinite(a)):
-                ratio[i] = _norm(a) / reference
+                ratio[i] = l2_norm(a) / reference
         vanishing = {i for i, r in ratio.items() if r < VANISHING}
         for i in sorted(vanishing):
             users = [u for u in graph.users(i) if u in reached or u == oid]

@@ -4,6 +4,10 @@ Each rule knows how to evaluate its op, its vector-Jacobian product per input (r
 mode: the edge term v̄_j·∂v_j/∂v_i), its Jacobian-vector product per input (forward
 mode), and its text forms: the definition (`exp({0})`) and one local-derivative formula
 per input (`e^{{{0}}}`), where {0}, {1} are the input labels and {out} the node's own.
+It also names what the expression parser calls the op (`names`, aliases included) and
+which literal option it takes, and holds torch's own version of the op (`oracle`), a
+function of the torch module so that core never imports torch. The parser, the torch
+oracle (`gradviz.check`) and the model traces' formulas all read this table.
 
 Elementwise ops give their local derivatives once (`derivs`); vjp and jvp follow from
 them. The others spell out vjp and jvp. Broadcasting is undone by the passes
@@ -41,6 +45,12 @@ class Rule:
     # Non-elementwise ops: each input's share of the tangent, e.g. "{0}' @ {1}"; their
     # partials are then written as vector-Jacobian products in v̄ ("v̄ @ {1}ᵀ").
     tangent_forms: tuple[str, ...] = ()
+    # What the expression parser calls it: `exp(x)`, `ln(x)`; none for operators (a + b).
+    names: tuple[str, ...] = ()
+    # The one literal option the parser takes, by keyword or after the tensors: sum(x, axis=0).
+    option: str | None = None
+    # Given the torch module, torch's version: called with the inputs and the node's attrs.
+    oracle: Callable[[Any], Callable[..., Any]] | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -70,7 +80,8 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     return grad.reshape(shape)
 
 
-def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, partials: tuple[str, ...]) -> None:
+def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, partials: tuple[str, ...], *,
+                 names: tuple[str, ...] = (), option: str | None = None, oracle=None) -> None:
     def vjp(i: int) -> EdgeFn:
         return lambda g, out, args, attrs: g * derivs(args, out, attrs)[i]
 
@@ -80,13 +91,15 @@ def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, parti
     RULES[name] = Rule(
         name, arity, evaluate,
         tuple(vjp(i) for i in range(arity)), tuple(jvp(i) for i in range(arity)),
-        definition, partials, derivs,
+        definition, partials, derivs, names=names, option=option, oracle=oracle,
     )
 
 
 def _rule(name: str, arity: int, evaluate, vjps, jvps, definition: str, partials: tuple[str, ...],
-          tangent_forms: tuple[str, ...]) -> None:
-    RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials, None, tangent_forms)
+          tangent_forms: tuple[str, ...], *, names: tuple[str, ...] = (), option: str | None = None,
+          oracle=None) -> None:
+    RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials, None, tangent_forms,
+                       names, option, oracle)
 
 
 def _one(x: Array) -> Array:
@@ -106,14 +119,14 @@ def _ties(a: Array, b: Array, wins: Array) -> Array:
 
 # --- arithmetic -------------------------------------------------------------------------
 _elementwise("add", 2, lambda a, k: a[0] + a[1], lambda a, o, k: (_one(o), _one(o)),
-             "{0} + {1}", ("1", "1"))
+             "{0} + {1}", ("1", "1"), oracle=lambda torch: torch.add)
 _elementwise("sub", 2, lambda a, k: a[0] - a[1], lambda a, o, k: (_one(o), -_one(o)),
-             "{0} − {1}", ("1", "−1"))
+             "{0} − {1}", ("1", "−1"), oracle=lambda torch: torch.sub)
 _elementwise("mul", 2, lambda a, k: a[0] * a[1], lambda a, o, k: (a[1] * _one(o), a[0] * _one(o)),
-             "{0}·{1}", ("{1}", "{0}"))
+             "{0}·{1}", ("{1}", "{0}"), oracle=lambda torch: torch.mul)
 _elementwise("div", 2, lambda a, k: a[0] / a[1],
              lambda a, o, k: (_one(o) / a[1], -a[0] / a[1] ** 2),
-             "{0}/{1}", ("1/{1}", "−{0}/{1}²"))
+             "{0}/{1}", ("1/{1}", "−{0}/{1}²"), oracle=lambda torch: torch.div)
 def _pow_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
     # As torch: x**0 has derivative 0 even at x = 0, and the exponent's partial
     # x**y·ln x is taken as 0 where x = 0 and y >= 0.
@@ -124,34 +137,41 @@ def _pow_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
 
 
 _elementwise("pow", 2, lambda a, k: a[0] ** a[1], _pow_derivs,
-             "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"))
-_elementwise("neg", 1, lambda a, k: -a[0], lambda a, o, k: (-_one(o),), "−{0}", ("−1",))
+             "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"), oracle=lambda torch: torch.pow)
+_elementwise("neg", 1, lambda a, k: -a[0], lambda a, o, k: (-_one(o),), "−{0}", ("−1",),
+             oracle=lambda torch: torch.neg)
 
 # --- elementary functions ---------------------------------------------------------------
-_elementwise("exp", 1, lambda a, k: np.exp(a[0]), lambda a, o, k: (o,), "exp({0})", ("e^{{{0}}}",))
-_elementwise("log", 1, lambda a, k: np.log(a[0]), lambda a, o, k: (1 / a[0],), "log({0})", ("1/{0}",))
+_elementwise("exp", 1, lambda a, k: np.exp(a[0]), lambda a, o, k: (o,), "exp({0})", ("e^{{{0}}}",),
+             names=("exp",), oracle=lambda torch: torch.exp)
+_elementwise("log", 1, lambda a, k: np.log(a[0]), lambda a, o, k: (1 / a[0],), "log({0})", ("1/{0}",),
+             names=("log", "ln"), oracle=lambda torch: torch.log)
 _elementwise("sqrt", 1, lambda a, k: np.sqrt(a[0]), lambda a, o, k: (0.5 / o,), "sqrt({0})",
-             ("1/(2·√{0})",))
+             ("1/(2·√{0})",), names=("sqrt",), oracle=lambda torch: torch.sqrt)
 _elementwise("abs", 1, lambda a, k: np.abs(a[0]), lambda a, o, k: (np.sign(a[0]),), "abs({0})",
-             ("sign({0})",))
+             ("sign({0})",), names=("abs",), oracle=lambda torch: torch.abs)
 _elementwise("sin", 1, lambda a, k: np.sin(a[0]), lambda a, o, k: (np.cos(a[0]),), "sin({0})",
-             ("cos({0})",))
+             ("cos({0})",), names=("sin",), oracle=lambda torch: torch.sin)
 _elementwise("cos", 1, lambda a, k: np.cos(a[0]), lambda a, o, k: (-np.sin(a[0]),), "cos({0})",
-             ("−sin({0})",))
+             ("−sin({0})",), names=("cos",), oracle=lambda torch: torch.cos)
 _elementwise("tanh", 1, lambda a, k: np.tanh(a[0]), lambda a, o, k: (1 - o * o,), "tanh({0})",
-             ("1 − {out}²",))
+             ("1 − {out}²",), names=("tanh",), oracle=lambda torch: torch.tanh)
 _elementwise("sigmoid", 1, lambda a, k: _sigmoid(a[0]), lambda a, o, k: (o * (1 - o),),
-             "σ({0})", ("{out}·(1 − {out})",))
+             "σ({0})", ("{out}·(1 − {out})",), names=("sigmoid",), oracle=lambda torch: torch.sigmoid)
 _elementwise("relu", 1, lambda a, k: np.maximum(a[0], 0),
-             lambda a, o, k: ((a[0] > 0).astype(o.dtype),), "relu({0})", ("[{0} > 0]",))
+             lambda a, o, k: ((a[0] > 0).astype(o.dtype),), "relu({0})", ("[{0} > 0]",),
+             names=("relu",), oracle=lambda torch: torch.relu)
 _elementwise("softplus", 1, lambda a, k: np.logaddexp(0, a[0]), lambda a, o, k: (_sigmoid(a[0]),),
-             "softplus({0})", ("σ({0})",))
+             "softplus({0})", ("σ({0})",), names=("softplus",),
+             oracle=lambda torch: lambda x: torch.nn.functional.softplus(x, threshold=1e9))
 _elementwise("maximum", 2, lambda a, k: np.maximum(a[0], a[1]),
              lambda a, o, k: (_ties(a[0], a[1], a[0] > a[1]), _ties(a[0], a[1], a[1] > a[0])),
-             "max({0}, {1})", ("[{0} ≥ {1}]", "[{1} ≥ {0}]"))
+             "max({0}, {1})", ("[{0} ≥ {1}]", "[{1} ≥ {0}]"), names=("max",),
+             oracle=lambda torch: torch.maximum)
 _elementwise("minimum", 2, lambda a, k: np.minimum(a[0], a[1]),
              lambda a, o, k: (_ties(a[0], a[1], a[0] < a[1]), _ties(a[0], a[1], a[1] < a[0])),
-             "min({0}, {1})", ("[{0} ≤ {1}]", "[{1} ≤ {0}]"))
+             "min({0}, {1})", ("[{0} ≤ {1}]", "[{1} ≤ {0}]"), names=("min",),
+             oracle=lambda torch: torch.minimum)
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> Array:
@@ -164,9 +184,16 @@ def _dropout_scale(args: Args, attrs: Attrs) -> Array:
     return dropout_mask(x.shape, attrs["p"], attrs["seed"]).astype(x.dtype) / (1 - attrs["p"])
 
 
+def _torch_dropout(torch: Any, x: Any, p: float, seed: int) -> Any:
+    # torch draws its own masks: the oracle applies gradviz's seeded mask the torch way.
+    mask = torch.as_tensor(dropout_mask(tuple(x.shape), p, seed))
+    return torch.where(mask, x / (1 - p), torch.zeros_like(x))
+
+
 # The lecture's dropout: x'_i = 0 with probability p, else x_i/(1−p).
 _elementwise("dropout", 1, lambda a, k: a[0] * _dropout_scale(a, k),
-             lambda a, o, k: (_dropout_scale(a, k),), "dropout({0}, p={p})", ("mask/(1−{p})",))
+             lambda a, o, k: (_dropout_scale(a, k),), "dropout({0}, p={p})", ("mask/(1−{p})",),
+             names=("dropout",), option="p", oracle=lambda torch: lambda x, p, seed: _torch_dropout(torch, x, p, seed))
 
 
 # --- linear algebra ---------------------------------------------------------------------
@@ -201,9 +228,9 @@ def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
 
 _rule("matmul", 2, lambda a, k: a[0] @ a[1], (_matmul_vjp_a, _matmul_vjp_b),
       (lambda t, o, a, k: t @ a[1], lambda t, o, a, k: a[0] @ t),
-      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"), ("{0}' @ {1}", "{0} @ {1}'"))
+      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"), ("{0}' @ {1}", "{0} @ {1}'"), oracle=lambda torch: torch.matmul)
 _rule("transpose", 1, lambda a, k: a[0].T, (lambda g, o, a, k: g.T,), (lambda t, o, a, k: t.T,),
-      "{0}ᵀ", ("v̄ᵀ",), ("{0}'ᵀ",))
+      "{0}ᵀ", ("v̄ᵀ",), ("{0}'ᵀ",), oracle=lambda torch: lambda x: x.permute(*reversed(range(x.dim()))))
 
 
 # --- reductions -------------------------------------------------------------------------
@@ -219,6 +246,10 @@ def _spread(g: Array, x: Array, attrs: Attrs) -> Array:
     return np.broadcast_to(g, x.shape)
 
 
+def _torch_reduce(fn):
+    return lambda x, axis=None: fn(x) if axis is None else fn(x, dim=axis)
+
+
 def _count(x: Array, attrs: Attrs) -> int:
     axis = _axis(attrs)
     return x.size if axis is None else x.shape[axis]
@@ -227,11 +258,13 @@ def _count(x: Array, attrs: Attrs) -> int:
 _rule("sum", 1, lambda a, k: np.sum(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k).copy(),),
       (lambda t, o, a, k: np.sum(t, axis=_axis(k)),),
-      "sum({0})", ("v̄ spread over {0}",), ("sum({0}')",))
+      "sum({0})", ("v̄ spread over {0}",), ("sum({0}')",),
+      names=("sum",), option="axis", oracle=lambda torch: _torch_reduce(torch.sum))
 _rule("mean", 1, lambda a, k: np.mean(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k) / _count(a[0], k),),
       (lambda t, o, a, k: np.mean(t, axis=_axis(k)),),
-      "mean({0})", ("v̄/n spread over {0}",), ("mean({0}')",))
+      "mean({0})", ("v̄/n spread over {0}",), ("mean({0}')",),
+      names=("mean",), option="axis", oracle=lambda torch: _torch_reduce(torch.mean))
 
 
 def _safe_div(x: Array, d: Array) -> Array:
@@ -242,7 +275,8 @@ def _safe_div(x: Array, d: Array) -> Array:
 _rule("norm", 1, lambda a, k: np.sqrt(np.sum(a[0] * a[0])),
       (lambda g, o, a, k: g * _safe_div(a[0], o),),
       (lambda t, o, a, k: np.sum(t * _safe_div(a[0], o)),),
-      "‖{0}‖", ("v̄·{0}/{out}",), ("⟨{0}, {0}'⟩/{out}",))
+      "‖{0}‖", ("v̄·{0}/{out}",), ("⟨{0}, {0}'⟩/{out}",),
+      names=("norm",), oracle=lambda torch: torch.linalg.vector_norm)
 
 
 # --- losses (means over every element, as torch's default reduction) --------------------
@@ -257,17 +291,20 @@ def _mse_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
     return 2 * d / d.size, -2 * d / d.size
 
 
-def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str]) -> None:
+def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str], oracle) -> None:
     """A mean loss: vjp is g·(local derivative), jvp sums t·(local derivative).
 
     Its output is a scalar, so the partials read as plain factors of v̄."""
     _rule(name, 2, evaluate,
           (lambda g, o, a, k: g * derivs(a, o, k)[0], lambda g, o, a, k: g * derivs(a, o, k)[1]),
           (lambda t, o, a, k: np.sum(t * derivs(a, o, k)[0]), lambda t, o, a, k: np.sum(t * derivs(a, o, k)[1])),
-          definition, partials, tuple(f"Σ {p}·{{{i}}}'" for i, p in enumerate(partials)))
+          definition, partials, tuple(f"Σ {p}·{{{i}}}'" for i, p in enumerate(partials)),
+          names=(name,), oracle=oracle)
 
 
 _loss("bce", lambda a, k: np.mean(-(a[1] * np.log(a[0]) + (1 - a[1]) * np.log1p(-a[0]))), _bce_derivs,
-      "bce({0}, {1})", ("({0} − {1})/({0}·(1 − {0}))/n", "−ln({0}/(1 − {0}))/n"))
+      "bce({0}, {1})", ("({0} − {1})/({0}·(1 − {0}))/n", "−ln({0}/(1 − {0}))/n"),
+      lambda torch: lambda p, y: torch.mean(-(y * torch.log(p) + (1 - y) * torch.log1p(-p))))
 _loss("mse", lambda a, k: np.mean((a[0] - a[1]) ** 2), _mse_derivs,
-      "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"))
+      "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"),
+      lambda torch: lambda a, b: torch.nn.functional.mse_loss(*torch.broadcast_tensors(a, b)))

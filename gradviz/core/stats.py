@@ -27,6 +27,12 @@ class TensorStats:
         return self.nan_count == 0 and self.inf_count == 0
 
 
+def l2_norm(value: np.ndarray) -> float:
+    """‖value‖ over every element, in float64 (NaN or Inf when an element is)."""
+    flat = np.asarray(value, dtype=np.float64).ravel()
+    return float(np.sqrt(np.dot(flat, flat)))
+
+
 def tensor_stats(value: np.ndarray) -> TensorStats:
     """Statistics over the finite elements; NaN and Inf are counted, not averaged.
 

@@ -2,7 +2,8 @@
 
 `render_trace_graph` is what `gradviz trace --graph` prints; `TraceDrawing` is what the
 stepper keeps: the layout is made once per detail level, and each step repaints only the
-boxes and edges whose text or style changed.
+boxes and edges whose text or style changed: all of them (`grid`, O(nodes)), or those of
+the nodes the caller names (`repaint`, O(changed), for a step on a graph of thousands).
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ from gradviz.draw.look import (
     STYLES,
     GraphLook,
     Numbers,
+    box_style,
+    box_text,
+    edge_label,
+    edge_style,
     make_view,
     node_kind,
     sizing_look,
     trace_look,
 )
-from gradviz.draw.layout import text_cells, text_width
+from gradviz.draw.layout import BoxSpec, text_cells, text_width
 from gradviz.draw.raster import Grid, rasterise
 from gradviz.draw.route import Rect, layout_graph
 
@@ -149,6 +154,26 @@ class TraceDrawing:
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
+        self._edges_of: list[list[int]] = [[] for _ in trace.graph.nodes]  # edge indices touching a node
+        for j, (child, position) in enumerate(self._edge_ids):
+            self._edges_of[child].append(j)
+            self._edges_of[trace.graph.nodes[child].inputs[position]].append(j)
+        self._box_looks: dict[int, tuple] = {}  # what repaint() last drew, per node and edge
+        self._edge_looks: dict[int, tuple] = {}
+
+    @property
+    def width(self) -> int:
+        """Columns of the drawing."""
+        return self._grid.width
+
+    @property
+    def height(self) -> int:
+        """Rows of the drawing."""
+        return self._grid.height
+
+    def runs(self, y: int) -> list[tuple[str, str]]:
+        """Row y as (text, style key) runs, as last painted."""
+        return self._grid.runs(y)
 
     def _folded(self, look: GraphLook) -> GraphLook:
         return fold_look(self.trace.graph, look, self.fold, self.detail)
@@ -170,7 +195,46 @@ class TraceDrawing:
             if self._shown is None or self._shown.edges[j] != edge:
                 grid.paint_edge(j, edge.style, edge.label)
         self._shown = look
+        self._box_looks.clear()
+        self._edge_looks.clear()
         return grid
+
+    def repaint(self, state: StepState | None, nodes: Iterable[int]) -> set[int]:
+        """Bring the boxes of `nodes` and the edges touching them to this step, in place;
+        returns the rows that changed. The caller says which nodes may have changed."""
+        trace, grid, numbers = self.trace, self._grid, self._numbers
+        view = make_view(trace, state)
+        self._shown = None  # grid() must repaint everything after this
+        rows: set[int] = set()
+        edges: set[int] = set()
+        boxes = []
+        for node_id in nodes:
+            node = trace.graph.nodes[node_id]
+            lines, bad = box_text(numbers, node, view, self.detail)
+            style = box_style(numbers, node, view)
+            line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
+            look = (lines, style, line_styles)
+            if self._box_looks.get(node_id) != look:
+                self._box_looks[node_id] = look
+                old = grid.boxes[f"n{node_id}"]
+                boxes.append(BoxSpec(old.key, lines, style, old.cluster, line_styles, old.border))
+                rect = self.layout.boxes[old.key]
+                rows.update(range(rect.y, rect.y + rect.h))
+            edges.update(self._edges_of[node_id])
+        grid.paint_boxes(boxes)
+        for j in sorted(edges):
+            child, position = self._edge_ids[j]
+            style = edge_style(numbers, child, position, view)
+            labelled = self.labels and grid.edges[j].label is not None
+            label = edge_label(numbers, child, position, view) if labelled else None
+            if self._edge_looks.get(j) != (style, label):
+                self._edge_looks[j] = (style, label)
+                grid.paint_edge(j, style, label)
+                rows.update((grid.edge_cells[j] // grid.width).tolist())
+                rect = self.layout.labels.get(j)
+                if rect is not None:
+                    rows.update(range(rect.y, rect.y + rect.h))
+        return rows
 
     def rect_of(self, node_id: int) -> Rect:
         """Where node `node_id`'s box lies in the grid (its module's box when folded)."""

@@ -13,24 +13,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, JsonlTailer, RunPaths, process_alive, read_json)
+from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
+                            read_json)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 
 
 @dataclass
 class Series:
-    """Values over logged steps, column by column, for plotting."""
+    """Values over logged steps, column by column, for plotting.
+
+    Every statistic of STEP_STATS is kept by its name: `stat[name]` (one column) or
+    `layer_stat[name][layer]` (one column per layer)."""
 
     steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    penalty: list[float] = field(default_factory=list)
+    stat: dict[str, list[float]] = field(
+        default_factory=lambda: {s.name: [] for s in STEP_STATS if not s.per_layer})
+    layer_stat: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: {s.name: {} for s in STEP_STATS if s.per_layer})
     total: list[float] = field(default_factory=list)
-    grad_total: list[float] = field(default_factory=list)
-    grad: dict[str, list[float]] = field(default_factory=dict)
     val_steps: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+
+    @property
+    def loss(self) -> list[float]:
+        """The data loss at each logged step."""
+        return self.stat["loss"]
+
+    @property
+    def penalty(self) -> list[float]:
+        """The L2 penalty at each logged step."""
+        return self.stat["penalty"]
+
+    @property
+    def grad_total(self) -> list[float]:
+        """The whole gradient's norm at each logged step."""
+        return self.stat["grad_norm_total"]
+
+    @property
+    def grad(self) -> dict[str, list[float]]:
+        """Each layer's gradient norm at each logged step."""
+        return self.layer_stat["grad_norm"]
 
 
 class RunView:
@@ -136,13 +160,16 @@ class RunView:
         self.records.append(record)
         s = self.series
         s.steps.append(record["step"])
-        s.loss.append(_num(record.get("loss")))
-        s.penalty.append(_num(record.get("penalty")))
         s.total.append(_num(record.get("total")))
-        s.grad_total.append(_num(record.get("grad_norm_total")))
-        for name, value in record["grad_norm"].items():
-            column = s.grad.setdefault(name, [math.nan] * (len(s.steps) - 1))
-            column.append(_num(value))
+        for name, column in s.stat.items():
+            column.append(_num(record.get(name)))
+        for name, layers in s.layer_stat.items():
+            values = record.get(name) or {}
+            for layer, value in values.items():
+                layers.setdefault(layer, [math.nan] * (len(s.steps) - 1)).append(_num(value))
+            for layer, column in layers.items():  # a layer missing from this record: a gap
+                if layer not in values:
+                    column.append(math.nan)
         if "val_loss" in record:
             s.val_steps.append(record["step"])
             s.val_loss.append(_num(record["val_loss"]))
@@ -152,8 +179,8 @@ class RunView:
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now
-            pids = [self.status.get(k) for k in ("pid", "launcher_pid")]
-            self._alive = any(process_alive(p) for p in pids) if any(pids) else True
+            alive = named_process_alive(self.status)
+            self._alive = True if alive is None else alive
         return self._alive
 
 

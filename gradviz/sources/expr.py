@@ -31,16 +31,10 @@ MAX_DEPTH = 3000  # a flat sum of n terms nests n deep in the ast, so this is ge
 MAX_EXPONENT = 10_000
 
 BINARY_OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
-# name → (op, number of tensor arguments)
-FUNCTIONS = {
-    "exp": ("exp", 1), "log": ("log", 1), "ln": ("log", 1), "sqrt": ("sqrt", 1), "abs": ("abs", 1),
-    "sin": ("sin", 1), "cos": ("cos", 1), "tanh": ("tanh", 1), "sigmoid": ("sigmoid", 1),
-    "relu": ("relu", 1), "softplus": ("softplus", 1), "max": ("maximum", 2), "min": ("minimum", 2),
-    "sum": ("sum", 1), "mean": ("mean", 1), "norm": ("norm", 1), "bce": ("bce", 2), "mse": ("mse", 2),
-    "dropout": ("dropout", 1),
-}
+# name → (op, number of tensor arguments), from the rules' names (aliases like `ln` included)
+FUNCTIONS = {name: (rule.name, rule.arity) for rule in RULES.values() for name in rule.names}
 # Which functions take a literal option, by keyword and by position after the tensors.
-OPTIONS = {"sum": "axis", "mean": "axis", "dropout": "p"}
+OPTIONS = {name: rule.option for rule in RULES.values() for name in rule.names if rule.option}
 UNSUPPORTED = {
     ast.Subscript: "subscripts (x[0]) are not supported", ast.Lambda: "lambdas are not supported",
     ast.ListComp: "comprehensions are not supported", ast.GeneratorExp: "comprehensions are not supported",
@@ -242,7 +236,7 @@ class _Builder:
             wanted = f"{arity} argument{'s' if arity > 1 else ''}" + (f" (and optionally {option})" if option else "")
             raise self.fail(f"{fname}() takes {wanted}, got {len(node.args) + len(node.keywords)}", node)
         attrs = {key: self.option_value(fname, key, value) for key, value in options.items()}
-        if fname == "dropout":
+        if op == "dropout":
             attrs.setdefault("p", 0.5)
             attrs["seed"] = self.seed * 1_000_003 + self.dropouts
             self.dropouts += 1

@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any
 
-from gradviz.rundir import RunPaths, read_json
+from gradviz.rundir import RunPaths, read_control
 
 POLL_SECONDS = 0.2
 NONE, RESUME, PAUSE, STOP = 0, 1, 2, 3
@@ -89,9 +89,8 @@ class Controller:
         if mtime == self._seen_mtime:
             return NONE
         self._seen_mtime = mtime
-        control = read_json(self.paths.control) or {}
-        seq = int(control.get("seq", 0))
+        seq, command = read_control(self.paths)
         if seq <= self._seen_seq:
             return NONE
         self._seen_seq = seq
-        return _CODES.get(str(control.get("command")), NONE)
+        return _CODES.get(str(command), NONE)

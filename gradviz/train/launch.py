@@ -17,7 +17,7 @@ from pathlib import Path
 import gradviz
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
-from gradviz.rundir import RunPaths, process_alive, read_json, write_control, write_status
+from gradviz.rundir import RunPaths, named_process_alive, read_json, write_control, write_status
 
 
 @dataclass
@@ -115,5 +115,4 @@ def start_training(config: TrainConfig) -> TrainingHandle:
 
 def trainer_alive(paths: RunPaths) -> bool:
     """Whether the trainer of a run directory still runs (by the pids in status.json)."""
-    status = read_json(paths.status) or {}
-    return any(process_alive(status.get(key)) for key in ("pid", "launcher_pid"))
+    return bool(named_process_alive(read_json(paths.status) or {}))

@@ -2,8 +2,9 @@
 
 On logged steps only, after the last micro-batch (and after DDP's all-reduce), one
 ``torch._foreach_norm`` call gives the norm of every gradient and parameter; one
-matrix-vector product sums their squares per layer. Losses, norms, dropout keep rates and mask
-samples go into one vector that is copied to pinned host memory without blocking; the
+matrix-vector product sums their squares per layer. The statistics named by
+``gradviz.rundir.STEP_STATS`` (losses, norms), then dropout keep rates and mask samples,
+go into one vector that is copied to pinned host memory without blocking; the
 record is written once a CUDA event says the copy has landed. No ``.item()``, no host
 synchronisation in the step.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gradviz.rundir import StatsLayout
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 
@@ -54,7 +56,7 @@ def group_parameters(model: nn.Module) -> LayerGroups:
 class Layout:
     """Where each quantity sits in a captured vector, plus host-side facts of the step."""
 
-    layers: int
+    stats: StatsLayout  # the named statistics first
     # (dropout layer, mask shape per example, sample length, mask size); size 0: layer did
     # not run, sample length 0: no sample taken this time.
     masks: list[tuple[str, list[int], int, int]]
@@ -82,9 +84,23 @@ class StatsCollector:
             norms = torch.stack(torch._foreach_norm(grads + list(params)))
             return (self._summer(present, norms.dtype) @ norms.square()).sqrt()
 
+    def step_stats(self, loss: torch.Tensor, penalty: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every statistic of STEP_STATS by name, on the device: the one place they are computed."""
+        n = len(self.groups.names)
+        grad_norm, param_norm, grad_norm_total = self.norms().split([n, n, 1])
+        return {"loss": loss, "penalty": penalty, "grad_norm": grad_norm, "param_norm": param_norm,
+                "grad_norm_total": grad_norm_total}
+
     def capture(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, Layout]:
-        """The vector [loss, penalty, norms, keep rates (and mask samples when asked)]."""
-        parts = [loss.reshape(1).float(), penalty.reshape(1).float(), self.norms().float()]
+        """The vector [STEP_STATS in their layout, keep rates (and mask samples when asked)]."""
+        layout = StatsLayout(len(self.groups.names))
+        computed = self.step_stats(loss, penalty)
+        parts = []
+        for stat in layout.stats:
+            part = computed[stat.name].reshape(-1).float()
+            if part.numel() != layout.size(stat.name):  # shapes are known without a device sync
+                raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.size(stat.name)} declared")
+            parts.append(part)
         masks = []
         with torch.no_grad():
             for layer in self.probed:
@@ -102,7 +118,7 @@ class StatsCollector:
                     length = sample.numel()
                 masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
             vector = torch.cat(parts)
-        return vector, Layout(len(self.groups.names), masks)
+        return vector, Layout(layout, masks)
 
     def any_nonfinite_grad(self) -> torch.Tensor:
         """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)"""
@@ -129,12 +145,8 @@ class StatsCollector:
 
 def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[str, Any]:
     """Turn a host copy of a captured vector back into named values."""
-    n = layout.layers
-    out: dict[str, Any] = {"loss": values[0], "penalty": values[1]}
-    out["grad_norm"] = dict(zip(layer_names, values[2:2 + n]))
-    out["param_norm"] = dict(zip(layer_names, values[2 + n:2 + 2 * n]))
-    out["grad_norm_total"] = values[2 + 2 * n]
-    at = 3 + 2 * n
+    out = layout.stats.unpack(values, layer_names)
+    at = layout.stats.width
     keep: dict[str, float] = {}
     samples: dict[str, dict[str, Any]] = {}
     for name, shape, length, size in layout.masks:

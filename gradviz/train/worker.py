@@ -18,7 +18,7 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import RunPaths, write_status
+from gradviz.rundir import RunPaths, write_failure, write_status
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str
     prefix = "" if dist_info.is_main else f"rank {dist_info.rank}: "
     try:
         (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
-        write_status(paths, "failed", message=prefix + message, kind=kind)
+        write_failure(paths, prefix + message, kind)
     except OSError:
         print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
 

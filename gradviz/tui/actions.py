@@ -2,7 +2,7 @@
 
 Mode and pass switching return the new k; export and training return what happened in
 words, and import gradviz.draw.export / gradviz.monitor only when used (they pull in
-graphviz and the trainer), saying plainly when one is missing.
+graphviz and the trainer's monitor).
 """
 
 from __future__ import annotations
@@ -81,10 +81,7 @@ def export_args(timeline: Timeline, k: int) -> dict:
 def export_svg(timeline: Timeline, k: int, detail: str, source: str,
                directory: Path | None = None) -> tuple[Path | None, str]:
     """Write the graph at step k as SVG through gradviz.draw.export; (path, message)."""
-    try:
-        from gradviz.draw.export import export_trace
-    except ImportError:
-        return None, "SVG export is not available in this version (it needs gradviz.draw.export)"
+    from gradviz.draw.export import export_trace
     from gradviz.errors import GradvizError
 
     path = export_path(source, k, directory)
@@ -102,11 +99,8 @@ def start_training(app, spec_path: str | None, on_leave=None, **settings) -> tup
     """
     if spec_path is None:
         return None, "t trains a model spec (gradviz step FILE.py); this source is an expression"
-    try:
-        from gradviz.monitor.app import open_training
-    except ImportError:
-        return None, "training from the stepper is not available in this version (needs gradviz.train and gradviz.monitor)"
     from gradviz.errors import GradvizError
+    from gradviz.monitor.app import open_training
 
     try:
         handle = open_training(app, spec_path, on_leave=on_leave, **settings)

@@ -14,7 +14,7 @@ from rich.text import Text
 from gradviz.core.explain import bar
 from gradviz.core.findings import Finding, find_issues
 from gradviz.core.fmt import fmt_scalar, fmt_shape
-from gradviz.core.stats import tensor_stats
+from gradviz.core.stats import l2_norm, tensor_stats
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 from gradviz.views.heatmap import Heatmap, short, stats_line
@@ -53,9 +53,9 @@ def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
     return cells
 
 
-def graph_table(trace: Trace) -> Table:
-    """One row per node: its definition, shape, dtype and module (the grouping)."""
-    flagged = {f.node for f in find_issues(trace)}
+def graph_table(trace: Trace, findings: list[Finding] | None = None) -> Table:
+    """One row per node: its definition, shape, dtype and module (the grouping); flagged nodes marked."""
+    flagged = {f.node for f in (find_issues(trace) if findings is None else findings)}
     table = Table(title="graph", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True)
     table.add_column("definition")
@@ -110,18 +110,13 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
         if rows > MAX_SUM_ROWS:
             continue
         total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
-        parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(_norm(v), 3)}" for c, v in terms)
+        parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(l2_norm(v), 3)}" for c, v in terms)
         difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
-        table.add_row(bar(node.label), parts, fmt_scalar(_norm(total), 3), fmt_scalar(_norm(adjoint), 3),
+        table.add_row(bar(node.label), parts, fmt_scalar(l2_norm(total), 3), fmt_scalar(l2_norm(adjoint), 3),
                       fmt_scalar(difference, 2))
     if rows > MAX_SUM_ROWS:
         table.caption = f"… and {rows - MAX_SUM_ROWS} more nodes"
     return table if rows else None
-
-
-def _norm(value) -> float:
-    flat = np.asarray(value, dtype=np.float64).ravel()
-    return float(np.sqrt(np.dot(flat, flat)))
 
 
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
@@ -143,7 +138,8 @@ def model_report(trace: Trace) -> Group:
     parts: list[RenderableType] = [header(trace)]
     for note in trace.info.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
-    parts += [Text(), graph_table(trace), Text(), tensor_table(trace), Text()]
+    findings = find_issues(trace)
+    parts += [Text(), graph_table(trace, findings), Text(), tensor_table(trace), Text()]
     sums = edge_sums(trace)
     if sums is not None:
         parts += [sums, Text()]
@@ -151,7 +147,7 @@ def model_report(trace: Trace) -> Group:
     parts.append(Text(f"forward-mode tangents are not computed for models: the full gradient would take "
                       f"{counts['forward_mode']} forward-mode passes (one per input and parameter element); "
                       f"reverse mode took {counts['reverse_mode']}.", style="dim"))
-    parts += [Text(), findings_list(find_issues(trace), trace)]
+    parts += [Text(), findings_list(findings, trace)]
     return Group(*parts)
 
 
@@ -173,7 +169,7 @@ def model_node_details(trace: Trace, label: str) -> Group:
             parts.append(Heatmap(adjoint))
         terms = [(c, v) for (c, _), v in trace.edge_terms(output, node.id) if v is not None]
         for child, term in terms if len(terms) > 1 else []:
-            parts.append(Text(f"  term from {trace.graph.nodes[child].label}: ‖·‖ {fmt_scalar(_norm(term), 3)}"))
+            parts.append(Text(f"  term from {trace.graph.nodes[child].label}: ‖·‖ {fmt_scalar(l2_norm(term), 3)}"))
     data = trace.aux.get(node.id, {})
     if data.get("mask") is not None:
         mask = np.asarray(data["mask"])

@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import string
 from typing import Any, Callable
 
+from gradviz.core.rules import RULES
 from gradviz.sources.model.program import Ref
 
 INFIX = {
@@ -17,23 +19,11 @@ INFIX = {
     operator.truediv: "{0}/{1}", operator.matmul: "{0} @ {1}", operator.neg: "−{0}",
     operator.pow: "{0}^{1}", operator.getitem: "{0}[{1}]", operator.floordiv: "{0} // {1}",
 }
-# Names that read better as symbols.
-SYMBOLS = {"sigmoid": "σ"}
-# Local derivatives of elementwise ops, by canonical op name: one formula per tensor input.
-PARTIALS = {
-    "sigmoid": ("{out}·(1 − {out})",),
-    "tanh": ("1 − {out}²",),
-    "relu": ("[{0} > 0]",),
-    "exp": ("{out}",),
-    "log": ("1/{0}",),
-    "neg": ("−1",),
-    "add": ("1", "1"),
-    "sub": ("1", "−1"),
-    "mul": ("{1}", "{0}"),
-    "truediv": ("1/{1}", "−{0}/{1}²"),
-    "div": ("1/{1}", "−{0}/{1}²"),
-    "dropout": ("mask/(1 − p)",),
-}
+# Names that read better as symbols, as the rules write them: sigmoid → σ.
+SYMBOLS = {name: rule.definition.partition("(")[0] for name, rule in RULES.items()
+           if "(" in rule.definition and rule.definition.partition("(")[0] not in ("", name)}
+# torch's names for rules' ops where they differ (operator.truediv is the rules' div).
+ALIASES = {"truediv": "div"}
 ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Dropout": "dropout"}
 
 
@@ -137,12 +127,20 @@ def method_text(name: str, args: tuple, kwargs: dict, labels: Callable[[int], st
     return f"{arg_text(args[0], labels)}.{name}({', '.join(parts)})"
 
 
-def partial_formulas(op: str, out: str, inputs: list[str]) -> tuple[str, ...] | None:
-    """One ∂out/∂input formula per tensor input, for the ops that have a short one."""
-    formulas = PARTIALS.get(canonical_op(op))
-    if formulas is None or len(formulas) != len(inputs):
+class _Unknown(dict):
+    """Format fields the caller does not know read as their names: mask/(1−{p}) → mask/(1−p)."""
+
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+def partial_formulas(op: str, out: str, inputs: list[str], **fields: str) -> tuple[str, ...] | None:
+    """One ∂out/∂input formula per tensor input: the rules' own, for their elementwise ops."""
+    name = canonical_op(op)
+    rule = RULES.get(ALIASES.get(name, name))
+    if rule is None or not rule.elementwise or len(rule.partials) != len(inputs):
         return None
-    return tuple(f.format(*inputs, out=out) for f in formulas)
+    return tuple(string.Formatter().vformat(f, inputs, _Unknown(out=out, **fields)) for f in rule.partials)
 
 
 def linear_partials(x: str, weight: str, bias: str | None) -> tuple[str, ...]:

@@ -189,7 +189,9 @@ class _Builder:
         label = self.op_label(node, wanted)
         slots, nested = flat_slots(args, kwargs)
         tensor_inputs = [self.label(i) for i in refs_in((args, kwargs)) if not self.steps[i].inline]
-        partials = extra.pop("partials", None) or partial_formulas(op, label, tensor_inputs)
+        p = extra.get("dropout", (None,))[0]
+        fields = {"p": f"{p:g}"} if isinstance(p, (int, float)) else {}
+        partials = extra.pop("partials", None) or partial_formulas(op, label, tensor_inputs, **fields)
         return self.add(node, kind="call", label=label, op=op, fn=fn, args=args, kwargs=kwargs,
                         slots=slots, nested=nested, definition=f"{label} = {text}", partials=partials,
                         module=extra.pop("module", module_of(node)), **extra)

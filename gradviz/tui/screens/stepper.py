@@ -3,10 +3,9 @@
 State lives in reactives (k, selected, playing, speed); every pane is redrawn
 from Scene(timeline, k), never from accumulated changes, so stepping back is exact.
 
-Keys: → n / ← p step; home g / end G first / last; space play; [ ] speed; m M mode;
-w input; o output; / jump; ! first non-finite; + - f detail and fit; e export SVG;
-t train (model specs); v graph/tape (narrow terminals); esc follow the current node;
-? help; q quit.
+BINDINGS is the one list of keys: each binding's tooltip is its help text, from which
+the help screen, the inspector's intro and the screen's docstring are written
+(gradviz.tui.keys), and a test checks the README's key table against it.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from gradviz.tui import actions
+from gradviz.tui.keys import key_rows, key_table
 from gradviz.tui.scene import Scene, first_bad_step
 from gradviz.tui.screens.help import HelpScreen
 from gradviz.tui.screens.jump import JumpScreen, find_node
@@ -40,32 +40,42 @@ class StepperScreen(Screen):
     BINDINGS = [
         # Arrows and home/end take priority over the panes' scrolling; the footer shows the
         # letter keys (the footer orders priority bindings differently from run to run).
+        # The tooltip is a key's help text; the arrows and home/end are documented through
+        # their letter twins' key_display.
         Binding("right", "step(1)", "Next", show=False, priority=True),
         Binding("left", "step(-1)", "Prev", show=False, priority=True),
         Binding("home", "goto('first')", "First", show=False, priority=True),
         Binding("end", "goto('last')", "Last", show=False, priority=True),
-        Binding("p", "step(-1)", "Prev", key_display="← p"),
-        Binding("n", "step(1)", "Next", key_display="→ n"),
-        Binding("g", "goto('first')", "First", show=False),
-        Binding("G", "goto('last')", "Last", show=False),
-        Binding("space", "play", "Play"),
-        Binding("m", "mode(1)", "Mode"),
-        Binding("slash", "jump", "Jump", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("t", "train", "Train"),
-        Binding("w", "switch_pass('tangent')", "Input"),
-        Binding("o", "switch_pass('reverse')", "Output"),
-        Binding("e", "export", "SVG"),
-        Binding("v", "swap_panes", "Graph/tape", show=False),
-        Binding("left_square_bracket", "speed(-1)", "Slower", show=False),
-        Binding("right_square_bracket", "speed(1)", "Faster", show=False),
-        Binding("M", "mode(-1)", "Prev mode", show=False),
-        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False),
-        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False),
-        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False),
-        Binding("f", "fit", "Fit", show=False),
-        Binding("escape", "follow", "Follow", show=False),
+        Binding("p", "step(-1)", "Prev", key_display="← p", tooltip="next / previous step (stepping back is exact)"),
+        Binding("n", "step(1)", "Next", key_display="→ n", tooltip="next / previous step (stepping back is exact)"),
+        Binding("g", "goto('first')", "First", show=False, key_display="home g", tooltip="first / last step"),
+        Binding("G", "goto('last')", "Last", show=False, key_display="end G", tooltip="first / last step"),
+        Binding("space", "play", "Play", tooltip="play / pause"),
+        Binding("m", "mode(1)", "Mode", tooltip="next / previous mode: values → tangents → adjoints"),
+        Binding("slash", "jump", "Jump", key_display="/", tooltip="jump to a node by name (v4, f, fc1…)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and how to read the panes"),
+        Binding("q", "app.quit", "Quit", tooltip="quit"),
+        Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
+        Binding("w", "switch_pass('tangent')", "Input",
+                tooltip="another input's tangent pass (forward mode)"),
+        Binding("o", "switch_pass('reverse')", "Output",
+                tooltip="another output's adjoint pass (reverse mode)"),
+        Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
+        Binding("v", "swap_panes", "Graph/tape", show=False,
+                tooltip="narrow terminals (under 100 columns): show the tape instead of the graph, and back"),
+        Binding("left_square_bracket", "speed(-1)", "Slower", show=False, tooltip="slower / faster play"),
+        Binding("right_square_bracket", "speed(1)", "Faster", show=False, tooltip="slower / faster play"),
+        Binding("M", "mode(-1)", "Prev mode", show=False,
+                tooltip="next / previous mode: values → tangents → adjoints"),
+        Binding("exclamation_mark", "first_bad", "NaN", key_display="!", show=False,
+                tooltip="jump to the first non-finite value or adjoint"),
+        Binding("plus,equals_sign", "detail(-1)", "Detail+", key_display="+", show=False,
+                tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("minus", "detail(1)", "Detail-", key_display="-", show=False,
+                tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("f", "fit", "Fit", show=False, tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("escape", "follow", "Follow", show=False,
+                tooltip="follow the current node again (after a click selected another)"),
     ]
 
     k: reactive[int] = reactive(0, init=False)
@@ -95,7 +105,7 @@ class StepperScreen(Screen):
                 yield graph
                 yield Tape(id="tape")
             with Vertical(id="right"):
-                inspector = Inspector(id="inspector")
+                inspector = Inspector(id="inspector", keys=key_table(key_rows(self.usable(shown=True))))
                 inspector.border_title = "inspector"
                 yield inspector
                 if self.findings:
@@ -268,4 +278,16 @@ class StepperScreen(Screen):
         self.toggle_class("-show-tape")
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(key_rows([*self.usable(), *GraphPane.BINDINGS])))
+
+    def usable(self, shown: bool = False) -> list[Binding]:
+        """This screen's bindings that work here (`t` only for model specs); `shown`: the footer's."""
+        return [b for b in self.BINDINGS if isinstance(b, Binding) and (b.show or not shown)
+                and self.check_action(b.action.partition("(")[0], ()) is not False]
+
+
+StepperScreen.__doc__ = f"""{StepperScreen.__doc__}
+
+Keys:
+{key_table(key_rows(StepperScreen.BINDINGS))}
+"""

@@ -6,13 +6,11 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from gradviz.core.findings import find_issues
+
 
 def load_findings(trace) -> list:
-    """gradviz.core.findings.find_issues(trace) where that module exists, else []."""
-    try:
-        from gradviz.core.findings import find_issues
-    except ImportError:
-        return []
+    """gradviz.core.findings.find_issues(trace), as a list."""
     return list(find_issues(trace))
 
 

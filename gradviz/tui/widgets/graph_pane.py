@@ -25,6 +25,7 @@ from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
+PAN = "pan the graph (or shift+arrows, or drag it with the mouse)"
 
 
 class GraphPane(ScrollView, can_focus=True):
@@ -34,10 +35,10 @@ class GraphPane(ScrollView, can_focus=True):
     GraphPane { background: $surface; }
     """
     BINDINGS = [
-        Binding("h,shift+left", "scroll_left", "Pan left", show=False),
-        Binding("l,shift+right", "scroll_right", "Pan right", show=False),
-        Binding("k,shift+up", "scroll_up", "Pan up", show=False),
-        Binding("j,shift+down", "scroll_down", "Pan down", show=False),
+        Binding("h,shift+left", "scroll_left", "Pan left", show=False, key_display="h", tooltip=PAN),
+        Binding("j,shift+down", "scroll_down", "Pan down", show=False, key_display="j", tooltip=PAN),
+        Binding("k,shift+up", "scroll_up", "Pan up", show=False, key_display="k", tooltip=PAN),
+        Binding("l,shift+right", "scroll_right", "Pan right", show=False, key_display="l", tooltip=PAN),
     ]
 
     class Drawn(Message):

@@ -13,13 +13,7 @@ from gradviz.tui.scene import Scene
 INTRO = """Step 0: only the inputs are known.
 
 Keys
-  → or n    next step
-  ← or p    previous step (exact: step k always looks the same)
-  space     play / pause
-  m         next mode: values → tangents → adjoints
-  w / o     another input's tangents / output's adjoints
-  /         jump to a node by name
-  ?         every key, and how to read the panes
+{keys}
 
 The steps follow the lecture: first every value (forward), then one tangent pass per \
 input (forward mode), then one adjoint pass per output (reverse mode)."""
@@ -34,10 +28,13 @@ class Inspector(VerticalScroll, can_focus=True):
 
     report: RenderableType = ""
 
+    def __init__(self, *, keys: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.intro = INTRO.format(keys=keys)  # keys: the footer's keys explained, from the screen
     def compose(self):
         yield Static(id="inspector-body")
 
     def show(self, scene: Scene, node: int | None, pinned: bool) -> None:
         """Explain `node` at the scene's step (the intro when there is none)."""
-        self.report = Text(INTRO) if node is None else inspector_report(scene, node, pinned)
+        self.report = Text(self.intro) if node is None else inspector_report(scene, node, pinned)
         self.query_one("#inspector-body", Static).update(self.report)

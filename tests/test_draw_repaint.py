@@ -1,0 +1,57 @@
+"""draw's public repaint: repainting named nodes gives the picture a full paint gives."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from gradviz.core.steps import build_steps, state_at
+from gradviz.draw.terminal import TraceDrawing
+from gradviz.sources.expr import trace_expression
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+
+def rows(drawing: TraceDrawing) -> list:
+    return [drawing.runs(y) for y in range(drawing.height)]
+
+
+def test_repaint_forwards_and_backwards_equals_a_full_paint():
+    trace = trace_expression("f = exp(x1/x2)*x2 + log(x2)", at={"x1": 0.5, "x2": 1.0})
+    steps = build_steps(trace)
+    stepped, full = TraceDrawing(trace), TraceDrawing(trace)
+    every = range(len(trace.graph.nodes))
+    for k in [*range(len(steps) + 1), *range(len(steps), -1, -1), 4, 17]:
+        state = state_at(trace, steps, k)
+        stepped.repaint(state, every)
+        full.grid(state)
+        assert rows(stepped) == rows(full), f"step {k}"
+
+
+def test_repaint_redraws_only_what_changed_and_says_which_rows():
+    trace = trace_expression("y = sigmoid(a*b) + a", at={"a": 2.0, "b": -1.0})
+    steps = build_steps(trace)
+    drawing = TraceDrawing(trace)
+    every = range(len(trace.graph.nodes))
+    assert drawing.repaint(state_at(trace, steps, 0), every)  # the first paint: rows change
+    assert drawing.repaint(state_at(trace, steps, 0), every) == set()  # the same step again: nothing
+    node = steps[0].node  # step 1 computes this node
+    changed = drawing.repaint(state_at(trace, steps, 1), [node])
+    rect = drawing.rect_of(node)
+    assert set(range(rect.y, rect.y + rect.h)) <= changed < set(range(drawing.height))
+
+
+def test_a_full_paint_after_repaints_forgets_nothing():
+    trace = trace_expression("y = sigmoid(a*b) + a", at={"a": 2.0, "b": -1.0})
+    steps = build_steps(trace)
+    drawing = TraceDrawing(trace)
+    drawing.grid(state_at(trace, steps, 0))
+    drawing.repaint(state_at(trace, steps, len(steps)), range(len(trace.graph.nodes)))
+    drawing.grid(state_at(trace, steps, 0))
+    assert rows(drawing) == rows(_painted(TraceDrawing(trace), state_at(trace, steps, 0)))
+
+
+def _painted(drawing: TraceDrawing, state) -> TraceDrawing:
+    drawing.grid(state)
+    return drawing

@@ -1,0 +1,24 @@
+"""The run directory's status and control fields: read in gradviz.rundir, where they are written."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from gradviz.rundir import (RunPaths, named_process_alive, read_control, read_failure, write_control, write_failure,
+                            write_status)
+
+
+def test_status_and_control_fields_are_read_where_they_are_written(tmp_path):
+    paths = RunPaths(tmp_path)
+    assert read_control(paths) == (0, None) and read_failure(paths) == (None, None)
+    write_control(paths, "pause")
+    write_control(paths, "stop")
+    assert read_control(paths) == (2, "stop")
+    write_status(paths, "running", pid=os.getpid())
+    write_failure(paths, "the spec has no model()", "SpecError")
+    assert read_failure(paths) == ("SpecError", "the spec has no model()")
+    status = json.loads(paths.status.read_text())
+    assert status["state"] == "failed" and status["pid"] == os.getpid()
+    assert named_process_alive(status) is True and named_process_alive({}) is None
+    assert named_process_alive({"pid": 2 ** 22 + 12345}) is False  # above the kernel's pid range
