@@ -186,3 +186,28 @@ def test_fast_tensor_statistics_equal_the_float64_reference(dtype):
     finite = ref[np.isfinite(value)]
     assert bad.mean == pytest.approx(finite.mean()) and bad.norm == pytest.approx(np.linalg.norm(finite))
     assert summary_line(value).endswith("2×NaN/Inf")
+
+
+def _rows(drawing: TraceDrawing) -> list:
+    return [drawing.runs(y) for y in range(drawing.height)]
+
+
+@pytest.mark.parametrize("which", ["stubs", "modules"])
+def test_stepping_a_folded_drawing_node_by_node_equals_a_full_paint(which, hub_trace, gpt_trace):
+    from gradviz.tui.scene import Scene, changed_nodes
+    from gradviz.tui.timeline import Timeline
+
+    trace = hub_trace if which == "stubs" else gpt_trace
+    fold = plan_fold(trace.graph, depth=None if which == "stubs" else 2)
+    assert not fold.is_identity
+    timeline = Timeline(trace)
+    stepped, full = TraceDrawing(trace, fold=fold), TraceDrawing(trace, fold=fold)
+    total = len(timeline)
+    previous = None
+    for k in [0, *range(1, total + 1, max(1, total // 40)), total, 3, 0]:
+        scene = Scene(timeline, k)
+        changed = None if previous is None else changed_nodes(previous, scene)
+        stepped.repaint(scene.state, range(len(trace.graph.nodes)) if changed is None else changed)
+        previous = scene
+        full.grid(scene.state)
+        assert _rows(stepped) == _rows(full), f"step {k}"

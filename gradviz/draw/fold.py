@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
 from gradviz.core.graph import Graph
 from gradviz.draw.dot import NODE_LIMIT as BOX_BUDGET  # boxes `dot` lays out at once, in about a second
@@ -201,21 +201,53 @@ def _fold_note(graph: Graph, groups: list[str], depth: int | None, levels: int) 
             f"--depth {min(depth + 1, levels)} opens one level more")
 
 
-def _module_lines(path: str, members: list[int], out_box: BoxSpec, detail: str) -> tuple[str, ...]:
+def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[int], BoxSpec],
+               detail: str) -> tuple[tuple[str, ...], str, tuple[str | None, ...]]:
+    """(lines, style, line styles) of a box that is not a node's own: a folded module shows
+    its output's value and adjoint and lights up with any member; a stub shows its node's
+    name in its node's style. `node_box(i)` is node i's own box at this step."""
+    if key.startswith(STUB):
+        source = members[0]
+        return (_stub_text(graph, source, detail),), node_box(source).style, ()
+    out = members[-1]
+    path = key[len(MODULE):]
+    styles = [node_box(i).style for i in members]
+    if any(".current" in style for style in styles):
+        style = "module.current"
+    elif all(".pending" in style for style in styles):
+        style = "module.pending"
+    else:
+        style = "module"
     if detail == "dots":
-        return ("■",)
+        return ("■",), style, ()
     if detail == "ops":
-        return (f"{path} ({len(members)})",)
-    return (f"▣ {path}", f"{len(members)} nodes", *out_box.lines[1:])
+        return (f"{path} ({len(members)})",), style, ()
+    source = node_box(out)
+    line_styles = (None, None, *source.line_styles[1:]) if source.line_styles else ()
+    return (f"▣ {path}", f"{len(members)} nodes", *source.lines[1:]), style, line_styles
 
 
-def _module_style(member_styles: list[str]) -> str:
-    states = [style.split(".")[1:] for style in member_styles]
-    if any("current" in s for s in states):
-        return "module.current"
-    if all("pending" in s for s in states):
-        return "module.pending"
-    return "module"
+def merged_style(styles: Iterable[str]) -> str:
+    """One style for an edge that stands for several: the one that says most (active over
+    plain over pending), non-finite if any of them is."""
+    styles = list(styles)
+    bases = [style.removesuffix(".nonfinite") for style in styles]
+    base = max(bases, key=lambda b: EDGE_RANK.get(b, 1))
+    return base + (".nonfinite" if any(style.endswith(".nonfinite") for style in styles) else "")
+
+
+def box_members(graph: Graph, fold: Fold) -> dict[str, list[int]]:
+    """Per box key the nodes it draws, a module's output last (what `folded_box` expects)."""
+    members: dict[str, list[int]] = {}
+    for i, key in enumerate(fold.groups):
+        if key:
+            members.setdefault(key, []).append(i)
+    for key, inside in members.items():
+        if key.startswith(MODULE):
+            out = _module_output(graph, fold.groups, key, inside)
+            inside.remove(out)
+            inside.append(out)
+    return members
 
 
 def fold_look(graph: Graph, look: GraphLook, fold: Fold, detail: str = "full") -> GraphLook:
@@ -224,29 +256,23 @@ def fold_look(graph: Graph, look: GraphLook, fold: Fold, detail: str = "full") -
         return look
     boxes, edges, edge_ids = look.boxes, look.edges, look.edge_ids
     groups = fold.groups
-    members: dict[str, list[int]] = {}
-    for i, key in enumerate(groups):
-        if key:
-            members.setdefault(key, []).append(i)
+    node_box = boxes.__getitem__
     targets: dict[str, int] = {}
     out_boxes: list[BoxSpec] = []
-    for key, inside in members.items():
+    for key, inside in box_members(graph, fold).items():
         if not key.startswith(MODULE):
             out_boxes.append(boxes[inside[0]])
             continue
-        out = _module_output(graph, groups, key, inside)
-        targets[key] = out
+        targets[key] = inside[-1]
         path = key[len(MODULE):]
         parent = path.rsplit(".", 1)[0] if "." in path else None
-        source = boxes[out]
-        line_styles = ((None, None, *source.line_styles[1:]) if source.line_styles and detail == "full" else ())
-        out_boxes.append(BoxSpec(key, _module_lines(path, inside, source, detail),
-                                 _module_style([boxes[i].style for i in inside]), parent, line_styles,
-                                 border=detail != "dots"))
+        lines, style, line_styles = folded_box(graph, key, inside, node_box, detail)
+        out_boxes.append(BoxSpec(key, lines, style, parent, line_styles, border=detail != "dots"))
     stub_count: dict[int, int] = {}
     stub_of: dict[tuple[int, str], str] = {}
     new_edges: list[EdgeSpec] = []
     new_ids: list[tuple[int, int] | None] = []
+    groups_of_edge: dict[int, list[tuple[int, int]]] = {}
     merged: dict[tuple[str, str], int] = {}
     box_cluster = {box.key: box.cluster for box in out_boxes}
     for j, (child, position) in enumerate(edge_ids):
@@ -262,24 +288,26 @@ def fold_look(graph: Graph, look: GraphLook, fold: Fold, detail: str = "full") -
                 stub_count[source] = stub_count.get(source, 0) + 1
                 stub_of[(source, dst)] = stub
                 targets[stub] = source
-                base = boxes[source]
-                out_boxes.append(BoxSpec(stub, (_stub_text(graph, source, detail),), base.style,
-                                         box_cluster.get(dst), border=False))
+                lines, style, _ = folded_box(graph, stub, [source], node_box, detail)
+                out_boxes.append(BoxSpec(stub, lines, style, box_cluster.get(dst), border=False))
             src = stub
         if src.startswith(MODULE) or dst.startswith(MODULE):
             pair = (src, dst)
             if pair in merged:
                 k = merged[pair]
-                new_edges[k] = replace(new_edges[k], style=_stronger(new_edges[k].style, edge.style))
+                groups_of_edge[k].append((child, position))
+                new_edges[k] = replace(new_edges[k], style=merged_style((new_edges[k].style, edge.style)))
                 continue
             merged[pair] = len(new_edges)
+            groups_of_edge[len(new_edges)] = [(child, position)]
             new_edges.append(EdgeSpec(src, dst, None, edge.style))
             new_ids.append(None)
             continue
         weight = MAIN_WEIGHT if fold.stubs and not src.startswith(STUB) else 1
         new_edges.append(replace(edge, src=src, dst=dst, weight=weight))
         new_ids.append((child, position))
-    return GraphLook(tuple(out_boxes), tuple(new_edges), tuple(new_ids), targets)
+    merged_groups = {j: tuple(ids) for j, ids in groups_of_edge.items()}
+    return GraphLook(tuple(out_boxes), tuple(new_edges), tuple(new_ids), targets, merged_groups)
 
 
 def _stub_text(graph: Graph, node_id: int, detail: str) -> str:
@@ -295,10 +323,3 @@ def _module_output(graph: Graph, groups: tuple[str, ...], key: str, inside: list
 
 
 EDGE_RANK = {"edge.pending": 0, "edge": 1, "edge.active": 2}
-
-
-def _stronger(a: str, b: str) -> str:
-    """Of two merged edges' styles, the one that says more (active over plain over pending)."""
-    base_a, base_b = a.removesuffix(".nonfinite"), b.removesuffix(".nonfinite")
-    base = base_a if EDGE_RANK.get(base_a, 1) >= EDGE_RANK.get(base_b, 1) else base_b
-    return base + (".nonfinite" if a.endswith(".nonfinite") or b.endswith(".nonfinite") else "")

@@ -73,6 +73,12 @@ class GraphLook:
     edges: tuple[EdgeSpec, ...]
     edge_ids: tuple[tuple[int, int] | None, ...]
     targets: Mapping[str, int] = field(default_factory=dict)
+    merged: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # edge -> the edges it stands for
+
+    def edges_drawn_by(self, j: int) -> tuple[tuple[int, int], ...]:
+        """The graph edges (child, position) drawn edge j stands for."""
+        own = self.edge_ids[j]
+        return (own,) if own is not None else self.merged.get(j, ())
 
     def node_of(self, key: str) -> int | None:
         """The node a box stands for: its own ('n12'), a module's output, a stub's node."""

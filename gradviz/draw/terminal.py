@@ -19,7 +19,7 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S
-from gradviz.draw.fold import Fold, fold_look, plan_fold
+from gradviz.draw.fold import STUB, Fold, box_members, fold_look, folded_box, merged_style, plan_fold
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -154,11 +154,21 @@ class TraceDrawing:
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
-        self._edges_of: list[list[int]] = [[] for _ in trace.graph.nodes]  # edge indices touching a node
-        for j, (child, position) in enumerate(self._edge_ids):
-            self._edges_of[child].append(j)
-            self._edges_of[trace.graph.nodes[child].inputs[position]].append(j)
-        self._box_looks: dict[int, tuple] = {}  # what repaint() last drew, per node and edge
+        graph = trace.graph
+        self._members = box_members(graph, self.fold)
+        for key, node in sizing.targets.items():
+            if key.startswith(STUB):
+                self._members[key] = [node]
+        self._boxes_of: list[list[str]] = [[] for _ in graph.nodes]  # box keys that show a node
+        for key, inside in self._members.items():
+            for node in inside:
+                self._boxes_of[node].append(key)
+        self._edges_of: list[list[int]] = [[] for _ in graph.nodes]  # edge indices touching a node
+        for j in range(len(sizing.edges)):
+            for child, position in sizing.edges_drawn_by(j):
+                self._edges_of[child].append(j)
+                self._edges_of[graph.nodes[child].inputs[position]].append(j)
+        self._box_looks: dict[str, tuple] = {}  # what repaint() last drew, per box and edge
         self._edge_looks: dict[int, tuple] = {}
 
     @property
@@ -200,33 +210,48 @@ class TraceDrawing:
         return grid
 
     def repaint(self, state: StepState | None, nodes: Iterable[int]) -> set[int]:
-        """Bring the boxes of `nodes` and the edges touching them to this step, in place;
-        returns the rows that changed. The caller says which nodes may have changed."""
+        """Bring the boxes showing `nodes` (their own, their module's, their stubs) and the
+        edges touching them to this step, in place; returns the rows that changed. The caller
+        says which nodes may have changed."""
         trace, grid, numbers = self.trace, self._grid, self._numbers
         view = make_view(trace, state)
         self._shown = None  # grid() must repaint everything after this
+        own: dict[int, BoxSpec] = {}
+
+        def node_box(node_id: int) -> BoxSpec:
+            if node_id not in own:
+                node = trace.graph.nodes[node_id]
+                lines, bad = box_text(numbers, node, view, self.detail)
+                style = box_style(numbers, node, view)
+                line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
+                own[node_id] = BoxSpec(f"n{node_id}", lines, style, None, line_styles)
+            return own[node_id]
+
         rows: set[int] = set()
         edges: set[int] = set()
-        boxes = []
+        keys: set[str] = set()
         for node_id in nodes:
-            node = trace.graph.nodes[node_id]
-            lines, bad = box_text(numbers, node, view, self.detail)
-            style = box_style(numbers, node, view)
-            line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
-            look = (lines, style, line_styles)
-            if self._box_looks.get(node_id) != look:
-                self._box_looks[node_id] = look
-                old = grid.boxes[f"n{node_id}"]
-                boxes.append(BoxSpec(old.key, lines, style, old.cluster, line_styles, old.border))
-                rect = self.layout.boxes[old.key]
-                rows.update(range(rect.y, rect.y + rect.h))
+            keys.update(self._boxes_of[node_id])
             edges.update(self._edges_of[node_id])
+        boxes = []
+        for key in keys:
+            if key.startswith("n"):
+                box = node_box(int(key[1:]))
+                look = (box.lines, box.style, box.line_styles)
+            else:
+                look = folded_box(trace.graph, key, self._members[key], node_box, self.detail)
+            if self._box_looks.get(key) != look:
+                self._box_looks[key] = look
+                old = grid.boxes[key]
+                boxes.append(BoxSpec(key, *look[:2], old.cluster, look[2], old.border))
+                rect = self.layout.boxes[key]
+                rows.update(range(rect.y, rect.y + rect.h))
         grid.paint_boxes(boxes)
         for j in sorted(edges):
-            child, position = self._edge_ids[j]
-            style = edge_style(numbers, child, position, view)
-            labelled = self.labels and grid.edges[j].label is not None
-            label = edge_label(numbers, child, position, view) if labelled else None
+            drawn = self._sizing.edges_drawn_by(j)
+            style = merged_style(edge_style(numbers, child, position, view) for child, position in drawn)
+            labelled = self.labels and grid.edges[j].label is not None and len(drawn) == 1
+            label = edge_label(numbers, *drawn[0], view) if labelled else None
             if self._edge_looks.get(j) != (style, label):
                 self._edge_looks[j] = (style, label)
                 grid.paint_edge(j, style, label)
