@@ -8,11 +8,12 @@ import sys
 
 from gradviz import __version__
 from gradviz.errors import GradvizError
+from gradviz.streams import finish_output, is_output_error, output_failed, prepare_streams
 
 # Each module exposes add_parser(subparsers), which sets func=run(args) -> exit code.
 # Modules import their heavy dependencies inside run(), so `--help` and the expression
 # path stay fast.
-COMMANDS = ("trace", "step", "export", "train", "monitor")
+COMMANDS = ("trace", "step", "export", "train", "monitor", "methods")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,18 +37,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run gradviz; user errors print one line and return 2, never a traceback."""
+    try:
+        prepare_streams()
+    except GradvizError as exc:
+        _say(exc.render())
+        return exc.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        finish_output()
+        return code
     except GradvizError as exc:
-        print(exc.render(), file=sys.stderr)
+        _say(exc.render())
         return exc.exit_code
     except KeyboardInterrupt:
-        print("gradviz: interrupted", file=sys.stderr)
+        _say("gradviz: interrupted")
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `gradviz trace … | head`: the reader has what it wanted
+        output_failed(BrokenPipeError())
         return 0
+    except MemoryError:
+        _say("gradviz: error: out of memory; try smaller shapes, a smaller --batch-size or a lower --max-memory")
+        return 2
+    except OSError as exc:
+        if not is_output_error(exc):
+            raise
+        _say(output_failed(exc).render())
+        return 2
+
+
+def _say(line: str) -> None:
+    """One line on stderr, if stderr can still take it."""
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -53,3 +53,11 @@ class ExportError(GradvizError):
 
 class TrainingError(GradvizError):
     """A training run cannot start or must stop: bad device, bad settings, OOM, NaN."""
+
+
+class MemoryBudgetError(GradvizError):
+    """A trace would need more memory than --max-memory; names the node that makes it big."""
+
+
+class OutputError(GradvizError):
+    """The output cannot be written: standard output closed, the disk full, a pipe gone."""

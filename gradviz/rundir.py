@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
 PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
+MAX_LINE_BYTES = 4 * 2**20  # a metrics or mask record is a few kB; longer lines are garbage
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class JsonlTailer:
         self.offset = 0
         self.skipped = 0
         self._partial = b""
+        self._discarding = False  # inside a line longer than MAX_LINE_BYTES, skipping to its end
 
     def read_new(self) -> list[dict[str, Any]]:
         """The records completed since the last call (at most about max_bytes of them)."""
@@ -190,9 +193,19 @@ class JsonlTailer:
         except FileNotFoundError:
             return []
         self.offset += len(chunk)
+        if self._discarding:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return []
+            chunk, self._discarding = chunk[end + 1:], False
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # empty when data ended with a newline
+        if len(self._partial) > MAX_LINE_BYTES:
+            # No record is this long: skip the rest of the line instead of holding (and
+            # re-copying) megabytes of it, so a garbage log cannot stall a reader.
+            self._partial, self._discarding = b"", True
+            self.skipped += 1
         return self._parse(lines)
 
     def at_end(self) -> bool:
@@ -206,6 +219,9 @@ class JsonlTailer:
         records = []
         for line in lines:
             if not line.strip():
+                continue
+            if len(line) > MAX_LINE_BYTES:
+                self.skipped += 1
                 continue
             try:
                 record = json.loads(line)
@@ -288,14 +304,51 @@ def read_control(paths: RunPaths) -> tuple[int, str | None]:
 
 def process_alive(pid: int | None) -> bool:
     """Whether a process with this id exists on this machine (signal 0 probes it)."""
-    if not pid:
+    if not pid or not isinstance(pid, int) or isinstance(pid, bool) or pid < 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether a process has exited but not been reaped (Linux /proc; elsewhere False).
+
+    A killed trainer stays a zombie until its parent waits for it; kill(pid, 0) still
+    succeeds on one, so without this a monitor would wait on a dead run forever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def describe_exit(returncode: int) -> str:
+    """How a trainer process ended, for a person: 'killed by signal 9 (SIGKILL) — out of memory?'."""
+    if returncode < 0:
+        number = -returncode
+        try:
+            name = f" ({signal.Signals(number).name})"
+        except ValueError:
+            name = ""
+        hint = " — out of memory?" if number == signal.SIGKILL else ""
+        return f"the trainer was killed by signal {number}{name}{hint}"
+    if returncode == 0:
+        return "the trainer exited (status 0) without saying how the run ended"
+    return f"the trainer exited with status {returncode} before the run ended; see worker.log"
+
+
+def record_exit(paths: RunPaths, returncode: int) -> bool:
+    """Mark a run whose trainer exited while its status still says it runs as failed,
+    with how it ended; True when status.json was changed."""
+    status = read_json(paths.status) or {}
+    if status.get("state", "starting") not in ACTIVE_STATES:
+        return False
+    write_status(paths, "failed", message=describe_exit(returncode), kind="TrainerDied", exit_status=returncode)
     return True
 
 

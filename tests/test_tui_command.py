@@ -10,6 +10,7 @@ from gradviz.tui.app import StepperApp
 
 def run_step(monkeypatch, *argv: str) -> StepperApp:
     """Run `gradviz step ARGV` with App.run replaced, returning the app it would show."""
+    monkeypatch.setattr("gradviz.commands.step.terminal_problem", lambda: None)
     shown = []
     monkeypatch.setattr(StepperApp, "run", lambda self: shown.append(self))
     assert main(["step", *argv]) == 0

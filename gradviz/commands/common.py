@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 
 MODES = ("forward", "tangent", "reverse", "all")
+MAX_FILE_BYTES = 1024 * 1024  # an @FILE: expressions are at most 100,000 characters, plus comments
 
 
 def seed_value(text: str) -> int:
@@ -21,6 +24,27 @@ def seed_value(text: str) -> int:
     if not 0 <= seed < 2**32:
         raise argparse.ArgumentTypeError(f"{seed} is out of range 0..{2**32 - 1}")
     return seed
+
+
+def memory_size(text: str) -> int:
+    """--max-memory: a size like 2G, 500M or 1.5GB (powers of 1024), or bytes."""
+    from gradviz.core.budget import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 2G, 500M or 1.5GB") from None
+
+
+def work_size(text: str) -> int:
+    """--max-work: a positive number of multiply-adds, like 5e10."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number like 5e10")
+    return int(value)
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +64,13 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="model specs: one node per module call, or finer aten ops")
     parser.add_argument("--eval", action="store_true",
                         help="model specs: trace in evaluation mode (dropout off) instead of training mode")
+    parser.add_argument("--max-memory", type=memory_size, default=None, metavar="SIZE",
+                        help="expressions: refuse a trace that would need more memory than this, before "
+                             "computing anything (e.g. 4G; default 1/16 of this machine's memory)")
+    parser.add_argument("--max-work", type=work_size, default=None, metavar="N",
+                        help="expressions: refuse a trace whose matrix products take more multiply-adds (default 2e10)")
+    parser.add_argument("--spec-timeout", type=float, default=None, metavar="SECONDS",
+                        help="model specs: stop a spec whose import or build_model runs longer than this (default 60)")
 
 
 @dataclass(frozen=True)
@@ -59,11 +90,7 @@ def read_source(source: str) -> Source:
         return Source("spec", source)
     if not source.startswith("@"):
         return Source("expression", source)
-    path = Path(source[1:])
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
+    text = read_expression_file(Path(source[1:]))
     body, defaults = [], {"at": [], "shape": []}
     for line in text.splitlines():
         stripped = line.strip()
@@ -74,6 +101,34 @@ def read_source(source: str) -> Source:
         else:
             body.append(line)
     return Source("expression", "\n".join(body).strip(), tuple(defaults["at"]), tuple(defaults["shape"]))
+
+
+def read_expression_file(path: Path) -> str:
+    """An @FILE's text: a regular file of at most MAX_FILE_BYTES, UTF-8. A FIFO, a device
+    or a directory is refused before it is opened (reading one could block or never end)."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise GradvizError(f"cannot read expression file {path}: it is {kind}; give a regular text file")
+    try:
+        # O_NONBLOCK: should the file have been swapped for a FIFO since stat, open returns at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise GradvizError(f"expression file {path} is larger than {MAX_FILE_BYTES // 1024} kB; "
+                           "is it really an expression?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GradvizError(f"expression file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                           f"at offset {exc.start})") from None
 
 
 def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
@@ -91,6 +146,10 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
     """The Trace of args.source, whichever kind of source it is."""
     source = read_source(args.source)
     if source.kind == "spec":
+        from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
+
+        timeout = getattr(args, "spec_timeout", None)
+        set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
         try:
             from gradviz.sources.model import trace_spec
         except ModuleNotFoundError as exc:
@@ -102,7 +161,8 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)
-    trace = trace_expression(source.text, at, shapes, args.seed, args.dtype or "float64", modes)
+    trace = trace_expression(source.text, at, shapes, args.seed, args.dtype or "float64", modes,
+                             getattr(args, "max_memory", None), getattr(args, "max_work", None))
     check_wrt(trace, args)
     return trace
 

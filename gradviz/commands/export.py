@@ -28,6 +28,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
                         help="above N boxes, fold modules (or focus on the output) instead of waiting on dot; default 2000")
     add_fold_options(parser)
+    parser.add_argument("--layers", action="store_true",
+                        help="write the layers view (backprop by layers) instead of the graph: .svg, .html or .txt")
     parser.set_defaults(func=run)
 
 
@@ -36,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from gradviz.draw.export import NODE_LIMIT, export_format, export_frames, export_trace
     from gradviz.errors import ExportError
 
+    if args.layers:
+        from gradviz.commands.layers import export_layers
+
+        return export_layers(args)
     if args.file is None and args.frames is None:
         raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
     if args.file is not None:

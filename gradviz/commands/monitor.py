@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import stat
 import sys
 from pathlib import Path
 
 from gradviz.errors import TrainingError
-from gradviz.rundir import is_run_dir
+from gradviz.rundir import ACTIVE_STATES, DONE_STATES, RunPaths, is_run_dir, read_json
+from gradviz.streams import terminal_problem
+
+MAX_STATUS_BYTES = 1024 * 1024
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,13 +33,34 @@ def run(args: argparse.Namespace) -> int:
         raise TrainingError(f"{run_dir}: no such run directory")
     if not is_run_dir(run_dir):
         raise TrainingError(f"{run_dir}: not a run directory (no config.json or metrics.jsonl)")
-    if not args.no_tui and sys.stdout.isatty():
+    check_status(RunPaths(run_dir))
+    problem = None if args.no_tui else terminal_problem()
+    if not args.no_tui and problem is None:
         from gradviz.monitor.app import run_dashboard
 
         run_dashboard(run_dir, None)
-    else:
+    else:  # not a terminal: the printed table, never the full-screen app
+        if problem:
+            print(f"gradviz: {problem}: printing the run as --no-tui does", file=sys.stderr)
         from gradviz.monitor.plain import follow
         from gradviz.monitor.state import RunView
 
-        follow(RunView(run_dir))
+        view = RunView(run_dir)
+        if follow(view) == "failed":
+            print(f"the run failed: {view.status.get('message', 'no message')}")
     return 0
+
+
+def check_status(paths: RunPaths) -> None:
+    """A run directory has a status.json naming a known state (train writes it first)."""
+    try:
+        info = paths.status.stat()
+    except OSError:
+        raise TrainingError(f"{paths.root}: not a run directory (no status.json)") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_STATUS_BYTES:
+        raise TrainingError(f"{paths.status}: not a run status (not a small regular file)")
+    status = read_json(paths.status)
+    if status is None:
+        raise TrainingError(f"{paths.status}: not a run status (not a JSON object)")
+    if status.get("state") not in (*ACTIVE_STATES, *DONE_STATES):
+        raise TrainingError(f"{paths.status}: not a run status (state {status.get('state')!r})")

@@ -6,6 +6,7 @@ import argparse
 
 from gradviz.commands.common import add_source_options, check_wrt, load_trace, read_source
 from gradviz.errors import GradvizError
+from gradviz.streams import terminal_problem
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +24,10 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trace SOURCE, then run the app until the user quits."""
+    problem = terminal_problem()
+    if problem:  # the app would write escape codes into a pipe and wait for keys forever
+        raise GradvizError(f"gradviz step is an interactive app and {problem}; "
+                           f"for printed output use: gradviz trace {args.source}")
     trace = load_trace(args, ("tangent", "reverse"))
     wrt = check_wrt(trace, args)
     if args.start < 0:

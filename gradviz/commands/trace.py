@@ -23,6 +23,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
     add_fold_options(parser)
     parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
+    parser.add_argument("--layers", action="store_true",
+                        help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
     parser.add_argument("--show", metavar="NODE", action="append", default=[],
                         help="also print NODE's value and adjoint in full (repeatable)")
     parser.set_defaults(func=run)
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     modes = ("tangent", "reverse") if args.mode == "all" else (args.mode,)
     trace = load_trace(args, modes)
     wrt = check_wrt(trace, args)
+    if args.layers:
+        from gradviz.commands.layers import print_layers
+
+        return print_layers(trace)
     if args.json:
         from gradviz.views.json_report import trace_to_json
 
@@ -50,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
         if args.graph:
             from gradviz.draw.terminal import render_trace_graph
 
-            console.print(render_trace_graph(trace, ascii=args.ascii, fold=fold_from_args(trace, args)))
+            from gradviz.streams import unicode_ok
+
+            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args)))
         if args.check and trace.info.get("source") == "model":
             from gradviz.sources.model.check import check_spec_file
 

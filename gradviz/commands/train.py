@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gradviz.commands.common import seed_value
 from gradviz.errors import SpecError, TrainingError
+from gradviz.penalty import L2_FORMS
 from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
 
@@ -28,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--lr", type=float, metavar="η", help="learning rate η")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (SGD, momentum 0.9) or adam")
     p.add_argument("--l2", type=float, metavar="λ", help="add the penalty λ·Σ‖θ‖² to the objective (logged on its own)")
+    p.add_argument("--l2-form", choices=L2_FORMS, metavar="FORM",
+                   help="squared: λ·Σ‖θ‖² (weight decay, the default); norm: the lecture's λ·Σ‖θ‖₂")
     p.add_argument("--dropout", type=float, metavar="P", help="set p of every dropout layer")
     p.add_argument("--seed", type=seed_value, metavar="S", help="seed for data, split, initial weights and shuffling")
     p.add_argument("--val-fraction", type=float, metavar="F", help="share of the data held out for validation (default 0.2)")
@@ -60,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig(
         spec=str(spec.resolve()), run_dir=str(Path(run_dir).resolve()), device=args.device, epochs=args.epochs,
         batch_size=args.batch_size, accum=args.accum, lr=args.lr, optimizer=args.optimizer, l2=args.l2,
+        l2_form=args.l2_form,
         dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
         log_every=args.log_every, stop_on_nan=args.stop_on_nan, nproc_per_node=args.nproc_per_node,
         nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             interrupted = True
             handle.interrupt()
 
-        state = follow(RunView(handle.run_dir), on_interrupt=on_interrupt)
+        state = follow(RunView(handle.run_dir, handle), on_interrupt=on_interrupt)
     return exit_code(state, handle.run_dir, interrupted)
 
 

@@ -44,7 +44,7 @@ def run_dashboard(run_dir: Path | str, handle: Any = None) -> str:
     if choice == "stopped" and handle is not None:
         console.print("stopping the trainer (saving a checkpoint)…")
         handle.wait(timeout=STOP_WAIT_SECONDS)
-    view = RunView(run_dir)
+    view = RunView(run_dir, handle)
     while view.poll():  # read to the end: the summary names the last step
         pass
     if choice == "detached":

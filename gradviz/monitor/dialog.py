@@ -12,13 +12,15 @@ from textual.widgets import Button, Label
 class LeaveDialog(ModalScreen[str]):
     """Stop the training, keep it running in the background, or stay.
 
-    Keys: s stop · k keep training · escape stay. Dismissed with "stop", "detach" or None.
+    Keys: s stop · k keep training · escape stay · ctrl+c as on the dashboard. Dismissed with
+    "stop", "detach", "interrupt" or None.
     """
 
     BINDINGS = [
         Binding("s", "choose('stop')", "stop training"),
         Binding("k,d", "choose('detach')", "keep training"),
         Binding("escape", "choose('')", "stay"),
+        Binding("ctrl+c", "choose('interrupt')", show=False),  # the screen's Ctrl-C, not "stay"
     ]
 
     def compose(self) -> ComposeResult:

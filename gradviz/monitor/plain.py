@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gradviz.monitor.state import RunView
+from gradviz.penalty import penalty_formula
 
 COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
 WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
@@ -113,7 +114,8 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                                     loss=f"loss {fmt(last.get('loss'))}")
                 if view.done:
                     break
-                time.sleep(interval)
+                if view.caught_up:  # else there is more to read now: a long log replays at full speed
+                    time.sleep(interval)
             except KeyboardInterrupt:
                 if on_interrupt is None:
                     raise
@@ -136,5 +138,8 @@ def summary_line(view: RunView) -> str:
                      + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
     if state == "lost":
         parts.append("[red]the trainer process is gone (killed?)[/]")
+    formula = penalty_formula(view.meta.get("l2"), view.meta.get("l2_form"))
+    if formula:
+        parts.append(f"objective J + {formula}")
     parts.append(f"run directory: {view.paths.root}")
     return "; ".join(parts)

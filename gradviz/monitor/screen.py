@@ -24,7 +24,8 @@ class MonitorScreen(Screen[str]):
     """Live loss curves, per-layer gradient norms, dropout masks and progress of a run.
 
     Keys: space pause/resume · s stop · l log scale · [ ] (or ↑ ↓) choose layer ·
-    ← → scrub one logged step (shift: a tenth of the run) · home/end first/live · q leave.
+    ← → scrub one logged step (shift: a tenth of the run) · home/end first/live · q leave ·
+    ctrl+c stop a trainer this process started and leave (a run only watched goes on).
     Dismissed with "stopped", "detached" or "left".
     """
 
@@ -42,7 +43,7 @@ class MonitorScreen(Screen[str]):
         Binding("home", "scrub_to_start", show=False),
         Binding("end", "follow", "live"),
         Binding("q", "leave", "quit"),
-        Binding("ctrl+c", "leave", "quit", show=False),
+        Binding("ctrl+c", "interrupt", "stop", show=False),
     ]
 
     cursor: reactive[int] = reactive(-1)
@@ -52,7 +53,7 @@ class MonitorScreen(Screen[str]):
 
     def __init__(self, run_dir: Path | str, handle: Any = None, poll_seconds: float = POLL_SECONDS):
         super().__init__()
-        self.view = RunView(run_dir)
+        self.view = RunView(run_dir, handle)
         self.handle = handle  # a TrainingHandle when this process started the trainer
         self.poll_seconds = poll_seconds
 
@@ -160,10 +161,24 @@ class MonitorScreen(Screen[str]):
             return
 
         def chosen(choice: str | None) -> None:
-            if choice == "stop":
+            if choice == "interrupt":
+                self.action_interrupt()
+            elif choice == "stop":
                 write_control(self.view.paths, "stop")
                 self.dismiss("stopped")
             elif choice == "detach":
                 self.dismiss("detached")
 
         self.app.push_screen(LeaveDialog(), chosen)
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: as in a terminal, it ends what this command started. A trainer this process
+        started stops cleanly (saving a checkpoint) and the dashboard closes; a run only
+        watched (`gradviz monitor`) goes on training, and the dashboard closes."""
+        if self.view.state not in ACTIVE_STATES:
+            self.dismiss("left")
+        elif self.handle is None:
+            self.dismiss("detached")
+        else:
+            write_control(self.view.paths, "stop")
+            self.dismiss("stopped")

@@ -60,8 +60,11 @@ class Series:
 class RunView:
     """The records, masks, meta and status of one run directory, kept up to date by poll()."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, handle: Any = None):
         self.paths = RunPaths(Path(root))
+        # The TrainingHandle when this process started the trainer: polling it reaps the
+        # process and records a death by signal in status.json, within a poll.
+        self.handle = handle
         self.records: list[dict[str, Any]] = []
         self.masks: list[dict[str, Any]] = []
         self.series = Series()
@@ -76,15 +79,20 @@ class RunView:
     def poll(self) -> bool:
         """Read what is new (a bounded amount); returns whether anything changed."""
         changed = False
+        if self.handle is not None:
+            self.handle.check_exit()
         for name in ("config", "meta", "status"):
             data = read_json(getattr(self.paths, name))
+            data = _clean_meta(data) if name == "meta" and data is not None else data
+            if name == "status" and data is not None and not isinstance(data.get("nan", {}), dict):
+                data = {k: v for k, v in data.items() if k != "nan"}
             if data is not None and data != getattr(self, name):
                 setattr(self, name, data)
                 changed = True
         new = self._metrics.read_new()
         for record in new:
             self._add(record)
-        masks = self._mask_log.read_new()
+        masks = [m for m in self._mask_log.read_new() if _is_int(m.get("step"))]
         self.masks.extend(masks)
         return changed or bool(new) or bool(masks)
 
@@ -154,8 +162,14 @@ class RunView:
                 return {"step": record["step"], "layer": record["nonfinite"].get("layer")}
         return None
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether everything written so far has been read (else poll again at once)."""
+        return self._metrics.at_end() and self._mask_log.at_end()
+
     def _add(self, record: dict[str, Any]) -> None:
-        if "step" not in record or "grad_norm" not in record:
+        record = clean_record(record)
+        if record is None:
             return  # not a metrics record this version understands
         self.records.append(record)
         s = self.series
@@ -179,9 +193,60 @@ class RunView:
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now
-            alive = named_process_alive(self.status)
-            self._alive = True if alive is None else alive
+            # No pid at all: no trainer was ever started for this folder, so none will write.
+            self._alive = bool(named_process_alive(self.status))
         return self._alive
+
+
+NUMBER_FIELDS = ("loss", "penalty", "total", "val_loss", "val_acc", "grad_norm_total", "samples_per_s",
+                 "samples", "lr", "mem")
+TABLE_FIELDS = ("grad_norm", "param_norm", "keep_rate")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def clean_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A metrics record with every field the views read of the type they expect: numbers
+    that are not numbers dropped, tables that are not tables dropped; None without an
+    integer step and a gradient-norm table (not a record this version understands)."""
+    if not _is_int(record.get("step")) or not isinstance(record.get("grad_norm"), dict):
+        return None
+    clean = dict(record)
+    for key in NUMBER_FIELDS:
+        if key in clean and not _is_number(clean[key]):
+            del clean[key]
+    for key in TABLE_FIELDS:
+        if key in clean:
+            table = clean[key]
+            if isinstance(table, dict):
+                clean[key] = {str(k): (v if _is_number(v) else None) for k, v in table.items()}
+            else:
+                del clean[key]
+    clean["grad_norm"] = {k: (math.nan if v is None else v) for k, v in clean["grad_norm"].items()}
+    clean["time"] = clean["time"] if _is_number(clean.get("time")) else 0.0
+    clean["epoch"] = clean["epoch"] if _is_int(clean.get("epoch")) else None
+    if not isinstance(clean.get("nonfinite", {}), dict):
+        del clean["nonfinite"]
+    return clean
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """meta.json with its layer and dropout lists dropped when they are not lists of named entries."""
+    clean = dict(meta)
+    for key in ("layers", "dropout"):
+        entries = clean.get(key)
+        if entries is not None and not (isinstance(entries, list)
+                                        and all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries)):
+            del clean[key]
+    if "total_steps" in clean and not _is_int(clean["total_steps"]):
+        del clean["total_steps"]
+    return clean
 
 
 def _num(value: Any) -> float:

@@ -20,6 +20,7 @@ from gradviz.monitor.heat import log_range, render_heatmap, heat_legend, render_
 from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
+from gradviz.penalty import FORMULAS
 
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
                 "finished": "black on cyan", "stopped": "black on yellow", "failed": "white on red", "lost": "white on red"}
@@ -68,10 +69,12 @@ class LossPanel(RunPanel):
         lines = [Line("train", s.steps, s.loss, "cyan")]
         if s.val_steps:
             lines.append(Line("val", s.val_steps, s.val_loss, "yellow", markers=True))
+        # The penalty is named by its formula, λ·Σ‖θ‖² or the slide's λ·Σ‖θ‖₂: the form in use.
+        penalty = f"penalty {FORMULAS.get(self.view.meta.get('l2_form') or 'squared', '')}".rstrip()
         if any(p > 0 for p in s.penalty[-50:]):
-            lines.append(Line("penalty", s.steps, s.penalty, "magenta"))
+            lines.append(Line(penalty, s.steps, s.penalty, "magenta"))
         step = s.steps[self.index]
-        values = {"train": fmt(self.value_at(s.loss)), "penalty": fmt(self.value_at(s.penalty))}
+        values = {"train": fmt(self.value_at(s.loss)), penalty: fmt(self.value_at(s.penalty))}
         k = bisect.bisect_right(s.val_steps, step) - 1
         if k >= 0:
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gradviz.core.budget import check_memory
 from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.passes import run_passes
 from gradviz.core.rules import RULES
@@ -398,9 +399,20 @@ def trace_expression(
     seed: int = 0,
     dtype: str = "float64",
     modes: tuple[str, ...] = ("tangent", "reverse"),
+    max_memory: int | None = None,
+    max_work: int | None = None,
 ) -> Trace:
-    """Parse, bind the inputs, and run the passes: the whole expression path in one call."""
+    """Parse, bind the inputs, and run the passes: the whole expression path in one call.
+
+    A trace that would need more than `max_memory` bytes (default: a share of the
+    machine's memory), or more than `max_work` multiply-adds in matrix products, is
+    refused before any value is computed."""
     graph = parse_expression(text, seed)
     input_names = [n.label for n in graph.nodes if n.op == "input"]
-    leaves = bind_leaves(input_names, at or {}, shapes or {}, seed, dtype)
+    at, shapes = at or {}, shapes or {}
+    if all(name in at or name in shapes for name in input_names):  # else bind_leaves names what is missing
+        # checked before drawing the --shape values: drawing big inputs alone takes seconds
+        leaf_shapes = {name: np.shape(at[name]) if name in at else tuple(shapes[name]) for name in input_names}
+        check_memory(graph, leaf_shapes, dtype, modes, max_memory, max_work)
+    leaves = bind_leaves(input_names, at, shapes, seed, dtype)
     return run_passes(graph, leaves, dtype, modes)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gradviz.errors import SpecError
+from gradviz.sources.spec_output import select_output
+from gradviz.sources.spec_run import running_spec
 
 REQUIRED = ("build_model", "loss", "make_data")
 OPTIONAL_CALLABLES = ("accuracy",)
@@ -40,6 +42,7 @@ class Spec:
     make_data: Callable[[int], tuple[Any, Any]]
     accuracy: Callable[[Any, Any], float] | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    output: int | str | None = None  # OUTPUT: which element of a tuple/dict/dataclass forward result is the output
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -49,6 +52,10 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{path}: no such spec file")
     if path.is_dir() or path.suffix != ".py":
         raise SpecError(f"{path}: a spec must be a .py file")
+    if not path.is_file():  # a FIFO or a device named .py would block the import
+        raise SpecError(f"{path}: a spec must be a regular .py file")
+    import torch  # noqa: F401 - imported before the clock starts: its 1-2 s are not the spec's
+
     module = _import_file(path)
     for name in REQUIRED:
         if not hasattr(module, name):
@@ -60,7 +67,11 @@ def load_spec(path: str | Path) -> Spec:
     training = getattr(module, "TRAINING", {})
     if not isinstance(training, dict):
         raise SpecError(f"{path}: TRAINING must be a dict, got {type(training).__name__}")
+    output = getattr(module, "OUTPUT", None)
+    if output is not None and (isinstance(output, bool) or not isinstance(output, (int, str))):
+        raise SpecError(f"{path}: OUTPUT must be an index (0) or a name ('logits'), got {type(output).__name__}")
     spec = Spec(
+        output=output,
         path=path,
         name=path.stem,
         build_model=module.build_model,
@@ -83,7 +94,7 @@ def build_model(spec: Spec) -> Any:
     model = _call(spec, "build_model")
     if not isinstance(model, torch.nn.Module):
         raise SpecError(f"{spec.path}: build_model() must return a torch.nn.Module, got {type(model).__name__}")
-    return model
+    return select_output(model, spec.path, spec.output)
 
 
 def make_data(spec: Spec, seed: int) -> tuple[Any, Any]:
@@ -116,9 +127,11 @@ def check_spec(spec: Spec, seed: int = 0) -> None:
     x, y = make_data(spec, seed)
     xb, yb = x[:2], y[:2]
     model.eval()  # a check must not depend on dropout draws
-    with torch.no_grad():
+    with torch.no_grad(), running_spec(spec.path, "the model's forward"):
         try:
             output = model(xb)
+        except SpecError:
+            raise
         except Exception as exc:  # any failure here is the spec's, reported in its terms
             expected = _expected_input(model)
             wants = f"; the model's first layer expects {expected}" if expected else ""
@@ -148,21 +161,28 @@ def _import_file(path: Path) -> Any:
     # Registered before executing so dataclasses, pickling and torch.fx inside the spec
     # can find their own module; removed again if the import fails.
     sys.modules[module_name] = module
+    imported = False
     try:
-        importspec.loader.exec_module(module)
+        with running_spec(path, "import"):
+            importspec.loader.exec_module(module)
+        imported = True
     except SyntaxError as exc:
-        del sys.modules[module_name]
         raise SpecError(f"{path}: line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    except SpecError:
+        raise
     except Exception as exc:
-        del sys.modules[module_name]
         raise SpecError(f"{path}:{_spec_line(exc, path)} {type(exc).__name__}: {_first_line(exc)}") from None
+    finally:
+        if not imported:
+            sys.modules.pop(module_name, None)
     return module
 
 
 def _call(spec: Spec, name: str, *args: Any) -> Any:
     """Call one of the spec's functions, naming the function and the line when it raises."""
     try:
-        return getattr(spec, name)(*args)
+        with running_spec(spec.path, f"{name}()"):
+            return getattr(spec, name)(*args)
     except SpecError:
         raise
     except Exception as exc:
@@ -196,3 +216,4 @@ def _expected_input(model: Any) -> str | None:
         if hasattr(module, "num_embeddings"):
             return f"integer indices below {module.num_embeddings} [{type(module).__name__}]"
     return None
+

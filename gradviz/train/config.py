@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.errors import SpecError, TrainingError
+from gradviz.penalty import L2_FORMS
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -28,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": "sgd",
     "momentum": 0.9,
     "l2": 0.0,
+    "l2_form": "squared",  # or "norm": the lecture's λ·Σ‖θ‖₂ instead of weight decay's λ·Σ‖θ‖²
     "dropout": None,  # None keeps each dropout layer's own p
     "seed": 0,
     "val_fraction": 0.2,
@@ -53,6 +55,7 @@ class TrainConfig:
     optimizer: str | None = None
     momentum: float | None = None
     l2: float | None = None
+    l2_form: str | None = None
     dropout: float | None = None
     seed: int | None = None
     val_fraction: float | None = None
@@ -109,6 +112,8 @@ def validate(config: TrainConfig) -> None:
         raise TrainingError(f"unknown optimizer {config.optimizer!r}; use {', '.join(OPTIMIZERS)}")
     if config.l2 is not None and not (_is_number(config.l2) and math.isfinite(config.l2) and config.l2 >= 0):
         raise TrainingError(f"--l2 must be zero or positive, got {config.l2}")
+    if config.l2_form is not None and config.l2_form not in L2_FORMS:
+        raise TrainingError(f"unknown --l2-form {config.l2_form!r}; use {' or '.join(L2_FORMS)}")
     if config.momentum is not None and not (_is_number(config.momentum) and 0 <= config.momentum < 1):
         raise TrainingError(f"momentum must lie in [0, 1), got {config.momentum}")
     if config.dropout is not None and not (_is_number(config.dropout) and 0 <= config.dropout < 1):

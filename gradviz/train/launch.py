@@ -17,7 +17,7 @@ from pathlib import Path
 import gradviz
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
-from gradviz.rundir import RunPaths, named_process_alive, read_json, write_control, write_status
+from gradviz.rundir import RunPaths, named_process_alive, read_json, record_exit, write_control, write_status
 
 
 @dataclass
@@ -34,6 +34,18 @@ class TrainingHandle:
     def alive(self) -> bool:
         """Whether the trainer process has not exited yet."""
         return self.process.poll() is None
+
+    def check_exit(self) -> int | None:
+        """Reap the trainer if it has exited (no zombie is left counting as alive) and, when
+        it died without saying how the run ended, write that into status.json; its exit
+        status, or None while it runs."""
+        returncode = self.process.poll()
+        if returncode is not None:
+            try:
+                record_exit(self.paths, returncode)
+            except OSError:
+                pass  # the run directory went away; the state reads as lost
+        return returncode
 
     def pause(self) -> None:
         """Ask the trainer to pause after its current step."""

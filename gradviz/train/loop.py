@@ -40,9 +40,15 @@ class TrainResult:
     best_loss: float | None
 
 
-def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
-    """λ·Σ‖θ‖² over all parameters, as one differentiable fused norm; its gradient is 2λθ."""
+def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared") -> torch.Tensor:
+    """λ·Σ‖θ‖² (gradient 2λθ), or with form 'norm' the slide's λ·Σ‖θ‖₂ (gradient λθ/‖θ‖).
+
+    One differentiable fused norm either way; a tensor whose norm is 0 gets gradient 0
+    from the norm form (torch's subgradient there), as an all-zero bias starts.
+    """
     norms = torch.stack(torch._foreach_norm(list(params)))
+    if form == "norm":
+        return lam * norms.sum()
     return lam * (norms * norms).sum()
 
 
@@ -153,7 +159,7 @@ class Trainer:
                 weighted = loss * (sizes[i] / total) if accumulating else loss
                 objective = weighted
                 if last and self.config.l2 > 0:
-                    penalty = l2_penalty(self.groups.params, self.config.l2)
+                    penalty = l2_penalty(self.groups.params, self.config.l2, self.config.l2_form)
                     objective = weighted + penalty
                 objective.backward()
             part = weighted.detach()

@@ -106,6 +106,7 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
         "optimizer": config.optimizer,
         "lr": config.lr,
         "l2": config.l2,
+        "l2_form": config.l2_form,
         "device": str(device),
         "device_name": device_name(device),
         "world_size": dist_info.world,

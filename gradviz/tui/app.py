@@ -6,6 +6,7 @@ Training (`t`) pushes the monitor screen on top; leaving it pops back to the ste
 from __future__ import annotations
 
 from textual.app import App
+from textual.binding import Binding
 
 from gradviz.core.steps import Step, build_steps, forward_steps, reverse_steps, tangent_steps
 from gradviz.core.trace import Trace
@@ -34,6 +35,7 @@ class StepperApp(App):
     TITLE = "gradviz step"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     ENABLE_COMMAND_PALETTE = False  # its footer hint would crowd out the stepper's keys
+    BINDINGS = [Binding("ctrl+c", "quit", show=False)]  # as q (textual's default only hints at ctrl+q)
 
     def __init__(self, trace: Trace, *, source: str = "", spec_path: str | None = None,
                  wrt: str | None = None, start: int = 0, detail: str = "full") -> None:

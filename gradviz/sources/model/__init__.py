@@ -28,11 +28,16 @@ def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str 
     `dtype` None keeps the model's own dtype; 'float32'/'float64' converts model and data.
     `training` False traces in evaluation mode (dropout off).
     """
+    from gradviz.sources.spec_output import output_note
+
     spec, model, x, y, info = prepare_spec(path, batch_size, seed, dtype, training)
     try:
-        return trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
+        trace = trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
     except ModelRunError as exc:
         raise SpecError(f"{path}: {exc}") from None
+    if output_note(model):  # a tuple/dict/dataclass forward result: say which element was taken
+        trace.info.setdefault("notes", []).append(output_note(model))
+    return trace
 
 
 def prepare_spec(path: str | Path, batch_size: int, seed: int, dtype: str | None, training: bool):

@@ -74,6 +74,8 @@ class StepperScreen(Screen):
         Binding("minus", "detail(1)", "Detail-", key_display="-", show=False,
                 tooltip="more / less detail in the graph; fit the graph to the pane"),
         Binding("f", "fit", "Fit", show=False, tooltip="more / less detail in the graph; fit the graph to the pane"),
+        Binding("b", "layers", "Layers", show=False,
+                tooltip="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k in the lecture's matrix form, checked"),
         Binding("escape", "follow", "Follow", show=False,
                 tooltip="follow the current node again (after a click selected another)"),
     ]
@@ -284,6 +286,18 @@ class StepperScreen(Screen):
         """This screen's bindings that work here (`t` only for model specs); `shown`: the footer's."""
         return [b for b in self.BINDINGS if isinstance(b, Binding) and (b.show or not shown)
                 and self.check_action(b.action.partition("(")[0], ()) is not False]
+
+    def action_layers(self) -> None:
+        """Backprop by layers: δ_k and ∂L/∂W_k in the lecture's matrix form, checked against the adjoints."""
+        from gradviz.core.layers import backprop_by_layers
+        from gradviz.tui.screens.layers import LayersScreen
+
+        backprop = backprop_by_layers(self.trace) if self.trace.adjoints else None
+        if backprop is None or not backprop.layers:
+            self.notify("no layers here: a layer is act(a @ W + b), or a Linear module and its activation",
+                        severity="warning")
+            return
+        self.app.push_screen(LayersScreen(self.trace, backprop))
 
 
 StepperScreen.__doc__ = f"""{StepperScreen.__doc__}

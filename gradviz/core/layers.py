@@ -1,0 +1,341 @@
+"""Backprop by layers: the lecture's matrix form, recomputed and checked against the Trace.
+
+A layer is `lay_k = act(z_k)`, `z_k = a·W_k + b_k` (a is x or lay_{k−1}): in an
+expression a matmul with a leaf on the right, an optional `+ b` with a leaf b, and an
+optional activation; in a model a Linear module and the activation after it (torch
+stores its weight as W_kᵀ). Named statements (`lay1 = sigmoid(x @ W1 + b1)`) give the
+layers their names.
+
+`backprop_by_layers` runs the lecture's backward pass in matrix form from the forward
+values alone (from the loss's closed form ∂L/∂h down: δ_k = ∂L/∂lay_k ⊙ act'(z_k),
+∂L/∂W_k = aᵀ·δ_k, ∂L/∂b_k = Σ_rows δ_k, ∂L/∂a = δ_k·W_kᵀ) and compares every quantity
+with the adjoint the reverse pass already holds for that node: two computations that
+must agree. numpy only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradviz.core.graph import Graph, Node
+from gradviz.core.trace import Trace
+
+# op (lower case) → (symbol, act'(z) written with the layer's own names, act'(z) as numbers)
+ACTIVATIONS = {
+    "sigmoid": ("σ", "{lay}(1 − {lay})", lambda out, pre: out * (1 - out)),
+    "tanh": ("tanh", "1 − {lay}²", lambda out, pre: 1 - out * out),
+    "relu": ("relu", "[{z} > 0]", lambda out, pre: (pre > 0).astype(out.dtype)),
+    "softplus": ("softplus", "σ({z})", lambda out, pre: 1 / (1 + np.exp(-pre))),
+}
+LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
+BCE_OPS = ("bce", "binary_cross_entropy")
+MSE_OPS = ("mse", "mse_loss")
+AUTO_LABEL = re.compile(r"^v\d+$")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Where layer k sits in the graph: node ids of a, W, b, a·W, z, lay and its members."""
+
+    index: int
+    name: str  # the statement's or module's name, else lay{k}
+    input: int
+    weight: int
+    bias: int | None
+    product: int  # the node computing a·W (for a model: the Linear node, which is also z)
+    pre: int  # z_k
+    output: int  # lay_k (z_k itself when there is no activation)
+    activation: str | None
+    transposed: bool  # the weight node holds W_kᵀ (torch's Linear stores out × in)
+    nodes: tuple[int, ...]
+
+
+def find_layers(graph: Graph) -> list[Layer]:
+    """The dense layers of a graph, in forward order."""
+    found: list[dict] = []
+    for node in graph.nodes:
+        parts = _affine(graph, node)
+        if parts is not None:
+            found.append(parts)
+    layers = []
+    for k, parts in enumerate(found, start=1):
+        output_node = graph.nodes[parts["output"]]
+        # A model names a layer by its module; an expression by the statement that assigns it.
+        module = graph.nodes[parts["product"]].meta.get("module")
+        named = not AUTO_LABEL.match(output_node.label)
+        name = module or (output_node.label if named else f"lay{k}")
+        members = tuple(sorted({parts["product"], parts["pre"], parts["output"]}))
+        layers.append(Layer(k, name, nodes=members, **parts))
+    return layers
+
+
+def _leaf(graph: Graph, node_id: int) -> bool:
+    node = graph.nodes[node_id]
+    return node.kind in ("input", "parameter")
+
+
+def _only_user(graph: Graph, node_id: int) -> Node | None:
+    users = graph.users(node_id)
+    return graph.nodes[users[0]] if len(users) == 1 else None
+
+
+def _affine(graph: Graph, node: Node) -> dict | None:
+    """The parts of `act(a·W + b)` starting at a matmul or Linear node, or None."""
+    op = node.op.lower()
+    if op == "matmul" and len(node.inputs) == 2 and _leaf(graph, node.inputs[1]):
+        a, weight, transposed = node.inputs[0], node.inputs[1], False
+        bias, pre = None, node.id
+        user = _only_user(graph, node.id)
+        if user is not None and user.op == "add":
+            other = user.inputs[1] if user.inputs[0] == node.id else user.inputs[0]
+            if other != node.id and _leaf(graph, other):
+                bias, pre = other, user.id
+    elif op in LINEAR_OPS and len(node.inputs) >= 2 and _leaf(graph, node.inputs[1]):
+        a, weight, transposed = node.inputs[0], node.inputs[1], True
+        bias = node.inputs[2] if len(node.inputs) > 2 else None
+        pre = node.id
+    else:
+        return None
+    output, activation = pre, None
+    user = _only_user(graph, pre)
+    if user is not None and user.op.lower() in ACTIVATIONS and len(user.inputs) == 1:
+        output, activation = user.id, user.op.lower()
+    return {"input": a, "weight": weight, "bias": bias, "product": node.id, "pre": pre, "output": output,
+            "activation": activation, "transposed": transposed}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One matrix-form quantity against the adjoint the reverse pass holds."""
+
+    what: str  # '∂L/∂W1'
+    against: str  # the node (or edge) it is compared with: 'W̄1 (adjoint of W1)'
+    error: float  # max |matrix form − adjoint|, relative to max |adjoint| (absolute below 1)
+    ok: bool
+
+
+@dataclass(frozen=True)
+class LayerGrads:
+    """Layer k's quantities in the lecture's matrix form, and their checks."""
+
+    layer: Layer
+    output: np.ndarray  # lay_k
+    act_prime: np.ndarray | None  # act'(z_k)
+    upstream: np.ndarray  # ∂L/∂lay_k
+    upstream_from_trace: bool  # taken from the trace (something other than a layer lies above)
+    delta: np.ndarray  # δ_k = ∂L/∂z_k
+    weight: np.ndarray  # W_k (transposed back for a model)
+    grad_weight: np.ndarray  # ∂L/∂W_k = aᵀ·δ_k
+    grad_bias: np.ndarray | None  # ∂L/∂b_k = Σ_rows δ_k
+    passed_down: np.ndarray  # ∂L/∂a = δ_k·W_kᵀ
+    chain: np.ndarray | None  # ∂lay_k/∂a for the first example (None when a is a leaf such as x)
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class Head:
+    """From the loss down to the last layer: L(h, y), ∂L/∂h in closed form, h = lay_n."""
+
+    loss: int
+    h: int
+    target: int | None
+    kind: str  # 'bce', 'mse' or 'other' (∂L/∂h read from the trace)
+    rows: int  # the loss is a mean over this many elements
+    grad_h: np.ndarray
+    checks: tuple[Check, ...]
+    delta_form: str | None = None  # δ_n in closed form where the loss and the last activation cancel
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """The whole layer-by-layer backward pass of one output."""
+
+    output: str
+    head: Head | None
+    layers: tuple[LayerGrads, ...]  # last layer first: the order backprop computes them
+    tolerance: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        """Every check of the head and the layers."""
+        found = self.head.checks if self.head else ()
+        return found + tuple(c for g in self.layers for c in g.checks)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every matrix-form quantity equals the trace's adjoint."""
+        return all(c.ok for c in self.checks)
+
+
+def _compare(what: str, against: str, mine: np.ndarray, theirs: np.ndarray | None, tolerance: float) -> Check:
+    if theirs is None:
+        return Check(what, against, float("nan"), False)
+    theirs = np.asarray(theirs, dtype=float)
+    mine = np.asarray(mine, dtype=float).reshape(theirs.shape)
+    scale = max(1.0, float(np.max(np.abs(theirs))) if theirs.size else 1.0)
+    with np.errstate(invalid="ignore"):
+        error = float(np.max(np.abs(mine - theirs))) / scale if theirs.size else 0.0
+    return Check(what, against, error, bool(error <= tolerance))
+
+
+def _sum_to(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum broadcast axes away: Σ over the rows of δ gives the bias's shape."""
+    while value.ndim > len(shape):
+        value = value.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and value.shape[axis] != 1:
+            value = value.sum(axis=axis, keepdims=True)
+    return value.reshape(shape)
+
+
+def _received(trace: Trace, output: str, node_id: int, child: int) -> tuple[np.ndarray | None, str]:
+    """What the reverse pass says about node_id: its adjoint when child is its only user,
+    else the one edge term from child (other uses add their own terms to the adjoint)."""
+    graph = trace.graph
+    label = graph.nodes[node_id].label
+    users = graph.users(node_id)
+    edges = [p for p, i in enumerate(graph.nodes[child].inputs) if i == node_id]
+    if len(users) == 1 and len(edges) == 1:
+        return trace.adjoints[output][node_id], f"adjoint of {label}"
+    terms = [trace.contributions.get(output, {}).get((child, p)) for p in edges]
+    terms = [t for t in terms if t is not None]
+    total = sum(terms) if terms else None
+    return total, f"edge term {graph.nodes[child].label}→{label} (the other uses of {label} add more)"
+
+
+def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Head | None, np.ndarray, bool]:
+    """∂L/∂h for h = the last layer's output: a closed form when the loss is bce or mse of h."""
+    graph = trace.graph
+    loss_id = graph.outputs[output]
+    loss = graph.nodes[loss_id]
+    h = trace.values[last.output]
+    op = loss.op.lower()
+    direct = graph.users(last.output) == (loss_id,) and loss.inputs[0] == last.output
+    if direct and op in BCE_OPS + MSE_OPS and len(loss.inputs) == 2:
+        y = trace.values[loss.inputs[1]]
+        rows = int(np.prod(np.broadcast_shapes(h.shape, y.shape)))
+        with np.errstate(all="ignore"):
+            if op in BCE_OPS:
+                grad = (h - y) / (h * (1 - h)) / rows
+                kind = "bce"
+            else:
+                grad = 2 * (h - y) / rows
+                kind = "mse"
+        grad = _sum_to(np.broadcast_to(grad, np.broadcast_shapes(h.shape, y.shape)), h.shape)
+        theirs, against = _received(trace, output, last.output, loss_id)
+        checks = [_compare("∂L/∂h", against, grad, theirs, tolerance)]
+        # The slide's cancellation: bce after σ gives δ_n = h − y per example (mse after
+        # no activation: 2(h − y)); the mean over the batch divides by B.
+        form = None
+        if (kind, last.activation) in (("bce", "sigmoid"), ("mse", None)):
+            factor = 1 if kind == "bce" else 2
+            closed = _sum_to(np.broadcast_to(factor * (h - y) / rows, np.broadcast_shapes(h.shape, y.shape)), h.shape)
+            form = f"{'' if factor == 1 else '2·'}(h − y)/{rows}" if rows > 1 else f"{'' if factor == 1 else '2·'}(h − y)"
+            form = "h − y" if form == "(h − y)" else form
+            theirs = trace.adjoints[output][last.pre]
+            checks.append(_compare(f"δ{last.index} = {form}", f"adjoint of {graph.nodes[last.pre].label}",
+                                   closed, theirs, tolerance))
+        return Head(loss_id, last.output, loss.inputs[1], kind, rows, grad, tuple(checks), form), grad, False
+    adjoint = trace.adjoints[output][last.output]
+    return None, np.asarray(adjoint), True
+
+
+def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
+    """Recompute the backward pass layer by layer in matrix form and check it against the trace."""
+    graph = trace.graph
+    output = output or trace.output_names[0]
+    if output not in trace.adjoints:
+        raise ValueError(f"no reverse pass for output {output!r}")
+    dtype = np.asarray(trace.values[graph.outputs[output]]).dtype
+    tolerance = 1e-5 if dtype == np.float32 else 1e-10
+    feeding = graph.ancestors(graph.outputs[output])
+    layers = [layer for layer in find_layers(graph) if layer.output in feeding and _matrix_shaped(trace, layer)]
+    if not layers:
+        return Backprop(output, None, (), tolerance, ("no layer of the form act(a·W + b) feeds this output",))
+    head, upstream, from_trace = _head(trace, output, layers[-1], tolerance)
+    results: list[LayerGrads] = []
+    for position in range(len(layers) - 1, -1, -1):
+        layer = layers[position]
+        grads, passed = _layer(trace, output, layer, upstream, from_trace, tolerance)
+        results.append(grads)
+        below = layers[position - 1] if position > 0 else None
+        if below is not None and graph.users(below.output) == (layer.product,):
+            upstream, from_trace = passed, False
+        elif below is not None:
+            upstream, from_trace = np.asarray(trace.adjoints[output][below.output]), True
+    notes = []
+    if any(g.upstream_from_trace for g in results):
+        notes.append("where lay_k has other uses, or other operations lie between two layers (dropout), "
+                     "∂L/∂lay_k is the trace's adjoint")
+    return Backprop(output, head, tuple(results), tolerance, tuple(notes))
+
+
+def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_trace: bool,
+           tolerance: float) -> tuple[LayerGrads, np.ndarray]:
+    values = trace.values
+    out = np.asarray(values[layer.output])
+    pre = np.asarray(values[layer.pre])
+    a = np.asarray(values[layer.input])
+    stored = np.asarray(values[layer.weight])
+    weight = stored.T if layer.transposed else stored
+    k = layer.index
+    checks: list[Check] = []
+    act_prime = None
+    with np.errstate(all="ignore"):
+        if layer.activation:
+            act_prime = ACTIVATIONS[layer.activation][2](out, pre)
+            delta = upstream * act_prime
+        else:
+            delta = np.asarray(upstream)
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        d2 = delta.reshape(1, -1) if delta.ndim == 1 else delta
+        grad_weight = a2.T @ d2
+        grad_bias = None if layer.bias is None else _sum_to(delta, np.asarray(values[layer.bias]).shape)
+        passed_down = (d2 @ weight.T).reshape(a.shape)
+    theirs, against = (trace.adjoints[output][layer.pre], f"adjoint of {trace.graph.nodes[layer.pre].label}") \
+        if layer.activation else _received(trace, output, layer.pre, _user_of(trace.graph, layer.pre))
+    checks.append(_compare(f"δ{k}", against, delta, theirs, tolerance))
+    theirs, against = _received(trace, output, layer.weight, layer.product)
+    if theirs is not None and layer.transposed:
+        theirs = np.asarray(theirs).T
+    checks.append(_compare(f"∂L/∂W{k}", against, grad_weight, theirs, tolerance))
+    if layer.bias is not None:
+        bias_user = layer.product if layer.transposed else layer.pre
+        theirs, against = _received(trace, output, layer.bias, bias_user)
+        checks.append(_compare(f"∂L/∂b{k}", against, grad_bias, theirs, tolerance))
+    theirs, against = _received(trace, output, layer.input, layer.product)
+    if theirs is not None and not _is_constant(trace, layer.input):  # a model's data x has no adjoint
+        checks.append(_compare(f"∂L/∂{'x' if k == 1 else f'lay{k - 1}'}", against, passed_down, theirs, tolerance))
+    chain = _chain(trace, layer) if not trace.graph.nodes[layer.input].is_leaf else None
+    grads = LayerGrads(layer, out, act_prime, np.asarray(upstream), from_trace, delta, weight, grad_weight,
+                       grad_bias, passed_down, chain, tuple(checks))
+    return grads, passed_down
+
+
+def _chain(trace: Trace, above: Layer) -> np.ndarray:
+    """The chain factor ∂lay_k/∂lay_{k−1} = diag(act'(z_k))·W_kᵀ for the first example (H_k × H_{k−1})."""
+    values = trace.values
+    stored = np.asarray(values[above.weight])
+    weight = stored.T if above.transposed else stored
+    out = np.asarray(values[above.output]).reshape(-1, weight.shape[1])[0]
+    pre = np.asarray(values[above.pre]).reshape(-1, weight.shape[1])[0]
+    prime = ACTIVATIONS[above.activation][2](out, pre) if above.activation else np.ones_like(out)
+    return prime[:, None] * weight.T
+
+
+def _matrix_shaped(trace: Trace, layer: Layer) -> bool:
+    """The matrix form needs W to be a matrix and a a vector or a batch of rows."""
+    return np.ndim(trace.values[layer.weight]) == 2 and np.ndim(trace.values[layer.input]) in (1, 2)
+
+
+def _user_of(graph: Graph, node_id: int) -> int:
+    users = graph.users(node_id)
+    return users[0] if users else node_id
+
+
+def _is_constant(trace: Trace, node_id: int) -> bool:
+    return node_id in trace.graph.constant_ids

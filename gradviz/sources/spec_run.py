@@ -1,0 +1,98 @@
+"""Running a spec's code: bounded in time, and never exiting the process.
+
+An import, ``build_model()``, ``make_data()`` or check forward that runs past the timeout
+is stopped by SIGALRM (in the main thread) with a SpecError naming the phase;
+``sys.exit``/``exit()``/``os._exit`` inside one is a SpecError naming the file. The spec
+runs in this process, not a child: the model, its tensors and torch (1-2 s to import)
+are needed here afterwards, so a child would double the cost of every trace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from gradviz.errors import SpecError
+
+DEFAULT_TIMEOUT = 60.0  # seconds a spec's import, build_model or make_data may take
+HARD_EXIT_GRACE = 5.0  # after the timeout, how long C code that ignores the alarm is given
+_limits = {"seconds": DEFAULT_TIMEOUT, "hard": False}
+
+
+class _SpecTimeout(BaseException):
+    """Raised by the alarm inside spec code; a BaseException so `except Exception` in the spec cannot swallow it."""
+
+
+class _SpecExit(BaseException):
+    """What os._exit raises while spec code runs."""
+
+    def __init__(self, code: Any):
+        super().__init__(code)
+        self.code = code
+
+
+def set_spec_timeout(seconds: float | None, hard: bool = False) -> None:
+    """Bound each phase of running spec code (None or 0: no bound). `hard` (the command
+    line) also ends the process with exit 2 when C code ignores the alarm for HARD_EXIT_GRACE."""
+    _limits["seconds"] = seconds if seconds and seconds > 0 else None
+    _limits["hard"] = hard
+
+
+@contextmanager
+def running_spec(path: Path, phase: str) -> Iterator[None]:
+    """Run spec code: sys.exit/os._exit become a SpecError naming the file, and a phase that
+    runs past the timeout is stopped with one (in the main thread, by SIGALRM)."""
+    seconds = _limits["seconds"]
+    timed = (seconds is not None and hasattr(signal, "setitimer")
+             and threading.current_thread() is threading.main_thread())
+    real_exit = os._exit
+
+    def refuse_exit(code: Any = 0) -> None:
+        raise _SpecExit(code)
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _SpecTimeout()
+
+    previous_handler = signal.signal(signal.SIGALRM, alarm) if timed else None
+    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds) if timed else None
+    done = threading.Event()
+    if timed and _limits["hard"]:
+        message = _timeout_message(path, phase, seconds)
+        threading.Thread(target=_hard_stop, args=(done, seconds + HARD_EXIT_GRACE, message, real_exit),
+                         daemon=True).start()
+    os._exit = refuse_exit
+    try:
+        yield
+    except SystemExit as exc:
+        raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); a spec must not exit the process") from None
+    except _SpecExit as exc:
+        raise SpecError(f"{path}: {phase} called os._exit({exc.code!r}); a spec must not exit the process") from None
+    except _SpecTimeout:
+        raise SpecError(_timeout_message(path, phase, seconds)) from None
+    finally:
+        done.set()
+        os._exit = real_exit
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_handler)
+            if previous_timer and previous_timer[0] > 0:
+                signal.setitimer(signal.ITIMER_REAL, *previous_timer)
+
+
+def _timeout_message(path: Path, phase: str, seconds: float) -> str:
+    return f"{path}: {phase} ran longer than {seconds:g} s and was stopped (--spec-timeout SECONDS to allow more)"
+
+
+def _hard_stop(done: threading.Event, after: float, message: str, exit_now: Callable[[int], None]) -> None:
+    """The last resort when C code never returns to let the alarm act: one line, exit 2."""
+    if not done.wait(after):
+        try:
+            sys.stderr.write(f"gradviz: error: {message}\n")
+            sys.stderr.flush()
+        finally:
+            exit_now(2)

@@ -1,0 +1,184 @@
+"""Backprop by layers: the lecture's matrix form against the trace's adjoints and torch."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from gradviz.commands.common import read_source
+from gradviz.core.layers import backprop_by_layers, find_layers
+from gradviz.sources.bindings import parse_at, parse_shapes
+from gradviz.sources.expr import trace_expression
+from gradviz.views.layers import layers_report, matrix_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+def sample_trace(name: str):
+    source = read_source(f"@{SAMPLES / name}")
+    return trace_expression(source.text, parse_at(source.at), parse_shapes(source.shape), 0)
+
+
+def text_of(trace, width: int) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(layers_report(trace, backprop_by_layers(trace), width))
+    return out.getvalue()
+
+
+def snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("GRADVIZ_UPDATE_SNAPSHOTS"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed (GRADVIZ_UPDATE_SNAPSHOTS=1 to accept)"
+
+
+def torch_grads(trace, names=("W1", "b1", "W2", "b2")):
+    """The lecture's network rebuilt in torch from the trace's inputs: autograd's gradients."""
+    torch = pytest.importorskip("torch")
+    v = {n: torch.tensor(trace.values[trace.graph.find(n).id], requires_grad=True) for n in ("x", *names)}
+    y = torch.tensor(trace.values[trace.graph.find("y").id])
+    h = torch.sigmoid(torch.sigmoid(v["x"] @ v["W1"] + v["b1"]) @ v["W2"] + v["b2"])
+    torch.nn.functional.binary_cross_entropy(h, y).backward()
+    return {n: v[n].grad.numpy() for n in names}, h.detach().numpy(), y.numpy()
+
+
+@pytest.mark.parametrize("name", ["two_layer_network.expr", "backprop.expr"])
+def test_two_layer_network_reads_as_the_slides(name: str) -> None:
+    trace = sample_trace(name)
+    backprop = backprop_by_layers(trace)
+    assert [g.layer.index for g in backprop.layers] == [2, 1]  # last layer first, as backprop runs
+    assert backprop.ok, [c for c in backprop.checks if not c.ok]
+    grads, h, y = torch_grads(trace)
+    rows = h.size
+    second, first = backprop.layers
+    np.testing.assert_allclose(second.delta * rows, h - y, rtol=1e-12, atol=1e-15)  # δ2 = h − y per example
+    np.testing.assert_allclose(second.grad_weight, grads["W2"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(first.grad_weight, grads["W1"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(first.grad_bias, grads["b1"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(second.grad_bias, grads["b2"], rtol=1e-12, atol=1e-15)
+    # ... and equal to the per-node adjoints the trace already has
+    np.testing.assert_array_equal(first.grad_weight, trace.gradient(trace.output_names[0], "W1"))
+    text = text_of(trace, 120)
+    form = "h − y" if rows == 1 else f"(h − y)/{rows}"
+    for line in (f"δ2 = ∂L/∂z2 = ∂L/∂h · ∂h/∂lay2 ⊙ lay2(1 − lay2) = {form}",
+                 "∂L/∂h = (h − y) / (h(1 − h))", "∂h/∂lay2 = 1",
+                 "∂L/∂W2 = lay1ᵀ·δ2", "∂L/∂W1 = xᵀ·δ1 = xᵀ·[(δ2·W2ᵀ) ⊙ lay1(1 − lay1)]",
+                 "the slide writes it xᵀ·δ2·W2·lay1(1 − lay1)", "∂lay2/∂lay1 = lay2(1 − lay2)·W2ᵀ",
+                 "all 10 matrix-form quantities equal the reverse pass's adjoints"):
+        assert line in text, line
+
+
+def test_named_statements_name_the_layers_and_group_their_nodes() -> None:
+    trace = sample_trace("backprop.expr")
+    layers = find_layers(trace.graph)
+    assert [layer.name for layer in layers] == ["lay1", "lay2"]
+    labels = [[trace.graph.nodes[i].label for i in layer.nodes] for layer in layers]
+    assert labels == [["v1", "v2", "lay1"], ["v3", "v4", "lay2"]]
+    assert trace.graph.nodes[layers[1].input].label == "lay1"
+    other = trace_expression("a = tanh(x @ A); b = sigmoid(a @ B + c); J = sum(b * b) + sum(a)", {},
+                             parse_shapes(["x=3x2,A=2x4,B=4x2,c=2"]), seed=1)
+    assert [layer.name for layer in find_layers(other.graph)] == ["a", "b"]
+    backprop = backprop_by_layers(other)
+    assert backprop.ok and backprop.layers[1].upstream_from_trace  # a has two uses: its adjoint comes from the trace
+    text = text_of(other, 120)
+    assert "lay1 = tanh(x·W1)   nodes v1 a   (a, W1 = A)" in text and "∂lay1/∂W1 = (1 − lay1²)·x" in text
+
+
+def test_model_spec_layers_equal_param_grad() -> None:
+    torch = pytest.importorskip("torch")
+    from gradviz.sources.model import trace_spec
+    from gradviz.sources.spec import load_spec
+
+    trace = trace_spec(str(SAMPLES / "two_layer_mlp.py"), batch_size=4, seed=0)
+    backprop = backprop_by_layers(trace)
+    assert backprop.ok and backprop.head.kind == "bce" and backprop.head.delta_form == "(h − y)/4"
+    second, first = backprop.layers
+    assert (first.layer.name, second.layer.name) == ("fc1", "fc2") and first.layer.transposed
+    # the oracle: a plain loss.backward() on the same batch
+    spec = load_spec(str(SAMPLES / "two_layer_mlp.py"))
+    torch.manual_seed(0)
+    model = spec.build_model()
+    x = torch.tensor(np.asarray(trace.values[trace.graph.find("x").id]))
+    y = torch.tensor(np.asarray(trace.values[trace.graph.find("y").id]))
+    spec.loss(model(x), y).backward()
+    np.testing.assert_allclose(first.grad_weight.T, model.fc1.weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(second.grad_weight.T, model.fc2.weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+    text = text_of(trace, 120)
+    assert "W1 = fc1.weightᵀ" in text and "✓ equals the adjoint of fc1.weight" in text
+    one = backprop_by_layers(trace_spec(str(SAMPLES / "two_layer_mlp.py"), batch_size=1, seed=0))
+    assert one.ok and one.head.delta_form == "h − y"  # one example: the slide's δ2 = h − y exactly
+
+
+@pytest.mark.parametrize("body, at", [
+    ("h = tanh(x @ W1 + b1); o = relu(h @ W2) ; J = mse(o @ W3 + b3, y)", "x=4x3,W1=3x5,b1=5,W2=5x4,W3=4x2,b3=2,y=4x2"),
+    ("J = sum(softplus(sigmoid(x @ A) @ B + c))", "x=3x2,A=2x2,B=2x6,c=6"),
+    ("J = bce(sigmoid(x @ W + b), t)", "x=2,W=2x1,b=1"),
+])
+def test_every_quantity_equals_the_trace_on_other_networks(body: str, at: str) -> None:
+    shapes = parse_shapes([at])
+    trace = trace_expression(body, {"t": np.array([1.0])} if "bce" in body else {}, shapes, seed=3)
+    backprop = backprop_by_layers(trace)
+    assert backprop.layers and backprop.ok, [c for c in backprop.checks if not c.ok]
+    assert len(backprop.checks) >= 3 * len(backprop.layers)
+
+
+def test_a_wrong_adjoint_is_caught() -> None:
+    """The checks can fail: tamper with W1's adjoint in the trace and the view says so."""
+    trace = sample_trace("two_layer_network.expr")
+    adjoints = list(trace.adjoints["loss"])
+    w1 = trace.graph.find("W1").id
+    adjoints[w1] = adjoints[w1] * 1.001
+    broken = replace(trace, adjoints={"loss": tuple(adjoints)})
+    backprop = backprop_by_layers(broken)
+    assert not backprop.ok
+    assert [c.what for c in backprop.checks if not c.ok] == ["∂L/∂W1"]
+    assert "✗ differs from the adjoint of W1" in text_of(broken, 120)
+
+
+def test_matrix_lines_small_in_full_big_as_norm() -> None:
+    assert matrix_lines(np.array([[1.0, -0.5], [0.25, 2.0]])) == ["[[ 1.0000, -0.5000],", " [ 0.2500,  2.0000]]"]
+    assert matrix_lines(np.ones((10, 10))) == ["10×10 ‖10‖"]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_layers_view_snapshot(width: int) -> None:
+    text = text_of(sample_trace("two_layer_network.expr"), width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    snapshot(f"layers_two_layer_network_{width}.txt", text)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gradviz", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=60)
+
+
+def test_cli_trace_and_export_layers(tmp_path: Path) -> None:
+    done = run_cli("trace", "@samples/backprop.expr", "--layers")
+    assert done.returncode == 0 and "δ2 = ∂L/∂z2" in done.stdout
+    out = tmp_path / "layers.txt"
+    done = run_cli("export", "@samples/backprop.expr", "--layers", "-o", str(out))
+    assert done.returncode == 0 and "∂L/∂W1 = xᵀ·δ1" in out.read_text()
+    svg = tmp_path / "layers.svg"
+    assert run_cli("export", "@samples/backprop.expr", "--layers", "-o", str(svg)).returncode == 0
+    assert svg.read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("trace", "@samples/lecture.expr", "--layers"), "no layer of the form act(a @ W + b)"),
+    (("export", "@samples/backprop.expr", "--layers", "-o", "x.png"), "written as .svg, .html, .txt"),
+    (("trace", "@samples/backprop.expr", "--layers", "--mode", "tangent"), "needs the reverse pass"),
+])
+def test_cli_layers_errors_are_one_line_exit_2(args, message: str) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,171 @@
+"""`gradviz methods`: finite differences, SymPy and AD on the lecture's f, as theory predicts."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from gradviz.core.passes import forward_values
+from gradviz.methods.chain import chain_graph
+from gradviz.methods.compare import compare
+from gradviz.methods.svg import error_curve_svg
+from gradviz.methods.symbolic import SymbolicStop, differentiate
+from gradviz.sources.expr import parse_expression, trace_expression
+from gradviz.views.methods import methods_report
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+LECTURE = "(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))"
+POINT = {"x1": 0.5, "x2": 1.0}
+
+
+@pytest.fixture(scope="module")
+def lecture():
+    trace = trace_expression(LECTURE, POINT, {}, 0, "float64", ("reverse",))
+    return compare(trace, LECTURE, depth=4, budget=math.inf)
+
+
+def test_best_steps_are_where_floating_point_theory_puts_them(lecture) -> None:
+    for name in POINT:
+        forward, central = lecture.sweeps[name]
+        assert forward.best_step in (1e-9, 1e-8, 1e-7), (name, forward.best_step)
+        assert 1e-9 < forward.best_error < 1e-7  # about √ε
+        assert central.best_step in (1e-6, 1e-5, 1e-4), (name, central.best_step)
+        assert central.best_error < 1e-9  # about ε^⅔, around 1e-10 … 1e-11
+        # truncation region: error ∝ h forward (10× per decade), ∝ h² central (100×)
+        assert forward.errors[1] / forward.errors[2] == pytest.approx(10, rel=0.1)
+        assert central.errors[1] / central.errors[2] == pytest.approx(100, rel=0.1)
+        # rounding region: below the best h the error grows again, to ~1e-2 at h = 1e-15
+        assert forward.errors[-1] > 1e3 * forward.best_error and central.errors[-1] > 1e3 * central.best_error
+        assert [forward.region(i) for i in (0, forward.best, len(forward.steps) - 1)] == ["truncation", "best", "rounding"]
+
+
+def test_sympy_derivative_evaluates_to_ads_value_and_torchs(lecture) -> None:
+    torch = pytest.importorskip("torch")
+    x1 = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    x2 = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    ((torch.exp(x1 / x2) + x1 / x2) * (x1 / x2 - torch.log(x2))).backward()
+    assert lecture.symbolic.values["x1"] == pytest.approx(lecture.ad["x1"], rel=1e-15)
+    assert lecture.symbolic.values["x2"] == pytest.approx(lecture.ad["x2"], rel=1e-15)
+    assert lecture.ad["x1"] == pytest.approx(float(x1.grad), rel=1e-15)
+    assert lecture.ad["x2"] == pytest.approx(float(x2.grad), rel=1e-15)
+    assert round(lecture.ad["x1"], 4) == 3.4731 and round(lecture.ad["x2"], 4) == -3.8853
+
+
+@pytest.mark.parametrize("text", ["sigmoid(x1*x2) * tanh(x2) + softplus(x1) - sqrt(x2) ** 3",
+                                  "bce(sigmoid(x1 - x2), 0.25) + mse(x1, x2) + sin(x1) * cos(x2) / exp(-x1)"])
+def test_closed_form_equals_ad_at_other_points(text: str) -> None:
+    rng = np.random.default_rng(0)
+    graph = parse_expression(text)
+    for _ in range(3):
+        point = {"x1": float(rng.uniform(0.2, 2)), "x2": float(rng.uniform(0.2, 2))}
+        symbolic = differentiate(graph, "f", point)
+        trace = trace_expression(text, point, {}, 0, "float64", ("reverse",))
+        for name in point:
+            assert symbolic.values[name] == pytest.approx(float(trace.gradient("f", name)), rel=1e-12)
+
+
+def test_swell_closed_form_outgrows_ads_linear_graph(lecture) -> None:
+    rows = lecture.swell
+    assert [r.depth for r in rows] == [1, 2, 3, 4]
+    assert [r.ad_nodes for r in rows] == [2 + 6 * k for k in (1, 2, 3, 4)]  # two inputs, six ops per level
+    sizes = [r.symbolic_ops for r in rows]
+    assert all(b > 3 * a for a, b in zip(sizes, sizes[1:]))  # at least threefold per level
+
+
+def test_chain_graph_computes_f_of_f() -> None:
+    graph = parse_expression(LECTURE)
+    chained = chain_graph(graph, "f", "x1", 3)
+    leaves = {k: np.asarray(v) for k, v in POINT.items()}
+
+    def f(a: float, b: float) -> float:
+        return (math.exp(a / b) + a / b) * (a / b - math.log(b))
+
+    value = forward_values(chained, leaves)[chained.outputs["f"]]
+    assert float(value) == pytest.approx(f(f(f(0.5, 1.0), 1.0), 1.0), rel=1e-14)
+
+
+def test_a_branch_is_where_symbolic_stops() -> None:
+    with pytest.raises(SymbolicStop, match=r"stops at v\d+ = relu\(v\d+\): the branch 'x > 0' has no truth value"):
+        differentiate(parse_expression("relu(x1 * x2 - 1) + x1"), "f", POINT)
+    text = "relu(x1 * x2 - 1) + x1"
+    trace = trace_expression(text, POINT, {}, 0, "float64", ("reverse",))
+    report = render(compare(trace, text, depth=4))
+    assert "symbolic (SymPy)" in report and "stops at" in report
+    assert "finite differences and AD only need f's value at the point" in report
+
+
+def test_a_swollen_closed_form_is_refused_before_sympy_starts() -> None:
+    lines = ["u1 = x1*x2 + sin(x1)"] + [f"u{k} = u{k - 1} * sin(u{k - 1}) + x2 * u{k - 1}" for k in range(2, 26)]
+    text = "\n".join(lines)
+    with pytest.raises(SymbolicStop, match=r"has 1,412,147,682,403 operations \(101 graph nodes\): expression swell"):
+        differentiate(parse_expression(text), "u25", POINT)
+    with pytest.raises(SymbolicStop, match="a tensor"):
+        differentiate(parse_expression("sum(x1 * [1, 2])"), "f", POINT)
+
+
+def test_deeper_chains_are_skipped_with_a_word() -> None:
+    trace = trace_expression(LECTURE, POINT, {}, 0, "float64", ("reverse",))
+    comparison = compare(trace, LECTURE, depth=12, budget=math.inf)
+    assert len(comparison.swell) == 6  # depth 7 writes out 8,744 operations: past MAX_TREE
+    assert "deeper chains skipped" in render(comparison)
+
+
+def render(comparison, width: int = 120) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(methods_report(comparison, width))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_methods_view_snapshot(lecture, width: int) -> None:
+    text = render(lecture, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    path = SNAPSHOTS / f"methods_lecture_{width}.txt"
+    if os.environ.get("GRADVIZ_UPDATE_SNAPSHOTS"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} changed (GRADVIZ_UPDATE_SNAPSHOTS=1 to accept)"
+
+
+def test_error_curve_svg(lecture) -> None:
+    svg = error_curve_svg(*lecture.sweeps["x1"], "∂f/∂x1")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{ns}polyline")) == 2 and len(root.findall(f"{ns}circle")) == 30
+    text = " ".join(t.text or "" for t in root.iter(f"{ns}text"))
+    assert "best h = 1e-8" in text and "truncation ∝ h²" in text and "rounding ∝ ε/h" in text
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    return subprocess.run([sys.executable, "-m", "gradviz", "methods", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+
+
+def test_cli_prints_the_table_and_writes_the_svg(tmp_path: Path) -> None:
+    svg = tmp_path / "curve.svg"
+    done = run_cli("@samples/lecture.expr", "--depth", "2", "--svg", str(svg))
+    assert done.returncode == 0, done.stderr
+    assert "forward differences" in done.stdout and "symbolic (SymPy)" in done.stdout and "3.47308190605" in done.stdout
+    assert svg.read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("x1 + W", "--at", "W=[1,2]", "--at", "x1=1"), "W has shape 2"),
+    (("@samples/lecture.expr", "--wrt", "x3"), "--wrt x3: no such input"),
+    (("@samples/lecture.expr", "--svg", "a.png"), "written as .svg"),
+    (("@samples/lecture.expr", "--depth", "40"), "--depth must lie in 0..12"),
+    (("samples/two_layer_mlp.py",), "methods takes an expression"),
+])
+def test_cli_errors_are_one_line_exit_2(args, message: str) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
