@@ -198,9 +198,9 @@ def add_fold_options(parser: argparse.ArgumentParser) -> None:
                         help="with --focus: how many edges away from NODE to draw (default 2)")
 
 
-def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = None):
-    """The Fold that --depth/--focus/--hops ask for (by default the most open that fits)."""
-    from gradviz.draw.fold import BOX_BUDGET, plan_fold
+def fold_choice(trace: Trace, args: argparse.Namespace):
+    """The FoldChoice that --depth/--focus/--hops ask for (draw/fold.py)."""
+    from gradviz.draw.fold import FoldChoice
 
     focus = None
     if getattr(args, "focus", None) is not None:
@@ -208,5 +208,11 @@ def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = 
         if node is None:
             raise GradvizError(f"--focus {args.focus}: no such node (labels are in the trace table)")
         focus = node.id
-    return plan_fold(trace.graph, depth=getattr(args, "depth", None), focus=focus,
-                     hops=getattr(args, "hops", 2), budget=budget or BOX_BUDGET)
+    return FoldChoice(depth=getattr(args, "depth", None), focus=focus, hops=getattr(args, "hops", 2))
+
+
+def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = None):
+    """The Fold to draw for --depth/--focus/--hops (by default the most open that fits)."""
+    from gradviz.draw.fold import BOX_BUDGET
+
+    return fold_choice(trace, args).plan(trace.graph, budget or BOX_BUDGET)

@@ -323,3 +323,37 @@ def _module_output(graph: Graph, groups: tuple[str, ...], key: str, inside: list
 
 
 EDGE_RANK = {"edge.pending": 0, "edge": 1, "edge.active": 2}
+
+
+@dataclass(frozen=True)
+class FoldChoice:
+    """What a person asked to see (--depth, modules opened or closed, a focus); `plan`
+    turns it into a Fold. Hashable, so each choice's layout is made once and kept."""
+
+    depth: int | None = None
+    expand: frozenset[str] = frozenset()
+    collapse: frozenset[str] = frozenset()
+    focus: int | None = None
+    hops: int = 2
+
+    def plan(self, graph: Graph, budget: int = BOX_BUDGET) -> Fold:
+        """The Fold for this choice (the most open that fits `budget` where nothing is asked)."""
+        return plan_fold(graph, self.depth, self.focus, self.hops, self.expand, self.collapse, budget=budget)
+
+    def toggle_module(self, graph: Graph, fold: Fold, node: int) -> FoldChoice | None:
+        """Open the folded module that holds `node`, or fold the innermost open module around
+        it; None when the node is in no module."""
+        key = fold.box_of(node) or ""
+        if key.startswith(MODULE):
+            path = key[len(MODULE):]
+            return replace(self, expand=self.expand | {path}, collapse=self.collapse - {path}, focus=None)
+        path = module_path(graph, node)
+        if not path:
+            return None
+        if path in self.expand:
+            return replace(self, expand=self.expand - {path}, focus=None)
+        return replace(self, collapse=self.collapse | {path}, focus=None)
+
+    def toggle_focus(self, node: int) -> FoldChoice:
+        """A view of `node`'s neighbourhood, or back to the whole graph when one is shown."""
+        return replace(self, focus=None if self.focus is not None else node)
