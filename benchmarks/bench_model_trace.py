@@ -29,6 +29,7 @@ import torch
 from gradviz.sources.model import build_program, pick_batch
 from gradviz.sources.model.capture import capture
 from gradviz.sources.spec import load_spec
+from gradviz.sources.script import is_spec_file
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -107,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.samples or sorted(p.stem for p in SAMPLES.glob("*.py"))
+    names = args.samples or sorted(p.stem for p in SAMPLES.glob("*.py") if is_spec_file(p))
     print(f"level {args.level}, {torch.get_num_threads()} thread(s), {args.rounds} interleaved rounds; "
           "fastest round (median in brackets)")
     print(f"{'sample':18s} {'batch':>5s} {'plain fwd+bwd':>14s} {'values+adjoints':>22s} "

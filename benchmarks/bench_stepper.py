@@ -178,6 +178,71 @@ def first_frame_tmux(repeat: int) -> list[float]:
     return times
 
 
+BARE_APP = """
+from textual.app import App
+from textual.binding import Binding
+from textual.widgets import Footer, Static
+
+class Bare(App):
+    BINDINGS = [Binding("n", "next", "Next")]
+    count = 0
+
+    def compose(self):
+        yield Static("step 0/30", id="count")
+        yield Footer()
+
+    def action_next(self):
+        self.count += 1
+        self.query_one("#count", Static).update(f"step {self.count}/30")
+
+Bare().run()
+"""
+
+
+def key_latency_tmux(presses: int = 20) -> dict[str, list[float]]:
+    """Key press → the changed screen, in a real terminal (tmux): `n` sent with send-keys,
+    then capture-pane polled until 'step k/' shows, for the stepper on the lecture and for
+    a bare Textual app (one Static and a footer) under the same load. Both include tmux's
+    own round trips (a capture-pane is a process start), so the ratio is what counts."""
+    if shutil.which("tmux") is None:
+        return {}
+    import shlex
+
+    commands = {
+        "stepper": " ".join(shlex.quote(a) for a in [sys.executable, "-m", "gradviz", "step", *LECTURE]),
+        "bare textual": " ".join(shlex.quote(a) for a in [sys.executable, "-c", BARE_APP]),
+    }
+    results: dict[str, list[float]] = {}
+    for name, command in commands.items():
+        folder = tempfile.TemporaryDirectory()
+        socket = str(Path(folder.name) / "tmux.sock")
+        tmux = ["tmux", "-S", socket]
+        subprocess.run(tmux + ["new-session", "-d", "-s", "b", "-x", "120", "-y", "40",
+                               f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} {command}"],
+                       check=True)
+
+        def screen() -> str:
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
+
+        t0 = time.perf_counter()
+        while "step 0/30" not in screen() and time.perf_counter() - t0 < 60:
+            time.sleep(0.02)
+        time.sleep(1.0)  # let the layout worker finish
+        times = []
+        for k in range(1, presses + 1):
+            t0 = time.perf_counter()
+            subprocess.run(tmux + ["send-keys", "-t", "b", "n"], check=True)
+            while f"step {k}/30" not in screen():
+                if time.perf_counter() - t0 > 10:
+                    break
+            times.append(time.perf_counter() - t0)
+            time.sleep(0.05)
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        folder.cleanup()
+        results[name] = times
+    return results
+
+
 async def bare_pilot_press_ms(presses: int = 40) -> float:
     """The same key press on a bare Textual app (one Static, a footer): Pilot's own cost."""
     from textual.app import App
@@ -210,6 +275,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,1000,3000")
     parser.add_argument("--steps", type=int, default=60, help="steps measured in each of two passes")
     parser.add_argument("--repeat", type=int, default=5, help="runs of the first-frame measurement")
+    parser.add_argument("--presses", type=int, default=20, help="key presses timed under tmux")
+    parser.add_argument("--no-tmux-keys", action="store_true", help="skip the key-to-screen measurement in tmux")
     args = parser.parse_args()
 
     frames, graphs, bare = first_frame_headless(args.repeat)
@@ -218,6 +285,14 @@ def main() -> None:
     tmux = first_frame_tmux(args.repeat)
     if tmux:
         print(f"first frame, lecture (tmux, launch → status bar on screen): median {median_ms(tmux):.0f} ms")
+    if not args.no_tmux_keys:
+        latency = key_latency_tmux(args.presses)
+        if latency:
+            stepper, bare = latency["stepper"], latency["bare textual"]
+            print(f"key → screen (tmux, send-keys n → capture-pane shows the next step), {len(stepper)} presses: "
+                  f"stepper median {median_ms(stepper):.0f} ms p95 {p95_ms(stepper):.0f} ms; bare Textual app "
+                  f"median {median_ms(bare):.0f} ms p95 {p95_ms(bare):.0f} ms; ratio "
+                  f"{median_ms(stepper) / median_ms(bare):.2f}")
     print()
     header = (f"{'nodes':>6} {'drawing':>14} {'trace s':>8} {'layout s':>9} {'apply ms':>9} {'p95':>6} "
               f"{'+render':>8} {'p95':>6} {'pilot ms':>9} {'state_at':>9} {'full paint':>10} {'jump ms':>8}")

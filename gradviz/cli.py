@@ -13,7 +13,7 @@ from gradviz.streams import finish_output, is_output_error, output_failed, prepa
 # Each module exposes add_parser(subparsers), which sets func=run(args) -> exit code.
 # Modules import their heavy dependencies inside run(), so `--help` and the expression
 # path stay fast.
-COMMANDS = ("trace", "step", "export", "train", "monitor", "methods")
+COMMANDS = ("trace", "step", "export", "train", "monitor", "methods", "descent", "landscape", "batches")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,8 +41,11 @@ def test_lecture_svg_has_every_node_with_value_and_v1s_contributions(lecture_tra
     assert "2.1487" in nodes["n4"][1] and "v3 = v2 + v1" in nodes["n4"][1]
     assert nodes["n4"][0].startswith("v3 (node 4, op, scalar)") and "value = 2.1487" in nodes["n4"][0]
     labels = _edge_labels(path)
-    for term in ("v̄2·e^{v1} = 0.8244", "v̄3 = 0.5000", "v̄5 = 2.1487"):
+    # e^{v1} is drawn with a real superscript: 'v1' is its own raised text element
+    for term in ("v̄2·e v1  = 0.8244", "v̄3 = 0.5000", "v̄5 = 2.1487"):
         assert term in labels
+    assert re.search(r'baseline-shift="super"[^>]*>v1<', path.read_text())
+    assert "^{" not in " ".join(labels)
     assert "http://" not in re.sub(r'xmlns(:xlink)?="[^"]*"', "", path.read_text())  # self-contained
 
 
@@ -59,8 +62,8 @@ def test_dot_export_needs_no_dot_program(lecture_trace, tmp_path, monkeypatch):
 
 
 def test_a_step_shows_its_current_node_and_hides_later_numbers(lecture_trace):
-    picture = make_picture(lecture_trace, step=12, mode="reverse")
-    assert picture.title == "reverse mode, step 12/14: v1 (∂f/∂·)"
+    picture = make_picture(lecture_trace, step=28)  # numbered as the stepper numbers it
+    assert picture.title == "step 28/30, reverse mode: v1 (∂f/∂·)"
     v1 = next(b for b in picture.look.boxes if b.key == "n2")
     assert v1.style == "op.current" and v1.lines[2] == "v̄1 = 3.4731"
     assert "x̄1 = ?" in next(b for b in picture.look.boxes if b.key == "n0").lines
@@ -70,6 +73,8 @@ def test_frames_keep_every_node_in_place(tmp_path):
     assert main(["export", *LECTURE, "--mode", "tangent", "--frames", str(tmp_path / "fr")]) == 0
     frames = sorted((tmp_path / "fr").glob("step_*.svg"))
     assert len(frames) == 1 + 6 + 8  # step 0, the forward steps, the tangent pass
+    # named by the stepper's numbers: x1's tangent pass is steps 7..14 there too
+    assert [f.name for f in frames][-2:] == ["step_013.svg", "step_014.svg"]
     def shapes(path):
         nodes = re.findall(r'<g id="n\d+" class="node">.*?<(?:polygon|ellipse|path)[^>]*>', path.read_text(), re.S)
         return [re.findall(r' (?:points|cx|cy|d)="([^"]*)"', node) for node in nodes]
@@ -82,7 +87,7 @@ def test_frames_keep_every_node_in_place(tmp_path):
     [
         (["-o", "f.gif"], "unknown extension"),
         (["-o", "/nonexistent/dir/f.svg"], "cannot write /nonexistent/dir/f.svg"),
-        (["-o", "f.svg", "--step", "99"], "--step 99 is out of range: reverse mode has steps 0..14"),
+        (["-o", "f.svg", "--step", "99"], "--step 99 is out of range: the stepper's steps are 0..30"),
         ([], "say where to write"),
     ],
 )

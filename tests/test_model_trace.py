@@ -17,10 +17,11 @@ import torch
 from gradviz.core.findings import find_issues, sum_mismatches
 from gradviz.sources.model import pick_batch, trace_model, trace_spec
 from gradviz.sources.model.check import check_model
+from gradviz.sources.script import is_spec_file
 from gradviz.sources.spec import load_spec
 from tests.model_specs import write_spec
 
-SAMPLES = sorted((Path(__file__).parent.parent / "samples").glob("*.py"))
+SAMPLES = sorted(p for p in (Path(__file__).parent.parent / "samples").glob("*.py") if is_spec_file(p))  # not the scripts
 
 
 def plain_gradients(path: Path, batch_size: int = 8, seed: int = 0):

@@ -35,5 +35,5 @@ def test_two_layer_sigmoid_network_gradients_match_torch():
 def test_forward_mode_needs_one_pass_per_parameter_element():
     shapes = parse_shapes(["x=4x2,W1=2x3,b1=3,W2=3x1,b2=1"])
     trace = trace_expression(NETWORK, at={"y": [[0.0], [1.0], [1.0], [0.0]]}, shapes=shapes)
-    # x (8), W1 (6), b1 (3), W2 (3), b2 (1) and y (4) are all inputs of the expression.
-    assert trace.pass_counts() == {"forward_mode": 8 + 6 + 3 + 3 + 1 + 4, "reverse_mode": 1}
+    # x (8), W1 (6), b1 (3), W2 (3), b2 (1) are differentiated; y (4) is the loss's target: data
+    assert trace.pass_counts() == {"forward_mode": 8 + 6 + 3 + 3 + 1, "reverse_mode": 1}

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from gradviz.errors import SpecError
+from gradviz.sources.script import is_spec_file
 from gradviz.sources.spec import Spec, check_spec, load_spec
 
-SAMPLES = sorted((Path(__file__).parent.parent / "samples").glob("*.py"))
+SAMPLES = sorted(p for p in (Path(__file__).parent.parent / "samples").glob("*.py") if is_spec_file(p))  # not the scripts
 
 GOOD = """
 import torch

@@ -50,7 +50,8 @@ def test_output_adjoint_is_the_seed():
 
 
 def test_tensor_nodes_show_shape_statistics_and_a_heatmap():
-    trace = expression_trace("y = sum(W @ x)", shapes={"W": (3, 4), "x": (4, 2)})
+    # bigger than 8×8 in some direction (smaller tensors are shown as their numbers)
+    trace = expression_trace("y = sum(W @ x)", shapes={"W": (4, 9), "x": (9, 2)})
     out = report(len(Timeline(trace).steps), "W", trace)
-    assert "value 3×4 float64: mean" in out and "‖·‖" in out
-    assert "all 3×4; █ = |" in out  # the heatmap's caption
+    assert "value 4×9 float64: mean" in out and "‖·‖" in out
+    assert "all 4×9; █ = |" in out  # the heatmap's caption

@@ -67,9 +67,9 @@ def test_mode_and_pass_switching():
     assert k == 25 and "only one output" in message
 
 
-def test_export_steps_map_into_the_exporters_per_mode_numbering():
+def test_export_steps_are_the_steppers_numbers():
     timeline = Timeline(lecture_trace())
-    assert actions.export_args(timeline, 0) == {"mode": "forward", "step": 0}
-    assert actions.export_args(timeline, 4) == {"mode": "forward", "step": 4}
-    assert actions.export_args(timeline, 16) == {"mode": "tangent", "step": 8, "wrt": "x2"}
-    assert actions.export_args(timeline, 26) == {"mode": "reverse", "step": 10, "output": "f"}
+    assert actions.export_args(timeline, 0) == {"mode": "forward", "step": 0, "wrt": "x1"}
+    assert actions.export_args(timeline, 4) == {"mode": "forward", "step": 4, "wrt": "x1"}
+    assert actions.export_args(timeline, 16) == {"mode": "tangent", "step": 16, "wrt": "x1"}
+    assert actions.export_args(timeline, 26) == {"mode": "reverse", "step": 26, "wrt": "x1", "output": "f"}

@@ -74,7 +74,7 @@ def test_step_in_a_real_terminal(tmp_path, width, height):
         assert "node v4" in screen
         term.keys("m", "n", "n", "n")
         screen = term.wait_for("step 10/30")
-        assert "TANGENT" in screen and "pass 1 of 2" in screen
+        assert "FORWARD MODE" in screen and "pass 1 of 2" in screen
         term.keys("Left")
         term.wait_for("step 9/30")
         term.keys("q")

@@ -11,7 +11,10 @@ from pathlib import Path
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 
-MODES = ("forward", "tangent", "reverse", "all")
+MODES = ("values", "forward", "tangent", "reverse", "all")
+# The lecture's names on the command line; the passes inside are named by what they compute:
+# 'values' is the forward evaluation, forward mode is the tangent pass ('tangent' stays an alias).
+PASS_OF_MODE = {"values": "forward", "forward": "tangent", "tangent": "tangent", "reverse": "reverse", "all": "all"}
 MAX_FILE_BYTES = 1024 * 1024  # an @FILE: expressions are at most 100,000 characters, plus comments
 
 
@@ -50,7 +53,8 @@ def work_size(text: str) -> int:
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
     parser.add_argument("source", metavar="SOURCE",
-                        help="an expression ('exp(x1/x2) * x2'), @FILE with one, or a model spec FILE.py")
+                        help="an expression ('exp(x1/x2) * x2'), @FILE with one, a model spec FILE.py, "
+                             "or a PyTorch script FILE.py (traced at its backward() call)")
     parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE",
                         help="input values: x1=0.5,x2=1 or 'W=[[1,2],[3,4]]' (repeatable)")
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
@@ -71,6 +75,10 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="expressions: refuse a trace whose matrix products take more multiply-adds (default 2e10)")
     parser.add_argument("--spec-timeout", type=float, default=None, metavar="SECONDS",
                         help="model specs: stop a spec whose import or build_model runs longer than this (default 60)")
+    parser.add_argument("--backward", type=int, default=1, metavar="N",
+                        help="scripts: trace the graph behind the N-th backward() call (default 1)")
+    parser.add_argument("--merge-repeats", action="store_true",
+                        help="scripts: merge identical repeated operations on the same tensors into one node")
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,9 @@ def read_source(source: str) -> Source:
     """Read SOURCE. An @FILE holds an expression; its '# at: …' and '# shape: …' comment
     lines give default --at/--shape values, so a sample runs without flags."""
     if source.endswith(".py") and not source.startswith("@"):
-        return Source("spec", source)
+        from gradviz.sources.script import is_spec_file
+
+        return Source("spec" if is_spec_file(source) else "script", source)
     if not source.startswith("@"):
         return Source("expression", source)
     text = read_expression_file(Path(source[1:]))
@@ -158,6 +168,13 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
             raise
         return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
                           dtype=args.dtype, training=not getattr(args, "eval", False))
+    if source.kind == "script":
+        import sys
+
+        from gradviz.sources.script import trace_script
+
+        return trace_script(source.text, args.backward, args.merge_repeats,
+                            stdout=sys.stderr if getattr(args, "json", False) else None)
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)

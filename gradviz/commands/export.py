@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
+from gradviz.commands.common import PASS_OF_MODE, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -17,14 +17,21 @@ def add_parser(subparsers) -> None:
     add_source_options(parser)
     parser.add_argument("-o", "--output", dest="file", metavar="FILE",
                         help="the file to write: .svg, .png, .pdf or .dot")
-    parser.add_argument("--mode", choices=("forward", "tangent", "reverse"), default="reverse",
-                        help="which pass the picture shows (default: reverse, with edge contributions)")
+    parser.add_argument("--mode", choices=("values", "forward", "tangent", "reverse"), default="reverse",
+                        help="which pass the picture (or --frames) shows: values, forward mode (tangents; "
+                             "'tangent' is the same) or reverse mode (default, with edge contributions)")
     parser.add_argument("--step", type=int, metavar="N",
-                        help="show the state after N steps (forward steps, then the mode's pass); default: finished")
+                        help="show step N as `gradviz step` numbers it (values, tangent passes, adjoint passes); "
+                             "default: the finished pass")
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="full boxes with values, op names only, or one dot per node")
     parser.add_argument("--frames", metavar="DIR",
                         help="write one SVG per step into DIR (step_000.svg …), every frame with the same layout")
+    parser.add_argument("--gif", metavar="FILE",
+                        help="with --frames: also write the frames as one animated GIF (needs Pillow)")
+    parser.add_argument("--frame-ms", type=int, default=800, metavar="MS", help="with --gif: milliseconds per step")
+    parser.add_argument("--scale", type=float, default=1.0, metavar="S",
+                        help="PNG (and GIF) resolution as a multiple of 96 dpi: 2 or 3 for a projector")
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
                         help="above N boxes, fold modules (or focus on the output) instead of waiting on dot; default 2000")
     add_fold_options(parser)
@@ -46,15 +53,27 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
     if args.file is not None:
         export_format(Path(args.file))  # an unknown extension fails before any tracing
-    modes = () if args.mode == "forward" else (args.mode,)
-    trace = load_trace(args, modes)
+    if args.gif is not None and args.frames is None:
+        raise ExportError("--gif FILE animates the frames: give --frames DIR too")
+    if args.gif is not None and not args.gif.lower().endswith(".gif"):
+        raise ExportError(f"--gif {args.gif}: the file name must end in .gif")
+    if not 0.1 <= args.scale <= 10:
+        raise ExportError(f"--scale {args.scale:g} is out of range: 0.1 to 10")
+    if not 20 <= args.frame_ms <= 60_000:
+        raise ExportError(f"--frame-ms {args.frame_ms} is out of range: 20 to 60000")
+    mode = PASS_OF_MODE[args.mode]
+    trace = load_trace(args, ("tangent", "reverse"))  # every pass, so steps are numbered as the stepper's
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT
     fold = fold_from_args(trace, args, limit)
     if args.file is not None:
-        path = export_trace(trace, Path(args.file), args.mode, args.step, wrt, None, args.detail, limit, fold)
+        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit, args.scale, fold)
         print(f"wrote {path}")
     if args.frames is not None:
-        paths = export_frames(trace, Path(args.frames), args.mode, wrt, None, args.detail, limit, fold)
+        gif = Path(args.gif) if args.gif else None
+        paths = export_frames(trace, Path(args.frames), mode, wrt, None, args.detail, limit, gif, args.scale,
+                              args.frame_ms, fold)
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
+        if gif is not None:
+            print(f"wrote {gif} ({len(paths)} frames, {args.frame_ms} ms each)")
     return 0

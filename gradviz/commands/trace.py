@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
-from gradviz.commands.common import MODES, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
+from gradviz.errors import GradvizError
+from gradviz.commands.common import (MODES, PASS_OF_MODE, add_fold_options, add_source_options, check_wrt,
+                                     fold_from_args, load_trace)
 
 
 def add_parser(subparsers) -> None:
@@ -15,10 +17,16 @@ def add_parser(subparsers) -> None:
         "trace", help="print values, tangents and adjoints of an expression or model",
         description="Trace SOURCE into a computation graph and print the lecture's trace table.")
     add_source_options(parser)
-    parser.add_argument("--mode", choices=MODES, default="all", help="which passes to show (default: all)")
+    parser.add_argument("--mode", choices=MODES, default="all",
+                        help="which passes to show: values, forward (values and tangents: forward mode; "
+                             "'tangent' is the same), reverse, or all (default)")
     parser.add_argument("--check", action="store_true",
                         help="compare derivatives with finite differences and torch.autograd; print the largest error")
     parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
+    parser.add_argument("--format", choices=("markdown", "latex", "csv"), dest="table_format",
+                        help="print only the trace table (every tangent and adjoint column) for a handout: "
+                             "numbers exact, or rounded with --decimals")
+    parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
     add_fold_options(parser)
@@ -32,14 +40,23 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trace, print, and return 1 when a value or adjoint went non-finite (else 0)."""
-    modes = ("tangent", "reverse") if args.mode == "all" else (args.mode,)
+    if args.table_format and args.json:
+        raise GradvizError("--format and --json are two outputs: choose one")
+    if args.decimals is not None and not 0 <= args.decimals <= 17:
+        raise GradvizError(f"--decimals {args.decimals} is out of range: 0 to 17")
+    mode = PASS_OF_MODE[args.mode]
+    modes = ("tangent", "reverse") if mode == "all" else (mode,)
     trace = load_trace(args, modes)
     wrt = check_wrt(trace, args)
     if args.layers:
         from gradviz.commands.layers import print_layers
 
         return print_layers(trace)
-    if args.json:
+    if args.table_format:
+        from gradviz.views.trace_table import WRITERS
+
+        sys.stdout.write(WRITERS[args.table_format](trace, args.decimals))
+    elif args.json:
         from gradviz.views.json_report import trace_to_json
 
         json.dump(trace_to_json(trace, args.source, full=args.full), sys.stdout, indent=1)
@@ -50,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.views.trace_report import node_details, trace_report
 
         console = Console()
-        console.print(trace_report(trace, args.mode, wrt))
+        console.print(trace_report(trace, mode, wrt))
         for name in args.show:
             console.print(node_details(trace, name))
         if args.graph:
@@ -59,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
             from gradviz.streams import unicode_ok
 
             console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args)))
-        if args.check and trace.info.get("source") == "model":
+        if args.check and trace.info.get("source") == "model" and "script" in trace.info:
+            console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
+                          "check=True), compares with the oracles)", style="yellow")
+        elif args.check and trace.info.get("source") == "model":
             from gradviz.sources.model.check import check_spec_file
 
             console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,

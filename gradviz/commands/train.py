@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 25; epoch ends always)")
     p.add_argument("--stop-on-nan", action="store_true",
                    help="stop at the first non-finite loss or gradient (checks every step: one host sync each)")
+    p.add_argument("--snapshots", type=int, metavar="N",
+                   help="keep the parameters every N steps in RUN_DIR/snapshots/ (for gradviz landscape's trajectory)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run (default runs/<spec>-<date-time>)")
     p.add_argument("--no-tui", action="store_true", help="print a progress bar and a table instead of the dashboard")
     dist = p.add_argument_group("distributed (torchrun)")
@@ -65,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, accum=args.accum, lr=args.lr, optimizer=args.optimizer, l2=args.l2,
         l2_form=args.l2_form,
         dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
-        log_every=args.log_every, stop_on_nan=args.stop_on_nan, nproc_per_node=args.nproc_per_node,
+        log_every=args.log_every, stop_on_nan=args.stop_on_nan, snapshots=args.snapshots, nproc_per_node=args.nproc_per_node,
         nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
     )
     validate(config)

@@ -35,12 +35,28 @@ def partial_formula(trace: Trace, child: int, position: int) -> str:
     return f"∂{node.label}/∂{source.label}"
 
 
-def bar(label: str) -> str:
-    """The adjoint's symbol: v3 → v̄3, x1 → x̄1, f → f̄ (a macron over the letter)."""
+MACRON = "\u0304"
+DEFAULT_OUTPUT = "L"  # the symbol of the output when a view does not say which
+
+
+def bar(label: str, output: str | None = None) -> str:
+    """The adjoint's symbol: v3 → v̄3, x1 → x̄1, f → f̄ (a macron over the one letter);
+    any other name as ∂output/∂name (∂loss/∂fc1.weight): a bar over a long name lands on
+    its last character and reads as a value once exported."""
     match = re.fullmatch(r"([A-Za-z])(\d*)", label)
     if match:
-        return f"{match.group(1)}\u0304{match.group(2)}"
-    return f"{label}\u0304"
+        return f"{match.group(1)}{MACRON}{match.group(2)}"
+    return f"∂{output or DEFAULT_OUTPUT}/∂{label}"
+
+
+def is_derivative_symbol(symbol: str) -> bool:
+    """True for a ∂out/∂name symbol, which needs parentheses as a factor."""
+    return symbol.startswith("∂")
+
+
+def minus(text: str) -> str:
+    """A number as an equation shows it: with the minus sign its operators use (−, not -)."""
+    return "−" + text[1:] if text.startswith("-") else text
 
 
 def _wrap(formula: str) -> str:
@@ -54,20 +70,22 @@ def times_term(symbol: str, formula: str) -> str:
     """symbol·formula, dropping a factor of 1 and moving a leading minus to the front.
 
     A formula written in v̄ (a vector-Jacobian product such as 'v̄ @ W1ᵀ') takes the
-    symbol in place of v̄ instead."""
+    symbol in place of v̄ instead; a ∂out/∂name symbol is parenthesised as a factor."""
+    factor = f"({symbol})" if is_derivative_symbol(symbol) else symbol
     if "v̄" in formula:
-        return formula.replace("v̄", symbol)
+        return symbol if formula == "v̄" else formula.replace("v̄", factor)
     sign = ""
     if formula.startswith("−"):
         sign, formula = "−", formula[1:]
     if formula == "1":
         return sign + symbol
-    return f"{sign}{symbol}·{_wrap(formula)}"
+    return f"{sign}{factor}·{_wrap(formula)}"
 
 
 def _join(parts: list[str]) -> str:
     """Join terms with + and −: ['a', '−b'] → 'a − b'."""
     text = parts[0] if parts else "0"
+    text = minus(text)
     for part in parts[1:]:
         text += f" − {part[1:]}" if part.startswith(("−", "-")) else f" + {part}"
     return text
@@ -87,15 +105,15 @@ def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[i
     """
     graph = trace.graph
     label = graph.nodes[node_id].label
-    symbol = bar(label)
+    symbol = bar(label, output)
     if graph.outputs.get(output) == node_id:
-        return f"{symbol} = ∂{output}/∂{label} = 1 (the seed)"
+        return f"{symbol} = 1 (the seed)" if is_derivative_symbol(symbol) else f"{symbol} = ∂{output}/∂{label} = 1 (the seed)"
     terms = [t for t in adjoint_terms(trace, output, node_id) if t.value is not None]
     if not terms:
         return f"{symbol} = 0 ({label} does not reach {output})"
-    symbols = _join([times_term(bar(graph.nodes[t.child].label), t.formula) for t in terms])
+    symbols = _join([times_term(bar(graph.nodes[t.child].label, output), t.formula) for t in terms])
     numbers = [fmt_value(t.value) if known is None or t.child in known else "?" for t in terms]
-    total = "?" if "?" in numbers else fmt_value(trace.adjoints[output][node_id])
+    total = "?" if "?" in numbers else minus(fmt_value(trace.adjoints[output][node_id]))
     text = f"{symbol} = {symbols}"
     if len(terms) > 1:
         text += " = " + _join(numbers)
@@ -106,7 +124,7 @@ def tangent_equation(trace: Trace, wrt: str, node_id: int) -> str:
     """"v2' = e^{v1}·v1' = 1.6487": forward mode's chain rule at one node."""
     graph = trace.graph
     node = graph.nodes[node_id]
-    value = fmt_value(trace.tangents[wrt][node_id])
+    value = minus(fmt_value(trace.tangents[wrt][node_id]))
     if node.is_leaf:
         seed = "1 (the seed)" if node.label == wrt else "0"
         return f"{node.label}' = ∂{node.label}/∂{wrt} = {seed}"

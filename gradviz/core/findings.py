@@ -69,7 +69,7 @@ def non_finite(trace: Trace) -> list[Finding]:
         return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
     output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not np.all(np.isfinite(a[node_id])))
     return [Finding("non-finite", node_id,
-                    f"first non-finite adjoint {bar(node.label)} (∂{output}/∂{node.label}): "
+                    f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
                     f"{_bad_count(trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
 
 
@@ -86,16 +86,22 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
                 continue  # non-finite numbers are reported as such
             if not terms:
                 if np.any(adjoint != 0):
-                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label)}"))
+                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
                 continue
             total = sum(terms[1:], terms[0].astype(np.float64))
             scale = max(float(np.max(np.abs(t))) if t.size else 0.0 for t in terms)
             difference = float(np.max(np.abs(total - adjoint))) if total.size else 0.0
             if difference > SUM_RTOL * max(scale, float(np.max(np.abs(adjoint), initial=0.0))) + 1e-30:
                 found.append(Finding("adjoint-sum", node.id,
-                                     f"the {len(terms)} edge contributions differ from {bar(node.label)} "
+                                     f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
                                      f"by up to {fmt_scalar(difference, 3)}"))
     return found
+
+
+def _adjoint_name(label: str, output: str) -> str:
+    """v̄1 (∂f/∂v1) for the lecture's names; ∂loss/∂fc1 alone for others (it says it all)."""
+    symbol = bar(label, output)
+    return symbol if symbol.startswith("∂") else f"{symbol} (∂{output}/∂{label})"
 
 
 def gradient_scale(trace: Trace) -> list[Finding]:
@@ -121,10 +127,10 @@ def gradient_scale(trace: Trace) -> list[Finding]:
             if any(u not in vanishing for u in users):  # the node where it starts
                 before = len(graph.ancestors(i) & vanishing) - 1
                 more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
-                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label)}‖ is {fmt_scalar(ratio[i], 2)} × "
+                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                      f"‖∂{output}/∂output‖{more}"))
         for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
-            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label)}‖ is {fmt_scalar(ratio[i], 2)} × "
+            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                  f"‖∂{output}/∂output‖"))
     return found
 

@@ -7,6 +7,9 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 LEAF_OPS = {"input": "input", "param": "parameter", "const": "constant"}
+# Losses whose second argument is the target: data, never differentiated with respect to.
+LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
+                      "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 
 
 def frozen_mapping(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -83,6 +86,21 @@ class Graph:
     def input_ids(self) -> tuple[int, ...]:
         """Ids of the differentiable leaves (inputs and parameters), in order."""
         return tuple(n.id for n in self.nodes if n.kind in ("input", "parameter"))
+
+    @property
+    def target_ids(self) -> frozenset[int]:
+        """Inputs used only as a loss's target (its second argument): data, like the batch's
+        labels y, so no pass is run with respect to them and no adjoint is shown."""
+        cached = self.__dict__.get("_targets")
+        if cached is None:
+            cached = frozenset(
+                n.id for n in self.nodes
+                if n.kind == "input" and self.users(n.id) and all(
+                    self.nodes[u].op in LOSS_OPS and len(self.nodes[u].inputs) >= 2
+                    and self.nodes[u].inputs[1] == n.id and self.nodes[u].inputs[0] != n.id
+                    for u in self.users(n.id)))
+            object.__setattr__(self, "_targets", cached)
+        return cached
 
     @property
     def constant_ids(self) -> frozenset[int]:

@@ -59,8 +59,14 @@ def reverse_steps(trace: Trace, output: str) -> list[Step]:
     """One reverse-mode pass for `output`: its ancestors, from the output back to the leaves."""
     graph = trace.graph
     reached = graph.ancestors(graph.outputs[output])
-    constants = graph.constant_ids
-    return [Step("reverse", output, n.id) for n in reversed(graph.nodes) if n.id in reached and n.id not in constants]
+    skipped = graph.constant_ids | graph.target_ids  # targets are data: no adjoint is shown for them
+    return [Step("reverse", output, n.id) for n in reversed(graph.nodes) if n.id in reached and n.id not in skipped]
+
+
+def tangent_keys(trace: Trace) -> list[str]:
+    """The inputs a forward-mode pass is run for: all but a loss's targets (data)."""
+    targets = {trace.graph.nodes[i].label for i in trace.graph.target_ids}
+    return [key for key in trace.tangents if key not in targets]
 
 
 def build_steps(trace: Trace, phases: tuple[str, ...] = PHASES) -> tuple[Step, ...]:
@@ -69,11 +75,24 @@ def build_steps(trace: Trace, phases: tuple[str, ...] = PHASES) -> tuple[Step, .
     if "forward" in phases:
         steps += forward_steps(trace)
     if "tangent" in phases:
-        for wrt in trace.tangents:
+        for wrt in tangent_keys(trace):
             steps += tangent_steps(trace, wrt)
     if "reverse" in phases:
         for output in trace.adjoints:
             steps += reverse_steps(trace, output)
+    return tuple(steps)
+
+
+def stepper_steps(trace: Trace, wrt: str | None = None) -> tuple[Step, ...]:
+    """The one numbering of steps the stepper shows and `export --step` takes: the values,
+    every tangent pass (`wrt`'s first, when given), then every adjoint pass."""
+    if wrt is None or wrt not in trace.tangents:
+        return build_steps(trace)
+    steps = forward_steps(trace)
+    for key in [wrt] + [key for key in tangent_keys(trace) if key != wrt]:
+        steps += tangent_steps(trace, key)
+    for output in trace.adjoints:
+        steps += reverse_steps(trace, output)
     return tuple(steps)
 
 

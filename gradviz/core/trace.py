@@ -75,10 +75,12 @@ class Trace:
     def pass_counts(self) -> dict[str, int]:
         """Passes each mode needs for the full gradient or Jacobian.
 
-        Forward mode needs one per scalar input element, reverse mode one per scalar
+        Forward mode needs one per scalar element of what is differentiated (inputs and
+        parameters; not a loss's target, which is data), reverse mode one per scalar
         output element: the lecture's reason deep learning uses reverse mode.
         """
-        ins = sum(int(self.values[i].size) for i in self.graph.input_ids)
+        targets = self.graph.target_ids  # data: nobody differentiates with respect to a target
+        ins = sum(int(self.values[i].size) for i in self.graph.input_ids if i not in targets)
         outs = sum(int(self.values[i].size) for i in self.graph.outputs.values())
         return {"forward_mode": ins, "reverse_mode": outs}
 

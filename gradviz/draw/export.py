@@ -18,7 +18,7 @@ import numpy as np
 
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
-from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, tangent_steps
+from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, stepper_steps, tangent_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.fold import Fold, fold_look, plan_fold
@@ -99,7 +99,9 @@ def tooltip(trace: Trace, node_id: int, view: View) -> str:
             lines.append(f"{node.label}' = ∂{node.label}/∂{view.pass_key} = {_full(trace.tangents[view.pass_key][node_id])}")
     if view.phase == "reverse" and view.pass_key is not None and node.op != "const":
         if view.adjoints is None or node_id in view.adjoints:
-            lines.append(f"{bar(node.label)} = ∂{view.pass_key}/∂{node.label} = "
+            symbol = bar(node.label, view.pass_key)
+            named = symbol if symbol.startswith("∂") else f"{symbol} = ∂{view.pass_key}/∂{node.label}"
+            lines.append(f"{named} = "
                          f"{_full(trace.adjoints[view.pass_key][node_id])}")
     return "\n".join(lines)
 
@@ -107,20 +109,22 @@ def tooltip(trace: Trace, node_id: int, view: View) -> str:
 def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", wrt: str | None = None,
                  output: str | None = None, detail: str = "full", labels: bool | None = None,
                  node_limit: int = NODE_LIMIT, numbers: Numbers | None = None, fold: Fold | None = None) -> Picture:
-    """The picture of step `step` of the mode's steps (None: the finished pass); a graph of
-    more than `node_limit` boxes is folded (fold.plan_fold) and the title says how."""
-    steps = export_steps(trace, mode, wrt, output)
+    """The picture of step `step` of the stepper's steps (None: the finished pass); a graph
+    of more than `node_limit` boxes is folded (fold.plan_fold) and the title says how."""
     if step is None:
         view = make_view(trace, None, mode, wrt, output)
-        title = f"{mode} mode" + (f" ({_pass_name(view)})" if view.pass_key else "")
+        title = f"{MODE_NAMES[view.phase]}" + (f" ({_pass_name(view)})" if view.pass_key else "")
     else:
+        # the stepper's numbering: a step seen live is exported by the number it showed
+        steps = stepper_steps(trace, wrt)
         if not 0 <= step <= len(steps):
-            raise ExportError(f"--step {step} is out of range: {mode} mode has steps 0..{len(steps)}")
+            raise ExportError(f"--step {step} is out of range: the stepper's steps are 0..{len(steps)}")
         state = state_at(trace, steps, step)
         view = make_view(trace, state)
-        title = f"{mode} mode, step {step}/{len(steps)}"
+        title = f"step {step}/{len(steps)}"
         if state.current is not None:
-            title += f": {trace.graph.nodes[state.current].label} ({_pass_name(view)})"
+            title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label}"
+            title += f" ({_pass_name(view)})" if view.phase != "forward" else ""
     if fold is None:
         fold = plan_fold(trace.graph, budget=node_limit)
     if labels is None:
@@ -138,6 +142,22 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
     if fold.note:
         title += f" — {fold.note}"
     return Picture(look, tips, title, detail)
+
+
+MODE_NAMES = {"forward": "values", "tangent": "forward mode", "reverse": "reverse mode"}
+
+
+def frame_steps(trace: Trace, mode: str, wrt: str | None = None, output: str | None = None) -> list[int]:
+    """The stepper's step numbers a --frames export writes: 0, the values, then the chosen
+    mode's pass (`wrt`'s tangent pass, or `output`'s adjoint pass)."""
+    steps = stepper_steps(trace, wrt)
+    key = None
+    if mode == "tangent" and trace.tangents:
+        key = wrt if wrt in trace.tangents else next(iter(trace.tangents))
+    elif mode == "reverse" and trace.adjoints:
+        key = output if output in trace.adjoints else next(iter(trace.adjoints))
+    return [0] + [k for k, s in enumerate(steps, start=1)
+                  if s.phase == "forward" or (s.phase == mode and s.pass_key == key)]
 
 
 def _pass_name(view: View) -> str:
@@ -164,17 +184,37 @@ def _node_attrs(box: BoxSpec, detail: str, tip: str | None) -> dict[str, str]:
         return attrs
     rows = []
     for i, line in enumerate(box.lines):
-        text = html.escape(line) or " "
+        text = markup(line) or " "
         bad = i < len(box.line_styles) and box.line_styles[i] and box.line_styles[i].endswith("nonfinite")
         if i == 0 and detail == "full" and len(box.lines) > 1:
             text = f"<B>{text}</B>"
         rows.append(f'<FONT COLOR="#d62728">{text}</FONT>' if bad else text)
-    attrs["label"] = "<" + "<BR/>".join(rows) + ">"
+    attrs["label"] = "<" + "".join(_spaced(row, box.lines[i], i) for i, row in enumerate(rows)) + ">"
     return attrs
 
 
+_SUPERSCRIPT = re.compile(r"\^\{([^{}]*)\}")
+
+
+def markup(line: str) -> str:
+    """One line of text as Graphviz HTML: escaped, with e^{v1} as a real superscript.
+
+    The adjoint's bar stays a combining macron on its one letter (v̄1): Graphviz's <O>
+    overline lands on the line above in PNG and PDF output."""
+    return _SUPERSCRIPT.sub(r"<SUP>\1</SUP>", html.escape(line))
+
+
+def _spaced(row: str, line: str, index: int) -> str:
+    """A line break before each line after the first; a taller one above a barred letter
+    (b̄, W̄), whose macron would otherwise sit on the line above and read as an underscore."""
+    if index == 0:
+        return row
+    gap = '<BR/><FONT POINT-SIZE="4"> </FONT><BR/>' if "\u0304" in line else "<BR/>"
+    return gap + row
+
+
 def _label_html(text: str, size: tuple[float, float] | None) -> str:
-    body = "<BR/>".join(html.escape(line) for line in text.split("\n")) or " "
+    body = "<BR/>".join(markup(line) for line in text.split("\n")) or " "
     if size is None:
         return f"<{body}>"
     w, h = size
@@ -202,7 +242,7 @@ class Sizes:
     labels: Mapping[int, tuple[float, float]]
 
 
-def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
+def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0) -> str:
     """The picture as DOT text; with `sizes`, every node and label has a fixed size."""
     import graphviz
 
@@ -215,6 +255,8 @@ def dot_source(picture: Picture, sizes: Sizes | None = None) -> str:
         node_attr={"fontname": FONT, "fontsize": str(NODE_FONT_PT), "margin": "0.12,0.06"},
         edge_attr={"fontname": FONT, "fontsize": str(EDGE_FONT_PT), "arrowsize": "0.7"},
     )
+    if scale != 1.0:  # PNG resolution: Graphviz's default is 96 dots per inch
+        graph.attr(dpi=f"{96 * scale:g}")
     look = picture.look
     children: dict[str | None, list] = {}
     for box in look.boxes:
@@ -259,9 +301,10 @@ _NODE_TITLE = re.compile(r'(<g id="([^"]+)" class="node[^"]*">\s*<title>)([^<]*)
 _DOCTYPE = re.compile(r"<!DOCTYPE[^>]*>\s*")
 
 
-def render(picture: Picture, fmt: str, sizes: Sizes | None = None) -> bytes:
-    """The picture rendered by `dot` (or its DOT text); SVG titles carry the tooltips."""
-    source = dot_source(picture, sizes)
+def render(picture: Picture, fmt: str, sizes: Sizes | None = None, scale: float = 1.0) -> bytes:
+    """The picture rendered by `dot` (or its DOT text); SVG titles carry the tooltips;
+    `scale` multiplies a PNG's resolution (2 or 3 reads on a projector)."""
+    source = dot_source(picture, sizes, scale if fmt == "png" else 1.0)
     if fmt == "dot":
         return source.encode("utf-8")
     out = run_dot(source, fmt)
@@ -303,26 +346,33 @@ def write_file(path: Path, data: bytes) -> None:
 
 def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
                  wrt: str | None = None, output: str | None = None, detail: str = "full",
-                 node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> Path:
+                 node_limit: int = NODE_LIMIT, scale: float = 1.0, fold: Fold | None = None) -> Path:
     """Write one picture of the trace to `path`, its format taken from the extension."""
     fmt = export_format(path)
     picture = make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit, fold=fold)
-    write_file(path, render(picture, fmt))
+    write_file(path, render(picture, fmt, scale=scale))
     return path
 
 
 def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str | None = None,
                   output: str | None = None, detail: str = "full", node_limit: int = NODE_LIMIT,
+                  gif: Path | None = None, scale: float = 1.0, frame_ms: int = 800,
                   fold: Fold | None = None) -> list[Path]:
-    """One SVG per step (step_000.svg …), every frame with the same layout."""
+    """One SVG per step (step_000.svg …), every frame with the same layout; with `gif`,
+    the same frames as one animated GIF too (PNG at `scale`, `frame_ms` per step)."""
+    if gif is not None:
+        try:
+            from PIL import Image  # noqa: F401  (fail before any frame is drawn)
+        except ImportError:
+            raise ExportError("--gif needs Pillow: pip install Pillow==13.0.0") from None
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
-    steps = export_steps(trace, mode, wrt, output)
-    if len(steps) + 1 > FRAME_LIMIT:
-        raise ExportError(f"{mode} mode has {len(steps)} steps, too many frames to write (at most {FRAME_LIMIT}); "
-                          "export single steps with --step N, or trace a smaller graph")
+    ks = frame_steps(trace, mode, wrt, output)
+    if len(ks) > FRAME_LIMIT:
+        raise ExportError(f"{MODE_NAMES.get(mode, mode)} has {len(ks) - 1} steps, too many frames to write "
+                          f"(at most {FRAME_LIMIT}); export single steps with --step N, or trace a smaller graph")
     # measure every box and label at its widest once, so that no frame moves a node.
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
@@ -332,10 +382,35 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
-    for k in range(len(steps) + 1):
+    pngs = []
+    for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers, fold)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))
         written.append(path)
+        if gif is not None:
+            pngs.append(render(picture, "png", sizes, scale))
+    if gif is not None:
+        write_file(gif, animate(pngs, frame_ms))
     return written
+
+
+def animate(pngs: list[bytes], frame_ms: int = 800) -> bytes:
+    """PNG frames as one looping GIF, each on a white canvas as big as the biggest frame
+    (a longer title can widen one frame)."""
+    import io
+
+    from PIL import Image
+
+    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    width = max(f.width for f in frames)
+    height = max(f.height for f in frames)
+    canvases = []
+    for frame in frames:
+        canvas = Image.new("RGB", (width, height), "white")
+        canvas.paste(frame, ((width - frame.width) // 2, 0))
+        canvases.append(canvas.quantize(colors=255, dither=Image.Dither.NONE))
+    out = io.BytesIO()
+    canvases[0].save(out, format="GIF", save_all=True, append_images=canvases[1:], duration=frame_ms, loop=0)
+    return out.getvalue()
 

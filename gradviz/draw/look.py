@@ -12,16 +12,14 @@ from typing import Mapping
 import numpy as np
 
 # times_term spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
-from gradviz.core.explain import times_term, bar, partial_formula
+from gradviz.core.explain import bar, minus, partial_formula, times_term
 from gradviz.core.fmt import fmt_value, is_finite, summary_line
-from gradviz.core.graph import Node
+from gradviz.core.graph import LOSS_OPS, Node  # noqa: F401  (LOSS_OPS: the legend's 'loss' kind)
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
 
 DETAILS = ("full", "ops", "dots")
-LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-                      "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 PENDING = "?"  # a number this step has not computed yet
 
 
@@ -155,6 +153,7 @@ class Numbers:
         self.trace = trace
         self._memo: dict[tuple, tuple[str, bool] | None] = {}
         self.kinds = tuple(node_kind(trace, node) for node in trace.graph.nodes)
+        self.targets = trace.graph.target_ids
 
     def _get(self, where: tuple, value: np.ndarray | None, format) -> tuple[str, bool] | None:
         if where not in self._memo:
@@ -182,10 +181,12 @@ def derivative_line(numbers: Numbers, node: Node, view: View) -> tuple[str, bool
     """The tangent or adjoint line of a box for this view, and whether its number is finite."""
     if node.op == "const" or view.phase == "forward" or view.pass_key is None:
         return "", True
+    if node.id in numbers.targets:
+        return "data (the target)", True
     if view.phase == "tangent":
         symbol, known = f"{node.label}'", view.tangents
     else:
-        symbol, known = bar(node.label), view.adjoints
+        symbol, known = bar(node.label, view.pass_key), view.adjoints
     if not _known(known, node.id):
         return f"{symbol} = {PENDING}", True
     text, finite = numbers.derivative(view.phase, view.pass_key, node.id)
@@ -216,7 +217,7 @@ def box_style(numbers: Numbers, node: Node, view: View) -> str:
     if view.current == node.id:
         return kind + ".current"
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
-    if node.op != "const" and not _known(known, node.id):
+    if node.op != "const" and node.id not in numbers.targets and not _known(known, node.id):
         return kind + ".pending"
     return kind
 
@@ -235,15 +236,15 @@ def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bo
     formula = partial_formula(trace, child, position)
     number = edge_number(numbers, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
-        term = times_term(bar(trace.graph.nodes[child].label), formula)
+        term = times_term(bar(trace.graph.nodes[child].label, view.pass_key), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
         text = "0" if number is None else number[0]  # the edge does not reach the output
-        return f"{term} = {text}" if long else text
+        return f"{term} = {minus(text)}" if long else text  # one minus sign in a formula's line
     if view.phase == "tangent" and not long:
         return formula if number is None else number[0]
     if long and number is not None and not _is_literal(formula):
-        return f"{formula} = {number[0]}"
+        return f"{formula} = {minus(number[0])}"
     return formula
 
 

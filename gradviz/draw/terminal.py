@@ -113,6 +113,23 @@ class GraphView:
         return Measurement(min(self.grid.width, options.max_width), self.grid.width)
 
 
+PLAIN_LEGEND = "no colour here (output piped?): ? = not computed yet, nan/inf = non-finite; FORCE_COLOR=1 colours the node kinds"
+
+
+class Legend:
+    """The legend line: colour swatches where the console has colour, else words only
+    (swatches without colour would all look the same)."""
+
+    def __init__(self, kinds: Iterable[str] | None = None, ascii: bool = False):
+        self.coloured = legend(kinds, ascii)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if console.color_system is None or console.no_color:
+            yield Text(PLAIN_LEGEND)
+        else:
+            yield self.coloured
+
+
 def legend(kinds: Iterable[str] | None = None, ascii: bool = False) -> Text:
     """One line explaining the colours: the node kinds shown, then the states of a step."""
     mark = "#" if ascii else "■"
@@ -297,5 +314,5 @@ def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str
         kinds = {node_kind(trace, node) for node in trace.graph.nodes}
         if any(box.style.startswith("module") for box in drawing._sizing.boxes):
             kinds.add("module")
-        parts.append(legend(kinds, ascii))
+        parts.append(Legend(kinds, ascii))
     return Group(*parts)

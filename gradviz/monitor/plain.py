@@ -124,6 +124,9 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 on_interrupt = None  # a second Ctrl-C leaves at once
     if view.records:
         console.print(layer_table(view))
+        extra = view.records[-1].get("extra") or {}
+        if extra:  # gradviz.watch's own metrics (run.log(acc=...))
+            console.print("metrics at the last logged step: " + ", ".join(f"{k} {fmt(v)}" for k, v in extra.items()))
     console.print(summary_line(view))
     return view.state
 

@@ -35,6 +35,7 @@ class Series:
     val_steps: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
 
     @property
     def loss(self) -> list[float]:
@@ -184,6 +185,11 @@ class RunView:
             for layer, column in layers.items():  # a layer missing from this record: a gap
                 if layer not in values:
                     column.append(math.nan)
+        for name, value in (record.get("extra") or {}).items():
+            s.extra.setdefault(name, [math.nan] * (len(s.steps) - 1)).append(_num(value))
+        for column in s.extra.values():  # a metric not logged this time: a gap in its curve
+            if len(column) < len(s.steps):
+                column.append(math.nan)
         if "val_loss" in record:
             s.val_steps.append(record["step"])
             s.val_loss.append(_num(record["val_loss"]))

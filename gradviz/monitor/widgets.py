@@ -22,6 +22,7 @@ from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
 
+EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
                 "finished": "black on cyan", "stopped": "black on yellow", "failed": "white on red", "lost": "white on red"}
 
@@ -80,8 +81,14 @@ class LossPanel(RunPanel):
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values)
-        rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
+        extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
+        height = max(2, self.size.height - 1 - 4 * len(extra))
+        rows = render_plot(lines, self.size.width, height, self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        for k, name in enumerate(extra):
+            line = Line(name, s.steps, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
+            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))})))
+            rows += render_plot([line], self.size.width, 3, False, (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         return Group(self.one_line(title), *rows)
 
 

@@ -57,6 +57,7 @@ class _Proto:
     attrs: dict[str, Any]
     source: str
     name: str | None = None
+    spelled: str | None = None  # the function's name as written, where an alias (ln for log)
 
 
 class _Builder:
@@ -242,7 +243,10 @@ class _Builder:
             attrs["seed"] = self.seed * 1_000_003 + self.dropouts
             self.dropouts += 1
         inputs = tuple(self.visit(arg, depth) for arg in args)
-        return self.add(op, inputs, attrs, self.segment(node))
+        index = self.add(op, inputs, attrs, self.segment(node))
+        if fname != op and self.protos[index].spelled is None:
+            self.protos[index].spelled = fname  # shown as written: ln stays ln
+        return index
 
     def option_value(self, fname: str, key: str, node: ast.AST) -> Any:
         value = _literal(node)
@@ -351,7 +355,7 @@ def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
         in_labels = [labels[i] for i in p.inputs]
         meta = {"source": p.source}
         if p.op not in ("input", "const"):
-            meta.update(describe(p.op, labels[old], in_labels, p.attrs, [protos[i] for i in p.inputs]))
+            meta.update(describe(p.op, labels[old], in_labels, p.attrs, [protos[i] for i in p.inputs], p.spelled))
         nodes.append(Node(new_id[old], p.op, tuple(new_id[i] for i in p.inputs), labels[old],
                           frozen_mapping(p.attrs), frozen_mapping(meta)))
     graph = Graph(tuple(nodes), {name: new_id[i] for name, i in outputs.items()})
@@ -359,12 +363,16 @@ def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
     return graph
 
 
-def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any], inputs: list[_Proto]) -> dict[str, Any]:
-    """The definition and local-derivative formulas of one node, from its rule's templates."""
+def describe(op: str, label: str, in_labels: list[str], attrs: Mapping[str, Any], inputs: list[_Proto],
+             spelled: str | None = None) -> dict[str, Any]:
+    """The definition and local-derivative formulas of one node, from its rule's templates;
+    a function written under an alias keeps its name (`ln(x2)`, not `log(x2)`)."""
     rule = RULES[op]
     shown = [f"({x})" if x.startswith("-") else x for x in in_labels]
     fields = {k: f"{v:g}" if isinstance(v, float) else v for k, v in attrs.items() if k != "seed"}
     definition = rule.definition.format(*shown, out=label, **fields)
+    if spelled and definition.startswith(f"{op}("):
+        definition = spelled + definition[len(op):]
     partials = [p.format(*shown, out=label, **fields) for p in rule.partials]
     tangent_terms = tuple(t.format(*shown, out=label, **fields) for t in rule.tangent_forms)
     if op == "pow" and inputs[1].op == "const" and np.ndim(inputs[1].attrs["value"]) == 0:

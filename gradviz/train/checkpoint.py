@@ -63,6 +63,16 @@ class BestKeeper:
             self._last_write = time.monotonic()
 
 
+def save_snapshot(run_dir: Path, model: nn.Module, step: int) -> Path:
+    """Write the parameters at `step` to run_dir/snapshots/step_NNNNNNN.pt (CPU tensors)."""
+    folder = Path(run_dir) / "snapshots"
+    folder.mkdir(exist_ok=True)
+    params = {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters()}
+    path = folder / f"step_{step:07d}.pt"
+    _atomic_save({"step": step, "params": params}, path)
+    return path
+
+
 def _atomic_save(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(state, tmp)

@@ -62,6 +62,7 @@ class TrainConfig:
     max_steps: int | None = None
     log_every: int | None = None
     stop_on_nan: bool = False
+    snapshots: int | None = None  # keep the parameters every N steps (for `gradviz landscape`)
     nproc_per_node: int = 1
     nnodes: int = 1
     node_rank: int = 0
@@ -104,6 +105,7 @@ def validate(config: TrainConfig) -> None:
     _positive_int(config.accum, "--accum")
     _positive_int(config.max_steps, "--max-steps")
     _positive_int(config.log_every, "--log-every")
+    _positive_int(config.snapshots, "--snapshots")
     _positive_int(config.nproc_per_node, "--nproc-per-node")
     _positive_int(config.nnodes, "--nnodes")
     if config.lr is not None and not (_is_number(config.lr) and math.isfinite(config.lr) and config.lr > 0):

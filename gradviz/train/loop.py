@@ -18,7 +18,7 @@ from torch import nn
 
 from gradviz.errors import TrainingError
 from gradviz.sources.spec import Spec
-from gradviz.train.checkpoint import BestKeeper, save_checkpoint
+from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
@@ -93,6 +93,7 @@ class Trainer:
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
         self._last_log = (self.start, 0)
+        self._snapshot()  # the initial parameters: where the trajectory starts
         state = "finished"
         validating = len(self.data.x_val) > 0
         for self.epoch in range(1, self.config.epochs + 1):
@@ -140,6 +141,8 @@ class Trainer:
             self._losses, self._penalties = [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.config.snapshots and self.step % self.config.snapshots == 0:
+            self._snapshot()
         if write:
             self._write_ready(wait=False)
 
@@ -262,7 +265,14 @@ class Trainer:
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
 
+    def _snapshot(self) -> None:
+        """--snapshots N: keep this step's parameters (rank 0; every rank has the same)."""
+        if self.config.snapshots and self.rank == 0:
+            save_snapshot(self.recorder.paths.root, self.model, self.step)
+
     def _save_final(self) -> None:
+        if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
+            self._snapshot()  # the trajectory ends at the final parameters
         if self.rank == 0:
             save_checkpoint(self.recorder.paths.final_checkpoint, self.model, self.optimizer, self.config,
                             step=self.step, epoch=self.epoch)

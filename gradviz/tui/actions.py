@@ -62,20 +62,15 @@ def export_path(source: str, k: int, directory: Path | None = None) -> Path:
 
 
 def export_args(timeline: Timeline, k: int) -> dict:
-    """gradviz.draw.export's (mode, step, wrt, output) for step k of the stepper's timeline.
-
-    The exporter counts steps per mode (the forward steps, then one pass), the stepper
-    across all passes: step k of a tangent or adjoint pass maps into that pass alone.
-    """
-    forward = timeline.find_pass("forward")
-    n_forward = len(forward) if forward is not None else 0
+    """gradviz.draw.export's (mode, step, wrt, output) for step k of the stepper's timeline:
+    the exporter numbers steps as the stepper does, so k is k."""
+    tangents = timeline.phase_passes("tangent")
     p = timeline.pass_at(k)
-    if p is None or p.phase == "forward":
-        return {"mode": "forward", "step": k}
-    step = n_forward + (k - p.start + 1)
-    if p.phase == "tangent":
-        return {"mode": "tangent", "step": step, "wrt": p.key}
-    return {"mode": "reverse", "step": step, "output": p.key}
+    args = {"mode": "forward" if p is None else p.phase, "step": k,
+            "wrt": tangents[0].key if tangents else None}
+    if p is not None and p.phase == "reverse":
+        args["output"] = p.key
+    return args
 
 
 def export_svg(timeline: Timeline, k: int, detail: str, source: str,

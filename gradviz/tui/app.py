@@ -8,25 +8,12 @@ from __future__ import annotations
 from textual.app import App
 from textual.binding import Binding
 
-from gradviz.core.steps import Step, build_steps, forward_steps, reverse_steps, tangent_steps
+from gradviz.core.steps import stepper_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import FoldChoice
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.timeline import Timeline
 from gradviz.tui.widgets.findings import load_findings
-
-
-def stepper_steps(trace: Trace, wrt: str | None = None) -> tuple[Step, ...]:
-    """build_steps, with the tangent pass of `wrt` (when given) moved to the front."""
-    if wrt is None or wrt not in trace.tangents:
-        return build_steps(trace)
-    order = [wrt] + [key for key in trace.tangents if key != wrt]
-    steps = forward_steps(trace)
-    for key in order:
-        steps += tangent_steps(trace, key)
-    for output in trace.adjoints:
-        steps += reverse_steps(trace, output)
-    return tuple(steps)
 
 
 class StepperApp(App):

@@ -11,13 +11,28 @@ from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from gradviz.core.explain import adjoint_equation, adjoint_terms, bar, partial_formula, tangent_equation
+from gradviz.core.explain import (
+    adjoint_equation,
+    adjoint_terms,
+    bar,
+    is_derivative_symbol,
+    minus,
+    partial_formula,
+    tangent_equation,
+)
 from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.core.steps import tangent_keys
 from gradviz.tui.scene import Scene
 from gradviz.views.heatmap import Heatmap, stats_line
 
 MAX_TANGENT_INPUTS = 4
+DATA_NOTE = "{} is data (the loss's target): nothing is differentiated with respect to it, so no pass runs for it"
 HEADING = "bold underline"
+
+
+def _num(value) -> str:
+    """A number as the inspector's equations write it: with their minus sign (−)."""
+    return minus(fmt_value(value))
 
 
 def _number_style(value) -> str:
@@ -35,7 +50,8 @@ def inspector_report(scene: Scene, node_id: int, pinned: bool = False) -> Group:
     trace = scene.trace
     node = trace.graph.nodes[node_id]
     value = trace.values[node_id]
-    title = Text(node.definition if not node.is_leaf else f"{node.label}: {node.kind}", style="bold")
+    kind = "data (the loss's target)" if node_id in trace.graph.target_ids else node.kind
+    title = Text(node.definition if not node.is_leaf else f"{node.label}: {kind}", style="bold")
     title.append(f"   [{fmt_shape(value.shape)}]", style="dim")
     parts: list[RenderableType] = [title]
     if node.meta.get("module"):
@@ -57,7 +73,7 @@ def _value_section(scene: Scene, node_id: int) -> list[RenderableType]:
     value = scene.trace.values[node_id]
     line = Text(f"{label} = ")
     if node_id in scene.known("value"):
-        line.append(fmt_value(value), style=_number_style(value))
+        line.append(_num(value), style=_number_style(value))
     else:
         line.append("?  (computed at its forward step)", style="dim")
     parts: list[RenderableType] = [Text(), Text("value", style=HEADING), line]
@@ -76,22 +92,56 @@ def _inputs_section(scene: Scene, node_id: int) -> list[RenderableType]:
     for position, i in enumerate(node.inputs):
         source = trace.graph.nodes[i]
         line = Text(f"{source.label} = ")
-        line.append(scene.text("value", i) if i in scene.known("value") else "?")
+        line.append(minus(scene.text("value", i)) if i in scene.known("value") else "?")
         if source.op != "const":
-            partial = trace.partials.get((node_id, position))
-            line.append(f"    ∂{node.label}/∂{source.label} = {partial_formula(trace, node_id, position)}")
-            if partial is not None:
-                line.append(" = " + (fmt_value(partial) if known else "?"))
+            line.append("    " + partial_text(trace, node_id, position, known))
         parts.append(line)
     return parts
+
+
+def partial_text(trace, node_id: int, position: int, known: bool = True) -> str:
+    """What edge (node, position) contributes locally, named for what it is: a partial
+    ∂v/∂u (a scalar), an elementwise partial ∂vᵢ/∂uᵢ (a diagonal Jacobian, shown as its
+    diagonal), or a vector-Jacobian product v̄ ↦ … (no partial is written out)."""
+    node = trace.graph.nodes[node_id]
+    source = trace.graph.nodes[node.inputs[position]]
+    formula = partial_formula(trace, node_id, position)
+    if "v̄" in formula:
+        return f"vector-Jacobian product: v̄ ↦ {formula}  (v̄ = {bar(node.label, _output(trace))})"
+    partial = trace.partials.get((node_id, position))
+    if partial is not None and np.asarray(partial).size > 1:
+        text = f"elementwise ∂{node.label}ᵢ/∂{source.label}ᵢ = {formula}"
+        return text if _is_number(formula) else text + " = " + (_num(partial) if known else "?")
+    text = f"∂{node.label}/∂{source.label} = {formula}"
+    if partial is not None and not _is_number(formula):
+        text += " = " + (_num(partial) if known else "?")
+    return text
+
+
+def _is_number(formula: str) -> bool:
+    try:
+        float(formula.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
+def _factor(symbol: str) -> str:
+    return f"({symbol})" if is_derivative_symbol(symbol) else symbol
+
+
+def _output(trace) -> str | None:
+    return next(iter(trace.adjoints), None)
 
 
 def _tangent_section(scene: Scene, node_id: int) -> list[RenderableType]:
     trace = scene.trace
     if not trace.tangents or trace.graph.nodes[node_id].op == "const":
         return []
-    inputs = list(trace.tangents)
+    inputs = tangent_keys(trace)
     parts: list[RenderableType] = [Text(), Text("tangent (forward mode: one pass per input)", style=HEADING)]
+    if node_id in trace.graph.target_ids:
+        return parts + [Text(DATA_NOTE.format(trace.graph.nodes[node_id].label), style="dim")]
     if scene.phase in ("start", "forward"):
         parts.append(Text(f"pending: the tangent passes come after the values ({', '.join(inputs[:8])})",
                           style="dim"))
@@ -113,6 +163,8 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     if output is None or node.op == "const":
         return []
     parts: list[RenderableType] = [Text(), Text(f"adjoint ∂{output}/∂{node.label} (reverse mode)", style=HEADING)]
+    if node_id in trace.graph.target_ids:
+        return parts + [Text(DATA_NOTE.format(node.label), style="dim")]
     if scene.phase in ("start", "forward", "tangent"):
         parts.append(Text(f"pending: the reverse pass comes last (one pass per output: "
                           f"{', '.join(trace.adjoints)})", style="dim"))
@@ -124,9 +176,9 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     equation = equation if done or "?" in equation else _pending(equation)
     if terms and trace.graph.outputs.get(output) != node_id:
         # The lecture's rule first (v̄i = Σ v̄j·∂vj/∂vi over the children), then its terms.
-        symbol = bar(node.label)
-        generic = " + ".join(f"{bar(trace.graph.nodes[t.child].label)}·∂{trace.graph.nodes[t.child].label}/∂{node.label}"
-                             for t in terms)
+        symbol = bar(node.label, output)
+        generic = " + ".join(_factor(bar(trace.graph.nodes[t.child].label, output))
+                             + f"·∂{trace.graph.nodes[t.child].label}/∂{node.label}" for t in terms)
         parts.append(Text(f"{symbol} = {generic}"))
         # Then one line for the local partials and one for the numbers, '=' under '='.
         pieces = equation.split(" = ")[1:]
@@ -138,13 +190,19 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
         parts.append(Text(equation, style="bold" if done else ""))
     for t in terms:
         child = trace.graph.nodes[t.child]
-        line = Text(f"  from {child.label}: {bar(child.label)} = ")
+        line = Text(f"  from {child.label}: {bar(child.label, output)} = ")
         if t.child in known_children:
             adjoint = trace.adjoints[output][t.child]
             partial = trace.partials.get((t.child, t.position))
-            factor = f" ({fmt_value(partial)})" if partial is not None else ""
-            line.append(f"{fmt_value(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
-            line.append(fmt_value(t.value), style=_number_style(t.value))
+            if t.formula and "v̄" in t.formula:  # a vector-Jacobian product, no partial to multiply by
+                line.append(f"{_num(adjoint)}, through {t.formula} → ")
+            elif partial is not None and np.asarray(partial).size > 1:
+                shown = t.formula if _is_number(t.formula) else _num(partial)
+                line.append(f"{_num(adjoint)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
+            else:
+                factor = f" ({_num(partial)})" if partial is not None else ""
+                line.append(f"{_num(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
+            line.append(_num(t.value), style=_number_style(t.value))
         else:
             line.append("? (pending: its adjoint is not final yet)", style="dim")
         parts.append(line)
@@ -154,6 +212,14 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     return parts
 
 
+SMALL_TENSOR = 8  # rows and columns: a tensor this small is shown as its numbers, as on a slide
+
+
 def tensor_summary(value: np.ndarray, what: str = "value") -> list[RenderableType]:
-    """Shape, statistics and a small heatmap of a tensor (gradviz.views.heatmap's)."""
+    """A small tensor (up to 8×8) as its numbers; a bigger one as shape, statistics and a
+    small heatmap (gradviz.views.heatmap's)."""
+    value = np.asarray(value)
+    if value.ndim <= 2 and all(n <= SMALL_TENSOR for n in value.shape):
+        numbers = np.array2string(value, precision=4, suppress_small=True, max_line_width=10_000)
+        return [Text(f"{what}, all {fmt_shape(value.shape)} numbers:", style="dim"), Text(numbers.replace("-", "−"))]
     return [stats_line(value, what), Heatmap(value)]

@@ -80,6 +80,8 @@ class Scene:
         """The number as text, '?' while pending, '' where there is nothing to show."""
         if key is None and kind != "value":
             return ""
+        if kind != "value" and node in self.trace.graph.target_ids:
+            return "data"  # a loss's target: nothing is differentiated with respect to it
         if node not in self.known(kind, key):
             return "?"
         return fmt_value(self.number(kind, node, key))

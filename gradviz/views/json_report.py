@@ -61,6 +61,7 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
             "label": node.label,
             "op": node.op,
             "kind": node.kind,
+            "data": node.id in graph.target_ids,  # a loss's target: not counted in "passes"
             "inputs": list(node.inputs),
             "definition": node.definition,
             "shape": list(trace.values[node.id].shape),

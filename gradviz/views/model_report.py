@@ -11,7 +11,6 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradviz.core.explain import bar
 from gradviz.core.findings import Finding, find_issues
 from gradviz.core.fmt import fmt_scalar, fmt_shape
 from gradviz.core.stats import l2_norm, tensor_stats
@@ -112,7 +111,7 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
         total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
         parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(l2_norm(v), 3)}" for c, v in terms)
         difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
-        table.add_row(bar(node.label), parts, fmt_scalar(l2_norm(total), 3), fmt_scalar(l2_norm(adjoint), 3),
+        table.add_row(node.label, parts, fmt_scalar(l2_norm(total), 3), fmt_scalar(l2_norm(adjoint), 3),
                       fmt_scalar(difference, 2))
     if rows > MAX_SUM_ROWS:
         table.caption = f"… and {rows - MAX_SUM_ROWS} more nodes"

@@ -41,7 +41,7 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
         if first and first[1] == node.id:
             label.stylize("bold red")
             label.append(" ◀", style="bold red")
-        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else node.kind, style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
+        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else ("target (data)" if node.id in trace.graph.target_ids else node.kind), style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
         if show_tangent:
             row.append(_number(trace.tangents[wrt][node.id]))
         if show_adjoint:
@@ -138,7 +138,7 @@ def nonfinite_note(trace: Trace) -> Text | None:
         return None
     kind, node_id = first
     node = trace.graph.nodes[node_id]
-    what = "value" if kind == "value" else f"adjoint {bar(node.label)}"
+    what = "value" if kind == "value" else f"adjoint {bar(node.label, next(iter(trace.adjoints), None))}"
     return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
 
 

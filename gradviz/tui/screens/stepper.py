@@ -52,16 +52,18 @@ class StepperScreen(Screen):
         Binding("g", "goto('first')", "First", show=False, key_display="home g", tooltip="first / last step"),
         Binding("G", "goto('last')", "Last", show=False, key_display="end G", tooltip="first / last step"),
         Binding("space", "play", "Play", tooltip="play / pause"),
+        # e and t before the rest: the footer shows bindings in this order, and at 80 columns
+        # it cuts the last ones
+        Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
+        Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
         Binding("m", "mode(1)", "Mode", tooltip="next / previous mode: values → tangents → adjoints"),
         Binding("slash", "jump", "Jump", key_display="/", tooltip="jump to a node by name (v4, f, fc1…)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and how to read the panes"),
         Binding("q", "app.quit", "Quit", tooltip="quit"),
-        Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
         Binding("w", "switch_pass('tangent')", "Input",
                 tooltip="another input's tangent pass (forward mode)"),
         Binding("o", "switch_pass('reverse')", "Output",
                 tooltip="another output's adjoint pass (reverse mode)"),
-        Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
         Binding("v", "swap_panes", "Graph/tape", show=False,
                 tooltip="narrow terminals (under 100 columns): show the tape instead of the graph, and back"),
         Binding("left_square_bracket", "speed(-1)", "Slower", show=False, tooltip="slower / faster play"),
@@ -125,6 +127,7 @@ class StepperScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         graph = self.query_one(GraphPane)
         self.redraw()
         graph.focus()
@@ -147,7 +150,27 @@ class StepperScreen(Screen):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
+        self.call_after_refresh(self.proportion_panes)
         self.redraw()
+
+    def proportion_panes(self) -> None:
+        """Split the screen by what the panes hold (layout.pane_sizes), not half and half."""
+        from gradviz.tui.layout import pane_sizes
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        drawing = graph.drawing
+        if drawing is None:
+            return
+        width, height = self.size
+        sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
+                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+        left, right = self.query_one("#left"), self.query_one("#right")
+        if sizes.left_width is None:
+            left.styles.width = right.styles.width = None  # the stylesheet's narrow layout
+        else:
+            left.styles.width = sizes.left_width
+            right.styles.width = "1fr"
+        tape.styles.max_height = sizes.tape_max_height
 
     def watch_k(self) -> None:
         self.redraw()
@@ -177,6 +200,7 @@ class StepperScreen(Screen):
         tape.border_title = "tape: the trace table (· = not computed yet)" + (" · v: graph" if narrow else "")
 
     def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
+        self.call_after_refresh(self.proportion_panes)
         if message.note:
             severe = message.note.startswith("simple layout")
             self.notify(message.note, severity="warning" if severe else "information", timeout=8)
@@ -213,6 +237,8 @@ class StepperScreen(Screen):
     def action_speed(self, direction: int) -> None:
         index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
         self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + direction))]
+        if not self.playing:  # the status bar shows the speed only while playing: say it here
+            self.notify(f"play speed {self.speed:g} steps/s (space plays)", timeout=3)
 
     def action_mode(self, direction: int) -> None:
         self.k = actions.next_phase_start(self.timeline, self.k, direction)
@@ -250,13 +276,19 @@ class StepperScreen(Screen):
         self.selected = None if self.scene.current == node else node
 
     def action_follow(self) -> None:
+        if self.selected is None:  # nothing selected, but the view may be panned away: centre again
+            self.query_one(GraphPane).keep_in_view()
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
         self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
-        self.query_one(GraphPane).fit()
+        from gradviz.tui.layout import graph_room
+
+        graph, tape = self.query_one(GraphPane), self.query_one(Tape)
+        narrow = self.has_class("-narrow")
+        graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
 
     def _focus_node(self) -> int | None:
         return self.selected if self.selected is not None else self.scene.current
@@ -280,6 +312,12 @@ class StepperScreen(Screen):
         detail = self.query_one(GraphPane).detail
         path, message = actions.export_svg(self.timeline, self.k, detail, self.source)
         self.notify(message, severity="information" if path else "warning", timeout=6)
+
+    def key_t(self) -> None:
+        """`t` on an expression (its binding is hidden there): say why nothing trains."""
+        if self.spec_path is None:
+            self.notify("t trains a model spec (a .py file); an expression has no model to train",
+                        severity="warning", timeout=5)
 
     def action_train(self) -> None:
         """Train the same model spec and watch it live; leaving the monitor comes back here."""

@@ -84,6 +84,7 @@ class GraphPane(ScrollView, can_focus=True):
         self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}
         self.narrow = False
         self._fitting = False
+        self._room: tuple[int, int] | None = None
         self.scene: Scene | None = None
         self.selected: int | None = None
         self._rows: dict[int, Strip] = {}
@@ -125,19 +126,23 @@ class GraphPane(ScrollView, can_focus=True):
         if self.trace is not None:
             self.use_detail(self.trace, DETAILS[index])
 
-    def fit(self) -> None:
-        """The most detailed drawing that fits the pane (laying out the others as needed)."""
+    def fit(self, room: tuple[int, int] | None = None) -> None:
+        """The most detailed drawing that fits `room` (the screen can make the pane that
+        big; default: the pane as it is), laying out the others as needed."""
         if self.trace is None:
             return
-        size = self.scrollable_content_region.size
+        if room is not None:
+            self._room = room
+        size = self._room or tuple(self.scrollable_content_region.size)
         for detail in DETAILS:
             drawing = self.drawings.get((detail, self.choice))
             if drawing is None:
                 self._fitting = True
                 self.use_detail(self.trace, detail)
                 return
-            if drawing.width <= size.width and drawing.height <= size.height:
+            if drawing.width <= size[0] and drawing.height <= size[1]:
                 break
+        self._room = None
         self._fitting = False
         self.use_detail(self.trace, detail)
 

@@ -9,22 +9,21 @@ from gradviz.tui.scene import Scene
 
 PHASE_TEXT = {
     "start": ("START", "inputs only: press → (or n) to compute the values"),
-    "forward": ("FORWARD", "values, in topological order"),
-    "tangent": ("TANGENT", "forward mode: v′ = Σ ∂v/∂u·u′"),
-    "reverse": ("REVERSE", "reverse mode: v̄ = Σ v̄child·∂child/∂v"),
+    "forward": ("VALUES", "values, in topological order"),
+    "tangent": ("FORWARD MODE", "tangents: v′ = Σ ∂v/∂u·u′"),
+    "reverse": ("REVERSE MODE", "adjoints: v̄ = Σ v̄child·∂child/∂v"),
 }
 
 
-_COUNTS: dict[int, dict[str, int]] = {}
+_COUNTS: list = [None, None]  # [trace, its pass counts]: the one trace shown
 
 
 def _pass_counts(trace) -> dict[str, int]:
-    """trace.pass_counts(), once per trace (it sums over every input's size)."""
-    key = id(trace)
-    if key not in _COUNTS:
-        _COUNTS.clear()
-        _COUNTS[key] = trace.pass_counts()
-    return _COUNTS[key]
+    """trace.pass_counts(), once per trace (it sums over every input's size); keyed by
+    the trace itself, not its id, which a later trace may reuse."""
+    if _COUNTS[0] is not trace:
+        _COUNTS[:] = [trace, trace.pass_counts()]
+    return _COUNTS[1]
 
 
 def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact: bool = False) -> Text:
@@ -33,10 +32,12 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
     name, what = PHASE_TEXT[scene.phase]
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f" {name} ", style="bold reverse")
+    # say what a pass counts here: the stepper runs one per input tensor (seeded with ones)
+    # or per output, while the line below counts the passes of the full gradient
     if scene.phase == "tangent":
-        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count}")
+        line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count} (one per input)")
     elif scene.phase == "reverse":
-        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count}")
+        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count} (one per output)")
     line.append(f"  step {scene.k}/{timeline.last}")
     if scene.current is not None:
         node = scene.trace.graph.nodes[scene.current]
@@ -54,7 +55,8 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
     whole = "gradient" if rev == 1 else "Jacobian"
     line.append("\n")
     if compact:
-        line.append(f" full {whole}: forward mode {fwd} passes, reverse mode {rev}", style="italic")
+        line.append(f" full {whole}: forward {fwd} pass{'es' if fwd != 1 else ''} (1/input element), "
+                    f"reverse {rev} (1/output)", style="italic")
     else:
         line.append(f" full {whole}: forward mode {fwd} pass{'es' if fwd != 1 else ''} (one per input element), "
                     f"reverse mode {rev} (one per output element)", style="italic")

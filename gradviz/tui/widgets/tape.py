@@ -17,10 +17,11 @@ from textual.strip import Strip
 from gradviz.core.fmt import fmt_value, is_finite
 from gradviz.tui.scene import Scene, changed_nodes
 
-MAX_LABEL = 18
-MAX_DEFINITION = 24
-NUMBER = (7, 12)  # a number column's width: wide enough for the trace's numbers, within these
-MAX_COLUMNS_EACH = 3  # more inputs/outputs than this: show only the pass in play
+MAX_LABEL = 24
+MAX_DEFINITION = 40
+MIN_LABEL, MIN_DEFINITION = 6, 10  # what a label / definition keeps when the pane is narrow
+NUMBER = (7, 24)  # a number column's width: its widest number or header, within these
+GAP = 2
 
 
 def _fit(text: str, width: int, right: bool = False) -> str:
@@ -30,19 +31,39 @@ def _fit(text: str, width: int, right: bool = False) -> str:
     return pad + text if right else text + pad
 
 
-def _number_width(scene: Scene, tangent_keys: list, adjoint_keys: list) -> int:
-    """The widest number any column will show (headers included), within NUMBER."""
-    trace = scene.trace
-    widest = max([cell_len(f"∂·/∂{k}") for k in tangent_keys] + [cell_len(f"∂{k}/∂·") for k in adjoint_keys] + [5])
-    columns = [trace.values] + [trace.tangents[k] for k in tangent_keys if k in trace.tangents] + \
-        [trace.adjoints[k] for k in adjoint_keys if k in trace.adjoints]
-    for column in columns:
-        for value in column:
-            if value is not None:
-                widest = max(widest, cell_len(fmt_value(value)))
-                if widest >= NUMBER[1]:
-                    return NUMBER[1]
+def _column_width(header: str, column) -> int:
+    """A number column's width: its header and its widest number, within NUMBER."""
+    widest = max(5, cell_len(header))
+    for value in column:
+        if value is not None:
+            widest = max(widest, cell_len(fmt_value(value)))
+            if widest >= NUMBER[1]:
+                return NUMBER[1]
     return max(NUMBER[0], widest)
+
+
+def plan_columns(label: int, definition: int, numbers: list[int], width: int | None) -> tuple[int, int] | None:
+    """The label and definition widths that leave every number column whole in `width`
+    cells (None: unknown, take the natural widths), cutting the wider text column first;
+    None when even the narrowest texts leave no room for the numbers."""
+    needed = sum(numbers) + GAP * (len(numbers) + 1)  # gaps between all len(numbers) + 2 columns
+    if width is None or width <= 0:
+        return label, definition
+    room = width - needed
+    if room >= label + definition:
+        return label, definition
+    if room < min(label, MIN_LABEL) + min(definition, MIN_DEFINITION):
+        return None
+    # cut the wider of the two first, down to the other's width, then both together
+    label_w, definition_w = label, definition
+    while label_w + definition_w > room:
+        if definition_w >= label_w and definition_w > min(definition, MIN_DEFINITION):
+            definition_w -= 1
+        elif label_w > min(label, MIN_LABEL):
+            label_w -= 1
+        else:
+            definition_w -= 1
+    return label_w, definition_w
 
 
 class Tape(ScrollView, can_focus=True):
@@ -72,24 +93,64 @@ class Tape(ScrollView, can_focus=True):
         self.row_of: dict[int, int] = {}
         self.columns: list[tuple[str, str, str | None, int]] = []  # (header, kind, key, width)
         self._rows: dict[int, tuple[tuple, Strip]] = {}
-        self._widths: tuple[int, int, int] | None = None
+        self._widths: tuple[int, int] | None = None
+        self._number_widths: dict[tuple[str, str | None], int] = {}
 
-    def _layout(self, scene: Scene) -> list[tuple[str, str, str | None, int]]:
+    def _width(self, kind: str, key: str | None) -> int:
+        """A number column's width, measured once per trace and column."""
+        if (kind, key) not in self._number_widths:
+            trace = self.scene.trace  # type: ignore[union-attr]
+            header = {"value": "value", "tangent": f"∂·/∂{key}", "adjoint": f"∂{key}/∂·"}[kind]
+            column = trace.values if kind == "value" else (trace.tangents if kind == "tangent" else trace.adjoints)[key]
+            self._number_widths[(kind, key)] = _column_width(header, [column[n] for n in self.nodes])
+        return self._number_widths[(kind, key)]
+
+    def natural_width(self) -> int:
+        """The table's width with every column whole (what the pane would like to be)."""
+        if self.scene is None:
+            return 0
+        columns = self._layout(self.scene, None)
+        return sum(c[3] for c in columns) + GAP * (len(columns) - 1)
+
+    def _layout(self, scene: Scene, width: int | None = -1) -> list[tuple[str, str, str | None, int]]:
+        """Every column at its content's width when the pane has room (all tangent
+        columns side by side, as the lecture's table); else only the passes in play,
+        and the wider of node and definition cut first, never a number."""
         trace = scene.trace
-        inputs = list(trace.tangents)
-        outputs = list(trace.adjoints)
-        tangent_keys = inputs if len(inputs) <= MAX_COLUMNS_EACH else [scene.wrt]
-        adjoint_keys = outputs if len(outputs) <= MAX_COLUMNS_EACH else [scene.output]
         if self._widths is None:  # measured once per trace: a step must not cost O(nodes)
             labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
             definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
-            self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)),
-                            _number_width(scene, tangent_keys, adjoint_keys))
-        label, definition, number = self._widths
-        columns = [("node", "label", None, label), ("definition", "definition", None, definition),
-                   ("value", "value", None, number)]
-        columns += [(f"∂·/∂{key}", "tangent", key, number) for key in tangent_keys]
-        columns += [(f"∂{key}/∂·", "adjoint", key, number) for key in adjoint_keys]
+            self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)))
+        label, definition = self._widths
+        if width == -1:  # the pane's own width
+            width = self.scrollable_content_region.width or None
+        inputs, outputs = list(trace.tangents), list(trace.adjoints)
+        choices = [(inputs, outputs)]
+        if len(inputs) > 1 or len(outputs) > 1:
+            choices.append(([scene.wrt] if inputs else [], outputs if len(outputs) <= 1 else [scene.output]))
+        # still too wide: only the column the phase computes (values, the tangent or the adjoint in play)
+        if scene.phase == "reverse":
+            choices.append(([], [scene.output] if outputs else []))
+        elif scene.phase == "tangent":
+            choices.append(([scene.wrt], []))
+        else:
+            choices.append(([], []))
+        plan = None
+        for tangent_keys, adjoint_keys in choices:
+            if len(tangent_keys) + len(adjoint_keys) > 64:  # a model with very many inputs
+                continue
+            numbers = [self._width("value", None)] + [self._width("tangent", k) for k in tangent_keys] + \
+                [self._width("adjoint", k) for k in adjoint_keys]
+            plan = plan_columns(label, definition, numbers, width)
+            if plan is not None:
+                break
+        if plan is None:  # nothing fits whole: the passes in play, the texts at their least
+            plan = (min(label, MIN_LABEL), min(definition, MIN_DEFINITION))
+        label_w, definition_w = plan
+        columns = [("node", "label", None, label_w), ("definition", "definition", None, definition_w),
+                   ("value", "value", None, self._width("value", None))]
+        columns += [(f"∂·/∂{key}", "tangent", key, self._width("tangent", key)) for key in tangent_keys]
+        columns += [(f"∂{key}/∂·", "adjoint", key, self._width("adjoint", key)) for key in adjoint_keys]
         return columns
 
     def show(self, scene: Scene, selected: int | None) -> None:
@@ -101,11 +162,12 @@ class Tape(ScrollView, can_focus=True):
             self.row_of = {n: i for i, n in enumerate(self.nodes)}
             self._rows.clear()
             self._widths = None
+            self._number_widths = {}
         columns = self._layout(scene)
         changed = changed_nodes(old, scene) if old is not None else None
         if columns != self.columns or changed is None:
             self.columns = columns
-            width = sum(c[3] for c in columns) + 2 * (len(columns) - 1)
+            width = sum(c[3] for c in columns) + GAP * (len(columns) - 1)
             self.virtual_size = Size(width, len(self.nodes) + 1)
             self.refresh()
         else:
@@ -113,6 +175,10 @@ class Tape(ScrollView, can_focus=True):
                 if node in self.row_of:
                     self.refresh_lines(self.row_of[node] + 1, 1)
         self.keep_in_view()
+
+    def on_resize(self) -> None:
+        if self.scene is not None:  # the columns that fit depend on the width
+            self.show(self.scene, self.selected)
 
     def keep_in_view(self) -> None:
         """Centre the focus row (selected, else current) below the header; a function of k alone."""
@@ -148,7 +214,8 @@ class Tape(ScrollView, can_focus=True):
             if kind == "label":
                 cells.append((node.label, "", width, False))
             elif kind == "definition":
-                cells.append((node.definition if not node.is_leaf else node.kind, "", width, False))
+                kind = "target (data)" if node_id in scene.trace.graph.target_ids else node.kind
+                cells.append((node.definition if not node.is_leaf else kind, "", width, False))
             else:
                 number_kind = "value" if kind == "value" else kind
                 text = scene.text(number_kind, node_id, key)

@@ -1,0 +1,142 @@
+"""A surface as terminal cells (rich Text): half-blocks or shade characters, axes, legend, tracks."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+
+from gradviz.descent.scale import PATH_COLOURS, PATH_MARKERS, ColourScale, colour, shade
+from gradviz.descent.surface import Surface, Track
+
+LABEL_WIDTH = 9  # y tick labels plus the axis line
+
+
+def short(x: float) -> str:
+    """A tick or legend number in at most ~7 characters."""
+    return f"{x:.3g}"
+
+
+def _rgb(c: tuple[int, int, int]) -> str:
+    return f"rgb({c[0]},{c[1]},{c[2]})"
+
+
+def track_cells(track: Track, surface: Surface, cols: int, rows: int) -> dict[tuple[int, int], str]:
+    """Which cells a track covers and with what glyph: '·' between steps, '•' at steps,
+    '○' at the start and the track's marker at its end (later glyphs win)."""
+    window = surface.window
+    cells: dict[tuple[int, int], str] = {}
+    points = [p for p in track.points]
+    for a, b in zip(points, points[1:]):
+        ca, cb = window.cell(a, cols * 4, rows * 4), window.cell(b, cols * 4, rows * 4)
+        if ca is None or cb is None:
+            continue
+        n = max(abs(cb[0] - ca[0]), abs(cb[1] - ca[1]), 1)
+        for s in range(1, n):
+            p = a + (b - a) * s / n
+            cell = window.cell(p, cols, rows)
+            if cell is not None:
+                cells.setdefault(cell, "·")
+    for p in points:
+        cell = window.cell(p, cols, rows)
+        if cell is not None:
+            cells[cell] = "•"
+    return cells
+
+
+def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: int, *, cells: str = "half",
+               title: str = "", scale: ColourScale | None = None) -> Text:
+    """The map with its axes, colour legend and track legend, fitting width × height cells."""
+    cols = max(10, width - LABEL_WIDTH - 1)
+    rows = max(4, height - (1 if title else 0) - 3 - len(tracks))
+    pixel_rows = rows * 2 if cells == "half" else rows
+    grid = surface.sample(cols, pixel_rows)
+    scale = scale or ColourScale.fit(surface.values)
+    t = scale.position(grid)
+    overlay: dict[tuple[int, int], tuple[str, int]] = {}
+    for i, track in enumerate(tracks):
+        for cell, glyph in track_cells(track, surface, cols, rows).items():
+            if glyph != "·" or cell not in overlay:
+                overlay[cell] = (glyph, i)
+        ends = [(0, "○"), (len(track.points) - 1, PATH_MARKERS[i % len(PATH_MARKERS)])]
+        for index, glyph in ends:
+            cell = surface.window.cell(track.points[index], cols, rows) if len(track.points) else None
+            if cell is not None:
+                overlay[cell] = (glyph, i)
+
+    out = Text(no_wrap=True, overflow="crop")
+    if title:
+        out.append(title[:width] + "\n", style="bold")
+    w = surface.window
+    for r in range(rows):
+        out.append(_y_label(surface, r, rows), style="dim")
+        out.append("│", style="dim")
+        for c in range(cols):
+            if cells == "half":
+                top, bottom = colour(t[2 * r, c]), colour(t[2 * r + 1, c])
+                mark = overlay.get((c, r))
+                if mark is None:
+                    out.append("▀", style=Style(color=_rgb(top), bgcolor=_rgb(bottom)))
+                else:
+                    mid = tuple((a + b) // 2 for a, b in zip(top, bottom))
+                    out.append(mark[0], style=Style(color=_rgb(PATH_COLOURS[mark[1] % len(PATH_COLOURS)]),
+                                                    bgcolor=_rgb(mid), bold=True))  # type: ignore[arg-type]
+            else:
+                mark = overlay.get((c, r))
+                if mark is None:
+                    out.append(shade(t[r, c]), style=Style(color=_rgb(colour(t[r, c]))))
+                else:
+                    out.append(mark[0], style=Style(color=_rgb(PATH_COLOURS[mark[1] % len(PATH_COLOURS)]), bold=True))
+        out.append("\n")
+    out.append(" " * (LABEL_WIDTH - 1) + "└" + "─" * cols + "\n", style="dim")
+    out.append(_x_labels(w.x0, w.x1, cols, surface.xlabel) + "\n", style="dim")
+    out.append_text(_legend(scale, surface.zlabel, width, cells))
+    if not np.all(np.isfinite(grid)):
+        out.append("  ?: not finite" if cells == "shade" else "  grey: not finite", style="dim")
+    for i, track in enumerate(tracks):
+        out.append("\n")
+        marker = PATH_MARKERS[i % len(PATH_MARKERS)]
+        out.append(f"{marker} ", style=Style(color=_rgb(PATH_COLOURS[i % len(PATH_COLOURS)]), bold=True))
+        out.append(f"{track.label}  {track.note}"[: width - 2])
+    return out
+
+
+def _y_label(surface: Surface, r: int, rows: int) -> str:
+    w = surface.window
+    if r == 0:
+        text = short(w.y1)
+    elif r == rows - 1:
+        text = short(w.y0)
+    elif r == rows // 2:
+        text = f"{surface.ylabel} {short((w.y0 + w.y1) / 2)}"
+    else:
+        text = ""
+    return text[: LABEL_WIDTH - 1].rjust(LABEL_WIDTH - 1)
+
+
+def _x_labels(x0: float, x1: float, cols: int, name: str) -> str:
+    left, mid, right = short(x0), f"{short((x0 + x1) / 2)} {name}", short(x1)
+    line = [" "] * (LABEL_WIDTH + cols)
+    for text, at in ((left, LABEL_WIDTH), (mid, LABEL_WIDTH + cols // 2 - len(mid) // 2),
+                     (right, LABEL_WIDTH + cols - len(right))):
+        for i, ch in enumerate(text):
+            if 0 <= at + i < len(line):
+                line[at + i] = ch
+    return "".join(line)
+
+
+def _legend(scale: ColourScale, name: str, width: int, cells: str) -> Text:
+    """'f  0.0012 ▇▇▇…▇ 312.4  (log scale)': the colour bar with its end values."""
+    lo, hi = short(scale.vmin), short(scale.vmax)
+    note = " log scale" if scale.log else ""
+    bar_len = max(8, min(40, width - len(lo) - len(hi) - len(name) - len(note) - 6))
+    text = Text()
+    text.append(f"{name} {lo} ", style="dim")
+    for i in range(bar_len):
+        t = (i + 0.5) / bar_len
+        glyph = "█" if cells == "half" else shade(t)
+        text.append(glyph, style=Style(color=_rgb(colour(t))))
+    text.append(f" {hi}{note}", style="dim")
+    return text

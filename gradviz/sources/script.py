@@ -1,0 +1,153 @@
+"""Plain PyTorch scripts: run one, and trace the graph behind its N-th `backward()` call.
+
+`gradviz trace snippet.py` runs the script as `python snippet.py` would (as __main__,
+its folder first on sys.path, its own output kept), records every torch operation
+until the chosen `backward()` call, lets that call run (so the script's own prints of
+`x1.grad` are unchanged), captures the Trace on the same graph, and then lets the rest
+of the script run without recording. **Running a script executes its code.**
+
+A .py file that defines the spec names (build_model, loss, make_data) is a spec; any
+other .py file is a script.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from gradviz.core.trace import Trace
+from gradviz.errors import SpecError
+
+SPEC_NAMES = ("build_model", "loss", "make_data")
+
+
+def is_spec_file(path: str | Path) -> bool:
+    """Whether a .py file defines the spec names at top level (read with ast, never run)."""
+    try:
+        tree = ast.parse(Path(path).read_text(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return True  # let the spec loader report the unreadable file in its own words
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return any(name in defined for name in SPEC_NAMES)
+
+
+class ScriptError(SpecError):
+    """The script failed, or never called backward() as often as asked."""
+
+
+def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = False,
+                 argv: list[str] | None = None, stdout: Any = None) -> Trace:
+    """Run the script at `path` and return the Trace of its `backward`-th backward() call.
+
+    The script's standard output goes to `stdout` when given (the JSON writer sends it
+    to stderr so that its own output stays valid JSON).
+    """
+    import torch
+
+    from gradviz.sources.model.fallback import FallbackFailed
+    from gradviz.sources.recorded import CodeRecorder, install_module_hooks
+
+    path = Path(path)
+    if backward < 1:
+        raise ScriptError(f"--backward {backward}: backward() calls count from 1")
+    try:
+        code = compile(path.read_text(), str(path), "exec")
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read the script: {exc.strerror}") from None
+    except SyntaxError as exc:
+        raise ScriptError(f"{path}: line {exc.lineno}: SyntaxError: {exc.msg}") from None
+    namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path), "__builtins__": __builtins__}
+    caught: dict[str, Any] = {}
+    frames: list[dict[str, Any]] = []
+
+    class ScriptRecorder(CodeRecorder):
+        calls_seen = 0
+
+        def on_backward(self, func, args, kwargs):
+            self.calls_seen += 1
+            if self.calls_seen < backward or not args or not isinstance(args[0], torch.Tensor):
+                return func(*args, **kwargs)
+            self.done = True
+            caller = sys._getframe(1)
+            while caller is not None and caller.f_code.co_filename != str(path):
+                caller = caller.f_back
+            if caller is not None:
+                frames.append(caller.f_locals)
+            loss = args[0]
+            # The script's own backward runs first and keeps the graph for the capture's.
+            result = func(*args, **{**kwargs, "retain_graph": True})
+            try:
+                caught["trace"] = self.trace(loss, _variable_name(loss, frames + [namespace]) or "loss",
+                                             {"script": str(path), "name": path.stem, "backward": backward,
+                                              "merge_repeats": merge_repeats})
+            except FallbackFailed as exc:
+                caught["error"] = str(exc)
+            return result
+
+    recorder = ScriptRecorder(merge_repeats, lambda: frames + [namespace])
+    old_argv, old_path = sys.argv, list(sys.path)
+    sys.argv = [str(path), *(argv or [])]
+    sys.path.insert(0, str(path.resolve().parent))
+    remove = install_module_hooks(recorder)
+    redirect = contextlib.redirect_stdout(stdout) if stdout is not None else contextlib.nullcontext()
+    try:
+        with redirect, recorder:
+            exec(code, namespace)  # noqa: S102 - running the user's script is what was asked for
+    except SystemExit as exc:
+        if "trace" not in caught and exc.code not in (None, 0):
+            raise ScriptError(f"{path}: the script exited with status {exc.code} before its backward() call") from None
+    except FallbackFailed as exc:
+        raise ScriptError(f"{path}: recording failed: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the script's own error, reported in its terms
+        if "trace" not in caught:
+            raise ScriptError(f"{path}:{_line(exc, path)} {type(exc).__name__}: {_first_line(exc)}") from None
+        print(f"gradviz: the script raised after the traced backward(): {type(exc).__name__}: {_first_line(exc)}",
+              file=sys.stderr)
+    finally:
+        remove()
+        sys.argv = old_argv
+        sys.path[:] = old_path
+    if "error" in caught:
+        raise ScriptError(f"{path}: backward() call {backward}: {caught['error']}")
+    if "trace" not in caught:
+        calls = recorder.calls_seen
+        raise ScriptError(f"{path}: the script called backward() {calls} time{'s' if calls != 1 else ''}; "
+                          f"there is no call {backward} to trace" if calls else
+                          f"{path}: the script never called backward(), so there is no graph to trace")
+    return caught["trace"]
+
+
+def _variable_name(tensor: Any, namespaces: list[dict[str, Any]]) -> str | None:
+    """The name a namespace binds to this very tensor (`f`, `loss`), if any."""
+    for namespace in namespaces:
+        for name, value in namespace.items():
+            if value is tensor and not name.startswith("_"):
+                return name
+    return None
+
+
+def _line(exc: BaseException, path: Path) -> str:
+    """' line N:' of the deepest traceback frame in the script, or ''."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == str(path):
+            line = frame.lineno
+    return f" line {line}:" if line is not None else ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"

@@ -1,0 +1,126 @@
+"""The trace table as text for handouts and spreadsheets: Markdown, LaTeX or CSV.
+
+One row per non-constant node, as on the slides: node, definition, value, the tangent for
+every input (forward mode), the adjoint of every output (reverse mode). Numbers are written
+so that they read back exactly (Python's shortest round-trip form), or rounded to
+`decimals` places for slides; small tensors as nested lists, bigger ones as shape and norm.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+
+from gradviz.core.fmt import fmt_scalar, fmt_value, to_json
+from gradviz.core.steps import tangent_keys
+from gradviz.core.trace import Trace
+
+FORMATS = ("markdown", "latex", "csv")
+MAX_LISTED = 64  # elements: a tensor up to this size is written out, bigger ones summarised
+
+
+def number_text(value, decimals: int | None = None) -> str:
+    """A value as the table writes it: exact by default, '' where there is none."""
+    if value is None:
+        return ""
+    value = np.asarray(value)
+    if value.size == 1:
+        x = float(value.reshape(()))
+        if decimals is not None:
+            return fmt_scalar(x, decimals)
+        return json.dumps(to_json(np.float64(x))).replace('"', "")
+    if value.size > MAX_LISTED:
+        return fmt_value(value)
+    data = to_json(np.round(value.astype(np.float64), decimals) if decimals is not None else value.astype(np.float64))
+    return json.dumps(data).replace('"', "")
+
+
+def table_rows(trace: Trace, decimals: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the trace table, every tangent and adjoint column."""
+    inputs, outputs = tangent_keys(trace), list(trace.adjoints)  # a target is data: no column of its own
+    targets = trace.graph.target_ids
+    header = ["node", "definition", "value"] + [f"∂·/∂{k}" for k in inputs] + [f"∂{k}/∂·" for k in outputs]
+    rows = []
+    for node in trace.graph.nodes:
+        if node.op == "const":
+            continue
+        kind = "target (data)" if node.id in trace.graph.target_ids else node.kind
+        row = [node.label, node.definition if not node.is_leaf else kind,
+               number_text(trace.values[node.id], decimals)]
+        if node.id in targets:
+            row += ["data"] * (len(inputs) + len(outputs))
+        else:
+            row += [number_text(trace.tangents[k][node.id], decimals) for k in inputs]
+            row += [number_text(trace.adjoints[k][node.id], decimals) for k in outputs]
+        rows.append(row)
+    return header, rows
+
+
+def to_markdown(trace: Trace, decimals: int | None = None) -> str:
+    """A GitHub/Pandoc pipe table; numbers right-aligned."""
+    header, rows = table_rows(trace, decimals)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    rule = "| " + " | ".join("---" if i < 2 else "---:" for i in range(len(header))) + " |"
+    return "\n".join([line(header), rule] + [line(row) for row in rows]) + "\n"
+
+
+def to_csv(trace: Trace, decimals: int | None = None) -> str:
+    """Comma-separated, one header row."""
+    header, rows = table_rows(trace, decimals)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+_LATEX_SYMBOLS = {
+    "·": r"\cdot ", "−": "-", "²": "^{2}", "³": "^{3}", "σ": r"\sigma", "ᵀ": r"^{\top}", "‖": r"\|",
+    "∂": r"\partial ", "Σ": r"\sum ", "√": r"\sqrt ", "@": r"\,@\,", "→": r"\to ", "×": r"\times ",
+    "%": r"\%", "#": r"\#", "&": r"\&", "_": r"\_", "…": r"\dots ",
+}
+_TOKEN = re.compile(r"([A-Za-z][A-Za-z_.]*?)(\d*)(?![A-Za-z_.\d])|(.)", re.S)
+_MATH_WORDS = {"exp", "log", "ln", "sin", "cos", "tanh", "max", "min", "sum", "mean", "norm", "sqrt", "abs",
+               "relu", "softplus", "bce", "mse", "dropout", "axis", "input", "parameter"}
+
+
+def latex_math(text: str) -> str:
+    """A definition or header as LaTeX math: v12 → v_{12}, longer names upright, symbols as commands."""
+    def token(match: re.Match) -> str:
+        if match.group(3) is not None:
+            return _LATEX_SYMBOLS.get(match.group(3), match.group(3))
+        word, digits = match.group(1), match.group(2)
+        if digits and word.endswith("_") and len(word) > 1:  # sigmoid_1: the index is the subscript
+            word = word[:-1]
+        if len(word) > 1 or word in _MATH_WORDS:
+            word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
+        return word + (f"_{{{digits}}}" if digits else "")
+
+    return _TOKEN.sub(token, text)
+
+
+def to_latex(trace: Trace, decimals: int | None = None) -> str:
+    """A booktabs tabular (\\usepackage{booktabs}); definitions and headers in math mode."""
+    header, rows = table_rows(trace, decimals)
+    spec = "ll" + "r" * (len(header) - 2)
+
+    def cell(text: str, column: int) -> str:
+        if column >= 2:
+            return f"${text.replace('‖', chr(92) + '|').replace('×', chr(92) + 'times ')}$" if text else ""
+        return f"${latex_math(text)}$"
+
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(f"${latex_math(h)}$" if i >= 2 else h for i, h in enumerate(header)) + r" \\", r"\midrule"]
+    lines += [" & ".join(cell(text, i) for i, text in enumerate(row)) + r" \\" for row in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+WRITERS = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv}

@@ -1,0 +1,118 @@
+"""Plain PyTorch scripts traced at their backward() call: the lecture's snippet gives the slide."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gradviz.cli import main
+from gradviz.sources.script import ScriptError, is_spec_file, trace_script
+from train_support import sample
+
+SNIPPET = str(Path(__file__).resolve().parent.parent / "samples" / "lecture_snippet.py")
+
+LOOP = """
+import torch
+from torch import nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+x, y = (torch.randn(6, 3) - 0.5) * 2, torch.randn(6, 1)  # data made with torch ops: not part of the graph
+opt = torch.optim.SGD(model.parameters(), lr=0.5)
+grads = []
+for step in range(3):
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    opt.step(); opt.zero_grad()
+    print("step", step, float(loss.detach()))
+"""
+
+
+def write(tmp_path: Path, body: str, name: str = "script.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def test_lecture_snippet_merged_is_the_slides_graph(capsys):
+    trace = trace_script(SNIPPET, merge_repeats=True)
+    assert capsys.readouterr().out == "tensor(3.4731)\ntensor(-3.8853)\n"  # the script's own prints, unchanged
+    definitions = [n.definition for n in trace.graph.nodes if not n.is_leaf]
+    assert definitions == ["v1 = x1/x2", "v2 = exp(v1)", "v3 = v2 + v1", "v4 = log(x2)", "v5 = v1 − v4", "f = v3·v5"]
+    assert round(float(trace.gradient("f", "x1")), 4) == 3.4731
+    assert round(float(trace.gradient("f", "x2")), 4) == -3.8853
+    v1 = trace.graph.find("v1").id
+    terms = [v for _, v in trace.edge_terms("f", v1)]
+    assert [round(float(v), 4) for v in terms] == [0.8244, 0.5, 2.1487]  # the slide's v̄1 as a sum
+
+
+def test_without_merging_each_repeat_is_its_own_node(capsys):
+    trace = trace_script(SNIPPET)
+    assert [n.op for n in trace.graph.nodes].count("div") == 3
+    assert round(float(trace.gradient("f", "x1")), 4) == 3.4731
+
+
+def test_cli_trace_table_and_json(capsys):
+    assert main(["trace", SNIPPET, "--merge-repeats"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tensor(3.4731)\ntensor(-3.8853)\n")
+    assert "v5 = v1 − v4" in out and "3.4731" in out and "-3.8853" in out
+    assert main(["trace", SNIPPET, "--merge-repeats", "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # the script's prints went to stderr
+    assert "tensor(3.4731)" in captured.err
+    assert data["gradients"]["f"]["x1"] == pytest.approx(3.4731, abs=5e-5)
+    assert [n["label"] for n in data["nodes"]] == ["x1", "x2", "v1", "v2", "v3", "v4", "v5", "f"]
+
+
+def test_cli_export_of_a_script(tmp_path, capsys):
+    assert main(["export", SNIPPET, "--merge-repeats", "-o", str(tmp_path / "s.svg")]) == 0
+    assert "v3 = v2 + v1" in (tmp_path / "s.svg").read_text()
+
+
+def test_backward_n_traces_that_call_of_a_training_loop(tmp_path, capsys):
+    path = write(tmp_path, LOOP + "\nimport builtins; builtins._gradviz_test_grads = grads\n")
+    trace = trace_script(path, backward=2)
+    assert "step 2" in capsys.readouterr().out  # the rest of the script ran
+    import builtins
+
+    grads = builtins._gradviz_test_grads[1]  # the script's own .grad at its second backward()
+    del builtins._gradviz_test_grads
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(trace.gradient("loss", f"model.{name}"), grad.numpy())
+    assert trace.info["source"] == "model"  # tensors: the model report's statistics
+    assert [n.label for n in trace.graph.nodes if n.kind == "constant"] == ["x", "y"]
+    assert [n.op for n in trace.graph.nodes if n.kind == "op"] == ["linear", "tanh", "linear", "sub", "pow", "mean"]
+    for node in trace.graph.nodes:  # each adjoint is the sum of its edge terms
+        terms = [v for _, v in trace.edge_terms("loss", node.id) if v is not None]
+        if len(terms) > 1:
+            np.testing.assert_allclose(sum(terms), trace.adjoints["loss"][node.id], rtol=1e-5, atol=1e-7)
+
+
+def test_script_problems_are_one_line_exit_2(tmp_path, capsys):
+    none = write(tmp_path, "import torch\nx = torch.ones(2, requires_grad=True)\nprint((x * 2).sum())\n", "none.py")
+    assert main(["trace", none]) == 2
+    assert "never called backward()" in capsys.readouterr().err
+    assert main(["trace", write(tmp_path, LOOP, "loop.py"), "--backward", "5"]) == 2
+    assert "called backward() 3 times; there is no call 5" in capsys.readouterr().err
+    broken = write(tmp_path, "import torch\n\nraise ValueError('bad data')\n", "broken.py")
+    assert main(["trace", broken]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("broken.py: line 3: ValueError: bad data") and "Traceback" not in err
+    nograd = write(tmp_path, "import torch\nx = torch.ones(2)\n(x * 2).sum().requires_grad_().backward()\n", "ng.py")
+    assert main(["trace", nograd]) == 2
+    assert "tensors that require grad" in capsys.readouterr().err
+
+
+def test_a_file_with_the_spec_names_is_still_a_spec(tmp_path, capsys):
+    assert is_spec_file(sample("two_layer_mlp"))
+    assert not is_spec_file(SNIPPET)
+    half = write(tmp_path, "def build_model():\n    pass\n", "half.py")
+    assert is_spec_file(half)
+    assert main(["trace", half]) == 2
+    assert "missing required name 'loss'" in capsys.readouterr().err

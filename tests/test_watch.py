@@ -1,0 +1,323 @@
+"""gradviz.watch in a plain loop: the run directory `gradviz monitor` reads, with exact numbers."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import gradviz
+from gradviz.monitor.state import RunView
+from gradviz.rundir import RunPaths, read_json, read_jsonl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
+
+
+def batches(n: int = 7) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(1)
+    return [(torch.randn(8, 4, generator=gen), torch.randn(8, 1, generator=gen)) for _ in range(n)]
+
+
+def train(model: nn.Module, run: gradviz.Run | None, observe=None, optimizer=None) -> list[float]:
+    """The same plain loop with or without watching; observe(step, model, loss) sees the applied gradient."""
+    optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.manual_seed(2)  # dropout draws
+    losses = []
+    for step, (x, y) in enumerate(batches(), start=1):
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        if observe is not None:
+            observe(step, model, loss)
+        optimizer.step()
+        optimizer.zero_grad()
+        if run is not None:
+            run.log(loss=loss, acc=-loss.detach(), lr=0.1)
+        losses.append(loss.item())
+    return losses
+
+
+def test_watch_records_what_an_independent_computation_gives(tmp_path):
+    expected: dict[int, dict] = {}
+    masks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    plain = make_model()
+    drop = plain[2]
+    drop.register_forward_hook(lambda m, inputs, out: masks.__setitem__("last", (inputs[0].detach(), out.detach())))
+
+    def observe(step, model, loss):
+        layers = {"0": [model[0].weight, model[0].bias], "3": [model[3].weight, model[3].bias]}
+        expected[step] = {
+            "loss": loss.item(),
+            "grad": {k: torch.sqrt(sum(p.grad.pow(2).sum() for p in ps)).item() for k, ps in layers.items()},
+            "param": {k: torch.sqrt(sum(p.detach().pow(2).sum() for p in ps)).item() for k, ps in layers.items()},
+            "mask": masks["last"],
+        }
+
+    plain_losses = train(plain, None, observe)
+    optimizer_run = tmp_path / "mine"
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradviz.watch(model, optimizer, run_dir=optimizer_run, log_every=3, log_seconds=0) as run:
+        torch.manual_seed(2)
+        losses = []
+        for x, y in batches():
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            run.log(loss=loss, acc=-loss.detach(), lr=0.1)
+            losses.append(loss.item())
+    assert type(model[2]) is nn.Dropout  # the recording layer is swapped back on close
+    assert losses == plain_losses  # watching changes nothing about training (same dropout draws)
+    records = read_jsonl(RunPaths(optimizer_run).metrics)
+    assert [r["step"] for r in records] == [1, 3, 6]
+    # A record averages the losses logged since the previous one, as `gradviz train` does.
+    spans = {1: [1], 3: [2, 3], 6: [4, 5, 6]}
+    for record in records:
+        step = record["step"]
+        mean = sum(expected[s]["loss"] for s in spans[step]) / len(spans[step])
+        assert record["loss"] == pytest.approx(mean, rel=1e-6)
+        assert record["extra"]["acc"] == pytest.approx(-mean, rel=1e-6) and record["extra"]["lr"] == pytest.approx(0.1)
+        for layer in ("0", "3"):
+            assert record["grad_norm"][layer] == pytest.approx(expected[step]["grad"][layer], rel=1e-5)
+            assert record["param_norm"][layer] == pytest.approx(expected[step]["param"][layer], rel=1e-5)
+    # The mask sample is the first example's mask of the step's forward: wherever the
+    # dropout input was non-zero, kept ⇔ the output is non-zero.
+    samples = {m["step"]: m["layers"]["2"] for m in read_jsonl(RunPaths(optimizer_run).masks)}
+    assert 1 in samples
+    inputs, outputs = expected[1]["mask"]
+    kept = [c == "1" for c in samples[1]["kept"]]
+    first_in, first_out = inputs[0].reshape(-1), outputs[0].reshape(-1)
+    informative = first_in != 0
+    assert informative.sum() > 4
+    assert [k for k, i in zip(kept, informative) if i] == [bool(o != 0) for o, i in zip(first_out, informative) if i]
+    status = read_json(RunPaths(optimizer_run).status)
+    assert status["state"] == "finished" and status["step"] == 7
+    view = RunView(optimizer_run)
+    view.poll()
+    assert view.layers == ["0", "3"] and view.series.extra["acc"][-1] == pytest.approx(records[-1]["extra"]["acc"])
+
+
+def test_monitor_no_tui_reads_a_watched_run(tmp_path):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=2, log_seconds=0)
+    train(model, run, optimizer=optimizer)
+    run.close()
+    result = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(tmp_path / "r"), "--no-tui"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    last = read_jsonl(RunPaths(tmp_path / "r").metrics)[-1]
+    assert "run finished; at step 6" in result.stdout
+    assert f"{last['loss']:.4g}" in result.stdout and "metrics at the last logged step: acc" in result.stdout
+
+
+def test_a_crash_or_ctrl_c_in_the_loop_leaves_a_readable_run(tmp_path):
+    for error, state in ((RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "stopped")):
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        folder = tmp_path / state
+        with pytest.raises(type(error)):
+            with gradviz.watch(model, optimizer, run_dir=folder, log_every=1, log_seconds=0) as run:
+                for step, (x, y) in enumerate(batches(3)):
+                    F.mse_loss(model(x), y).backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    run.log(loss=torch.tensor(float(step)))
+                    if step == 1:
+                        raise error
+        status = read_json(RunPaths(folder).status)
+        assert status["state"] == state and status["step"] == 2
+        assert [r["loss"] for r in read_jsonl(RunPaths(folder).metrics)] == [0.0, 1.0]
+    assert "RuntimeError: boom" in (tmp_path / "failed" / "error.txt").read_text()
+
+
+def test_an_uncaught_exception_in_a_plain_script_marks_the_run_failed(tmp_path):
+    script = tmp_path / "crash.py"
+    script.write_text(textwrap.dedent(f"""
+        import torch, gradviz
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        run = gradviz.watch(model, opt, run_dir={str(tmp_path / "run")!r}, log_every=1, log_seconds=0)
+        for step in range(3):
+            model(torch.ones(4, 2)).sum().backward(); opt.step(); opt.zero_grad()
+            run.log(loss=torch.tensor(1.0))
+            if step == 1:
+                raise ValueError("the data ran out")
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1 and "ValueError: the data ran out" in result.stderr
+    status = read_json(RunPaths(tmp_path / "run").status)
+    assert status["state"] == "failed" and "ValueError: the data ran out" in status["message"]
+
+
+def test_only_rank_0_writes_and_bad_arguments_are_clear(tmp_path, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    model = nn.Linear(2, 1)
+    run = gradviz.watch(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir=tmp_path / "r1")
+    run.log(loss=torch.tensor(1.0))
+    run.close()
+    assert not (tmp_path / "r1").exists()
+    monkeypatch.delenv("RANK")
+    with pytest.raises(TypeError, match="must be a torch.nn.Module"):
+        gradviz.watch("model", None)
+    with pytest.raises(ValueError, match="log_every"):
+        gradviz.watch(model, None, run_dir=tmp_path / "r2", log_every=0)
+
+
+def test_without_an_optimizer_each_log_reads_the_gradients(tmp_path):
+    model = nn.Linear(3, 1)
+    run = gradviz.watch(model, run_dir=tmp_path / "r", log_every=1, log_seconds=0)
+    loss = model(torch.ones(2, 3)).sum()
+    loss.backward()
+    run.log(loss=loss)
+    run.close()
+    record = read_jsonl(RunPaths(tmp_path / "r").metrics)[0]
+    expected = math.sqrt(model.weight.grad.pow(2).sum().item() + model.bias.grad.pow(2).sum().item())
+    assert record["grad_norm_total"] == pytest.approx(expected, rel=1e-6)
+
+
+DDP_SCRIPT = """
+import sys, torch, torch.distributed as dist
+from torch import nn
+import gradviz
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = nn.Linear(3, 1)
+ddp = nn.parallel.DistributedDataParallel(model)
+optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+run = gradviz.watch(ddp, optimizer, run_dir=sys.argv[1], log_every=1, log_seconds=0)
+x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
+loss = ddp(x).pow(2).mean()
+loss.backward()
+optimizer.step()
+optimizer.zero_grad()
+run.log(loss=loss)
+run.close()
+dist.destroy_process_group()
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_under_torchrun_rank_0_writes_the_all_reduced_norms(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-port", str(free_port()), str(script), str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=180,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert len(records) == 1  # one writer
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    grads = []
+    for rank in (0, 1):
+        model.zero_grad()
+        x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        if rank == 0:
+            rank0_loss = loss.item()
+    mean = [(a + b) / 2 for a, b in zip(*grads)]  # what DDP's all-reduce applies
+    assert records[0]["grad_norm_total"] == pytest.approx(math.sqrt(sum(g.pow(2).sum().item() for g in mean)), rel=1e-5)
+    assert records[0]["loss"] == pytest.approx(rank0_loss, rel=1e-6)
+    assert read_json(RunPaths(tmp_path / "run").meta)["world_size"] == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: checks that watching never syncs the host")
+def test_watch_never_synchronises_the_host_on_cuda(tmp_path):
+    model = make_model().cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "gpu", log_every=2, log_seconds=0)
+    data = [(x.cuda(), y.cuda()) for x, y in batches()]
+    torch.cuda.set_sync_debug_mode("error")  # any host synchronisation raises
+    try:
+        for x, y in data:
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            run.log(loss=loss, acc=-loss.detach())
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    run.close()
+    assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "gpu").metrics)] == [1, 2, 4, 6]
+
+
+def test_records_come_at_most_every_log_seconds(tmp_path):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=1, log_seconds=3600) as run:
+        train(model, run, optimizer=optimizer)
+    assert [r["step"] for r in read_jsonl(RunPaths(tmp_path / "r").metrics)] == [1]  # the first step, then none
+    assert read_json(RunPaths(tmp_path / "r").status)["step"] == 7
+
+
+def test_a_rerun_into_the_same_run_dir_starts_afresh(tmp_path):
+    for losses in ([5.0, 6.0], [1.0]):
+        model = nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with gradviz.watch(model, optimizer, run_dir=tmp_path / "same", log_every=1, log_seconds=0) as run:
+            for value in losses:
+                model(torch.ones(3, 2)).sum().backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                run.log(loss=value)
+    assert [r["loss"] for r in read_jsonl(RunPaths(tmp_path / "same").metrics)] == [1.0]
+    RunPaths(tmp_path / "same").status.write_text('{"state": "running", "pid": 1}')  # a live writer (init)
+    with pytest.raises(ValueError, match="still going"):
+        gradviz.watch(nn.Linear(2, 1), run_dir=tmp_path / "same")
+
+
+def test_the_monitors_pause_and_stop_keys_reach_the_loop(tmp_path):
+    import threading
+
+    from gradviz.rundir import write_control
+
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    paths = RunPaths(tmp_path / "r")
+    states = []
+    with gradviz.watch(model, optimizer, run_dir=paths.root, log_every=1, log_seconds=0) as run:
+        write_control(paths, "pause")
+        resume = threading.Timer(0.6, lambda: (states.append(read_json(paths.status)["state"]),
+                                               write_control(paths, "resume")))
+        resume.start()
+        steps = 0
+        while not run.stop_requested and steps < 1000:
+            model(torch.ones(3, 2)).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            time.sleep(0.01)
+            run.log(loss=1.0)
+            steps += 1
+            if steps == 30:
+                write_control(paths, "stop")
+        resume.join()
+    assert states == ["paused"]  # log() blocked while paused
+    assert 30 <= steps < 100  # the loop saw stop_requested soon after the key
