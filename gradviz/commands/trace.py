@@ -7,7 +7,8 @@ import json
 import sys
 
 from gradviz.errors import GradvizError
-from gradviz.commands.common import MODES, PASS_OF_MODE, add_source_options, check_wrt, load_trace
+from gradviz.commands.common import (MODES, PASS_OF_MODE, add_fold_options, add_source_options, check_wrt,
+                                     fold_from_args, load_trace)
 
 
 def add_parser(subparsers) -> None:
@@ -28,6 +29,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
+    add_fold_options(parser)
     parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
     parser.add_argument("--layers", action="store_true",
                         help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
             from gradviz.streams import unicode_ok
 
-            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok()))
+            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args)))
         if args.check and trace.info.get("source") == "model" and "script" in trace.info:
             console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
                           "check=True), compares with the oracles)", style="yellow")
