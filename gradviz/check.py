@@ -134,6 +134,10 @@ class CheckResult:
         verdict = "ok" if self.worst < 1e-4 else "MISMATCH"
         return f"check ({verdict}), largest relative error — " + "; ".join(parts)
 
+    def to_json(self) -> dict:
+        """The check as `--check --json` prints it under "check"."""
+        return {"ok": self.worst < 1e-4, "errors": dict(self.errors), "skipped": list(self.skipped)}
+
 
 def check_trace(trace: Trace, source: str = "") -> CheckResult:
     """Compare the trace's gradients and tangents with finite differences and torch."""

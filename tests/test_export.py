@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from gradviz.cli import main
-from gradviz.draw.export import collapse_modules, export_trace, make_picture
-from gradviz.draw.layout import BoxSpec, EdgeSpec
-from gradviz.draw.look import GraphLook
+from gradviz.draw.export import export_trace, make_picture
 from gradviz.errors import ExportError
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -82,15 +80,6 @@ def test_frames_keep_every_node_in_place(tmp_path):
         return [re.findall(r' (?:points|cx|cy|d)="([^"]*)"', node) for node in nodes]
     first = shapes(frames[0])
     assert all(shapes(frame) == first for frame in frames[1:])
-
-
-def test_big_graphs_fold_their_modules():
-    boxes = [BoxSpec(f"b{i}", (f"b{i}",), cluster=f"layer{i // 10}.part{i % 2}") for i in range(100)]
-    edges = [EdgeSpec(f"b{i}", f"b{i + 1}") for i in range(99)]
-    folded = collapse_modules(GraphLook(tuple(boxes), tuple(edges), ()), limit=20)
-    assert len(folded.boxes) == 20 and folded.boxes[0].lines == ("layer0.part0", "5 nodes")
-    with pytest.raises(ExportError, match="more than `dot` lays out"):
-        collapse_modules(GraphLook(tuple(boxes), tuple(edges), ()), limit=1)
 
 
 @pytest.mark.parametrize(

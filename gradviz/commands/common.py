@@ -192,3 +192,44 @@ def check_wrt(trace: Trace, args: argparse.Namespace) -> str | None:
     if args.wrt not in labels:
         raise GradvizError(f"--wrt {args.wrt}: no such input (inputs: {', '.join(labels) or 'none'})")
     return args.wrt
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (--depth, --hops)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def add_fold_options(parser: argparse.ArgumentParser) -> None:
+    """--depth/--focus/--hops: which part of a big graph a picture shows (draw/fold.py)."""
+    parser.add_argument("--depth", type=positive_int, metavar="N",
+                        help="fold modules deeper than N levels into one box each (default: the most that fits)")
+    parser.add_argument("--focus", metavar="NODE",
+                        help="draw only the neighbourhood of NODE (a label from the trace table)")
+    parser.add_argument("--hops", type=positive_int, default=2, metavar="K",
+                        help="with --focus: how many edges away from NODE to draw (default 2)")
+
+
+def fold_choice(trace: Trace, args: argparse.Namespace):
+    """The FoldChoice that --depth/--focus/--hops ask for (draw/fold.py)."""
+    from gradviz.draw.fold import FoldChoice
+
+    focus = None
+    if getattr(args, "focus", None) is not None:
+        node = trace.graph.find(args.focus)
+        if node is None:
+            raise GradvizError(f"--focus {args.focus}: no such node (labels are in the trace table)")
+        focus = node.id
+    return FoldChoice(depth=getattr(args, "depth", None), focus=focus, hops=getattr(args, "hops", 2))
+
+
+def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = None):
+    """The Fold to draw for --depth/--focus/--hops (by default the most open that fits)."""
+    from gradviz.draw.fold import BOX_BUDGET
+
+    return fold_choice(trace, args).plan(trace.graph, budget or BOX_BUDGET)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.commands.common import PASS_OF_MODE, add_source_options, check_wrt, load_trace
+from gradviz.commands.common import PASS_OF_MODE, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--scale", type=float, default=1.0, metavar="S",
                         help="PNG (and GIF) resolution as a multiple of 96 dpi: 2 or 3 for a projector")
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
-                        help="above N nodes, fold module clusters (or refuse) instead of waiting on dot; default 2500")
+                        help="above N boxes, fold modules (or focus on the output) instead of waiting on dot; default 2000")
+    add_fold_options(parser)
     parser.add_argument("--layers", action="store_true",
                         help="write the layers view (backprop by layers) instead of the graph: .svg, .html or .txt")
     parser.set_defaults(func=run)
@@ -70,13 +71,14 @@ def run(args: argparse.Namespace) -> int:
     trace = load_trace(args, ("tangent", "reverse"))  # every pass, so steps are numbered as the stepper's
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT
+    fold = fold_from_args(trace, args, limit)
     if args.file is not None:
-        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit, args.scale)
+        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit, args.scale, fold)
         print(f"wrote {path}")
     if args.frames is not None:
         gif = Path(args.gif) if args.gif else None
         paths = export_frames(trace, Path(args.frames), mode, wrt, None, args.detail, limit, gif, args.scale,
-                              args.frame_ms)
+                              args.frame_ms, fold)
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
         if gif is not None:
             print(f"wrote {gif} ({len(paths)} frames, {args.frame_ms} ms each)")

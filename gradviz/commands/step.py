@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gradviz.commands.common import add_source_options, check_wrt, load_trace, read_source
+from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
 from gradviz.errors import GradvizError
 from gradviz.streams import terminal_problem
 
@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--start", type=int, default=0, metavar="K", help="open at step K (default 0)")
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="how much of each node the graph shows (+/- change it in the app)")
+    add_fold_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     source = read_source(args.source)
     app = StepperApp(trace, source=args.source, spec_path=source.text if source.kind == "spec" else None,
-                     wrt=wrt if args.wrt else None, start=args.start, detail=args.detail)
+                     wrt=wrt if args.wrt else None, start=args.start, detail=args.detail,
+                     choice=fold_choice(trace, args))
     app.run()
     return 0
 

@@ -7,7 +7,8 @@ import json
 import sys
 
 from gradviz.errors import GradvizError
-from gradviz.commands.common import MODES, PASS_OF_MODE, add_source_options, check_wrt, load_trace
+from gradviz.commands.common import (MODES, PASS_OF_MODE, add_fold_options, add_source_options, check_wrt,
+                                     fold_from_args, load_trace)
 
 
 def add_parser(subparsers) -> None:
@@ -28,6 +29,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
+    add_fold_options(parser)
     parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
     parser.add_argument("--layers", action="store_true",
                         help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
@@ -57,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         from gradviz.views.json_report import trace_to_json
 
-        json.dump(trace_to_json(trace, args.source, full=args.full), sys.stdout, indent=1)
+        report = trace_to_json(trace, args.source, full=args.full)
+        if args.check:
+            report["check"] = _check(trace, args).to_json()
+        json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
@@ -73,17 +78,22 @@ def run(args: argparse.Namespace) -> int:
 
             from gradviz.streams import unicode_ok
 
-            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok()))
+            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args)))
         if args.check and trace.info.get("source") == "model" and "script" in trace.info:
             console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
                           "check=True), compares with the oracles)", style="yellow")
-        elif args.check and trace.info.get("source") == "model":
-            from gradviz.sources.model.check import check_spec_file
-
-            console.print(check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
-                                          not getattr(args, "eval", False)).summary())
         elif args.check:
-            from gradviz.check import check_trace
-
-            console.print(check_trace(trace, args.source).summary())
+            console.print(_check(trace, args).summary())
     return 1 if trace.first_nonfinite() is not None else 0
+
+
+def _check(trace, args: argparse.Namespace):
+    """--check: the model oracles for a model, finite differences and torch for an expression."""
+    if trace.info.get("source") == "model":
+        from gradviz.sources.model.check import check_spec_file
+
+        return check_spec_file(args.source, args.batch_size, args.seed, args.level, args.dtype,
+                               not getattr(args, "eval", False))
+    from gradviz.check import check_trace
+
+    return check_trace(trace, args.source)

@@ -45,6 +45,7 @@ def find_issues(trace: Trace) -> list[Finding]:
     found += gradient_scale(trace)
     found += activations(trace)
     found += dropout_modes(trace)
+    found += intended_masks(trace)
     return found
 
 
@@ -65,12 +66,29 @@ def non_finite(trace: Trace) -> list[Finding]:
     kind, node_id = first
     node = trace.graph.nodes[node_id]
     if kind == "value":
-        inputs = "its inputs are finite" if node.inputs else "it is a leaf: the data or a parameter"
+        inputs = "its inputs are finite" if node.inputs else LEAF_BLAME.get(node.kind, "an op with no tensor inputs made it")
         return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
     output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not np.all(np.isfinite(a[node_id])))
     return [Finding("non-finite", node_id,
                     f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
                     f"{_bad_count(trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
+
+
+LEAF_BLAME = {"input": "it is the data", "parameter": "it is a parameter",
+              "constant": "it is a constant (a buffer or a tensor the code builds)"}
+
+
+def intended_masks(trace: Trace) -> list[Finding]:
+    """A note per attention mask: -inf put there on purpose and made finite downstream (not an error)."""
+    from gradviz.core.masks import mask_regions
+
+    found = []
+    for region in mask_regions(trace.graph, trace.values):
+        ends = ", ".join(trace.graph.nodes[i].label for i in region.ends)
+        found.append(Finding("masked", region.origin, f"{region.positions} masked position"
+                                                      f"{'s' if region.positions != 1 else ''}, -inf by design "
+                                                      f"(made finite again by {ends})"))
+    return found
 
 
 def sum_mismatches(trace: Trace) -> list[Finding]:

@@ -280,10 +280,25 @@ _rule("norm", 1, lambda a, k: np.sqrt(np.sum(a[0] * a[0])),
 
 
 # --- losses (means over every element, as torch's default reduction) --------------------
+BCE_LOG_FLOOR = -100.0  # torch clamps each log term of binary_cross_entropy at -100
+# and divides by max(p·(1 − p), ε) in its derivative, ε the float32 nearest 1e-12 in every dtype
+BCE_EPSILON = float(np.float32(1e-12))
+
+
+def _bce(a: Args, k: Attrs) -> Array:
+    """torch's binary_cross_entropy: each log clamped at −100, so p = 0 or 1 stays finite."""
+    p, y = a[0], a[1]
+    with np.errstate(divide="ignore"):
+        log_p, log_q = np.maximum(np.log(p), BCE_LOG_FLOOR), np.maximum(np.log1p(-p), BCE_LOG_FLOOR)
+    return np.mean((y - 1) * log_q - y * log_p)
+
+
 def _bce_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
+    # As torch's autograd: ∂/∂p = (p − y)/max(p(1 − p), ε); ∂/∂y = −logit(p), not clamped.
     p, y = np.broadcast_arrays(a[0], a[1])
     n = p.size
-    return (p - y) / (p * (1 - p)) / n, -(np.log(p) - np.log1p(-p)) / n
+    with np.errstate(divide="ignore"):
+        return (p - y) / np.maximum(p * (1 - p), BCE_EPSILON) / n, -(np.log(p) - np.log1p(-p)) / n
 
 
 def _mse_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
@@ -302,9 +317,9 @@ def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str
           names=(name,), oracle=oracle)
 
 
-_loss("bce", lambda a, k: np.mean(-(a[1] * np.log(a[0]) + (1 - a[1]) * np.log1p(-a[0]))), _bce_derivs,
-      "bce({0}, {1})", ("({0} − {1})/({0}·(1 − {0}))/n", "−ln({0}/(1 − {0}))/n"),
-      lambda torch: lambda p, y: torch.mean(-(y * torch.log(p) + (1 - y) * torch.log1p(-p))))
+_loss("bce", _bce, _bce_derivs,
+      "bce({0}, {1})", ("({0} − {1})/max({0}·(1 − {0}), 10⁻¹²)/n", "−ln({0}/(1 − {0}))/n"),
+      lambda torch: lambda p, y: torch.nn.functional.binary_cross_entropy(*torch.broadcast_tensors(p, y)))
 _loss("mse", lambda a, k: np.mean((a[0] - a[1]) ** 2), _mse_derivs,
       "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"),
       lambda torch: lambda a, b: torch.nn.functional.mse_loss(*torch.broadcast_tensors(a, b)))

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from gradviz.core.graph import Graph
+from gradviz.core.masks import masked_by_design
 
 Edge = tuple[int, int]  # (child node id, input position in the child)
 
@@ -88,11 +89,16 @@ class Trace:
         """('value', id) or ('adjoint', id) of the first node that went NaN/Inf, or None.
 
         Values are searched in forward order, adjoints in reverse order (the order in
-        which each pass computes them).
+        which each pass computes them). -inf that a mask put there on purpose and a
+        softmax made finite again is not counted (core.masks).
         """
+        intended: set[int] | None = None
         for node in self.graph.nodes:
             if not np.all(np.isfinite(self.values[node.id])):
-                return ("value", node.id)
+                if intended is None:
+                    intended = masked_by_design(self.graph, self.values)
+                if node.id not in intended:
+                    return ("value", node.id)
         for adjoints in self.adjoints.values():
             for node in reversed(self.graph.nodes):
                 a = adjoints[node.id]

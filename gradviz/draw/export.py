@@ -21,7 +21,8 @@ from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
 from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, stepper_steps, tangent_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
-from gradviz.draw.layout import BoxSpec, EdgeSpec
+from gradviz.draw.fold import Fold, fold_look, plan_fold
+from gradviz.draw.layout import BoxSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
     STYLES,
@@ -105,47 +106,11 @@ def tooltip(trace: Trace, node_id: int, view: View) -> str:
     return "\n".join(lines)
 
 
-def collapse_modules(look: GraphLook, limit: int) -> GraphLook:
-    """Fold module clusters into one box each, at the deepest level that fits `limit` boxes."""
-    depth = max((box.cluster.count(".") + 1 for box in look.boxes if box.cluster), default=0)
-    for level in range(depth, 0, -1):
-        group: dict[str, str] = {}
-        members: dict[str, list[BoxSpec]] = {}
-        for box in look.boxes:
-            key = box.key
-            if box.cluster:
-                path = ".".join(box.cluster.split(".")[:level])
-                key = "m:" + path
-            group[box.key] = key
-            members.setdefault(key, []).append(box)
-        if len(members) > limit:
-            continue
-        boxes = []
-        for key, inside in members.items():
-            if key.startswith("m:"):
-                path = key[2:]
-                parent = path.rsplit(".", 1)[0] if "." in path else None
-                boxes.append(BoxSpec(key, (path, f"{len(inside)} nodes"), "op", parent))
-            else:
-                boxes.append(inside[0])
-        seen: set[tuple[str, str]] = set()
-        edges = []
-        for edge in look.edges:
-            pair = (group[edge.src], group[edge.dst])
-            if pair[0] != pair[1] and pair not in seen:
-                seen.add(pair)
-                edges.append(EdgeSpec(pair[0], pair[1], None, "edge"))
-        return GraphLook(tuple(boxes), tuple(edges), ())
-    raise ExportError(
-        f"the graph has {len(look.boxes)} nodes, more than `dot` lays out in reasonable time "
-        f"({limit}); trace a smaller model or batch, use --level module, or raise --max-nodes"
-    )
-
-
 def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", wrt: str | None = None,
                  output: str | None = None, detail: str = "full", labels: bool | None = None,
-                 node_limit: int = NODE_LIMIT, numbers: Numbers | None = None) -> Picture:
-    """The picture of step `step` of the mode's steps (None: the finished pass)."""
+                 node_limit: int = NODE_LIMIT, numbers: Numbers | None = None, fold: Fold | None = None) -> Picture:
+    """The picture of step `step` of the stepper's steps (None: the finished pass); a graph
+    of more than `node_limit` boxes is folded (fold.plan_fold) and the title says how."""
     if step is None:
         view = make_view(trace, None, mode, wrt, output)
         title = f"{MODE_NAMES[view.phase]}" + (f" ({_pass_name(view)})" if view.pass_key else "")
@@ -160,12 +125,22 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
         if state.current is not None:
             title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label}"
             title += f" ({_pass_name(view)})" if view.phase != "forward" else ""
+    if fold is None:
+        fold = plan_fold(trace.graph, budget=node_limit)
     if labels is None:
-        labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
-    look = trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers)
-    tips = {f"n{node.id}": tooltip(trace, node.id, view) for node in trace.graph.nodes}
-    if len(look.boxes) > node_limit:
-        look = collapse_modules(look, node_limit)
+        labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and fold.is_identity
+    look = fold_look(trace.graph, trace_look(trace, view, detail, labels, long_labels=True, numbers=numbers),
+                     fold, detail)
+    tips = {}
+    for box in look.boxes:
+        node_id = look.node_of(box.key)
+        if node_id is not None:
+            tip = tooltip(trace, node_id, view)
+            if box.key.startswith("m:"):
+                tip = f"module {box.key[2:]} ({len(fold.members(box.key))} nodes), its output:\n{tip}"
+            tips[box.key] = tip
+    if fold.note:
+        title += f" — {fold.note}"
     return Picture(look, tips, title, detail)
 
 
@@ -311,6 +286,8 @@ def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0)
         if edge.label is not None or size is not None:
             attrs["label"] = _label_html(edge.label or "", size)
             attrs["tooltip"] = f"{edge.label or ''}"
+        if edge.weight != 1:
+            attrs["weight"] = str(edge.weight)
         graph.edge(edge.src, edge.dst, **attrs)
     return graph.source
 
@@ -369,17 +346,18 @@ def write_file(path: Path, data: bytes) -> None:
 
 def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
                  wrt: str | None = None, output: str | None = None, detail: str = "full",
-                 node_limit: int = NODE_LIMIT, scale: float = 1.0) -> Path:
+                 node_limit: int = NODE_LIMIT, scale: float = 1.0, fold: Fold | None = None) -> Path:
     """Write one picture of the trace to `path`, its format taken from the extension."""
     fmt = export_format(path)
-    picture = make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit)
+    picture = make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit, fold=fold)
     write_file(path, render(picture, fmt, scale=scale))
     return path
 
 
 def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str | None = None,
                   output: str | None = None, detail: str = "full", node_limit: int = NODE_LIMIT,
-                  gif: Path | None = None, scale: float = 1.0, frame_ms: int = 800) -> list[Path]:
+                  gif: Path | None = None, scale: float = 1.0, frame_ms: int = 800,
+                  fold: Fold | None = None) -> list[Path]:
     """One SVG per step (step_000.svg …), every frame with the same layout; with `gif`,
     the same frames as one animated GIF too (PNG at `scale`, `frame_ms` per step)."""
     if gif is not None:
@@ -397,16 +375,16 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
                           f"(at most {FRAME_LIMIT}); export single steps with --step N, or trace a smaller graph")
     # measure every box and label at its widest once, so that no frame moves a node.
     numbers = Numbers(trace)
-    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers)
+    fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
+    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers, fold=fold)
     labels = any(edge.label is not None for edge in widest.look.edges)
-    sizing = sizing_look(trace, detail, labels, long_labels=True, numbers=numbers)
-    # a picture folded into modules has other boxes than the sizing look: let it move.
+    sizing = fold_look(trace.graph, sizing_look(trace, detail, labels, long_labels=True, numbers=numbers), fold, detail)
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     sizes = measure(replace(widest, look=sizing)) if same else None
     written = []
     pngs = []
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
-        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers)
+        picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers, fold)
         path = directory / f"step_{k:03d}.svg"
         write_file(path, render(picture, "svg", sizes))
         written.append(path)

@@ -37,12 +37,14 @@ class BoxSpec:
 
 @dataclass(frozen=True)
 class EdgeSpec:
-    """One edge to draw from box `src` to box `dst`, with an optional label and a style key."""
+    """One edge to draw from box `src` to box `dst`, with an optional label and a style key;
+    a heavier `weight` asks `dot` to keep the edge short and straight."""
 
     src: str
     dst: str
     label: str | None = None
     style: str = "edge"
+    weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,12 @@ def dot_source(
     emit("", " ")
     for j, edge in enumerate(edges):
         src, dst = index[edge.src], index[edge.dst]
+        weight = f" [weight={edge.weight}]" if edge.weight != 1 else ""
         if j in label_sizes:
-            out.append(f" n{src} -> l{j};")
-            out.append(f" l{j} -> n{dst};")
+            out.append(f" n{src} -> l{j}{weight};")
+            out.append(f" l{j} -> n{dst}{weight};")
         else:
-            out.append(f" n{src} -> n{dst};")
+            out.append(f" n{src} -> n{dst}{weight};")
     out.append("}")
     return "\n".join(out) + "\n"
 

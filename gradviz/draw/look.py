@@ -6,7 +6,7 @@ style keys; `STYLES` says what each key looks like in a terminal and in Graphviz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -40,9 +40,11 @@ STYLES: Mapping[str, KindStyle] = {
     "op": KindStyle("", "box", "#ffffff", "#444444"),
     "output": KindStyle("bold yellow", "box", "#fff2cc", "#b8860b"),
     "loss": KindStyle("bold dark_orange", "box", "#fde0c5", "#d2691e"),
+    "module": KindStyle("bold blue", "box3d", "#e6ecf7", "#4a6fa5"),
 }
 """Node kinds, in the legend's order: input (x1, x2, a batch), parameter (trained
-weights), constant, op, output, loss (an output the model minimises). On top of the
+weights), constant, op, output, loss (an output the model minimises), module (a folded
+module: one box for all its nodes, see fold.py). On top of the
 kind, the state of the step:
 
 - current: the node this step computes (reverse video in the terminal, yellow in export);
@@ -61,11 +63,26 @@ CURRENT_FILL = "#ffe066"
 
 @dataclass(frozen=True)
 class GraphLook:
-    """A trace as generic drawing specs; `edge_ids[e]` is edge e's (child id, input position)."""
+    """A trace as generic drawing specs; `edge_ids[e]` is edge e's (child id, input position),
+    None for an edge that stands for several (into or out of a folded module); `targets`
+    maps a box that is not a node's own (a folded module, a stub) to the node it stands for."""
 
     boxes: tuple[BoxSpec, ...]
     edges: tuple[EdgeSpec, ...]
-    edge_ids: tuple[tuple[int, int], ...]
+    edge_ids: tuple[tuple[int, int] | None, ...]
+    targets: Mapping[str, int] = field(default_factory=dict)
+    merged: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # edge -> the edges it stands for
+
+    def edges_drawn_by(self, j: int) -> tuple[tuple[int, int], ...]:
+        """The graph edges (child, position) drawn edge j stands for."""
+        own = self.edge_ids[j]
+        return (own,) if own is not None else self.merged.get(j, ())
+
+    def node_of(self, key: str) -> int | None:
+        """The node a box stands for: its own ('n12'), a module's output, a stub's node."""
+        if key in self.targets:
+            return self.targets[key]
+        return int(key[1:]) if key.startswith("n") and key[1:].isdigit() else None
 
 
 @dataclass(frozen=True)

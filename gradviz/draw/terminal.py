@@ -18,7 +18,8 @@ from rich.text import Text
 
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S, NODE_LIMIT
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.fold import STUB, Fold, box_members, fold_look, folded_box, merged_style, plan_fold
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -148,31 +149,43 @@ def legend(kinds: Iterable[str] | None = None, ascii: bool = False) -> Text:
 
 
 class TraceDrawing:
-    """A trace laid out once (per detail level); `grid(...)` repaints it for one step.
+    """A trace laid out once (per detail level and folding); `grid(...)` repaints it for one step.
 
-    Building one runs `dot`: where a UI is waiting, build it in a worker thread.
+    Building one runs `dot`: where a UI is waiting, build it in a worker thread. Without a
+    `fold`, the most open folding that fits the box budget is drawn (fold.plan_fold).
     """
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
         self.detail = detail
+        self.fold = fold if fold is not None else plan_fold(trace.graph)
         if labels is None:
-            labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT
+            labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
         self.labels = labels
         self._numbers = Numbers(trace)
-        sizing = sizing_look(trace, detail, labels, numbers=self._numbers)
+        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers))
         self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
-        self._edge_ids = sizing.edge_ids
+        self._sizing = sizing
         self._shown: GraphLook | None = None
-        self._edges_of: list[list[int]] = [[] for _ in trace.graph.nodes]  # edge indices touching a node
-        for j, (child, position) in enumerate(self._edge_ids):
-            self._edges_of[child].append(j)
-            self._edges_of[trace.graph.nodes[child].inputs[position]].append(j)
-        self._box_looks: dict[int, tuple] = {}  # what repaint() last drew, per node and edge
+        graph = trace.graph
+        self._members = box_members(graph, self.fold)
+        for key, node in sizing.targets.items():
+            if key.startswith(STUB):
+                self._members[key] = [node]
+        self._boxes_of: list[list[str]] = [[] for _ in graph.nodes]  # box keys that show a node
+        for key, inside in self._members.items():
+            for node in inside:
+                self._boxes_of[node].append(key)
+        self._edges_of: list[list[int]] = [[] for _ in graph.nodes]  # edge indices touching a node
+        for j in range(len(sizing.edges)):
+            for child, position in sizing.edges_drawn_by(j):
+                self._edges_of[child].append(j)
+                self._edges_of[graph.nodes[child].inputs[position]].append(j)
+        self._box_looks: dict[str, tuple] = {}  # what repaint() last drew, per box and edge
         self._edge_looks: dict[int, tuple] = {}
 
     @property
@@ -189,11 +202,14 @@ class TraceDrawing:
         """Row y as (text, style key) runs, as last painted."""
         return self._grid.runs(y)
 
+    def _folded(self, look: GraphLook) -> GraphLook:
+        return fold_look(self.trace.graph, look, self.fold, self.detail)
+
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
-        """The boxes and edges of one step (state) or of a finished pass (mode)."""
+        """The boxes and edges of one step (state) or of a finished pass (mode), folded."""
         view = make_view(self.trace, state, mode, wrt, output)
-        return trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers)
+        return self._folded(trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers))
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:
@@ -211,33 +227,48 @@ class TraceDrawing:
         return grid
 
     def repaint(self, state: StepState | None, nodes: Iterable[int]) -> set[int]:
-        """Bring the boxes of `nodes` and the edges touching them to this step, in place;
-        returns the rows that changed. The caller says which nodes may have changed."""
+        """Bring the boxes showing `nodes` (their own, their module's, their stubs) and the
+        edges touching them to this step, in place; returns the rows that changed. The caller
+        says which nodes may have changed."""
         trace, grid, numbers = self.trace, self._grid, self._numbers
         view = make_view(trace, state)
         self._shown = None  # grid() must repaint everything after this
+        own: dict[int, BoxSpec] = {}
+
+        def node_box(node_id: int) -> BoxSpec:
+            if node_id not in own:
+                node = trace.graph.nodes[node_id]
+                lines, bad = box_text(numbers, node, view, self.detail)
+                style = box_style(numbers, node, view)
+                line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
+                own[node_id] = BoxSpec(f"n{node_id}", lines, style, None, line_styles)
+            return own[node_id]
+
         rows: set[int] = set()
         edges: set[int] = set()
-        boxes = []
+        keys: set[str] = set()
         for node_id in nodes:
-            node = trace.graph.nodes[node_id]
-            lines, bad = box_text(numbers, node, view, self.detail)
-            style = box_style(numbers, node, view)
-            line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
-            look = (lines, style, line_styles)
-            if self._box_looks.get(node_id) != look:
-                self._box_looks[node_id] = look
-                old = grid.boxes[f"n{node_id}"]
-                boxes.append(BoxSpec(old.key, lines, style, old.cluster, line_styles, old.border))
-                rect = self.layout.boxes[old.key]
-                rows.update(range(rect.y, rect.y + rect.h))
+            keys.update(self._boxes_of[node_id])
             edges.update(self._edges_of[node_id])
+        boxes = []
+        for key in keys:
+            if key.startswith("n"):
+                box = node_box(int(key[1:]))
+                look = (box.lines, box.style, box.line_styles)
+            else:
+                look = folded_box(trace.graph, key, self._members[key], node_box, self.detail)
+            if self._box_looks.get(key) != look:
+                self._box_looks[key] = look
+                old = grid.boxes[key]
+                boxes.append(BoxSpec(key, *look[:2], old.cluster, look[2], old.border))
+                rect = self.layout.boxes[key]
+                rows.update(range(rect.y, rect.y + rect.h))
         grid.paint_boxes(boxes)
         for j in sorted(edges):
-            child, position = self._edge_ids[j]
-            style = edge_style(numbers, child, position, view)
-            labelled = self.labels and grid.edges[j].label is not None
-            label = edge_label(numbers, child, position, view) if labelled else None
+            drawn = self._sizing.edges_drawn_by(j)
+            style = merged_style(edge_style(numbers, child, position, view) for child, position in drawn)
+            labelled = self.labels and grid.edges[j].label is not None and len(drawn) == 1
+            label = edge_label(numbers, *drawn[0], view) if labelled else None
             if self._edge_looks.get(j) != (style, label):
                 self._edge_looks[j] = (style, label)
                 grid.paint_edge(j, style, label)
@@ -248,18 +279,19 @@ class TraceDrawing:
         return rows
 
     def rect_of(self, node_id: int) -> Rect:
-        """Where node `node_id`'s box lies in the grid (to scroll it into view)."""
-        return self.layout.boxes[f"n{node_id}"]
+        """Where node `node_id`'s box lies in the grid (its module's box when folded)."""
+        key = self.fold.box_of(node_id) or f"n{node_id}"
+        return self.layout.boxes[key]
 
     def node_at(self, x: int, y: int) -> int | None:
-        """The node whose box covers cell (x, y), for mouse clicks; None elsewhere."""
+        """The node whose box (or module box, or stub) covers cell (x, y), for mouse clicks."""
         owner = self._grid.owner_at(x, y)
-        return int(owner[1][1:]) if owner and owner[0] == "box" else None
+        return self._sizing.node_of(owner[1]) if owner and owner[0] == "box" else None
 
     def edge_at(self, x: int, y: int) -> tuple[int, int] | None:
         """The edge (child id, input position) drawn at cell (x, y), or None."""
         owner = self._grid.owner_at(x, y)
-        return self._edge_ids[owner[1]] if owner and owner[0] == "edge" else None
+        return self._sizing.edge_ids[owner[1]] if owner and owner[0] == "edge" else None
 
     def view(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphView:
@@ -269,17 +301,18 @@ class TraceDrawing:
 
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
                        mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
-                       output: str | None = None) -> Group:
+                       output: str | None = None, fold: Fold | None = None) -> Group:
     """The trace's graph drawn for the terminal, with a legend: at a step (`state`), or with
     a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
-    pass of `wrt` and the reverse pass of `output`, by default the first)."""
-    if len(trace.graph.nodes) > NODE_LIMIT:
-        return Group(Text(
-            f"(the graph has {len(trace.graph.nodes)} nodes, too many to lay out here in reasonable time: "
-            "`gradviz export` folds module clusters; or trace a smaller model or batch)",
-            style="dim"))
-    drawing = TraceDrawing(trace, detail, ascii)
+    pass of `wrt` and the reverse pass of `output`, by default the first). Big graphs are
+    folded to fit (fold.plan_fold), with a line saying how."""
+    drawing = TraceDrawing(trace, detail, ascii, fold=fold)
     parts = [drawing.view(state, mode, wrt, output)]
+    if drawing.fold.note:
+        parts.append(Text(f"({drawing.fold.note})", style="dim"))
     if show_legend:
-        parts.append(Legend({node_kind(trace, node) for node in trace.graph.nodes}, ascii))
+        kinds = {node_kind(trace, node) for node in trace.graph.nodes}
+        if any(box.style.startswith("module") for box in drawing._sizing.boxes):
+            kinds.add("module")
+        parts.append(Legend(kinds, ascii))
     return Group(*parts)

@@ -24,7 +24,10 @@ from gradviz.core.trace import Trace
 from gradviz.errors import ExpressionError
 from gradviz.sources.bindings import bind_leaves
 
-MAX_LENGTH = 100_000
+# What guards against abuse is the size of the graph (and the memory budget of its
+# values), not the length of the text: 10,000 statements are a fine expression.
+MAX_LENGTH = 10_000_000
+MAX_NODES = 200_000
 MAX_DEPTH = 3000  # a flat sum of n terms nests n deep in the ast, so this is generous
 MAX_EXPONENT = 10_000
 
@@ -324,6 +327,8 @@ def parse_expression(text: str, seed: int = 0) -> Graph:
 
 def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
     """Order leaves first (inputs, then constants), then ops in post-order; label and describe."""
+    if len(protos) > MAX_NODES:
+        raise ExpressionError(f"the expression has {len(protos):,} nodes; the limit is {MAX_NODES:,}")
     order = ([i for i, p in enumerate(protos) if p.op == "input"]
              + [i for i, p in enumerate(protos) if p.op == "const"]
              + [i for i, p in enumerate(protos) if p.op not in ("input", "const")])

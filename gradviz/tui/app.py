@@ -10,6 +10,7 @@ from textual.binding import Binding
 
 from gradviz.core.steps import stepper_steps
 from gradviz.core.trace import Trace
+from gradviz.draw.fold import FoldChoice
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.timeline import Timeline
 from gradviz.tui.widgets.findings import load_findings
@@ -25,7 +26,8 @@ class StepperApp(App):
     BINDINGS = [Binding("ctrl+c", "quit", show=False)]  # as q (textual's default only hints at ctrl+q)
 
     def __init__(self, trace: Trace, *, source: str = "", spec_path: str | None = None,
-                 wrt: str | None = None, start: int = 0, detail: str = "full") -> None:
+                 wrt: str | None = None, start: int = 0, detail: str = "full",
+                 choice: FoldChoice | None = None) -> None:
         super().__init__()
         self.trace = trace
         self.timeline = Timeline(trace, stepper_steps(trace, wrt))
@@ -33,8 +35,10 @@ class StepperApp(App):
         self.spec_path = spec_path
         self.start = start
         self.detail = detail
+        self.choice = choice
         self.sub_title = source
 
     def get_default_screen(self) -> StepperScreen:
         return StepperScreen(self.timeline, source=self.source, spec_path=self.spec_path,
-                             findings=load_findings(self.trace), start=self.start, detail=self.detail)
+                             findings=load_findings(self.trace), start=self.start, detail=self.detail,
+                             choice=self.choice)

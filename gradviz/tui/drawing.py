@@ -16,6 +16,7 @@ from typing import Protocol
 from rich.style import Style
 
 from gradviz.core.trace import Trace
+from gradviz.draw.fold import Fold, FoldChoice
 from gradviz.errors import GradvizError
 from gradviz.tui.scene import Scene, changed_nodes
 
@@ -29,6 +30,8 @@ class Drawing(Protocol):
     width: int
     height: int
     note: str
+    choice: FoldChoice  # the folding asked for (draw/fold.py)
+    fold: Fold | None  # the folding drawn (None: every node its own box)
 
     def paint(self, scene: Scene) -> set[int] | None: ...
     def runs(self, y: int) -> list[tuple[str, str]]: ...
@@ -40,13 +43,16 @@ class Drawing(Protocol):
 class DotDrawing:
     """gradviz.draw's layout (dot, orthogonal edges), repainted node by node per step."""
 
-    def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S):
+    def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
+                 choice: FoldChoice | None = None):
         from gradviz.draw.terminal import Theme, TraceDrawing
 
         self.trace = trace
         self.detail = detail
-        self.note = ""
-        self._drawing = TraceDrawing(trace, detail, timeout_s=timeout_s)
+        self.choice = choice or FoldChoice()
+        self.fold = self.choice.plan(trace.graph)
+        self.note = self.fold.note
+        self._drawing = TraceDrawing(trace, detail, timeout_s=timeout_s, fold=self.fold)
         self._drawing.grid(None)
         self.width, self.height = self._drawing.width, self._drawing.height
         self._theme = Theme()
@@ -77,15 +83,18 @@ class DotDrawing:
         return rect.x, rect.y, rect.w, rect.h
 
 
-def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S) -> Drawing:
-    """The Graphviz drawing, or the layered stand-in (with a note) when dot is missing or too slow."""
+def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
+                  choice: FoldChoice | None = None) -> Drawing:
+    """The Graphviz drawing (folded as `choice` asks), or the layered stand-in (with a note)
+    when dot is missing or too slow."""
     from gradviz.tui.picture import LayeredDrawing
 
     try:
-        return DotDrawing(trace, detail, timeout_s)
+        return DotDrawing(trace, detail, timeout_s, choice)
     except ImportError:
-        return LayeredDrawing(trace, detail)
+        drawing = LayeredDrawing(trace, detail)
     except GradvizError as exc:
         drawing = LayeredDrawing(trace, detail)
         drawing.note = f"simple layout: {exc.message}"
-        return drawing
+    drawing.choice = choice or FoldChoice()  # what was asked for, though the stand-in does not fold
+    return drawing

@@ -102,6 +102,7 @@ class LayeredDrawing:
         self.detail = detail
         self.width, self.height = self.picture.width, self.picture.height
         self.note = ""
+        self.fold = None  # the layered stand-in draws every node
         self._scene: Scene | None = None
 
     def paint(self, scene: Scene) -> set[int] | None:

@@ -54,7 +54,7 @@ def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
 
 def graph_table(trace: Trace, findings: list[Finding] | None = None) -> Table:
     """One row per node: its definition, shape, dtype and module (the grouping); flagged nodes marked."""
-    flagged = {f.node for f in (find_issues(trace) if findings is None else findings)}
+    flagged = {f.node for f in (find_issues(trace) if findings is None else findings) if f.kind not in NOTES}
     table = Table(title="graph", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True)
     table.add_column("definition")
@@ -66,6 +66,8 @@ def graph_table(trace: Trace, findings: list[Finding] | None = None) -> Table:
         if node.id in flagged:
             label.append(" ◀", style="bold red")
         definition = Text(node.kind, style="dim") if node.is_leaf else Text(node.definition.partition(" = ")[2])
+        if node.meta.get("names"):  # one tensor under several names (tied weights)
+            definition.append(" shared: " + " = ".join(node.meta["names"]), style="dim")
         value = trace.values[node.id]
         table.add_row(label, definition, fmt_shape(value.shape), str(node.meta.get("dtype", value.dtype)),
                       Text(node.meta.get("module") or "", style="dim"))
@@ -118,6 +120,9 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
     return table if rows else None
 
 
+NOTES = {"masked"}  # findings that say what was seen, not what is wrong
+
+
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     """The short list printed after the table: kind, node, what is wrong."""
     if not findings:
@@ -128,7 +133,8 @@ def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     table.add_column(style="bold")
     table.add_column()
     for f in findings:
-        table.add_row(f.kind, trace.graph.nodes[f.node].label, f.message)
+        table.add_row(Text(f.kind, style="bold cyan") if f.kind in NOTES else f.kind, trace.graph.nodes[f.node].label,
+                      f.message)
     return table
 
 

@@ -108,15 +108,20 @@ def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, l
     if level == "aten":
         from gradviz.sources.model.aten import aten_program
 
-        return aten_program(model, loss, x, y)
+        try:
+            return aten_program(model, loss, x, y)
+        except Exception as exc:  # noqa: BLE001 - make_fx and functionalize raise many types
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ModelRunError(f"make_fx cannot trace the model at aten level ({type(exc).__name__}: {first}); "
+                                "try --level module") from None
     from gradviz.sources.model.fx import FxRefused, module_program, prepare_model, trace_module_level
 
     prepare_model(model)
     try:
         gm, notes = trace_module_level(model, loss)
+        return module_program(gm, model, notes)
     except FxRefused as refused:
         return refused
-    return module_program(gm, model, notes)
 
 
 def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, seed: int,

@@ -54,10 +54,29 @@ class Run:
     containers: bool = False  # whether any tuple-valued call fed a node
     split_edges: bool = True  # whether shared values were aliased per use
     roots: dict[int, int] = field(default_factory=dict)  # container step → the outermost tuple it is part of
+    rng: dict[int, Any] = field(default_factory=dict)  # call step → RNG state just before it ran (record_rng)
 
 
-def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True) -> Run:
-    """Run every step once, aliasing each use of a shared value when `split_edges`."""
+def rng_state() -> tuple[Any, Any]:
+    """torch's CPU RNG state, and CUDA's when CUDA is in use: what dropout draws from next."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def set_rng_state(state: tuple[Any, Any]) -> None:
+    """Put back a state rng_state() returned, so the next random draw repeats."""
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
+
+
+def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
+            record_rng: bool = False) -> Run:
+    """Run every step once, aliasing each use of a shared value when `split_edges`.
+
+    `record_rng` keeps the RNG state before each call (for --check to replay dropout
+    inside modules and SDPA); the plain capture skips it, it costs a copy per node.
+    """
     steps = program.steps
     env: list[Any] = [None] * len(steps)
     tensors: dict[int, torch.Tensor] = {}
@@ -65,6 +84,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     edges_of: dict[int, list[EdgeRecord]] = {}
     containers: dict[int, tuple[int, list[EdgeRecord]]] = {}  # step → (root container, its edges)
     aux: dict[int, dict[str, Any]] = {}
+    rng: dict[int, Any] = {}
     model_training = bool(getattr(program.model, "training", True))
 
     def use(index: int, edges: list[EdgeRecord], passed: dict[int, Any]) -> Any:
@@ -98,6 +118,8 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 for position, index in step.slots:
                     args[position] = use(index, edges, passed)
                 kwargs = step.kwargs
+            if record_rng:
+                rng[step.index] = rng_state()
             try:
                 if step.dropout is not None:
                     value = _dropout(step, args[0], aux, model_training)
@@ -126,7 +148,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     loss = env[program.output]
     _mark_native_dropout(program, env, tensors, aux, model_training)
     roots = {index: root for index, (root, _) in containers.items()}
-    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots)
+    return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots, rng)
 
 
 def is_container(value: Any) -> bool:
@@ -323,6 +345,8 @@ def build_graph(program: Program, run: Run) -> tuple[Graph, list[int], list[Edge
             op = step.op
         else:
             op = {"input": "input", "param": "param", "const": "const"}[step.kind]
+            if "names" in step.attrs:  # a shared parameter: every name it has
+                meta["names"] = tuple(step.attrs["names"])
         nodes.append(Node(gid, op, inputs, step.label, frozen_mapping(attrs), frozen_mapping(meta)))
     graph = Graph(tuple(nodes), {"loss": gid_of[program.output]})
     dropouts = {gid_of[step] for step in run.aux if step in gid_of}

@@ -22,7 +22,7 @@ from torch.utils._pytree import tree_map
 from gradviz.core.trace import Trace
 from gradviz.sources.model.capture import Run, to_trace
 from gradviz.sources.model.describe import call_text, partial_formulas
-from gradviz.sources.model.fx import dropout_call
+from gradviz.sources.model.fx import dropout_call, parameter_names
 from gradviz.sources.model.program import Program, Ref, Step, unique_label
 
 DUNDER_OPERATORS = {"__add__": operator.add, "__sub__": operator.sub, "__mul__": operator.mul,
@@ -70,7 +70,7 @@ class Recorder(TorchFunctionMode):
         super().__init__()
         self.model = model
         self.split_edges = split_edges
-        self.params = {id(p): name for name, p in model.named_parameters()}
+        self.params = parameter_names(model)  # by identity: a shared parameter is one leaf
         self.steps: list[Step] = []
         self.tensors: dict[int, torch.Tensor] = {}
         self.nodes: list[int] = []
@@ -114,9 +114,12 @@ class Recorder(TorchFunctionMode):
         index = self.step_of.get(id(tensor))
         if index is not None:
             return index
-        name = self.params.get(id(tensor))
-        if name is not None:
-            return self._leaf(tensor, "param", name, name.rpartition(".")[0] or None)
+        names = self.params.get(id(tensor))
+        if names is not None:
+            index = self._leaf(tensor, "param", names[0], names[0].rpartition(".")[0] or None)
+            if len(names) > 1:
+                self.steps[index].attrs["names"] = names
+            return index
         return self._leaf(tensor, "const", "tensor", (self.stack[-1][0] if self.stack else None) or None)
 
     # -- ops ---------------------------------------------------------------------------

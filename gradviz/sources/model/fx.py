@@ -135,11 +135,13 @@ def _fetch(root: nn.Module, target: str) -> Any:
 class _Builder:
     """Turns fx nodes into Steps, one at a time, in graph order."""
 
-    def __init__(self, gm: torch.fx.GraphModule):
+    def __init__(self, gm: torch.fx.GraphModule, model: nn.Module):
         self.gm = gm
         self.steps: list[Step] = []
         self.index_of: dict[torch.fx.Node, int] = {}
         self.param_steps: dict[int, int] = {}  # id(parameter) → step
+        # From the user's model: the GraphModule's copy registers submodules in order of use.
+        self.param_names = parameter_names(model)
         self.taken: set[str] = set()
         output = next(n for n in gm.graph.nodes if n.op == "output")
         self.loss_node = output.args[0]
@@ -174,10 +176,13 @@ class _Builder:
         return step
 
     def param(self, tensor: torch.Tensor, label: str, module: str | None) -> int:
-        """The step of a parameter, created at its first use."""
+        """The step of a parameter, created at its first use, named as named_parameters() names it."""
         if id(tensor) not in self.param_steps:
-            step = self.add(None, kind="param", label=unique_label(label, self.taken), op="param",
-                            value=tensor, module=module)
+            names = self.param_names.get(id(tensor), (label,))
+            if names[0] != label:  # first used under another of its names: its owner is torch's name's
+                module = names[0].rpartition(".")[0] or None
+            step = self.add(None, kind="param", label=unique_label(names[0], self.taken), op="param",
+                            value=tensor, module=module, attrs={"names": names} if len(names) > 1 else {})
             self.param_steps[id(tensor)] = step.index
         return self.param_steps[id(tensor)]
 
@@ -196,8 +201,19 @@ class _Builder:
                         slots=slots, nested=nested, definition=f"{label} = {text}", partials=partials,
                         module=extra.pop("module", module_of(node)), **extra)
 
-    def run_out_of_place(self, node: torch.fx.Node, target: Any) -> None:
-        """After an in-place call on `target`, later uses of it read this node's result."""
+    def run_out_of_place(self, node: torch.fx.Node, target: Any, name: str) -> None:
+        """After an in-place call on `target`, later uses of it read this node's result,
+        and the node says it ran in place (`name`: relu_, inplace=True…)."""
+        if isinstance(target, torch.fx.Node):
+            stale = _stale_alias(node, target)
+            if stale is not None:
+                shown = {n: self.label(self.index_of[n]) if n in self.index_of else n.name for n in (target, stale)}
+                raise FxRefused(f"in-place {name} writes into {shown[target]}, which shares memory with "
+                                f"{shown[stale]}; run out of place, {shown[stale]} would keep its old value "
+                                "(--level aten keeps both right)", "")
+        step = self.steps[self.index_of[node]]
+        step.attrs["inplace"] = name
+        step.definition += f"  (ran in place: {name})"
         if isinstance(target, torch.fx.Node):
             self.index_of[target] = self.index_of[node]
 
@@ -241,7 +257,7 @@ class _Builder:
         self.call(node, module, type(module).__name__, path, text, args, kwargs,
                   leaf=module, params=params, module=path, partials=partials)
         if getattr(module, WAS_INPLACE, False):
-            self.run_out_of_place(node, node.args[0] if node.args else None)
+            self.run_out_of_place(node, node.args[0] if node.args else None, f"{type(module).__name__}(inplace=True)")
 
     def call_function(self, node: torch.fx.Node) -> None:
         fn = node.target
@@ -261,7 +277,7 @@ class _Builder:
             wanted = f"{self.label(args[0].index)}[{args[1]}]"
         self.call(node, fn, name, wanted, call_text(name, args, kwargs, self.label, fn), args, kwargs)
         if inplace:
-            self.run_out_of_place(node, node.args[0])
+            self.run_out_of_place(node, node.args[0], f"{name}(inplace=True)")
 
     def call_method(self, node: torch.fx.Node) -> None:
         name = node.target
@@ -273,12 +289,60 @@ class _Builder:
         inline = text if name in SCALAR_METHODS else None
         self.call(node, fn, run, node.name, text, args, kwargs, inline=inline)
         if inplace:
-            self.run_out_of_place(node, node.args[0])
+            self.run_out_of_place(node, node.args[0], name)
+
+
+# Calls whose result can share memory with their first argument (a view of it).
+VIEW_METHODS = {"view", "view_as", "reshape", "reshape_as", "transpose", "t", "permute", "narrow", "select",
+                "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "diagonal", "unfold",
+                "as_strided", "chunk", "split", "unbind", "movedim", "swapaxes", "detach", "contiguous",
+                "__getitem__", "getitem"}
+
+
+def _is_view(node: torch.fx.Node) -> bool:
+    if node.op not in ("call_method", "call_function"):
+        return False
+    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+    if node.target is getattr:  # x.T is a view; x.shape is not a tensor
+        return len(node.args) > 1 and node.args[1] in ("T", "mT", "H", "mH")
+    return name in VIEW_METHODS
+
+
+def _stale_alias(inplace: torch.fx.Node, target: torch.fx.Node) -> torch.fx.Node | None:
+    """A tensor sharing memory with `target` that is read after the in-place call: running the call
+    out of place would leave it stale. None when there is none (the usual case)."""
+    root = target
+    while _is_view(root) and isinstance(root.args[0], torch.fx.Node):
+        root = root.args[0]
+    family, frontier = {root}, [root]
+    while frontier:
+        for user in frontier.pop().users:
+            if _is_view(user) and user not in family:
+                family.add(user)
+                frontier.append(user)
+    order = {n: i for i, n in enumerate(inplace.graph.nodes)}
+    for member in family - {target}:
+        if any(order[u] > order[inplace] and u not in family for u in member.users):
+            return member
+    return None
+
+
+def parameter_names(model: nn.Module) -> dict[int, tuple[str, ...]]:
+    """id(parameter) → every name it has, torch's own (named_parameters()) first.
+
+    A shared parameter (`head.weight = emb.weight`) is one tensor with several names; it
+    is identified by identity, so it is one node with one gradient, equal to its .grad.
+    """
+    names: dict[int, tuple[str, ...]] = {id(p): (name,) for name, p in model.named_parameters()}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if name not in names.get(id(p), ()):
+            names[id(p)] = names.get(id(p), ()) + (name,)
+    return names
 
 
 def module_program(gm: torch.fx.GraphModule, model: nn.Module, notes: tuple[str, ...] = ()) -> Program:
     """The Program of a traced WithLoss module."""
-    builder = _Builder(gm)
+    builder = _Builder(gm, model)
     for node in gm.graph.nodes:
         if node.op == "output":
             break

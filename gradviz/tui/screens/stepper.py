@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
+from gradviz.draw.fold import FoldChoice
 from gradviz.tui import actions
 from gradviz.tui.keys import key_rows, key_table
 from gradviz.tui.scene import Scene, first_bad_step
@@ -78,6 +79,10 @@ class StepperScreen(Screen):
         Binding("f", "fit", "Fit", show=False, tooltip="more / less detail in the graph; fit the graph to the pane"),
         Binding("b", "layers", "Layers", show=False,
                 tooltip="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k in the lecture's matrix form, checked"),
+        Binding("z", "fold", "Fold", show=False,
+                tooltip="open the folded module of the node in focus, or fold the module around it"),
+        Binding("Z", "focus_view", "Focus", show=False,
+                tooltip="show only the neighbourhood of the node in focus, or the whole graph again"),
         Binding("escape", "follow", "Follow", show=False,
                 tooltip="follow the current node again (after a click selected another)"),
     ]
@@ -88,7 +93,8 @@ class StepperScreen(Screen):
     speed: reactive[float] = reactive(4.0, init=False)
 
     def __init__(self, timeline: Timeline, *, source: str = "", spec_path: str | None = None,
-                 findings: list | None = None, start: int = 0, detail: str = "full") -> None:
+                 findings: list | None = None, start: int = 0, detail: str = "full",
+                 choice: FoldChoice | None = None) -> None:
         super().__init__()
         self.timeline = timeline
         self.trace = timeline.trace
@@ -100,6 +106,7 @@ class StepperScreen(Screen):
         self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
         self.initial_detail = detail
+        self.initial_choice = choice
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -125,7 +132,7 @@ class StepperScreen(Screen):
         self.redraw()
         graph.focus()
         self.set_titles()
-        graph.use_detail(self.trace, self.initial_detail)
+        graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
 
     # -- drawing -----------------------------------------------------------------------
     @property
@@ -195,7 +202,8 @@ class StepperScreen(Screen):
     def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
         self.call_after_refresh(self.proportion_panes)
         if message.note:
-            self.notify(message.note, severity="warning", timeout=8)
+            severe = message.note.startswith("simple layout")
+            self.notify(message.note, severity="warning" if severe else "information", timeout=8)
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -281,6 +289,24 @@ class StepperScreen(Screen):
         graph, tape = self.query_one(GraphPane), self.query_one(Tape)
         narrow = self.has_class("-narrow")
         graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
+
+    def _focus_node(self) -> int | None:
+        return self.selected if self.selected is not None else self.scene.current
+
+    def action_fold(self) -> None:
+        """Open the folded module of the node in focus (selected, else current), or fold its module."""
+        node = self._focus_node()
+        if node is None or not self.query_one(GraphPane).toggle_module(node):
+            self.notify("no module to open or fold here: select a node inside a module (click, or /)",
+                        severity="warning", timeout=4)
+
+    def action_focus_view(self) -> None:
+        """The neighbourhood of the node in focus alone, or the whole graph again."""
+        node = self._focus_node()
+        if node is None:
+            self.notify("step to a node (or select one) first: Z shows its neighbourhood", timeout=4)
+            return
+        self.query_one(GraphPane).toggle_focus(node)
 
     def action_export(self) -> None:
         detail = self.query_one(GraphPane).detail

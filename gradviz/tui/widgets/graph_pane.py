@@ -20,12 +20,24 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gradviz.core.trace import Trace
+from gradviz.draw.fold import Fold, FoldChoice
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
 PAN = "pan the graph (or shift+arrows, or drag it with the mouse)"
+
+
+def fold_title(trace: Trace, fold: Fold | None) -> str:
+    """What the pane's title says of a folding, and the key that changes it."""
+    if fold is None or fold.is_identity:
+        return ""
+    if fold.focus is not None:
+        return f" · focus on {trace.graph.nodes[fold.focus].label}, {fold.hops} hops (Z: whole graph)"
+    if fold.depth is not None:
+        return f" · modules folded below depth {fold.depth} (z opens one)"
+    return " · many-user nodes as stubs"
 
 
 class GraphPane(ScrollView, can_focus=True):
@@ -68,7 +80,8 @@ class GraphPane(ScrollView, can_focus=True):
         self.drawing: Drawing | None = None
         self.trace: Trace | None = None
         self.detail = "full"
-        self.drawings: dict[str, Drawing] = {}
+        self.choice = FoldChoice()  # which modules are folded, what is in focus (draw/fold.py)
+        self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}
         self.narrow = False
         self._fitting = False
         self._room: tuple[int, int] | None = None
@@ -79,15 +92,33 @@ class GraphPane(ScrollView, can_focus=True):
         self._dragged = False
 
     # -- attributes down ---------------------------------------------------------------
-    def use_detail(self, trace: Trace, detail: str) -> None:
-        """Show `trace` at `detail`, laying it out first (in a worker) if need be."""
+    def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None) -> None:
+        """Show `trace` at `detail`, folded as `choice` asks (default: as now), laying it out
+        first (in a worker) if need be; each (detail, folding) is laid out once and kept."""
         self.trace, self.detail = trace, detail
-        if detail in self.drawings:
-            self.set_drawing(self.drawings[detail])
+        self.choice = choice if choice is not None else self.choice
+        if (detail, self.choice) in self.drawings:
+            self.set_drawing(self.drawings[(detail, self.choice)])
             return
         self.loading = True
         self.border_title = f"graph  laying out {len(trace.graph)} nodes ({detail})…"
-        self._lay_out(trace, detail)
+        self._lay_out(trace, detail, self.choice)
+
+    def toggle_module(self, node: int) -> bool:
+        """Open the folded module holding `node`, or fold the module around it; False when
+        it is in no module."""
+        if self.trace is None or self.drawing is None or self.drawing.fold is None:
+            return False
+        choice = self.choice.toggle_module(self.trace.graph, self.drawing.fold, node)
+        if choice is None:
+            return False
+        self.use_detail(self.trace, self.detail, choice)
+        return True
+
+    def toggle_focus(self, node: int) -> None:
+        """Show `node`'s neighbourhood alone, or the whole graph again."""
+        if self.trace is not None:
+            self.use_detail(self.trace, self.detail, self.choice.toggle_focus(node))
 
     def step_detail(self, direction: int) -> None:
         """One detail level more (-1) or less (+1): full boxes, op names, dots."""
@@ -104,7 +135,7 @@ class GraphPane(ScrollView, can_focus=True):
             self._room = room
         size = self._room or tuple(self.scrollable_content_region.size)
         for detail in DETAILS:
-            drawing = self.drawings.get(detail)
+            drawing = self.drawings.get((detail, self.choice))
             if drawing is None:
                 self._fitting = True
                 self.use_detail(self.trace, detail)
@@ -120,19 +151,20 @@ class GraphPane(ScrollView, can_focus=True):
         self.narrow = narrow
         if self.drawing is not None and self.trace is not None:
             self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
-                                 + (" · v: tape" if narrow else ""))
+                                 + fold_title(self.trace, self.drawing.fold) + (" · v: tape" if narrow else ""))
 
     @work(thread=True, exclusive=True, group="layout")
-    def _lay_out(self, trace: Trace, detail: str) -> None:
-        self.post_message(self._Ready(build_drawing(trace, detail)))
+    def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice) -> None:
+        self.post_message(self._Ready(build_drawing(trace, detail, choice=choice)))
 
     def on_graph_pane__ready(self, message: _Ready) -> None:
         message.stop()
-        self.drawings[message.drawing.detail] = message.drawing
+        drawing = message.drawing
+        self.drawings[(drawing.detail, drawing.choice)] = drawing
         if self._fitting:
             self.fit()
-        elif message.drawing.detail == self.detail:
-            self.set_drawing(message.drawing)
+        elif (drawing.detail, drawing.choice) == (self.detail, self.choice):
+            self.set_drawing(drawing)
 
     def set_drawing(self, drawing: Drawing) -> None:
         """Show a new drawing (after layout or a detail change)."""

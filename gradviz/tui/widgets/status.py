@@ -40,8 +40,12 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
         line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count} (one per output)")
     line.append(f"  step {scene.k}/{timeline.last}")
     if scene.current is not None:
+        node = scene.trace.graph.nodes[scene.current]
         line.append("  node ")
-        line.append(scene.trace.graph.nodes[scene.current].label, style="bold")
+        line.append(node.label, style="bold")
+        module = node.meta.get("module")
+        if module and module != node.label:
+            line.append(f" in {module}")
     if playing:
         line.append(f"  ▶ {speed:g}/s", style="bold green")
     if not compact or scene.phase == "start":

@@ -1,0 +1,143 @@
+"""Big graphs, made in code: how long tracing, folding + layout, a step and --json take,
+and how much memory the trace holds, from 10² to 10⁴ nodes and on real-size models.
+
+The zoo: expressions of 100, 1,000 and 10,000 nodes whose statements all reuse the inputs
+x1 and x2 (two hubs with thousands of users: what made `dot` run past 120 s), a
+GPT-2-small-shaped model (samples/gpt2_shaped.py: 12 blocks, d=768, 12 heads, seq 128,
+batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
+(samples/resnet18_shaped.py). Each row runs in its own process, so its peak memory is its own.
+
+- trace: building the Trace (for models: the spec loaded, a forward and backward captured);
+- layout: fold.plan_fold + `dot` + routing + rasterising: the first picture, with edges;
+- step p95: one step applied and repainted on the drawing (TraceDrawing.grid), 95th percentile;
+- json ×: `--json` of the trace against the trace alone (a ratio, measured in the same process);
+- memory: the process's peak RSS above what it held before tracing, against a plain
+  forward+backward of the same model on the same batch (models only).
+
+    python benchmarks/bench_big_graphs.py [--only expr1000,gpt2-module] [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ZOO = {
+    "expr100": ("expression", 33),
+    "expr1000": ("expression", 333),
+    "expr10000": ("expression", 3333),
+    "gpt2-module": ("spec", "samples/gpt2_shaped.py", "module"),
+    "gpt2-aten": ("spec", "samples/gpt2_shaped.py", "aten"),
+    "resnet18-aten": ("spec", "samples/resnet18_shaped.py", "aten"),
+}
+
+
+def hub_expression(statements: int) -> str:
+    """`statements` lines, each reusing x1 and x2: 3 nodes a line, x1 and x2 used by every line."""
+    return "\n".join(f"s{i} = tanh({f's{i - 1}' if i else 'x1'} * x1 + x2)" for i in range(statements))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def plain_step_mb(path: str) -> float:
+    """Peak RSS growth of a plain forward+backward of the spec's model on the same batch."""
+    from gradviz.sources.model import prepare_spec
+
+    spec, model, x, y, _ = prepare_spec(path, 2, 0, None, True)
+    before = peak_mb()
+    spec.loss(model(x), y).backward()
+    return peak_mb() - before
+
+
+def measure(name: str, steps: int) -> dict:
+    from gradviz.core.steps import forward_steps, reverse_steps, state_at
+    from gradviz.draw.terminal import TraceDrawing
+    from gradviz.views.json_report import trace_to_json
+
+    kind, *args = ZOO[name]
+    row: dict = {"name": name}
+    if kind == "spec":
+        import torch  # noqa: F401  (its import is not the trace's cost)
+
+        from gradviz.sources.model import trace_spec
+    before = peak_mb()
+    started = time.perf_counter()
+    if kind == "expression":
+        from gradviz.sources.expr import trace_expression
+        trace = trace_expression(hub_expression(args[0]), {"x1": 0.3, "x2": 0.2})
+    else:
+        trace = trace_spec(args[0], batch_size=2, seed=0, level=args[1], dtype=None)
+    row["trace_s"] = time.perf_counter() - started
+    row["trace_mb"] = peak_mb() - before
+    row["nodes"] = len(trace.graph.nodes)
+
+    started = time.perf_counter()
+    drawing = TraceDrawing(trace)
+    row["layout_s"] = time.perf_counter() - started
+    row["boxes"] = len(drawing.look().boxes)
+    row["fold"] = drawing.fold.note or "open"
+
+    output = next(iter(trace.adjoints))
+    all_steps = forward_steps(trace) + reverse_steps(trace, output)
+    times = []
+    for k in range(1, min(steps, len(all_steps)) + 1):
+        state = state_at(trace, all_steps, k)
+        t0 = time.perf_counter()
+        drawing.grid(state)
+        times.append(time.perf_counter() - t0)
+    row["step_p50_ms"] = 1000 * statistics.median(times)
+    row["step_p95_ms"] = 1000 * sorted(times)[int(0.95 * (len(times) - 1))]
+
+    started = time.perf_counter()
+    json.dumps(trace_to_json(trace, name))
+    json_s = time.perf_counter() - started
+    row["json_ratio"] = (row["trace_s"] + json_s) / row["trace_s"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(ZOO), help="comma-separated rows of the zoo")
+    parser.add_argument("--steps", type=int, default=200, help="steps timed per graph")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process
+    parser.add_argument("--plain", help=argparse.SUPPRESS)  # a plain step of a spec, in a child process
+    args = parser.parse_args()
+    if args.row:
+        print(json.dumps(measure(args.row, args.steps)))
+        return
+    if args.plain:
+        print(json.dumps({"plain_mb": plain_step_mb(args.plain)}))
+        return
+    print(f"{'graph':<15}{'nodes':>7}{'boxes':>7}{'trace s':>9}{'layout s':>9}{'step p50':>9}{'p95 ms':>8}"
+          f"{'json ×':>8}{'trace MB':>9}{'plain MB':>9}  fold")
+    for name in args.only.split(","):
+        done = subprocess.run([sys.executable, __file__, "--row", name, "--steps", str(args.steps)],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if done.returncode != 0:
+            print(f"{name:<15} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        if ZOO[name][0] == "spec":
+            plain = subprocess.run([sys.executable, __file__, "--plain", ZOO[name][1]], capture_output=True,
+                                   text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            r.update(json.loads(plain.stdout.strip().splitlines()[-1]))
+        plain = f"{r['plain_mb']:>9.0f}" if "plain_mb" in r else f"{'':>9}"
+        print(f"{r['name']:<15}{r['nodes']:>7}{r['boxes']:>7}{r['trace_s']:>9.2f}{r['layout_s']:>9.2f}"
+              f"{r['step_p50_ms']:>9.1f}{r['step_p95_ms']:>8.1f}{r['json_ratio']:>8.2f}{r['trace_mb']:>9.0f}{plain}"
+              f"  {r['fold'][:60]}")
+
+
+if __name__ == "__main__":
+    main()
