@@ -59,7 +59,7 @@ def run_nan_step(args: argparse.Namespace) -> int:
     trace = trace_saved(args.source)  # a run that never went NaN says so first
     refuse_without_terminal(f"gradviz monitor {args.source} (the NaN's origin is in its nan_trace.json)")
     app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
-                     detail=args.detail)
+                     detail=args.detail, choice=fold_choice(trace, args))
     app.run()
     return 0
 
