@@ -3,9 +3,9 @@ and how much memory the trace holds, from 10² to 10⁴ nodes and on real-size m
 
 The zoo: expressions of 100, 1,000 and 10,000 nodes whose statements all reuse the inputs
 x1 and x2 (two hubs with thousands of users: what made `dot` run past 120 s), a
-GPT-2-small-shaped model (samples/gpt2_shaped.py: 12 blocks, d=768, 12 heads, seq 128,
+GPT-2-small-shaped model (samples/big/gpt2_shaped.py: 12 blocks, d=768, 12 heads, seq 128,
 batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
-(samples/resnet18_shaped.py). Each row runs in its own process, so its peak memory is its own.
+(samples/big/resnet18_shaped.py). Each row runs in its own process, so its peak memory is its own.
 
 - trace: building the Trace (for models: the spec loaded, a forward and backward captured);
 - layout: fold.plan_fold + `dot` + routing + rasterising: the first picture, with edges;
@@ -36,9 +36,9 @@ ZOO = {
     "expr100": ("expression", 33),
     "expr1000": ("expression", 333),
     "expr10000": ("expression", 3333),
-    "gpt2-module": ("spec", "samples/gpt2_shaped.py", "module"),
-    "gpt2-aten": ("spec", "samples/gpt2_shaped.py", "aten"),
-    "resnet18-aten": ("spec", "samples/resnet18_shaped.py", "aten"),
+    "gpt2-module": ("spec", "samples/big/gpt2_shaped.py", "module"),
+    "gpt2-aten": ("spec", "samples/big/gpt2_shaped.py", "aten"),
+    "resnet18-aten": ("spec", "samples/big/resnet18_shaped.py", "aten"),
 }
 
 

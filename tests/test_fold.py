@@ -13,6 +13,7 @@ import networkx as nx
 import pytest
 
 from drawcheck import traced_edges
+from tui_support import SAMPLES
 from gradviz.cli import main
 from gradviz.draw.fold import MODULE, box_count, fold_look, neighbourhood, plan_fold
 from gradviz.draw.look import make_view, trace_look
@@ -96,7 +97,7 @@ def gpt_trace():
 
     os.environ["GRADVIZ_GPT2"] = "2,16,2,8"
     try:
-        return trace_spec("samples/gpt2_shaped.py", batch_size=2, seed=0, level="module", dtype=None)
+        return trace_spec(SAMPLES / "big" / "gpt2_shaped.py", batch_size=2, seed=0, level="module", dtype=None)
     finally:
         del os.environ["GRADVIZ_GPT2"]
 

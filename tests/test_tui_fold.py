@@ -23,7 +23,7 @@ def gpt_trace():
 
     os.environ["GRADVIZ_GPT2"] = "2,16,2,8"
     try:
-        return trace_spec(str(SAMPLES / "gpt2_shaped.py"), batch_size=2, seed=0, level="module")
+        return trace_spec(str(SAMPLES / "big" / "gpt2_shaped.py"), batch_size=2, seed=0, level="module")
     finally:
         del os.environ["GRADVIZ_GPT2"]
 

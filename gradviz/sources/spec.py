@@ -45,8 +45,11 @@ class Spec:
     output: int | str | None = None  # OUTPUT: which element of a tuple/dict/dataclass forward result is the output
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Import a spec file, check its names, its model and its data; SpecError otherwise."""
+def load_spec(path: str | Path, check: bool = True) -> Spec:
+    """Import a spec file, check its names, its model and its data; SpecError otherwise.
+
+    `check` False leaves building the model and making the data to the caller, who does
+    it anyway (a GPT-2-sized model costs seconds and a gigabyte each time it is built)."""
     path = Path(path)
     if not path.exists():
         raise SpecError(f"{path}: no such spec file")
@@ -82,8 +85,9 @@ def load_spec(path: str | Path) -> Spec:
     )
     # Calling both once here means every command fails at load time, in one place,
     # rather than deep inside tracing or training.
-    build_model(spec)
-    make_data(spec, int(spec.training.get("seed", 0)))
+    if check:
+        build_model(spec)
+        make_data(spec, int(spec.training.get("seed", 0)))
     return spec
 
 
@@ -119,14 +123,28 @@ def make_data(spec: Spec, seed: int) -> tuple[Any, Any]:
     return x, y
 
 
-def check_spec(spec: Spec, seed: int = 0) -> None:
-    """Build the model, run a forward on two rows and the loss; SpecError if they do not fit."""
+def check_spec(spec: Spec, seed: int = 0, model: Any = None, data: tuple[Any, Any] | None = None) -> None:
+    """Run the model (built here unless given) on two rows of the data (made here unless
+    given) and the loss; SpecError if they do not fit. A given model is left as it was:
+    its training flag, and torch's random state, are restored."""
     import torch
 
-    model = build_model(spec)
-    x, y = make_data(spec, seed)
+    model = build_model(spec) if model is None else model
+    x, y = make_data(spec, seed) if data is None else data
     xb, yb = x[:2], y[:2]
+    was_training = model.training
+    rng = torch.random.get_rng_state()
     model.eval()  # a check must not depend on dropout draws
+    try:
+        _check_forward(spec, model, xb, yb)
+    finally:
+        model.train(was_training)
+        torch.random.set_rng_state(rng)
+
+
+def _check_forward(spec: Spec, model: Any, xb: Any, yb: Any) -> None:
+    import torch
+
     with torch.no_grad(), running_spec(spec.path, "the model's forward"):
         try:
             output = model(xb)

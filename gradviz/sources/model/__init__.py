@@ -45,14 +45,14 @@ def prepare_spec(path: str | Path, batch_size: int, seed: int, dtype: str | None
     seeded by `seed` (as `gradviz train --seed` does), and one seeded batch."""
     from gradviz.sources.spec import build_model, check_spec, load_spec, make_data
 
-    spec = load_spec(path)
-    check_spec(spec, seed)
+    spec = load_spec(path, check=False)  # built and checked once, below
     import torch
 
     x_all, y_all = make_data(spec, seed)
     x, y = pick_batch(x_all, y_all, batch_size, seed)
     torch.manual_seed(seed)
     model = build_model(spec)
+    check_spec(spec, seed, model, (x_all, y_all))
     model, x, y = to_dtype(model, x, y, dtype)
     model.train(training)
     info = {"spec": str(path), "name": spec.name, "batch_size": x.shape[0], "seed": seed,

@@ -94,6 +94,11 @@ def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output.reshape(-1, VOCAB), target.reshape(-1))
 
 
+def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
+    """Fraction of next tokens predicted right (chance: 1/512 with random weights)."""
+    return (output.argmax(dim=-1) == target).float().mean().item()
+
+
 def make_data(seed: int, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Random token sequences; the target is the sequence shifted by one."""
     gen = torch.Generator().manual_seed(seed)

@@ -70,6 +70,11 @@ def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output, target)
 
 
+def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
+    """Fraction of images classified right."""
+    return (output.argmax(dim=1) == target).float().mean().item()
+
+
 def make_data(seed: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Random 3×SIZE×SIZE images and labels."""
     gen = torch.Generator().manual_seed(seed)
