@@ -2,8 +2,10 @@
 
 Both train samples/deep_mlp.py with the same batch size, optimizer and device: the plain
 loop does forward, loss, backward, step and nothing else; gradviz does the same through
-its Trainer with everything on (fused gradient norms and dropout masks every
---log-every steps, the metrics log, epoch-end validation, control polling). Runs are
+its Trainer with everything on (fused gradient norms, dropout masks, gradient histograms
+and the NaN watch's snapshot every --log-every steps, the metrics log, epoch-end
+validation, control polling). It also prints what the histograms and the snapshot alone
+add per logged step, as a share of a step's CPU time. Runs are
 run back to back in pairs, many times; the figure to read is the median of the pairs'
 ratios (steadier on a busy machine than a ratio of medians), not the absolute numbers.
 
@@ -74,6 +76,50 @@ def gradviz_loop(device: torch.device, steps: int, batch_size: int, lr: float, l
     return result.steps / result.seconds, result.steps / result.cpu_seconds
 
 
+def added_per_logged_step(device: torch.device, batch_size: int, log_every: int, repeats: int = 200) -> None:
+    """What the NaN watch's snapshot and the gradient histograms add per logged step, as a share
+    of a plain step's time (CPU seconds, medians of interleaved samples: steady on a busy machine)."""
+    from types import SimpleNamespace
+
+    from gradviz.train.histograms import DEFAULT_EVERY, GradHistograms
+    from gradviz.train.nan_origin import NanWatch
+    from gradviz.train.stats import group_parameters
+
+    spec = load_spec(SPEC)
+    torch.manual_seed(0)
+    x, y = spec.make_data(0)
+    x, y = x[:batch_size].to(device), y[:batch_size].to(device)
+    model = spec.build_model().to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    groups = group_parameters(model)
+    hist = GradHistograms(groups.layer_of, len(groups.names), device)
+    watch = NanWatch(SimpleNamespace(groups=groups, optimizer=optimizer, device=device))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        spec.loss(model(x), y).backward()
+        optimizer.step()
+
+    def timed(fn) -> float:
+        start = time.process_time()
+        fn()
+        synchronize(device)
+        return time.process_time() - start
+
+    for _ in range(20):
+        step()
+    steps, hists, snaps = [], [], []
+    for k in range(repeats):  # interleaved, ten steps per sample: the process clock ticks coarsely
+        steps.append(timed(lambda: [step() for _ in range(10)]) / 10)
+        hists.append(timed(lambda: [hist.counts(groups.params) for _ in range(10)]) / 10)
+        snaps.append(timed(lambda: [watch.begin_window(k + 2) for _ in range(10)]) / 10)
+    s, h, n = (statistics.median(v) for v in (steps, hists, snaps))
+    every = max(log_every, DEFAULT_EVERY)  # histograms on logged steps that are multiples of 100
+    print(f"gradient histograms {h * 1e3:.3f} ms every {every} steps, NaN-watch snapshot {n * 1e3:.3f} ms every "
+          f"{log_every}, against a step of {s * 1e3:.3f} ms: {100 * h / (s * every):.2f}% + "
+          f"{100 * n / (s * log_every):.2f}% of training time")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -93,6 +139,7 @@ def main() -> None:
           f"torch {torch.__version__}")
     plain_loop(device, min(300, args.steps), args.batch_size, 0.01)  # warm-up: allocator, kernels, imports
     gradviz_loop(device, min(300, args.steps), args.batch_size, 0.01, args.log_every)
+    added_per_logged_step(device, args.batch_size, args.log_every)
     plain, monitored = [], []
     for repeat in range(args.repeats):
         # Back to back, alternating which goes first, so drifts in machine load hit both alike.

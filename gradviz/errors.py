@@ -61,3 +61,9 @@ class MemoryBudgetError(GradvizError):
 
 class OutputError(GradvizError):
     """The output cannot be written: standard output closed, the disk full, a pipe gone."""
+
+
+class NonFiniteError(TrainingError):
+    """A training run's loss or gradient went NaN/Inf: exit status 1, a real finding."""
+
+    exit_code = 1

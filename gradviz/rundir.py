@@ -9,6 +9,8 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     metrics.jsonl   one JSON object per logged step, appended and flushed line by line
                     (its statistics named by STEP_STATS below)
     masks.jsonl     dropout-mask samples, one JSON object per logged step
+    histograms.jsonl  per-layer gradient-value histograms (fixed log-spaced bins) at logged steps
+    nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
     error.txt       the traceback when the run failed
     worker.log      the worker's stdout and stderr
@@ -57,6 +59,10 @@ class RunPaths:
     @property
     def masks(self) -> Path:
         return self.root / "masks.jsonl"
+
+    @property
+    def histograms(self) -> Path:
+        return self.root / "histograms.jsonl"
 
     @property
     def control(self) -> Path:
@@ -274,6 +280,13 @@ def read_failure(paths: RunPaths) -> tuple[str | None, str | None]:
     """(kind, message) of a failed run, as write_failure left them (None where missing)."""
     status = read_json(paths.status) or {}
     return status.get("kind"), status.get("message")
+
+
+def read_nan(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """status.json's `nan` entry (step, layer, message: where the first non-finite value began),
+    when it is well formed; the trainer's recorder and NaN tracer write it with write_status."""
+    nan = status.get("nan")
+    return nan if isinstance(nan, dict) and nan else None
 
 
 def named_process_alive(status: Mapping[str, Any]) -> bool | None:

@@ -35,6 +35,7 @@ from torch import nn
 from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.dropout_probe import DROPOUT_TYPES, MaskLog, install_probes
+from gradviz.train.histograms import HistogramLog
 from gradviz.train.recorder import RunRecorder, describe_host, device_name, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, StatsCollector, group_parameters
 
@@ -92,6 +93,8 @@ class Run:
         self.mask_log.switch(True)  # the first step is recorded
         self.stats = StatsCollector(self.groups, self.probed, self.mask_log, self.device)
         self.copier = HostCopier(self.device)
+        # Gradient-value histograms as `gradviz train` takes them (records at steps 1, 100, 200…).
+        self.histograms = HistogramLog(self.paths.histograms, self.groups, self.device, None)
         self._zero = torch.zeros((), device=self.device)
         self.recorder = RunRecorder(self.paths, self.groups.names, {p.name: p.module.p for p in self.probed}, True)
         world = _world()
@@ -140,6 +143,8 @@ class Run:
         vector, layout = self.stats.capture(self._zero, self._zero, with_masks)
         layout.info = {"step": self.steps, "epoch": self._epoch, "time": round(now - self._start, 4),
                        "lr": _lr(self.optimizer), "mem": memory_in_use(self.device)}
+        if self.histograms.due(self.steps):
+            self.histograms.capture(self.groups.params, self.steps, self._epoch)
         self._pending = (vector, layout)
 
     def _after_step(self) -> None:
@@ -202,6 +207,7 @@ class Run:
         try:
             self._write(wait=True)
         finally:
+            self.histograms.close()
             self.recorder.close()
             fields: dict[str, Any] = {"step": self.steps, "seconds": round(time.perf_counter() - self._start, 3)}
             if message:
@@ -256,6 +262,7 @@ class Run:
         self.copier.submit(vector, (layout, offset, names, host, order))
 
     def _write(self, wait: bool) -> None:
+        self.histograms.flush(wait=wait)
         for values, (layout, offset, names, host, order) in self.copier.ready(wait=wait):
             if "loss" in host:
                 values[0] = host["loss"]
@@ -332,7 +339,7 @@ def _clear_previous_run(paths: RunPaths) -> None:
     status = read_json(paths.status) or {}
     if status.get("state") in ACTIVE_STATES and status.get("pid") != os.getpid() and process_alive(status.get("pid")):
         raise ValueError(f"gradviz.watch: {paths.root} belongs to a run that is still going (pid {status['pid']})")
-    for path in (paths.metrics, paths.masks, paths.status, paths.error, paths.meta, paths.control):
+    for path in (paths.metrics, paths.masks, paths.histograms, paths.status, paths.error, paths.meta, paths.control):
         path.unlink(missing_ok=True)
 
 

@@ -153,3 +153,34 @@ def test_another_app_can_push_the_dashboard_and_get_back(tmp_path: Path) -> None
                 handle.wait(timeout=60)
 
     asyncio.run(drive())
+
+
+def test_dashboard_snapshot_at_80x24(snap_compare, tmp_path: Path) -> None:
+    """The smallest supported terminal: every panel readable, titles shortened rather than cut."""
+    make_run(tmp_path / "demo-run", steps=60)
+    assert snap_compare(MonitorApp(tmp_path / "demo-run", poll_seconds=0.1), terminal_size=(80, 24),
+                        press=["left"])
+
+
+def test_d_shows_the_chosen_layers_gradient_distribution(tmp_path: Path) -> None:
+    from gradviz.monitor.widgets import LayerPanel
+    from train_support import LINEAR_SPEC, train_here, write_spec
+
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    train_here(tmp_path / "run", spec, log_every=2, hist_every=4, epochs=3)
+
+    async def drive() -> None:
+        app = MonitorApp(tmp_path / "run", poll_seconds=0.1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.view.done and bool(screen.view.hists))
+            await pilot.press("d")
+            await pilot.pause(0.2)
+            text = shown(screen.query_one(LayerPanel))
+            steps = screen.view.hist_steps
+            assert f"∇ values of 0, step {steps[0]}→{steps[-1]}" in text and "█" in text
+            await pilot.press("down", "d")
+            await pilot.pause(0.2)
+            assert "‖∇‖ 2" in shown(screen.query_one(LayerPanel))  # back to the norms, of the next layer
+
+    asyncio.run(drive())

@@ -59,8 +59,11 @@ def test_heatmap_marks_non_finite_norms_and_the_selected_layer() -> None:
 
 def test_mask_grid_shows_kept_and_dropped_units_against_p() -> None:
     layer = {"p": 0.5, "shape": [8], "kept": "10110010", "keep_rate": 0.5}
-    rows = plain(render_mask("drop", layer, width=20, max_rows=3))
+    rows = plain(render_mask("drop", layer, width=60, max_rows=3))
     assert rows == ["drop p=0.50 dropped 50.0% · here 4/8", "█·██··█·"]
+    # Narrow: a short title that fits whole, never a cut one.
+    rows = plain(render_mask("drop", layer, width=20, max_rows=3))
+    assert rows == ["drop p=0.50 50% off", "█·██··█·"]
 
 
 def test_attention_masks_wrap_per_query_row() -> None:
@@ -78,7 +81,7 @@ def test_plain_follow_prints_a_row_per_epoch_and_the_layer_table(tmp_path: Path)
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
     assert [r[:2] for r in rows] == [["1", "10"], ["2", "20"], ["3", "30"]]
     assert "fc2" in text and "drop (dropout)" in text and "dropped 25.0%" in text
-    assert "run finished; at step 30" in text
+    assert "run finished at step 30" in text
 
 
 def test_plain_follow_reports_the_first_non_finite_step(tmp_path: Path) -> None:
@@ -94,3 +97,35 @@ def test_plain_rows_are_spaced_in_training_time(tmp_path: Path) -> None:
     follow(RunView(paths.root), Console(file=out, width=100, color_system=None))
     steps = [int(line.split()[1]) for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
     assert steps == list(range(2, 201, 6))  # epoch ends at least 1 s of training apart, and the last
+
+
+def test_the_window_mean_is_said_on_the_step_axis_where_it_fits() -> None:
+    from rich.text import Text
+
+    from gradviz.monitor.widgets import _axis_note
+
+    notes = ("train: mean of each 25-step window", "mean/25 steps")
+    axis = Text("         1" + " " * 30 + "120")
+    assert _axis_note(axis, notes).plain == "         1" + " " * 8 + "mean/25 steps" + " " * 9 + "120"
+    wide = Text("         1" + " " * 60 + "120")
+    assert "train: mean of each 25-step window" in _axis_note(wide, notes).plain
+    narrow = Text("         1" + " " * 8 + "120")
+    assert _axis_note(narrow, notes).plain == narrow.plain  # no room: the axis as it was
+
+
+def test_a_mask_taller_than_its_rows_keeps_its_first_rows_and_says_so() -> None:
+    layer = {"p": 0.5, "shape": [64], "kept": "10" * 32, "keep_rate": 0.5}
+    rows = plain(render_mask("drop", layer, width=60, max_rows=1))
+    assert rows == ["drop p=0.50 dropped 50.0% · here 32/64 (first 32 of 64)", "█·" * 16]
+
+
+def test_distribution_rows_put_positive_values_on_top_and_colour_by_count() -> None:
+    from gradviz.monitor.heat import render_distribution
+
+    edges = [-10.0, -1.0, 0.0, 1.0, 10.0]  # four bins: [-10,-1) [-1,0) [0,1) [1,10]
+    frames = [[0, 0, 0, 5], [3, 0, 0, 0]]  # step A: all large positive; step B: all large negative
+    rows = plain(render_distribution(frames, edges, upto=1, width=11, height=4))
+    assert [r[9:] for r in rows] == ["█ ", "  ", "  ", " █"]  # top row: the largest positive bin
+    assert rows[0].strip().startswith("1") and rows[-1].strip().startswith("-1")
+    merged = plain(render_distribution(frames, edges, upto=1, width=11, height=2))
+    assert [r[9:] for r in merged] == ["█ ", " █"]  # two bins per row when the panel is short

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import pytest
 import os
 import subprocess
 import sys
@@ -120,3 +122,63 @@ def test_two_gloo_processes_agree_and_write_one_run_dir(tmp_path: Path) -> None:
     assert steps[-1] == 2 * meta["steps_per_epoch"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert not list((tmp_path / "run").glob("error*"))
+
+
+def test_two_gloo_ranks_log_the_loss_of_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+    from train_support import train_here
+
+    # Batch 33 splits 17/16 between the ranks: the mean must weight each rank by its share.
+    settings = dict(device="cpu", epochs=2, batch_size=33, log_every=3, seed=5)
+    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "ddp"), nproc_per_node=2, **settings)
+    handle = start_training(config)
+    assert handle.wait(timeout=120) == 0, handle.paths.worker_log.read_text()
+    train_here(tmp_path / "one", sample("two_layer_mlp"), **settings)
+    ddp = {r["step"]: r for r in read_jsonl(handle.paths.metrics)}
+    one = {r["step"]: r for r in read_jsonl(tmp_path / "one" / "metrics.jsonl")}
+    assert sorted(ddp) == sorted(one) and len(one) > 5
+    for step in one:
+        assert ddp[step]["loss"] == pytest.approx(one[step]["loss"], rel=1e-5), step
+        assert ddp[step]["grad_norm_total"] == pytest.approx(one[step]["grad_norm_total"], rel=1e-4), step
+
+
+def test_two_nodes_on_localhost_both_commands_end_with_the_job(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    commands = [[sys.executable, "-m", "gradviz", "train", sample("two_layer_mlp"), "--device", "cpu", "--epochs", "2",
+                 "--no-tui", "--nnodes", "2", "--node-rank", str(node), "--master-addr", "127.0.0.1",
+                 "--master-port", port, "--run-dir", str(tmp_path / f"node{node}")] for node in (0, 1)]
+    nodes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+             for c in commands]
+    try:
+        outs = [node.communicate(timeout=150) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outs
+    lead = read_json(tmp_path / "node0" / "status.json")
+    other = read_json(tmp_path / "node1" / "status.json")
+    assert lead["state"] == other["state"] == "finished" and lead["ranks_agree"] is True
+    assert other["step"] == lead["step"] and other["rank"] == 1
+    assert "run directory is rank 0's on 127.0.0.1" in other["message"]
+    assert "run finished at step" in outs[1][0]
+
+
+def test_a_nan_under_two_gloo_ranks_is_traced_and_reported_once(tmp_path: Path) -> None:
+    from test_train_nan import LOG_SPEC
+    from train_support import write_spec
+
+    spec = write_spec(tmp_path, LOG_SPEC)
+    config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, stop_on_nan=True,
+                         seed=0)
+    handle = start_training(config)
+    handle.wait(timeout=120)
+    status = read_json(handle.paths.status)
+    # Both ranks stop at the same step; rank 0's traced origin is what the run directory says.
+    assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
+    assert "born at fc2 → log (forward)" in status["message"] and status["failed_at_step"] == status["nan"]["step"]
+    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']}, born at fc2 → log")
+    assert (tmp_path / "run" / "error-rank1.txt").exists()

@@ -152,7 +152,7 @@ def test_monitor_on_a_run_nobody_trains_prints_it_and_exits(tmp_path, capsys):
     started = time.monotonic()
     assert main(["monitor", str(paths.root), "--no-tui"]) == 0
     assert time.monotonic() - started < 5
-    assert "run lost; at step 12" in capsys.readouterr().out
+    assert "run lost at step 12" in capsys.readouterr().out
 
 
 def test_a_huge_single_line_log_is_skipped_quickly(tmp_path, capsys):
@@ -165,7 +165,7 @@ def test_a_huge_single_line_log_is_skipped_quickly(tmp_path, capsys):
     assert main(["monitor", str(paths.root), "--no-tui"]) == 0
     assert time.monotonic() - started < 10
     out = capsys.readouterr().out
-    assert "run finished; at step 5" in out
+    assert "run finished at step 5" in out
     tailer = JsonlTailer(paths.metrics)
     while not tailer.at_end():
         tailer.read_new()
@@ -186,7 +186,7 @@ def test_records_of_the_wrong_types_are_cleaned_or_skipped(tmp_path, capsys):
     write_json_atomic(paths.status, {"state": "finished", "nan": 5})
     assert main(["monitor", str(paths.root), "--no-tui"]) == 0
     out = capsys.readouterr().out
-    assert "run finished; at step 4" in out
+    assert "run finished at step 4" in out
     cleaned = clean_record({"step": 4, "grad_norm": {"a": "b"}, "loss": "x", "time": None})
     assert cleaned["grad_norm"]["a"] != cleaned["grad_norm"]["a"]  # NaN
     assert "loss" not in cleaned and cleaned["time"] == 0.0 and cleaned["epoch"] is None
@@ -255,4 +255,4 @@ def test_monitor_without_a_terminal_prints_the_table_and_says_why(tmp_path):
                             text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 0
     assert result.stderr == "gradviz: standard output is not a terminal: printing the run as --no-tui does\n"
-    assert "run finished; at step 4" in result.stdout
+    assert "run finished at step 4" in result.stdout

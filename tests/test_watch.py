@@ -120,7 +120,7 @@ def test_monitor_no_tui_reads_a_watched_run(tmp_path):
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     last = read_jsonl(RunPaths(tmp_path / "r").metrics)[-1]
-    assert "run finished; at step 6" in result.stdout
+    assert "run finished at step 7 (last logged step 6)" in result.stdout
     assert f"{last['loss']:.4g}" in result.stdout and "metrics at the last logged step: acc" in result.stdout
 
 
@@ -321,3 +321,28 @@ def test_the_monitors_pause_and_stop_keys_reach_the_loop(tmp_path):
         resume.join()
     assert states == ["paused"]  # log() blocked while paused
     assert 30 <= steps < 100  # the loop saw stop_requested soon after the key
+
+
+def test_watch_writes_gradient_histograms_as_train_does(tmp_path):
+    """Step 1's histograms.jsonl line equals torch.histogram of the gradients that step applied."""
+    seen = {}
+
+    def observe(step, model, loss):
+        if step == 1:
+            seen.update({name: p.grad.detach().clone() for name, p in model.named_parameters()})
+
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=2, log_seconds=0) as run:
+        train(model, run, observe=observe, optimizer=optimizer)
+    [line] = read_jsonl(RunPaths(tmp_path / "r").histograms)  # 7 steps: only step 1 is due (then 100, 200…)
+    assert line["step"] == 1 and line["kind"] == "grad"
+    edges = torch.tensor(line["edges"], dtype=torch.float64)
+    for layer in ("0", "3"):
+        flat = torch.cat([g.reshape(-1) for name, g in seen.items() if name.startswith(layer + ".")]).double()
+        expected = torch.histogram(flat.clamp(edges[0].item(), edges[-1].item()), bins=edges)[0]
+        assert line["layers"][layer] == expected.long().tolist()
+    view = RunView(tmp_path / "r")
+    while view.poll():
+        pass
+    assert view.hist_steps == [1] and sorted(view.hists) == ["0", "3"]

@@ -14,7 +14,11 @@ def add_parser(subparsers) -> None:
         "export", help="write the computation graph as SVG, PNG, PDF or DOT",
         description="Trace SOURCE and write its graph through Graphviz; the format comes from "
                     "the extension of FILE (.svg, .png, .pdf, .dot).")
-    add_source_options(parser)
+    add_source_options(parser)  # SOURCE may be a run directory: its training charts
+    parser.add_argument("more_runs", nargs="*", metavar="RUN_DIR",
+                        help="more run directories to overlay with the first one (charts of runs only)")
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="run directories: write the run's scalars, histograms and text as TensorBoard events")
     parser.add_argument("-o", "--output", dest="file", metavar="FILE",
                         help="the file to write: .svg, .png, .pdf or .dot")
     parser.add_argument("--mode", choices=("values", "forward", "tangent", "reverse"), default="reverse",
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from gradviz.draw.export import NODE_LIMIT, export_format, export_frames, export_trace
     from gradviz.errors import ExportError
 
+    if Path(args.source).is_dir() or args.more_runs:
+        return export_runs(args)
     if args.layers:
         from gradviz.commands.layers import export_layers
 
@@ -76,4 +82,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
         if gif is not None:
             print(f"wrote {gif} ({len(paths)} frames, {args.frame_ms} ms each)")
+    return 0
+
+
+def export_runs(args: argparse.Namespace) -> int:
+    """Run directories: their charts as SVG (-o) and/or TensorBoard events (--tensorboard)."""
+    from gradviz.errors import ExportError
+    from gradviz.monitor.compare import find_runs
+
+    runs = find_runs([Path(args.source), *map(Path, args.more_runs)])
+    if args.file is None and args.tensorboard is None:
+        raise ExportError("say where to write: -o FILE.svg (charts) or --tensorboard DIR")
+    if args.file is not None:
+        from gradviz.monitor.charts import export_charts
+
+        print(f"wrote {export_charts(runs, Path(args.file))}")
+    if args.tensorboard is not None:
+        from gradviz.train.tensorboard_export import export_tensorboard
+
+        if len(runs) > 1:
+            raise ExportError("--tensorboard writes one run at a time (TensorBoard overlays runs from folders)")
+        count = export_tensorboard(runs[0], Path(args.tensorboard))
+        print(f"wrote {count} logged steps as TensorBoard events to {args.tensorboard}")
     return 0

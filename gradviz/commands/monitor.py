@@ -1,4 +1,4 @@
-"""`gradviz monitor RUN_DIR`: the dashboard on a running or finished run (replay)."""
+"""`gradviz monitor RUN_DIR…`: the dashboard on a running or finished run (replay), or several side by side."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from gradviz.errors import TrainingError
-from gradviz.rundir import ACTIVE_STATES, DONE_STATES, RunPaths, is_run_dir, read_json
+from gradviz.rundir import ACTIVE_STATES, DONE_STATES, RunPaths, read_json
 from gradviz.streams import terminal_problem
 
 MAX_STATUS_BYTES = 1024 * 1024
@@ -20,21 +20,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "monitor", help="watch a training run directory, live or replayed",
         description="Open the training dashboard on a run directory written by `gradviz train`: it follows a "
                     "running trainer and replays a finished (or killed) run with a step scrubber.")
-    p.add_argument("run_dir", type=Path, help="a run directory (runs/<name>)")
+    p.add_argument("run_dir", type=Path, nargs="+",
+                   help="a run directory (runs/<name>); several, or a folder of runs, to compare them side by side")
     p.add_argument("--no-tui", action="store_true", help="print the run's table instead of the dashboard")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Open the dashboard (or print the table) for a run directory; the exit code."""
-    run_dir: Path = args.run_dir
-    if not run_dir.is_dir():
-        raise TrainingError(f"{run_dir}: no such run directory")
-    if not is_run_dir(run_dir):
-        raise TrainingError(f"{run_dir}: not a run directory (no config.json or metrics.jsonl)")
-    check_status(RunPaths(run_dir))
+    """Open the dashboard (or print the table) for a run directory, or compare several; the exit code."""
+    from gradviz.monitor.compare import find_runs
+
+    paths: list[Path] = args.run_dir
+    runs = find_runs(paths)
+    for run_dir in runs:
+        check_status(RunPaths(run_dir))
     problem = None if args.no_tui else terminal_problem()
+    if len(runs) > 1 or (len(paths) == 1 and runs != paths):
+        return compare(runs, args.no_tui, problem)
+    run_dir = runs[0]
     if not args.no_tui and problem is None:
         from gradviz.monitor.app import run_dashboard
 
@@ -48,6 +52,41 @@ def run(args: argparse.Namespace) -> int:
         view = RunView(run_dir)
         if follow(view) == "failed":
             print(f"the run failed: {view.status.get('message', 'no message')}")
+    return 0
+
+
+def compare(runs: list[Path], no_tui: bool, problem: str | None = None) -> int:
+    """Several runs side by side: the compare app, or the settings table and each run's ending."""
+    if not no_tui and problem is None:
+        from gradviz.monitor.compare_app import CompareApp
+
+        CompareApp(runs).run()
+        return 0
+    if problem:
+        print(f"gradviz: {problem}: printing the runs as --no-tui does", file=sys.stderr)
+    from rich.console import Console
+
+    from gradviz.monitor.compare import differing_settings, run_labels
+    from gradviz.monitor.plain import fmt, summary_line
+    from gradviz.monitor.state import RunView
+    from rich.table import Table
+
+    views = [RunView(path) for path in runs]
+    for view in views:
+        while view.poll():
+            pass
+    labels = run_labels(views)
+    table = Table(title="settings that differ", title_justify="left")
+    table.add_column("setting")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for key, values in differing_settings(views):
+        table.add_row(key, *(fmt(v) for v in values))
+    table.add_row("last logged loss", *(fmt(v.records[-1]["loss"]) if v.records else "—" for v in views))
+    console = Console()
+    console.print(table)
+    for view in views:
+        console.print(summary_line(view))
     return 0
 
 

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
         "step", help="step through the trace node by node in an interactive terminal app",
         description="Open SOURCE in the stepper: the graph, the lecture's trace table and each node's "
                     "tangent and adjoint, one step at a time. Press ? in the app for the keys.")
-    add_source_options(parser)
+    add_source_options(parser)  # SOURCE may also be a run directory whose loss went NaN
     parser.add_argument("--start", type=int, default=0, metavar="K", help="open at step K (default 0)")
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="how much of each node the graph shows (+/- change it in the app)")
@@ -25,10 +25,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trace SOURCE, then run the app until the user quits."""
-    problem = terminal_problem()
-    if problem:  # the app would write escape codes into a pipe and wait for keys forever
-        raise GradvizError(f"gradviz step is an interactive app and {problem}; "
-                           f"for printed output use: gradviz trace {args.source}")
+    from pathlib import Path
+
+    if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
+        return run_nan_step(args)
+    refuse_without_terminal(f"gradviz trace {args.source}")
     trace = load_trace(args, ("tangent", "reverse"))
     wrt = check_wrt(trace, args)
     if args.start < 0:
@@ -41,3 +42,33 @@ def run(args: argparse.Namespace) -> int:
                      choice=fold_choice(trace, args))
     app.run()
     return 0
+
+
+def refuse_without_terminal(instead: str) -> None:
+    """The app would write escape codes into a pipe and wait for keys forever: one line instead."""
+    problem = terminal_problem()
+    if problem:
+        raise GradvizError(f"gradviz step is an interactive app and {problem}; for printed output use: {instead}")
+
+
+def run_nan_step(args: argparse.Namespace) -> int:
+    """`gradviz step RUN_DIR`: trace the saved bad step and open the stepper at its first NaN."""
+    from gradviz.train.nan_origin import trace_saved
+    from gradviz.tui.app import StepperApp
+
+    trace = trace_saved(args.source)  # a run that never went NaN says so first
+    refuse_without_terminal(f"gradviz monitor {args.source} (the NaN's origin is in its nan_trace.json)")
+    app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
+                     detail=args.detail, choice=fold_choice(trace, args))
+    app.run()
+    return 0
+
+
+def nan_start(trace) -> int:
+    """The step k at which the stepper shows the trace's first non-finite value or adjoint."""
+    from gradviz.tui.app import stepper_steps
+    from gradviz.tui.scene import first_bad_step
+    from gradviz.tui.timeline import Timeline
+
+    first = first_bad_step(Timeline(trace, stepper_steps(trace)))
+    return 0 if first is None else first[0]

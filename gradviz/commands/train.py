@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gradviz.commands.common import seed_value
-from gradviz.errors import SpecError, TrainingError
+from gradviz.errors import NonFiniteError, SpecError, TrainingError
 from gradviz.penalty import L2_FORMS
 from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
@@ -38,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--log-every", type=int, metavar="N", help="log statistics every N updates (default 25; epoch ends always)")
     p.add_argument("--stop-on-nan", action="store_true",
                    help="stop at the first non-finite loss or gradient (checks every step: one host sync each)")
+    p.add_argument("--hist-every", type=int, metavar="N",
+                   help="gradient-value histograms per layer at logged steps that are multiples of N "
+                        "(default 100; 0: off)")
     p.add_argument("--snapshots", type=int, metavar="N",
                    help="keep the parameters every N steps in RUN_DIR/snapshots/ (for gradviz landscape's trajectory)")
     p.add_argument("--run-dir", type=Path, metavar="DIR", help="where to write the run (default runs/<spec>-<date-time>)")
@@ -67,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, accum=args.accum, lr=args.lr, optimizer=args.optimizer, l2=args.l2,
         l2_form=args.l2_form,
         dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
-        log_every=args.log_every, stop_on_nan=args.stop_on_nan, snapshots=args.snapshots, nproc_per_node=args.nproc_per_node,
+        log_every=args.log_every, stop_on_nan=args.stop_on_nan, hist_every=args.hist_every, snapshots=args.snapshots,
+        nproc_per_node=args.nproc_per_node,
         nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
     )
     validate(config)
@@ -99,14 +103,20 @@ def run(args: argparse.Namespace) -> int:
 def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     """0 when finished, stopped from the dashboard or left running; 130 after Ctrl-C.
 
-    A failed run raises its one-line message (SpecError or TrainingError) for the CLI.
+    A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
+    a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
-    from gradviz.rundir import RunPaths, read_failure
+    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan
 
     if state == "failed":
         kind, message = read_failure(RunPaths(run_dir))
-        error = SpecError if kind == "SpecError" else TrainingError
+        kinds = {"SpecError": SpecError, "NonFiniteError": NonFiniteError}
+        error = kinds.get(kind or "", TrainingError)
         raise error(message or f"training failed; see {run_dir}/error.txt")
+    nan = read_nan(read_json(RunPaths(run_dir).status) or {})
+    if nan and state != "running":  # a run that went non-finite is a finding: exit 1, stopped or not
+        raise NonFiniteError(f"{nan.get('message') or 'NaN at step ' + str(nan.get('step'))}; the run went on "
+                             f"to its end ({state}); see {run_dir}/nan_trace.json")
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0

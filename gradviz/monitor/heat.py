@@ -107,13 +107,20 @@ def render_mask(name: str, layer: dict[str, Any], width: int, max_rows: int) -> 
     title = Text(name, style="bold")
     if isinstance(p, (int, float)):
         title.append(f" p={p:.2f}")
-    if isinstance(rate, (int, float)) and math.isfinite(rate):
+    ran = isinstance(rate, (int, float)) and math.isfinite(rate)
+    # The long form where it fits, else a short one: a title is never cut.
+    if ran and title.cell_len + len(f" dropped {1 - rate:.1%}") <= width:
         title.append(f" dropped {1 - rate:.1%}")
-    else:
+    elif ran:
+        title.append(f" {1 - rate:.0%} off")
+    elif title.cell_len + 27 <= width:
         title.append(" (not run in training mode)", style="dim")
+    else:
+        title.append(" (not run)", style="dim")
     shape = layer.get("shape") or []
-    if kept:
-        title.append(f" · here {kept.count('0')}/{len(kept)}", style="dim")
+    here = f" · here {kept.count('0')}/{len(kept)}"
+    if kept and title.cell_len + len(here) <= width:
+        title.append(here, style="dim")
     rows = [title]
     if not kept:
         return rows
@@ -125,9 +132,39 @@ def render_mask(name: str, layer: dict[str, Any], width: int, max_rows: int) -> 
         per_row = 1 << max(0, int(width).bit_length() - 1)
     for start in range(0, len(kept), per_row):
         if len(rows) > max_rows:
-            rows[-1] = Text(f"… {len(kept) - start + per_row} more units", style="dim")
+            # Out of rows: keep the grid rows shown (a short panel still shows a mask) and say
+            # how many units they cover, where that fits whole.
+            shown = f" (first {start} of {len(kept)})"
+            if rows[0].cell_len + len(shown) <= width:
+                rows[0].append(shown, style="dim")
             break
         bits = kept[start:start + per_row]
         row = styled_runs(["█" if b == "1" else "·" for b in bits], ["green" if b == "1" else "bold red" for b in bits])
         rows.append(row)
+    return rows
+
+
+def render_distribution(frames: list[list[int]], edges: list[float], upto: int, width: int, height: int,
+                        fmt: Any = str) -> list[Text]:
+    """One layer's gradient-value histograms over time: columns are logged steps (sampled
+    up to `upto`), rows are value bins (positive at the top), colour is log(1 + count)."""
+    bins = len(edges) - 1
+    rows_n = max(1, min(height, bins))
+    label_width = 9
+    cells = max(1, width - label_width)
+    idx = sample_indices(min(upto + 1, len(frames)), cells)
+    # Adjacent bins merge into one row when the panel is shorter than the bin count.
+    groups = [(bins * r // rows_n, bins * (r + 1) // rows_n) for r in range(rows_n)]
+    top = max((math.log1p(sum(frames[i][a:b])) for i in idx for a, b in groups), default=1.0) or 1.0
+    rows = []
+    for a, b in reversed(groups):
+        low, high = edges[a], edges[b]
+        mid = high if low < 0 else low  # the magnitude nearest zero names the row
+        label = Text(fmt(mid).rjust(label_width - 1)[: label_width - 1] + " ", style="dim")
+        chars, styles = [], []
+        for i in idx:
+            count = sum(frames[i][a:b])
+            chars.append("█" if count else " ")
+            styles.append(ramp_style(math.log1p(count) / top) if count else "")
+        rows.append(label + styled_runs(chars, styles))
     return rows

@@ -124,6 +124,10 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 on_interrupt = None  # a second Ctrl-C leaves at once
     if view.records:
         console.print(layer_table(view))
+        if view.accumulation():
+            console.print(f"[dim]update: {view.accumulation()}[/]")
+        if view.log_every and view.log_every > 1:
+            console.print(f"[dim]loss: the mean over each logging window of {view.log_every} steps (--log-every)[/]")
         extra = view.records[-1].get("extra") or {}
         if extra:  # gradviz.watch's own metrics (run.log(acc=...))
             console.print("metrics at the last logged step: " + ", ".join(f"{k} {fmt(v)}" for k, v in extra.items()))
@@ -135,8 +139,10 @@ def summary_line(view: RunView) -> str:
     """One closing line: how the run ended and where its files are."""
     state = view.state
     nan = view.first_nonfinite()
-    parts = [f"run {state}", f"at step {view.records[-1]['step']}" if view.records else "before its first step"]
-    if nan:
+    parts = [f"run {view.ending()}"]
+    if nan and nan.get("message"):  # traced to its origin by the trainer
+        parts.append(f"[red]{nan['message']}[/] (gradviz step {view.paths.root} opens it)")
+    elif nan:
         parts.append(f"[red]non-finite values first logged at step {nan['step']}"
                      + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
     if state == "lost":

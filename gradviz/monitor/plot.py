@@ -139,8 +139,8 @@ def render_plot(lines: list[Line], width: int, height: int, log: bool = False, x
     return rows
 
 
-def legend(lines: list[Line], log: bool, values: dict[str, str] | None = None) -> Text:
-    """Coloured series names with their values at the cursor, and the scale."""
+def legend(lines: list[Line], log: bool, values: dict[str, str] | None = None, width: int | None = None) -> Text:
+    """Coloured series names with their values at the cursor, and the scale (where it fits in width)."""
     values = values or {}
     text = Text()
     for line in lines:
@@ -148,7 +148,9 @@ def legend(lines: list[Line], log: bool, values: dict[str, str] | None = None) -
         if line.name in values:
             text.append(" " + values[line.name], style="bold")
         text.append("  ")
-    text.append("log" if log else "linear", style="dim")
+    scale = "log" if log else "linear"
+    if width is None or text.cell_len + len(scale) <= width:
+        text.append(scale, style="dim")
     return text
 
 

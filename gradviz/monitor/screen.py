@@ -41,7 +41,8 @@ class MonitorScreen(Screen[str]):
         Binding("shift+left", "scrub(-0.1)", show=False),
         Binding("shift+right", "scrub(0.1)", show=False),
         Binding("home", "scrub_to_start", show=False),
-        Binding("end", "follow", "live"),
+        Binding("end", "follow", "latest"),
+        Binding("d", "distribution", "distribution"),
         Binding("q", "leave", "quit"),
         Binding("ctrl+c", "interrupt", "stop", show=False),
     ]
@@ -56,6 +57,14 @@ class MonitorScreen(Screen[str]):
         self.view = RunView(run_dir, handle)
         self.handle = handle  # a TrainingHandle when this process started the trainer
         self.poll_seconds = poll_seconds
+        self._note_state: str | None = None  # the state when the progress note was set
+        self._shown_state: str | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A finished run shows no pause, stop or live hints (they would do nothing)."""
+        if action in ("pause", "stop") and self.view.state not in ACTIVE_STATES:
+            return False
+        return True
 
     def compose(self) -> ComposeResult:
         yield ProgressPanel(self.view, id="progress")
@@ -86,8 +95,12 @@ class MonitorScreen(Screen[str]):
         for panel in self.query(RunPanel):
             panel.version += 1
         progress = self.query_one(ProgressPanel)
-        if progress.note and self.view.state not in ("starting", "running"):
+        # A note ("resume sent…") lasts until the state changes, and never outlives the run.
+        if progress.note and (self.view.state != self._note_state or self.view.state not in ACTIVE_STATES):
             progress.note = ""
+        if self.view.state != self._shown_state:  # the footer's pause/stop/live hints follow the state
+            self._shown_state = self.view.state
+            self.refresh_bindings()
 
     def watch_cursor(self) -> None:
         self._sync_panels()
@@ -117,6 +130,7 @@ class MonitorScreen(Screen[str]):
             return
         command = "resume" if state == "paused" else "pause"
         write_control(self.view.paths, command)
+        self._note_state = state
         self.query_one(ProgressPanel).note = f"{command} sent…"
 
     def action_stop(self) -> None:
@@ -125,7 +139,15 @@ class MonitorScreen(Screen[str]):
             self.notify(f"the run is {self.view.state} already", severity="warning")
             return
         write_control(self.view.paths, "stop")
+        self._note_state = self.view.state
         self.query_one(ProgressPanel).note = "stop sent: saving a checkpoint…"
+
+    def action_distribution(self) -> None:
+        """Switch the chosen-layer panel between its norm curve and its gradient histograms."""
+        panel = self.query_one(LayerPanel)
+        panel.distribution = not panel.distribution
+        self.query_one("#layer").border_title = "chosen layer: ∇ distribution ([ ] d)" if panel.distribution \
+            else "chosen layer ([ ])"
 
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale
@@ -151,7 +173,7 @@ class MonitorScreen(Screen[str]):
             self.cursor = 0
 
     def action_follow(self) -> None:
-        self.following = True
+        self.following = self.view.state in ACTIVE_STATES  # a finished run is never "live"
         self.cursor = len(self.view.records) - 1
 
     def action_leave(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
-                            read_json)
+                            read_json, read_nan)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 
@@ -74,14 +74,19 @@ class RunView:
         self.status: dict[str, Any] = {}
         self._metrics = JsonlTailer(self.paths.metrics)
         self._mask_log = JsonlTailer(self.paths.masks)
+        self._hist_log = JsonlTailer(self.paths.histograms)
+        self.hist_steps: list[int] = []  # logged steps that carry gradient histograms
+        self.hists: dict[str, list[list[int]]] = {}  # layer -> one count vector per histogram step
+        self.hist_edges: list[float] = []
         self._alive = True
         self._checked_alive = 0.0
+        self._launcher_exited = False
 
     def poll(self) -> bool:
         """Read what is new (a bounded amount); returns whether anything changed."""
         changed = False
-        if self.handle is not None:
-            self.handle.check_exit()
+        if self.handle is not None and self.handle.check_exit() is not None:
+            self._launcher_exited = True
         for name in ("config", "meta", "status"):
             data = read_json(getattr(self.paths, name))
             data = _clean_meta(data) if name == "meta" and data is not None else data
@@ -95,7 +100,15 @@ class RunView:
             self._add(record)
         masks = [m for m in self._mask_log.read_new() if _is_int(m.get("step"))]
         self.masks.extend(masks)
-        return changed or bool(new) or bool(masks)
+        hists = self._hist_log.read_new()
+        for record in hists:
+            if not isinstance(record.get("layers"), dict) or not _is_int(record.get("step")):
+                continue
+            self.hist_steps.append(record["step"])
+            self.hist_edges = record.get("edges") or self.hist_edges
+            for name, counts in record["layers"].items():
+                self.hists.setdefault(name, []).append(counts)
+        return changed or bool(new) or bool(masks) or bool(hists)
 
     @property
     def layers(self) -> list[str]:
@@ -115,7 +128,8 @@ class RunView:
     @property
     def done(self) -> bool:
         """Whether no more records will come and every record has been read."""
-        return self.state in (*DONE_STATES, "lost") and self._metrics.at_end() and self._mask_log.at_end()
+        return (self.state in (*DONE_STATES, "lost") and self._metrics.at_end() and self._mask_log.at_end()
+                and self._hist_log.at_end())
 
     @property
     def total_steps(self) -> int | None:
@@ -153,9 +167,60 @@ class RunView:
             return None
         return max(0.0, (total - self.records[index]["step"]) / rate)
 
+    def step_reached(self) -> int | None:
+        """The last step the trainer took: status.json's once it has ended, else the last logged one."""
+        logged = self.records[-1]["step"] if self.records else None
+        step = self.status.get("step")
+        if isinstance(step, int) and (logged is None or step >= logged):
+            return step
+        return logged
+
+    def ending(self) -> str:
+        """'finished at step 343 (last logged 325); checkpoint at step 343', exact steps from status.json."""
+        state = self.state
+        reached = self.step_reached()
+        failed = self.status.get("failed_at_step")
+        step = failed if state == "failed" and failed is not None else reached
+        text = f"{state} at step {step}" if step is not None else f"{state} before its first step"
+        logged = self.records[-1]["step"] if self.records else None
+        if logged is not None and logged != step:
+            text += f" (last logged step {logged})"
+        if self.status.get("checkpoint_step") is not None:
+            text += f"; checkpoint final.pt at step {self.status['checkpoint_step']}"
+        return text
+
+    def accumulation(self) -> str | None:
+        """The update as the lecture writes it, with this run's B, B_P, K and η."""
+        c = self.config
+        batch, k, lr = c.get("batch_size"), c.get("accum"), c.get("lr")
+        if not isinstance(batch, int) or not isinstance(k, int) or not isinstance(lr, (int, float)):
+            return None
+        world = int(self.meta.get("world_size") or 1)
+        parts = k * world  # micro-batches whose gradients make one update
+        micro = batch / parts
+        b_p = f"{micro:g}" if micro == int(micro) else f"≈{micro:.3g}"
+        where = f" over {world} processes" if world > 1 else ""
+        head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
+        if parts == 1:
+            rule = f"θ ← θ − η·∇L_B, η = {lr:g}" if c.get("optimizer") == "sgd" else "one gradient ∇L_B per update"
+            return f"{head} (no accumulation): {rule}"
+        grad = f"∇L_B = 1/{parts}·Σ∇L_B_P"
+        if c.get("optimizer") == "sgd":
+            return f"{head}: θ ← θ − η/{parts}·Σ∇L_B_P = θ − {lr:g}/{parts}·Σ∇L_B_P"
+        return f"{head}: {c.get('optimizer')} steps on {grad} (η = {lr:g})"
+
+    @property
+    def log_every(self) -> int | None:
+        """The logging window: each logged loss is the mean over this many steps (None where it
+        varies: gradviz.watch also waits for log_seconds, so its windows are not a fixed length)."""
+        if self.config.get("source") == "watch":
+            return None
+        value = self.config.get("log_every")
+        return value if isinstance(value, int) else None
+
     def first_nonfinite(self) -> dict[str, Any] | None:
         """The first logged step whose loss or gradient was non-finite, and its layer."""
-        nan = self.status.get("nan")
+        nan = read_nan(self.status)
         if nan:
             return nan
         for record in self.records:
@@ -166,7 +231,7 @@ class RunView:
     @property
     def caught_up(self) -> bool:
         """Whether everything written so far has been read (else poll again at once)."""
-        return self._metrics.at_end() and self._mask_log.at_end()
+        return self._metrics.at_end() and self._mask_log.at_end() and self._hist_log.at_end()
 
     def _add(self, record: dict[str, Any]) -> None:
         record = clean_record(record)
@@ -196,6 +261,8 @@ class RunView:
             s.val_acc.append(_num(record.get("val_acc")))
 
     def _process_alive(self) -> bool:
+        if self._launcher_exited:
+            return False  # the launcher this process started has exited (and is reaped)
         now = time.monotonic()
         if now - self._checked_alive > LIVENESS_SECONDS:
             self._checked_alive = now

@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from gradviz.monitor.heat import log_range, render_heatmap, heat_legend, render_mask
+from gradviz.monitor.heat import log_range, render_distribution, render_heatmap, heat_legend, render_mask
 from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
@@ -80,32 +80,54 @@ class LossPanel(RunPanel):
         if k >= 0:
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
-        title = legend(lines, self.log_scale, values)
+        title = legend(lines, self.log_scale, values, self.size.width)
         extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
         height = max(2, self.size.height - 1 - 4 * len(extra))
         rows = render_plot(lines, self.size.width, height, self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        every = self.view.log_every
+        if every and every > 1 and rows:  # each point averages a window: say so on the step axis
+            rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
         for k, name in enumerate(extra):
             line = Line(name, s.steps, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
-            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))})))
+            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))},
+                                             self.size.width)))
             rows += render_plot([line], self.size.width, 3, False, (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         return Group(self.one_line(title), *rows)
 
 
 class LayerPanel(RunPanel):
-    """The chosen layer's gradient norm over steps, beside the total."""
+    """The chosen layer's gradient norm over steps, beside the total; or (d) its gradient
+    values' distribution over time."""
+
+    distribution: reactive[bool] = reactive(False)
 
     def render(self) -> RenderableType:
         s, layers = self.view.series, self.view.layers
         if self.index < 0 or not layers:
             return self.waiting()
         layer = layers[self.selected % len(layers)]
+        if self.distribution:
+            return self._distribution(layer)
         norms = s.grad.get(layer, [])
         lines = [Line("‖∇‖ total", s.steps, s.grad_total, "grey50"), Line(f"‖∇‖ {layer}", s.steps, norms, "green")]
         values = {lines[0].name: fmt(self.value_at(s.grad_total)), lines[1].name: fmt(self.value_at(norms))}
-        title = legend(lines, self.log_scale, values)
+        title = legend(lines, self.log_scale, values, self.size.width)
         rows = render_plot(lines, self.size.width, max(2, self.size.height - 1), self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        return Group(self.one_line(title), *rows)
+
+
+    def _distribution(self, layer: str) -> RenderableType:
+        v = self.view
+        frames = v.hists.get(layer)
+        if not frames:
+            return Text(f"no gradient histograms of {layer} (yet): --hist-every", style="dim")
+        step = v.series.steps[self.index] if 0 <= self.index < len(v.series.steps) else v.hist_steps[-1]
+        upto = max(0, bisect.bisect_right(v.hist_steps, step) - 1)
+        title = Text(f"∇ values of {layer}, step {v.hist_steps[0]}→{v.hist_steps[upto]}", style="bold")
+        title.append(" · colour log count · d: norms", style="dim")
+        rows = render_distribution(frames, v.hist_edges, upto, self.size.width, max(1, self.size.height - 1), short)
         return Group(self.one_line(title), *rows)
 
 
@@ -120,7 +142,9 @@ class HeatPanel(RunPanel):
         rows = render_heatmap(layers, s.grad, self.index, width, height, self.selected % len(layers), short)
         idx = sample_indices(self.index + 1, max(1, width))
         lo, hi = log_range(layers, s.grad, idx)
-        title = Text("log colour ", style="dim") + heat_legend(10 ** lo, 10 ** hi, short)
+        title = heat_legend(10 ** lo, 10 ** hi, short)
+        if title.cell_len + 11 <= width:  # the words only where they fit: never a cut legend
+            title = Text("log colour ", style="dim") + title
         return Group(self.one_line(title), *rows)
 
 
@@ -140,7 +164,10 @@ class MaskPanel(RunPanel):
             return Text("no mask sample yet", style="dim")
         names = list(sample["layers"])
         budget = max(1, self.size.height // max(1, len(names)) - 1)
-        rows: list[Text] = [Text(f"step {sample['step']}: first example of the batch", style="dim")]
+        head = f"step {sample['step']}: first example of the batch"
+        if len(head) > self.size.width:
+            head = f"step {sample['step']}, example 1"
+        rows: list[Text] = [Text(head, style="dim")]
         for name in names:
             rows += render_mask(name, sample["layers"][name], self.size.width, budget)
         return Group(*(self.one_line(row) for row in rows[: self.size.height]))
@@ -162,6 +189,9 @@ class ProgressPanel(RunPanel):
             head.append(f"  {meta.get('device')} ({meta.get('device_name')})  world {meta.get('world_size', 1)}")
         if self.note:
             head.append(f"  {self.note}", style="yellow")
+        update = v.accumulation()
+        if update and head.cell_len + len(update) + 2 <= self.size.width:  # only whole, where it fits
+            head.append(f"  {update}", style="dim")
         if self.index < 0:
             body = Text(v.status.get("message", "starting the trainer (importing torch)…"),
                         style="red" if state == "failed" else "dim")
@@ -178,26 +208,36 @@ class ProgressPanel(RunPanel):
         eta = v.eta_seconds(self.index) if state in ("running", "starting") else None
         if eta is not None:
             line.append(f"  ETA {_duration(eta)}")
+        extras = []  # in order of importance; each shown only where it fits whole
         if steps_s:
-            line.append(f"  {steps_s:,.0f} steps/s")
+            extras.append(f"  {steps_s:,.0f} steps/s")
         if samples_s:
-            line.append(f"  {samples_s:,.0f} samples/s")
+            extras.append(f"  {samples_s:,.0f} samples/s")
         if record.get("mem"):
             where = "CUDA" if str(meta.get("device", "")).startswith("cuda") else "RSS"
-            line.append(f"  mem {record['mem'] / 2**20:,.0f} MiB ({where})")
+            extras.append(f"  mem {record['mem'] / 2**20:,.0f} MiB ({where})")
+        for extra in extras:
+            if line.cell_len + len(extra) <= self.size.width:
+                line.append(extra)
         rows = [self.one_line(head), self.one_line(line)]
         warning = self._warning()
         if warning is not None:
             rows.append(self.one_line(warning))
+        elif v.done:  # exact steps from status.json, not the last logged one, on a row of their own
+            rows.append(self.one_line(Text(v.ending(), style="dim")))
         return Group(*rows)
 
     def _warning(self) -> Text | None:
         v = self.view
         if v.state == "failed":
-            return Text(f"failed: {v.status.get('message', '')}", style="bold red")
+            step = v.status.get("failed_at_step")
+            at = f" at step {step}" if step is not None else ""
+            return Text(f"failed{at}: {v.status.get('message', '')}", style="bold red")
         if v.state == "lost":
             return Text("the trainer process is gone (killed?): showing what it logged", style="bold red")
         nan = v.first_nonfinite()
+        if nan and nan.get("message"):  # "NaN at step 412, born at fc2 → log (forward)"
+            return Text(f"{nan['message']} · gradviz step RUN_DIR opens it", style="bold red")
         if nan:
             where = f", first in layer {nan['layer']}" if nan.get("layer") else ""
             return Text(f"non-finite loss or gradient from step {nan['step']}{where}", style="bold red")
@@ -212,12 +252,27 @@ class ScrubBar(RunPanel):
         if self.index < 0:
             return Text("")
         label = Text(f" step {s.steps[self.index]} ", style="bold")
-        label.append("live" if self.following else "replay ←/→ home/end", style="green" if self.following else "yellow")
+        live = self.following and not self.view.done  # a finished run is a replay, never "live"
+        label.append("live" if live else "replay ←/→ home/end", style="green" if live else "yellow")
         label.append(" ")
         track = max(5, self.size.width - label.cell_len - 2)
         at = round(self.index / max(1, len(s.steps) - 1) * (track - 1))
         bar = Text("─" * at, style="grey50").append("●", style="bold yellow").append("─" * (track - at - 1), style="grey50")
         return label + Text("▕") + bar + Text("▏")
+
+
+def _axis_note(axis: Text, notes: tuple[str, ...]) -> Text:
+    """The x-axis label row with the first note that fits whole in its gap, centred."""
+    plain = axis.plain
+    stripped = plain.strip()
+    first_end = len(plain) - len(plain.lstrip()) + len(stripped.split(" ")[0])
+    last_start = len(plain.rstrip()) - len(stripped.split(" ")[-1])
+    gap = last_start - first_end
+    for note in notes:
+        if len(note) + 4 <= gap:
+            at = first_end + (gap - len(note)) // 2
+            return Text(plain[:at]) + Text(note, style="dim") + Text(plain[at + len(note):])
+    return axis
 
 
 def short(value: float) -> str:

@@ -62,6 +62,7 @@ class TrainConfig:
     max_steps: int | None = None
     log_every: int | None = None
     stop_on_nan: bool = False
+    hist_every: int | None = None  # gradient histograms every N steps (None: 100), 0 off
     snapshots: int | None = None  # keep the parameters every N steps (for `gradviz landscape`)
     nproc_per_node: int = 1
     nnodes: int = 1
@@ -128,6 +129,9 @@ def validate(config: TrainConfig) -> None:
         raise TrainingError(
             f"--accum {config.accum} splits a batch of {config.batch_size} into more micro-batches than it has examples"
         )
+    if config.hist_every is not None and (isinstance(config.hist_every, bool) or not isinstance(config.hist_every, int)
+                                          or config.hist_every < 0):
+        raise TrainingError(f"--hist-every must be 0 (off) or a positive integer, got {config.hist_every}")
     if not 0 <= config.node_rank < config.nnodes:
         raise TrainingError(f"--node-rank must lie in [0, {config.nnodes}), got {config.node_rank}")
 

@@ -16,13 +16,16 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from gradviz.errors import TrainingError
+from gradviz.errors import NonFiniteError, TrainingError
 from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
+from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
+from gradviz.train.histograms import HistogramLog
+from gradviz.train.nan_origin import NanWatch, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
@@ -87,20 +90,43 @@ class Trainer:
         self._penalties: list[torch.Tensor] = []
         self._last_log = (0.0, 0)  # (time, samples) at the last logged step
         self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
+        self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
+        self.nan: dict[str, Any] | None = None  # where it was born, once found
+        self.checkpoint_step: int | None = None  # the step final.pt holds
+        self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
+        self._global_size = 0  # examples in the current global batch
+        hist_every = getattr(config, "hist_every", None)
+        self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl", groups, device, hist_every)
+                           if rank == 0 and recorder.enabled and hist_every != 0 else None)
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
+        try:
+            return self._run()
+        except Exception:
+            # The step the failure happened at (the worker adds the message and 'failed').
+            self.recorder.status("running", step=self.step, epoch=self.epoch, failed_at_step=self.step,
+                                 **self._checkpoint_field())
+            raise
+
+    def _checkpoint_field(self) -> dict[str, int]:
+        return {"checkpoint_step": self.checkpoint_step} if self.checkpoint_step is not None else {}
+
+    def _run(self) -> TrainResult:
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
         self._last_log = (self.start, 0)
         self._snapshot()  # the initial parameters: where the trajectory starts
         state = "finished"
         validating = len(self.data.x_val) > 0
+        if self.nan_watch is not None:
+            self.nan_watch.begin_window(1)
         for self.epoch in range(1, self.config.epochs + 1):
             batches = epoch_batches(len(self.data.x_train), self.config.batch_size, self.epoch, self.config.seed,
                                     self.rank, self.world, self.config.accum, self.device)
             for index, micro in enumerate(batches):
                 self.step += 1
+                self._global_size = global_batch_size(len(self.data.x_train), self.config.batch_size, index)
                 epoch_end = index == len(batches) - 1
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
@@ -119,6 +145,8 @@ class Trainer:
         """One parameter update: forward and backward over the micro-batches, then step."""
         self.mask_log.switch(logged)
         sizes = [m.shape[0] for m in micro]
+        if self.nan_watch is not None:
+            self.nan_watch.note(self.step, self.epoch, micro)
         try:
             loss, penalty = self._backward(micro, sizes)
         except torch.OutOfMemoryError:
@@ -131,10 +159,14 @@ class Trainer:
         # The logged loss is the mean since the last log; keeping the (device) scalars and
         # averaging them then costs nothing on the steps in between.
         self._losses.append(loss)
+        if self.rank_loss is not None:
+            self.rank_loss.add(loss, self.world)  # loss is already weighted by world·n_rank/N
+            if logged:  # every rank joins the reduction; rank 0 logs the global mean
+                self._losses = [self.rank_loss.reduce()]
         if penalty is not None:
             self._penalties.append(penalty)
         if self.config.stop_on_nan:
-            self._stop_if_nonfinite(loss)
+            self._stop_if_nonfinite(loss, micro)
         if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
         elif logged:
@@ -143,20 +175,28 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.config.snapshots and self.step % self.config.snapshots == 0:
             self._snapshot()
+        if logged and self.nan_watch is not None:
+            self.nan_watch.begin_window(self.step + 1)  # device copies once per logging window
         if write:
             self._write_ready(wait=False)
 
-    def _backward(self, micro: list[torch.Tensor], sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _backward(self, micro: list[torch.Tensor], sizes: list[int],
+                  net: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
+        net = self.net if net is None else net  # the NaN replay runs the raw model alone
         total = sum(sizes)
-        accumulating = len(micro) > 1
+        if self.world > 1 and net is not self.model:
+            # DDP averages the ranks' gradients; weighting by world·n_rank/N makes that
+            # average the global batch's gradient even when the ranks' shares differ (17/16).
+            total = self._global_size / self.world
+        accumulating = len(micro) > 1 or total != sum(sizes)
         step_loss = penalty = None
         for i, indices in enumerate(micro):
             last = i == len(micro) - 1
             # Under DDP, all-reduce only on the last micro-batch: once per update.
-            quiet = self.net.no_sync() if self.world > 1 and not last else nullcontext()
+            quiet = net.no_sync() if net is not self.model and not last else nullcontext()
             with quiet:
-                output = self.net(self.data.x_train[indices])
+                output = net(self.data.x_train[indices])
                 loss = self.spec.loss(output, self.data.y_train[indices])
                 # Weight b_i / B: the summed gradients are those of the whole batch's mean.
                 weighted = loss * (sizes[i] / total) if accumulating else loss
@@ -178,6 +218,8 @@ class Trainer:
         if with_masks:
             self._last_masks = now
         vector, layout = self.stats.capture(loss, penalty, with_masks)
+        if self.histograms is not None and self.histograms.due(self.step):
+            self.histograms.capture(self.groups.params, self.step, self.epoch)
         then, samples_then = self._last_log
         layout.info = {
             "step": self.step,
@@ -195,9 +237,13 @@ class Trainer:
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write the records whose host copies have landed; extra goes onto the newest."""
         ready = self.copier.ready(wait=wait)
+        if self.histograms is not None:
+            self.histograms.flush(wait=wait)
         record = None
         for n, (values, layout) in enumerate(ready):
             record = self.recorder.record(values, layout, extra if n == len(ready) - 1 else None)
+            if "nonfinite" in record and self.nan is None:
+                self._find_nan(record["step"])
         return record
 
     def _end_epoch(self) -> None:
@@ -242,17 +288,39 @@ class Trainer:
                 self.recorder.status("running", step=self.step)
         return code
 
-    def _stop_if_nonfinite(self, loss: torch.Tensor) -> None:
-        """--stop-on-nan: check every step (one host sync each), record the step, stop."""
+    def _stop_if_nonfinite(self, loss: torch.Tensor, micro: list[torch.Tensor]) -> None:
+        """--stop-on-nan: check every step (one host sync each), trace the step, stop."""
         if not bool(self.stats.any_nonfinite_grad() | ~torch.isfinite(loss)):
             return
+        if self.rank == 0 and self.nan is None:  # this step is the bad one: its parameters are not updated yet
+            self._record_nan(self.step, self.epoch, self.model.state_dict(), micro)
         self._capture()
-        record = self._write_ready(wait=True) or {}
-        layer = (record.get("nonfinite") or {}).get("layer")
-        where = f"; first non-finite gradient in layer {layer}" if layer else ""
+        self._write_ready(wait=True)
         self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
         self._save_final()
-        raise TrainingError(f"the loss became non-finite at step {self.step} (epoch {self.epoch}){where}")
+        text = (self.nan or {}).get("message") or f"NaN at step {self.step}"
+        raise NonFiniteError(f"{text}; training stopped (--stop-on-nan), see {self.recorder.paths.root}/nan_trace.json")
+
+    def _find_nan(self, logged_step: int) -> None:
+        """A logged window went non-finite: replay it to the first bad step and trace that step."""
+        if self.nan_watch is None:
+            return
+        found = self.nan_watch.replay(logged_step)
+        self.nan_watch.done = True  # one origin per run: later NaNs are its consequences
+        if found is None:
+            self.nan = {"step": logged_step, "message": f"NaN logged at step {logged_step} (window not replayable)"}
+            return
+        step, epoch, state, micro = found
+        self._record_nan(step, epoch, state, micro)
+
+    def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor]) -> None:
+        """Save the bad step's batch and pre-update parameters and trace them to the origin."""
+        index = torch.cat(list(micro))
+        self.nan = record_origin(self.recorder.paths.root, step, epoch, self.config.seed, str(self.spec.path),
+                                 self.config.dropout, {k: v.detach().cpu() for k, v in state.items()},
+                                 self.data.x_train[index], self.data.y_train[index])
+        # The recorder notes the first non-finite record itself; this origin is the better word.
+        self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
 
     def _finish(self, state: str, validate: bool = False) -> TrainResult:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
@@ -260,8 +328,11 @@ class Trainer:
         cpu_seconds = time.process_time() - self.cpu_start
         self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
         self._save_final()
+        if self.histograms is not None:
+            self.histograms.close()
         agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
-        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree)
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree,
+                             **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
 
@@ -271,6 +342,7 @@ class Trainer:
             save_snapshot(self.recorder.paths.root, self.model, self.step)
 
     def _save_final(self) -> None:
+        self.checkpoint_step = self.step
         if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
             self._snapshot()  # the trajectory ends at the final parameters
         if self.rank == 0:

@@ -137,13 +137,14 @@ def init_distributed(config: TrainConfig) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend, control_group)
 
 
-def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str) -> None:
+def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str, status: bool = True) -> None:
     """Write the traceback to error.txt (error-rank<N>.txt off rank 0) and the status."""
     name = "error.txt" if dist_info.is_main else f"error-rank{dist_info.rank}.txt"
     prefix = "" if dist_info.is_main else f"rank {dist_info.rank}: "
     try:
         (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
-        write_failure(paths, prefix + message, kind)
+        if status:
+            write_failure(paths, prefix + message, kind)
     except OSError:
         print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
 
@@ -158,11 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = replace(read_config(args.config), run_dir=str(paths.root))
         dist_info = init_distributed(config)
-        run_training(config, paths, dist_info)
+        node_lead = _node_lead(config, dist_info)
+        if node_lead:  # another node: its run directory says where rank 0's run is
+            write_status(paths, "running", **node_lead)
+        result = run_training(config, paths, dist_info)
         _leave_distributed(barrier=True)
+        if node_lead:
+            write_status(paths, result.state, step=result.steps, epoch=result.epoch,
+                         message=f"node {config.node_rank}: ranks ended {result.state} at step {result.steps}; "
+                                 f"the run directory is rank 0's on {config.master_addr}")
         return 0
     except GradvizError as exc:
-        report_failure(paths, dist_info, exc.message, type(exc).__name__)
+        # A NaN stops every rank at the same step (the gradients are all-reduced); rank 0
+        # reports it with its traced origin, and another rank's status write would race it.
+        nan_elsewhere = type(exc).__name__ == "NonFiniteError" and not dist_info.is_main
+        report_failure(paths, dist_info, exc.message, type(exc).__name__, status=not nan_elsewhere)
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # a second Ctrl-C: abort without the clean stop
@@ -177,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         _leave_distributed()
+
+
+def _node_lead(config: TrainConfig, dist_info: DistInfo) -> dict[str, Any] | None:
+    """Status fields for the first process of a node other than node 0 (None elsewhere)."""
+    if config.node_rank == 0 or dist_info.local_rank != 0 or dist_info.world <= 1:
+        return None
+    return {"pid": os.getpid(), "rank": dist_info.rank, "world_size": dist_info.world, "node_rank": config.node_rank,
+            "message": f"node {config.node_rank} of {config.nnodes}: rank 0 writes the run on {config.master_addr}"}
 
 
 def _leave_distributed(barrier: bool = False) -> None:

@@ -1,0 +1,239 @@
+"""NaN to its origin: find the step whose loss or gradient first went non-finite, save
+that step's batch and pre-update parameters, and trace them with gradviz's own model
+tracer to the node where a value (forward) or an adjoint (backward) first went bad.
+
+No host synchronisation per step: the loop keeps, once per logging window, a copy of
+the parameters, the optimizer state and the RNG state on the device (a few kernels),
+plus the index tensors of the window's batches. A non-finite window shows up in the
+logged loss (a mean over the window, so one bad step makes it NaN/Inf) or in the
+gradient norms read with it; then the window is replayed step by step from its copy,
+with a host check each step — a one-off cost paid only when something went wrong — and
+the live state is put back afterwards. Under --stop-on-nan the loop checks every step
+itself, so the current step is the bad one and no replay is needed.
+
+Files written into the run directory: ``nan_step.pt`` (step, epoch, seed, spec path,
+model state before the update, the batch x and y) and ``nan_trace.json`` (where the
+non-finite value was born, with its module, its inputs' values and the message).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gradviz.rundir import RunPaths, read_json, write_json_atomic, write_status
+
+NAN_STEP = "nan_step.pt"
+NAN_TRACE = "nan_trace.json"
+KEEP_WINDOWS = 3  # snapshots kept: a record can land (on CUDA) a window or two after its step
+
+
+class NanWatch:
+    """Per-window snapshots and batches that let a bad step be found after the fact."""
+
+    def __init__(self, trainer: Any):
+        self.trainer = trainer
+        self.snapshots: dict[int, tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]]] = {}
+        self.batches: dict[int, tuple[int, list[torch.Tensor]]] = {}
+        self.done = False
+
+    def begin_window(self, next_step: int) -> None:
+        """Remember the state the update of `next_step` starts from (device copies, no sync)."""
+        if self.done:
+            return
+        t = self.trainer
+        with torch.no_grad():
+            params = [p.detach().clone() for p in t.groups.params]
+        self.snapshots[next_step] = (params, _optimizer_state(t.optimizer), _rng_state(t.device))
+        for old in sorted(self.snapshots)[:-KEEP_WINDOWS]:
+            del self.snapshots[old]
+        oldest = min(self.snapshots)
+        for step in [s for s in self.batches if s < oldest]:
+            del self.batches[step]
+
+    def note(self, step: int, epoch: int, micro: list[torch.Tensor]) -> None:
+        """Keep the index tensors of a step's micro-batches (references, no copy)."""
+        if not self.done:
+            self.batches[step] = (epoch, micro)
+
+    def replay(self, upto: int) -> tuple[int, int, dict[str, torch.Tensor], list[torch.Tensor]] | None:
+        """Rerun the window ending at `upto` from its snapshot, checking each step; the first
+        bad step's (step, epoch, model state before its update, micro-batches), or None."""
+        starts = [s for s in self.snapshots if s <= upto]
+        if not starts:
+            return None
+        start = max(starts)
+        t = self.trainer
+        params, opt_state, rng = self.snapshots[start]
+        live = ([p.detach().clone() for p in t.groups.params], _optimizer_state(t.optimizer), _rng_state(t.device))
+        found = None
+        t.mask_log.switch(False)
+        try:
+            _restore(t, params, opt_state, rng)
+            for step in range(start, upto + 1):
+                if step not in self.batches:
+                    break
+                epoch, micro = self.batches[step]
+                t.optimizer.zero_grad(set_to_none=True)
+                loss, _ = t._backward(micro, [m.shape[0] for m in micro], net=t.model)
+                grads = [p.grad for p in t.groups.params if p.grad is not None]
+                bad = not bool(torch.isfinite(loss)) or not all(bool(torch.isfinite(g).all()) for g in grads)
+                if bad:
+                    found = (step, epoch, _cpu_state(t.model), micro)
+                    break
+                t.optimizer.step()
+        finally:
+            t.optimizer.zero_grad(set_to_none=True)
+            _restore(t, *live)
+        return found
+
+
+def _optimizer_state_from(saved: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    with torch.no_grad():  # fresh clones: a snapshot can be restored more than once
+        return {p: {k: v.clone() if torch.is_tensor(v) else copy.copy(v) for k, v in state.items()}
+                for p, state in saved.items()}
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict[Any, dict[str, Any]]:
+    """Clones of the optimizer's per-parameter state (a tenth of deepcopy(state_dict())'s cost)."""
+    with torch.no_grad():
+        return {p: {k: v.clone() if torch.is_tensor(v) else copy.copy(v) for k, v in state.items()}
+                for p, state in optimizer.state.items()}
+
+
+def _restore(trainer: Any, params: list[torch.Tensor], opt_state: dict[Any, dict[str, Any]], rng: dict[str, Any]) -> None:
+    with torch.no_grad():
+        for p, saved in zip(trainer.groups.params, params):
+            p.copy_(saved)
+    trainer.optimizer.state.clear()
+    for p, state in _optimizer_state_from(opt_state).items():
+        trainer.optimizer.state[p] = state
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], trainer.device)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def save_step(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,
+              state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Path:
+    """Write nan_step.pt: what `gradviz step RUN_DIR` needs to trace the bad step again."""
+    path = Path(root) / NAN_STEP
+    torch.save({"step": step, "epoch": epoch, "seed": seed, "spec": spec_path, "dropout": dropout,
+                "model": state, "x": x.detach().cpu(), "y": y.detach().cpu()}, path)
+    return path
+
+
+def trace_saved(root: Path):
+    """The Trace of the saved bad step: the spec's model with the saved parameters, on the saved batch."""
+    from gradviz.errors import TrainingError
+    from gradviz.sources.model import trace_model
+    from gradviz.sources.spec import build_model, load_spec
+    from gradviz.train.dropout_probe import set_dropout
+
+    path = Path(root) / NAN_STEP
+    if not path.exists():
+        raise TrainingError(f"{root}: no {NAN_STEP} (the run never went non-finite, or predates this feature)")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    spec = load_spec(saved["spec"])
+    torch.manual_seed(saved["seed"])
+    model = build_model(spec)
+    if saved.get("dropout") is not None:
+        set_dropout(model, saved["dropout"])
+    model.load_state_dict(saved["model"])
+    model.train()
+    info = {"spec": saved["spec"], "name": spec.name, "batch_size": int(saved["x"].shape[0]), "seed": saved["seed"],
+            "training": True, "examples": int(saved["x"].shape[0]), "train_step": saved["step"]}
+    return trace_model(model, spec.loss, saved["x"], saved["y"], seed=saved["seed"], info=info)
+
+
+def origin_of(trace: Any) -> dict[str, Any] | None:
+    """Where the trace first went non-finite: phase, node, module, its inputs' values."""
+    first = trace.first_nonfinite()
+    if first is None:
+        return None
+    kind, node_id = first
+    graph = trace.graph
+    node = graph.nodes[node_id]
+    phase = "forward" if kind == "value" else "backward"
+    inputs = [{"label": graph.nodes[i].label, "module": graph.nodes[i].meta.get("module"),
+               **_summary(trace.values[i])} for i in node.inputs]
+    entry: dict[str, Any] = {"phase": phase, "node": node_id, "label": node.label, "op": node.op,
+                             "module": node.meta.get("module"), "definition": node.definition,
+                             "value": _summary(trace.values[node_id]), "inputs": inputs}
+    if phase == "forward":
+        # The value came from its inputs: name the op input it was computed from.
+        sources = [graph.nodes[i] for i in node.inputs if graph.nodes[i].kind in ("op", "input")]
+        entry["from"] = sources[0].label if sources else None
+    else:
+        output = next(iter(trace.adjoints))
+        entry["adjoint"] = _summary(trace.adjoints[output][node_id])
+        # The adjoint came from a child's edge term: name the first non-finite one.
+        bad = [graph.nodes[child].label for (child, _), term in trace.edge_terms(output, node_id)
+               if term is not None and not np.all(np.isfinite(term))]
+        entry["from"] = bad[0] if bad else None
+    return entry
+
+
+def message(step: int, origin: dict[str, Any] | None) -> str:
+    """'NaN at step 412, born at fc2 → log (forward)', or what is known without an origin."""
+    if origin is None:
+        return f"NaN at step {step} (the traced replay of that step stayed finite)"
+    where = f"{origin['from']} → {origin['label']}" if origin.get("from") else origin["label"]
+    return f"NaN at step {step}, born at {where} ({origin['phase']})"
+
+
+def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,
+                  state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """Save the bad step, trace it, write nan_trace.json and the status; the status entry."""
+    save_step(root, step, epoch, seed, spec_path, dropout, state, x, y)
+    try:
+        trace = trace_saved(root)
+        origin = origin_of(trace)
+        loss = trace.values[trace.graph.outputs[next(iter(trace.graph.outputs))]]
+        loss_value = float(np.asarray(loss).reshape(-1)[0])
+    except Exception as exc:  # the trace is a diagnosis: it must never take the run down
+        origin, loss_value = None, math.nan
+        note = f"tracing the step failed: {type(exc).__name__}: {exc}"
+    else:
+        note = None
+    entry = {"step": step, "epoch": epoch, "origin": origin, "loss": loss_value,
+             "message": message(step, origin), "trace_note": note,
+             "layer": _layer(origin)}
+    write_json_atomic(Path(root) / NAN_TRACE, entry)
+    status = read_json(Path(root) / "status.json") or {}
+    write_status(RunPaths(Path(root)), status.get("state", "running"),
+                 nan={"step": step, "layer": entry["layer"], "message": entry["message"]})
+    return entry
+
+
+def _layer(origin: dict[str, Any] | None) -> str | None:
+    """The module the origin belongs to, or the one its first input came from (log(fc2) → fc2)."""
+    if origin is None:
+        return None
+    return origin.get("module") or next((i["module"] for i in origin["inputs"] if i.get("module")), None)
+
+
+def _summary(value: Any) -> dict[str, Any]:
+    """Small statistics of a tensor value, NaN/Inf counted (JSON-safe)."""
+    a = np.asarray(value, dtype=np.float64) if value is not None else np.zeros(0)
+    finite = a[np.isfinite(a)]
+    num = (lambda v: float(v) if finite.size else None)  # noqa: E731 - local
+    return {"shape": list(a.shape), "nan": int(np.isnan(a).sum()), "inf": int(np.isinf(a).sum()),
+            "min": num(finite.min()) if finite.size else None, "max": num(finite.max()) if finite.size else None,
+            "mean": num(finite.mean()) if finite.size else None,
+            "sample": [None if not math.isfinite(v) else v for v in a.reshape(-1)[:8].tolist()]}
