@@ -9,10 +9,13 @@ batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
 
 - trace: building the Trace (for models: the spec loaded, a forward and backward captured);
 - layout: fold.plan_fold + `dot` + routing + rasterising: the first picture, with edges;
-- step p95: one step applied and repainted on the drawing (TraceDrawing.grid), 95th percentile;
+- step p50/p95: one step of the stepper's graph drawing (tui.drawing.DotDrawing.paint: the
+  changed nodes' boxes and edges repainted), median and 95th percentile over the first
+  `--steps` steps; Textual's own screen update comes on top (bench_stepper measures that);
 - json ×: `--json` of the trace against the trace alone (a ratio, measured in the same process);
-- memory: the process's peak RSS above what it held before tracing, against a plain
-  forward+backward of the same model on the same batch (models only).
+- memory: the process's peak RSS growth while tracing, less the model's parameters (which
+  the trace builds), against a plain forward+backward of the same model on the same batch
+  (models only).
 
     python benchmarks/bench_big_graphs.py [--only expr1000,gpt2-module] [--steps 200]
 """
@@ -62,8 +65,10 @@ def plain_step_mb(path: str) -> float:
 
 
 def measure(name: str, steps: int) -> dict:
-    from gradviz.core.steps import forward_steps, reverse_steps, state_at
-    from gradviz.draw.terminal import TraceDrawing
+    from gradviz.draw.fold import box_count
+    from gradviz.tui.drawing import DotDrawing
+    from gradviz.tui.scene import Scene
+    from gradviz.tui.timeline import Timeline
     from gradviz.views.json_report import trace_to_json
 
     kind, *args = ZOO[name]
@@ -80,22 +85,23 @@ def measure(name: str, steps: int) -> dict:
     else:
         trace = trace_spec(args[0], batch_size=2, seed=0, level=args[1], dtype=None)
     row["trace_s"] = time.perf_counter() - started
-    row["trace_mb"] = peak_mb() - before
+    params = sum(v.nbytes for n, v in zip(trace.graph.nodes, trace.values) if n.kind == "parameter")
+    row["trace_mb"] = peak_mb() - before - params / 2**20
     row["nodes"] = len(trace.graph.nodes)
 
     started = time.perf_counter()
-    drawing = TraceDrawing(trace)
+    drawing = DotDrawing(trace)
     row["layout_s"] = time.perf_counter() - started
-    row["boxes"] = len(drawing.look().boxes)
+    row["boxes"] = box_count(trace.graph, list(drawing.fold.groups), drawing.fold.stubs)
     row["fold"] = drawing.fold.note or "open"
 
-    output = next(iter(trace.adjoints))
-    all_steps = forward_steps(trace) + reverse_steps(trace, output)
+    timeline = Timeline(trace)
+    drawing.paint(Scene(timeline, 0))
     times = []
-    for k in range(1, min(steps, len(all_steps)) + 1):
-        state = state_at(trace, all_steps, k)
+    for k in range(1, min(steps, len(timeline) - 1) + 1):
+        scene = Scene(timeline, k)
         t0 = time.perf_counter()
-        drawing.grid(state)
+        drawing.paint(scene)
         times.append(time.perf_counter() - t0)
     row["step_p50_ms"] = 1000 * statistics.median(times)
     row["step_p95_ms"] = 1000 * sorted(times)[int(0.95 * (len(times) - 1))]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradviz.core.stats import l2_norm
+
 DECIMALS = 4
 
 
@@ -45,19 +47,15 @@ def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
 def summary_line(value: np.ndarray) -> str:
     """A tensor in one short token: its norm (the number that shows vanishing or
     exploding), and how many elements are NaN/Inf."""
+    norm = l2_norm(value)
+    if np.isfinite(norm):  # a finite sum of squares: every element is finite
+        return f"‖{norm:.4g}‖"
     flat = np.asarray(value).ravel()
-    if flat.dtype.kind in "fc":
-        # one pass in the tensor's own dtype, summed in float64: finite unless some element is not
-        squares = float(np.einsum("i,i->", flat, flat, dtype=np.float64).real) if flat.dtype.kind == "f" else None
-        if squares is not None and np.isfinite(squares):
-            return f"‖{np.sqrt(squares):.4g}‖"
     finite = np.isfinite(flat)
     bad = int(flat.size - finite.sum())
     if bad == flat.size:
         return "all NaN/Inf"
-    shown = flat[finite] if bad else flat
-    text = f"‖{np.sqrt((shown.astype(float) ** 2).sum()):.4g}‖"
-    return text + (f" {bad}×NaN/Inf" if bad else "")
+    return f"‖{l2_norm(flat[finite]):.4g}‖" + (f" {bad}×NaN/Inf" if bad else "")
 
 
 def fmt_full(value: np.ndarray | None, decimals: int = DECIMALS) -> str:

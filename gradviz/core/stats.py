@@ -28,8 +28,12 @@ class TensorStats:
 
 
 def l2_norm(value: np.ndarray) -> float:
-    """‖value‖ over every element, in float64 (NaN or Inf when an element is)."""
-    flat = np.asarray(value, dtype=np.float64).ravel()
+    """‖value‖ over every element, summed in float64 without a float64 copy (NaN or Inf
+    when an element is)."""
+    flat = np.asarray(value).ravel()
+    if flat.dtype.kind == "f":
+        return float(np.sqrt(np.einsum("i,i->", flat, flat, dtype=np.float64)))
+    flat = flat.astype(np.float64)
     return float(np.sqrt(np.dot(flat, flat)))
 
 
@@ -43,7 +47,7 @@ def tensor_stats(value: np.ndarray) -> TensorStats:
     value = np.asarray(value)
     flat = value.ravel()
     if flat.dtype.kind == "f" and flat.size:
-        squares = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+        squares = l2_norm(flat) ** 2
         if np.isfinite(squares):
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
