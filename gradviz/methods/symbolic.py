@@ -136,7 +136,12 @@ def differentiate(graph: Graph, output: str, point: dict[str, float]) -> Symboli
         d = sp.diff(expr, symbol)
         derivatives[name] = d
         sizes[name] = count_ops(d)
-        values[name] = float(sp.N(d.xreplace(subs), DIGITS))
+        value = sp.N(d.xreplace(subs), DIGITS)
+        # zoo, nan or a complex number (sqrt at 0, log below 0): no real derivative to compare.
+        if not (value.is_real and value.is_finite):
+            raise SymbolicStop(f"symbolic differentiation stops: ∂{output}/∂{name} is not finite at this point "
+                               f"(SymPy gives {value})")
+        values[name] = float(value)
     return Symbolic(expr, derivatives, sizes, values, count_ops(expr))
 
 

@@ -57,9 +57,12 @@ def side_by_side(c: Comparison) -> Table:
 def error_plot(forward: Sweep, central: Sweep, width: int = 72, height: int = 12) -> list[Text]:
     """Error against h on log-log axes (h grows to the right), best h and the two regions marked."""
     steps = list(reversed(forward.steps))  # 1e-15 … 1e-1, left to right
-    logs = {m: [math.log10(max(e, 1e-17)) for e in reversed(s.errors)] for m, s in (("forward", forward), ("central", central))}
-    top = math.ceil(max(max(v) for v in logs.values()))
-    bottom = math.floor(min(min(v) for v in logs.values()))
+    # A step whose f(x ± h) overflowed has a NaN/Inf error: it has no place on the axis, skip it.
+    logs = {m: [math.log10(max(e, 1e-17)) if math.isfinite(e) else None for e in reversed(s.errors)]
+            for m, s in (("forward", forward), ("central", central))}
+    finite = [v for values in logs.values() for v in values if v is not None] or [0.0]
+    top = math.ceil(max(finite))
+    bottom = math.floor(min(finite))
     top = max(top, bottom + 1)
     label_width = 7
     plot_width = max(len(steps) * 2, width - label_width - 4)  # room for half a tick label at the right
@@ -69,6 +72,8 @@ def error_plot(forward: Sweep, central: Sweep, width: int = 72, height: int = 12
     colours: dict[tuple[int, int], str] = {}
     for method in ("forward", "central"):
         for col, value in zip(columns, logs[method]):
+            if value is None:
+                continue
             row = round((top - value) / (top - bottom) * (height - 1))
             mark = MARKS[method]
             grid[row][col] = "*" if grid[row][col] not in (" ", mark) else mark
