@@ -183,3 +183,20 @@ def test_outputs_without_a_usable_tensor_are_one_line(tmp_path, capsys, forward,
     assert main(["trace", str(path)]) == 2
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_alarm_at_any_moment_is_a_spec_error_never_a_stray_timeout(tmp_path):
+    # A timeout this short fires anywhere: before the body, during it, or while the guard
+    # cleans up; each must end as nothing or as a SpecError, never as _SpecTimeout.
+    set_spec_timeout(1e-6)
+    stray = 0
+    for _ in range(3000):
+        try:
+            with spec_run.running_spec(tmp_path / "s.py", "import"):
+                sum(range(20))
+        except SpecError:
+            pass
+        except spec_run._SpecTimeout:
+            stray += 1
+    assert stray == 0
+    assert os._exit is REAL_EXIT

@@ -55,11 +55,16 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
     def refuse_exit(code: Any = 0) -> None:
         raise _SpecExit(code)
 
+    live = {"on": False}  # the alarm raises only while spec code may be running
+
     def alarm(signum: int, frame: Any) -> None:
-        raise _SpecTimeout()
+        # Outside the guarded body (setting up, converting an error, cleaning up) a late
+        # alarm must not escape as a bare _SpecTimeout: there it does nothing.
+        if live["on"]:
+            raise _SpecTimeout()
 
     previous_handler = signal.signal(signal.SIGALRM, alarm) if timed else None
-    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds) if timed else None
+    previous_timer = None
     done = threading.Event()
     if timed and _limits["hard"]:
         message = _timeout_message(path, phase, seconds)
@@ -67,7 +72,15 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
                          daemon=True).start()
     os._exit = refuse_exit
     try:
-        yield
+        try:
+            live["on"] = True
+            if timed:  # armed inside the try, so an alarm at once still becomes a SpecError below
+                previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
+            yield
+        finally:
+            live["on"] = False  # first: from here on the alarm is harmless
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
     except SystemExit as exc:
         raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); a spec must not exit the process") from None
     except _SpecExit as exc:
@@ -78,7 +91,6 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
         done.set()
         os._exit = real_exit
         if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous_handler)
             if previous_timer and previous_timer[0] > 0:
                 signal.setitimer(signal.ITIMER_REAL, *previous_timer)
