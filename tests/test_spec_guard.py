@@ -200,3 +200,20 @@ def test_an_alarm_at_any_moment_is_a_spec_error_never_a_stray_timeout(tmp_path):
             stray += 1
     assert stray == 0
     assert os._exit is REAL_EXIT
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf", "1e30", "abc"])
+def test_a_spec_timeout_that_would_switch_the_bound_off_or_overflow_is_refused(capsys, value):
+    # nan, -1 and 0 used to disable the bound silently; inf and 1e30 overflowed the timer
+    # and the OverflowError was blamed on the spec.
+    with pytest.raises(SystemExit) as info:
+        main(["trace", str(ROOT / "samples" / "two_layer_mlp.py"), "--spec-timeout", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --spec-timeout" in err and "above 0 and at most 1e+06" in err
+
+
+def test_a_large_finite_spec_timeout_is_taken():
+    from gradviz.commands.common import timeout_seconds
+
+    assert timeout_seconds("1e6") == 1e6 and timeout_seconds("0.25") == 0.25
