@@ -178,7 +178,17 @@ def test_cli_trace_and_export_layers(tmp_path: Path) -> None:
     (("trace", "@samples/lecture.expr", "--layers"), "no layer of the form act(a @ W + b)"),
     (("export", "@samples/backprop.expr", "--layers", "-o", "x.png"), "written as .svg, .html, .txt"),
     (("trace", "@samples/backprop.expr", "--layers", "--mode", "tangent"), "needs the reverse pass"),
+    (("trace", "@samples/backprop.expr", "--layers", "--json"), "it has no --json form"),
+    (("trace", "@samples/backprop.expr", "--layers", "--format", "csv"), "it has no --format form"),
 ])
 def test_cli_layers_errors_are_one_line_exit_2(args, message: str) -> None:
     done = run_cli(*args)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_layers_names_a_nan_and_exits_1() -> None:
+    # x·W overflows to inf, and inf − inf in the backward pass is NaN: trace's finding, not a clean view.
+    done = run_cli("trace", "L = sum(sigmoid(x @ W + b))", "--at", "x=[[1e308,1e308]]",
+                   "--at", "W=[[1e308,1],[1,1]]", "--shape", "b=2", "--layers")
+    assert done.returncode == 1, done.stderr
+    assert "non-finite: the first value to become NaN/Inf is at" in done.stdout and "Traceback" not in done.stderr

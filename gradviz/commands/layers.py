@@ -27,14 +27,20 @@ def layers_of(trace: Trace) -> Backprop:
 
 
 def print_layers(trace: Trace) -> int:
-    """Print the layers view; 1 when a matrix-form quantity differs from the trace (else 0)."""
+    """Print the layers view; 1 when a value or adjoint is NaN/Inf (named, as `trace` does)
+    or a matrix-form quantity differs from the trace (else 0)."""
     from rich.console import Console
 
     from gradviz.views.layers import layers_report
+    from gradviz.views.trace_report import nonfinite_note
 
     backprop = layers_of(trace)
     console = Console()
     console.print(layers_report(trace, backprop, console.width))
+    note = nonfinite_note(trace)
+    if note is not None:
+        console.print(note)
+        return 1
     return 0 if backprop.ok else 1
 
 
