@@ -192,3 +192,13 @@ def test_cli_layers_names_a_nan_and_exits_1() -> None:
                    "--at", "W=[[1e308,1],[1,1]]", "--shape", "b=2", "--layers")
     assert done.returncode == 1, done.stderr
     assert "non-finite: the first value to become NaN/Inf is at" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_factor_with_a_minus_is_parenthesised_wherever_it_multiplies() -> None:
+    # ⊙ and · bind tighter than −: "(δ2·W2ᵀ) ⊙ 1 − lay1²" would read as ((δ2·W2ᵀ) ⊙ 1) − lay1².
+    trace = trace_expression("L = sum(sigmoid(tanh(x @ W1 + b1) @ W2 + b2))", {},
+                             parse_shapes(["x=2x3,W1=3x4,b1=4,W2=4x2,b2=2"]), seed=1)
+    text = text_of(trace, 200)
+    assert "(δ2·W2ᵀ) ⊙ (1 − lay1²)" in text and "xᵀ·[(δ2·W2ᵀ) ⊙ (1 − lay1²)]" in text
+    assert "xᵀ·δ2·W2·(1 − lay1²)" in text
+    assert "⊙ 1 − " not in text and "·1 − " not in text

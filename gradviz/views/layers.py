@@ -157,20 +157,20 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
         upstream = f"∂L/∂h · ∂h/∂lay{k}"
     elif not grads.upstream_from_trace:
         upstream = f"(δ{k + 1}·W{k + 1}ᵀ)"
-    formula = f"{upstream} ⊙ {prime}" if act else upstream
+    formula = f"{upstream} ⊙ {factor}" if act else upstream
     if last and backprop.head is not None and backprop.head.delta_form:
         formula += f" = {backprop.head.delta_form}"
     lines += _equation(f"δ{k} = ∂L/∂z{k}", formula, grads.delta, _find(checks, f"δ{k}"), width)
     if last and backprop.head is not None and backprop.head.delta_form:
         closed = _find(backprop.head.checks, f"δ{k} = {backprop.head.delta_form}")
-        lines += _equation(f"  ∂L/∂h · {prime}", f"{backprop.head.delta_form}   (the slide's cancellation)",
+        lines += _equation(f"  ∂L/∂h · {factor}", f"{backprop.head.delta_form}   (the slide's cancellation)",
                            None, closed, width)
     grad_w = f"{a}ᵀ·δ{k}"
     if not last and not grads.upstream_from_trace and act:
-        grad_w += f" = {a}ᵀ·[(δ{k + 1}·W{k + 1}ᵀ) ⊙ {prime}]"
+        grad_w += f" = {a}ᵀ·[(δ{k + 1}·W{k + 1}ᵀ) ⊙ {factor}]"
     lines += _equation(f"∂L/∂W{k}", grad_w, grads.grad_weight, _find(checks, f"∂L/∂W{k}"), width)
     if not last and not grads.upstream_from_trace and act:
-        lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{prime}", style="dim"))
+        lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{factor}", style="dim"))
     lines.append(Text(f"{INDENT}  per example, as on the slide: ∂lay{k}/∂W{k} = {factor}·{a}", style="dim"))
     if layer.transposed:
         lines.append(Text(f"{INDENT}  (torch stores W{k}ᵀ as {names.label(layer.weight)}: its gradient is this, transposed)",
