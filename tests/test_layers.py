@@ -202,3 +202,26 @@ def test_a_factor_with_a_minus_is_parenthesised_wherever_it_multiplies() -> None
     assert "(δ2·W2ᵀ) ⊙ (1 − lay1²)" in text and "xᵀ·[(δ2·W2ᵀ) ⊙ (1 − lay1²)]" in text
     assert "xᵀ·δ2·W2·(1 − lay1²)" in text
     assert "⊙ 1 − " not in text and "·1 − " not in text
+
+
+@pytest.mark.parametrize("body, at", [
+    ("L = sum(sigmoid(W @ x + b))", "W=3x2,x=2x1,b=3x1"),  # named like a weight, on the left
+    ("L = sum(sigmoid(A @ x + c))", "A=3x2,x=2x1,c=3x1"),  # a bias of one column of per-unit values
+    ("L = sum(sigmoid(W @ x + b))", "W=3x2,x=2,b=3"),  # a vector x
+    ("L = sum(tanh(W2 @ sigmoid(W1 @ x + b1) + b2))", "W1=4x3,x=3x1,b1=4x1,W2=2x4,b2=2x1"),
+])
+def test_the_column_vector_form_is_refused_not_misread(body: str, at: str) -> None:
+    # Read as the row form, W @ x called x the weight and W the input: refuse it instead.
+    trace = trace_expression(body, {}, parse_shapes([at]), seed=2)
+    backprop = backprop_by_layers(trace)
+    assert not backprop.layers and "column-vector form W·a" in backprop.notes[0]
+    done = run_cli("trace", body, *sum((["--shape", s] for s in at.split(",")), []), "--layers")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "@ x is the column-vector form W·a" in done.stderr and "write it a @ W + b" in done.stderr
+
+
+def test_the_row_form_with_a_row_bias_is_still_a_layer() -> None:
+    trace = trace_expression("L = sum(sigmoid(x @ W + b))", {}, parse_shapes(["x=4x2,W=2x3,b=1x3"]), seed=2)
+    backprop = backprop_by_layers(trace)
+    assert len(backprop.layers) == 1 and backprop.ok
+    assert trace.graph.nodes[backprop.layers[0].layer.weight].label == "W"

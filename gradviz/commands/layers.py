@@ -8,21 +8,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.core.layers import Backprop, backprop_by_layers
+from gradviz.core.layers import Backprop, backprop_by_layers, no_layers_message
 from gradviz.core.trace import Trace
 from gradviz.errors import ExportError, GradvizError
-
-NO_LAYERS = ("--layers: no layer of the form act(a @ W + b) feeds {output} "
-             "(an expression needs W, b as inputs; a model, Linear modules)")
-
 
 def layers_of(trace: Trace) -> Backprop:
     """The trace's backprop by layers; GradvizError when it has no layer or no reverse pass."""
     if not trace.adjoints:
         raise GradvizError("--layers needs the reverse pass (leave --mode at all or reverse)")
     backprop = backprop_by_layers(trace)
-    if not backprop.layers:
-        raise GradvizError(NO_LAYERS.format(output=backprop.output))
+    message = no_layers_message(backprop)
+    if message is not None:
+        raise GradvizError(f"--layers: {message}")
     return backprop
 
 

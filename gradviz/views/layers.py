@@ -14,7 +14,7 @@ from rich.console import Group
 from rich.text import Text
 
 from gradviz.core.fmt import fmt_scalar, fmt_shape, summary_line
-from gradviz.core.layers import ACTIVATIONS, Backprop, Check, LayerGrads
+from gradviz.core.layers import ACTIVATIONS, Backprop, Check, LayerGrads, no_layers_message
 from gradviz.core.trace import Trace
 
 MAX_SHOWN = 48
@@ -188,11 +188,9 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
 
 def layers_report(trace: Trace, backprop: Backprop, width: int = 100) -> Group:
     """The whole layers view as one rich renderable, laid out for `width` columns."""
-    if not backprop.layers:
-        reason = backprop.notes[0] if backprop.notes else "no layers found"
-        return Group(Text(f"backprop by layers: {reason}", style="yellow"),
-                     Text("a layer is act(a @ W + b) in an expression (W, b inputs), or a Linear module "
-                          "and its activation in a model"))
+    message = no_layers_message(backprop)
+    if message is not None:  # the callers refuse this first; a direct caller still gets the reason
+        return Group(Text(f"backprop by layers: {message}", style="yellow"))
     names = _Names(trace, backprop)
     lines = layers_header(trace, backprop, names, width)
     lines += head_lines(trace, backprop, names, width)
