@@ -217,3 +217,26 @@ def test_a_large_finite_spec_timeout_is_taken():
     from gradviz.commands.common import timeout_seconds
 
     assert timeout_seconds("1e6") == 1e6 and timeout_seconds("0.25") == 0.25
+
+
+def _run_process(path: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gradviz", "trace", str(path)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+def test_a_thread_the_spec_leaves_running_does_not_hold_the_process(tmp_path):
+    # A non-daemon thread kept the interpreter from exiting after the output was out.
+    path = write(tmp_path, top="import threading, time\nthreading.Thread(target=lambda: time.sleep(1e9)).start()")
+    done = _run_process(path)
+    assert done.returncode == 0, done.stderr
+    assert "fc2" in done.stdout and not done.stderr
+
+
+def test_an_atexit_hook_in_the_spec_cannot_change_the_exit_status(tmp_path):
+    # The spec's forward makes a NaN (exit 1); its atexit hook would have forced exit 0.
+    path = write(tmp_path, top="import atexit, os\natexit.register(lambda: os._exit(0))",
+                 forward="self.fc2(h) * float('nan')")
+    done = _run_process(path)
+    assert done.returncode == 1, (done.stdout[-500:], done.stderr)
+    assert "non-finite" in done.stdout

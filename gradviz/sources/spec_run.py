@@ -22,6 +22,17 @@ from gradviz.errors import SpecError
 DEFAULT_TIMEOUT = 60.0  # seconds a spec's import, build_model or make_data may take
 HARD_EXIT_GRACE = 5.0  # after the timeout, how long C code that ignores the alarm is given
 _limits = {"seconds": DEFAULT_TIMEOUT, "hard": False}
+_user_code = {"ran": False}  # whether a spec's or script's own code has run in this process
+
+
+def mark_user_code() -> None:
+    """Note that user code (a spec, a script) runs in this process: it may leave threads behind."""
+    _user_code["ran"] = True
+
+
+def user_code_ran() -> bool:
+    """True once a spec's or script's code has run here (the CLI then ends the process itself)."""
+    return _user_code["ran"]
 
 
 class _SpecTimeout(BaseException):
@@ -47,6 +58,7 @@ def set_spec_timeout(seconds: float | None, hard: bool = False) -> None:
 def running_spec(path: Path, phase: str) -> Iterator[None]:
     """Run spec code: sys.exit/os._exit become a SpecError naming the file, and a phase that
     runs past the timeout is stopped with one (in the main thread, by SIGALRM)."""
+    mark_user_code()
     seconds = _limits["seconds"]
     timed = (seconds is not None and hasattr(signal, "setitimer")
              and threading.current_thread() is threading.main_thread())
