@@ -225,3 +225,15 @@ def test_the_row_form_with_a_row_bias_is_still_a_layer() -> None:
     backprop = backprop_by_layers(trace)
     assert len(backprop.layers) == 1 and backprop.ok
     assert trace.graph.nodes[backprop.layers[0].layer.weight].label == "W"
+
+
+def test_one_helper_says_why_there_are_no_layers() -> None:
+    from gradviz.core.layers import no_layers_message
+
+    trace = sample_trace("lecture.expr")
+    backprop = backprop_by_layers(trace)
+    message = no_layers_message(backprop)
+    assert message == "no layer of the form act(a @ W + b) feeds f (an expression needs W, b as inputs; a model, Linear modules)"
+    assert f"backprop by layers: {message}" in " ".join(text_of(trace, 400).split())
+    assert no_layers_message(None) == "the layers view needs the reverse pass (adjoints)"
+    assert no_layers_message(backprop_by_layers(sample_trace("backprop.expr"))) is None
