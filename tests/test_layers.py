@@ -237,3 +237,18 @@ def test_one_helper_says_why_there_are_no_layers() -> None:
     assert f"backprop by layers: {message}" in " ".join(text_of(trace, 400).split())
     assert no_layers_message(None) == "the layers view needs the reverse pass (adjoints)"
     assert no_layers_message(backprop_by_layers(sample_trace("backprop.expr"))) is None
+
+
+def test_writing_the_layers_view_leaves_no_file_open(tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    from gradviz.views.layers import write_layers
+
+    trace = sample_trace("backprop.expr")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        write_layers(trace, backprop_by_layers(trace), tmp_path / "layers.txt")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert "∂L/∂W1 = xᵀ·δ1" in (tmp_path / "layers.txt").read_text()

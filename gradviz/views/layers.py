@@ -216,12 +216,14 @@ LAYER_FORMATS = (".svg", ".html", ".txt")
 
 def write_layers(trace: Trace, backprop: Backprop, path, width: int = 100, title: str = "gradviz layers") -> None:
     """Write the layers view as a self-contained SVG or HTML page, or as plain text."""
+    import io
     from pathlib import Path
 
     from rich.console import Console
 
     path = Path(path)
-    console = Console(record=True, width=width, file=open("/dev/null", "w"), color_system="truecolor")
+    # Recorded, not shown: the screen copy goes to a buffer that needs no closing.
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor")
     console.print(layers_report(trace, backprop, width))
     if path.suffix == ".svg":
         path.write_text(console.export_svg(title=title))
