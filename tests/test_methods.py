@@ -205,3 +205,16 @@ def test_symbolic_stops_where_the_derivative_is_not_real() -> None:
         differentiate(parse_expression("sqrt(x)"), "f", {"x": 0.0})
     with pytest.raises(SymbolicStop, match=r"∂f/∂x is not finite at this point"):
         differentiate(parse_expression("x/y"), "f", {"x": 1.0, "y": 0.0})
+
+
+def test_a_long_closed_form_is_cut_to_a_few_lines_with_its_size() -> None:
+    text = "; ".join(["u1 = sin(x)*exp(x)/x", "u2 = sin(u1)*exp(u1)/u1", "u3 = sin(u2)*exp(u2)/u2",
+                      "f = sin(u3)*exp(u3)/u3"])
+    trace = trace_expression(text, {"x": 0.5}, {}, 0, "float64", ("reverse",))
+    comparison = compare(trace, text, depth=0)
+    size = comparison.symbolic.sizes["x"]
+    assert size > 1000 and len(str(comparison.symbolic.derivatives["x"])) > 2000
+    report = render(comparison, 100)
+    section = report[report.index("exact closed forms"):report.index("automatic differentiation")]
+    assert len(section.strip().splitlines()) <= 1 + 2 * 4  # the title, then each form in at most 4 lines
+    assert f" …   ({size:,} ops)" in section

@@ -132,7 +132,19 @@ def sweep_table(forward: Sweep, central: Sweep) -> Table:
     return table
 
 
-def symbolic_lines(c: Comparison) -> list[Text]:
+FORM_LINES = 3  # a closed form longer than this many lines is cut: its size is the point, not its text
+
+
+def _form(prefix: str, expr: object, ops: int, width: int) -> Text:
+    """`prefix expr   (N ops)`, the expression cut with … to about FORM_LINES lines of `width`."""
+    text = str(expr)
+    room = max(40, FORM_LINES * width - len(prefix) - 24)
+    if len(text) > room:
+        text = text[:room].rstrip() + " …"
+    return Text(f"{prefix}{text}   ({ops:,} ops)")
+
+
+def symbolic_lines(c: Comparison, width: int = 100) -> list[Text]:
     """SymPy's closed forms and sizes, or where and why symbolic differentiation stopped."""
     lines = [Text(""), Text("symbolic differentiation (SymPy): exact closed forms", style="bold")]
     if c.symbolic is None:
@@ -140,9 +152,9 @@ def symbolic_lines(c: Comparison) -> list[Text]:
         lines.append(Text("finite differences and AD only need f's value at the point, so they go on", style="dim"))
         return lines
     s = c.symbolic
-    lines.append(Text(f"  {c.output} = {s.expr}   ({s.size_f} ops)"))
+    lines.append(_form(f"  {c.output} = ", s.expr, s.size_f, width))
     for name in c.point:
-        lines.append(Text(f"  ∂{c.output}/∂{name} = {s.derivatives[name]}   ({s.sizes[name]} ops)"))
+        lines.append(_form(f"  ∂{c.output}/∂{name} = ", s.derivatives[name], s.sizes[name], width))
     return lines
 
 
@@ -176,7 +188,7 @@ def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group
                       f"central {_err(central.best_error)} at h = {_h(central.best_step)}", style="dim"))
     if full:
         parts.append(sweep_table(forward, central))
-    parts += symbolic_lines(c)
+    parts += symbolic_lines(c, width)
     table = swell_table(c)
     if table is not None:
         parts += [Text(""), Text(f"expression swell: {c.output} composed k times through {c.wrt} "
