@@ -252,3 +252,17 @@ def test_writing_the_layers_view_leaves_no_file_open(tmp_path: Path) -> None:
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert "∂L/∂W1 = xᵀ·δ1" in (tmp_path / "layers.txt").read_text()
+
+
+def test_every_activation_is_an_elementwise_rule_and_takes_its_derivative_from_it() -> None:
+    from gradviz.core.layers import ACTIVATIONS
+    from gradviz.core.rules import RULES
+
+    pre = np.linspace(-2, 2, 9)
+    for op, (_, _, prime) in ACTIVATIONS.items():
+        rule = RULES[op]
+        assert rule.elementwise and rule.arity == 1, op
+        out = rule.evaluate((pre,), {})
+        step = 1e-6
+        numeric = (rule.evaluate((pre + step,), {}) - rule.evaluate((pre - step,), {})) / (2 * step)
+        np.testing.assert_allclose(prime(out, pre)[pre != 0], numeric[pre != 0], rtol=1e-6, atol=1e-9)

@@ -21,14 +21,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node
+from gradviz.core.rules import RULES
 from gradviz.core.trace import Trace
+
+def _derivative(op: str):
+    """act'(z) as numbers, from the op's own rule (core.rules): the math lives there once."""
+    return lambda out, pre: RULES[op].derivs((pre,), out, {})[0]
+
 
 # op (lower case) → (symbol, act'(z) written with the layer's own names, act'(z) as numbers)
 ACTIVATIONS = {
-    "sigmoid": ("σ", "{lay}(1 − {lay})", lambda out, pre: out * (1 - out)),
-    "tanh": ("tanh", "1 − {lay}²", lambda out, pre: 1 - out * out),
-    "relu": ("relu", "[{z} > 0]", lambda out, pre: (pre > 0).astype(out.dtype)),
-    "softplus": ("softplus", "σ({z})", lambda out, pre: 1 / (1 + np.exp(-pre))),
+    "sigmoid": ("σ", "{lay}(1 − {lay})", _derivative("sigmoid")),
+    "tanh": ("tanh", "1 − {lay}²", _derivative("tanh")),
+    "relu": ("relu", "[{z} > 0]", _derivative("relu")),
+    "softplus": ("softplus", "σ({z})", _derivative("softplus")),
 }
 LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
 BCE_OPS = ("bce", "binary_cross_entropy")
