@@ -6,8 +6,11 @@ mode), and its text forms: the definition (`exp({0})`) and one local-derivative 
 per input (`e^{{{0}}}`), where {0}, {1} are the input labels and {out} the node's own.
 It also names what the expression parser calls the op (`names`, aliases included) and
 which literal option it takes, and holds torch's own version of the op (`oracle`), a
-function of the torch module so that core never imports torch. The parser, the torch
-oracle (`gradviz.check`) and the model traces' formulas all read this table.
+function of the torch module so that core never imports torch; likewise its form on
+scalar SymPy expressions (`sympy`, given the sympy module; `branch` names a condition that
+stops SymPy) and whether its output is one number (`scalar_out`). The parser, the torch
+oracle (`gradviz.check`), the model traces' formulas, `gradviz methods`, the memory
+budget and the layers view all read this table.
 
 Elementwise ops give their local derivatives once (`derivs`); vjp and jvp follow from
 them. The others spell out vjp and jvp. Broadcasting is undone by the passes
