@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from gradviz import __version__
@@ -36,7 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run gradviz; user errors print one line and return 2, never a traceback."""
+    """Run gradviz; user errors print one line and return 2, never a traceback.
+
+    Run as the program (argv None) after a spec's or script's code ran here, the process
+    ends itself once the output is out: a thread the spec left running (not a daemon)
+    would otherwise keep the interpreter from exiting, and an atexit hook could change
+    the exit status."""
+    code = _run(argv)
+    if argv is None:
+        from gradviz.sources.spec_run import user_code_ran
+
+        if user_code_ran():
+            _flush()
+            os._exit(code)
+    return code
+
+
+def _flush() -> None:
+    """Flush stdout and stderr before os._exit, which skips the interpreter's own flush."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _run(argv: list[str] | None) -> int:
+    """main without the ending: parse, run the command, turn errors into one line and a code."""
     try:
         prepare_streams()
     except GradvizError as exc:

@@ -99,7 +99,7 @@ class Stat:
 # name: a new per-layer metric is one entry here and its computation there.
 STEP_STATS = (
     Stat("loss", about="the data loss of the step (mean over its micro-batches)"),
-    Stat("penalty", about="the L2 penalty λ·Σ‖θ‖², logged on its own (0 without --l2)"),
+    Stat("penalty", about="the L2 penalty (λ·Σ‖θ‖² or λ·Σ‖θ‖₂, as --l2-form says), logged on its own (0 without --l2)"),
     Stat("grad_norm", per_layer=True, about="‖∇θ‖ per layer, after the all-reduce"),
     Stat("param_norm", per_layer=True, about="‖θ‖ per layer"),
     Stat("grad_norm_total", about="‖∇θ‖ over every trainable parameter"),
@@ -271,9 +271,9 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
     write_json_atomic(paths.status, status)
 
 
-def write_failure(paths: RunPaths, message: str, kind: str) -> None:
-    """Mark the run failed with the one-line message the CLI prints and the error's kind."""
-    write_status(paths, "failed", message=message, kind=kind)
+def write_failure(paths: RunPaths, message: str, kind: str, **fields: Any) -> None:
+    """Mark the run failed with the one-line message the CLI prints, the error's kind, and any further fields."""
+    write_status(paths, "failed", message=message, kind=kind, **fields)
 
 
 def read_failure(paths: RunPaths) -> tuple[str | None, str | None]:
@@ -361,7 +361,7 @@ def record_exit(paths: RunPaths, returncode: int) -> bool:
     status = read_json(paths.status) or {}
     if status.get("state", "starting") not in ACTIVE_STATES:
         return False
-    write_status(paths, "failed", message=describe_exit(returncode), kind="TrainerDied", exit_status=returncode)
+    write_failure(paths, describe_exit(returncode), "TrainerDied", exit_status=returncode)
     return True
 
 

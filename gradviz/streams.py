@@ -27,6 +27,9 @@ STAND_INS = {
     "ᵀ": "^T", "²": "^2", "³": "^3", "∞": "inf", "✓": "ok", "✗": "x", "█": "#", "▓": "#", "▒": ":",
     "░": ".", "•": "*", "●": "o", "○": "o", "∇": "grad ", "θ": "theta", "η": "eta", "λ": "lambda",
     "σ": "sigma", "┼": "+", "⁻": "-", "¹": "^1",
+    # The methods and layers views: proportional to, Hadamard product, cube root, two thirds
+    # (NFKD would make ⅔ a bare "23").
+    "∝": "~", "⊙": ".*", "∛": "cbrt ", "⅔": "(2/3)",
 }
 
 

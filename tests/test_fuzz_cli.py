@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -219,3 +220,51 @@ def test_real_processes_hold_too(case):
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
     assert_held(argv, result.returncode, result.stderr, time.monotonic() - started)
+
+
+# -- methods and trace --layers ------------------------------------------------------------------
+def _scalar_trees(children):
+    return st.one_of(
+        st.tuples(children, st.sampled_from(["+", "-", "*", "/", "**"]), children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(st.sampled_from(["exp", "log", "sigmoid", "tanh", "sqrt", "abs", "softplus", "sin", "relu", "-"]),
+                  children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(["max", "min", "mse", "bce"]), children, children).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+    )
+
+
+SCALAR_TREES = st.recursive(st.sampled_from(["x", "y", "1", "2.5", "0", "1e308", "-1"]), _scalar_trees, max_leaves=6)
+SCALARS = ["0", "-0", "1", "-1", "0.5", "800", "-800", "1e308", "-1e308", "1e-320", "nan", "inf", "-inf", "[1, 2]", "abc"]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=SCALAR_TREES, x=st.sampled_from(SCALARS), y=st.sampled_from(SCALARS),
+       extra=st.sampled_from([[], ["--full"], ["--wrt", "y"], ["--wrt", "z"], ["--depth", "1"]]))
+def test_methods_holds_at_any_point(text, x, y, extra):
+    # NaN/Inf in f or its gradient is a finding (exit 1), never a traceback.
+    at = [f"--at={name}={value}" for name, value in (("x", x), ("y", y)) if name in text]
+    argv = ["methods", text, *at, "--depth", "0", *extra]
+    assert_held(argv, *run_cli(argv))
+
+
+LAYER_BODIES = ["L = sum(sigmoid(x @ W + b))", "L = sum(tanh(x @ W))", "L = mse(relu(x @ W + b) @ V, y)",
+                "L = sum(sigmoid(W @ x + b))", "L = sum(softplus(sigmoid(x @ W + b) @ V))", "L = sum(x @ W)",
+                "L = bce(sigmoid(x @ W + b) @ V, y)", "L = sum(exp(x))"]
+# Values that fit together (x 1×2, W 2×2, b 2, V 2×1, y 1×1), finite or not, and a few that do not.
+LAYER_VALUES = {"x": ["[[1,1]]", "[[1e308,1e308]]", "[[nan,1]]", "[[1],[1]]"],
+                "W": ["[[1,2],[3,4]]", "[[1e308,1],[1,1]]", "[[inf,0],[0,1]]", "[[1,2,3]]"],
+                "b": ["[1,1]", "[1e308,-1e308]", "[[1],[1]]"],
+                "V": ["[[1],[2]]", "[[inf],[1]]"], "y": ["[[1]]", "[[0.5]]", "[[nan]]"]}
+
+
+@st.composite
+def layer_cases(draw) -> list[str]:
+    body = draw(st.sampled_from(LAYER_BODIES))
+    names = [n for n in LAYER_VALUES if re.search(rf"\b{n}\b", body)]
+    return [body] + [f"--at={n}={draw(st.sampled_from(LAYER_VALUES[n]))}" for n in names]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(case=layer_cases(), flags=st.sampled_from([[], [], [], ["--json"], ["--format", "csv"], ["--mode", "tangent"]]))
+def test_trace_layers_holds(case, flags):
+    argv = ["trace", *case, "--layers", *flags]
+    assert_held(argv, *run_cli(argv))

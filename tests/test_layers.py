@@ -178,7 +178,91 @@ def test_cli_trace_and_export_layers(tmp_path: Path) -> None:
     (("trace", "@samples/lecture.expr", "--layers"), "no layer of the form act(a @ W + b)"),
     (("export", "@samples/backprop.expr", "--layers", "-o", "x.png"), "written as .svg, .html, .txt"),
     (("trace", "@samples/backprop.expr", "--layers", "--mode", "tangent"), "needs the reverse pass"),
+    (("trace", "@samples/backprop.expr", "--layers", "--json"), "it has no --json form"),
+    (("trace", "@samples/backprop.expr", "--layers", "--format", "csv"), "it has no --format form"),
 ])
 def test_cli_layers_errors_are_one_line_exit_2(args, message: str) -> None:
     done = run_cli(*args)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_layers_names_a_nan_and_exits_1() -> None:
+    # x·W overflows to inf, and inf − inf in the backward pass is NaN: trace's finding, not a clean view.
+    done = run_cli("trace", "L = sum(sigmoid(x @ W + b))", "--at", "x=[[1e308,1e308]]",
+                   "--at", "W=[[1e308,1],[1,1]]", "--shape", "b=2", "--layers")
+    assert done.returncode == 1, done.stderr
+    assert "non-finite: the first value to become NaN/Inf is at" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_factor_with_a_minus_is_parenthesised_wherever_it_multiplies() -> None:
+    # ⊙ and · bind tighter than −: "(δ2·W2ᵀ) ⊙ 1 − lay1²" would read as ((δ2·W2ᵀ) ⊙ 1) − lay1².
+    trace = trace_expression("L = sum(sigmoid(tanh(x @ W1 + b1) @ W2 + b2))", {},
+                             parse_shapes(["x=2x3,W1=3x4,b1=4,W2=4x2,b2=2"]), seed=1)
+    text = text_of(trace, 200)
+    assert "(δ2·W2ᵀ) ⊙ (1 − lay1²)" in text and "xᵀ·[(δ2·W2ᵀ) ⊙ (1 − lay1²)]" in text
+    assert "xᵀ·δ2·W2·(1 − lay1²)" in text
+    assert "⊙ 1 − " not in text and "·1 − " not in text
+
+
+@pytest.mark.parametrize("body, at", [
+    ("L = sum(sigmoid(W @ x + b))", "W=3x2,x=2x1,b=3x1"),  # named like a weight, on the left
+    ("L = sum(sigmoid(A @ x + c))", "A=3x2,x=2x1,c=3x1"),  # a bias of one column of per-unit values
+    ("L = sum(sigmoid(W @ x + b))", "W=3x2,x=2,b=3"),  # a vector x
+    ("L = sum(tanh(W2 @ sigmoid(W1 @ x + b1) + b2))", "W1=4x3,x=3x1,b1=4x1,W2=2x4,b2=2x1"),
+])
+def test_the_column_vector_form_is_refused_not_misread(body: str, at: str) -> None:
+    # Read as the row form, W @ x called x the weight and W the input: refuse it instead.
+    trace = trace_expression(body, {}, parse_shapes([at]), seed=2)
+    backprop = backprop_by_layers(trace)
+    assert not backprop.layers and "column-vector form W·a" in backprop.notes[0]
+    done = run_cli("trace", body, *sum((["--shape", s] for s in at.split(",")), []), "--layers")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "@ x is the column-vector form W·a" in done.stderr and "write it a @ W + b" in done.stderr
+
+
+def test_the_row_form_with_a_row_bias_is_still_a_layer() -> None:
+    trace = trace_expression("L = sum(sigmoid(x @ W + b))", {}, parse_shapes(["x=4x2,W=2x3,b=1x3"]), seed=2)
+    backprop = backprop_by_layers(trace)
+    assert len(backprop.layers) == 1 and backprop.ok
+    assert trace.graph.nodes[backprop.layers[0].layer.weight].label == "W"
+
+
+def test_one_helper_says_why_there_are_no_layers() -> None:
+    from gradviz.core.layers import no_layers_message
+
+    trace = sample_trace("lecture.expr")
+    backprop = backprop_by_layers(trace)
+    message = no_layers_message(backprop)
+    assert message == "no layer of the form act(a @ W + b) feeds f (an expression needs W, b as inputs; a model, Linear modules)"
+    assert f"backprop by layers: {message}" in " ".join(text_of(trace, 400).split())
+    assert no_layers_message(None) == "the layers view needs the reverse pass (adjoints)"
+    assert no_layers_message(backprop_by_layers(sample_trace("backprop.expr"))) is None
+
+
+def test_writing_the_layers_view_leaves_no_file_open(tmp_path: Path) -> None:
+    import gc
+    import warnings
+
+    from gradviz.views.layers import write_layers
+
+    trace = sample_trace("backprop.expr")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        write_layers(trace, backprop_by_layers(trace), tmp_path / "layers.txt")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert "∂L/∂W1 = xᵀ·δ1" in (tmp_path / "layers.txt").read_text()
+
+
+def test_every_activation_is_an_elementwise_rule_and_takes_its_derivative_from_it() -> None:
+    from gradviz.core.layers import ACTIVATIONS
+    from gradviz.core.rules import RULES
+
+    pre = np.linspace(-2, 2, 9)
+    for op, (_, _, prime) in ACTIVATIONS.items():
+        rule = RULES[op]
+        assert rule.elementwise and rule.arity == 1, op
+        out = rule.evaluate((pre,), {})
+        step = 1e-6
+        numeric = (rule.evaluate((pre + step,), {}) - rule.evaluate((pre - step,), {})) / (2 * step)
+        np.testing.assert_allclose(prime(out, pre)[pre != 0], numeric[pre != 0], rtol=1e-6, atol=1e-9)

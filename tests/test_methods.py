@@ -169,3 +169,52 @@ def test_cli_prints_the_table_and_writes_the_svg(tmp_path: Path) -> None:
 def test_cli_errors_are_one_line_exit_2(args, message: str) -> None:
     done = run_cli(*args)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    """gradviz methods in-process: (exit code, stdout, stderr)."""
+    import contextlib
+
+    from gradviz.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["methods", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("text, at, where", [
+    ("sqrt(x)", "x=0", "adjoint x̄"), ("x/y", "x=1,y=0", "f = x/y"), ("log(x)", "x=-1", "f = log(x)"),
+    ("exp(x)", "x=800", "f = exp(x)"), ("x*y", "x=1e308,y=10", "f = x·y"), ("x", "x=nan", "value to become NaN/Inf is at x"),
+])
+def test_a_non_finite_f_or_gradient_is_a_finding_exit_1(text: str, at: str, where: str) -> None:
+    code, out, err = run_main(text, "--at", at, "--depth", "0")
+    assert code == 1 and not err, err
+    assert "non-finite: the first" in out and where in out
+
+
+def test_overflowing_steps_are_left_off_the_error_curve() -> None:
+    # f and f' are finite at 709.5, but f(x + h) overflows for the larger steps h.
+    code, out, err = run_main("exp(x)", "--at", "x=709.7", "--depth", "0")
+    assert code == 0 and not err, err
+    assert "relative error vs AD" in out and "1.65498402768e+308" in out
+
+
+def test_symbolic_stops_where_the_derivative_is_not_real() -> None:
+    with pytest.raises(SymbolicStop, match=r"∂f/∂x is not finite at this point"):
+        differentiate(parse_expression("sqrt(x)"), "f", {"x": 0.0})
+    with pytest.raises(SymbolicStop, match=r"∂f/∂x is not finite at this point"):
+        differentiate(parse_expression("x/y"), "f", {"x": 1.0, "y": 0.0})
+
+
+def test_a_long_closed_form_is_cut_to_a_few_lines_with_its_size() -> None:
+    text = "; ".join(["u1 = sin(x)*exp(x)/x", "u2 = sin(u1)*exp(u1)/u1", "u3 = sin(u2)*exp(u2)/u2",
+                      "f = sin(u3)*exp(u3)/u3"])
+    trace = trace_expression(text, {"x": 0.5}, {}, 0, "float64", ("reverse",))
+    comparison = compare(trace, text, depth=0)
+    size = comparison.symbolic.sizes["x"]
+    assert size > 1000 and len(str(comparison.symbolic.derivatives["x"])) > 2000
+    report = render(comparison, 100)
+    section = report[report.index("exact closed forms"):report.index("automatic differentiation")]
+    assert len(section.strip().splitlines()) <= 1 + 2 * 4  # the title, then each form in at most 4 lines
+    assert f" …   ({size:,} ops)" in section

@@ -101,3 +101,33 @@ def test_the_readme_names_every_function_the_parser_knows():
     language = text.split("**The language.**", 1)[1].split("\n\n", 1)[0]
     missing = [name for name in FUNCTIONS if f"`{name}" not in language]
     assert missing == [], f"README's 'The language' paragraph does not name {missing}"
+
+
+def test_every_rule_has_a_scalar_closed_form_that_evaluates_as_the_rule():
+    # methods' SymPy closed forms come from the table: a new op brings its own or is refused here.
+    sp = pytest.importorskip("sympy")
+    assert {name for name, rule in RULES.items() if rule.sympy is None} == {"dropout"}  # a random mask
+    rng = np.random.default_rng(7)
+    for name, rule in RULES.items():
+        if rule.sympy is None:
+            continue
+        for _ in range(5):
+            values = [float(v) for v in rng.uniform(0.1, 0.9, rule.arity) * rng.choice([-1, 1], rule.arity)]
+            if name in ("log", "sqrt", "bce", "pow"):
+                values = [abs(v) for v in values]
+            form = rule.sympy(sp)(*(sp.Float(v, 30) for v in values))  # numbers: a branch has a truth value
+            expected = rule.evaluate(tuple(np.full((1,), v) for v in values), {})  # matmul needs 1-D
+            assert float(form) == pytest.approx(float(np.asarray(expected).reshape(-1)[0]), rel=1e-12), name
+
+
+def test_branch_conditions_stop_on_symbols_and_scalar_outputs_are_one_number():
+    sp = pytest.importorskip("sympy")
+    x, y = sp.symbols("x y", real=True)
+    for name, rule in RULES.items():
+        if rule.branch is not None:
+            with pytest.raises(TypeError):
+                rule.sympy(sp)(*(x, y)[:rule.arity])
+    for name, rule in RULES.items():
+        args = tuple(np.full(SHAPE, 0.5) for _ in range(rule.arity))
+        out = rule.evaluate(args, {"p": 0.3, "seed": 0} if rule.option == "p" else {})
+        assert (np.ndim(out) == 0) == rule.scalar_out or rule.option == "axis", name

@@ -22,3 +22,12 @@ def test_status_and_control_fields_are_read_where_they_are_written(tmp_path):
     assert status["state"] == "failed" and status["pid"] == os.getpid()
     assert named_process_alive(status) is True and named_process_alive({}) is None
     assert named_process_alive({"pid": 2 ** 22 + 12345}) is False  # above the kernel's pid range
+
+
+def test_the_penalty_is_described_for_both_l2_forms():
+    from gradviz.rundir import STEP_STATS
+    from gradviz.train.config import L2_FORMS
+
+    about = next(s.about for s in STEP_STATS if s.name == "penalty")
+    assert set(L2_FORMS) == {"squared", "norm"}
+    assert "λ·Σ‖θ‖²" in about and "λ·Σ‖θ‖₂" in about and "--l2-form" in about

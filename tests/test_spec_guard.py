@@ -183,3 +183,60 @@ def test_outputs_without_a_usable_tensor_are_one_line(tmp_path, capsys, forward,
     assert main(["trace", str(path)]) == 2
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_alarm_at_any_moment_is_a_spec_error_never_a_stray_timeout(tmp_path):
+    # A timeout this short fires anywhere: before the body, during it, or while the guard
+    # cleans up; each must end as nothing or as a SpecError, never as _SpecTimeout.
+    set_spec_timeout(1e-6)
+    stray = 0
+    for _ in range(3000):
+        try:
+            with spec_run.running_spec(tmp_path / "s.py", "import"):
+                sum(range(20))
+        except SpecError:
+            pass
+        except spec_run._SpecTimeout:
+            stray += 1
+    assert stray == 0
+    assert os._exit is REAL_EXIT
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf", "1e30", "abc"])
+def test_a_spec_timeout_that_would_switch_the_bound_off_or_overflow_is_refused(capsys, value):
+    # nan, -1 and 0 used to disable the bound silently; inf and 1e30 overflowed the timer
+    # and the OverflowError was blamed on the spec.
+    with pytest.raises(SystemExit) as info:
+        main(["trace", str(ROOT / "samples" / "two_layer_mlp.py"), "--spec-timeout", value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --spec-timeout" in err and "above 0 and at most 1e+06" in err
+
+
+def test_a_large_finite_spec_timeout_is_taken():
+    from gradviz.commands.common import timeout_seconds
+
+    assert timeout_seconds("1e6") == 1e6 and timeout_seconds("0.25") == 0.25
+
+
+def _run_process(path: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gradviz", "trace", str(path)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout)
+
+
+def test_a_thread_the_spec_leaves_running_does_not_hold_the_process(tmp_path):
+    # A non-daemon thread kept the interpreter from exiting after the output was out.
+    path = write(tmp_path, top="import threading, time\nthreading.Thread(target=lambda: time.sleep(1e9)).start()")
+    done = _run_process(path)
+    assert done.returncode == 0, done.stderr
+    assert "fc2" in done.stdout and not done.stderr
+
+
+def test_an_atexit_hook_in_the_spec_cannot_change_the_exit_status(tmp_path):
+    # The spec's forward makes a NaN (exit 1); its atexit hook would have forced exit 0.
+    path = write(tmp_path, top="import atexit, os\natexit.register(lambda: os._exit(0))",
+                 forward="self.fc2(h) * float('nan')")
+    done = _run_process(path)
+    assert done.returncode == 1, (done.stdout[-500:], done.stderr)
+    assert "non-finite" in done.stdout

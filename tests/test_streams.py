@@ -70,6 +70,9 @@ def test_errors_reach_an_ascii_stderr_too():
 def test_the_stand_ins_for_the_report_glyphs():
     text = "v̄1 = ∂f/∂v1 · σ(x) − ‖W‖² ━┃╇ → Wᵀ"
     assert text.encode("ascii", HANDLER).decode() == "vbar1 = df/dv1 * sigma(x) - ||W||^2 -|+ -> W^T"
+    glyphs = "truncation ∝ h, (δ2·W2ᵀ) ⊙ lay1, ∛ε ≈ 6e-06, ε^⅔"
+    assert glyphs.encode("ascii", HANDLER).decode() == \
+        "truncation ~ h, (delta2*W2^T) .* lay1, cbrt epsilon ~ 6e-06, epsilon^(2/3)"
     with pytest.raises(UnicodeDecodeError):
         _ascii_errors(UnicodeDecodeError("ascii", b"\xff", 0, 1, "bad"))
 

@@ -256,3 +256,17 @@ def test_monitor_without_a_terminal_prints_the_table_and_says_why(tmp_path):
     assert result.returncode == 0
     assert result.stderr == "gradviz: standard output is not a terminal: printing the run as --no-tui does\n"
     assert "run finished at step 4" in result.stdout
+
+
+def test_record_exit_writes_its_failure_through_write_failure(tmp_path, monkeypatch):
+    # One place spells a failure's fields: record_exit adds only its exit status to them.
+    import gradviz.rundir as rundir
+
+    calls = []
+    real = rundir.write_failure
+    monkeypatch.setattr(rundir, "write_failure", lambda *a, **k: (calls.append((a[1:], k)), real(*a, **k)))
+    paths = make_run(tmp_path / "run", steps=3)
+    write_status(paths, "running", pid=123)
+    assert record_exit(paths, 3)
+    assert calls == [((describe_exit(3), "TrainerDied"), {"exit_status": 3})]
+    assert rundir.read_failure(paths) == ("TrainerDied", describe_exit(3))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -50,6 +51,21 @@ def work_size(text: str) -> int:
     return int(value)
 
 
+MAX_SPEC_TIMEOUT = 1e6  # seconds (11½ days): the alarm timer takes no more, and no spec needs more
+
+
+def timeout_seconds(text: str) -> float:
+    """--spec-timeout: a finite number of seconds above 0 and at most MAX_SPEC_TIMEOUT."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    # nan, 0 and negatives would silently switch the bound off; inf overflows the timer.
+    if not 0 < value <= MAX_SPEC_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 and at most {MAX_SPEC_TIMEOUT:g}")
+    return value
+
+
 def add_source_options(parser: argparse.ArgumentParser) -> None:
     """SOURCE plus --at/--shape/--seed/--dtype/--wrt and the model options."""
     parser.add_argument("source", metavar="SOURCE",
@@ -73,8 +89,9 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                              "computing anything (e.g. 4G; default 1/16 of this machine's memory)")
     parser.add_argument("--max-work", type=work_size, default=None, metavar="N",
                         help="expressions: refuse a trace whose matrix products take more multiply-adds (default 2e10)")
-    parser.add_argument("--spec-timeout", type=float, default=None, metavar="SECONDS",
-                        help="model specs: stop a spec whose import or build_model runs longer than this (default 60)")
+    parser.add_argument("--spec-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                        help="model specs: stop a spec whose import, build_model, make_data or check forward "
+                             f"runs longer than this, each (above 0, at most {MAX_SPEC_TIMEOUT:g}; default 60)")
     parser.add_argument("--backward", type=int, default=1, metavar="N",
                         help="scripts: trace the graph behind the N-th backward() call (default 1)")
     parser.add_argument("--merge-repeats", action="store_true",

@@ -8,33 +8,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradviz.core.layers import Backprop, backprop_by_layers
+from gradviz.core.layers import Backprop, backprop_by_layers, no_layers_message
 from gradviz.core.trace import Trace
 from gradviz.errors import ExportError, GradvizError
-
-NO_LAYERS = ("--layers: no layer of the form act(a @ W + b) feeds {output} "
-             "(an expression needs W, b as inputs; a model, Linear modules)")
-
 
 def layers_of(trace: Trace) -> Backprop:
     """The trace's backprop by layers; GradvizError when it has no layer or no reverse pass."""
     if not trace.adjoints:
         raise GradvizError("--layers needs the reverse pass (leave --mode at all or reverse)")
     backprop = backprop_by_layers(trace)
-    if not backprop.layers:
-        raise GradvizError(NO_LAYERS.format(output=backprop.output))
+    message = no_layers_message(backprop)
+    if message is not None:
+        raise GradvizError(f"--layers: {message}")
     return backprop
 
 
 def print_layers(trace: Trace) -> int:
-    """Print the layers view; 1 when a matrix-form quantity differs from the trace (else 0)."""
+    """Print the layers view; 1 when a value or adjoint is NaN/Inf (named, as `trace` does)
+    or a matrix-form quantity differs from the trace (else 0)."""
     from rich.console import Console
 
     from gradviz.views.layers import layers_report
+    from gradviz.views.trace_report import nonfinite_note
 
     backprop = layers_of(trace)
     console = Console()
     console.print(layers_report(trace, backprop, console.width))
+    note = nonfinite_note(trace)
+    if note is not None:
+        console.print(note)
+        return 1
     return 0 if backprop.ok else 1
 
 

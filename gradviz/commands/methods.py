@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Compare the three methods and print them (and write the SVG when asked)."""
     from rich.console import Console
 
-    from gradviz.methods.compare import compare
+    from gradviz.methods.compare import NonFinitePoint, compare
     from gradviz.sources.bindings import parse_at
     from gradviz.sources.expr import trace_expression
     from gradviz.views.methods import methods_report
@@ -46,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
                            "for finite differences per element and for SymPy)")
     at = {**parse_at(source.at), **parse_at(args.at)}
     trace = trace_expression(source.text, at, {}, args.seed, "float64", ("reverse",))
-    comparison = compare(trace, source.text.replace("\n", "; "), args.wrt, args.depth)
     console = Console()
+    try:
+        comparison = compare(trace, source.text.replace("\n", "; "), args.wrt, args.depth)
+    except NonFinitePoint as exc:
+        from gradviz.views.trace_report import nonfinite_note
+
+        console.print(nonfinite_note(exc.trace))
+        return exc.exit_code
     console.print(methods_report(comparison, console.width, args.full))
     if args.svg is not None:
         from gradviz.methods.svg import error_curve_svg

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     """Trace, print, and return 1 when a value or adjoint went non-finite (else 0)."""
     if args.table_format and args.json:
         raise GradvizError("--format and --json are two outputs: choose one")
+    if args.layers and (args.json or args.table_format):
+        raise GradvizError(f"--layers prints the layers view; it has no {'--json' if args.json else '--format'} "
+                           "form (gradviz export --layers -o FILE writes .svg, .html or .txt)")
     if args.decimals is not None and not 0 <= args.decimals <= 17:
         raise GradvizError(f"--decimals {args.decimals} is out of range: 0 to 17")
     mode = PASS_OF_MODE[args.mode]

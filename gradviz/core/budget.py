@@ -29,8 +29,7 @@ TRANSIENT_COPIES = 3
 # Matrix products are where the time goes: 2.7e10 multiply-adds (one 3000³ product) took
 # 3.4 s on the 2-core test machine under load, so the default allows a few seconds' work.
 DEFAULT_WORK = 2 * 10**10
-SCALAR_OPS = ("norm", "bce", "mse")  # reduce everything to one number
-REDUCTIONS = ("sum", "mean")
+REDUCTIONS = tuple(name for name, rule in RULES.items() if rule.option == "axis")  # sum, mean: an optional axis
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,9 @@ def _output_shape(node: Node, args: list[Shape]) -> Shape | None:
                 return ()
             axis = axis + len(args[0]) if axis < 0 else axis
             return None if not 0 <= axis < len(args[0]) else args[0][:axis] + args[0][axis + 1:]
-        if node.op in SCALAR_OPS:
-            return ()
         rule = RULES.get(node.op)
+        if rule is not None and rule.scalar_out:  # norm, the mean losses: one number
+            return ()
         if rule is not None and rule.elementwise:
             return tuple(np.broadcast_shapes(*args))
     except ValueError:  # shapes that do not fit: evaluation names them

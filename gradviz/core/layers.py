@@ -21,19 +21,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node
+from gradviz.core.rules import RULES
 from gradviz.core.trace import Trace
+
+def _derivative(op: str):
+    """act'(z) as numbers, from the op's own rule (core.rules): the math lives there once."""
+    return lambda out, pre: RULES[op].derivs((pre,), out, {})[0]
+
 
 # op (lower case) → (symbol, act'(z) written with the layer's own names, act'(z) as numbers)
 ACTIVATIONS = {
-    "sigmoid": ("σ", "{lay}(1 − {lay})", lambda out, pre: out * (1 - out)),
-    "tanh": ("tanh", "1 − {lay}²", lambda out, pre: 1 - out * out),
-    "relu": ("relu", "[{z} > 0]", lambda out, pre: (pre > 0).astype(out.dtype)),
-    "softplus": ("softplus", "σ({z})", lambda out, pre: 1 / (1 + np.exp(-pre))),
+    "sigmoid": ("σ", "{lay}(1 − {lay})", _derivative("sigmoid")),
+    "tanh": ("tanh", "1 − {lay}²", _derivative("tanh")),
+    "relu": ("relu", "[{z} > 0]", _derivative("relu")),
+    "softplus": ("softplus", "σ({z})", _derivative("softplus")),
 }
 LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
 BCE_OPS = ("bce", "binary_cross_entropy")
 MSE_OPS = ("mse", "mse_loss")
 AUTO_LABEL = re.compile(r"^v\d+$")
+NO_LAYERS = ("no layer of the form act(a @ W + b) feeds {output} "
+             "(an expression needs W, b as inputs; a model, Linear modules)")
+COLUMN_FORM = ("{product} is the column-vector form W·a: the layers view shows the lecture's row form; "
+               "write it a @ W + b (the trace itself is unaffected)")
 
 
 @dataclass(frozen=True)
@@ -253,9 +263,14 @@ def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
     dtype = np.asarray(trace.values[graph.outputs[output]]).dtype
     tolerance = 1e-5 if dtype == np.float32 else 1e-10
     feeding = graph.ancestors(graph.outputs[output])
-    layers = [layer for layer in find_layers(graph) if layer.output in feeding and _matrix_shaped(trace, layer)]
+    found = [layer for layer in find_layers(graph) if layer.output in feeding]
+    column = next((layer for layer in found if _column_form(trace, layer)), None)
+    if column is not None:
+        return Backprop(output, None, (), tolerance, (COLUMN_FORM.format(
+            product=graph.nodes[column.product].definition),))
+    layers = [layer for layer in found if _matrix_shaped(trace, layer)]
     if not layers:
-        return Backprop(output, None, (), tolerance, ("no layer of the form act(a·W + b) feeds this output",))
+        return Backprop(output, None, (), tolerance, (NO_LAYERS.format(output=output),))
     head, upstream, from_trace = _head(trace, output, layers[-1], tolerance)
     results: list[LayerGrads] = []
     for position in range(len(layers) - 1, -1, -1):
@@ -325,6 +340,35 @@ def _chain(trace: Trace, above: Layer) -> np.ndarray:
     pre = np.asarray(values[above.pre]).reshape(-1, weight.shape[1])[0]
     prime = ACTIVATIONS[above.activation][2](out, pre) if above.activation else np.ones_like(out)
     return prime[:, None] * weight.T
+
+
+WEIGHT_NAME = re.compile(r"^(W|weight)", re.IGNORECASE)
+
+
+def _column_form(trace: Trace, layer: Layer) -> bool:
+    """z = W·a + b with column vectors: the matrix form here is the row form a·W + b, and
+    reading W·a that way would call a the weight. Told by a bias that is one column of
+    per-unit values, or by a leaf named like a weight on the left of the product."""
+    if layer.transposed:
+        return False  # a Linear module: its orientation is known
+    graph = trace.graph
+    left, right = graph.nodes[layer.input], graph.nodes[layer.weight]
+    if left.is_leaf and WEIGHT_NAME.match(left.label) and not WEIGHT_NAME.match(right.label):
+        return True
+    if layer.bias is None:
+        return False
+    bias, product = np.shape(trace.values[layer.bias]), np.shape(trace.values[layer.product])
+    return len(bias) == 2 and bias[1] == 1 and bias[0] > 1 and len(product) == 2 and product[0] == bias[0]
+
+
+def no_layers_message(backprop: Backprop | None) -> str | None:
+    """The one line saying why there is no layers view (None: there are layers). No
+    backprop means no reverse pass. The CLI, the stepper and the view all say this."""
+    if backprop is None:
+        return "the layers view needs the reverse pass (adjoints)"
+    if backprop.layers:
+        return None
+    return backprop.notes[0] if backprop.notes else NO_LAYERS.format(output=backprop.output)
 
 
 def _matrix_shaped(trace: Trace, layer: Layer) -> bool:

@@ -6,8 +6,11 @@ mode), and its text forms: the definition (`exp({0})`) and one local-derivative 
 per input (`e^{{{0}}}`), where {0}, {1} are the input labels and {out} the node's own.
 It also names what the expression parser calls the op (`names`, aliases included) and
 which literal option it takes, and holds torch's own version of the op (`oracle`), a
-function of the torch module so that core never imports torch. The parser, the torch
-oracle (`gradviz.check`) and the model traces' formulas all read this table.
+function of the torch module so that core never imports torch; likewise its form on
+scalar SymPy expressions (`sympy`, given the sympy module; `branch` names a condition that
+stops SymPy) and whether its output is one number (`scalar_out`). The parser, the torch
+oracle (`gradviz.check`), the model traces' formulas, `gradviz methods`, the memory
+budget and the layers view all read this table.
 
 Elementwise ops give their local derivatives once (`derivs`); vjp and jvp follow from
 them. The others spell out vjp and jvp. Broadcasting is undone by the passes
@@ -16,7 +19,7 @@ them. The others spell out vjp and jvp. Broadcasting is undone by the passes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -51,6 +54,13 @@ class Rule:
     option: str | None = None
     # Given the torch module, torch's version: called with the inputs and the node's attrs.
     oracle: Callable[[Any], Callable[..., Any]] | None = None
+    # Given the sympy module, the op on scalar SymPy expressions (methods' closed form);
+    # None where there is none (dropout: a random mask). Core never imports sympy.
+    sympy: Callable[[Any], Callable[..., Any]] | None = None
+    # A branch's condition (`x > 0`): on a symbol it has no truth value, and SymPy stops.
+    branch: str | None = None
+    # Whatever the inputs' shapes, the output is one number (a norm, a mean loss).
+    scalar_out: bool = False
 
     @property
     def elementwise(self) -> bool:
@@ -323,3 +333,34 @@ _loss("bce", _bce, _bce_derivs,
 _loss("mse", lambda a, k: np.mean((a[0] - a[1]) ** 2), _mse_derivs,
       "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"),
       lambda torch: lambda a, b: torch.nn.functional.mse_loss(*torch.broadcast_tensors(a, b)))
+
+
+# --- scalar closed forms (gradviz methods) and output shapes ------------------------------
+# Each op on scalar SymPy expressions, given the sympy module. A branch is taken as a
+# program takes it, `x if x > 0 else 0`: on a symbol the condition has no truth value and
+# bool() raises TypeError, where symbolic differentiation stops. On scalars the
+# reductions, the transpose and matmul reduce to their argument or a product.
+def _when(condition: Any, then: Any, other: Any) -> Any:
+    return then if condition else other
+
+
+_SCALAR_FORMS: dict[str, tuple[Callable[[Any], Callable[..., Any]], str | None]] = {
+    "add": (lambda sp: lambda a, b: a + b, None), "sub": (lambda sp: lambda a, b: a - b, None),
+    "mul": (lambda sp: lambda a, b: a * b, None), "div": (lambda sp: lambda a, b: a / b, None),
+    "pow": (lambda sp: lambda a, b: a ** b, None), "neg": (lambda sp: lambda a: -a, None),
+    "exp": (lambda sp: sp.exp, None), "log": (lambda sp: sp.log, None), "sqrt": (lambda sp: sp.sqrt, None),
+    "sin": (lambda sp: sp.sin, None), "cos": (lambda sp: sp.cos, None), "tanh": (lambda sp: sp.tanh, None),
+    "sigmoid": (lambda sp: lambda a: 1 / (1 + sp.exp(-a)), None),
+    "softplus": (lambda sp: lambda a: sp.log(1 + sp.exp(a)), None),
+    "relu": (lambda sp: lambda a: _when(a > 0, a, sp.Integer(0)), "x > 0"),
+    "abs": (lambda sp: lambda a: _when(a >= 0, a, -a), "x ≥ 0"),
+    "maximum": (lambda sp: lambda a, b: _when(a >= b, a, b), "a ≥ b"),
+    "minimum": (lambda sp: lambda a, b: _when(a <= b, a, b), "a ≤ b"),
+    "sum": (lambda sp: lambda a: a, None), "mean": (lambda sp: lambda a: a, None),
+    "transpose": (lambda sp: lambda a: a, None), "matmul": (lambda sp: lambda a, b: a * b, None),
+    "norm": (lambda sp: lambda a: _when(a >= 0, a, -a), "x ≥ 0"),
+    "bce": (lambda sp: lambda p, y: -(y * sp.log(p) + (1 - y) * sp.log(1 - p)), None),
+    "mse": (lambda sp: lambda a, b: (a - b) ** 2, None),
+}
+for _name, (_form, _branch) in _SCALAR_FORMS.items():
+    RULES[_name] = replace(RULES[_name], sympy=_form, branch=_branch, scalar_out=_name in ("norm", "bce", "mse"))

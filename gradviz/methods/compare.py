@@ -29,6 +29,16 @@ class Comparison:
     depth: int = 0  # the deepest chain asked for (swell may stop earlier)
 
 
+class NonFinitePoint(GradvizError):
+    """f or AD's gradient is NaN/Inf at the point: a real finding (exit 1), like `trace` reports."""
+
+    exit_code = 1
+
+    def __init__(self, trace: Trace):
+        super().__init__("f or its gradient is not finite at this point")
+        self.trace = trace
+
+
 def scalar_point(trace: Trace) -> dict[str, float]:
     """The inputs as floats; GradvizError unless f is a scalar function of scalar inputs."""
     graph = trace.graph
@@ -57,6 +67,10 @@ def compare(trace: Trace, source: str, wrt: str | None = None, depth: int = 6, b
     wrt = wrt or next(iter(point))
     if wrt not in point:
         raise GradvizError(f"--wrt {wrt}: no such input (inputs: {', '.join(point)})")
+    # Every method compares against f and AD's gradient: when they are NaN/Inf there is
+    # nothing to compare with, and the first node that went non-finite is the finding.
+    if trace.first_nonfinite() is not None:
+        raise NonFinitePoint(trace)
     ad = {name: float(trace.gradient(output, name)) for name in point}
     leaves: Mapping[str, np.ndarray] = {name: np.asarray(value) for name, value in point.items()}
     sweeps = {name: sweep(trace.graph, leaves, output, name, ad[name]) for name in point}

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sympy as sp
 
 from gradviz.core.graph import Graph, Node
+from gradviz.core.rules import RULES
 from gradviz.errors import GradvizError
 
 DIGITS = 30  # SymPy evaluates the derivative to this many digits: the exact reference
@@ -27,42 +28,6 @@ MAX_TREE = 3_000  # measured: a 3,643-operation tree took 10 s of CPU, the lectu
 
 class SymbolicStop(GradvizError):
     """Symbolic differentiation cannot go on at this node (a branch, a random mask)."""
-
-
-def _branch(condition: Callable[[], Any], then: Any, other: Any) -> Any:
-    # As a program writes it: `then if condition else other`. On a SymPy symbol the
-    # condition is a Relational whose truth value is unknown, and bool() raises TypeError.
-    return then if condition() else other
-
-
-def _relu(x: Any) -> Any:
-    return _branch(lambda: x > 0, x, sp.Integer(0))
-
-
-def _abs(x: Any) -> Any:
-    return _branch(lambda: x >= 0, x, -x)
-
-
-def _maximum(a: Any, b: Any) -> Any:
-    return _branch(lambda: a >= b, a, b)
-
-
-def _minimum(a: Any, b: Any) -> Any:
-    return _branch(lambda: a <= b, a, b)
-
-
-SCALAR_OPS: dict[str, Callable[..., Any]] = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b, "pow": lambda a, b: a ** b, "neg": lambda a: -a,
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh,
-    "sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "softplus": lambda a: sp.log(1 + sp.exp(a)),
-    "relu": _relu, "abs": _abs, "maximum": _maximum, "minimum": _minimum,
-    # On scalars these reduce to their argument (norm: |x|, a branch).
-    "sum": lambda a: a, "mean": lambda a: a, "transpose": lambda a: a, "matmul": lambda a, b: a * b,
-    "norm": _abs,
-    "bce": lambda p, y: -(y * sp.log(p) + (1 - y) * sp.log(1 - p)), "mse": lambda a, b: (a - b) ** 2,
-}
-BRANCHES = {"relu": "x > 0", "abs": "x ≥ 0", "maximum": "a ≥ b", "minimum": "a ≤ b", "norm": "x ≥ 0"}
 
 
 def tree_size(graph: Graph, output: str) -> int:
@@ -99,15 +64,15 @@ def _node_expr(node: Node, exprs: list[Any], symbols: dict[str, sp.Symbol]) -> A
     if node.op == "dropout":
         raise SymbolicStop(f"symbolic differentiation stops at {node.definition}: dropout draws a random mask, "
                            "not a function of its input")
-    build = SCALAR_OPS.get(node.op)
-    if build is None:
+    rule = RULES.get(node.op)
+    if rule is None or rule.sympy is None:
         raise SymbolicStop(f"symbolic differentiation stops at {node.definition}: no SymPy form for {node.op}")
     try:
-        return build(*(exprs[i] for i in node.inputs))
+        return rule.sympy(sp)(*(exprs[i] for i in node.inputs))
     except TypeError as exc:
-        if node.op in BRANCHES:
+        if rule.branch is not None:
             raise SymbolicStop(f"symbolic differentiation stops at {node.definition}: the branch "
-                               f"'{BRANCHES[node.op]}' has no truth value on a symbol ({exc})") from None
+                               f"'{rule.branch}' has no truth value on a symbol ({exc})") from None
         raise
 
 
@@ -136,7 +101,12 @@ def differentiate(graph: Graph, output: str, point: dict[str, float]) -> Symboli
         d = sp.diff(expr, symbol)
         derivatives[name] = d
         sizes[name] = count_ops(d)
-        values[name] = float(sp.N(d.xreplace(subs), DIGITS))
+        value = sp.N(d.xreplace(subs), DIGITS)
+        # zoo, nan or a complex number (sqrt at 0, log below 0): no real derivative to compare.
+        if not (value.is_real and value.is_finite):
+            raise SymbolicStop(f"symbolic differentiation stops: ∂{output}/∂{name} is not finite at this point "
+                               f"(SymPy gives {value})")
+        values[name] = float(value)
     return Symbolic(expr, derivatives, sizes, values, count_ops(expr))
 
 

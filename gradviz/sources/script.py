@@ -98,6 +98,9 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
             return result
 
     recorder = ScriptRecorder(merge_repeats, lambda: frames + [namespace])
+    from gradviz.sources.spec_run import mark_user_code
+
+    mark_user_code()
     old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [str(path), *(argv or [])]
     sys.path.insert(0, str(path.resolve().parent))

@@ -22,6 +22,17 @@ from gradviz.errors import SpecError
 DEFAULT_TIMEOUT = 60.0  # seconds a spec's import, build_model or make_data may take
 HARD_EXIT_GRACE = 5.0  # after the timeout, how long C code that ignores the alarm is given
 _limits = {"seconds": DEFAULT_TIMEOUT, "hard": False}
+_user_code = {"ran": False}  # whether a spec's or script's own code has run in this process
+
+
+def mark_user_code() -> None:
+    """Note that user code (a spec, a script) runs in this process: it may leave threads behind."""
+    _user_code["ran"] = True
+
+
+def user_code_ran() -> bool:
+    """True once a spec's or script's code has run here (the CLI then ends the process itself)."""
+    return _user_code["ran"]
 
 
 class _SpecTimeout(BaseException):
@@ -47,6 +58,7 @@ def set_spec_timeout(seconds: float | None, hard: bool = False) -> None:
 def running_spec(path: Path, phase: str) -> Iterator[None]:
     """Run spec code: sys.exit/os._exit become a SpecError naming the file, and a phase that
     runs past the timeout is stopped with one (in the main thread, by SIGALRM)."""
+    mark_user_code()
     seconds = _limits["seconds"]
     timed = (seconds is not None and hasattr(signal, "setitimer")
              and threading.current_thread() is threading.main_thread())
@@ -55,11 +67,16 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
     def refuse_exit(code: Any = 0) -> None:
         raise _SpecExit(code)
 
+    live = {"on": False}  # the alarm raises only while spec code may be running
+
     def alarm(signum: int, frame: Any) -> None:
-        raise _SpecTimeout()
+        # Outside the guarded body (setting up, converting an error, cleaning up) a late
+        # alarm must not escape as a bare _SpecTimeout: there it does nothing.
+        if live["on"]:
+            raise _SpecTimeout()
 
     previous_handler = signal.signal(signal.SIGALRM, alarm) if timed else None
-    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds) if timed else None
+    previous_timer = None
     done = threading.Event()
     if timed and _limits["hard"]:
         message = _timeout_message(path, phase, seconds)
@@ -67,7 +84,15 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
                          daemon=True).start()
     os._exit = refuse_exit
     try:
-        yield
+        try:
+            live["on"] = True
+            if timed:  # armed inside the try, so an alarm at once still becomes a SpecError below
+                previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
+            yield
+        finally:
+            live["on"] = False  # first: from here on the alarm is harmless
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
     except SystemExit as exc:
         raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); a spec must not exit the process") from None
     except _SpecExit as exc:
@@ -78,7 +103,6 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
         done.set()
         os._exit = real_exit
         if timed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous_handler)
             if previous_timer and previous_timer[0] > 0:
                 signal.setitimer(signal.ITIMER_REAL, *previous_timer)

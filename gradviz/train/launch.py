@@ -17,7 +17,7 @@ from pathlib import Path
 import gradviz
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
-from gradviz.rundir import RunPaths, named_process_alive, read_json, record_exit, write_control, write_status
+from gradviz.rundir import RunPaths, record_exit, write_control, write_status
 
 
 @dataclass
@@ -123,8 +123,3 @@ def start_training(config: TrainConfig) -> TrainingHandle:
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
     write_status(paths, "starting", launcher_pid=process.pid)
     return TrainingHandle(process, paths)
-
-
-def trainer_alive(paths: RunPaths) -> bool:
-    """Whether the trainer of a run directory still runs (by the pids in status.json)."""
-    return bool(named_process_alive(read_json(paths.status) or {}))

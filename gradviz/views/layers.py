@@ -14,7 +14,7 @@ from rich.console import Group
 from rich.text import Text
 
 from gradviz.core.fmt import fmt_scalar, fmt_shape, summary_line
-from gradviz.core.layers import ACTIVATIONS, Backprop, Check, LayerGrads
+from gradviz.core.layers import ACTIVATIONS, Backprop, Check, LayerGrads, no_layers_message
 from gradviz.core.trace import Trace
 
 MAX_SHOWN = 48
@@ -157,20 +157,20 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
         upstream = f"∂L/∂h · ∂h/∂lay{k}"
     elif not grads.upstream_from_trace:
         upstream = f"(δ{k + 1}·W{k + 1}ᵀ)"
-    formula = f"{upstream} ⊙ {prime}" if act else upstream
+    formula = f"{upstream} ⊙ {factor}" if act else upstream
     if last and backprop.head is not None and backprop.head.delta_form:
         formula += f" = {backprop.head.delta_form}"
     lines += _equation(f"δ{k} = ∂L/∂z{k}", formula, grads.delta, _find(checks, f"δ{k}"), width)
     if last and backprop.head is not None and backprop.head.delta_form:
         closed = _find(backprop.head.checks, f"δ{k} = {backprop.head.delta_form}")
-        lines += _equation(f"  ∂L/∂h · {prime}", f"{backprop.head.delta_form}   (the slide's cancellation)",
+        lines += _equation(f"  ∂L/∂h · {factor}", f"{backprop.head.delta_form}   (the slide's cancellation)",
                            None, closed, width)
     grad_w = f"{a}ᵀ·δ{k}"
     if not last and not grads.upstream_from_trace and act:
-        grad_w += f" = {a}ᵀ·[(δ{k + 1}·W{k + 1}ᵀ) ⊙ {prime}]"
+        grad_w += f" = {a}ᵀ·[(δ{k + 1}·W{k + 1}ᵀ) ⊙ {factor}]"
     lines += _equation(f"∂L/∂W{k}", grad_w, grads.grad_weight, _find(checks, f"∂L/∂W{k}"), width)
     if not last and not grads.upstream_from_trace and act:
-        lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{prime}", style="dim"))
+        lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{factor}", style="dim"))
     lines.append(Text(f"{INDENT}  per example, as on the slide: ∂lay{k}/∂W{k} = {factor}·{a}", style="dim"))
     if layer.transposed:
         lines.append(Text(f"{INDENT}  (torch stores W{k}ᵀ as {names.label(layer.weight)}: its gradient is this, transposed)",
@@ -188,11 +188,9 @@ def layer_lines(backprop: Backprop, grads: LayerGrads, names: _Names, last: bool
 
 def layers_report(trace: Trace, backprop: Backprop, width: int = 100) -> Group:
     """The whole layers view as one rich renderable, laid out for `width` columns."""
-    if not backprop.layers:
-        reason = backprop.notes[0] if backprop.notes else "no layers found"
-        return Group(Text(f"backprop by layers: {reason}", style="yellow"),
-                     Text("a layer is act(a @ W + b) in an expression (W, b inputs), or a Linear module "
-                          "and its activation in a model"))
+    message = no_layers_message(backprop)
+    if message is not None:  # the callers refuse this first; a direct caller still gets the reason
+        return Group(Text(f"backprop by layers: {message}", style="yellow"))
     names = _Names(trace, backprop)
     lines = layers_header(trace, backprop, names, width)
     lines += head_lines(trace, backprop, names, width)
@@ -218,12 +216,14 @@ LAYER_FORMATS = (".svg", ".html", ".txt")
 
 def write_layers(trace: Trace, backprop: Backprop, path, width: int = 100, title: str = "gradviz layers") -> None:
     """Write the layers view as a self-contained SVG or HTML page, or as plain text."""
+    import io
     from pathlib import Path
 
     from rich.console import Console
 
     path = Path(path)
-    console = Console(record=True, width=width, file=open("/dev/null", "w"), color_system="truecolor")
+    # Recorded, not shown: the screen copy goes to a buffer that needs no closing.
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor")
     console.print(layers_report(trace, backprop, width))
     if path.suffix == ".svg":
         path.write_text(console.export_svg(title=title))

@@ -57,9 +57,12 @@ def side_by_side(c: Comparison) -> Table:
 def error_plot(forward: Sweep, central: Sweep, width: int = 72, height: int = 12) -> list[Text]:
     """Error against h on log-log axes (h grows to the right), best h and the two regions marked."""
     steps = list(reversed(forward.steps))  # 1e-15 … 1e-1, left to right
-    logs = {m: [math.log10(max(e, 1e-17)) for e in reversed(s.errors)] for m, s in (("forward", forward), ("central", central))}
-    top = math.ceil(max(max(v) for v in logs.values()))
-    bottom = math.floor(min(min(v) for v in logs.values()))
+    # A step whose f(x ± h) overflowed has a NaN/Inf error: it has no place on the axis, skip it.
+    logs = {m: [math.log10(max(e, 1e-17)) if math.isfinite(e) else None for e in reversed(s.errors)]
+            for m, s in (("forward", forward), ("central", central))}
+    finite = [v for values in logs.values() for v in values if v is not None] or [0.0]
+    top = math.ceil(max(finite))
+    bottom = math.floor(min(finite))
     top = max(top, bottom + 1)
     label_width = 7
     plot_width = max(len(steps) * 2, width - label_width - 4)  # room for half a tick label at the right
@@ -69,6 +72,8 @@ def error_plot(forward: Sweep, central: Sweep, width: int = 72, height: int = 12
     colours: dict[tuple[int, int], str] = {}
     for method in ("forward", "central"):
         for col, value in zip(columns, logs[method]):
+            if value is None:
+                continue
             row = round((top - value) / (top - bottom) * (height - 1))
             mark = MARKS[method]
             grid[row][col] = "*" if grid[row][col] not in (" ", mark) else mark
@@ -127,7 +132,19 @@ def sweep_table(forward: Sweep, central: Sweep) -> Table:
     return table
 
 
-def symbolic_lines(c: Comparison) -> list[Text]:
+FORM_LINES = 3  # a closed form longer than this many lines is cut: its size is the point, not its text
+
+
+def _form(prefix: str, expr: object, ops: int, width: int) -> Text:
+    """`prefix expr   (N ops)`, the expression cut with … to about FORM_LINES lines of `width`."""
+    text = str(expr)
+    room = max(40, FORM_LINES * width - len(prefix) - 24)
+    if len(text) > room:
+        text = text[:room].rstrip() + " …"
+    return Text(f"{prefix}{text}   ({ops:,} ops)")
+
+
+def symbolic_lines(c: Comparison, width: int = 100) -> list[Text]:
     """SymPy's closed forms and sizes, or where and why symbolic differentiation stopped."""
     lines = [Text(""), Text("symbolic differentiation (SymPy): exact closed forms", style="bold")]
     if c.symbolic is None:
@@ -135,9 +152,9 @@ def symbolic_lines(c: Comparison) -> list[Text]:
         lines.append(Text("finite differences and AD only need f's value at the point, so they go on", style="dim"))
         return lines
     s = c.symbolic
-    lines.append(Text(f"  {c.output} = {s.expr}   ({s.size_f} ops)"))
+    lines.append(_form(f"  {c.output} = ", s.expr, s.size_f, width))
     for name in c.point:
-        lines.append(Text(f"  ∂{c.output}/∂{name} = {s.derivatives[name]}   ({s.sizes[name]} ops)"))
+        lines.append(_form(f"  ∂{c.output}/∂{name} = ", s.derivatives[name], s.sizes[name], width))
     return lines
 
 
@@ -171,7 +188,7 @@ def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group
                       f"central {_err(central.best_error)} at h = {_h(central.best_step)}", style="dim"))
     if full:
         parts.append(sweep_table(forward, central))
-    parts += symbolic_lines(c)
+    parts += symbolic_lines(c, width)
     table = swell_table(c)
     if table is not None:
         parts += [Text(""), Text(f"expression swell: {c.output} composed k times through {c.wrt} "

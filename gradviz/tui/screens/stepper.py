@@ -353,13 +353,13 @@ class StepperScreen(Screen):
 
     def action_layers(self) -> None:
         """Backprop by layers: δ_k and ∂L/∂W_k in the lecture's matrix form, checked against the adjoints."""
-        from gradviz.core.layers import backprop_by_layers
+        from gradviz.core.layers import backprop_by_layers, no_layers_message
         from gradviz.tui.screens.layers import LayersScreen
 
         backprop = backprop_by_layers(self.trace) if self.trace.adjoints else None
-        if backprop is None or not backprop.layers:
-            self.notify("no layers here: a layer is act(a @ W + b), or a Linear module and its activation",
-                        severity="warning")
+        message = no_layers_message(backprop)
+        if message is not None:
+            self.notify(f"no layers here: {message}", severity="warning")
             return
         self.app.push_screen(LayersScreen(self.trace, backprop))
 
