@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node
-from gradviz.core.rules import RULES
+from gradviz.core.rules import RULES, unbroadcast
 from gradviz.core.trace import Trace
 
 def _derivative(op: str):
@@ -192,16 +192,6 @@ def _compare(what: str, against: str, mine: np.ndarray, theirs: np.ndarray | Non
     return Check(what, against, error, bool(error <= tolerance))
 
 
-def _sum_to(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum broadcast axes away: Σ over the rows of δ gives the bias's shape."""
-    while value.ndim > len(shape):
-        value = value.sum(axis=0)
-    for axis, size in enumerate(shape):
-        if size == 1 and value.shape[axis] != 1:
-            value = value.sum(axis=axis, keepdims=True)
-    return value.reshape(shape)
-
-
 def _received(trace: Trace, output: str, node_id: int, child: int) -> tuple[np.ndarray | None, str]:
     """What the reverse pass says about node_id: its adjoint when child is its only user,
     else the one edge term from child (other uses add their own terms to the adjoint)."""
@@ -235,7 +225,7 @@ def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Hea
             else:
                 grad = 2 * (h - y) / rows
                 kind = "mse"
-        grad = _sum_to(np.broadcast_to(grad, np.broadcast_shapes(h.shape, y.shape)), h.shape)
+        grad = unbroadcast(np.broadcast_to(grad, np.broadcast_shapes(h.shape, y.shape)), h.shape)
         theirs, against = _received(trace, output, last.output, loss_id)
         checks = [_compare("∂L/∂h", against, grad, theirs, tolerance)]
         # The slide's cancellation: bce after σ gives δ_n = h − y per example (mse after
@@ -243,7 +233,7 @@ def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Hea
         form = None
         if (kind, last.activation) in (("bce", "sigmoid"), ("mse", None)):
             factor = 1 if kind == "bce" else 2
-            closed = _sum_to(np.broadcast_to(factor * (h - y) / rows, np.broadcast_shapes(h.shape, y.shape)), h.shape)
+            closed = unbroadcast(np.broadcast_to(factor * (h - y) / rows, np.broadcast_shapes(h.shape, y.shape)), h.shape)
             form = f"{'' if factor == 1 else '2·'}(h − y)/{rows}" if rows > 1 else f"{'' if factor == 1 else '2·'}(h − y)"
             form = "h − y" if form == "(h − y)" else form
             theirs = trace.adjoints[output][last.pre]
@@ -309,7 +299,7 @@ def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_t
         a2 = a.reshape(1, -1) if a.ndim == 1 else a
         d2 = delta.reshape(1, -1) if delta.ndim == 1 else delta
         grad_weight = a2.T @ d2
-        grad_bias = None if layer.bias is None else _sum_to(delta, np.asarray(values[layer.bias]).shape)
+        grad_bias = None if layer.bias is None else unbroadcast(delta, np.asarray(values[layer.bias]).shape)
         passed_down = (d2 @ weight.T).reshape(a.shape)
     theirs, against = (trace.adjoints[output][layer.pre], f"adjoint of {trace.graph.nodes[layer.pre].label}") \
         if layer.activation else _received(trace, output, layer.pre, _user_of(trace.graph, layer.pre))
