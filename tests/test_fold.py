@@ -212,3 +212,23 @@ def test_stepping_a_folded_drawing_node_by_node_equals_a_full_paint(which, hub_t
         previous = scene
         full.grid(scene.state)
         assert _rows(stepped) == _rows(full), f"step {k}"
+
+
+def test_an_exported_folded_model_draws_its_module_boxes_with_their_edges(gpt_trace, tmp_path):
+    # DOT reads 'a:b' in an edge as node a, port b: a module's key must not contain ':'
+    import xml.etree.ElementTree as ET
+
+    from gradviz.draw.export import export_trace, make_picture
+
+    fold = plan_fold(gpt_trace.graph, depth=2)
+    picture = make_picture(gpt_trace, fold=fold)
+    path = export_trace(gpt_trace, tmp_path / "folded.svg", fold=fold)
+    svg = "{http://www.w3.org/2000/svg}"
+    root = ET.parse(path).getroot()
+    groups = list(root.iter(svg + "g"))
+    nodes = {g.get("id") for g in groups if g.get("class", "").startswith("node")}
+    edges = [g.find(svg + "title").text for g in groups if g.get("class") == "edge"]
+    assert nodes == {box.key for box in picture.look.boxes}
+    assert len(edges) == len(picture.look.edges)
+    into_blocks = [e for e in edges if e.endswith("->" + MODULE + "blocks.1")]
+    assert into_blocks, edges

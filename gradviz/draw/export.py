@@ -21,7 +21,7 @@ from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
 from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, stepper_steps, tangent_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
-from gradviz.draw.fold import Fold, fold_look, plan_fold
+from gradviz.draw.fold import MODULE, Fold, fold_look, plan_fold
 from gradviz.draw.layout import BoxSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
@@ -136,8 +136,8 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
         node_id = look.node_of(box.key)
         if node_id is not None:
             tip = tooltip(trace, node_id, view)
-            if box.key.startswith("m:"):
-                tip = f"module {box.key[2:]} ({len(fold.members(box.key))} nodes), its output:\n{tip}"
+            if box.key.startswith(MODULE):
+                tip = f"module {box.key[len(MODULE):]} ({len(fold.members(box.key))} nodes), its output:\n{tip}"
             tips[box.key] = tip
     if fold.note:
         title += f" — {fold.note}"

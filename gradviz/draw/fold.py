@@ -27,7 +27,7 @@ from gradviz.draw.layout import BoxSpec, EdgeSpec
 from gradviz.draw.look import GraphLook
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user
-MODULE = "m:"  # box keys of folded modules: 'm:block.3.attn'
+MODULE = "m/"  # box keys of folded modules: 'm/block.3.attn' (no ':', which DOT reads as a port)
 STUB = "s"  # box keys of stubs: 's12.4' (node 12's fifth stub)
 MAIN_WEIGHT = 4  # with stubs beside them, the graph's own edges pull harder, so chains stay straight
 
