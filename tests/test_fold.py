@@ -232,3 +232,20 @@ def test_an_exported_folded_model_draws_its_module_boxes_with_their_edges(gpt_tr
     assert len(edges) == len(picture.look.edges)
     into_blocks = [e for e in edges if e.endswith("->" + MODULE + "blocks.1")]
     assert into_blocks, edges
+
+
+def test_a_big_model_opens_folded_in_a_terminal_and_open_in_an_export(gpt_trace):
+    from gradviz.draw.fold import TERMINAL_MODULE_BUDGET, FoldChoice
+
+    graph = gpt_trace.graph
+    terminal = plan_fold(graph, module_budget=30)
+    assert terminal.depth is not None
+    assert box_count(graph, list(terminal.groups), terminal.stubs) <= 30
+    assert plan_fold(graph, module_budget=3).depth == 1  # nothing fits: the top level, not a focus
+    assert plan_fold(graph).is_identity  # the export's budget holds it open
+    assert len(graph.nodes) < TERMINAL_MODULE_BUDGET  # the small model opens open in a terminal too
+    assert FoldChoice().plan(graph).is_identity
+    # opening one module keeps the depth that was chosen: only that module changes
+    choice = FoldChoice().toggle_module(graph, terminal, next(i for i, k in enumerate(terminal.groups)
+                                                             if k.startswith(MODULE)))
+    assert choice.depth == terminal.depth and len(choice.expand) == 1

@@ -245,8 +245,10 @@ def fold_choice(trace: Trace, args: argparse.Namespace):
     return FoldChoice(depth=getattr(args, "depth", None), focus=focus, hops=getattr(args, "hops", 2))
 
 
-def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = None):
-    """The Fold to draw for --depth/--focus/--hops (by default the most open that fits)."""
-    from gradviz.draw.fold import BOX_BUDGET
+def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = None, terminal: bool = True):
+    """The Fold to draw for --depth/--focus/--hops (by default the most open that fits: in a
+    terminal a big model opens folded, an export keeps up to `budget` boxes open)."""
+    from gradviz.draw.fold import BOX_BUDGET, TERMINAL_MODULE_BUDGET
 
-    return fold_choice(trace, args).plan(trace.graph, budget or BOX_BUDGET)
+    module_budget = TERMINAL_MODULE_BUDGET if terminal else None
+    return fold_choice(trace, args).plan(trace.graph, budget or BOX_BUDGET, module_budget)

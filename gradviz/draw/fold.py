@@ -27,6 +27,9 @@ from gradviz.draw.layout import BoxSpec, EdgeSpec
 from gradviz.draw.look import GraphLook
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user
+# A terminal shows a dozen boxes at a time: a model of more boxes than this opens folded to
+# the deepest depth that fits (export draws up to BOX_BUDGET, which a viewer can zoom).
+TERMINAL_MODULE_BUDGET = 150
 MODULE = "m/"  # box keys of folded modules: 'm/block.3.attn' (no ':', which DOT reads as a port)
 STUB = "s"  # box keys of stubs: 's12.4' (node 12's fifth stub)
 MAIN_WEIGHT = 4  # with stubs beside them, the graph's own edges pull harder, so chains stay straight
@@ -136,9 +139,10 @@ def _focus_groups(graph: Graph, center: int, hops: int, hub_users: int | None) -
 
 def plan_fold(graph: Graph, depth: int | None = None, focus: int | None = None, hops: int = 2,
               expand: Iterable[str] = (), collapse: Iterable[str] = (), stub_users: int | None = STUB_USERS,
-              budget: int = BOX_BUDGET) -> Fold:
+              budget: int = BOX_BUDGET, module_budget: int | None = None) -> Fold:
     """The folding to draw: a focus when one is asked for, else the given `depth`, else the
-    most open depth whose boxes fit `budget`, else a focus on the output that fits it."""
+    most open depth whose boxes fit `budget` (for a graph with modules, `module_budget` when
+    given: a terminal opens a big model folded), else a focus on the output that fits."""
     n = len(graph.nodes)
     expand, collapse = frozenset(expand), frozenset(collapse)
     if focus is not None:
@@ -154,10 +158,12 @@ def plan_fold(graph: Graph, depth: int | None = None, focus: int | None = None, 
         stubs = _stub_nodes(graph, groups, stub_users)
         note = _fold_note(graph, groups, folded_depth, levels)
         return Fold(tuple(groups), stubs, note, folded_depth)
+    limit = budget if not levels or module_budget is None else min(budget, module_budget)
     for candidate in [None, *range(levels, 0, -1)]:
         groups = _group_keys(graph, candidate, expand, collapse)
         stubs = _stub_nodes(graph, groups, stub_users)
-        if box_count(graph, groups, stubs) <= budget:
+        count = box_count(graph, groups, stubs)
+        if count <= limit or (candidate == 1 and count <= budget):  # else the top level, if it fits at all
             return Fold(tuple(groups), stubs, _fold_note(graph, groups, candidate, levels), candidate)
     center = _default_focus(graph)
     k = _widest_focus(graph, center, stub_users, budget)
@@ -336,23 +342,26 @@ class FoldChoice:
     focus: int | None = None
     hops: int = 2
 
-    def plan(self, graph: Graph, budget: int = BOX_BUDGET) -> Fold:
-        """The Fold for this choice (the most open that fits `budget` where nothing is asked)."""
-        return plan_fold(graph, self.depth, self.focus, self.hops, self.expand, self.collapse, budget=budget)
+    def plan(self, graph: Graph, budget: int = BOX_BUDGET, module_budget: int | None = TERMINAL_MODULE_BUDGET) -> Fold:
+        """The Fold for this choice (the most open that fits where nothing is asked; by
+        default a model opens as a terminal shows it, see TERMINAL_MODULE_BUDGET)."""
+        return plan_fold(graph, self.depth, self.focus, self.hops, self.expand, self.collapse, budget=budget,
+                         module_budget=module_budget)
 
     def toggle_module(self, graph: Graph, fold: Fold, node: int) -> FoldChoice | None:
         """Open the folded module that holds `node`, or fold the innermost open module around
         it; None when the node is in no module."""
         key = fold.box_of(node) or ""
-        if key.startswith(MODULE):
+        pinned = replace(self, depth=self.depth if self.depth is not None else fold.depth, focus=None)
+        if key.startswith(MODULE):  # the depth that was chosen stays: only this module opens
             path = key[len(MODULE):]
-            return replace(self, expand=self.expand | {path}, collapse=self.collapse - {path}, focus=None)
+            return replace(pinned, expand=self.expand | {path}, collapse=self.collapse - {path})
         path = module_path(graph, node)
         if not path:
             return None
         if path in self.expand:
-            return replace(self, expand=self.expand - {path}, focus=None)
-        return replace(self, collapse=self.collapse | {path}, focus=None)
+            return replace(pinned, expand=self.expand - {path})
+        return replace(pinned, collapse=self.collapse | {path})
 
     def toggle_focus(self, node: int) -> FoldChoice:
         """A view of `node`'s neighbourhood, or back to the whole graph when one is shown."""

@@ -19,7 +19,7 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S
-from gradviz.draw.fold import STUB, Fold, box_members, fold_look, folded_box, merged_style, plan_fold
+from gradviz.draw.fold import STUB, TERMINAL_MODULE_BUDGET, Fold, box_members, fold_look, folded_box, merged_style, plan_fold
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -161,7 +161,7 @@ class TraceDrawing:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
         self.detail = detail
-        self.fold = fold if fold is not None else plan_fold(trace.graph)
+        self.fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
         self.labels = labels
