@@ -52,7 +52,7 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
     model = trace.info.get("source") == "model"
     if tensor is None:
-        tensor = summary_json if model and not full else to_json
+        tensor = _once(summary_json) if model and not full else to_json
     graph = trace.graph
     nodes = []
     for node in graph.nodes:
@@ -97,6 +97,24 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def _once(summarise: Callable[[Any], dict | None]) -> Callable[[Any], dict | None]:
+    """`summarise`, computed once per array (each caller gets its own dict): a value with one
+    use has its adjoint as its edge term, and inputs and gradients appear twice. The trace
+    holds every array, so an id stays one array's for the whole call."""
+    done: dict[int, dict | None] = {}
+
+    def summarise_once(value: Any) -> dict | None:
+        if value is None:
+            return None
+        key = id(value)
+        if key not in done:
+            done[key] = summarise(value)
+        summary = done[key]
+        return None if summary is None else dict(summary)
+
+    return summarise_once
 
 
 def _model_fields(trace: Trace, node_id: int, full: bool) -> dict[str, Any]:
