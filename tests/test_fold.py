@@ -249,3 +249,17 @@ def test_a_big_model_opens_folded_in_a_terminal_and_open_in_an_export(gpt_trace)
     choice = FoldChoice().toggle_module(graph, terminal, next(i for i, k in enumerate(terminal.groups)
                                                              if k.startswith(MODULE)))
     assert choice.depth == terminal.depth and len(choice.expand) == 1
+
+
+def test_z_folds_a_module_of_a_graph_drawn_open(gpt_trace):
+    # the graph opens unfolded; folding the module around a node must draw that module's box
+    from gradviz.draw.fold import FoldChoice
+
+    graph = gpt_trace.graph
+    open_fold = FoldChoice().plan(graph)
+    assert open_fold.is_identity
+    node = next(n.id for n in graph.nodes if (n.meta.get("module") or "") == "blocks.0.ln1" and not n.is_leaf)
+    choice = FoldChoice().toggle_module(graph, open_fold, node)
+    fold = choice.plan(graph)
+    assert not fold.is_identity and fold.box_of(node) == MODULE + "blocks.0.ln1"
+    _assert_attached(TraceDrawing(gpt_trace, fold=fold))

@@ -46,10 +46,14 @@ class Fold:
     focus: int | None = None
     hops: int | None = None
 
+    def __post_init__(self) -> None:
+        identity = not self.stubs and all(key == f"n{i}" for i, key in enumerate(self.groups))
+        object.__setattr__(self, "_identity", identity)
+
     @property
     def is_identity(self) -> bool:
         """True when every node is its own box and none is a stub: the look is unchanged."""
-        return not self.stubs and self.depth is None and self.focus is None
+        return self._identity  # type: ignore[attr-defined]
 
     def box_of(self, node_id: int) -> str | None:
         """The key of the box that shows node `node_id`, or None when it is out of view."""
