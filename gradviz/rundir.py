@@ -266,6 +266,9 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
     """Replace status.json with a new state, keeping fields not given (pid, device...)."""
     status = read_json(paths.status) or {}
     status.update(fields)
+    for key in PID_FIELDS:  # a pid with its start time: a reused pid is not mistaken for the trainer
+        if key in fields:
+            status[key + "_start"] = process_start(fields[key])
     status["state"] = state
     status["updated"] = time.time()
     write_json_atomic(paths.status, status)
@@ -294,7 +297,8 @@ def named_process_alive(status: Mapping[str, Any]) -> bool | None:
     pids = [status.get(key) for key in PID_FIELDS]
     if not any(pids):
         return None
-    return any(process_alive(pid) for pid in pids)
+    return any(process_alive(status.get(key)) and status.get(key + "_start") in (None, process_start(status.get(key)))
+               for key in PID_FIELDS)
 
 
 def write_control(paths: RunPaths, command: str) -> None:
@@ -326,6 +330,18 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return not _zombie(pid)
+
+
+def process_start(pid: Any) -> int | None:
+    """When a process started (clock ticks since boot, Linux /proc; None elsewhere or if gone):
+    with its pid, an identity that a later process given the same pid does not share."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[19])  # field 22 of stat; the split starts at field 3
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _zombie(pid: int) -> bool:

@@ -31,3 +31,20 @@ def test_the_penalty_is_described_for_both_l2_forms():
     about = next(s.about for s in STEP_STATS if s.name == "penalty")
     assert set(L2_FORMS) == {"squared", "norm"}
     assert "λ·Σ‖θ‖²" in about and "λ·Σ‖θ‖₂" in about and "--l2-form" in about
+
+
+def test_a_reused_pid_is_not_taken_for_the_trainer(tmp_path):
+    # a stale status naming a pid that now belongs to another process is not alive
+    import os
+
+    from gradviz.rundir import RunPaths, named_process_alive, process_start, read_json, write_status
+
+    paths = RunPaths(tmp_path / "run")
+    paths.root.mkdir()
+    write_status(paths, "running", pid=os.getpid())
+    status = read_json(paths.status)
+    assert status["pid_start"] == process_start(os.getpid()) is not None
+    assert named_process_alive(status) is True
+    stale = {**status, "pid_start": status["pid_start"] - 1}  # the same pid, started at another time
+    assert named_process_alive(stale) is False
+    assert named_process_alive({"pid": os.getpid()}) is True  # a status from before start times were kept
