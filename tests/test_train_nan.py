@@ -16,7 +16,7 @@ from gradviz.commands.train import exit_code
 from gradviz.errors import NonFiniteError
 from gradviz.sources.spec import build_model, load_spec, make_data
 from gradviz.train.nan_origin import trace_saved
-from train_support import records, run_worker, status, train_here, write_spec
+from train_support import LINEAR_SPEC, records, run_worker, status, train_here, write_spec
 from tui_support import run_async
 
 # log of fc2's output: positive at first, driven below zero by the loss (target log y = -4).
@@ -50,24 +50,9 @@ def make_data(seed, n=64):
     return torch.randn(n, 2, generator=gen), torch.full((n, 1), -4.0)
 """
 
-# An exploding learning rate on a small tanh network.
-EXPLODING_SPEC = """
-import torch
-from torch import nn
-
-TRAINING = {"lr": 50.0, "epochs": 20, "batch_size": 8, "optimizer": "sgd"}
-
-def build_model():
-    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
-
-def loss(output, target):
-    return ((output - target) ** 2).mean()
-
-def make_data(seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(64, 3, generator=g)
-    return x, x.sum(dim=1, keepdim=True)
-"""
+# An exploding learning rate on the small tanh network the training tests use.
+EXPLODING_SPEC = LINEAR_SPEC.replace('{"lr": 0.1, "epochs": 2,', '{"lr": 50.0, "epochs": 20,')
+assert EXPLODING_SPEC != LINEAR_SPEC
 
 
 def plain_full_batch(spec_path: str, lr: float, steps: int) -> tuple[int, dict[str, torch.Tensor]]:
