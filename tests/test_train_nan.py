@@ -160,13 +160,10 @@ async def test_gradviz_step_on_the_run_dir_opens_at_the_origin(tmp_path: Path) -
 
 
 # sqrt(z²) at z = 0: the forward is finite (0), the adjoint of z² is 1/(2·0) = Inf.
-BACKWARD_SPEC = """
-import torch
-from torch import nn
-
-TRAINING = {"lr": 0.1, "epochs": 2, "batch_size": 16, "optimizer": "sgd"}
-
-class Net(nn.Module):
+BACKWARD_SPEC = LINEAR_SPEC.replace('"batch_size": 8', '"batch_size": 16').replace(
+    """def build_model():
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))""",
+    """class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc1 = nn.Linear(3, 4)
@@ -178,16 +175,8 @@ class Net(nn.Module):
         return torch.sqrt(self.fc2(torch.tanh(self.fc1(x))) ** 2)
 
 def build_model():
-    return Net()
-
-def loss(output, target):
-    return ((output - target) ** 2).mean()
-
-def make_data(seed):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(64, 3, generator=g)
-    return x, x.sum(dim=1, keepdim=True)
-"""
+    return Net()""")
+assert "class Net" in BACKWARD_SPEC and '"batch_size": 16' in BACKWARD_SPEC
 
 
 def test_a_nan_born_in_the_backward_pass_names_the_adjoint(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
+
+from gradviz.commands.common import print_map
 
 
 def add_parser(subparsers) -> None:
@@ -126,11 +127,4 @@ def run(args: argparse.Namespace) -> int:
         points, paths, best, window = build(args)
         svg = map_svg(batches_surface(points, window, 90, 90), tracks(paths, args.epochs), title(args, best))
         print(f"wrote {write_svg(svg, args.output)}", file=sys.stderr)
-    if sys.stdout.isatty():
-        from rich.console import Console
-
-        size = shutil.get_terminal_size()
-        Console().print(render(args, size.columns, max(16, size.lines - 2), args.cells))
-        return 0
-    sys.stdout.write(summary(args))
-    return 0
+    return print_map(lambda columns, rows: render(args, columns, rows, args.cells), lambda: summary(args))

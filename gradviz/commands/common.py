@@ -252,3 +252,19 @@ def fold_from_args(trace: Trace, args: argparse.Namespace, budget: int | None = 
 
     module_budget = TERMINAL_MODULE_BUDGET if terminal else None
     return fold_choice(trace, args).plan(trace.graph, budget or BOX_BUDGET, module_budget)
+
+
+def print_map(draw, summary) -> int:
+    """A map sized to the terminal when stdout is one (`draw(columns, rows)`, a rich
+    renderable), else the plain text `summary()` for a pipe or a file; returns exit 0."""
+    import shutil
+    import sys
+
+    if not sys.stdout.isatty():
+        sys.stdout.write(summary())
+        return 0
+    from rich.console import Console
+
+    size = shutil.get_terminal_size()
+    Console().print(draw(size.columns, max(16, size.lines - 2)))
+    return 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
+
+from gradviz.commands.common import print_map
 
 
 def add_parser(subparsers) -> None:
@@ -67,11 +68,5 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.descent.svg import write_svg
 
         print(f"wrote {write_svg(landscape_svg(land), args.output)}", file=sys.stderr)
-    from rich.console import Console
-
-    if sys.stdout.isatty():
-        size = shutil.get_terminal_size()
-        Console().print(landscape_map(land, size.columns, max(16, size.lines - 2), args.cells))
-        return 0
-    sys.stdout.write(landscape_summary(land))
-    return 0
+    return print_map(lambda columns, rows: landscape_map(land, columns, rows, args.cells),
+                     lambda: landscape_summary(land))
