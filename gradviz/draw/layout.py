@@ -25,7 +25,9 @@ RANKSEP_IN = 0.3
 
 @dataclass(frozen=True)
 class BoxSpec:
-    """One node to draw: its text lines, a style key, and an optional dotted cluster path."""
+    """One node to draw: its text lines, a style key, and an optional dotted cluster path.
+    A `hollow` box is a frame with its first line as a title in the top border, and what
+    lies inside drawn by others (compound.py's containers)."""
 
     key: str
     lines: tuple[str, ...]
@@ -33,6 +35,7 @@ class BoxSpec:
     cluster: str | None = None
     line_styles: tuple[str | None, ...] = ()
     border: bool = True
+    hollow: bool = False
 
 
 @dataclass(frozen=True)

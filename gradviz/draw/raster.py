@@ -12,7 +12,7 @@ crossing (┼), never a tee: tees appear only where an edge leaves a box.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -139,13 +139,11 @@ class Grid:
     ) -> None:
         """Redraw one box in place, with new text and/or style keys; the layout stays."""
         box = self.boxes[key]
-        self.paint_boxes([BoxSpec(
-            key,
-            box.lines if lines is None else tuple(lines),
-            box.style if style is None else style,
-            box.cluster,
-            box.line_styles if line_styles is None else tuple(line_styles),
-            box.border,
+        self.paint_boxes([replace(
+            box,
+            lines=box.lines if lines is None else tuple(lines),
+            style=box.style if style is None else style,
+            line_styles=box.line_styles if line_styles is None else tuple(line_styles),
         )])
 
     def paint_boxes(self, boxes: Sequence[BoxSpec]) -> None:
@@ -158,6 +156,12 @@ class Grid:
         """Draw boxes: fill, borders, ports and text, batched into a few array writes."""
         if not keys:
             return
+        hollow = [key for key in keys if self.boxes[key].hollow]
+        if hollow:
+            self._paint_hollow(hollow)
+            keys = [key for key in keys if not self.boxes[key].hollow]
+            if not keys:
+                return
         rects = [self.layout.boxes[key] for key in keys]
         x = np.array([r.x for r in rects])
         y = np.array([r.y for r in rects])
@@ -212,6 +216,28 @@ class Grid:
             self.styles[row, left : left + width] = self.style_id(key)
         if ports:
             self.styles.flat[np.array(ports)] = port_styles
+
+    def _paint_hollow(self, keys: Sequence[str]) -> None:
+        """Frames whose inside others draw: border, title in the top border, ports."""
+        for key in keys:
+            box, rect = self.boxes[key], self.layout.boxes[key]
+            border = np.concatenate([
+                _runs(self.width, [rect.y, rect.bottom - 1], [rect.x, rect.x], [rect.w, rect.w]),
+                _runs(self.width, [rect.y + 1, rect.y + 1], [rect.x, rect.right - 1], [rect.h - 2] * 2, vertical=True),
+            ])
+            self.styles.flat[border] = self.style_id(box.style)
+            self.owners.flat[border] = self._box_ids[key]
+            self._frames(*(np.array([v]) for v in (rect.x, rect.y, rect.w, rect.h)), self.glyphs.box)
+            title = f" {box.lines[0]} " if box.lines else ""
+            if title and rect.w > 4:
+                width = min(len(title), rect.w - 4)
+                self.chars[rect.y, rect.x + 2 : rect.x + 2 + width] = self._line_cells(title, width, "left")
+            for px, _, j in self.ports_out[key]:
+                self.chars[rect.bottom - 1, px] = self.glyphs.port
+                self.styles[rect.bottom - 1, px] = self.style_id(self.edges[j].style)
+            for px, _, j in self.ports_in[key]:
+                self.chars[rect.y, px] = self.glyphs.arrows[0]
+                self.styles[rect.y, px] = self.style_id(self.edges[j].style)
 
     def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
         """A borderless box is one row: its text, on a line joining the ports of its edges."""

@@ -8,6 +8,7 @@ the nodes the caller names (`repaint`, O(changed), for a step on a graph of thou
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -19,7 +20,18 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S
-from gradviz.draw.fold import STUB, TERMINAL_MODULE_BUDGET, Fold, box_members, fold_look, folded_box, merged_style, plan_fold
+from gradviz.draw.compound import bridge, compound_layout, is_port, port_source
+from gradviz.draw.fold import (
+    MODULE,
+    STUB,
+    TERMINAL_MODULE_BUDGET,
+    Fold,
+    box_members,
+    fold_look,
+    folded_box,
+    merged_style,
+    plan_fold,
+)
 from gradviz.draw.look import (
     DETAILS,
     EDGE_TERMINAL,
@@ -153,10 +165,11 @@ class TraceDrawing:
 
     Building one runs `dot`: where a UI is waiting, build it in a worker thread. Without a
     `fold`, the most open folding that fits the box budget is drawn (fold.plan_fold).
+    Drawings of one trace can share `numbers` (its formatted norms: most of the cost).
     """
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
@@ -165,9 +178,12 @@ class TraceDrawing:
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
         self.labels = labels
-        self._numbers = Numbers(trace)
+        self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
+        # a folded model is laid out module by module, each distinct module once (compound.py)
+        self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers))
-        self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
+        lay_out = compound_layout if self.compound else layout_graph
+        self.layout = lay_out(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
@@ -176,6 +192,9 @@ class TraceDrawing:
         for key, node in sizing.targets.items():
             if key.startswith(STUB):
                 self._members[key] = [node]
+        for key, node in sizing.targets.items():
+            if is_port(key):  # a port is repainted with the box it stands for
+                self._members[key] = self._members.get(port_source(key), [node])
         self._boxes_of: list[list[str]] = [[] for _ in graph.nodes]  # box keys that show a node
         for key, inside in self._members.items():
             for node in inside:
@@ -203,7 +222,15 @@ class TraceDrawing:
         return self._grid.runs(y)
 
     def _folded(self, look: GraphLook) -> GraphLook:
-        return fold_look(self.trace.graph, look, self.fold, self.detail)
+        folded = fold_look(self.trace.graph, look, self.fold, self.detail)
+        return bridge(folded, self._box_name) if self.compound else folded
+
+    def _box_name(self, key: str) -> str:
+        """What a port of box `key` says: a node's label, a module's path."""
+        if key.startswith(MODULE):
+            return key[len(MODULE):]
+        node = int(key[1:]) if key.startswith("n") else int(key[len(STUB):].split(".")[0])
+        return self.trace.graph.nodes[node].label
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
@@ -251,16 +278,19 @@ class TraceDrawing:
             keys.update(self._boxes_of[node_id])
             edges.update(self._edges_of[node_id])
         boxes = []
-        for key in keys:
+        def box_look(key: str) -> tuple:
             if key.startswith("n"):
                 box = node_box(int(key[1:]))
-                look = (box.lines, box.style, box.line_styles)
-            else:
-                look = folded_box(trace.graph, key, self._members[key], node_box, self.detail)
+                return box.lines, box.style, box.line_styles
+            if is_port(key):  # its text stays; it takes the style of the box it stands for
+                return grid.boxes[key].lines, box_look(port_source(key))[1], ()
+            return folded_box(trace.graph, key, self._members[key], node_box, self.detail)
+
+        for key in keys:
+            look = box_look(key)
             if self._box_looks.get(key) != look:
                 self._box_looks[key] = look
-                old = grid.boxes[key]
-                boxes.append(BoxSpec(key, *look[:2], old.cluster, look[2], old.border))
+                boxes.append(replace(grid.boxes[key], lines=look[0], style=look[1], line_styles=look[2]))
                 rect = self.layout.boxes[key]
                 rows.update(range(rect.y, rect.y + rect.h))
         grid.paint_boxes(boxes)

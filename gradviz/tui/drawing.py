@@ -17,6 +17,7 @@ from rich.style import Style
 
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import Fold, FoldChoice
+from gradviz.draw.look import Numbers
 from gradviz.errors import GradvizError
 from gradviz.tui.scene import Scene, changed_nodes
 
@@ -44,7 +45,7 @@ class DotDrawing:
     """gradviz.draw's layout (dot, orthogonal edges), repainted node by node per step."""
 
     def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
-                 choice: FoldChoice | None = None):
+                 choice: FoldChoice | None = None, numbers: Numbers | None = None):
         from gradviz.draw.terminal import Theme, TraceDrawing
 
         self.trace = trace
@@ -52,7 +53,7 @@ class DotDrawing:
         self.choice = choice or FoldChoice()
         self.fold = self.choice.plan(trace.graph)
         self.note = self.fold.note
-        self._drawing = TraceDrawing(trace, detail, timeout_s=timeout_s, fold=self.fold)
+        self._drawing = TraceDrawing(trace, detail, timeout_s=timeout_s, fold=self.fold, numbers=numbers)
         self._drawing.grid(None)
         self.width, self.height = self._drawing.width, self._drawing.height
         self._theme = Theme()
@@ -84,13 +85,14 @@ class DotDrawing:
 
 
 def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
-                  choice: FoldChoice | None = None) -> Drawing:
+                  choice: FoldChoice | None = None, numbers: Numbers | None = None) -> Drawing:
     """The Graphviz drawing (folded as `choice` asks), or the layered stand-in (with a note)
-    when dot is missing or too slow."""
+    when dot is missing or too slow. `numbers`: the trace's formatted numbers, shared by
+    its drawings."""
     from gradviz.tui.picture import LayeredDrawing
 
     try:
-        return DotDrawing(trace, detail, timeout_s, choice)
+        return DotDrawing(trace, detail, timeout_s, choice, numbers)
     except ImportError:
         drawing = LayeredDrawing(trace, detail)
     except GradvizError as exc:

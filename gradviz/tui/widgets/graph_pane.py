@@ -21,6 +21,7 @@ from textual.strip import Strip
 
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import Fold, FoldChoice
+from gradviz.draw.look import Numbers
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
@@ -82,6 +83,7 @@ class GraphPane(ScrollView, can_focus=True):
         self.detail = "full"
         self.choice = FoldChoice()  # which modules are folded, what is in focus (draw/fold.py)
         self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}
+        self.numbers: Numbers | None = None  # the trace's formatted numbers, shared by its drawings
         self.narrow = False
         self._fitting = False
         self._room: tuple[int, int] | None = None
@@ -95,6 +97,8 @@ class GraphPane(ScrollView, can_focus=True):
     def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None) -> None:
         """Show `trace` at `detail`, folded as `choice` asks (default: as now), laying it out
         first (in a worker) if need be; each (detail, folding) is laid out once and kept."""
+        if self.numbers is None or self.numbers.trace is not trace:
+            self.numbers = Numbers(trace)
         self.trace, self.detail = trace, detail
         self.choice = choice if choice is not None else self.choice
         if (detail, self.choice) in self.drawings:
@@ -155,7 +159,7 @@ class GraphPane(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="layout")
     def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice) -> None:
-        self.post_message(self._Ready(build_drawing(trace, detail, choice=choice)))
+        self.post_message(self._Ready(build_drawing(trace, detail, choice=choice, numbers=self.numbers)))
 
     def on_graph_pane__ready(self, message: _Ready) -> None:
         message.stop()

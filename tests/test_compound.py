@@ -1,0 +1,133 @@
+"""A folded model laid out module by module (draw/compound.py): every edge attached across
+module frames, identical blocks laid out once, opening a module lays out only what changed."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+
+from drawcheck import traced_edges
+from tui_support import SAMPLES
+from gradviz.draw import compound
+from gradviz.draw.compound import CONTAINER, is_port, port_source
+from gradviz.draw.fold import MODULE, FoldChoice, plan_fold
+from gradviz.draw.terminal import TraceDrawing
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def gpt4():
+    """A GPT-2-shaped model of four identical blocks."""
+    from gradviz.sources.model import trace_spec
+
+    os.environ["GRADVIZ_GPT2"] = "4,16,2,8"
+    try:
+        return trace_spec(SAMPLES / "big" / "gpt2_shaped.py", batch_size=2, seed=0, level="module", dtype=None)
+    finally:
+        del os.environ["GRADVIZ_GPT2"]
+
+
+@pytest.fixture
+def dot_calls(monkeypatch):
+    """The DOT texts `dot` is asked to lay out, with dot's memory of earlier answers cleared."""
+    calls: list[str] = []
+    real = compound.run_dot
+
+    def counting(source, fmt, timeout_s=60.0):
+        calls.append(source)
+        return real(source, fmt, timeout_s)
+
+    monkeypatch.setattr(compound, "_plain", {})
+    monkeypatch.setattr(compound, "run_dot", counting)
+    return calls
+
+
+def _inside(inner, outer) -> bool:
+    return outer.x < inner.x and inner.right < outer.right and outer.y < inner.y and inner.bottom < outer.bottom
+
+
+@pytest.mark.parametrize("depth,expand", [(1, ()), (2, ()), (3, ()), (2, ("blocks.1",)), (3, ("blocks.2.attn",))])
+def test_a_folded_model_keeps_every_edge_attached_across_module_frames(gpt4, depth, expand):
+    graph = gpt4.graph
+    fold = plan_fold(graph, depth=depth, expand=expand)
+    drawing = TraceDrawing(gpt4, fold=fold)
+    assert drawing.compound
+    look = drawing.look()
+    assert traced_edges(drawing.grid()) == Counter((e.src, e.dst) for e in look.edges)
+    # every graph edge between two boxes in view is carried by a drawn edge
+    carried = {ids for j in range(len(look.edges)) for ids in look.edges_drawn_by(j)}
+    between = {(node.id, position) for node in graph.nodes for position, source in enumerate(node.inputs)
+               if fold.groups[node.id] and fold.groups[source] and fold.groups[node.id] != fold.groups[source]}
+    assert between and between <= carried
+    # each module's members lie inside its frame; a port stands for its source's node
+    rects = drawing.layout.boxes
+    for box in look.boxes:
+        if box.cluster:
+            assert _inside(rects[box.key], rects[CONTAINER + box.cluster]), box.key
+        if is_port(box.key):
+            assert look.node_of(box.key) == look.node_of(port_source(box.key))
+
+
+def _relative(drawing: TraceDrawing, module: str) -> list[tuple[int, int, int, int]]:
+    frame = drawing.layout.boxes[CONTAINER + module]
+    return sorted((r.x - frame.x, r.y - frame.y, r.w, r.h) for key, r in drawing.layout.boxes.items()
+                  if key != CONTAINER + module and _inside(r, frame))
+
+
+def test_identical_blocks_are_laid_out_once_and_look_the_same(gpt4, dot_calls):
+    fold = plan_fold(gpt4.graph, depth=3)
+    drawing = TraceDrawing(gpt4, fold=fold)
+    scopes = 1 + sum(1 for box in drawing.look().boxes if box.key.startswith(CONTAINER))
+    blocks = [f"blocks.{k}" for k in range(4)]
+    assert len(dot_calls) == len(set(dot_calls)) < scopes - len(blocks) + 2  # four blocks: one dot run
+    first = _relative(drawing, blocks[0])
+    assert len(first) > 5 and all(_relative(drawing, block) == first for block in blocks[1:])
+    TraceDrawing(gpt4, fold=fold)  # the same folding again: every scope is known
+    assert len(dot_calls) == len(set(dot_calls))
+
+
+def test_opening_a_module_lays_out_only_it_and_the_scopes_around_it(gpt4, dot_calls):
+    graph = gpt4.graph
+    choice = FoldChoice(depth=3)
+    fold = choice.plan(graph)
+    before = TraceDrawing(gpt4, fold=fold)
+    known = len(dot_calls)
+    node = next(i for i, key in enumerate(fold.groups) if key == MODULE + "blocks.2.attn")
+    opened = choice.toggle_module(graph, fold, node)
+    assert opened is not None and opened.expand == {"blocks.2.attn"}
+    after = TraceDrawing(gpt4, fold=opened.plan(graph))
+    # blocks.2.attn's inside, blocks.2, blocks and the top level: nothing else
+    assert len(dot_calls) - known == 4
+    for block in ("blocks.0", "blocks.1", "blocks.3"):
+        assert _relative(after, block) == _relative(before, block)
+    assert after.fold.box_of(node) != before.fold.box_of(node)
+
+
+def test_a_click_on_a_port_selects_its_node_and_stepping_inside_an_open_module_repaints_exactly(gpt4):
+    from gradviz.tui.scene import Scene, changed_nodes
+    from gradviz.tui.timeline import Timeline
+
+    fold = plan_fold(gpt4.graph, depth=2, expand=("blocks.1",))
+    drawing = TraceDrawing(gpt4, fold=fold)
+    look = drawing.look()
+    ports = [box.key for box in look.boxes if is_port(box.key)]
+    assert any(key.startswith(compound.PORT_IN) for key in ports) and any(
+        key.startswith(compound.PORT_OUT) for key in ports)
+    for key in ports:
+        rect = drawing.layout.boxes[key]
+        assert drawing.node_at(rect.x + rect.w // 2, rect.y) == look.node_of(port_source(key))
+    timeline = Timeline(gpt4)
+    full = TraceDrawing(gpt4, fold=fold)
+    previous = None
+    total = len(timeline)
+    for k in [0, *range(1, total + 1, max(1, total // 30)), total, 5]:
+        scene = Scene(timeline, k)
+        changed = None if previous is None else changed_nodes(previous, scene)
+        drawing.repaint(scene.state, range(len(gpt4.graph.nodes)) if changed is None else changed)
+        previous = scene
+        full.grid(scene.state)
+        rows = [drawing.runs(y) for y in range(drawing.height)]
+        assert rows == [full.runs(y) for y in range(full.height)], f"step {k}"
