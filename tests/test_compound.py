@@ -131,3 +131,39 @@ def test_a_click_on_a_port_selects_its_node_and_stepping_inside_an_open_module_r
         full.grid(scene.state)
         rows = [drawing.runs(y) for y in range(drawing.height)]
         assert rows == [full.runs(y) for y in range(full.height)], f"step {k}"
+
+
+@pytest.mark.parametrize("which", ["expression", "model"])
+def test_a_layout_over_its_time_budget_is_drawn_smaller_with_edges_and_says_so(gpt4, monkeypatch, which):
+    from gradviz.draw import layout
+    from gradviz.draw.dot import LayoutTimeout
+    from gradviz.draw.fold import box_count
+    from gradviz.draw.terminal import laid_out
+    from gradviz.sources.expr import trace_expression
+
+    # boxes `dot` lays out "in time" here; more stand for a dot that takes minutes (a model is
+    # laid out one module at a time, so its limit is on the biggest module: attention's inside)
+    limit = 60 if which == "expression" else 12
+    real = layout.run_dot
+
+    def slow_past_limit(source, fmt, timeout_s=60.0):
+        if source.count("[width=") > limit:
+            raise LayoutTimeout(f"`dot` took longer than {timeout_s:.0f} s")
+        return real(source, fmt, timeout_s)
+
+    monkeypatch.setattr(layout, "run_dot", slow_past_limit)
+    monkeypatch.setattr(compound, "run_dot", slow_past_limit)
+    monkeypatch.setattr(compound, "_plain", {})
+    if which == "expression":
+        trace = trace_expression("\n".join(f"s{i} = tanh({f's{i - 1}' if i else 'x1'} * x1 + x2)"
+                                           for i in range(60)), {"x1": 0.3, "x2": 0.2})
+        asked = plan_fold(trace.graph)
+    else:
+        trace, asked = gpt4, plan_fold(gpt4.graph, depth=4)
+    assert box_count(trace.graph, list(asked.groups), asked.stubs) > limit
+    drawing = laid_out(trace, fold=asked, timeout_s=3)
+    assert drawing.fold.note.startswith("laying out ") and "took over 3 s" in drawing.fold.note
+    assert box_count(trace.graph, list(drawing.fold.groups), drawing.fold.stubs) < box_count(
+        trace.graph, list(asked.groups), asked.stubs)
+    look = drawing.look()
+    assert look.edges and traced_edges(drawing.grid()) == Counter((e.src, e.dst) for e in look.edges)

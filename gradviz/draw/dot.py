@@ -7,12 +7,18 @@ import subprocess
 
 from gradviz.errors import ExportError
 
+
+class LayoutTimeout(ExportError):
+    """`dot` did not finish within the time it was given."""
+
 INSTALL_HINT = "install Graphviz (apt-get install graphviz, or brew install graphviz)"
 
 # dot's network simplex grows fast past a few thousand nodes (0.2 s at 1,700 boxes here,
 # over 120 s at 17,000): above NODE_LIMIT boxes gradviz folds modules or focuses (fold.py).
 NODE_LIMIT = 2000
 DEFAULT_TIMEOUT_S = 120.0
+# a terminal drawing whose layout takes longer than this is drawn smaller instead (terminal.laid_out)
+LAYOUT_BUDGET_S = 10.0
 
 
 def dot_program() -> str:
@@ -34,7 +40,7 @@ def run_dot(source: str, fmt: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> byte
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ExportError(
+        raise LayoutTimeout(
             f"`dot` took longer than {timeout_s:.0f} s to lay out this graph; "
             "draw a smaller graph (a lower --detail, or collapse modules)"
         ) from None

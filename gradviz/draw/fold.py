@@ -208,7 +208,7 @@ def _fold_note(graph: Graph, groups: list[str], depth: int | None, levels: int) 
         return ""
     modules = len({key for key in groups if key.startswith(MODULE)})
     return (f"{len(graph.nodes)} nodes shown as {modules} folded modules at depth {depth} of {levels}; "
-            f"--depth {min(depth + 1, levels)} opens one level more")
+            f"--depth {depth + 1} opens " + ("one level more" if depth < levels else "every module"))
 
 
 def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[int], BoxSpec],

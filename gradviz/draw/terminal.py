@@ -19,13 +19,14 @@ from rich.text import Text
 
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LAYOUT_BUDGET_S, NODE_LIMIT, LayoutTimeout
 from gradviz.draw.compound import bridge, compound_layout, is_port, port_source
 from gradviz.draw.fold import (
     MODULE,
     STUB,
     TERMINAL_MODULE_BUDGET,
     Fold,
+    box_count,
     box_members,
     fold_look,
     folded_box,
@@ -329,6 +330,25 @@ class TraceDrawing:
         return GraphView(self.grid(state, mode, wrt, output).copy())
 
 
+def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii: bool = False,
+             timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None) -> TraceDrawing:
+    """A TraceDrawing of `fold`; when `dot` would take longer than `timeout_s`, one of a
+    folding a quarter the size (again if need be), whose note says what happened and how
+    to open more: never a long wait, never a picture without edges."""
+    fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
+    while True:
+        try:
+            return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers)
+        except LayoutTimeout:
+            boxes = box_count(trace.graph, list(fold.groups), fold.stubs)
+            budget = min(boxes, NODE_LIMIT) // 4
+            if budget < 4:
+                raise
+            smaller = plan_fold(trace.graph, budget=budget, module_budget=budget)
+            why = f"laying out {boxes} boxes took over {timeout_s:.0f} s"
+            fold = replace(smaller, note=f"{why}: {smaller.note}" if smaller.note else why)
+
+
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
                        mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
                        output: str | None = None, fold: Fold | None = None) -> Group:
@@ -336,7 +356,7 @@ def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str
     a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
     pass of `wrt` and the reverse pass of `output`, by default the first). Big graphs are
     folded to fit (fold.plan_fold), with a line saying how."""
-    drawing = TraceDrawing(trace, detail, ascii, fold=fold)
+    drawing = laid_out(trace, detail, fold, ascii)
     parts = [drawing.view(state, mode, wrt, output)]
     if drawing.fold.note:
         parts.append(Text(f"({drawing.fold.note})", style="dim"))

@@ -16,12 +16,12 @@ from typing import Protocol
 from rich.style import Style
 
 from gradviz.core.trace import Trace
+from gradviz.draw.dot import LAYOUT_BUDGET_S
 from gradviz.draw.fold import Fold, FoldChoice
 from gradviz.draw.look import Numbers
 from gradviz.errors import GradvizError
 from gradviz.tui.scene import Scene, changed_nodes
 
-LAYOUT_TIMEOUT_S = 60.0
 
 
 class Drawing(Protocol):
@@ -44,16 +44,16 @@ class Drawing(Protocol):
 class DotDrawing:
     """gradviz.draw's layout (dot, orthogonal edges), repainted node by node per step."""
 
-    def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
+    def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
                  choice: FoldChoice | None = None, numbers: Numbers | None = None):
-        from gradviz.draw.terminal import Theme, TraceDrawing
+        from gradviz.draw.terminal import Theme, laid_out
 
         self.trace = trace
         self.detail = detail
         self.choice = choice or FoldChoice()
-        self.fold = self.choice.plan(trace.graph)
+        self._drawing = laid_out(trace, detail, self.choice.plan(trace.graph), timeout_s=timeout_s, numbers=numbers)
+        self.fold = self._drawing.fold  # a smaller one than asked for when dot was too slow
         self.note = self.fold.note
-        self._drawing = TraceDrawing(trace, detail, timeout_s=timeout_s, fold=self.fold, numbers=numbers)
         self._drawing.grid(None)
         self.width, self.height = self._drawing.width, self._drawing.height
         self._theme = Theme()
@@ -84,7 +84,7 @@ class DotDrawing:
         return rect.x, rect.y, rect.w, rect.h
 
 
-def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_TIMEOUT_S,
+def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
                   choice: FoldChoice | None = None, numbers: Numbers | None = None) -> Drawing:
     """The Graphviz drawing (folded as `choice` asks), or the layered stand-in (with a note)
     when dot is missing or too slow. `numbers`: the trace's formatted numbers, shared by
