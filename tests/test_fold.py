@@ -263,3 +263,21 @@ def test_z_folds_a_module_of_a_graph_drawn_open(gpt_trace):
     fold = choice.plan(graph)
     assert not fold.is_identity and fold.box_of(node) == MODULE + "blocks.0.ln1"
     _assert_attached(TraceDrawing(gpt_trace, fold=fold))
+
+
+def test_a_focused_drawing_works_out_only_the_nodes_in_view(hub_trace):
+    # a focus on 1,000 nodes of 100,000 must cost what 1,000 cost: nothing outside is formatted
+    from gradviz.draw.look import Numbers
+
+    graph = hub_trace.graph
+    fold = plan_fold(graph, focus=len(graph.nodes) - 1, hops=3)
+    assert fold.shown is not None and 3 < len(fold.shown) < len(graph.nodes) // 4
+    numbers = Numbers(hub_trace)
+    drawing = TraceDrawing(hub_trace, fold=fold, numbers=numbers)
+    _assert_attached(drawing)
+    touched = {where[-1] if where[0] in ("value", "tangent", "reverse") else where[-2] for where in numbers._memo}
+    assert touched and touched <= fold.shown
+    # a node that uses one input twice (x1 * x1) lists that user once
+    square = trace_expression("y = x1 * x1 + x1", {"x1": 0.5}).graph
+    x1 = square.find("x1").id
+    assert len(square.users(x1)) == len(set(square.users(x1))) == 2

@@ -60,7 +60,9 @@ class Graph:
         users: list[list[int]] = [[] for _ in self.nodes]
         for node in self.nodes:
             for i in node.inputs:
-                if 0 <= i < len(users) and node.id not in users[i]:
+                # nodes come in order, so a repeated use is the last one listed (a hub's
+                # thousands of users made `not in` quadratic)
+                if 0 <= i < len(users) and (not users[i] or users[i][-1] != node.id):
                     users[i].append(node.id)
         object.__setattr__(self, "_users", tuple(tuple(u) for u in users))
         object.__setattr__(self, "_by_label", {n.label: n.id for n in reversed(self.nodes)})

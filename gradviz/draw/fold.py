@@ -49,6 +49,13 @@ class Fold:
     def __post_init__(self) -> None:
         identity = not self.stubs and all(key == f"n{i}" for i, key in enumerate(self.groups))
         object.__setattr__(self, "_identity", identity)
+        hidden = not all(self.groups)
+        object.__setattr__(self, "_shown", frozenset(i for i, key in enumerate(self.groups) if key) if hidden else None)
+
+    @property
+    def shown(self) -> frozenset[int] | None:
+        """The nodes in view, None when all are (a focus shows some)."""
+        return self._shown  # type: ignore[attr-defined]
 
     @property
     def is_identity(self) -> bool:

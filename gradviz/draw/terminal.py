@@ -182,7 +182,7 @@ class TraceDrawing:
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
-        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers))
+        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, shown=self.fold.shown))
         lay_out = compound_layout if self.compound else layout_graph
         self.layout = lay_out(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
@@ -237,7 +237,8 @@ class TraceDrawing:
              output: str | None = None) -> GraphLook:
         """The boxes and edges of one step (state) or of a finished pass (mode), folded."""
         view = make_view(self.trace, state, mode, wrt, output)
-        return self._folded(trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers))
+        return self._folded(trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers,
+                                       shown=self.fold.shown))
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:
