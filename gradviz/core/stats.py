@@ -30,10 +30,16 @@ class TensorStats:
 def l2_norm(value: np.ndarray) -> float:
     """‖value‖ over every element, summed in float64 without a float64 copy (NaN or Inf
     when an element is)."""
-    flat = np.asarray(value).ravel()
-    if flat.dtype.kind == "f":
-        return float(np.sqrt(np.einsum("i,i->", flat, flat, dtype=np.float64)))
-    flat = flat.astype(np.float64)
+    value = np.asarray(value)
+    if value.dtype.kind == "f":
+        # over the array's own axes: a transposed or broadcast view is read where it lies
+        # (ravel would copy it: most of a model's views, and the cost of drawing them)
+        axes = "".join(chr(ord("a") + k) for k in range(value.ndim)) if value.ndim <= 26 else None
+        if axes is None:
+            value = value.ravel()
+            axes = "a"
+        return float(np.sqrt(np.einsum(f"{axes},{axes}->", value, value, dtype=np.float64)))
+    flat = value.ravel().astype(np.float64)
     return float(np.sqrt(np.dot(flat, flat)))
 
 
