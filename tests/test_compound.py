@@ -83,6 +83,7 @@ def test_identical_blocks_are_laid_out_once_and_look_the_same(gpt4, dot_calls):
     scopes = 1 + sum(1 for box in drawing.look().boxes if box.key.startswith(CONTAINER))
     blocks = [f"blocks.{k}" for k in range(4)]
     assert len(dot_calls) == len(set(dot_calls)) < scopes - len(blocks) + 2  # four blocks: one dot run
+    assert "blocks.0 … blocks.3: 4 alike, laid out once" in drawing.fold.note
     first = _relative(drawing, blocks[0])
     assert len(first) > 5 and all(_relative(drawing, block) == first for block in blocks[1:])
     TraceDrawing(gpt4, fold=fold)  # the same folding again: every scope is known

@@ -150,11 +150,12 @@ class _Scope:
 
 
 def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> Layout:
+                    timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Layout, list[list[str]]]:
     """Lay out a bridged look (`bridge`) scope by scope, innermost first, and put the
-    scopes' layouts together inside their containers."""
+    scopes' layouts together inside their containers. Also returns the modules found
+    alike (each group laid out once), outermost groups only."""
     if not boxes:
-        return Layout(0, 0, {}, (), {}, {})
+        return Layout(0, 0, {}, (), {}, {}), []
     index = {box.key: i for i, box in enumerate(boxes)}
     scopes: dict[str, _Scope] = {}
     for i, box in enumerate(boxes):
@@ -188,7 +189,21 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
             inside = [edges[j] for j in other.edges]
             plain = dot_plain(dot_source(members, inside, sizes, {}), timeout_s)
             other.layout = place(members, inside, read_ranks(plain, members, inside, {}), sizes, {})
-    return _assemble(scopes, boxes, edges, index)
+    repeated = [sorted((scope.path for scope in group), key=_natural) for group in alike.values() if len(group) > 1]
+    inside_repeat = {path for group in repeated for path in group}
+    outermost = [group for group in repeated if not any(
+        ancestor in inside_repeat for ancestor in _chain("", _parent(group[0])))]
+    return _assemble(scopes, boxes, edges, index), sorted(outermost, key=lambda group: _natural(group[0]))
+
+
+def _natural(path: str) -> tuple:
+    """blocks.2 before blocks.10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split("."))
+
+
+def alike_note(groups: list[list[str]]) -> str:
+    """'blocks.0 … blocks.11: 12 alike, laid out once' for each group of alike modules."""
+    return "; ".join(f"{group[0]} … {group[-1]}: {len(group)} alike, laid out once" for group in groups)
 
 
 def _member_signature(box: BoxSpec, scopes: dict[str, _Scope]) -> tuple:

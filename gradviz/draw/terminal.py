@@ -20,7 +20,7 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LAYOUT_BUDGET_S, NODE_LIMIT, LayoutTimeout
-from gradviz.draw.compound import bridge, compound_layout, is_port, port_source
+from gradviz.draw.compound import alike_note, bridge, compound_layout, is_port, port_source
 from gradviz.draw.fold import (
     MODULE,
     STUB,
@@ -183,8 +183,12 @@ class TraceDrawing:
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, shown=self.fold.shown))
-        lay_out = compound_layout if self.compound else layout_graph
-        self.layout = lay_out(sizing.boxes, sizing.edges, timeout_s)
+        if self.compound:
+            self.layout, alike = compound_layout(sizing.boxes, sizing.edges, timeout_s)
+            if alike:
+                self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(alike)])))
+        else:
+            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
