@@ -27,7 +27,7 @@ from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model.describe import canonical_op
-from gradviz.sources.model.program import LEAF_KINDS, Program, Step, materialize
+from gradviz.sources.model.program import LEAF_KINDS, Program, Ref, Step, materialize
 
 # (source step, alias tensor or None, container step it came through or None)
 EdgeRecord = tuple[int, Any, Any]
@@ -214,7 +214,7 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
     EdgeTerms): converting every tensor up front cost as much as a small model's forward.
     """
     graph, ids, partial_edges, gid_of = build_graph(program, run)
-    grads, isolated = backward(run)
+    grads, isolated = backward(run, program.steps)
     tensors = run.tensors
     values = TensorArrays([tensors[step] for step in ids])
     adjoint_items: list[Any] = []
@@ -247,7 +247,7 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
                  LazyPartials(graph, values, aux, partial_edges), aux, dict(info))
 
 
-def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], np.ndarray]]:
+def backward(run: Run, steps: list[Step] | None = None) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], Any]]:
     """One autograd.grad over every differentiable node output and every alias.
 
     Returns grads keyed by step (None: differentiable but not reaching the loss) and by
@@ -260,6 +260,7 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
             keys.append(step)
             inputs.append(tensor)
     pieces = _container_pieces(run) if run.containers and run.split_edges else {}
+    views = _view_pieces(run, steps, pieces) if steps else {}  # split/chunk/unbind pieces: their shares need no extra pass
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
             if alias is not None:
@@ -267,10 +268,15 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
                 inputs.append(alias)
     if not inputs or not run.loss.requires_grad:
         return {}, {}
-    grads = torch.autograd.grad(run.loss, inputs, allow_unused=True, retain_graph=bool(pieces))
+    rest = {step: [p for p in positions if (step, p) not in views] for step, positions in pieces.items()}
+    rest = {step: positions for step, positions in rest.items() if positions}
+    grads = torch.autograd.grad(run.loss, inputs, allow_unused=True, retain_graph=bool(rest))
     found: dict[Any, torch.Tensor | None] = dict(zip(keys, grads))
-    isolated: dict[tuple[int, int], np.ndarray] = {}
-    for step, positions in pieces.items():
+    isolated: dict[tuple[int, int], Any] = {}
+    for (step, position), place in views.items():
+        _share_piece_adjoint(run, found, step, position, place)
+        isolated[(step, position)] = EmbeddedShare(found.get(step), *place)
+    for step, positions in rest.items():
         seed = found.get(step)
         aliases = [_target(run, step, p) for p in positions]
         if seed is None:
@@ -281,6 +287,63 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
         for position, alias, share in zip(positions, aliases, shares):
             isolated[(step, position)] = numpy_of(share if share is not None else torch.zeros_like(alias))
     return found, isolated
+
+
+# Calls whose pieces are views of their input, side by side without overlap: a piece's share
+# of the input is its adjoint in the piece's place and zeros elsewhere (what torch's
+# split/unbind backward computes), so it is made from the adjoint when read, not by an
+# extra backward pass that would keep the whole autograd graph alive until it ran.
+VIEW_SPLITS = {"split", "chunk", "unbind", "tensor_split", "split_with_sizes", "hsplit", "vsplit", "dsplit"}
+
+
+def _view_pieces(run: Run, steps: list[Step], pieces: dict[int, list[int]]) -> dict[tuple[int, int], tuple]:
+    """(step, position) → (shape, dtype, piece shape, piece stride, piece offset) for each
+    piece that is a view of its edge's target made by a VIEW_SPLITS call taken apart by getitem."""
+    found: dict[tuple[int, int], tuple] = {}
+    for step, positions in pieces.items():
+        own = steps[step]
+        for position in positions:
+            via = run.edges[step][position][2]
+            if not (own.op == "getitem" and own.args and own.args[0] == Ref(via) and steps[via].op in VIEW_SPLITS):
+                continue
+            piece, target = run.tensors[step], _target(run, step, position)
+            if piece.untyped_storage().data_ptr() != target.untyped_storage().data_ptr() \
+                    or not target.is_contiguous() or piece.dtype != target.dtype:
+                continue
+            found[(step, position)] = (tuple(target.shape), target.dtype, tuple(piece.shape), piece.stride(),
+                                       piece.storage_offset() - target.storage_offset())
+    return found
+
+
+def _share_piece_adjoint(run: Run, found: dict[Any, torch.Tensor | None], step: int, position: int,
+                         place: tuple) -> None:
+    """A view piece's adjoint becomes a view of the gradient its input got through the split
+    (torch's split backward copied it there), so the same numbers are not held twice."""
+    source, alias, _ = run.edges[step][position]
+    whole = found.get(("alias", step, position)) if alias is not None else found.get(source)
+    piece = found.get(step)
+    shape, dtype, piece_shape, stride, offset = place
+    if piece is None or whole is None or tuple(whole.shape) != shape or whole.dtype != dtype \
+            or not whole.is_contiguous() or len(run.edges[step]) != 1:
+        return
+    found[step] = whole.as_strided(piece_shape, stride, whole.storage_offset() + offset)
+
+
+class EmbeddedShare:
+    """A view piece's share of its input: the piece's adjoint in its place, zeros elsewhere."""
+
+    __slots__ = ("grad", "shape", "dtype", "piece_shape", "stride", "offset")
+
+    def __init__(self, grad: torch.Tensor | None, shape: tuple, dtype: Any, piece_shape: tuple,
+                 stride: tuple, offset: int):
+        self.grad = grad
+        self.shape, self.dtype, self.piece_shape, self.stride, self.offset = shape, dtype, piece_shape, stride, offset
+
+    def materialize(self) -> torch.Tensor:
+        share = torch.zeros(self.shape, dtype=self.dtype)
+        if self.grad is not None:
+            share.as_strided(self.piece_shape, self.stride, self.offset).copy_(self.grad)
+        return share
 
 
 def _target(run: Run, step: int, position: int) -> torch.Tensor:
