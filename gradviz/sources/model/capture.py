@@ -27,7 +27,7 @@ from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model.describe import canonical_op
-from gradviz.sources.model.program import LEAF_KINDS, Program, Ref, Step, materialize
+from gradviz.sources.model.program import LEAF_KINDS, Program, Ref, Step, materialize, refs_in
 
 # (source step, alias tensor or None, container step it came through or None)
 EdgeRecord = tuple[int, Any, Any]
@@ -71,11 +71,15 @@ def set_rng_state(state: tuple[Any, Any]) -> None:
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
-            record_rng: bool = False) -> Run:
+            record_rng: bool = False, watch: Any = None) -> Run:
     """Run every step once, aliasing each use of a shared value when `split_edges`.
 
     `record_rng` keeps the RNG state before each call (for --check to replay dropout
     inside modules and SDPA); the plain capture skips it, it costs a copy per node.
+
+    `watch` (summaries.Watch) sees each value and alias as it is made and keeps what it
+    needs of them; the run then holds stand-ins (shape, dtype, requires_grad) and lets
+    go of each value after its last use, so only what autograd saves stays alive.
     """
     steps = program.steps
     env: list[Any] = [None] * len(steps)
@@ -86,6 +90,8 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     aux: dict[int, dict[str, Any]] = {}
     rng: dict[int, Any] = {}
     model_training = bool(getattr(program.model, "training", True))
+    last_use = _last_uses(steps) if watch is not None else {}
+    dropout_sources = {steps[i].attrs["dropout_of"] for i in program.dropout_outputs}
 
     def use(index: int, edges: list[EdgeRecord], passed: dict[int, Any]) -> Any:
         value = env[index]
@@ -94,7 +100,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 return passed[index]  # so identity checks inside the call still hold
             if split_edges and steps[index].shared and value.requires_grad:
                 value = value.view_as(value)
-                edges.append((index, value, None))
+                edges.append((index, value if watch is None else watch.alias(value, index), None))
             else:
                 edges.append((index, None, None))
             passed[index] = value
@@ -124,14 +130,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 if step.dropout is not None:
                     value = _dropout(step, args[0], aux, model_training)
                 elif step.params:
-                    value = _call_leaf(step, args, kwargs, env, edges, split_edges, steps)
+                    value = _call_leaf(step, args, kwargs, env, edges, split_edges, steps, watch)
                 else:
                     value = step.fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - re-raised naming the node that failed
                 raise NodeFailed(f"while running {step.definition}: {type(exc).__name__}: {_first_line(exc)}") from exc
             env[step.index] = value
             if isinstance(value, torch.Tensor):
-                tensors[step.index] = value
+                tensors[step.index] = value if watch is None else watch.value(step, value, edges)
                 nodes.append(step.index)
                 edges_of[step.index] = edges
             elif edges and is_container(value):
@@ -139,6 +145,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 vias = {via for _, _, via in edges}
                 root = vias.pop() if len(vias) == 1 and None not in vias else step.index
                 containers[step.index] = (root, [(s, a, None) for s, a, _ in edges])
+                if watch is not None:
+                    watch.container(step, passed)
+            if watch is not None:
+                del args, kwargs, passed, value
+                for index in last_use.get(step.index, ()):
+                    if steps[index].kind == "call" and index != program.output:
+                        # native_dropout's (output, mask): the mask is read after the run
+                        env[index] = (None, env[index][1]) if index in dropout_sources else None
         elif kind == "input":
             env[step.index] = x if step.index == program.inputs[0] else y
             tensors[step.index] = env[step.index]
@@ -149,6 +163,20 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     _mark_native_dropout(program, env, tensors, aux, model_training)
     roots = {index: root for index, (root, _) in containers.items()}
     return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots, rng)
+
+
+def _last_uses(steps: list[Step]) -> dict[int, list[int]]:
+    """step → the values whose last use it is (they can be let go once it ran)."""
+    last: dict[int, int] = {}
+    for step in steps:
+        for index in refs_in((step.args, step.kwargs)):
+            last[index] = step.index
+        for _, index in step.params:
+            last[index] = step.index
+    out: dict[int, list[int]] = {}
+    for index, user in last.items():
+        out.setdefault(user, []).append(index)
+    return out
 
 
 def is_container(value: Any) -> bool:
@@ -181,7 +209,7 @@ def _dropout(step: Step, x: Any, aux: dict[int, dict[str, Any]], model_training:
 
 
 def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[EdgeRecord],
-               split_edges: bool, steps: list[Step]) -> Any:
+               split_edges: bool, steps: list[Step], watch: Any = None) -> Any:
     """Call a leaf module; a parameter with other uses is passed in as its own alias."""
     override = {}
     for name, index in step.params:
@@ -189,7 +217,7 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
         if split_edges and steps[index].shared and param.requires_grad:
             alias = param.view_as(param)
             override[name] = alias
-            edges.append((index, alias, None))
+            edges.append((index, alias if watch is None else watch.alias(alias, index), None))
         else:
             edges.append((index, None, None))
     if override:
@@ -198,8 +226,15 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
 
 
 def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
-            info: Mapping[str, Any] | None = None) -> Trace:
-    """The Trace of one forward and one backward run of `program` on (x, y)."""
+            info: Mapping[str, Any] | None = None, keep: str = "full") -> Trace:
+    """The Trace of one forward and one backward run of `program` on (x, y).
+
+    `keep` 'summaries' keeps each tensor's statistics only (summaries.capture_summaries).
+    """
+    if keep == "summaries":
+        from gradviz.sources.model.summaries import capture_summaries
+
+        return capture_summaries(program, x, y, split_edges, info or {})
     run = execute(program, x, y, split_edges)
     return to_trace(program, run, info or {})
 
