@@ -200,6 +200,7 @@ def test_trace_keep_summaries_prints_the_report_and_says_what_was_dropped():
     ("trace", GPT2, "--keep", "summaries", "--format", "csv"),
     ("trace", GPT2, "--keep", "summaries", "--layers"),
     ("trace", GPT2, "--keep", "summaries", "--json", "--full"),
+    ("trace", GPT2, "--keep", "summaries", "--graph"),
     ("export", GPT2, "--keep", "summaries", "-o", "/tmp/gradviz-never-written.svg"),
     ("trace", "x1 * x2", "--keep", "summaries"),
 ])

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def _needs_full(args: argparse.Namespace) -> str | None:
     """Why this trace command cannot run on a --keep summaries trace (None: it can)."""
     wanted = [flag for flag, on in (("--check", args.check), ("--format", args.table_format), ("--layers", args.layers),
-                                    ("--show", args.show), ("--full", args.full)) if on]
+                                    ("--show", args.show), ("--full", args.full), ("--graph", args.graph)) if on]
     if wanted:
         return f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} every value and adjoint in full, " \
                "which a summaries-only trace drops"

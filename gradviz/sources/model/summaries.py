@@ -29,7 +29,7 @@ from gradviz.core.trace import Edge, Trace
 
 DROPPED = ("values and adjoints kept as summaries only: every tensor (values, adjoints, edge terms, dropout masks) "
            "was dropped once its statistics were taken; commands that need the numbers "
-           "(--show, --check, --format, --layers, --full, step, export) refuse such a trace")
+           "(--show, --check, --format, --layers, --graph, --full, step, export) refuse such a trace")
 
 
 @dataclass(frozen=True)
