@@ -13,6 +13,8 @@ from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 
 MODES = ("values", "forward", "tangent", "reverse", "all")
+KEEPS = ("full", "summaries")  # --keep (sources.model.KEEPS)
+NEEDS_FULL = "this command needs every value and adjoint in full, which a summaries-only trace drops"
 # The lecture's names on the command line; the passes inside are named by what they compute:
 # 'values' is the forward evaluation, forward mode is the tangent pass ('tangent' stays an alias).
 PASS_OF_MODE = {"values": "forward", "forward": "tangent", "tangent": "tangent", "reverse": "reverse", "all": "all"}
@@ -82,6 +84,10 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="model specs: rows of the batch traced")
     parser.add_argument("--level", choices=("module", "aten"), default="module",
                         help="model specs: one node per module call, or finer aten ops")
+    parser.add_argument("--keep", choices=KEEPS, default="full",
+                        help="model specs: 'summaries' keeps each value's, adjoint's and edge term's statistics "
+                             "(shape, dtype, mean, std, min, max, norm, zeros, NaN/Inf) and drops the tensor during "
+                             "the capture, for models whose tensors do not fit (trace only; default: full)")
     parser.add_argument("--eval", action="store_true",
                         help="model specs: trace in evaluation mode (dropout off) instead of training mode")
     parser.add_argument("--max-memory", type=memory_size, default=None, metavar="SIZE",
@@ -169,9 +175,21 @@ def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
     return {**default_at, **at}, {**default_shapes, **shapes}
 
 
-def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse")) -> Trace:
-    """The Trace of args.source, whichever kind of source it is."""
+def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse"),
+               summaries: str | None = NEEDS_FULL) -> Trace:
+    """The Trace of args.source, whichever kind of source it is.
+
+    `summaries` is None where the command can show a --keep summaries trace, else the
+    reason it cannot (it is refused before anything runs).
+    """
     source = read_source(args.source)
+    keep = getattr(args, "keep", "full")
+    if keep == "summaries":
+        if source.kind != "spec":
+            raise GradvizError(f"--keep summaries is for model specs; {args.source} is {'a script' if source.kind == 'script' else 'an expression'}, "
+                               "whose trace keeps every number")
+        if summaries is not None:
+            raise GradvizError(f"--keep summaries: {summaries}; run it without --keep summaries")
     if source.kind == "spec":
         from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
 
@@ -184,7 +202,7 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
                 raise GradvizError("tracing model specs is not available in this version") from None
             raise
         return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
-                          dtype=args.dtype, training=not getattr(args, "eval", False))
+                          dtype=args.dtype, training=not getattr(args, "eval", False), keep=keep)
     if source.kind == "script":
         import sys
 

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise GradvizError(f"--decimals {args.decimals} is out of range: 0 to 17")
     mode = PASS_OF_MODE[args.mode]
     modes = ("tangent", "reverse") if mode == "all" else (mode,)
-    trace = load_trace(args, modes)
+    trace = load_trace(args, modes, summaries=_needs_full(args))
     wrt = check_wrt(trace, args)
     if args.layers:
         from gradviz.commands.layers import print_layers
@@ -88,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
         elif args.check:
             console.print(_check(trace, args).summary())
     return 1 if trace.first_nonfinite() is not None else 0
+
+
+def _needs_full(args: argparse.Namespace) -> str | None:
+    """Why this trace command cannot run on a --keep summaries trace (None: it can)."""
+    wanted = [flag for flag, on in (("--check", args.check), ("--format", args.table_format), ("--layers", args.layers),
+                                    ("--show", args.show), ("--full", args.full), ("--graph", args.graph)) if on]
+    if wanted:
+        return f"{' and '.join(wanted)} need{'s' if len(wanted) == 1 else ''} every value and adjoint in full, " \
+               "which a summaries-only trace drops"
+    return None
 
 
 def _check(trace, args: argparse.Namespace):

@@ -39,6 +39,9 @@ class Finding:
 
 def find_issues(trace: Trace) -> list[Finding]:
     """Every finding, most urgent first: non-finite, sum mismatch, gradient scale, activations, dropout."""
+    own = getattr(trace.values, "findings", None)  # a summaries-only trace checks its statistics
+    if own is not None:
+        return own(trace)
     found: list[Finding] = []
     found += non_finite(trace)
     found += sum_mismatches(trace)

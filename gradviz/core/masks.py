@@ -41,6 +41,8 @@ def _canonical(op: str) -> str:
 
 
 def _only_minus_inf(value: np.ndarray) -> bool:
+    if hasattr(value, "posinf_count"):  # a summaries-only trace's statistics
+        return np.dtype(value.dtype).kind == "f" and value.nan_count == 0 and value.posinf_count == 0
     value = np.asarray(value)
     if not np.issubdtype(value.dtype, np.floating):
         return False
@@ -48,6 +50,8 @@ def _only_minus_inf(value: np.ndarray) -> bool:
 
 
 def _is_finite(value: np.ndarray) -> bool:
+    if hasattr(value, "posinf_count"):
+        return bool(value.finite)
     value = np.asarray(value)
     return not np.issubdtype(value.dtype, np.inexact) or bool(np.all(np.isfinite(value)))
 
@@ -89,6 +93,12 @@ def mask_regions(graph: Graph, values: Sequence[np.ndarray]) -> list[MaskRegion]
                 elif user not in good:
                     ends.add(user)
         # Counted where the mask is widest: SDPA's scalar_tensor(-inf) is one number, the scores it masks many.
-        positions = max(int(np.isneginf(np.asarray(values[i])).sum()) for i in reached)
+        positions = max(_minus_inf_count(values[i]) for i in reached)
         regions.append(MaskRegion(node_id, positions, tuple(sorted(ends))))
     return regions
+
+
+def _minus_inf_count(value: np.ndarray) -> int:
+    if hasattr(value, "posinf_count"):
+        return int(value.inf_count - value.posinf_count)
+    return int(np.isneginf(np.asarray(value)).sum())

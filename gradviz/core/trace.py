@@ -94,7 +94,7 @@ class Trace:
         """
         intended: set[int] | None = None
         for node in self.graph.nodes:
-            if not np.all(np.isfinite(self.values[node.id])):
+            if not _all_finite(self.values[node.id]):
                 if intended is None:
                     intended = masked_by_design(self.graph, self.values)
                 if node.id not in intended:
@@ -102,6 +102,14 @@ class Trace:
         for adjoints in self.adjoints.values():
             for node in reversed(self.graph.nodes):
                 a = adjoints[node.id]
-                if a is not None and not np.all(np.isfinite(a)):
+                if a is not None and not _all_finite(a):
                     return ("adjoint", node.id)
         return None
+
+
+def _all_finite(value: object) -> bool:
+    """No NaN or Inf in an array, or in the tensor a summary (a `finite` property) stands for."""
+    finite = getattr(value, "finite", None)
+    if finite is not None and not isinstance(value, np.ndarray):
+        return bool(finite)
+    return bool(np.all(np.isfinite(value)))

@@ -27,7 +27,7 @@ import numpy as np
 
 from gradviz.core.findings import find_issues
 from gradviz.core.fmt import to_json
-from gradviz.core.stats import tensor_stats
+from gradviz.core.stats import TensorStats, tensor_stats
 from gradviz.core.trace import Trace
 
 SCHEMA_VERSION = 1
@@ -37,7 +37,7 @@ def summary_json(value: np.ndarray | None) -> dict[str, Any] | None:
     """A tensor as its statistics (non-finite statistics as strings, like values)."""
     if value is None:
         return None
-    s = tensor_stats(value)
+    s = value if isinstance(value, TensorStats) else tensor_stats(value)  # --keep summaries holds stats
 
     def number(x: float) -> Any:
         return to_json(np.float64(x))
@@ -124,7 +124,7 @@ def _model_fields(trace: Trace, node_id: int, full: bool) -> dict[str, Any]:
     if "training" in data:
         mask = data.get("mask")
         dropout = {"p": data.get("p"), "training": data.get("training"),
-                   "keep_rate": None if mask is None else float(np.mean(mask))}
+                   "keep_rate": data.get("keep_rate") if mask is None else float(np.mean(mask))}
         if full and mask is not None:
             dropout["mask"] = np.asarray(mask).tolist()
         fields["dropout"] = dropout

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from gradviz.core.findings import Finding, find_issues
 from gradviz.core.fmt import fmt_scalar, fmt_shape
-from gradviz.core.stats import l2_norm, tensor_stats
+from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 from gradviz.views.heatmap import Heatmap, short, stats_line
@@ -45,7 +45,7 @@ def header(trace: Trace) -> Text:
 def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
     if value is None:
         return ["—"] + [""] * (len(STATS) - (1 if with_bad else 2))
-    s = tensor_stats(value)
+    s = value if isinstance(value, TensorStats) else tensor_stats(value)  # --keep summaries holds stats
     cells = [short(s.mean), short(s.std), short(s.min), short(s.max), short(s.norm), f"{s.zero_fraction:.0%}"]
     if with_bad:
         cells.append(f"{s.nan_count}/{s.inf_count}" if not s.finite else "")
@@ -102,6 +102,7 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
                           ("‖v̄‖ (torch)", "right"), ("max |Σ − v̄|", "right")):
         table.add_column(name, justify=justify)
     rows = 0
+    sums = getattr(adjoints, "sums", None)  # --keep summaries: Σ and its difference, taken during the capture
     for node in trace.graph.nodes:
         adjoint = adjoints[node.id]
         terms = [(child, v) for (child, _), v in trace.edge_terms(output, node.id) if v is not None]
@@ -110,14 +111,22 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
         rows += 1
         if rows > MAX_SUM_ROWS:
             continue
-        total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
-        parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(l2_norm(v), 3)}" for c, v in terms)
-        difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
-        table.add_row(node.label, parts, fmt_scalar(l2_norm(total), 3), fmt_scalar(l2_norm(adjoint), 3),
+        parts = ", ".join(f"{trace.graph.nodes[c].label} {fmt_scalar(_norm(v), 3)}" for c, v in terms)
+        if sums is not None:
+            total_norm, difference = sums.get(node.id, (float("nan"), float("nan")))
+        else:
+            total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
+            total_norm = l2_norm(total)
+            difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
+        table.add_row(node.label, parts, fmt_scalar(total_norm, 3), fmt_scalar(_norm(adjoint), 3),
                       fmt_scalar(difference, 2))
     if rows > MAX_SUM_ROWS:
         table.caption = f"… and {rows - MAX_SUM_ROWS} more nodes"
     return table if rows else None
+
+
+def _norm(value) -> float:
+    return value.norm if isinstance(value, TensorStats) else l2_norm(value)
 
 
 NOTES = {"masked"}  # findings that say what was seen, not what is wrong

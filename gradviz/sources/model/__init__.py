@@ -18,21 +18,23 @@ from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError, SpecError
 
 LEVELS = ("module", "aten")
+KEEPS = ("full", "summaries")  # --keep: every tensor, or each tensor's statistics only
 DTYPES = ("float32", "float64")
 
 
 def trace_spec(path: str | Path, batch_size: int = 8, seed: int = 0, level: str = "module",
-               dtype: str | None = None, training: bool = True) -> Trace:
+               dtype: str | None = None, training: bool = True, keep: str = "full") -> Trace:
     """Load a spec file and trace its model on one seeded batch of `batch_size` rows.
 
     `dtype` None keeps the model's own dtype; 'float32'/'float64' converts model and data.
-    `training` False traces in evaluation mode (dropout off).
+    `training` False traces in evaluation mode (dropout off). `keep` 'summaries' keeps
+    each value's, adjoint's and edge term's statistics instead of the tensor (summaries.py).
     """
     from gradviz.sources.spec_output import output_note
 
     spec, model, x, y, info = prepare_spec(path, batch_size, seed, dtype, training)
     try:
-        trace = trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info)
+        trace = trace_model(model, spec.loss, x, y, level=level, seed=seed, info=info, keep=keep)
     except ModelRunError as exc:
         raise SpecError(f"{path}: {exc}") from None
     if output_note(model):  # a tuple/dict/dataclass forward result: say which element was taken
@@ -91,7 +93,8 @@ class ModelRunError(Exception):
 
 
 def trace_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, level: str = "module",
-                seed: int = 0, split_edges: bool = True, info: dict[str, Any] | None = None) -> Trace:
+                seed: int = 0, split_edges: bool = True, info: dict[str, Any] | None = None,
+                keep: str = "full") -> Trace:
     """Trace `loss(model(x), y)` at `level` and capture one forward and backward run.
 
     torch's RNG is seeded with `seed` just before the forward, so dropout draws the
@@ -99,8 +102,10 @@ def trace_model(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, lev
     """
     if level not in LEVELS:
         raise GradvizError(f"--level {level}: choose one of {', '.join(LEVELS)}")
+    if keep not in KEEPS:
+        raise GradvizError(f"--keep {keep}: choose one of {', '.join(KEEPS)}")
     program = build_program(model, loss, x, y, level)
-    return run_program(program, model, loss, x, y, seed, split_edges, info or {})
+    return run_program(program, model, loss, x, y, seed, split_edges, info or {}, keep)
 
 
 def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, level: str):
@@ -125,7 +130,7 @@ def build_program(model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, l
 
 
 def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: Any, y: Any, seed: int,
-                split_edges: bool, info: dict[str, Any]) -> Trace:
+                split_edges: bool, info: dict[str, Any], keep: str = "full") -> Trace:
     """Capture the program, or record the run directly where fx refused the model."""
     import torch
 
@@ -136,11 +141,17 @@ def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: An
     info = {"source": "model", "dtype": str(next(iter(model.parameters()), x).dtype).removeprefix("torch."),
             **info, "split_edges": split_edges}
     if isinstance(program, FxRefused):
-        return record_instead(program, model, loss, x, y, seed, split_edges, info)
+        trace = record_instead(program, model, loss, x, y, seed, split_edges, info)
+        if keep == "summaries":  # the recorder holds the run as it goes: summarised after
+            from gradviz.sources.model.summaries import summarise_trace
+
+            trace = summarise_trace(trace, "recorded as it ran, so the run was held in full and summarised "
+                                           "after (memory not reduced)")
+        return trace
     info.update(level=program.level, notes=list(program.notes))
     torch.manual_seed(seed)
     try:
-        return capture(program, x, y, split_edges, info)
+        return capture(program, x, y, split_edges, info, keep)
     except NodeFailed as failed:
         raise ModelRunError(str(failed)) from None
 

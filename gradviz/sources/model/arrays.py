@@ -71,6 +71,8 @@ class EdgeTerms(Mapping):
                 array = self._adjoints[term]
             elif isinstance(term, np.ndarray):
                 array = term
+            elif hasattr(term, "materialize"):  # made when read (capture.EmbeddedShare)
+                array = numpy_of(term.materialize())
             else:
                 array = numpy_of(term)
             self._arrays[edge] = array

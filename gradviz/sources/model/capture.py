@@ -27,7 +27,7 @@ from gradviz.core.graph import Graph, Node, frozen_mapping
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model.describe import canonical_op
-from gradviz.sources.model.program import LEAF_KINDS, Program, Step, materialize
+from gradviz.sources.model.program import LEAF_KINDS, Program, Ref, Step, materialize, refs_in
 
 # (source step, alias tensor or None, container step it came through or None)
 EdgeRecord = tuple[int, Any, Any]
@@ -71,11 +71,15 @@ def set_rng_state(state: tuple[Any, Any]) -> None:
 
 
 def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
-            record_rng: bool = False) -> Run:
+            record_rng: bool = False, watch: Any = None) -> Run:
     """Run every step once, aliasing each use of a shared value when `split_edges`.
 
     `record_rng` keeps the RNG state before each call (for --check to replay dropout
     inside modules and SDPA); the plain capture skips it, it costs a copy per node.
+
+    `watch` (summaries.Watch) sees each value and alias as it is made and keeps what it
+    needs of them; the run then holds stand-ins (shape, dtype, requires_grad) and lets
+    go of each value after its last use, so only what autograd saves stays alive.
     """
     steps = program.steps
     env: list[Any] = [None] * len(steps)
@@ -86,6 +90,8 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     aux: dict[int, dict[str, Any]] = {}
     rng: dict[int, Any] = {}
     model_training = bool(getattr(program.model, "training", True))
+    last_use = _last_uses(steps) if watch is not None else {}
+    dropout_sources = {steps[i].attrs["dropout_of"] for i in program.dropout_outputs}
 
     def use(index: int, edges: list[EdgeRecord], passed: dict[int, Any]) -> Any:
         value = env[index]
@@ -94,7 +100,7 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 return passed[index]  # so identity checks inside the call still hold
             if split_edges and steps[index].shared and value.requires_grad:
                 value = value.view_as(value)
-                edges.append((index, value, None))
+                edges.append((index, value if watch is None else watch.alias(value, index), None))
             else:
                 edges.append((index, None, None))
             passed[index] = value
@@ -124,14 +130,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 if step.dropout is not None:
                     value = _dropout(step, args[0], aux, model_training)
                 elif step.params:
-                    value = _call_leaf(step, args, kwargs, env, edges, split_edges, steps)
+                    value = _call_leaf(step, args, kwargs, env, edges, split_edges, steps, watch)
                 else:
                     value = step.fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - re-raised naming the node that failed
                 raise NodeFailed(f"while running {step.definition}: {type(exc).__name__}: {_first_line(exc)}") from exc
             env[step.index] = value
             if isinstance(value, torch.Tensor):
-                tensors[step.index] = value
+                tensors[step.index] = value if watch is None else watch.value(step, value, edges)
                 nodes.append(step.index)
                 edges_of[step.index] = edges
             elif edges and is_container(value):
@@ -139,6 +145,14 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
                 vias = {via for _, _, via in edges}
                 root = vias.pop() if len(vias) == 1 and None not in vias else step.index
                 containers[step.index] = (root, [(s, a, None) for s, a, _ in edges])
+                if watch is not None:
+                    watch.container(step, passed)
+            if watch is not None:
+                del args, kwargs, passed, value
+                for index in last_use.get(step.index, ()):
+                    if steps[index].kind == "call" and index != program.output:
+                        # native_dropout's (output, mask): the mask is read after the run
+                        env[index] = (None, env[index][1]) if index in dropout_sources else None
         elif kind == "input":
             env[step.index] = x if step.index == program.inputs[0] else y
             tensors[step.index] = env[step.index]
@@ -149,6 +163,20 @@ def execute(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: boo
     _mark_native_dropout(program, env, tensors, aux, model_training)
     roots = {index: root for index, (root, _) in containers.items()}
     return Run(loss, tensors, nodes, edges_of, aux, env, bool(containers), split_edges, roots, rng)
+
+
+def _last_uses(steps: list[Step]) -> dict[int, list[int]]:
+    """step → the values whose last use it is (they can be let go once it ran)."""
+    last: dict[int, int] = {}
+    for step in steps:
+        for index in refs_in((step.args, step.kwargs)):
+            last[index] = step.index
+        for _, index in step.params:
+            last[index] = step.index
+    out: dict[int, list[int]] = {}
+    for index, user in last.items():
+        out.setdefault(user, []).append(index)
+    return out
 
 
 def is_container(value: Any) -> bool:
@@ -181,7 +209,7 @@ def _dropout(step: Step, x: Any, aux: dict[int, dict[str, Any]], model_training:
 
 
 def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[EdgeRecord],
-               split_edges: bool, steps: list[Step]) -> Any:
+               split_edges: bool, steps: list[Step], watch: Any = None) -> Any:
     """Call a leaf module; a parameter with other uses is passed in as its own alias."""
     override = {}
     for name, index in step.params:
@@ -189,7 +217,7 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
         if split_edges and steps[index].shared and param.requires_grad:
             alias = param.view_as(param)
             override[name] = alias
-            edges.append((index, alias, None))
+            edges.append((index, alias if watch is None else watch.alias(alias, index), None))
         else:
             edges.append((index, None, None))
     if override:
@@ -198,8 +226,15 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
 
 
 def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
-            info: Mapping[str, Any] | None = None) -> Trace:
-    """The Trace of one forward and one backward run of `program` on (x, y)."""
+            info: Mapping[str, Any] | None = None, keep: str = "full") -> Trace:
+    """The Trace of one forward and one backward run of `program` on (x, y).
+
+    `keep` 'summaries' keeps each tensor's statistics only (summaries.capture_summaries).
+    """
+    if keep == "summaries":
+        from gradviz.sources.model.summaries import capture_summaries
+
+        return capture_summaries(program, x, y, split_edges, info or {})
     run = execute(program, x, y, split_edges)
     return to_trace(program, run, info or {})
 
@@ -214,7 +249,7 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
     EdgeTerms): converting every tensor up front cost as much as a small model's forward.
     """
     graph, ids, partial_edges, gid_of = build_graph(program, run)
-    grads, isolated = backward(run)
+    grads, isolated = backward(run, program.steps)
     tensors = run.tensors
     values = TensorArrays([tensors[step] for step in ids])
     adjoint_items: list[Any] = []
@@ -247,7 +282,7 @@ def to_trace(program: Program, run: Run, info: Mapping[str, Any]) -> Trace:
                  LazyPartials(graph, values, aux, partial_edges), aux, dict(info))
 
 
-def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], np.ndarray]]:
+def backward(run: Run, steps: list[Step] | None = None) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, int], Any]]:
     """One autograd.grad over every differentiable node output and every alias.
 
     Returns grads keyed by step (None: differentiable but not reaching the loss) and by
@@ -260,6 +295,7 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
             keys.append(step)
             inputs.append(tensor)
     pieces = _container_pieces(run) if run.containers and run.split_edges else {}
+    views = _view_pieces(run, steps, pieces) if steps else {}  # split/chunk/unbind pieces: their shares need no extra pass
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
             if alias is not None:
@@ -267,10 +303,15 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
                 inputs.append(alias)
     if not inputs or not run.loss.requires_grad:
         return {}, {}
-    grads = torch.autograd.grad(run.loss, inputs, allow_unused=True, retain_graph=bool(pieces))
+    rest = {step: [p for p in positions if (step, p) not in views] for step, positions in pieces.items()}
+    rest = {step: positions for step, positions in rest.items() if positions}
+    grads = torch.autograd.grad(run.loss, inputs, allow_unused=True, retain_graph=bool(rest))
     found: dict[Any, torch.Tensor | None] = dict(zip(keys, grads))
-    isolated: dict[tuple[int, int], np.ndarray] = {}
-    for step, positions in pieces.items():
+    isolated: dict[tuple[int, int], Any] = {}
+    for (step, position), place in views.items():
+        _share_piece_adjoint(run, found, step, position, place)
+        isolated[(step, position)] = EmbeddedShare(found.get(step), *place)
+    for step, positions in rest.items():
         seed = found.get(step)
         aliases = [_target(run, step, p) for p in positions]
         if seed is None:
@@ -281,6 +322,63 @@ def backward(run: Run) -> tuple[dict[Any, torch.Tensor | None], dict[tuple[int, 
         for position, alias, share in zip(positions, aliases, shares):
             isolated[(step, position)] = numpy_of(share if share is not None else torch.zeros_like(alias))
     return found, isolated
+
+
+# Calls whose pieces are views of their input, side by side without overlap: a piece's share
+# of the input is its adjoint in the piece's place and zeros elsewhere (what torch's
+# split/unbind backward computes), so it is made from the adjoint when read, not by an
+# extra backward pass that would keep the whole autograd graph alive until it ran.
+VIEW_SPLITS = {"split", "chunk", "unbind", "tensor_split", "split_with_sizes", "hsplit", "vsplit", "dsplit"}
+
+
+def _view_pieces(run: Run, steps: list[Step], pieces: dict[int, list[int]]) -> dict[tuple[int, int], tuple]:
+    """(step, position) → (shape, dtype, piece shape, piece stride, piece offset) for each
+    piece that is a view of its edge's target made by a VIEW_SPLITS call taken apart by getitem."""
+    found: dict[tuple[int, int], tuple] = {}
+    for step, positions in pieces.items():
+        own = steps[step]
+        for position in positions:
+            via = run.edges[step][position][2]
+            if not (own.op == "getitem" and own.args and own.args[0] == Ref(via) and steps[via].op in VIEW_SPLITS):
+                continue
+            piece, target = run.tensors[step], _target(run, step, position)
+            if piece.untyped_storage().data_ptr() != target.untyped_storage().data_ptr() \
+                    or not target.is_contiguous() or piece.dtype != target.dtype:
+                continue
+            found[(step, position)] = (tuple(target.shape), target.dtype, tuple(piece.shape), piece.stride(),
+                                       piece.storage_offset() - target.storage_offset())
+    return found
+
+
+def _share_piece_adjoint(run: Run, found: dict[Any, torch.Tensor | None], step: int, position: int,
+                         place: tuple) -> None:
+    """A view piece's adjoint becomes a view of the gradient its input got through the split
+    (torch's split backward copied it there), so the same numbers are not held twice."""
+    source, alias, _ = run.edges[step][position]
+    whole = found.get(("alias", step, position)) if alias is not None else found.get(source)
+    piece = found.get(step)
+    shape, dtype, piece_shape, stride, offset = place
+    if piece is None or whole is None or tuple(whole.shape) != shape or whole.dtype != dtype \
+            or not whole.is_contiguous() or len(run.edges[step]) != 1:
+        return
+    found[step] = whole.as_strided(piece_shape, stride, whole.storage_offset() + offset)
+
+
+class EmbeddedShare:
+    """A view piece's share of its input: the piece's adjoint in its place, zeros elsewhere."""
+
+    __slots__ = ("grad", "shape", "dtype", "piece_shape", "stride", "offset")
+
+    def __init__(self, grad: torch.Tensor | None, shape: tuple, dtype: Any, piece_shape: tuple,
+                 stride: tuple, offset: int):
+        self.grad = grad
+        self.shape, self.dtype, self.piece_shape, self.stride, self.offset = shape, dtype, piece_shape, stride, offset
+
+    def materialize(self) -> torch.Tensor:
+        share = torch.zeros(self.shape, dtype=self.dtype)
+        if self.grad is not None:
+            share.as_strided(self.piece_shape, self.stride, self.offset).copy_(self.grad)
+        return share
 
 
 def _target(run: Run, step: int, position: int) -> torch.Tensor:
