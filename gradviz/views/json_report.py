@@ -21,26 +21,30 @@ mask is included too).
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 
 from gradviz.core.findings import find_issues
 from gradviz.core.fmt import to_json
-from gradviz.core.stats import tensor_stats
+from gradviz.core.stats import ArrayFacts, facts_of, tensor_stats
 from gradviz.core.trace import Trace
 
 SCHEMA_VERSION = 1
 
 
-def summary_json(value: np.ndarray | None) -> dict[str, Any] | None:
-    """A tensor as its statistics (non-finite statistics as strings, like values)."""
+def summary_json(value: np.ndarray | None, facts: ArrayFacts | None = None) -> dict[str, Any] | None:
+    """A tensor as its statistics (non-finite statistics as strings, like values); `facts`
+    (the trace's) keeps what it computes for the findings and the next view."""
     if value is None:
         return None
-    s = tensor_stats(value)
+    s = tensor_stats(value) if facts is None else facts.stats(value)
 
     def number(x: float) -> Any:
-        return to_json(np.float64(x))
+        x = float(x)
+        return x if math.isfinite(x) else to_json(x)
 
     return {"shape": list(s.shape), "dtype": s.dtype, "mean": number(s.mean), "std": number(s.std),
             "min": number(s.min), "max": number(s.max), "norm": number(s.norm),
@@ -52,7 +56,7 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
     model = trace.info.get("source") == "model"
     if tensor is None:
-        tensor = _once(summary_json) if model and not full else to_json
+        tensor = _once(partial(summary_json, facts=facts_of(trace))) if model and not full else to_json
     graph = trace.graph
     nodes = []
     for node in graph.nodes:
