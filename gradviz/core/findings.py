@@ -15,7 +15,7 @@ from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
 from gradviz.core.stats import ArrayFacts, facts_of
-from gradviz.core.trace import Trace
+from gradviz.core.trace import Edge, Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
 EXPLODING = 1e4
@@ -93,6 +93,20 @@ def intended_masks(trace: Trace) -> list[Finding]:
     return found
 
 
+def terms_by_node(trace: Trace, output: str) -> list[list[tuple[Edge, np.ndarray | None]]]:
+    """trace.edge_terms(output, i) for every node i, in one walk over the edges (child order,
+    then input position, as edge_terms gives them) instead of one walk per node."""
+    contributions = trace.contributions.get(output, {})
+    nodes = trace.graph.nodes
+    terms: list[list[tuple[Edge, np.ndarray | None]]] = [[] for _ in nodes]
+    for child in nodes:
+        for position, source in enumerate(child.inputs):
+            if 0 <= source < len(terms):
+                edge = (child.id, position)
+                terms[source].append((edge, contributions.get(edge)))
+    return terms
+
+
 def sum_mismatches(trace: Trace) -> list[Finding]:
     """Nodes whose edge contributions do not sum to their adjoint (rtol 1e-5)."""
     found = []
@@ -101,22 +115,31 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
     finite = facts.finite
     for output, adjoints in trace.adjoints.items():
         oid = graph.outputs[output]
+        incoming = _incoming_terms(trace, output)
         for node in graph.nodes:
             adjoint = adjoints[node.id]
             if adjoint is None or node.id == oid or not graph.users(node.id):
                 continue
-            terms = [v for _, v in trace.edge_terms(output, node.id) if v is not None]
+            terms = incoming[node.id]
             if len(terms) == 1 and terms[0] is adjoint:
                 continue  # a node's only edge carries its adjoint itself: they differ by exactly 0
-            if not finite(adjoint) or not all(finite(t) for t in terms):
-                continue  # non-finite numbers are reported as such
-            if not terms:
-                if np.any(adjoint != 0):
-                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
-                continue
-            if _is_float_scalar(adjoint) and all(_is_float_scalar(t) for t in terms):
-                difference, bound = _scalar_sum_gap(adjoint, terms)
+            a = _float_scalar(adjoint)
+            numbers = _float_scalars(terms) if a is not None else None
+            if numbers:  # one float each: the same float64 sum and maxima, in Python floats
+                total = numbers[0]
+                for x in numbers[1:]:
+                    total += x
+                if not (math.isfinite(total) and math.isfinite(a)) and (
+                        not math.isfinite(a) or not all(map(math.isfinite, numbers))):
+                    continue  # non-finite numbers are reported as such
+                difference, bound = abs(total - a), max(max(map(abs, numbers)), abs(a))
             else:
+                if not finite(adjoint) or not all(finite(t) for t in terms):
+                    continue  # non-finite numbers are reported as such
+                if not terms:
+                    if np.any(adjoint != 0):
+                        found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
+                    continue
                 difference, bound = _array_sum_gap(facts, adjoint, terms)
             if difference > SUM_RTOL * bound + 1e-30:
                 found.append(Finding("adjoint-sum", node.id,
@@ -125,21 +148,40 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
     return found
 
 
-def _is_float_scalar(value: object) -> bool:
-    """A Python or numpy float, or a 0-d float array: one float64 holds it exactly."""
-    if isinstance(value, (float, np.floating)):
-        return True
-    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind == "f"
+def _incoming_terms(trace: Trace, output: str) -> list[list[np.ndarray]]:
+    """Per node, the values of its edge terms toward `output` (edge_terms less the Nones)."""
+    contributions = trace.contributions.get(output, {})
+    nodes = trace.graph.nodes
+    incoming: list[list[np.ndarray]] = [[] for _ in nodes]
+    for child in nodes:
+        for position, source in enumerate(child.inputs):
+            term = contributions.get((child.id, position))
+            if term is not None and 0 <= source < len(incoming):
+                incoming[source].append(term)
+    return incoming
 
 
-def _scalar_sum_gap(adjoint: object, terms: list) -> tuple[float, float]:
-    """_array_sum_gap for one-number adjoints and terms, in Python floats (the same float64 sums)."""
-    numbers = [float(t) for t in terms]
-    total = numbers[0]
-    for x in numbers[1:]:
-        total += x
-    a = float(adjoint)
-    return abs(total - a), max(max(abs(x) for x in numbers), abs(a))
+_FLOAT_TYPES = (np.float64, np.float32, np.float16)  # what one float64 holds exactly
+
+
+def _float_scalar(value: object) -> float | None:
+    """A one-number float (Python or numpy scalar, 0-d array) as a Python float, else None."""
+    if isinstance(value, float):
+        return float(value)
+    if type(value) is np.ndarray:
+        return float(value) if value.ndim == 0 and value.dtype.type in _FLOAT_TYPES else None
+    return float(value) if isinstance(value, _FLOAT_TYPES) else None
+
+
+def _float_scalars(values: list) -> list[float] | None:
+    """Each value as by _float_scalar, or None unless every one is such a number."""
+    numbers = []
+    for value in values:
+        x = _float_scalar(value)
+        if x is None:
+            return None
+        numbers.append(x)
+    return numbers
 
 
 def _abs_max(facts: ArrayFacts, value: object) -> float:
@@ -195,7 +237,13 @@ def gradient_scale(trace: Trace) -> list[Finding]:
         ratio: dict[int, float] = {}
         for i in reached:
             a = adjoints[i]
-            if a is not None and _is_float(a) and finite(a):
+            if a is None:
+                continue
+            x = _float_scalar(a)
+            if x is not None:  # one float: finite and ‖·‖ = √(x·x) as l2_norm has it, at once
+                if math.isfinite(x):
+                    ratio[i] = math.sqrt(x * x) / reference
+            elif _is_float(a) and finite(a):
                 ratio[i] = norm(a) / reference
         vanishing = {i for i, r in ratio.items() if r < VANISHING}
         for i in sorted(vanishing):

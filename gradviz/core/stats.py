@@ -115,7 +115,7 @@ class ArrayFacts:
         if isinstance(value, _FLOAT_SCALARS):
             return math.isfinite(value)
         if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-            if value.ndim == 0:
+            if value.ndim == 0 and value.dtype.itemsize <= 8:
                 return math.isfinite(value)
             entry = self._entry(value)
             if entry[4] is _UNSET:
@@ -138,7 +138,7 @@ class ArrayFacts:
     def norm(self, value: Any) -> float:
         """l2_norm(value)."""
         if isinstance(value, _FLOAT_SCALARS) or (isinstance(value, np.ndarray) and value.ndim == 0
-                                                  and value.dtype.kind == "f"):
+                                                  and value.dtype.kind == "f" and value.dtype.itemsize <= 8):
             x = float(value)  # l2_norm's einsum of one element in float64 is x·x exactly
             return math.sqrt(x * x)
         if not isinstance(value, np.ndarray):

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gradviz.core.findings import find_issues
+from gradviz.core.findings import find_issues, terms_by_node
 from gradviz.core.fmt import to_json
 from gradviz.core.stats import ArrayFacts, facts_of, tensor_stats
 from gradviz.core.trace import Trace
@@ -58,38 +58,45 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     if tensor is None:
         tensor = _once(partial(summary_json, facts=facts_of(trace))) if model and not full else to_json
     graph = trace.graph
+    values = trace.values
+    targets = graph.target_ids
+    count = len(graph.nodes)
+    # Column by column (one pass per sequence, not one small dict comprehension per node):
+    # the same calls of `tensor` on the same arrays, assembled into the same entries.
+    tangents = _per_node(count, {wrt: [tensor(t[i]) for i in range(count)] for wrt, t in trace.tangents.items()})
+    adjoints = _per_node(count, {out: [tensor(a[i]) for i in range(count)] for out, a in trace.adjoints.items()})
+    terms = _per_node(count, {out: _terms_json(trace, out, tensor) for out in trace.adjoints})
     nodes = []
     for node in graph.nodes:
+        i = node.id
+        value = values[i]
         entry = {
-            "id": node.id,
+            "id": i,
             "label": node.label,
             "op": node.op,
             "kind": node.kind,
-            "data": node.id in graph.target_ids,  # a loss's target: not counted in "passes"
+            "data": i in targets,  # a loss's target: not counted in "passes"
             "inputs": list(node.inputs),
             "definition": node.definition,
-            "shape": list(trace.values[node.id].shape),
-            "value": tensor(trace.values[node.id]),
-            "tangents": {wrt: tensor(t[node.id]) for wrt, t in trace.tangents.items()},
-            "adjoints": {out: tensor(a[node.id]) for out, a in trace.adjoints.items()},
-            "terms": {
-                out: [{"child": child, "position": position, "value": tensor(value)}
-                      for (child, position), value in trace.edge_terms(out, node.id) if value is not None]
-                for out in trace.adjoints
-            },
+            "shape": list(value.shape),
+            "value": tensor(value),
+            "tangents": tangents[i],
+            "adjoints": adjoints[i],
+            "terms": terms[i],
         }
         if model:
-            entry.update(_model_fields(trace, node.id, full))
+            entry.update(_model_fields(trace, i, full))
         nodes.append(entry)
     first = trace.first_nonfinite()
+    input_ids = graph.input_ids
     data = {
         "schema": SCHEMA_VERSION,
         "source": source,
-        "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
+        "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in input_ids},
         "outputs": list(graph.outputs),
         "nodes": nodes,
         "gradients": {
-            out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in graph.input_ids}
+            out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in input_ids}
             for out in trace.adjoints
         },
         "passes": trace.pass_counts(),
@@ -101,6 +108,27 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def _per_node(count: int, columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """{name: [x per node]} as [{name: x} per node], names in their order."""
+    rows: list[dict[str, Any]] = [{} for _ in range(count)]
+    for name, column in columns.items():
+        for row, x in zip(rows, column):
+            row[name] = x
+    return rows
+
+
+def _terms_json(trace: Trace, output: str, tensor: Callable[[Any], Any]) -> list[list[dict[str, Any]]]:
+    """Per node, its edge terms toward `output` (those that lead there), as JSON."""
+    rows = []
+    for edges in terms_by_node(trace, output):
+        row = []
+        for (child, position), term in edges:
+            if term is not None:
+                row.append({"child": child, "position": position, "value": tensor(term)})
+        rows.append(row)
+    return rows
 
 
 def _once(summarise: Callable[[Any], dict | None]) -> Callable[[Any], dict | None]:
