@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+import os
+import sys
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -84,6 +86,23 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
     )
 
 
+def c_order(value: np.ndarray) -> np.ndarray:
+    """value.ravel(): its elements in C order, a view when they already are, else a copy.
+
+    A transposed weight (an aten-level `t`) is read across its rows by numpy's copy; torch's
+    tiled copy is several times faster, so it makes the copy whenever torch is loaded
+    anyway (a model trace). A copy is exact either way.
+    """
+    if value.flags.c_contiguous or value.dtype.type not in _TORCH_FLOATS or "torch" not in sys.modules:
+        return value.ravel()
+    if not value.flags.writeable or min(value.strides, default=0) < 0:
+        return value.ravel()  # torch takes neither read-only nor reversed arrays
+    import torch
+
+    return torch.from_numpy(value).contiguous().numpy().ravel()
+
+
+_TORCH_FLOATS = (np.float64, np.float32, np.float16)
 _UNSET: Any = object()
 # Plain floats and numpy's float scalars: their finiteness and norm are one float's.
 _FLOAT_SCALARS = (float, np.float64, np.float32, np.float16)
@@ -98,10 +117,13 @@ class ArrayFacts:
     One-number arrays are answered at once, not stored (that is as cheap as a look-up).
     """
 
-    __slots__ = ("_memo",)
+    __slots__ = ("_memo", "_by_memory")
 
     def __init__(self) -> None:
         self._memo: dict[int, list[Any]] = {}  # id -> [array, norm, extent, stats, finite]
+        # (address, size, dtype) of a C-ordered array -> its entry: a view (a reshape, an aten
+        # `view`) holds the same elements in the same order, so the same sums to the last bit.
+        self._by_memory: dict[tuple[int, int, str], list[Any]] = {}
 
     def _entry(self, value: Any) -> list[Any]:
         entry = self._memo.get(id(value))
@@ -165,13 +187,56 @@ class ArrayFacts:
             return tensor_stats(value)
         entry = self._entry(value)
         if entry[3] is _UNSET:
-            if value.dtype.kind == "f" and value.size:
-                norm = self.norm(value)
-                extent = self.extent(value) if math.isfinite(norm) else None
-                entry[3] = tensor_stats(value, norm, extent)
+            same = None
+            if value.flags.c_contiguous:
+                key = (value.__array_interface__["data"][0], value.size, value.dtype.str)
+                same = self._by_memory.setdefault(key, entry)
+            if same is not None and same is not entry and same[3] is not _UNSET:
+                for slot in (1, 2, 4):
+                    if entry[slot] is _UNSET:
+                        entry[slot] = same[slot]
+                entry[3] = replace(same[3], shape=tuple(value.shape))
+            elif value.dtype.kind == "f" and value.size:
+                # Every pass below reads the elements in C order: a strided or broadcast view
+                # is copied once here, not once per pass.
+                flat = c_order(value)
+                if entry[1] is _UNSET:
+                    entry[1] = l2_norm(flat)
+                if entry[2] is _UNSET and math.isfinite(entry[1]):
+                    entry[2] = (float(flat.min()), float(flat.max()))
+                extent = None if entry[2] is _UNSET else entry[2]
+                entry[3] = tensor_stats(flat.reshape(value.shape), entry[1], extent)
             else:
                 entry[3] = tensor_stats(value)
         return entry[3]
+
+
+    def prefetch_stats(self, values: Iterable[Any], workers: int | None = None) -> None:
+        """stats() of each array, on several cores at once: numpy and torch let go of the GIL
+        while they reduce, and each array's numbers are the same whichever thread makes them."""
+        todo: dict[int, np.ndarray] = {}
+        for value in values:
+            if (isinstance(value, np.ndarray) and value.size >= _PARALLEL_SIZE and id(value) not in todo
+                    and self._entry(value)[3] is _UNSET):
+                todo[id(value)] = value
+        workers = min(workers or _cores(), len(todo))
+        if workers < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:  # largest first: the last ones to start are short
+            for _ in pool.map(self.stats, sorted(todo.values(), key=lambda a: -a.size)):
+                pass
+
+
+_PARALLEL_SIZE = 1 << 14  # smaller arrays cost less than handing them to a thread
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def facts_of(trace: Any) -> ArrayFacts:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -55,12 +55,17 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
                   full: bool = False) -> dict[str, Any]:
     """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
     model = trace.info.get("source") == "model"
-    if tensor is None:
-        tensor = _once(partial(summary_json, facts=facts_of(trace))) if model and not full else to_json
     graph = trace.graph
     values = trace.values
     targets = graph.target_ids
     count = len(graph.nodes)
+    if tensor is None:
+        if model and not full:
+            facts = facts_of(trace)
+            facts.prefetch_stats(_summarised(trace))
+            tensor = _once(partial(summary_json, facts=facts))
+        else:
+            tensor = to_json
     # Column by column (one pass per sequence, not one small dict comprehension per node):
     # the same calls of `tensor` on the same arrays, assembled into the same entries.
     tangents = _per_node(count, {wrt: [tensor(t[i]) for i in range(count)] for wrt, t in trace.tangents.items()})
@@ -108,6 +113,17 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def _summarised(trace: Trace) -> Iterator[Any]:
+    """Every array the JSON summarises: values, tangents, adjoints and edge terms."""
+    count = len(trace.graph.nodes)
+    for sequence in (trace.values, *trace.tangents.values(), *trace.adjoints.values()):
+        for i in range(count):
+            yield sequence[i]
+    for contributions in trace.contributions.values():
+        for edge in contributions:
+            yield contributions[edge]
 
 
 def _per_node(count: int, columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
