@@ -15,7 +15,7 @@ from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
 from gradviz.core.stats import ArrayFacts, facts_of
-from gradviz.core.trace import Edge, Trace
+from gradviz.core.trace import Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
 EXPLODING = 1e4
@@ -91,20 +91,6 @@ def intended_masks(trace: Trace) -> list[Finding]:
                                                       f"{'s' if region.positions != 1 else ''}, -inf by design "
                                                       f"(made finite again by {ends})"))
     return found
-
-
-def terms_by_node(trace: Trace, output: str) -> list[list[tuple[Edge, np.ndarray | None]]]:
-    """trace.edge_terms(output, i) for every node i, in one walk over the edges (child order,
-    then input position, as edge_terms gives them) instead of one walk per node."""
-    contributions = trace.contributions.get(output, {})
-    nodes = trace.graph.nodes
-    terms: list[list[tuple[Edge, np.ndarray | None]]] = [[] for _ in nodes]
-    for child in nodes:
-        for position, source in enumerate(child.inputs):
-            if 0 <= source < len(terms):
-                edge = (child.id, position)
-                terms[source].append((edge, contributions.get(edge)))
-    return terms
 
 
 def sum_mismatches(trace: Trace) -> list[Finding]:

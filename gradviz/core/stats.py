@@ -110,7 +110,7 @@ _FLOAT_SCALARS = (float, np.float64, np.float32, np.float16)
 
 class ArrayFacts:
     """What views ask of a trace's arrays (finite? ‖·‖? min and max? statistics?), each
-    computed once per array, on the array as it is (its own dtype, no copy).
+    computed once per array, in its own dtype (sums kept in float64, as tensor_stats has them).
 
     Keyed by the array's id; each entry keeps its array, so that id stays its own for as
     long as the memo lives. The trace's arrays never change, so the facts never go stale.
@@ -134,9 +134,12 @@ class ArrayFacts:
 
     def finite(self, value: Any) -> bool:
         """bool(np.all(np.isfinite(value))), without a boolean copy for float arrays."""
-        if isinstance(value, _FLOAT_SCALARS):
-            return math.isfinite(value)
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        if type(value) is not np.ndarray:
+            if isinstance(value, _FLOAT_SCALARS):
+                return math.isfinite(value)
+            if not isinstance(value, np.ndarray):
+                return bool(np.all(np.isfinite(value)))
+        if value.dtype.kind == "f":
             if value.ndim == 0 and value.dtype.itemsize <= 8:
                 return math.isfinite(value)
             entry = self._entry(value)

@@ -21,13 +21,14 @@ mask is included too).
 
 from __future__ import annotations
 
+import gc
 import math
 from functools import partial
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from gradviz.core.findings import find_issues, terms_by_node
+from gradviz.core.findings import find_issues
 from gradviz.core.fmt import to_json
 from gradviz.core.stats import ArrayFacts, facts_of, tensor_stats
 from gradviz.core.trace import Trace
@@ -54,6 +55,19 @@ def summary_json(value: np.ndarray | None, facts: ArrayFacts | None = None) -> d
 def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] | None = None,
                   full: bool = False) -> dict[str, Any]:
     """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
+    # Hundreds of thousands of small dicts and lists, none in a cycle: each time their count
+    # passed a threshold, the cyclic collector would walk the whole trace again (a third of
+    # --json's time on a 10,000-node expression). It runs as usual once they are made.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _trace_to_json(trace, source, tensor, full)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _trace_to_json(trace: Trace, source: str, tensor: Callable[[Any], Any] | None, full: bool) -> dict[str, Any]:
     model = trace.info.get("source") == "model"
     graph = trace.graph
     values = trace.values
@@ -137,13 +151,14 @@ def _per_node(count: int, columns: dict[str, list[Any]]) -> list[dict[str, Any]]
 
 def _terms_json(trace: Trace, output: str, tensor: Callable[[Any], Any]) -> list[list[dict[str, Any]]]:
     """Per node, its edge terms toward `output` (those that lead there), as JSON."""
-    rows = []
-    for edges in terms_by_node(trace, output):
-        row = []
-        for (child, position), term in edges:
-            if term is not None:
-                row.append({"child": child, "position": position, "value": tensor(term)})
-        rows.append(row)
+    contributions = trace.contributions.get(output, {})
+    nodes = trace.graph.nodes
+    rows: list[list[dict[str, Any]]] = [[] for _ in nodes]
+    for child in nodes:  # one walk over the edges: children in order, then input positions (edge_terms' order)
+        for position, source in enumerate(child.inputs):
+            term = contributions.get((child.id, position))
+            if term is not None and 0 <= source < len(rows):
+                rows[source].append({"child": child.id, "position": position, "value": tensor(term)})
     return rows
 
 
