@@ -262,7 +262,7 @@ def awkward_arrays():
     with_bad[3, 4], with_bad[5, 6] = np.nan, -np.inf
     return {
         "float32": base, "transposed": base.T, "reversed": base[::-1], "broadcast": np.broadcast_to(base[0], (50, 300)),
-        "signed zeros": zeros, "signed zeros transposed": zeros.T, "float16 overflowing sum": np.full(40000, 60000, np.float16),
+        "positive": np.abs(base) + 0.5, "negative": -np.abs(base) - 0.5, "signed zeros": zeros, "signed zeros transposed": zeros.T, "float16 overflowing sum": np.full(40000, 60000, np.float16),
         "float64 huge": np.array([1e200, -3e200, 2.0]), "nan and inf": with_bad, "all nan": np.full(5, np.nan),
         "empty": np.zeros((0, 3), np.float32), "ints": np.arange(12).reshape(3, 4), "bools": np.array([True, False]),
         "0-d": np.array(2.5, np.float32), "scalar": np.float64(-3.0), "0-d inf": np.array(np.inf),

@@ -60,10 +60,11 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
             variance = max(squares / n - mean * mean, 0.0)
             low, high = (float(flat.min()), float(flat.max())) if extent is None else extent
             # flat != 0 counts exactly what count_nonzero(flat) counts (NaN is nonzero, -0.0
-            # is zero), several times faster than count_nonzero on floats.
+            # is zero), several times faster than count_nonzero on floats; and a range that
+            # leaves out 0 has no zero to count.
+            nonzero = n if low > 0 or high < 0 else np.count_nonzero(flat != 0)
             return TensorStats(tuple(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
-                               low, high, float(np.sqrt(squares)),
-                               1.0 - np.count_nonzero(flat != 0) / n, 0, 0)
+                               low, high, float(np.sqrt(squares)), 1.0 - nonzero / n, 0, 0)
     flat = flat.astype(np.float64, copy=False)
     finite = flat[np.isfinite(flat)]
     nan = int(np.isnan(flat).sum())
