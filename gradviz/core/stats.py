@@ -157,7 +157,9 @@ class ArrayFacts:
             return True  # a finite sum of squares: every element is finite
         # A sum in the array's own dtype is NaN or ±Inf whenever an element is; only an
         # overflow of finite elements needs the exact test.
-        if math.isfinite(np.add.reduce(value, axis=None)):
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf − Inf and overflow are answers here
+            total = np.add.reduce(value, axis=None)
+        if math.isfinite(total):
             return True
         return bool(np.isfinite(value).all())
 
