@@ -183,7 +183,7 @@ class ArrayFacts:
             return float(value.min()), float(value.max())
         entry = self._entry(value)
         if entry[2] is _UNSET:
-            flat = value.ravel()  # tensor_stats' order, so a min of 0.0 and -0.0 picks the same zero
+            flat = c_order(value)  # tensor_stats' order, so a min of 0.0 and -0.0 picks the same zero
             entry[2] = (float(flat.min()), float(flat.max()))
         return entry[2]
 
@@ -215,7 +215,6 @@ class ArrayFacts:
             else:
                 entry[3] = tensor_stats(value)
         return entry[3]
-
 
     def prefetch_stats(self, values: Iterable[Any], workers: int | None = None) -> None:
         """stats() of each array, on several cores at once: numpy and torch let go of the GIL
