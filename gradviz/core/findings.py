@@ -6,6 +6,7 @@ numpy only: works on expression and model traces alike. Each finding names one n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
-from gradviz.core.stats import l2_norm
+from gradviz.core.stats import ArrayFacts, facts_of
 from gradviz.core.trace import Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
@@ -26,6 +27,7 @@ SUM_RTOL = 1e-5
 SIGMOID = {"sigmoid", "Sigmoid"}
 TANH = {"tanh", "Tanh"}
 RELU = {"relu", "ReLU", "relu_"}
+ACTIVATIONS = SIGMOID | TANH | RELU
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def intended_masks(trace: Trace) -> list[Finding]:
     from gradviz.core.masks import mask_regions
 
     found = []
-    for region in mask_regions(trace.graph, trace.values):
+    for region in mask_regions(trace.graph, trace.values, facts_of(trace).finite):
         ends = ", ".join(trace.graph.nodes[i].label for i in region.ends)
         found.append(Finding("masked", region.origin, f"{region.positions} masked position"
                                                       f"{'s' if region.positions != 1 else ''}, -inf by design "
@@ -97,26 +99,108 @@ def intended_masks(trace: Trace) -> list[Finding]:
 def sum_mismatches(trace: Trace) -> list[Finding]:
     """Nodes whose edge contributions do not sum to their adjoint (rtol 1e-5)."""
     found = []
+    graph = trace.graph
+    facts = facts_of(trace)
+    finite = facts.finite
     for output, adjoints in trace.adjoints.items():
-        for node in trace.graph.nodes:
+        oid = graph.outputs[output]
+        incoming = _incoming_terms(trace, output)
+        for node in graph.nodes:
             adjoint = adjoints[node.id]
-            if adjoint is None or node.id == trace.graph.outputs[output] or not trace.graph.users(node.id):
+            if adjoint is None or node.id == oid or not graph.users(node.id):
                 continue
-            terms = [np.asarray(v) for _, v in trace.edge_terms(output, node.id) if v is not None]
-            if not np.all(np.isfinite(adjoint)) or not all(np.all(np.isfinite(t)) for t in terms):
-                continue  # non-finite numbers are reported as such
-            if not terms:
-                if np.any(adjoint != 0):
-                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
-                continue
-            total = sum(terms[1:], terms[0].astype(np.float64))
-            scale = max(float(np.max(np.abs(t))) if t.size else 0.0 for t in terms)
-            difference = float(np.max(np.abs(total - adjoint))) if total.size else 0.0
-            if difference > SUM_RTOL * max(scale, float(np.max(np.abs(adjoint), initial=0.0))) + 1e-30:
+            terms = incoming[node.id]
+            if len(terms) == 1 and terms[0] is adjoint:
+                continue  # a node's only edge carries its adjoint itself: they differ by exactly 0
+            a = _float_scalar(adjoint)
+            numbers = _float_scalars(terms) if a is not None else None
+            if numbers:  # one float each: the same float64 sum and maxima, in Python floats
+                total = numbers[0]
+                for x in numbers[1:]:
+                    total += x
+                if not (math.isfinite(total) and math.isfinite(a)) and (
+                        not math.isfinite(a) or not all(map(math.isfinite, numbers))):
+                    continue  # non-finite numbers are reported as such
+                difference, bound = abs(total - a), max(max(map(abs, numbers)), abs(a))
+            else:
+                if not finite(adjoint) or not all(finite(t) for t in terms):
+                    continue  # non-finite numbers are reported as such
+                if not terms:
+                    if np.any(adjoint != 0):
+                        found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
+                    continue
+                difference, bound = _array_sum_gap(facts, adjoint, terms)
+            if difference > SUM_RTOL * bound + 1e-30:
                 found.append(Finding("adjoint-sum", node.id,
                                      f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
                                      f"by up to {fmt_scalar(difference, 3)}"))
     return found
+
+
+def _incoming_terms(trace: Trace, output: str) -> list[list[np.ndarray]]:
+    """Per node, the values of its edge terms toward `output` (edge_terms less the Nones)."""
+    contributions = trace.contributions.get(output, {})
+    nodes = trace.graph.nodes
+    incoming: list[list[np.ndarray]] = [[] for _ in nodes]
+    for child in nodes:
+        for position, source in enumerate(child.inputs):
+            term = contributions.get((child.id, position))
+            if term is not None and 0 <= source < len(incoming):
+                incoming[source].append(term)
+    return incoming
+
+
+_FLOAT_TYPES = (np.float64, np.float32, np.float16)  # what one float64 holds exactly
+
+
+def _float_scalar(value: object) -> float | None:
+    """A one-number float (Python or numpy scalar, 0-d array) as a Python float, else None."""
+    if isinstance(value, float):
+        return float(value)
+    if type(value) is np.ndarray:
+        return float(value) if value.ndim == 0 and value.dtype.type in _FLOAT_TYPES else None
+    return float(value) if isinstance(value, _FLOAT_TYPES) else None
+
+
+def _float_scalars(values: list) -> list[float] | None:
+    """Each value as by _float_scalar, or None unless every one is such a number."""
+    numbers = []
+    for value in values:
+        x = _float_scalar(value)
+        if x is None:
+            return None
+        numbers.append(x)
+    return numbers
+
+
+def _abs_max(facts: ArrayFacts, value: object) -> float:
+    """float(np.max(np.abs(value))) of a finite, non-empty array: max(−min, max)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        low, high = facts.extent(value)
+        return max(-low, high)
+    return float(np.max(np.abs(value)))
+
+
+def _array_sum_gap(facts: ArrayFacts, adjoint: object, terms: list) -> tuple[float, float]:
+    """(max |Σ terms − adjoint|, the largest |term| or |adjoint|): the sum in float64, in order."""
+    arrays = [np.asarray(t) for t in terms]
+    total = arrays[0].astype(np.float64)
+    for t in arrays[1:]:
+        if t.shape == total.shape and t.dtype.kind == "f":
+            np.add(total, t, out=total)  # what total + t gives, without a new array
+        else:
+            total = total + t
+    scale = max(_abs_max(facts, t) if np.size(t) else 0.0 for t in terms)
+    if total.size:
+        if isinstance(adjoint, np.ndarray) and adjoint.dtype.kind == "f" and adjoint.shape == total.shape:
+            np.subtract(total, adjoint, out=total)
+            difference = float(np.abs(total, out=total).max())
+        else:
+            difference = float(np.max(np.abs(total - adjoint)))
+    else:
+        difference = 0.0
+    adjoint_max = _abs_max(facts, adjoint) if np.size(adjoint) else 0.0
+    return difference, max(scale, max(adjoint_max, 0.0))
 
 
 def _adjoint_name(label: str, output: str) -> str:
@@ -129,10 +213,12 @@ def gradient_scale(trace: Trace) -> list[Finding]:
     """Where adjoints start to vanish (below 1e-7 of the loss gradient) or explode (above 1e4×)."""
     found = []
     graph = trace.graph
+    facts = facts_of(trace)
+    norm, finite = facts.norm, facts.finite
     for output, adjoints in trace.adjoints.items():
         oid = graph.outputs[output]
         out_node = graph.nodes[oid]
-        refs = [l2_norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and np.all(np.isfinite(adjoints[i]))]
+        refs = [norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and finite(adjoints[i])]
         reference = max(refs, default=0.0)
         if out_node.is_leaf or reference == 0 or not np.isfinite(reference):
             continue
@@ -140,8 +226,14 @@ def gradient_scale(trace: Trace) -> list[Finding]:
         ratio: dict[int, float] = {}
         for i in reached:
             a = adjoints[i]
-            if a is not None and np.issubdtype(np.asarray(a).dtype, np.floating) and np.all(np.isfinite(a)):
-                ratio[i] = l2_norm(a) / reference
+            if a is None:
+                continue
+            x = _float_scalar(a)
+            if x is not None:  # one float: finite and ‖·‖ = √(x·x) as l2_norm has it, at once
+                if math.isfinite(x):
+                    ratio[i] = math.sqrt(x * x) / reference
+            elif _is_float(a) and finite(a):
+                ratio[i] = norm(a) / reference
         vanishing = {i for i, r in ratio.items() if r < VANISHING}
         for i in sorted(vanishing):
             users = [u for u in graph.users(i) if u in reached or u == oid]
@@ -156,12 +248,23 @@ def gradient_scale(trace: Trace) -> list[Finding]:
     return found
 
 
+def _is_float(value: object) -> bool:
+    """np.issubdtype(np.asarray(value).dtype, np.floating), without making an array."""
+    if isinstance(value, (float, np.floating)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f"
+    return np.asarray(value).dtype.kind == "f"
+
+
 def activations(trace: Trace) -> list[Finding]:
     """Saturated sigmoids/tanh (derivative below 0.01 for most units) and dead ReLUs."""
     found = []
     for node in trace.graph.nodes:
+        if node.is_leaf or node.op not in ACTIVATIONS:
+            continue
         value = np.asarray(trace.values[node.id])
-        if node.is_leaf or not np.issubdtype(value.dtype, np.floating) or value.size == 0:
+        if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
             continue
         if node.op in SIGMOID or node.op in TANH:
             found += _saturation(node, value)
@@ -171,12 +274,19 @@ def activations(trace: Trace) -> list[Finding]:
 
 
 def _saturation(node: Node, value: np.ndarray) -> list[Finding]:
-    with np.errstate(all="ignore"):
-        derivative = value * (1 - value) if node.op in SIGMOID else 1 - value * value
-    flat = derivative[np.isfinite(derivative)]
-    if flat.size == 0:
-        return []
-    fraction = float((flat < SATURATED_DERIVATIVE).mean())
+    if value.ndim == 0 and value.dtype == np.float64:  # one float64: the same arithmetic in Python
+        v = float(value)
+        d = v * (1 - v) if node.op in SIGMOID else 1 - v * v
+        if not math.isfinite(d):
+            return []
+        fraction = float(d < SATURATED_DERIVATIVE)
+    else:
+        with np.errstate(all="ignore"):
+            derivative = value * (1 - value) if node.op in SIGMOID else 1 - value * value
+        flat = derivative[np.isfinite(derivative)]
+        if flat.size == 0:
+            return []
+        fraction = float((flat < SATURATED_DERIVATIVE).mean())
     if fraction <= MOST:
         return []
     name = "σ'" if node.op in SIGMOID else "tanh'"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradviz.core.stats import l2_norm
@@ -72,7 +74,12 @@ def to_json(value: np.ndarray | None):
     """A JSON-ready form: nested lists of floats, non-finite numbers as 'nan'/'inf'/'-inf'."""
     if value is None:
         return None
+    if isinstance(value, float):  # a Python or numpy float64: what tolist() gives, at once
+        return float(value) if math.isfinite(value) else _json_scalar(value)
     value = np.asarray(value)
+    if value.ndim == 0 and value.dtype.kind == "f":
+        x = value.item()
+        return x if math.isfinite(x) else _json_scalar(x)
     if np.all(np.isfinite(value)):
         return value.tolist()
     if value.ndim == 0:

@@ -16,7 +16,7 @@ that ends the region). -inf in the data or a parameter, or one an ordinary op ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -49,16 +49,24 @@ def _only_minus_inf(value: np.ndarray) -> bool:
     return not np.any(np.isnan(value)) and not np.any(np.isposinf(value))
 
 
-def _is_finite(value: np.ndarray) -> bool:
-    if hasattr(value, "posinf_count"):
-        return bool(value.finite)
-    value = np.asarray(value)
-    return not np.issubdtype(value.dtype, np.inexact) or bool(np.all(np.isfinite(value)))
+def _all_finite(value: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(value)))
 
 
-def masked_by_design(graph: Graph, values: Sequence[np.ndarray]) -> set[int]:
-    """Ids of the nodes whose non-finite values are intended masks (see the module docstring)."""
-    bad = {node.id for node in graph.nodes if not _is_finite(values[node.id])}
+def masked_by_design(graph: Graph, values: Sequence[np.ndarray],
+                     all_finite: Callable[[np.ndarray], bool] = _all_finite) -> set[int]:
+    """Ids of the nodes whose non-finite values are intended masks (see the module docstring).
+
+    `all_finite` answers np.all(np.isfinite(value)) (a trace passes its memo's).
+    """
+    def is_finite(value: np.ndarray) -> bool:  # only floats and complex numbers can be NaN/Inf
+        if hasattr(value, "posinf_count"):  # a summaries-only trace's statistics
+            return bool(value.finite)
+        if isinstance(value, float):
+            return all_finite(value)
+        return np.asarray(value).dtype.kind not in "fc" or all_finite(value)
+
+    bad = {node.id for node in graph.nodes if not is_finite(values[node.id])}
     if not bad:
         return set()
     plausible: set[int] = set()
@@ -77,9 +85,10 @@ def masked_by_design(graph: Graph, values: Sequence[np.ndarray]) -> set[int]:
     return good
 
 
-def mask_regions(graph: Graph, values: Sequence[np.ndarray]) -> list[MaskRegion]:
+def mask_regions(graph: Graph, values: Sequence[np.ndarray],
+                 all_finite: Callable[[np.ndarray], bool] = _all_finite) -> list[MaskRegion]:
     """One region per place intended -inf starts: its count of -inf positions and the finite ops that end it."""
-    good = masked_by_design(graph, values)
+    good = masked_by_design(graph, values, all_finite)
     regions = []
     for node_id in sorted(good):
         if any(i in good for i in graph.nodes[node_id].inputs):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+import sys
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -32,35 +36,38 @@ def l2_norm(value: np.ndarray) -> float:
     when an element is)."""
     value = np.asarray(value)
     if value.dtype.kind == "f":
-        # over the array's own axes: a transposed or broadcast view is read where it lies
-        # (ravel would copy it: most of a model's views, and the cost of drawing them)
-        axes = "".join(chr(ord("a") + k) for k in range(value.ndim)) if value.ndim <= 26 else None
-        if axes is None:
-            value = value.ravel()
-            axes = "a"
-        return float(np.sqrt(np.einsum(f"{axes},{axes}->", value, value, dtype=np.float64)))
+        # in C order, whatever the strides: every view of the same numbers gets the same
+        # sum to the last bit (a transposed weight's copy is torch's fast one, see c_order)
+        flat = c_order(value)
+        return float(np.sqrt(np.einsum("i,i->", flat, flat, dtype=np.float64)))
     flat = value.ravel().astype(np.float64)
     return float(np.sqrt(np.dot(flat, flat)))
 
 
-def tensor_stats(value: np.ndarray) -> TensorStats:
+def tensor_stats(value: np.ndarray, norm: float | None = None,
+                 extent: tuple[float, float] | None = None) -> TensorStats:
     """Statistics over the finite elements; NaN and Inf are counted, not averaged.
 
     Floats take one fused pass in their own dtype (sums kept in float64, no copy): a sum of
     squares that is finite proves every element finite, so the slow path with masks runs
-    only on tensors that hold NaN or Inf.
+    only on tensors that hold NaN or Inf. `norm` (l2_norm of `value`) and `extent` (its
+    min and max) may come already computed (ArrayFacts).
     """
     value = np.asarray(value)
     flat = value.ravel()
     if flat.dtype.kind == "f" and flat.size:
-        squares = l2_norm(flat) ** 2
+        squares = (l2_norm(flat) if norm is None else norm) ** 2
         if np.isfinite(squares):
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
             variance = max(squares / n - mean * mean, 0.0)
+            low, high = (float(flat.min()), float(flat.max())) if extent is None else extent
+            # flat != 0 counts exactly what count_nonzero(flat) counts (NaN is nonzero, -0.0
+            # is zero), several times faster than count_nonzero on floats; and a range that
+            # leaves out 0 has no zero to count.
+            nonzero = n if low > 0 or high < 0 else np.count_nonzero(flat != 0)
             return TensorStats(tuple(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
-                               float(flat.min()), float(flat.max()), float(np.sqrt(squares)),
-                               1.0 - np.count_nonzero(flat) / n, 0, 0)
+                               low, high, float(np.sqrt(squares)), 1.0 - nonzero / n, 0, 0)
     flat = flat.astype(np.float64, copy=False)
     finite = flat[np.isfinite(flat)]
     nan = int(np.isnan(flat).sum())
@@ -81,3 +88,171 @@ def tensor_stats(value: np.ndarray) -> TensorStats:
         nan_count=nan,
         inf_count=inf,
     )
+
+
+def c_order(value: np.ndarray) -> np.ndarray:
+    """value.ravel(): its elements in C order, a view when they already are, else a copy.
+
+    A transposed weight (an aten-level `t`) is read across its rows by numpy's copy; torch's
+    tiled copy is several times faster, so it makes the copy whenever torch is loaded
+    anyway (a model trace). A copy is exact either way.
+    """
+    if value.flags.c_contiguous or value.dtype.type not in _TORCH_FLOATS or "torch" not in sys.modules:
+        return value.ravel()
+    if not value.flags.writeable or min(value.strides, default=0) < 0:
+        return value.ravel()  # torch takes neither read-only nor reversed arrays
+    import torch
+
+    return torch.from_numpy(value).contiguous().numpy().ravel()
+
+
+_TORCH_FLOATS = (np.float64, np.float32, np.float16)
+_UNSET: Any = object()
+# Plain floats and numpy's float scalars: their finiteness and norm are one float's.
+_FLOAT_SCALARS = (float, np.float64, np.float32, np.float16)
+
+
+class ArrayFacts:
+    """What views ask of a trace's arrays (finite? ‖·‖? min and max? statistics?), each
+    computed once per array, in its own dtype (sums kept in float64, as tensor_stats has them).
+
+    Keyed by the array's id; each entry keeps its array, so that id stays its own for as
+    long as the memo lives. The trace's arrays never change, so the facts never go stale.
+    One-number arrays are answered at once, not stored (that is as cheap as a look-up).
+    """
+
+    __slots__ = ("_memo", "_by_memory")
+
+    def __init__(self) -> None:
+        self._memo: dict[int, list[Any]] = {}  # id -> [array, norm, extent, stats, finite]
+        # (address, size, dtype) of a C-ordered array -> its entry: a view (a reshape, an aten
+        # `view`) holds the same elements in the same order, so the same sums to the last bit.
+        self._by_memory: dict[tuple[int, int, str], list[Any]] = {}
+
+    def _entry(self, value: Any) -> list[Any]:
+        entry = self._memo.get(id(value))
+        if entry is None or entry[0] is not value:
+            entry = [value, _UNSET, _UNSET, _UNSET, _UNSET]
+            self._memo[id(value)] = entry
+        return entry
+
+    def finite(self, value: Any) -> bool:
+        """bool(np.all(np.isfinite(value))), without a boolean copy for float arrays."""
+        if type(value) is not np.ndarray:
+            if isinstance(value, _FLOAT_SCALARS):
+                return math.isfinite(value)
+            if not isinstance(value, np.ndarray):
+                if isinstance(getattr(value, "finite", None), bool):  # statistics standing in for a tensor
+                    return value.finite
+                return bool(np.all(np.isfinite(value)))
+        if value.dtype.kind == "f":
+            if value.ndim == 0 and value.dtype.itemsize <= 8:
+                return math.isfinite(value)
+            entry = self._entry(value)
+            if entry[4] is _UNSET:
+                entry[4] = self._finite_array(value, entry)
+            return entry[4]
+        return bool(np.all(np.isfinite(value)))
+
+    @staticmethod
+    def _finite_array(value: np.ndarray, entry: list[Any]) -> bool:
+        if entry[3] is not _UNSET:
+            return entry[3].finite
+        if entry[1] is not _UNSET and math.isfinite(entry[1]):
+            return True  # a finite sum of squares: every element is finite
+        # A sum in the array's own dtype is NaN or ±Inf whenever an element is; only an
+        # overflow of finite elements needs the exact test.
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf − Inf and overflow are answers here
+            total = np.add.reduce(value, axis=None)
+        if math.isfinite(total):
+            return True
+        return bool(np.isfinite(value).all())
+
+    def norm(self, value: Any) -> float:
+        """l2_norm(value)."""
+        if isinstance(value, _FLOAT_SCALARS) or (isinstance(value, np.ndarray) and value.ndim == 0
+                                                  and value.dtype.kind == "f" and value.dtype.itemsize <= 8):
+            x = float(value)  # l2_norm's einsum of one element in float64 is x·x exactly
+            return math.sqrt(x * x)
+        if not isinstance(value, np.ndarray):
+            return l2_norm(value)
+        entry = self._entry(value)
+        if entry[1] is _UNSET:
+            entry[1] = l2_norm(value)
+        return entry[1]
+
+    def extent(self, value: np.ndarray) -> tuple[float, float]:
+        """(float(value.min()), float(value.max())) of a non-empty array."""
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+            return float(value.min()), float(value.max())
+        entry = self._entry(value)
+        if entry[2] is _UNSET:
+            flat = c_order(value)  # tensor_stats' order, so a min of 0.0 and -0.0 picks the same zero
+            entry[2] = (float(flat.min()), float(flat.max()))
+        return entry[2]
+
+    def stats(self, value: Any) -> TensorStats:
+        """tensor_stats(value)."""
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            return tensor_stats(value)
+        entry = self._entry(value)
+        if entry[3] is _UNSET:
+            same = None
+            if value.flags.c_contiguous:
+                key = (value.__array_interface__["data"][0], value.size, value.dtype.str)
+                same = self._by_memory.setdefault(key, entry)
+            if same is not None and same is not entry and same[3] is not _UNSET:
+                for slot in (1, 2, 4):
+                    if entry[slot] is _UNSET:
+                        entry[slot] = same[slot]
+                entry[3] = replace(same[3], shape=tuple(value.shape))
+            elif value.dtype.kind == "f" and value.size:
+                # Every pass below reads the elements in C order: a strided or broadcast view
+                # is copied once here, not once per pass.
+                flat = c_order(value)
+                if entry[1] is _UNSET:
+                    entry[1] = l2_norm(flat)
+                if entry[2] is _UNSET and math.isfinite(entry[1]):
+                    entry[2] = (float(flat.min()), float(flat.max()))
+                extent = None if entry[2] is _UNSET else entry[2]
+                entry[3] = tensor_stats(flat.reshape(value.shape), entry[1], extent)
+            else:
+                entry[3] = tensor_stats(value)
+        return entry[3]
+
+    def prefetch_stats(self, values: Iterable[Any], workers: int | None = None) -> None:
+        """stats() of each array, on several cores at once: numpy and torch let go of the GIL
+        while they reduce, and each array's numbers are the same whichever thread makes them."""
+        todo: dict[int, np.ndarray] = {}
+        for value in values:
+            if (isinstance(value, np.ndarray) and value.size >= _PARALLEL_SIZE and id(value) not in todo
+                    and self._entry(value)[3] is _UNSET):
+                todo[id(value)] = value
+        workers = min(workers or _cores(), len(todo))
+        if workers < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:  # largest first: the last ones to start are short
+            for _ in pool.map(self.stats, sorted(todo.values(), key=lambda a: -a.size)):
+                pass
+
+
+_PARALLEL_SIZE = 1 << 14  # smaller arrays cost less than handing them to a thread
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def facts_of(trace: Any) -> ArrayFacts:
+    """The trace's own ArrayFacts, made on first use (a Trace is frozen: set beside its fields)."""
+    facts = trace.__dict__.get("_array_facts")
+    if facts is None:
+        facts = ArrayFacts()
+        object.__setattr__(trace, "_array_facts", facts)
+    return facts

@@ -9,6 +9,7 @@ import numpy as np
 
 from gradviz.core.graph import Graph
 from gradviz.core.masks import masked_by_design
+from gradviz.core.stats import facts_of
 
 Edge = tuple[int, int]  # (child node id, input position in the child)
 
@@ -92,24 +93,27 @@ class Trace:
         which each pass computes them). -inf that a mask put there on purpose and a
         softmax made finite again is not counted (core.masks).
         """
+        cached = self.__dict__.get("_first_nonfinite", ())
+        if cached != ():
+            return cached  # views, findings and the exit code all ask: the arrays never change
+        finite = facts_of(self).finite
+        found: tuple[str, int] | None = None
         intended: set[int] | None = None
         for node in self.graph.nodes:
-            if not _all_finite(self.values[node.id]):
+            if not finite(self.values[node.id]):
                 if intended is None:
-                    intended = masked_by_design(self.graph, self.values)
+                    intended = masked_by_design(self.graph, self.values, finite)
                 if node.id not in intended:
-                    return ("value", node.id)
-        for adjoints in self.adjoints.values():
-            for node in reversed(self.graph.nodes):
-                a = adjoints[node.id]
-                if a is not None and not _all_finite(a):
-                    return ("adjoint", node.id)
-        return None
-
-
-def _all_finite(value: object) -> bool:
-    """No NaN or Inf in an array, or in the tensor a summary (a `finite` property) stands for."""
-    finite = getattr(value, "finite", None)
-    if finite is not None and not isinstance(value, np.ndarray):
-        return bool(finite)
-    return bool(np.all(np.isfinite(value)))
+                    found = ("value", node.id)
+                    break
+        else:
+            for adjoints in self.adjoints.values():
+                for node in reversed(self.graph.nodes):
+                    a = adjoints[node.id]
+                    if a is not None and not finite(a):
+                        found = ("adjoint", node.id)
+                        break
+                if found is not None:
+                    break
+        object.__setattr__(self, "_first_nonfinite", found)
+        return found

@@ -21,26 +21,34 @@ mask is included too).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import gc
+import math
+from functools import partial
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from gradviz.core.findings import find_issues
 from gradviz.core.fmt import to_json
-from gradviz.core.stats import TensorStats, tensor_stats
+from gradviz.core.stats import ArrayFacts, TensorStats, facts_of, tensor_stats
 from gradviz.core.trace import Trace
 
 SCHEMA_VERSION = 1
 
 
-def summary_json(value: np.ndarray | None) -> dict[str, Any] | None:
-    """A tensor as its statistics (non-finite statistics as strings, like values)."""
+def summary_json(value: np.ndarray | None, facts: ArrayFacts | None = None) -> dict[str, Any] | None:
+    """A tensor as its statistics (non-finite statistics as strings, like values); `facts`
+    (the trace's) keeps what it computes for the findings and the next view."""
     if value is None:
         return None
-    s = value if isinstance(value, TensorStats) else tensor_stats(value)  # --keep summaries holds stats
+    if isinstance(value, TensorStats):  # --keep summaries holds statistics, not tensors
+        s = value
+    else:
+        s = tensor_stats(value) if facts is None else facts.stats(value)
 
     def number(x: float) -> Any:
-        return to_json(np.float64(x))
+        x = float(x)
+        return x if math.isfinite(x) else to_json(x)
 
     return {"shape": list(s.shape), "dtype": s.dtype, "mean": number(s.mean), "std": number(s.std),
             "min": number(s.min), "max": number(s.max), "norm": number(s.norm),
@@ -50,42 +58,67 @@ def summary_json(value: np.ndarray | None) -> dict[str, Any] | None:
 def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] | None = None,
                   full: bool = False) -> dict[str, Any]:
     """The whole trace as JSON-ready data; a model's tensors are summarised unless `full`."""
+    # Hundreds of thousands of small dicts and lists, none in a cycle: each time their count
+    # passed a threshold, the cyclic collector would walk the whole trace again (a third of
+    # --json's time on a 10,000-node expression). It runs as usual once they are made.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _trace_to_json(trace, source, tensor, full)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _trace_to_json(trace: Trace, source: str, tensor: Callable[[Any], Any] | None, full: bool) -> dict[str, Any]:
     model = trace.info.get("source") == "model"
-    if tensor is None:
-        tensor = _once(summary_json) if model and not full else to_json
     graph = trace.graph
+    values = trace.values
+    targets = graph.target_ids
+    count = len(graph.nodes)
+    if tensor is None:
+        if model and not full:
+            facts = facts_of(trace)
+            facts.prefetch_stats(_summarised(trace))
+            tensor = _once(partial(summary_json, facts=facts))
+        else:
+            tensor = to_json
+    # Column by column (one pass per sequence, not one small dict comprehension per node):
+    # the same calls of `tensor` on the same arrays, assembled into the same entries.
+    tangents = _per_node(count, {wrt: [tensor(t[i]) for i in range(count)] for wrt, t in trace.tangents.items()})
+    adjoints = _per_node(count, {out: [tensor(a[i]) for i in range(count)] for out, a in trace.adjoints.items()})
+    terms = _per_node(count, {out: _terms_json(trace, out, tensor) for out in trace.adjoints})
     nodes = []
     for node in graph.nodes:
+        i = node.id
+        value = values[i]
         entry = {
-            "id": node.id,
+            "id": i,
             "label": node.label,
             "op": node.op,
             "kind": node.kind,
-            "data": node.id in graph.target_ids,  # a loss's target: not counted in "passes"
+            "data": i in targets,  # a loss's target: not counted in "passes"
             "inputs": list(node.inputs),
             "definition": node.definition,
-            "shape": list(trace.values[node.id].shape),
-            "value": tensor(trace.values[node.id]),
-            "tangents": {wrt: tensor(t[node.id]) for wrt, t in trace.tangents.items()},
-            "adjoints": {out: tensor(a[node.id]) for out, a in trace.adjoints.items()},
-            "terms": {
-                out: [{"child": child, "position": position, "value": tensor(value)}
-                      for (child, position), value in trace.edge_terms(out, node.id) if value is not None]
-                for out in trace.adjoints
-            },
+            "shape": list(value.shape),
+            "value": tensor(value),
+            "tangents": tangents[i],
+            "adjoints": adjoints[i],
+            "terms": terms[i],
         }
         if model:
-            entry.update(_model_fields(trace, node.id, full))
+            entry.update(_model_fields(trace, i, full))
         nodes.append(entry)
     first = trace.first_nonfinite()
+    input_ids = graph.input_ids
     data = {
         "schema": SCHEMA_VERSION,
         "source": source,
-        "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
+        "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in input_ids},
         "outputs": list(graph.outputs),
         "nodes": nodes,
         "gradients": {
-            out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in graph.input_ids}
+            out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in input_ids}
             for out in trace.adjoints
         },
         "passes": trace.pass_counts(),
@@ -97,6 +130,39 @@ def trace_to_json(trace: Trace, source: str = "", tensor: Callable[[Any], Any] |
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def _summarised(trace: Trace) -> Iterator[Any]:
+    """Every array the JSON summarises: values, tangents, adjoints and edge terms."""
+    count = len(trace.graph.nodes)
+    for sequence in (trace.values, *trace.tangents.values(), *trace.adjoints.values()):
+        for i in range(count):
+            yield sequence[i]
+    for contributions in trace.contributions.values():
+        for edge in contributions:
+            yield contributions[edge]
+
+
+def _per_node(count: int, columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """{name: [x per node]} as [{name: x} per node], names in their order."""
+    rows: list[dict[str, Any]] = [{} for _ in range(count)]
+    for name, column in columns.items():
+        for row, x in zip(rows, column):
+            row[name] = x
+    return rows
+
+
+def _terms_json(trace: Trace, output: str, tensor: Callable[[Any], Any]) -> list[list[dict[str, Any]]]:
+    """Per node, its edge terms toward `output` (those that lead there), as JSON."""
+    contributions = trace.contributions.get(output, {})
+    nodes = trace.graph.nodes
+    rows: list[list[dict[str, Any]]] = [[] for _ in nodes]
+    for child in nodes:  # one walk over the edges: children in order, then input positions (edge_terms' order)
+        for position, source in enumerate(child.inputs):
+            term = contributions.get((child.id, position))
+            if term is not None and 0 <= source < len(rows):
+                rows[source].append({"child": child.id, "position": position, "value": tensor(term)})
+    return rows
 
 
 def _once(summarise: Callable[[Any], dict | None]) -> Callable[[Any], dict | None]:
