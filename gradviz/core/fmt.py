@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Callable
+
 import numpy as np
 
 from gradviz.core.stats import l2_norm
@@ -34,7 +36,7 @@ def fmt_shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape)) if shape else "scalar"
 
 
-def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
+def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS, norm: Callable[[np.ndarray], float] = l2_norm) -> str:
     """Short form: a scalar as a number, a small vector in full, a tensor as shape and summary."""
     if value is None:
         return "—"
@@ -43,13 +45,13 @@ def fmt_value(value: np.ndarray | None, decimals: int = DECIMALS) -> str:
         return fmt_scalar(value.reshape(()), decimals)
     if value.ndim == 1 and value.size <= 3:
         return "[" + ", ".join(fmt_scalar(x, decimals) for x in value) + "]"
-    return f"{fmt_shape(value.shape)} {summary_line(value)}"
+    return f"{fmt_shape(value.shape)} {summary_line(value, norm)}"
 
 
-def summary_line(value: np.ndarray) -> str:
+def summary_line(value: np.ndarray, norm_of: Callable[[np.ndarray], float] = l2_norm) -> str:
     """A tensor in one short token: its norm (the number that shows vanishing or
     exploding), and how many elements are NaN/Inf."""
-    norm = l2_norm(value)
+    norm = norm_of(value)  # a trace's views pass its memo's (core.stats.ArrayFacts.norm)
     if np.isfinite(norm):  # a finite sum of squares: every element is finite
         return f"‖{norm:.4g}‖"
     flat = np.asarray(value).ravel()

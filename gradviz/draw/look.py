@@ -7,13 +7,14 @@ style keys; `STYLES` says what each key looks like in a terminal and in Graphviz
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Container, Mapping
+from typing import Callable, Container, Mapping
 
 import numpy as np
 
 # times_term spells a term the way the trace table does (−v̄5, v̄1·(1/x2)); one place for that.
 from gradviz.core.explain import bar, minus, partial_formula, times_term
-from gradviz.core.fmt import fmt_value, is_finite, summary_line
+from gradviz.core.fmt import fmt_value, summary_line
+from gradviz.core.stats import facts_of, l2_norm
 from gradviz.core.graph import LOSS_OPS, Node  # noqa: F401  (LOSS_OPS: the legend's 'loss' kind)
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
@@ -128,19 +129,19 @@ def _known(ids: frozenset[int] | None, node_id: int) -> bool:
     return ids is None or node_id in ids
 
 
-def short_value(value: np.ndarray | None) -> str:
+def short_value(value: np.ndarray | None, norm: Callable[[np.ndarray], float] = l2_norm) -> str:
     """A value for a box: numbers and short vectors in full, a tensor as shape and norm."""
-    return fmt_value(value)
+    return fmt_value(value, norm=norm)
 
 
-def short_number(value: np.ndarray | None) -> str:
+def short_number(value: np.ndarray | None, norm: Callable[[np.ndarray], float] = l2_norm) -> str:
     """A derivative beside its node's value: a tensor's shape is already shown, so its norm."""
     if value is None:
         return "—"
     value = np.asarray(value)
     if value.size == 1 or (value.ndim == 1 and value.size <= 3):
         return fmt_value(value)
-    return summary_line(value)
+    return summary_line(value, norm)
 
 
 class Numbers:
@@ -152,12 +153,15 @@ class Numbers:
     def __init__(self, trace: Trace):
         self.trace = trace
         self._memo: dict[tuple, tuple[str, bool] | None] = {}
+        self.facts = facts_of(trace)
         self.kinds = tuple(node_kind(trace, node) for node in trace.graph.nodes)
         self.targets = trace.graph.target_ids
 
     def _get(self, where: tuple, value: np.ndarray | None, format) -> tuple[str, bool] | None:
         if where not in self._memo:
-            self._memo[where] = None if value is None else (format(value), is_finite(value))
+            # norms and finiteness come from the trace's memo: the report, --json and every
+            # drawing of the trace take each array's once (core.stats.ArrayFacts)
+            self._memo[where] = None if value is None else (format(value, self.facts.norm), self.facts.finite(value))
         return self._memo[where]
 
     def value(self, node_id: int) -> tuple[str, bool]:
