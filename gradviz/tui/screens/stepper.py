@@ -87,10 +87,13 @@ class StepperScreen(Screen):
                 tooltip="follow the current node again (after a click selected another)"),
     ]
 
-    k: reactive[int] = reactive(0, init=False)
-    selected: reactive[int | None] = reactive(None, init=False)
-    playing: reactive[bool] = reactive(False, init=False)
-    speed: reactive[float] = reactive(4.0, init=False)
+    # repaint=False: a reactive on a screen repaints the whole screen when it changes (every
+    # pane's every visible line, and the footer, re-rendered on each step); the watchers'
+    # redraw() refreshes just what each pane changed.
+    k: reactive[int] = reactive(0, init=False, repaint=False)
+    selected: reactive[int | None] = reactive(None, init=False, repaint=False)
+    playing: reactive[bool] = reactive(False, init=False, repaint=False)
+    speed: reactive[float] = reactive(4.0, init=False, repaint=False)
 
     def __init__(self, timeline: Timeline, *, source: str = "", spec_path: str | None = None,
                  findings: list | None = None, start: int = 0, detail: str = "full",
