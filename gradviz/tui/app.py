@@ -62,5 +62,5 @@ class StepperApp(App):
 
     def get_default_screen(self) -> StepperScreen:
         return StepperScreen(self.timeline, source=self.source, spec_path=self.spec_path,
-                             findings=load_findings(self.trace), start=self.start, detail=self.detail,
+                             findings=lambda: load_findings(self.trace), start=self.start, detail=self.detail,
                              choice=self.choice)
