@@ -21,7 +21,8 @@ batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
   pane, the compositor's render and the terminal bytes it would write), as the process's
   CPU time over that span: Textual waits for its next frame tick (up to 1/60 s) before
   painting, which is idle time, not work; `key→screen p95` is the same span in wall time,
-  that wait included. 50 steps from k = 0 and 50 from the first adjoint step; Pilot's own
+  that wait included. Measured once the findings worker is done. 50 steps from k = 0 and
+  50 from the first adjoint step; Pilot's own
   `press` is not used (it sleeps ≥ 40 ms per key waiting for idle);
 - expand: `z` on a node inside a folded module (graphs that open folded), from the key to the
   end of the screen update that paints the opened drawing (its layout in the worker included);
@@ -140,6 +141,9 @@ async def measure_tui(trace, name: str, presses: int = 50) -> dict:
         row["frame_s"] = ended - started
         drawing = graph.drawing
         row["drawing"] = type(drawing).__name__ + (f" ({drawing.note})" if drawing.note.startswith("simple") else "")
+        # the findings are looked for in a worker after the first picture: its thread would
+        # count in the steps' CPU time (and hold the GIL), so the steps start once it is done
+        await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
         timeline = screen.timeline
