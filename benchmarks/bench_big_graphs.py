@@ -12,17 +12,35 @@ batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
 - step p50/p95: one step of the stepper's graph drawing (tui.drawing.DotDrawing.paint: the
   changed nodes' boxes and edges repainted), median and 95th percentile over the first
   `--steps` steps; Textual's own screen update comes on top (bench_stepper measures that);
+- first frame (Textual, headless at 160×50 through `App.run_test`): from creating the
+  stepper app with the ready Trace (its Timeline included) to the end of the first screen
+  update that paints the graph pane's drawing (the layout worker's result, not the spinner);
+  the `drawing` field says which drawing it was (DotDrawing: dot's layout, with edges);
+- tui step p50/p95: one `n` key press inside Textual, from the key event to the end of the
+  first screen update that shows the new step (the binding, the stepper's apply to every
+  pane, the compositor's render and the terminal bytes it would write), as the process's
+  CPU time over that span: Textual waits for its next frame tick (up to 1/60 s) before
+  painting, which is idle time, not work; `key→screen p95` is the same span in wall time,
+  that wait included. Measured once the findings worker is done. 50 steps from k = 0 and
+  50 from the first adjoint step; Pilot's own
+  `press` is not used (it sleeps ≥ 40 ms per key waiting for idle);
+- expand: `z` on a node inside a folded module (graphs that open folded), from the key to the
+  end of the screen update that paints the opened drawing (its layout in the worker included);
 - json ×: `--json` of the trace against the trace alone (a ratio, measured in the same process);
 - memory: the process's peak RSS growth while tracing, less the model's parameters (which
   the trace builds), against a plain forward+backward of the same model on the same batch
   (models only).
 
-    python benchmarks/bench_big_graphs.py [--only expr1000,gpt2-module] [--steps 200]
+The Textual columns are measured after the others in the same process (the drawing modules
+are imported by then: about 15 ms). --no-tui leaves them out.
+
+    python benchmarks/bench_big_graphs.py [--only expr1000,gpt2-module] [--steps 200] [--no-tui]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -64,7 +82,109 @@ def plain_step_mb(path: str) -> float:
     return peak_mb() - before
 
 
-def measure(name: str, steps: int) -> dict:
+def percentile_ms(times: list[float], q: float) -> float:
+    return 1000 * sorted(times)[int(q * (len(times) - 1))]
+
+
+async def measure_tui(trace, name: str, presses: int = 50) -> dict:
+    """First frame, one step and `z` inside the stepper app (see the docstring)."""
+    from textual import events
+
+    from gradviz.draw.fold import MODULE
+    from gradviz.tui.app import StepperApp
+    from gradviz.tui.screens.stepper import StepperScreen
+    from gradviz.tui.widgets.graph_pane import GraphPane
+
+    # Every screen update goes through StepperScreen._on_timer_update (the frame tick, and
+    # Pilot's pause): `waiting` is a test of the state about to be painted; once one passes,
+    # the end of that update is the moment the screen shows it.
+    waiting: list = []  # [(test, future)]
+    update = StepperScreen._on_timer_update
+
+    def timed_update(screen) -> None:
+        ready = [(test, done) for test, done in waiting if not done.done() and test()]
+        update(screen)
+        if ready:
+            now = (time.perf_counter(), time.process_time())
+            for _, done in ready:
+                done.set_result(now)
+
+    StepperScreen._on_timer_update = timed_update
+
+    def until(test):
+        done = asyncio.get_running_loop().create_future()
+        waiting.append((test, done))
+        return done
+
+    headless_display = StepperApp._display
+
+    def display(app, screen, renderable) -> None:
+        """Headless apps write nothing: make the terminal's bytes anyway, as a terminal would."""
+        headless_display(app, screen, renderable)
+        if renderable is not None and app.is_headless and hasattr(renderable, "render_segments"):
+            renderable.render_segments(app.console)
+
+    StepperApp._display = display
+
+    row: dict = {}
+    started = time.perf_counter()
+    app = StepperApp(trace, source=name)
+    graph: GraphPane | None = None
+
+    def drawn() -> bool:
+        return graph is not None and graph.drawing is not None and not graph.loading
+
+    async with app.run_test(size=(160, 50)) as pilot:
+        graph = app.screen.query_one(GraphPane)
+        first = until(drawn)
+        ended, _ = await asyncio.wait_for(first, 600)
+        row["frame_s"] = ended - started
+        drawing = graph.drawing
+        row["drawing"] = type(drawing).__name__ + (f" ({drawing.note})" if drawing.note.startswith("simple") else "")
+        # the findings are looked for in a worker after the first picture: its thread would
+        # count in the steps' CPU time (and hold the GIL), so the steps start once it is done
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        timeline = screen.timeline
+
+        async def press(key: str, test) -> tuple[float, float]:
+            done = until(test)
+            wall, cpu = time.perf_counter(), time.process_time()
+            key_event = events.Key(key, key)
+            key_event.set_sender(app)
+            app._driver.send_message(key_event)
+            ended, cpu_ended = await asyncio.wait_for(done, 120)
+            return ended - wall, cpu_ended - cpu
+
+        reverse = timeline.find_pass("reverse")
+        starts = [0] + ([reverse.start] if reverse is not None else [])
+        cpu, wall = [], []
+        for start in starts:
+            screen.k = start
+            await pilot.pause()
+            for k in range(start + 1, min(start + presses, timeline.last) + 1):
+                w, c = await press("n", lambda k=k: screen.k == k)
+                wall.append(w)
+                cpu.append(c)
+                await pilot.pause(0)
+        row.update(tui_p50_ms=1000 * statistics.median(cpu), tui_p95_ms=percentile_ms(cpu, 0.95),
+                   tui_wall_p95_ms=percentile_ms(wall, 0.95), tui_steps=len(cpu))
+
+        fold = graph.drawing.fold
+        folded = next((k for k in range(1, timeline.last + 1)
+                       if (fold.box_of(timeline.steps[k - 1].node) or "").startswith(MODULE)), None) \
+            if fold is not None else None
+        if folded is not None:
+            screen.k = folded
+            await pilot.pause()
+            before = graph.drawing
+            wall_s, _ = await press("z", lambda: graph.drawing is not before and not graph.loading)
+            row["expand_s"] = wall_s
+    return row
+
+
+def measure(name: str, steps: int, tui: bool = True) -> dict:
     from gradviz.draw.fold import box_count
     from gradviz.tui.drawing import DotDrawing
     from gradviz.tui.scene import Scene
@@ -110,6 +230,10 @@ def measure(name: str, steps: int) -> dict:
     json.dumps(trace_to_json(trace, name))
     json_s = time.perf_counter() - started
     row["json_ratio"] = (row["trace_s"] + json_s) / row["trace_s"]
+
+    if tui:
+        del drawing, timeline, scene
+        row.update(asyncio.run(measure_tui(trace, name)))
     return row
 
 
@@ -117,19 +241,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(ZOO), help="comma-separated rows of the zoo")
     parser.add_argument("--steps", type=int, default=200, help="steps timed per graph")
+    parser.add_argument("--no-tui", action="store_true", help="leave out the Textual columns")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process
     parser.add_argument("--plain", help=argparse.SUPPRESS)  # a plain step of a spec, in a child process
     args = parser.parse_args()
     if args.row:
-        print(json.dumps(measure(args.row, args.steps)))
+        print(json.dumps(measure(args.row, args.steps, not args.no_tui)))
         return
     if args.plain:
         print(json.dumps({"plain_mb": plain_step_mb(args.plain)}))
         return
     print(f"{'graph':<15}{'nodes':>7}{'boxes':>7}{'trace s':>9}{'layout s':>9}{'step p50':>9}{'p95 ms':>8}"
-          f"{'json ×':>8}{'trace MB':>9}{'plain MB':>9}  fold")
+          f"{'json ×':>8}{'trace MB':>9}{'plain MB':>9}"
+          + ("" if args.no_tui else f"{'frame s':>8}{'tui p50':>8}{'p95 ms':>7}{'key→scr':>8}{'expand s':>9}")
+          + "  fold")
     for name in args.only.split(","):
-        done = subprocess.run([sys.executable, __file__, "--row", name, "--steps", str(args.steps)],
+        done = subprocess.run([sys.executable, __file__, "--row", name, "--steps", str(args.steps)]
+                              + (["--no-tui"] if args.no_tui else []),
                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if done.returncode != 0:
             print(f"{name:<15} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
@@ -140,9 +268,16 @@ def main() -> None:
                                    text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
             r.update(json.loads(plain.stdout.strip().splitlines()[-1]))
         plain = f"{r['plain_mb']:>9.0f}" if "plain_mb" in r else f"{'':>9}"
+        tui = ""
+        if "frame_s" in r:
+            expand = f"{r['expand_s']:>9.2f}" if "expand_s" in r else f"{'-':>9}"
+            tui = (f"{r['frame_s']:>8.2f}{r['tui_p50_ms']:>8.1f}{r['tui_p95_ms']:>7.1f}{r['tui_wall_p95_ms']:>8.1f}"
+                   f"{expand}")
+            if not r["drawing"].startswith("DotDrawing"):
+                tui += f"  [{r['drawing']}]"
         print(f"{r['name']:<15}{r['nodes']:>7}{r['boxes']:>7}{r['trace_s']:>9.2f}{r['layout_s']:>9.2f}"
               f"{r['step_p50_ms']:>9.1f}{r['step_p95_ms']:>8.1f}{r['json_ratio']:>8.2f}{r['trace_mb']:>9.0f}{plain}"
-              f"  {r['fold'][:60]}")
+              f"{tui}  {r['fold'][:60]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,9 @@ async def test_findings_are_listed_and_choosing_one_selects_its_node(monkeypatch
     monkeypatch.setattr(app_module, "load_findings", lambda _trace: findings)
     app = StepperApp(trace, source="lecture")
     async with app.run_test(size=SIZE) as pilot:
+        while not app.screen.query(FindingsList):  # found in a worker once the graph is drawn
+            await pilot.pause(0.01)
+        await pilot.pause()
         listing = app.screen.query_one(FindingsList)
         assert "dead: v4: log(x2) is 0 at x2 = 1" in screen_text(app)
         listing.focus()

@@ -57,6 +57,8 @@ async def wait_for_graph(pilot, timeout: float = 30.0) -> None:
             raise AssertionError("the graph was not laid out in time")
         await pilot.pause(0.05)
     await pilot.pause()
+    await pilot.app.workers.wait_for_complete()  # the findings, looked for once the graph is drawn
+    await pilot.pause()
 
 
 async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:

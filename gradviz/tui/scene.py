@@ -84,7 +84,19 @@ class Scene:
             return "data"  # a loss's target: nothing is differentiated with respect to it
         if node not in self.known(kind, key):
             return "?"
-        return fmt_value(self.number(kind, node, key))
+        texts = self.timeline.texts
+        text = texts.get((kind, node, key))
+        if text is None:
+            text = texts[(kind, node, key)] = fmt_value(self.number(kind, node, key))
+        return text
+
+    def is_finite(self, kind: str, node: int, key: str | None = None) -> bool:
+        """Whether every element of the number is finite (None counts as finite), once per number."""
+        finite = self.timeline.finite
+        known = finite.get((kind, node, key))
+        if known is None:
+            known = finite[(kind, node, key)] = is_finite(self.number(kind, node, key))
+        return known
 
     @cached_property
     def derivative(self) -> tuple[str, str | None] | None:
@@ -118,14 +130,14 @@ class Scene:
         """How a node is drawn at k: 'current', 'bad', 'pending', 'off' or 'known'."""
         if node == self.current:
             return "current"
-        if node in self.state.values_known and not is_finite(self.trace.values[node]):
+        if node in self.state.values_known and not self.is_finite("value", node):
             return "bad"
         if self.derivative is not None:
             kind, key = self.derivative
             if self.pass_nodes is not None and node not in self.pass_nodes:
                 return "off"
             if node in self.known(kind, key):
-                return "bad" if not is_finite(self.number(kind, node, key)) else "known"
+                return "bad" if not self.is_finite(kind, node, key) else "known"
             return "pending"
         return "known" if node in self.state.values_known else "pending"
 

@@ -45,6 +45,10 @@ class Timeline:
         self.passes = self._cut_passes()
         self._starts = [p.start for p in self.passes]
         self._full: dict[int, frozenset[int]] = {}
+        # (kind, node, key) → the number as text / whether it is finite: a trace's numbers
+        # never change, and on a model each is a norm over a big tensor (Scene fills these)
+        self.texts: dict[tuple[str, int, str | None], str] = {}
+        self.finite: dict[tuple[str, int, str | None], bool] = {}
 
     def _cut_passes(self) -> list[Pass]:
         runs: list[tuple[str, str | None, int, list[int]]] = []

@@ -10,7 +10,10 @@ the help screen, the inspector's intro and the screen's docstring are written
 
 from __future__ import annotations
 
-from textual import on
+import asyncio
+from collections.abc import Callable
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -87,20 +90,26 @@ class StepperScreen(Screen):
                 tooltip="follow the current node again (after a click selected another)"),
     ]
 
-    k: reactive[int] = reactive(0, init=False)
-    selected: reactive[int | None] = reactive(None, init=False)
-    playing: reactive[bool] = reactive(False, init=False)
-    speed: reactive[float] = reactive(4.0, init=False)
+    # repaint=False: a reactive on a screen repaints the whole screen when it changes (every
+    # pane's every visible line, and the footer, re-rendered on each step); the watchers'
+    # redraw() refreshes just what each pane changed.
+    k: reactive[int] = reactive(0, init=False, repaint=False)
+    selected: reactive[int | None] = reactive(None, init=False, repaint=False)
+    playing: reactive[bool] = reactive(False, init=False, repaint=False)
+    speed: reactive[float] = reactive(4.0, init=False, repaint=False)
 
     def __init__(self, timeline: Timeline, *, source: str = "", spec_path: str | None = None,
-                 findings: list | None = None, start: int = 0, detail: str = "full",
+                 findings: list | Callable[[], list] | None = None, start: int = 0, detail: str = "full",
                  choice: FoldChoice | None = None) -> None:
+        """`findings`: the list, or a function that finds them (called in a worker once the
+        first picture is shown: on a big model it takes seconds, as long as the layout)."""
         super().__init__()
         self.timeline = timeline
         self.trace = timeline.trace
         self.source = source
         self.spec_path = spec_path
-        self.findings = findings or []
+        self._find = findings if callable(findings) else None
+        self.findings: list = [] if callable(findings) else (findings or [])
         self._timer: Timer | None = None
         self.training = None  # the TrainingHandle once `t` started one
         self.train_settings: dict = {}
@@ -120,19 +129,25 @@ class StepperScreen(Screen):
                 inspector.border_title = "inspector"
                 yield inspector
                 if self.findings:
-                    findings = FindingsList(self.trace, self.findings, id="findings")
-                    findings.border_title = f"findings ({len(self.findings)})"
-                    yield findings
+                    yield self.findings_list()
         yield StatusBar(id="status")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
+    def findings_list(self) -> FindingsList:
+        findings = FindingsList(self.trace, self.findings, id="findings")
+        findings.border_title = f"findings ({len(self.findings)})"
+        return findings
+
+    async def on_mount(self) -> None:
         graph = self.query_one(GraphPane)
+        # The layout first: its worker thread runs while this thread measures the tape's
+        # columns (on a GPT-2-sized trace each takes seconds); findings wait for the picture.
+        graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
+        await asyncio.sleep(0)  # a worker's thread starts on the event loop's next turn
+        self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         self.redraw()
         graph.focus()
         self.set_titles()
-        graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
 
     # -- drawing -----------------------------------------------------------------------
     @property
@@ -201,9 +216,26 @@ class StepperScreen(Screen):
 
     def on_graph_pane_drawn(self, message: GraphPane.Drawn) -> None:
         self.call_after_refresh(self.proportion_panes)
+        if self._find is not None:  # after the first picture, not before nor beside its layout
+            find, self._find = self._find, None
+            self._find_findings(find)
         if message.note:
             severe = message.note.startswith("simple layout")
             self.notify(message.note, severity="warning" if severe else "information", timeout=8)
+
+    @work(thread=True, group="findings", description="findings", exit_on_error=False)
+    def _find_findings(self, find: Callable[[], list]) -> None:
+        findings = list(find())
+        try:
+            self.app.call_from_thread(self._show_findings, findings)
+        except RuntimeError:  # the app ended meanwhile
+            pass
+
+    def _show_findings(self, findings: list) -> None:
+        self.findings = findings
+        if findings:
+            self.query_one("#right").mount(self.findings_list())
+        self.set_class(bool(findings), "-has-findings")  # narrow terminals give them room
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from gradviz.core.fmt import fmt_value, is_finite
+from gradviz.core.fmt import fmt_value
 from gradviz.tui.scene import Scene, changed_nodes
 
 MAX_LABEL = 24
@@ -220,7 +220,7 @@ class Tape(ScrollView, can_focus=True):
                 number_kind = "value" if kind == "value" else kind
                 text = scene.text(number_kind, node_id, key)
                 look = "pending" if text in ("?", "") else (
-                    "bad" if not is_finite(scene.number(number_kind, node_id, key)) else "")
+                    "bad" if not scene.is_finite(number_kind, node_id, key) else "")
                 cells.append(("·" if text == "?" else text, look, width, True))
         row_look = "current" if node_id == scene.current else ("selected" if node_id == self.selected else "")
         key = (tuple(cells), row_look)
