@@ -168,3 +168,18 @@ def test_a_layout_over_its_time_budget_is_drawn_smaller_with_edges_and_says_so(g
         trace.graph, list(asked.groups), asked.stubs)
     look = drawing.look()
     assert look.edges and traced_edges(drawing.grid()) == Counter((e.src, e.dst) for e in look.edges)
+
+
+def test_a_folded_model_formats_only_the_numbers_its_boxes_show(gpt4):
+    # a folded module shows its output's numbers: its other members' are never worked out
+    from gradviz.draw.fold import box_members
+    from gradviz.draw.look import Numbers
+
+    fold = plan_fold(gpt4.graph, depth=1)
+    numbers = Numbers(gpt4)
+    TraceDrawing(gpt4, fold=fold, numbers=numbers)
+    members = box_members(gpt4.graph, fold)
+    shown = {inside[-1] for inside in members.values()}
+    formatted = {where[-1] for where in numbers._memo if where[0] in ("value", "reverse")}
+    assert shown and formatted <= shown
+    assert len(formatted) < len(gpt4.graph.nodes) // 4

@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from gradviz.core.graph import Graph
 from gradviz.draw.dot import NODE_LIMIT as BOX_BUDGET  # boxes `dot` lays out at once, in about a second
 from gradviz.draw.layout import BoxSpec, EdgeSpec
-from gradviz.draw.look import GraphLook
+from gradviz.draw.look import GraphLook, Visible
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user
 # A terminal shows a dozen boxes at a time: a model of more boxes than this opens folded to
@@ -265,6 +265,15 @@ def box_members(graph: Graph, fold: Fold) -> dict[str, list[int]]:
             inside.remove(out)
             inside.append(out)
     return members
+
+
+def visible_of(graph: Graph, fold: Fold, members: dict[str, list[int]] | None = None) -> Visible | None:
+    """What `fold` shows, for trace_look to work out nothing else (None: every node)."""
+    if fold.is_identity:
+        return None
+    members = box_members(graph, fold) if members is None else members
+    texts = {inside[-1] if key.startswith(MODULE) else inside[0] for key, inside in members.items()}
+    return Visible(fold.groups, frozenset(texts))
 
 
 def fold_look(graph: Graph, look: GraphLook, fold: Fold, detail: str = "full") -> GraphLook:

@@ -7,7 +7,7 @@ style keys; `STYLES` says what each key looks like in a terminal and in Graphviz
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Container, Mapping
+from typing import Callable, Container, Mapping, Sequence
 
 import numpy as np
 
@@ -280,19 +280,34 @@ HIDDEN_BOX = BoxSpec("", ())  # what trace_look puts for a node out of view (nev
 HIDDEN_EDGE = EdgeSpec("", "")
 
 
+@dataclass(frozen=True)
+class Visible:
+    """What a folded picture needs worked out: per node the key of the box that draws it
+    ('' out of view), and the nodes whose text shows (their own boxes, folded modules'
+    outputs). Other nodes in view need only a style (their module lights up with them);
+    an edge needs working out only where it joins two boxes."""
+
+    groups: Sequence[str]
+    texts: Container[int]
+
+
 def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = False,
                long_labels: bool = False, numbers: Numbers | None = None,
-               shown: Container[int] | None = None) -> GraphLook:
+               visible: Visible | None = None) -> GraphLook:
     """Boxes and edges for one picture of the trace (edge labels only where `labels`);
-    pass the same `numbers` to every call on one trace to format each number once. Only
-    the nodes in `shown` (default: all) and the edges between them are worked out: a
-    focus on 1,000 nodes of 100,000 costs what 1,000 cost."""
+    pass the same `numbers` to every call on one trace to format each number once. With
+    `visible` (a folding), only what it shows is worked out: a focus on 1,000 nodes of
+    100,000, or a model folded to 100 boxes, costs what those boxes cost."""
     numbers = numbers or Numbers(trace)
     graph = trace.graph
     boxes = []
     for node in graph.nodes:
-        if shown is not None and node.id not in shown:
-            boxes.append(HIDDEN_BOX)
+        if visible is not None and node.id not in visible.texts:
+            if not visible.groups[node.id]:
+                boxes.append(HIDDEN_BOX)
+            else:
+                boxes.append(BoxSpec(f"n{node.id}", (), box_style(numbers, node, view), node.meta.get("module") or None,
+                                     border=detail != "dots"))
             continue
         lines, bad = box_text(numbers, node, view, detail)
         style = box_style(numbers, node, view)
@@ -303,7 +318,8 @@ def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = Fa
     edge_ids = []
     for node in graph.nodes:
         for position, source in enumerate(node.inputs):
-            if shown is not None and (node.id not in shown or source not in shown):
+            if visible is not None and (not visible.groups[source] or not visible.groups[node.id]
+                                        or visible.groups[source] == visible.groups[node.id]):
                 edges.append(HIDDEN_EDGE)
                 edge_ids.append((node.id, position))
                 continue
@@ -334,16 +350,16 @@ WIDEST_SCALAR = "-0.000e-00"
 
 
 def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_labels: bool = False,
-                numbers: Numbers | None = None, shown: Container[int] | None = None) -> GraphLook:
+                numbers: Numbers | None = None, visible: Visible | None = None) -> GraphLook:
     """Every box and label at its widest over all steps, so one layout serves every step
-    (of the nodes in `shown`, as trace_look)."""
+    (of what `visible` shows, as trace_look)."""
     numbers = numbers or Numbers(trace)
-    looks = [trace_look(trace, view, detail, labels, long_labels, numbers, shown) for view in sizing_views(trace)]
+    looks = [trace_look(trace, view, detail, labels, long_labels, numbers, visible) for view in sizing_views(trace)]
     first = looks[0]
     unmeasured = len(trace.tangents) > SIZING_PASSES or len(trace.adjoints) > SIZING_PASSES
     boxes = []
     for i, box in enumerate(first.boxes):
-        if box is HIDDEN_BOX:
+        if not box.lines:  # out of view, or inside a folded module: never drawn on its own
             boxes.append(box)
             continue
         variants = [look.boxes[i].lines for look in looks]

@@ -32,6 +32,7 @@ from gradviz.draw.fold import (
     folded_box,
     merged_style,
     plan_fold,
+    visible_of,
 )
 from gradviz.draw.look import (
     DETAILS,
@@ -182,7 +183,10 @@ class TraceDrawing:
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
-        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, shown=self.fold.shown))
+        graph = trace.graph
+        self._members = box_members(graph, self.fold)
+        self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
+        sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, visible=self._visible))
         if self.compound:
             self.layout, alike = compound_layout(sizing.boxes, sizing.edges, timeout_s)
             if alike:
@@ -192,8 +196,6 @@ class TraceDrawing:
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
-        graph = trace.graph
-        self._members = box_members(graph, self.fold)
         for key, node in sizing.targets.items():
             if key.startswith(STUB):
                 self._members[key] = [node]
@@ -242,7 +244,7 @@ class TraceDrawing:
         """The boxes and edges of one step (state) or of a finished pass (mode), folded."""
         view = make_view(self.trace, state, mode, wrt, output)
         return self._folded(trace_look(self.trace, view, self.detail, self.labels, numbers=self._numbers,
-                                       shown=self.fold.shown))
+                                       visible=self._visible))
 
     def grid(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> Grid:

@@ -157,7 +157,9 @@ class GraphPane(ScrollView, can_focus=True):
             self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
                                  + fold_title(self.trace, self.drawing.fold) + (" · v: tape" if narrow else ""))
 
-    @work(thread=True, exclusive=True, group="layout")
+    # a description, or Textual writes repr() of the arguments on the app's thread: a
+    # 10,000-node trace's repr is millions of characters (1.4 s before the layout starts)
+    @work(thread=True, exclusive=True, group="layout", description="layout")
     def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice) -> None:
         self.post_message(self._Ready(build_drawing(trace, detail, choice=choice, numbers=self.numbers)))
 
