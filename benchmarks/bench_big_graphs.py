@@ -1,10 +1,11 @@
 """Big graphs, made in code: how long tracing, folding + layout, a step and --json take,
 and how much memory the trace holds, from 10² to 10⁴ nodes and on real-size models.
 
-The zoo: expressions of 100, 1,000 and 10,000 nodes whose statements all reuse the inputs
-x1 and x2 (two hubs with thousands of users: what made `dot` run past 120 s), a
-GPT-2-small-shaped model (samples/big/gpt2_shaped.py: 12 blocks, d=768, 12 heads, seq 128,
-batch 2) at module and aten level, and a ResNet-18-shaped CNN at aten level
+The zoo: expressions of 100, 1,000, 10,000 (and, asked for by name, 100,000) nodes whose
+statements all reuse the inputs x1 and x2 (two hubs with thousands of users: what made
+`dot` run past 120 s), a GPT-2-small-shaped model (samples/big/gpt2_shaped.py: 12 blocks,
+d=768, 12 heads, seq 128, batch 2) at module and aten level, the same sample as a 6-layer
+transformer (d=256, 4 heads, seq 128, batch 8), and a ResNet-18-shaped CNN at aten level
 (samples/big/resnet18_shaped.py). Each row runs in its own process, so its peak memory is its own.
 
 - trace: building the Trace (for models: the spec loaded, a forward and backward captured);
@@ -57,10 +58,14 @@ ZOO = {
     "expr100": ("expression", 33),
     "expr1000": ("expression", 333),
     "expr10000": ("expression", 3333),
-    "gpt2-module": ("spec", "samples/big/gpt2_shaped.py", "module"),
-    "gpt2-aten": ("spec", "samples/big/gpt2_shaped.py", "aten"),
-    "resnet18-aten": ("spec", "samples/big/resnet18_shaped.py", "aten"),
+    "expr100000": ("expression", 33333),
+    # spec rows: path, level, batch, the sample's size setting (GRADVIZ_GPT2: blocks,dim,heads,length)
+    "gpt2-module": ("spec", "samples/big/gpt2_shaped.py", "module", 2, {}),
+    "gpt2-aten": ("spec", "samples/big/gpt2_shaped.py", "aten", 2, {}),
+    "transformer6-module": ("spec", "samples/big/gpt2_shaped.py", "module", 8, {"GRADVIZ_GPT2": "6,256,4,128"}),
+    "resnet18-aten": ("spec", "samples/big/resnet18_shaped.py", "aten", 2, {}),
 }
+DEFAULT_ROWS = "expr100,expr1000,expr10000,gpt2-module,gpt2-aten,transformer6-module,resnet18-aten"
 
 
 def hub_expression(statements: int) -> str:
@@ -72,11 +77,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def plain_step_mb(path: str) -> float:
-    """Peak RSS growth of a plain forward+backward of the spec's model on the same batch."""
+def plain_step_mb(name: str) -> float:
+    """Peak RSS growth of a plain forward+backward of the row's model on the same batch."""
     from gradviz.sources.model import prepare_spec
 
-    spec, model, x, y, _ = prepare_spec(path, 2, 0, None, True)
+    _, path, _, batch, _ = ZOO[name]
+    spec, model, x, y, _ = prepare_spec(path, batch, 0, None, True)
     before = peak_mb()
     spec.loss(model(x), y).backward()
     return peak_mb() - before
@@ -203,7 +209,7 @@ def measure(name: str, steps: int, tui: bool = True) -> dict:
         from gradviz.sources.expr import trace_expression
         trace = trace_expression(hub_expression(args[0]), {"x1": 0.3, "x2": 0.2})
     else:
-        trace = trace_spec(args[0], batch_size=2, seed=0, level=args[1], dtype=None)
+        trace = trace_spec(args[0], batch_size=args[2], seed=0, level=args[1], dtype=None)
     row["trace_s"] = time.perf_counter() - started
     params = sum(v.nbytes for n, v in zip(trace.graph.nodes, trace.values) if n.kind == "parameter")
     row["trace_mb"] = peak_mb() - before - params / 2**20
@@ -239,7 +245,8 @@ def measure(name: str, steps: int, tui: bool = True) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(ZOO), help="comma-separated rows of the zoo")
+    parser.add_argument("--only", default=DEFAULT_ROWS,
+                        help=f"comma-separated rows of the zoo (default: all but expr100000; rows: {', '.join(ZOO)})")
     parser.add_argument("--steps", type=int, default=200, help="steps timed per graph")
     parser.add_argument("--no-tui", action="store_true", help="leave out the Textual columns")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # one row, in a child process
@@ -251,21 +258,22 @@ def main() -> None:
     if args.plain:
         print(json.dumps({"plain_mb": plain_step_mb(args.plain)}))
         return
-    print(f"{'graph':<15}{'nodes':>7}{'boxes':>7}{'trace s':>9}{'layout s':>9}{'step p50':>9}{'p95 ms':>8}"
+    print(f"{'graph':<20}{'nodes':>7}{'boxes':>7}{'trace s':>9}{'layout s':>9}{'step p50':>9}{'p95 ms':>8}"
           f"{'json ×':>8}{'trace MB':>9}{'plain MB':>9}"
           + ("" if args.no_tui else f"{'frame s':>8}{'tui p50':>8}{'p95 ms':>7}{'key→scr':>8}{'expand s':>9}")
           + "  fold")
     for name in args.only.split(","):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **(ZOO[name][4] if ZOO[name][0] == "spec" else {})}
         done = subprocess.run([sys.executable, __file__, "--row", name, "--steps", str(args.steps)]
                               + (["--no-tui"] if args.no_tui else []),
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              capture_output=True, text=True, env=env)
         if done.returncode != 0:
-            print(f"{name:<15} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
+            print(f"{name:<20} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         if ZOO[name][0] == "spec":
-            plain = subprocess.run([sys.executable, __file__, "--plain", ZOO[name][1]], capture_output=True,
-                                   text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            plain = subprocess.run([sys.executable, __file__, "--plain", name], capture_output=True,
+                                   text=True, env=env)
             r.update(json.loads(plain.stdout.strip().splitlines()[-1]))
         plain = f"{r['plain_mb']:>9.0f}" if "plain_mb" in r else f"{'':>9}"
         tui = ""
@@ -275,7 +283,7 @@ def main() -> None:
                    f"{expand}")
             if not r["drawing"].startswith("DotDrawing"):
                 tui += f"  [{r['drawing']}]"
-        print(f"{r['name']:<15}{r['nodes']:>7}{r['boxes']:>7}{r['trace_s']:>9.2f}{r['layout_s']:>9.2f}"
+        print(f"{r['name']:<20}{r['nodes']:>7}{r['boxes']:>7}{r['trace_s']:>9.2f}{r['layout_s']:>9.2f}"
               f"{r['step_p50_ms']:>9.1f}{r['step_p95_ms']:>8.1f}{r['json_ratio']:>8.2f}{r['trace_mb']:>9.0f}{plain}"
               f"{tui}  {r['fold'][:60]}", flush=True)
 

@@ -219,16 +219,18 @@ def _fold_note(graph: Graph, groups: list[str], depth: int | None, levels: int) 
 
 
 def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[int], BoxSpec],
-               detail: str) -> tuple[tuple[str, ...], str, tuple[str | None, ...]]:
+               detail: str, node_style: Callable[[int], str] | None = None
+               ) -> tuple[tuple[str, ...], str, tuple[str | None, ...]]:
     """(lines, style, line styles) of a box that is not a node's own: a folded module shows
     its output's value and adjoint and lights up with any member; a stub shows its node's
-    name in its node's style. `node_box(i)` is node i's own box at this step."""
+    name in its node's style. `node_box(i)` is node i's own box at this step; `node_style(i)`
+    its style alone, when that is cheaper (the members' text is never shown)."""
     if key.startswith(STUB):
         source = members[0]
         return (_stub_text(graph, source, detail),), node_box(source).style, ()
     out = members[-1]
     path = key[len(MODULE):]
-    styles = [node_box(i).style for i in members]
+    styles = [node_style(i) for i in members] if node_style else [node_box(i).style for i in members]
     if any(".current" in style for style in styles):
         style = "module.current"
     elif all(".pending" in style for style in styles):

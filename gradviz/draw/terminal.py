@@ -279,6 +279,9 @@ class TraceDrawing:
                 own[node_id] = BoxSpec(f"n{node_id}", lines, style, None, line_styles)
             return own[node_id]
 
+        def node_style(node_id: int) -> str:
+            return own[node_id].style if node_id in own else box_style(numbers, trace.graph.nodes[node_id], view)
+
         rows: set[int] = set()
         edges: set[int] = set()
         keys: set[str] = set()
@@ -292,7 +295,7 @@ class TraceDrawing:
                 return box.lines, box.style, box.line_styles
             if is_port(key):  # its text stays; it takes the style of the box it stands for
                 return grid.boxes[key].lines, box_look(port_source(key))[1], ()
-            return folded_box(trace.graph, key, self._members[key], node_box, self.detail)
+            return folded_box(trace.graph, key, self._members[key], node_box, self.detail, node_style)
 
         for key in keys:
             look = box_look(key)

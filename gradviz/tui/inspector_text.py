@@ -20,7 +20,8 @@ from gradviz.core.explain import (
     partial_formula,
     tangent_equation,
 )
-from gradviz.core.fmt import fmt_shape, fmt_value, is_finite
+from gradviz.core.fmt import fmt_shape, fmt_value
+from gradviz.core.stats import facts_of
 from gradviz.core.steps import tangent_keys
 from gradviz.tui.scene import Scene
 from gradviz.views.heatmap import Heatmap, stats_line
@@ -30,13 +31,14 @@ DATA_NOTE = "{} is data (the loss's target): nothing is differentiated with resp
 HEADING = "bold underline"
 
 
-def _num(value) -> str:
-    """A number as the inspector's equations write it: with their minus sign (−)."""
-    return minus(fmt_value(value))
+def _num(value, trace) -> str:
+    """A number as the inspector's equations write it: with their minus sign (−); a
+    tensor's norm from the trace's memo (taken once per tensor, not once per step)."""
+    return minus(fmt_value(value, norm=facts_of(trace).norm))
 
 
-def _number_style(value) -> str:
-    return "bold red" if not is_finite(value) else "bold"
+def _number_style(value, trace) -> str:
+    return "bold red" if value is not None and not facts_of(trace).finite(value) else "bold"
 
 
 def _pending(equation: str) -> str:
@@ -73,12 +75,12 @@ def _value_section(scene: Scene, node_id: int) -> list[RenderableType]:
     value = scene.trace.values[node_id]
     line = Text(f"{label} = ")
     if node_id in scene.known("value"):
-        line.append(_num(value), style=_number_style(value))
+        line.append(_num(value, scene.trace), style=_number_style(value, scene.trace))
     else:
         line.append("?  (computed at its forward step)", style="dim")
     parts: list[RenderableType] = [Text(), Text("value", style=HEADING), line]
     if value.size > 1 and node_id in scene.known("value"):
-        parts += tensor_summary(value)
+        parts += tensor_summary(value, "value", scene.trace)
     return parts
 
 
@@ -111,10 +113,10 @@ def partial_text(trace, node_id: int, position: int, known: bool = True) -> str:
     partial = trace.partials.get((node_id, position))
     if partial is not None and np.asarray(partial).size > 1:
         text = f"elementwise ∂{node.label}ᵢ/∂{source.label}ᵢ = {formula}"
-        return text if _is_number(formula) else text + " = " + (_num(partial) if known else "?")
+        return text if _is_number(formula) else text + " = " + (_num(partial, trace) if known else "?")
     text = f"∂{node.label}/∂{source.label} = {formula}"
     if partial is not None and not _is_number(formula):
-        text += " = " + (_num(partial) if known else "?")
+        text += " = " + (_num(partial, trace) if known else "?")
     return text
 
 
@@ -195,31 +197,32 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
             adjoint = trace.adjoints[output][t.child]
             partial = trace.partials.get((t.child, t.position))
             if t.formula and "v̄" in t.formula:  # a vector-Jacobian product, no partial to multiply by
-                line.append(f"{_num(adjoint)}, through {t.formula} → ")
+                line.append(f"{_num(adjoint, trace)}, through {t.formula} → ")
             elif partial is not None and np.asarray(partial).size > 1:
-                shown = t.formula if _is_number(t.formula) else _num(partial)
-                line.append(f"{_num(adjoint)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
+                shown = t.formula if _is_number(t.formula) else _num(partial, trace)
+                line.append(f"{_num(adjoint, trace)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
             else:
-                factor = f" ({_num(partial)})" if partial is not None else ""
-                line.append(f"{_num(adjoint)} × ∂{child.label}/∂{node.label}{factor} → ")
-            line.append(_num(t.value), style=_number_style(t.value))
+                factor = f" ({_num(partial, trace)})" if partial is not None else ""
+                line.append(f"{_num(adjoint, trace)} × ∂{child.label}/∂{node.label}{factor} → ")
+            line.append(_num(t.value, trace), style=_number_style(t.value, trace))
         else:
             line.append("? (pending: its adjoint is not final yet)", style="dim")
         parts.append(line)
     adjoint = trace.adjoints[output][node_id]
     if done and adjoint is not None and np.asarray(adjoint).size > 1:
-        parts += tensor_summary(adjoint, "adjoint")
+        parts += tensor_summary(adjoint, "adjoint", trace)
     return parts
 
 
 SMALL_TENSOR = 8  # rows and columns: a tensor this small is shown as its numbers, as on a slide
 
 
-def tensor_summary(value: np.ndarray, what: str = "value") -> list[RenderableType]:
+def tensor_summary(value: np.ndarray, what: str = "value", trace=None) -> list[RenderableType]:
     """A small tensor (up to 8×8) as its numbers; a bigger one as shape, statistics and a
     small heatmap (gradviz.views.heatmap's)."""
     value = np.asarray(value)
     if value.ndim <= 2 and all(n <= SMALL_TENSOR for n in value.shape):
         numbers = np.array2string(value, precision=4, suppress_small=True, max_line_width=10_000)
         return [Text(f"{what}, all {fmt_shape(value.shape)} numbers:", style="dim"), Text(numbers.replace("-", "−"))]
-    return [stats_line(value, what), Heatmap(value)]
+    stats = facts_of(trace).stats(value) if trace is not None else None  # once per tensor, not per step
+    return [stats_line(value, what, stats), Heatmap(value)]

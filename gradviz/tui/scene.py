@@ -12,7 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
-from gradviz.core.fmt import fmt_value, is_finite
+from gradviz.core.fmt import fmt_value
+from gradviz.core.stats import facts_of
 from gradviz.core.steps import StepState
 from gradviz.tui.timeline import Timeline
 
@@ -87,7 +88,7 @@ class Scene:
         texts = self.timeline.texts
         text = texts.get((kind, node, key))
         if text is None:
-            text = texts[(kind, node, key)] = fmt_value(self.number(kind, node, key))
+            text = texts[(kind, node, key)] = fmt_value(self.number(kind, node, key), norm=facts_of(self.trace).norm)
         return text
 
     def is_finite(self, kind: str, node: int, key: str | None = None) -> bool:
@@ -95,7 +96,8 @@ class Scene:
         finite = self.timeline.finite
         known = finite.get((kind, node, key))
         if known is None:
-            known = finite[(kind, node, key)] = is_finite(self.number(kind, node, key))
+            number = self.number(kind, node, key)
+            known = finite[(kind, node, key)] = number is None or facts_of(self.trace).finite(number)
         return known
 
     @cached_property

@@ -12,7 +12,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from gradviz.core.fmt import fmt_scalar, fmt_shape
-from gradviz.core.stats import tensor_stats
+from gradviz.core.stats import TensorStats, tensor_stats
 
 SHADES = " ░▒▓█"
 
@@ -90,11 +90,12 @@ def short(x: float) -> str:
     return f"{x:.3g}"
 
 
-def stats_line(value: np.ndarray | None, what: str = "value") -> Text:
-    """'value 8×64 float32: mean 0.12 std 0.5 min -1 max 2 ‖·‖ 9.1 zeros 12%' (+ NaN/Inf in red)."""
+def stats_line(value: np.ndarray | None, what: str = "value", stats: TensorStats | None = None) -> Text:
+    """'value 8×64 float32: mean 0.12 std 0.5 min -1 max 2 ‖·‖ 9.1 zeros 12%' (+ NaN/Inf in
+    red); `stats`: the value's, when already known."""
     if value is None:
         return Text(f"{what}: — (not differentiated)", style="dim")
-    s = tensor_stats(value)
+    s = tensor_stats(value) if stats is None else stats
     line = Text(f"{what} {fmt_shape(s.shape)} {s.dtype}: mean {short(s.mean)} std {short(s.std)} "
                 f"min {short(s.min)} max {short(s.max)} ‖·‖ {short(s.norm)} zeros {s.zero_fraction:.0%}")
     if not s.finite:

@@ -6,6 +6,8 @@ clicking a row selects its node. The header row stays put while the rows scroll.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from rich.cells import cell_len
 from rich.segment import Segment
 from textual import events
@@ -15,6 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gradviz.core.fmt import fmt_value
+from gradviz.core.stats import facts_of, l2_norm
 from gradviz.tui.scene import Scene, changed_nodes
 
 MAX_LABEL = 24
@@ -31,12 +34,13 @@ def _fit(text: str, width: int, right: bool = False) -> str:
     return pad + text if right else text + pad
 
 
-def _column_width(header: str, column) -> int:
-    """A number column's width: its header and its widest number, within NUMBER."""
+def _column_width(header: str, column, norm: Callable[[Any], float] = l2_norm) -> int:
+    """A number column's width: its header and its widest number, within NUMBER (`norm`:
+    the trace's memo's, so each tensor's norm is taken once)."""
     widest = max(5, cell_len(header))
     for value in column:
         if value is not None:
-            widest = max(widest, cell_len(fmt_value(value)))
+            widest = max(widest, cell_len(fmt_value(value, norm=norm)))
             if widest >= NUMBER[1]:
                 return NUMBER[1]
     return max(NUMBER[0], widest)
@@ -102,7 +106,8 @@ class Tape(ScrollView, can_focus=True):
             trace = self.scene.trace  # type: ignore[union-attr]
             header = {"value": "value", "tangent": f"∂·/∂{key}", "adjoint": f"∂{key}/∂·"}[kind]
             column = trace.values if kind == "value" else (trace.tangents if kind == "tangent" else trace.adjoints)[key]
-            self._number_widths[(kind, key)] = _column_width(header, [column[n] for n in self.nodes])
+            self._number_widths[(kind, key)] = _column_width(header, [column[n] for n in self.nodes],
+                                                             facts_of(trace).norm)
         return self._number_widths[(kind, key)]
 
     def natural_width(self) -> int:
