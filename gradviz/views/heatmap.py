@@ -36,13 +36,15 @@ class Heatmap:
         self.array = np.asarray(array)
         self.max_rows = max_rows
         self.max_cols = max_cols
+        self._drawn: dict[int, list[Text]] = {}  # rows per width: measuring and drawing ask twice
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         plane, where = leading_slice(self.array)
         cols = max(1, min(self.max_cols, plane.shape[1], (options.max_width - 2) // 2))
         shown = plane[: self.max_rows, :cols]
-        yield from self._rows(shown)
-        yield self._caption(plane, shown, where)
+        if cols not in self._drawn:
+            self._drawn[cols] = self._rows(shown) + [self._caption(plane, shown, where)]
+        yield from (text.copy() for text in self._drawn[cols])
 
     def _rows(self, shown: np.ndarray) -> list[Text]:
         if shown.dtype == bool:
