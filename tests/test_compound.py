@@ -105,6 +105,7 @@ def test_opening_a_module_lays_out_only_it_and_the_scopes_around_it(gpt4, dot_ca
     for block in ("blocks.0", "blocks.1", "blocks.3"):
         assert _relative(after, block) == _relative(before, block)
     assert after.fold.box_of(node) != before.fold.box_of(node)
+    assert "blocks.0, blocks.1, blocks.3: 3 alike, laid out once" in after.fold.note
 
 
 def test_a_click_on_a_port_selects_its_node_and_stepping_inside_an_open_module_repaints_exactly(gpt4):

@@ -202,8 +202,20 @@ def _natural(path: str) -> tuple:
 
 
 def alike_note(groups: list[list[str]]) -> str:
-    """'blocks.0 … blocks.11: 12 alike, laid out once' for each group of alike modules."""
-    return "; ".join(f"{group[0]} … {group[-1]}: {len(group)} alike, laid out once" for group in groups)
+    """'blocks.0 … blocks.11: 12 alike, laid out once' for each group of alike modules
+    ('blocks.0, blocks.2, blocks.3: …' when the run has a gap)."""
+    return "; ".join(f"{_names(group)}: {len(group)} alike, laid out once" for group in groups)
+
+
+def _names(group: list[str]) -> str:
+    """blocks.0 … blocks.11 for a run of siblings numbered without a gap, else the names."""
+    parents = {_parent(path) for path in group}
+    tails = [path.rsplit(".", 1)[-1] for path in group]
+    if len(group) > 3 and len(parents) == 1 and all(tail.isdigit() for tail in tails):
+        numbers = [int(tail) for tail in tails]
+        if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            return f"{group[0]} … {group[-1]}"
+    return ", ".join(group) if len(group) <= 4 else f"{', '.join(group[:3])}, … {group[-1]}"
 
 
 def _member_signature(box: BoxSpec, scopes: dict[str, _Scope]) -> tuple:
