@@ -13,7 +13,7 @@ from rich.text import Text
 
 from gradviz.core.findings import Finding, find_issues
 from gradviz.core.fmt import fmt_scalar, fmt_shape
-from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
+from gradviz.core.stats import ArrayFacts, TensorStats, facts_of, l2_norm, tensor_stats
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 from gradviz.views.heatmap import Heatmap, short, stats_line
@@ -42,10 +42,13 @@ def header(trace: Trace) -> Text:
     return text
 
 
-def _stat_cells(value: np.ndarray | None, with_bad: bool) -> list[str]:
+def _stat_cells(value: np.ndarray | None, with_bad: bool, facts: ArrayFacts | None = None) -> list[str]:
     if value is None:
         return ["—"] + [""] * (len(STATS) - (1 if with_bad else 2))
-    s = value if isinstance(value, TensorStats) else tensor_stats(value)  # --keep summaries holds stats
+    if isinstance(value, TensorStats):  # --keep summaries holds statistics, not tensors
+        s = value
+    else:
+        s = tensor_stats(value) if facts is None else facts.stats(value)
     cells = [short(s.mean), short(s.std), short(s.min), short(s.max), short(s.norm), f"{s.zero_fraction:.0%}"]
     if with_bad:
         cells.append(f"{s.nan_count}/{s.inf_count}" if not s.finite else "")
@@ -78,6 +81,8 @@ def tensor_table(trace: Trace, output: str = "loss") -> Table:
     """Per node, the statistics of its value (v) and its adjoint (v̄ = ∂output/∂node)."""
     adjoints = trace.adjoints.get(output)
     with_bad = trace.first_nonfinite() is not None
+    facts = facts_of(trace)  # each tensor's statistics once, shared with --json and the drawing
+    facts.prefetch_stats([*trace.values, *(adjoints or ())])
     table = Table(title=f"tensors: value v, then (dim) adjoint v̄ = ∂{output}/∂·",
                   title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True, max_width=24, overflow="ellipsis")
@@ -85,8 +90,9 @@ def tensor_table(trace: Trace, output: str = "loss") -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for node in trace.graph.nodes:
         adjoint = None if adjoints is None else adjoints[node.id]
-        cells = [Text(a + "\n").append(b, style="dim") for a, b in zip(_stat_cells(trace.values[node.id], with_bad),
-                                                                     _stat_cells(adjoint, with_bad))]
+        cells = [Text(a + "\n").append(b, style="dim")
+                 for a, b in zip(_stat_cells(trace.values[node.id], with_bad, facts),
+                                 _stat_cells(adjoint, with_bad, facts))]
         table.add_row(Text(node.label, style=KIND_STYLE[node.kind]), *cells)
     return table
 
