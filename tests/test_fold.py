@@ -281,3 +281,16 @@ def test_a_focused_drawing_works_out_only_the_nodes_in_view(hub_trace):
     square = trace_expression("y = x1 * x1 + x1", {"x1": 0.5}).graph
     x1 = square.find("x1").id
     assert len(square.users(x1)) == len(set(square.users(x1))) == 2
+
+
+def test_a_long_tape_column_is_sized_without_formatting_every_number_and_never_too_narrow():
+    import numpy as np
+
+    from gradviz.core.fmt import fmt_value
+    from gradviz.tui.widgets.tape import MEASURED, _column_width
+
+    column = [np.float64(0.5)] * (MEASURED + 500)
+    column[-1] = np.float64(-999999.99994)  # the widest a scalar gets, past the measured ones
+    assert _column_width("value", column) >= len(fmt_value(column[-1])) == 12
+    short = [np.float64(0.5)] * 10  # a short column is measured exactly
+    assert _column_width("value", short) == max(7, len("value"), len(fmt_value(short[0])))

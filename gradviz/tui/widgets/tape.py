@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 from rich.cells import cell_len
 from rich.segment import Segment
 from textual import events
@@ -34,12 +35,22 @@ def _fit(text: str, width: int, right: bool = False) -> str:
     return pad + text if right else text + pad
 
 
+MEASURED = 2000  # numbers measured one by one; past these a scalar counts as its widest
+WIDEST_SCALAR = len("-999999.9999")  # fmt_scalar's widest: e-notation from 1e6 on
+
+
 def _column_width(header: str, column, norm: Callable[[Any], float] = l2_norm) -> int:
     """A number column's width: its header and its widest number, within NUMBER (`norm`:
-    the trace's memo's, so each tensor's norm is taken once)."""
+    the trace's memo's, so each tensor's norm is taken once). In a long column the scalars
+    after the first MEASURED count as WIDEST_SCALAR wide instead of being formatted: 100,000
+    of them took 3 s before the first frame."""
     widest = max(5, cell_len(header))
-    for value in column:
-        if value is not None:
+    for count, value in enumerate(column):
+        if value is None:
+            continue
+        if count >= MEASURED and np.size(value) == 1:
+            widest = max(widest, WIDEST_SCALAR)
+        else:
             widest = max(widest, cell_len(fmt_value(value, norm=norm)))
             if widest >= NUMBER[1]:
                 return NUMBER[1]
