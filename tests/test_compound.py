@@ -3,13 +3,12 @@ module frames, identical blocks laid out once, opening a module lays out only wh
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import pytest
 
 from drawcheck import traced_edges
-from tui_support import SAMPLES
+from tui_support import gpt_shaped_trace
 from gradviz.draw import compound
 from gradviz.draw.compound import CONTAINER, is_port, port_source
 from gradviz.draw.fold import MODULE, FoldChoice, plan_fold
@@ -21,13 +20,7 @@ pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def gpt4():
     """A GPT-2-shaped model of four identical blocks."""
-    from gradviz.sources.model import trace_spec
-
-    os.environ["GRADVIZ_GPT2"] = "4,16,2,8"
-    try:
-        return trace_spec(SAMPLES / "big" / "gpt2_shaped.py", batch_size=2, seed=0, level="module", dtype=None)
-    finally:
-        del os.environ["GRADVIZ_GPT2"]
+    return gpt_shaped_trace("4,16,2,8")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import networkx as nx
 import pytest
 
 from drawcheck import traced_edges
-from tui_support import SAMPLES
+from tui_support import gpt_shaped_trace
 from gradviz.cli import main
 from gradviz.draw.fold import MODULE, box_count, fold_look, neighbourhood, plan_fold
 from gradviz.draw.look import make_view, trace_look
@@ -91,15 +91,7 @@ def test_a_graph_over_budget_opens_focused_on_its_output_and_says_so():
 
 @pytest.fixture(scope="module")
 def gpt_trace():
-    import os
-
-    from gradviz.sources.model import trace_spec
-
-    os.environ["GRADVIZ_GPT2"] = "2,16,2,8"
-    try:
-        return trace_spec(SAMPLES / "big" / "gpt2_shaped.py", batch_size=2, seed=0, level="module", dtype=None)
-    finally:
-        del os.environ["GRADVIZ_GPT2"]
+    return gpt_shaped_trace("2,16,2,8")
 
 
 def test_modules_fold_to_the_depth_asked_for(gpt_trace):

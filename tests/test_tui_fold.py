@@ -3,7 +3,6 @@ a step inside a folded module lights it up, a click on a stub selects its node."
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -11,7 +10,7 @@ from gradviz.draw.fold import MODULE, FoldChoice
 from gradviz.tui.app import StepperApp
 from gradviz.tui.widgets.graph_pane import GraphPane
 from gradviz.tui.widgets.status import StatusBar
-from tui_support import SAMPLES, expression_trace, run_async, wait_until
+from tui_support import expression_trace, gpt_shaped_trace, run_async, wait_until
 
 SIZE = (140, 45)
 
@@ -19,13 +18,7 @@ SIZE = (140, 45)
 @pytest.fixture(scope="module")
 def gpt_trace():
     pytest.importorskip("torch")
-    from gradviz.sources.model import trace_spec
-
-    os.environ["GRADVIZ_GPT2"] = "2,16,2,8"
-    try:
-        return trace_spec(str(SAMPLES / "big" / "gpt2_shaped.py"), batch_size=2, seed=0, level="module")
-    finally:
-        del os.environ["GRADVIZ_GPT2"]
+    return gpt_shaped_trace("2,16,2,8")
 
 
 def _drawn(app, choice: FoldChoice):

@@ -68,3 +68,16 @@ async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         await pilot.pause(0.1)
+
+
+def gpt_shaped_trace(size: str, level: str = "module"):
+    """samples/big/gpt2_shaped.py traced at a small size ('blocks,dim,heads,length')."""
+    import os
+
+    from gradviz.sources.model import trace_spec
+
+    os.environ["GRADVIZ_GPT2"] = size
+    try:
+        return trace_spec(str(SAMPLES / "big" / "gpt2_shaped.py"), batch_size=2, seed=0, level=level, dtype=None)
+    finally:
+        del os.environ["GRADVIZ_GPT2"]

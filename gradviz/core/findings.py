@@ -14,7 +14,7 @@ import numpy as np
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
-from gradviz.core.stats import ArrayFacts, facts_of
+from gradviz.core.stats import ArrayFacts, TensorStats, facts_of
 from gradviz.core.trace import Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
@@ -55,12 +55,17 @@ def find_issues(trace: Trace) -> list[Finding]:
 
 
 def _bad_count(value: np.ndarray) -> str:
-    value = np.asarray(value)
-    if not np.issubdtype(value.dtype, np.floating):
-        return "non-finite"
-    nan, inf = int(np.isnan(value).sum()), int(np.isinf(value).sum())
+    if isinstance(value, TensorStats):  # a --keep summaries trace: the counts were kept
+        if np.dtype(value.dtype).kind != "f":
+            return "non-finite"
+        nan, inf, size = value.nan_count, value.inf_count, int(np.prod(value.shape, dtype=np.int64))
+    else:
+        value = np.asarray(value)
+        if not np.issubdtype(value.dtype, np.floating):
+            return "non-finite"
+        nan, inf, size = int(np.isnan(value).sum()), int(np.isinf(value).sum()), value.size
     parts = [f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else ""]
-    return " and ".join(p for p in parts if p) + f" of {value.size}"
+    return " and ".join(p for p in parts if p) + f" of {size}"
 
 
 def non_finite(trace: Trace) -> list[Finding]:
@@ -73,7 +78,8 @@ def non_finite(trace: Trace) -> list[Finding]:
     if kind == "value":
         inputs = "its inputs are finite" if node.inputs else LEAF_BLAME.get(node.kind, "an op with no tensor inputs made it")
         return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
-    output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not np.all(np.isfinite(a[node_id])))
+    finite = facts_of(trace).finite
+    output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not finite(a[node_id]))
     return [Finding("non-finite", node_id,
                     f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
                     f"{_bad_count(trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
@@ -254,6 +260,8 @@ def _is_float(value: object) -> bool:
         return True
     if isinstance(value, np.ndarray):
         return value.dtype.kind == "f"
+    if isinstance(value, TensorStats):  # statistics standing in for a tensor
+        return np.dtype(value.dtype).kind == "f"
     return np.asarray(value).dtype.kind == "f"
 
 

@@ -175,6 +175,8 @@ class ArrayFacts:
             x = float(value)  # l2_norm's einsum of one element in float64 is x·x exactly
             return math.sqrt(x * x)
         if not isinstance(value, np.ndarray):
+            if isinstance(value, TensorStats):  # statistics standing in for a tensor
+                return value.norm
             return l2_norm(value)
         entry = self._entry(value)
         if entry[1] is _UNSET:

@@ -372,42 +372,18 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
 
 def summary_findings(trace: Trace) -> list[Finding]:
     """find_issues for a summaries-only trace: the same kinds, in the same order."""
-    from gradviz.core.findings import dropout_modes, intended_masks
+    from gradviz.core.findings import dropout_modes, gradient_scale, intended_masks, non_finite
 
     found: list[Finding] = []
-    found += _non_finite(trace)
+    found += non_finite(trace)  # core's checks read a Summary's counts and norm
     found += _sum_mismatches(trace)
-    found += _gradient_scale(trace)
+    found += gradient_scale(trace)
     activation = getattr(trace.values, "activation", {})
     for node in trace.graph.nodes:
         found += activation.get(node.id, [])
     found += dropout_modes(trace)
     found += intended_masks(trace)
     return found
-
-
-def _bad_count(s: Summary) -> str:
-    if np.dtype(s.dtype).kind != "f":
-        return "non-finite"
-    parts = [f"{s.nan_count} NaN" if s.nan_count else "", f"{s.inf_count} Inf" if s.inf_count else ""]
-    return " and ".join(p for p in parts if p) + f" of {s.size}"
-
-
-def _non_finite(trace: Trace) -> list[Finding]:
-    from gradviz.core.findings import LEAF_BLAME, _adjoint_name
-
-    first = trace.first_nonfinite()
-    if first is None:
-        return []
-    kind, node_id = first
-    node = trace.graph.nodes[node_id]
-    if kind == "value":
-        inputs = "its inputs are finite" if node.inputs else LEAF_BLAME.get(node.kind, "an op with no tensor inputs made it")
-        return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
-    output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not a[node_id].finite)
-    return [Finding("non-finite", node_id, f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
-                                           f"{_bad_count(trace.adjoints[output][node_id])}; every value and later "
-                                           "adjoint is finite")]
 
 
 def _sum_mismatches(trace: Trace) -> list[Finding]:
@@ -437,38 +413,4 @@ def _sum_mismatches(trace: Trace) -> list[Finding]:
                 found.append(Finding("adjoint-sum", node.id,
                                      f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
                                      f"by up to {fmt_scalar(difference, 3)}"))
-    return found
-
-
-def _gradient_scale(trace: Trace) -> list[Finding]:
-    from gradviz.core.explain import bar
-    from gradviz.core.findings import EXPLODING, VANISHING
-    from gradviz.core.fmt import fmt_scalar
-
-    found = []
-    graph = trace.graph
-    for output, adjoints in trace.adjoints.items():
-        oid = graph.outputs[output]
-        out_node = graph.nodes[oid]
-        refs = [adjoints[i].norm for i in out_node.inputs if adjoints[i] is not None and adjoints[i].finite]
-        reference = max(refs, default=0.0)
-        if out_node.is_leaf or reference == 0 or not np.isfinite(reference):
-            continue
-        reached = graph.ancestors(oid) - {oid}
-        ratio: dict[int, float] = {}
-        for i in reached:
-            a = adjoints[i]
-            if a is not None and np.dtype(a.dtype).kind == "f" and a.finite:
-                ratio[i] = a.norm / reference
-        vanishing = {i for i, r in ratio.items() if r < VANISHING}
-        for i in sorted(vanishing):
-            users = [u for u in graph.users(i) if u in reached or u == oid]
-            if any(u not in vanishing for u in users):
-                before = len(graph.ancestors(i) & vanishing) - 1
-                more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
-                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
-                                                     f"‖∂{output}/∂output‖{more}"))
-        for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
-            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
-                                                 f"‖∂{output}/∂output‖"))
     return found
