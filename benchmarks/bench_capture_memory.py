@@ -152,7 +152,7 @@ def run_child(args: argparse.Namespace, kind: str, level: str = "", keep: str = 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--spec", default="samples/big/gpt2_shaped.py")
     parser.add_argument("--gpt2", default="6,256,4,128", help="GRADVIZ_GPT2 for the GPT-2-shaped spec ('' = its default)")
     parser.add_argument("--batch-size", type=int, default=8)
