@@ -20,6 +20,7 @@ ends within one scope.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -36,17 +37,20 @@ FRAME_X, FRAME_Y = 2, 1  # a container's inside starts two columns and one row i
 PLAIN_KEPT = 512  # dot answers kept per process
 
 _plain: dict[str, str] = {}  # DOT text -> dot's `-Tplain` answer
+_plain_lock = threading.Lock()  # layout workers of a cancelled and a new layout may overlap
 
 
 def dot_plain(source: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """dot's answer for `source`, asked once per process: identical scopes, and a module
     folded and opened again, are laid out by `dot` once."""
-    plain = _plain.get(source)
+    with _plain_lock:
+        plain = _plain.get(source)
     if plain is None:
         plain = run_dot(source, "plain", timeout_s).decode("utf-8")
-        if len(_plain) >= PLAIN_KEPT:
-            _plain.pop(next(iter(_plain)))
-        _plain[source] = plain
+        with _plain_lock:
+            if len(_plain) >= PLAIN_KEPT:
+                _plain.pop(next(iter(_plain)))
+            _plain[source] = plain
     return plain
 
 
