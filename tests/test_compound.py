@@ -177,3 +177,26 @@ def test_a_folded_model_formats_only_the_numbers_its_boxes_show(gpt4):
     formatted = {where[-1] for where in numbers._memo if where[0] in ("value", "reverse")}
     assert shown and formatted <= shown
     assert len(formatted) < len(gpt4.graph.nodes) // 4
+
+
+def test_a_frame_keeps_its_title_clear_of_arriving_edges_and_the_time_budget_is_for_the_whole_layout(
+        gpt4, monkeypatch):
+    from gradviz.draw.dot import LayoutTimeout
+
+    for depth, detail in [(2, "full"), (3, "ops"), (3, "dots")]:
+        drawing = TraceDrawing(gpt4, detail, fold=plan_fold(gpt4.graph, depth=depth))
+        grid = drawing.grid()
+        for key, box in grid.boxes.items():
+            if box.hollow:
+                rect = drawing.layout.boxes[key]
+                top = "".join(grid.chars[rect.y, rect.x:rect.right])
+                arrivals = len(grid.ports_in[key])
+                title = f" {box.lines[0]} "
+                assert top.count(grid.glyphs.arrows[0]) == arrivals, (key, top)
+                written = "".join(ch for ch in top if ch.isalnum() or ch in "._")
+                assert written in (box.lines[0], ""), (key, top)  # whole, or left out: never cut by an arrow
+                assert written or arrivals or rect.w - 4 < len(title), (key, top)
+    # no time left: the layout stops at once instead of running dot scope after scope
+    monkeypatch.setattr(compound, "_plain", {})
+    with pytest.raises(LayoutTimeout):
+        TraceDrawing(gpt4, fold=plan_fold(gpt4.graph, depth=3), timeout_s=0)

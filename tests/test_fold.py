@@ -255,6 +255,10 @@ def test_z_folds_a_module_of_a_graph_drawn_open(gpt_trace):
     fold = choice.plan(graph)
     assert not fold.is_identity and fold.box_of(node) == MODULE + "blocks.0.ln1"
     _assert_attached(TraceDrawing(gpt_trace, fold=fold))
+    # the stepper's pane title says what was folded by hand (not "stubs": there are none)
+    from gradviz.tui.widgets.graph_pane import fold_title
+
+    assert not fold.stubs and fold_title(gpt_trace, fold) == " · 1 module folded (z opens)"
 
 
 def test_a_focused_drawing_works_out_only_the_nodes_in_view(hub_trace):

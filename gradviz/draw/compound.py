@@ -21,11 +21,12 @@ ends within one scope.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S, run_dot
+from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LayoutTimeout, run_dot
 from gradviz.draw.layout import BoxSpec, EdgeSpec, box_size, dot_source, port_counts, read_ranks, shared_cluster
 from gradviz.draw.look import GraphLook
 from gradviz.draw.route import Layout, Rect, place
@@ -42,10 +43,12 @@ _plain_lock = threading.Lock()  # layout workers of a cancelled and a new layout
 
 def dot_plain(source: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """dot's answer for `source`, asked once per process: identical scopes, and a module
-    folded and opened again, are laid out by `dot` once."""
+    folded and opened again, are laid out by `dot` once. No time left: LayoutTimeout."""
     with _plain_lock:
         plain = _plain.get(source)
     if plain is None:
+        if timeout_s <= 0:
+            raise LayoutTimeout("`dot` ran out of time laying out the modules one by one")
         plain = run_dot(source, "plain", timeout_s).decode("utf-8")
         with _plain_lock:
             if len(_plain) >= PLAIN_KEPT:
@@ -179,6 +182,7 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
             tuple((scope.boxes.index(index[edges[j].src]), scope.boxes.index(index[edges[j].dst]), edges[j].weight)
                   for j in scope.edges),
         )
+    deadline = time.monotonic() + timeout_s  # the budget is for the whole layout, not each dot run
     alike: dict[tuple, list[_Scope]] = defaultdict(list)
     for scope in scopes.values():
         alike[scope.signature].append(scope)
@@ -191,7 +195,7 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
         for other in group:
             members = [replace(boxes[i], cluster=None) for i in other.boxes]
             inside = [edges[j] for j in other.edges]
-            plain = dot_plain(dot_source(members, inside, sizes, {}), timeout_s)
+            plain = dot_plain(dot_source(members, inside, sizes, {}), deadline - time.monotonic())
             other.layout = place(members, inside, read_ranks(plain, members, inside, {}), sizes, {})
     repeated = [sorted((scope.path for scope in group), key=_natural) for group in alike.values() if len(group) > 1]
     inside_repeat = {path for group in repeated for path in group}

@@ -229,9 +229,13 @@ class Grid:
             self.owners.flat[border] = self._box_ids[key]
             self._frames(*(np.array([v]) for v in (rect.x, rect.y, rect.w, rect.h)), self.glyphs.box)
             title = f" {box.lines[0]} " if box.lines else ""
-            if title and rect.w > 4:
-                width = min(len(title), rect.w - 4)
-                self.chars[rect.y, rect.x + 2 : rect.x + 2 + width] = self._line_cells(title, width, "left")
+            arrivals = {px for px, _, _ in self.ports_in[key]}
+            width = min(len(title), rect.w - 4)
+            # the title goes where no edge arrives: the first gap wide enough, else nowhere
+            start = next((x for x in range(rect.x + 2, rect.right - 1 - width)
+                          if not arrivals & set(range(x, x + width))), None) if title and width > 2 else None
+            if start is not None:
+                self.chars[rect.y, start : start + width] = self._line_cells(title, width, "left")
             for px, _, j in self.ports_out[key]:
                 self.chars[rect.bottom - 1, px] = self.glyphs.port
                 self.styles[rect.bottom - 1, px] = self.style_id(self.edges[j].style)

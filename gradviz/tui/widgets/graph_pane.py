@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gradviz.core.trace import Trace
-from gradviz.draw.fold import Fold, FoldChoice
+from gradviz.draw.fold import MODULE, Fold, FoldChoice
 from gradviz.draw.look import Numbers
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.picture import DETAILS
@@ -36,9 +36,13 @@ def fold_title(trace: Trace, fold: Fold | None) -> str:
         return ""
     if fold.focus is not None:
         return f" · focus on {trace.graph.nodes[fold.focus].label}, {fold.hops} hops (Z: whole graph)"
+    stubs = " · many-user nodes as stubs" if fold.stubs else ""
     if fold.depth is not None:
-        return f" · modules folded below depth {fold.depth} (z opens one)"
-    return " · many-user nodes as stubs"
+        return f" · modules folded at depth {fold.depth} (z opens one)" + stubs
+    folded = len({key for key in fold.groups if key.startswith(MODULE)})
+    if folded:  # folded by hand (z) in a graph drawn open
+        return f" · {folded} module{'s' if folded != 1 else ''} folded (z opens)" + stubs
+    return stubs
 
 
 class GraphPane(ScrollView, can_focus=True):
