@@ -208,6 +208,7 @@ optimizer.step()
 optimizer.zero_grad()
 run.log(loss=loss)
 run.close()
+dist.barrier()  # no rank tears gloo down while another still talks to it (it aborted 1 run in ~20)
 dist.destroy_process_group()
 """
 
