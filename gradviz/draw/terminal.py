@@ -289,6 +289,7 @@ class TraceDrawing:
             keys.update(self._boxes_of[node_id])
             edges.update(self._edges_of[node_id])
         boxes = []
+
         def box_look(key: str) -> tuple:
             if key.startswith("n"):
                 box = node_box(int(key[1:]))
