@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
 from gradviz import __version__
+from gradviz.commands import add_commands
 from gradviz.errors import GradvizError
 from gradviz.streams import finish_output, is_output_error, output_failed, prepare_streams
 
-# Each module exposes add_parser(subparsers), which sets func=run(args) -> exit code.
-# Modules import their heavy dependencies inside run(), so `--help` and the expression
-# path stay fast.
-COMMANDS = ("trace", "step", "export", "train", "monitor", "methods", "descent", "landscape", "batches")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand."""
+    """The top-level parser with every subcommand of the registry (gradviz.commands.COMMANDS)."""
     parser = argparse.ArgumentParser(
         prog="gradviz",
         description="See automatic differentiation move: trace, step through, export and train.",
     )
     parser.add_argument("--version", action="version", version=f"gradviz {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"gradviz.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gradviz.commands.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+    add_commands(subparsers)
     return parser
 
 
