@@ -7,12 +7,13 @@ import shutil
 import sys
 
 from gradviz.errors import GradvizError
+from gradviz.optimizers import optimizer_names, optimizers_help
 
 
 def add_parser(subparsers) -> None:
     """Register `descent`."""
     parser = subparsers.add_parser(
-        "descent", help="watch gradient descent (GD, momentum, Adam) on a function of two inputs",
+        "descent", help=f"watch gradient descent ({', '.join(optimizer_names())}) on a function of two inputs",
         description="Run gradient descent on EXPR, a function of two inputs, every gradient from gradviz's own "
                     "reverse pass. On a terminal: the map of f with the paths growing step by step (n/p/space, "
                     "s opens the stepper at θ). Otherwise: a verdict per path and every step as a table.")
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--from", dest="starts", action="append", default=[], metavar="x=…,y=…",
                         help="starting point (repeatable: several starts; default: both inputs 1)")
     parser.add_argument("--lr", default="0.1", metavar="η[,η…]", help="learning rate(s), e.g. 0.01,0.1,1.1 (default 0.1)")
-    parser.add_argument("--optimizer", default="gd", metavar="NAME[,NAME…]", help="gd, momentum, adam (comma-separated)")
+    parser.add_argument("--optimizer", default="gd", metavar="NAME[,NAME…]", help=f"comma-separated: {optimizers_help()}")
     parser.add_argument("--momentum", type=float, default=0.9, help="momentum μ (as torch.optim.SGD; default 0.9)")
     parser.add_argument("--steps", type=int, default=200, help="most updates per path (default 200)")
     parser.add_argument("--window", metavar="x=LO:HI,y=LO:HI", help="the map's window (default: fits the paths)")

@@ -9,7 +9,8 @@ from pathlib import Path
 from gradviz.commands.common import seed_value
 from gradviz.errors import NonFiniteError, SpecError, TrainingError
 from gradviz.penalty import L2_FORMS
-from gradviz.train.config import OPTIMIZERS, TrainConfig, validate
+from gradviz.optimizers import accepted_names, optimizers_help
+from gradviz.train.config import TrainConfig, validate
 from gradviz.train.launch import default_run_dir, start_training
 
 EXIT_INTERRUPTED = 130  # the shell's convention for a run ended by Ctrl-C
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--batch-size", type=int, metavar="B", help="examples per update: 1 is SGD, the training-set size is full-batch GD")
     p.add_argument("--accum", type=int, metavar="K", help="split each batch into K micro-batches (gradient accumulation)")
     p.add_argument("--lr", type=float, metavar="η", help="learning rate η")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd, momentum (SGD, momentum 0.9) or adam")
+    p.add_argument("--optimizer", choices=accepted_names(), help=f"{optimizers_help()} (default sgd)")
     p.add_argument("--l2", type=float, metavar="λ", help="add the penalty λ·Σ‖θ‖² to the objective (logged on its own)")
     p.add_argument("--l2-form", choices=L2_FORMS, metavar="FORM",
                    help="squared: λ·Σ‖θ‖² (weight decay, the default); norm: the lecture's λ·Σ‖θ‖₂")

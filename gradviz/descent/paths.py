@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from gradviz.descent.optimizers import make_optimizer
+from gradviz.optimizers import make_update
 
 # A path "diverged" once θ is this many times farther from the start than the start's own
 # scale (or not finite): on a quadratic with η > 2/λ_max that happens in a few steps.
@@ -76,7 +76,7 @@ GradFn = Callable[[np.ndarray], tuple[float, np.ndarray]]
 def run_path(value_and_grad: GradFn, start: np.ndarray, optimizer: str, lr: float, steps: int,
              momentum: float = 0.9) -> Path:
     """Run `steps` updates of `optimizer` from `start`, stopping early on convergence or divergence."""
-    opt = make_optimizer(optimizer, lr, momentum)
+    opt = make_update(optimizer, lr, momentum)
     start = np.asarray(start, dtype=float)
     scale = max(1.0, float(np.linalg.norm(start)))
     theta = start.copy()

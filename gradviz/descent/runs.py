@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradviz.descent.objective import DescentError, Objective
-from gradviz.descent.optimizers import OPTIMIZERS
+from gradviz.optimizers import find_optimizer, optimizer_names, unknown_optimizer_message
 from gradviz.descent.paths import Path, run_path
 from gradviz.descent.surface import Window, fit_window
 
@@ -31,13 +31,13 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def parse_optimizers(text: str) -> tuple[str, ...]:
-    """'gd,adam' → ('gd', 'adam'), each one of OPTIMIZERS."""
+    """'gd,adam' → ('gd', 'adam'), each a name of the optimizer registry."""
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     for name in names:
-        if name not in OPTIMIZERS:
-            raise DescentError(f"--optimizer {text}: unknown optimizer {name!r}; use {', '.join(OPTIMIZERS)}")
+        if find_optimizer(name) is None:
+            raise DescentError(f"--optimizer {text}: {unknown_optimizer_message(name)}")
     if not names:
-        raise DescentError("--optimizer needs at least one of " + ", ".join(OPTIMIZERS))
+        raise DescentError("--optimizer needs at least one of " + ", ".join(optimizer_names()))
     return names
 
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.errors import SpecError, TrainingError
+from gradviz.optimizers import find_optimizer, unknown_optimizer_message
 from gradviz.penalty import L2_FORMS
-
-OPTIMIZERS = ("sgd", "momentum", "adam")
 
 # Used where neither the command line nor the spec's TRAINING gives a value.
 DEFAULTS: dict[str, Any] = {
@@ -111,8 +110,8 @@ def validate(config: TrainConfig) -> None:
     _positive_int(config.nnodes, "--nnodes")
     if config.lr is not None and not (_is_number(config.lr) and math.isfinite(config.lr) and config.lr > 0):
         raise TrainingError(f"--lr must be a positive number, got {config.lr}")
-    if config.optimizer is not None and config.optimizer not in OPTIMIZERS:
-        raise TrainingError(f"unknown optimizer {config.optimizer!r}; use {', '.join(OPTIMIZERS)}")
+    if config.optimizer is not None and find_optimizer(config.optimizer) is None:
+        raise TrainingError(unknown_optimizer_message(config.optimizer))
     if config.l2 is not None and not (_is_number(config.l2) and math.isfinite(config.l2) and config.l2 >= 0):
         raise TrainingError(f"--l2 must be zero or positive, got {config.l2}")
     if config.l2_form is not None and config.l2_form not in L2_FORMS:
