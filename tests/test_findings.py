@@ -93,3 +93,12 @@ def test_findings_need_neither_torch_nor_rich() -> None:
             "print(sorted(m for m in ('torch', 'rich', 'textual') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("spelling", ["sigmoid", "Sigmoid", "sigmoid_", "tanh_", "Tanh"])
+def test_activations_are_recognised_by_their_one_name_at_any_level(spelling: str) -> None:
+    # an in-place sigmoid_ (or tanh_) used to slip past the findings' own name sets
+    trace = trace_expression("sigmoid(20 * x)" if "igmoid" in spelling else "tanh(20 * x)", {"x": 1.0})
+    nodes = tuple(replace(n, op=spelling) if n.op in ("sigmoid", "tanh") else n for n in trace.graph.nodes)
+    trace = replace(trace, graph=type(trace.graph)(nodes, trace.graph.outputs))
+    assert flagged(trace) == [("saturated", "f")]

@@ -4,6 +4,8 @@ without touching this file (unless it is a new operator rather than a named func
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,43 @@ def test_branch_conditions_stop_on_symbols_and_scalar_outputs_are_one_number():
         args = tuple(np.full(SHAPE, 0.5) for _ in range(rule.arity))
         out = rule.evaluate(args, {"p": 0.3, "seed": 0} if rule.option == "p" else {})
         assert (np.ndim(out) == 0) == rule.scalar_out or rule.option == "axis", name
+
+
+SECOND_ATTRS = {"p": 0.3, "seed": 0}
+
+
+@pytest.mark.parametrize("name", [name for name, rule in RULES.items() if rule.elementwise and rule.arity == 1])
+def test_every_one_input_elementwise_rule_has_a_second_derivative_equal_to_torch_double_backward(name):
+    rule = RULES[name]
+    assert rule.second is not None, f"{name}: give its second derivative (second=...)"
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x = rng.uniform(0.2, 1.5, SHAPE) * (1.0 if name in ("log", "sqrt") else rng.choice([-1.0, 1.0], SHAPE))
+    attrs = SECOND_ATTRS if rule.option == "p" else {}
+    out = rule.evaluate((x,), attrs)
+    ours = rule.second((x,), out, attrs)
+    t = torch.tensor(x, requires_grad=True)
+    oracle = rule.oracle(torch)
+    y = oracle(t, attrs["p"], attrs["seed"]) if attrs else oracle(t)
+    (first,) = torch.autograd.grad(y.sum(), t, create_graph=True)
+    theirs = torch.autograd.grad(first.sum(), t, allow_unused=True)[0] if first.requires_grad else None
+    np.testing.assert_allclose(ours, np.zeros(SHAPE) if theirs is None else theirs.numpy(force=True), rtol=1e-9, atol=1e-12)
+    # and the rule's own first derivative, differenced (away from relu's and abs's kink)
+    d = lambda z: rule.derivs((z,), rule.evaluate((z,), attrs), attrs)[0]  # noqa: E731
+    np.testing.assert_allclose(ours, (d(x + H) - d(x - H)) / (2 * H), rtol=1e-5, atol=1e-6)
+
+
+def test_activations_are_the_rules_that_say_so_and_their_forms_name_their_own_quantities():
+    activations = {name for name, rule in RULES.items() if rule.activation is not None}
+    assert activations == {"sigmoid", "tanh", "relu", "softplus"}
+    for name in activations:
+        rule = RULES[name]
+        assert rule.elementwise and rule.arity == 1
+        assert set(re.findall(r"{(\w*)}", rule.activation)) <= {"0", "out"}
+
+
+def test_one_canonical_name_for_every_level_an_op_is_traced_at():
+    from gradviz.core.rules import canonical_op
+
+    assert [canonical_op(op) for op in ("Sigmoid", "sigmoid_", "sigmoid", "ReLU", "relu_", "Tanh", "Dropout")] == \
+        ["sigmoid", "sigmoid", "sigmoid", "relu", "relu", "tanh", "dropout"]
+    assert all(canonical_op(name) == name for name in RULES)

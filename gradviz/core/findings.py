@@ -14,6 +14,7 @@ import numpy as np
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import Node
+from gradviz.core.rules import canonical_op
 from gradviz.core.stats import ArrayFacts, TensorStats, facts_of
 from gradviz.core.trace import Trace
 
@@ -23,11 +24,9 @@ SATURATED_DERIVATIVE = 0.01  # σ' or tanh' below this passes back less than 1% 
 MOST = 0.5  # "most units": more than half
 MIN_BATCH = 4
 SUM_RTOL = 1e-5
-# Canonical names of ops, whatever level they were traced at.
-SIGMOID = {"sigmoid", "Sigmoid"}
-TANH = {"tanh", "Tanh"}
-RELU = {"relu", "ReLU", "relu_"}
-ACTIVATIONS = SIGMOID | TANH | RELU
+# The activations checked, by their one name (core.rules.canonical_op: 'Sigmoid', 'sigmoid_'
+# and 'sigmoid' are all 'sigmoid', whatever level they were traced at).
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 
 @dataclass(frozen=True)
@@ -269,14 +268,14 @@ def activations(trace: Trace) -> list[Finding]:
     """Saturated sigmoids/tanh (derivative below 0.01 for most units) and dead ReLUs."""
     found = []
     for node in trace.graph.nodes:
-        if node.is_leaf or node.op not in ACTIVATIONS:
+        if node.is_leaf or canonical_op(node.op) not in ACTIVATIONS:
             continue
         value = np.asarray(trace.values[node.id])
         if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
             continue
-        if node.op in SIGMOID or node.op in TANH:
+        if canonical_op(node.op) in ("sigmoid", "tanh"):
             found += _saturation(node, value)
-        elif node.op in RELU:
+        elif canonical_op(node.op) == "relu":
             found += _dead_relu(node, value)
     return found
 
@@ -284,20 +283,20 @@ def activations(trace: Trace) -> list[Finding]:
 def _saturation(node: Node, value: np.ndarray) -> list[Finding]:
     if value.ndim == 0 and value.dtype == np.float64:  # one float64: the same arithmetic in Python
         v = float(value)
-        d = v * (1 - v) if node.op in SIGMOID else 1 - v * v
+        d = v * (1 - v) if canonical_op(node.op) == "sigmoid" else 1 - v * v
         if not math.isfinite(d):
             return []
         fraction = float(d < SATURATED_DERIVATIVE)
     else:
         with np.errstate(all="ignore"):
-            derivative = value * (1 - value) if node.op in SIGMOID else 1 - value * value
+            derivative = value * (1 - value) if canonical_op(node.op) == "sigmoid" else 1 - value * value
         flat = derivative[np.isfinite(derivative)]
         if flat.size == 0:
             return []
         fraction = float((flat < SATURATED_DERIVATIVE).mean())
     if fraction <= MOST:
         return []
-    name = "σ'" if node.op in SIGMOID else "tanh'"
+    name = "σ'" if canonical_op(node.op) == "sigmoid" else "tanh'"
     return [Finding("saturated", node.id, f"saturated: {fraction:.0%} of units have {name} < {SATURATED_DERIVATIVE:g}, "
                                           f"so almost no gradient passes back through them")]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node
-from gradviz.core.rules import RULES, unbroadcast
+from gradviz.core.rules import RULES, canonical_op, unbroadcast
 from gradviz.core.trace import Trace
 
 def _derivative(op: str):
@@ -29,12 +29,11 @@ def _derivative(op: str):
     return lambda out, pre: RULES[op].derivs((pre,), out, {})[0]
 
 
-# op (lower case) → (symbol, act'(z) written with the layer's own names, act'(z) as numbers)
+# op → (symbol, act'(z) written with the layer's own names, act'(z) as numbers), read from
+# the rules that say they are activations (core.rules: the math and its notation live there).
 ACTIVATIONS = {
-    "sigmoid": ("σ", "{lay}(1 − {lay})", _derivative("sigmoid")),
-    "tanh": ("tanh", "1 − {lay}²", _derivative("tanh")),
-    "relu": ("relu", "[{z} > 0]", _derivative("relu")),
-    "softplus": ("softplus", "σ({z})", _derivative("softplus")),
+    name: (rule.symbol, rule.activation.format("{z}", out="{lay}"), _derivative(name))
+    for name, rule in RULES.items() if rule.activation is not None
 }
 LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
 BCE_OPS = ("bce", "binary_cross_entropy")
@@ -111,8 +110,8 @@ def _affine(graph: Graph, node: Node) -> dict | None:
         return None
     output, activation = pre, None
     user = _only_user(graph, pre)
-    if user is not None and user.op.lower() in ACTIVATIONS and len(user.inputs) == 1:
-        output, activation = user.id, user.op.lower()
+    if user is not None and canonical_op(user.op) in ACTIVATIONS and len(user.inputs) == 1:
+        output, activation = user.id, canonical_op(user.op)
     return {"input": a, "weight": weight, "bias": bias, "product": node.id, "pre": pre, "output": output,
             "activation": activation, "transposed": transposed}
 

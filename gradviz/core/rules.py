@@ -8,9 +8,11 @@ It also names what the expression parser calls the op (`names`, aliases included
 which literal option it takes, and holds torch's own version of the op (`oracle`), a
 function of the torch module so that core never imports torch; likewise its form on
 scalar SymPy expressions (`sympy`, given the sympy module; `branch` names a condition that
-stops SymPy) and whether its output is one number (`scalar_out`). The parser, the torch
-oracle (`gradviz.check`), the model traces' formulas, `gradviz methods`, the memory
-budget and the layers view all read this table.
+stops SymPy), whether its output is one number (`scalar_out`), for a one-input elementwise
+op its second derivative (`second`), and for a layer's activation its derivative in the
+lecture's notation (`activation`). Every field is given where the entry is written: nothing
+patches the table afterwards. The parser, the torch oracle (`gradviz.check`), the model
+traces' formulas, `gradviz methods`, the memory budget and the layers view all read it.
 
 Elementwise ops give their local derivatives once (`derivs`); vjp and jvp follow from
 them. The others spell out vjp and jvp. Broadcasting is undone by the passes
@@ -19,7 +21,7 @@ them. The others spell out vjp and jvp. Broadcasting is undone by the passes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -61,6 +63,19 @@ class Rule:
     branch: str | None = None
     # Whatever the inputs' shapes, the output is one number (a norm, a mean loss).
     scalar_out: bool = False
+    # A one-input elementwise op's second derivative ∂²v/∂x² (args, out, attrs) -> array;
+    # 0 where the first derivative is piecewise constant (relu, abs), as torch's double
+    # backward takes it. None for ops of two inputs and the rest.
+    second: Callable[[Args, Array, Attrs], Array] | None = None
+    # As a layer's activation (the layers view): act'(z) in the lecture's notation, {out}
+    # the layer's output and {0} its input z. None for ops that are no activation.
+    activation: str | None = None
+
+    @property
+    def symbol(self) -> str:
+        """How the definition writes the op's name: 'σ' for sigmoid; '' for an operator (a + b)."""
+        name, paren, _ = self.definition.partition("(")
+        return name if paren else ""
 
     @property
     def elementwise(self) -> bool:
@@ -79,6 +94,15 @@ def rule_for(op: str) -> Rule:
         raise MissingRuleError(f"no derivative rule for op {op!r}") from None
 
 
+# torch's module class names for the rules' ops where lower case is not enough.
+MODULE_OPS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Dropout": "dropout"}
+
+
+def canonical_op(op: str) -> str:
+    """The op's one name, whatever level it was traced at: 'Sigmoid', 'sigmoid_', 'sigmoid' → 'sigmoid'."""
+    return MODULE_OPS.get(op, op.lower().rstrip("_"))
+
+
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum `grad` over the axes broadcasting added or stretched, back to `shape`."""
     grad = np.asarray(grad)
@@ -90,8 +114,17 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     return grad.reshape(shape)
 
 
+# A scalar form (`sympy`) takes a branch as a program takes it, `x if x > 0 else 0`: on a
+# symbol the condition has no truth value and bool() raises TypeError, where symbolic
+# differentiation stops. On scalars the reductions, the transpose and matmul reduce to
+# their argument or a product.
+def _when(condition: Any, then: Any, other: Any) -> Any:
+    return then if condition else other
+
+
 def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, partials: tuple[str, ...], *,
-                 names: tuple[str, ...] = (), option: str | None = None, oracle=None) -> None:
+                 names: tuple[str, ...] = (), option: str | None = None, oracle=None, sympy=None,
+                 branch: str | None = None, second=None, activation: str | None = None) -> None:
     def vjp(i: int) -> EdgeFn:
         return lambda g, out, args, attrs: g * derivs(args, out, attrs)[i]
 
@@ -101,15 +134,16 @@ def _elementwise(name: str, arity: int, evaluate, derivs, definition: str, parti
     RULES[name] = Rule(
         name, arity, evaluate,
         tuple(vjp(i) for i in range(arity)), tuple(jvp(i) for i in range(arity)),
-        definition, partials, derivs, names=names, option=option, oracle=oracle,
+        definition, partials, derivs, names=names, option=option, oracle=oracle, sympy=sympy, branch=branch,
+        second=second, activation=activation,
     )
 
 
 def _rule(name: str, arity: int, evaluate, vjps, jvps, definition: str, partials: tuple[str, ...],
           tangent_forms: tuple[str, ...], *, names: tuple[str, ...] = (), option: str | None = None,
-          oracle=None) -> None:
+          oracle=None, sympy=None, branch: str | None = None, scalar_out: bool = False) -> None:
     RULES[name] = Rule(name, arity, evaluate, tuple(vjps), tuple(jvps), definition, partials, None, tangent_forms,
-                       names, option, oracle)
+                       names, option, oracle, sympy, branch, scalar_out)
 
 
 def _one(x: Array) -> Array:
@@ -129,14 +163,18 @@ def _ties(a: Array, b: Array, wins: Array) -> Array:
 
 # --- arithmetic -------------------------------------------------------------------------
 _elementwise("add", 2, lambda a, k: a[0] + a[1], lambda a, o, k: (_one(o), _one(o)),
-             "{0} + {1}", ("1", "1"), oracle=lambda torch: torch.add)
+             "{0} + {1}", ("1", "1"), oracle=lambda torch: torch.add,
+             sympy=lambda sp: lambda a, b: a + b)
 _elementwise("sub", 2, lambda a, k: a[0] - a[1], lambda a, o, k: (_one(o), -_one(o)),
-             "{0} − {1}", ("1", "−1"), oracle=lambda torch: torch.sub)
+             "{0} − {1}", ("1", "−1"), oracle=lambda torch: torch.sub,
+             sympy=lambda sp: lambda a, b: a - b)
 _elementwise("mul", 2, lambda a, k: a[0] * a[1], lambda a, o, k: (a[1] * _one(o), a[0] * _one(o)),
-             "{0}·{1}", ("{1}", "{0}"), oracle=lambda torch: torch.mul)
+             "{0}·{1}", ("{1}", "{0}"), oracle=lambda torch: torch.mul,
+             sympy=lambda sp: lambda a, b: a * b)
 _elementwise("div", 2, lambda a, k: a[0] / a[1],
              lambda a, o, k: (_one(o) / a[1], -a[0] / a[1] ** 2),
-             "{0}/{1}", ("1/{1}", "−{0}/{1}²"), oracle=lambda torch: torch.div)
+             "{0}/{1}", ("1/{1}", "−{0}/{1}²"), oracle=lambda torch: torch.div,
+             sympy=lambda sp: lambda a, b: a / b)
 def _pow_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
     # As torch: x**0 has derivative 0 even at x = 0, and the exponent's partial
     # x**y·ln x is taken as 0 where x = 0 and y >= 0.
@@ -147,41 +185,53 @@ def _pow_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
 
 
 _elementwise("pow", 2, lambda a, k: a[0] ** a[1], _pow_derivs,
-             "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"), oracle=lambda torch: torch.pow)
+             "{0}^{1}", ("{1}·{0}^({1}−1)", "{0}^{1}·ln {0}"), oracle=lambda torch: torch.pow,
+             sympy=lambda sp: lambda a, b: a ** b)
 _elementwise("neg", 1, lambda a, k: -a[0], lambda a, o, k: (-_one(o),), "−{0}", ("−1",),
-             oracle=lambda torch: torch.neg)
+             oracle=lambda torch: torch.neg, sympy=lambda sp: lambda a: -a, second=lambda a, o, k: np.zeros_like(o))
 
 # --- elementary functions ---------------------------------------------------------------
 _elementwise("exp", 1, lambda a, k: np.exp(a[0]), lambda a, o, k: (o,), "exp({0})", ("e^{{{0}}}",),
-             names=("exp",), oracle=lambda torch: torch.exp)
+             names=("exp",), oracle=lambda torch: torch.exp, sympy=lambda sp: sp.exp, second=lambda a, o, k: o)
 _elementwise("log", 1, lambda a, k: np.log(a[0]), lambda a, o, k: (1 / a[0],), "log({0})", ("1/{0}",),
-             names=("log", "ln"), oracle=lambda torch: torch.log)
+             names=("log", "ln"), oracle=lambda torch: torch.log, sympy=lambda sp: sp.log,
+             second=lambda a, o, k: -1 / (a[0] * a[0]))
 _elementwise("sqrt", 1, lambda a, k: np.sqrt(a[0]), lambda a, o, k: (0.5 / o,), "sqrt({0})",
-             ("1/(2·√{0})",), names=("sqrt",), oracle=lambda torch: torch.sqrt)
+             ("1/(2·√{0})",), names=("sqrt",), oracle=lambda torch: torch.sqrt, sympy=lambda sp: sp.sqrt,
+             second=lambda a, o, k: -0.25 / (o * a[0]))
 _elementwise("abs", 1, lambda a, k: np.abs(a[0]), lambda a, o, k: (np.sign(a[0]),), "abs({0})",
-             ("sign({0})",), names=("abs",), oracle=lambda torch: torch.abs)
+             ("sign({0})",), names=("abs",), oracle=lambda torch: torch.abs,
+             sympy=lambda sp: lambda a: _when(a >= 0, a, -a), branch="x ≥ 0", second=lambda a, o, k: np.zeros_like(o))
 _elementwise("sin", 1, lambda a, k: np.sin(a[0]), lambda a, o, k: (np.cos(a[0]),), "sin({0})",
-             ("cos({0})",), names=("sin",), oracle=lambda torch: torch.sin)
+             ("cos({0})",), names=("sin",), oracle=lambda torch: torch.sin, sympy=lambda sp: sp.sin,
+             second=lambda a, o, k: -o)
 _elementwise("cos", 1, lambda a, k: np.cos(a[0]), lambda a, o, k: (-np.sin(a[0]),), "cos({0})",
-             ("−sin({0})",), names=("cos",), oracle=lambda torch: torch.cos)
+             ("−sin({0})",), names=("cos",), oracle=lambda torch: torch.cos, sympy=lambda sp: sp.cos,
+             second=lambda a, o, k: -o)
 _elementwise("tanh", 1, lambda a, k: np.tanh(a[0]), lambda a, o, k: (1 - o * o,), "tanh({0})",
-             ("1 − {out}²",), names=("tanh",), oracle=lambda torch: torch.tanh)
+             ("1 − {out}²",), names=("tanh",), oracle=lambda torch: torch.tanh, sympy=lambda sp: sp.tanh,
+             second=lambda a, o, k: -2 * o * (1 - o * o), activation="1 − {out}²")
 _elementwise("sigmoid", 1, lambda a, k: _sigmoid(a[0]), lambda a, o, k: (o * (1 - o),),
-             "σ({0})", ("{out}·(1 − {out})",), names=("sigmoid",), oracle=lambda torch: torch.sigmoid)
+             "σ({0})", ("{out}·(1 − {out})",), names=("sigmoid",), oracle=lambda torch: torch.sigmoid,
+             sympy=lambda sp: lambda a: 1 / (1 + sp.exp(-a)), second=lambda a, o, k: o * (1 - o) * (1 - 2 * o),
+             activation="{out}(1 − {out})")
 _elementwise("relu", 1, lambda a, k: np.maximum(a[0], 0),
              lambda a, o, k: ((a[0] > 0).astype(o.dtype),), "relu({0})", ("[{0} > 0]",),
-             names=("relu",), oracle=lambda torch: torch.relu)
+             names=("relu",), oracle=lambda torch: torch.relu, sympy=lambda sp: lambda a: _when(a > 0, a, sp.Integer(0)),
+             branch="x > 0", second=lambda a, o, k: np.zeros_like(o), activation="[{0} > 0]")
 _elementwise("softplus", 1, lambda a, k: np.logaddexp(0, a[0]), lambda a, o, k: (_sigmoid(a[0]),),
              "softplus({0})", ("σ({0})",), names=("softplus",),
-             oracle=lambda torch: lambda x: torch.nn.functional.softplus(x, threshold=1e9))
+             oracle=lambda torch: lambda x: torch.nn.functional.softplus(x, threshold=1e9),
+             sympy=lambda sp: lambda a: sp.log(1 + sp.exp(a)),
+             second=lambda a, o, k: _sigmoid(a[0]) * (1 - _sigmoid(a[0])), activation="σ({0})")
 _elementwise("maximum", 2, lambda a, k: np.maximum(a[0], a[1]),
              lambda a, o, k: (_ties(a[0], a[1], a[0] > a[1]), _ties(a[0], a[1], a[1] > a[0])),
              "max({0}, {1})", ("[{0} ≥ {1}]", "[{1} ≥ {0}]"), names=("max",),
-             oracle=lambda torch: torch.maximum)
+             oracle=lambda torch: torch.maximum, sympy=lambda sp: lambda a, b: _when(a >= b, a, b), branch="a ≥ b")
 _elementwise("minimum", 2, lambda a, k: np.minimum(a[0], a[1]),
              lambda a, o, k: (_ties(a[0], a[1], a[0] < a[1]), _ties(a[0], a[1], a[1] < a[0])),
              "min({0}, {1})", ("[{0} ≤ {1}]", "[{1} ≤ {0}]"), names=("min",),
-             oracle=lambda torch: torch.minimum)
+             oracle=lambda torch: torch.minimum, sympy=lambda sp: lambda a, b: _when(a <= b, a, b), branch="a ≤ b")
 
 
 def dropout_mask(shape: tuple[int, ...], p: float, seed: int) -> Array:
@@ -203,7 +253,8 @@ def _torch_dropout(torch: Any, x: Any, p: float, seed: int) -> Any:
 # The lecture's dropout: x'_i = 0 with probability p, else x_i/(1−p).
 _elementwise("dropout", 1, lambda a, k: a[0] * _dropout_scale(a, k),
              lambda a, o, k: (_dropout_scale(a, k),), "dropout({0}, p={p})", ("mask/(1−{p})",),
-             names=("dropout",), option="p", oracle=lambda torch: lambda x, p, seed: _torch_dropout(torch, x, p, seed))
+             names=("dropout",), option="p", oracle=lambda torch: lambda x, p, seed: _torch_dropout(torch, x, p, seed),
+             second=lambda a, o, k: np.zeros_like(o))
 
 
 # --- linear algebra ---------------------------------------------------------------------
@@ -238,9 +289,11 @@ def _matmul_vjp_b(g: Array, out: Array, args: Args, attrs: Attrs) -> Array:
 
 _rule("matmul", 2, lambda a, k: a[0] @ a[1], (_matmul_vjp_a, _matmul_vjp_b),
       (lambda t, o, a, k: t @ a[1], lambda t, o, a, k: a[0] @ t),
-      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"), ("{0}' @ {1}", "{0} @ {1}'"), oracle=lambda torch: torch.matmul)
+      "{0} @ {1}", ("v̄ @ {1}ᵀ", "{0}ᵀ @ v̄"), ("{0}' @ {1}", "{0} @ {1}'"), oracle=lambda torch: torch.matmul,
+      sympy=lambda sp: lambda a, b: a * b)
 _rule("transpose", 1, lambda a, k: a[0].T, (lambda g, o, a, k: g.T,), (lambda t, o, a, k: t.T,),
-      "{0}ᵀ", ("v̄ᵀ",), ("{0}'ᵀ",), oracle=lambda torch: lambda x: x.permute(*reversed(range(x.dim()))))
+      "{0}ᵀ", ("v̄ᵀ",), ("{0}'ᵀ",), oracle=lambda torch: lambda x: x.permute(*reversed(range(x.dim()))),
+      sympy=lambda sp: lambda a: a)
 
 
 # --- reductions -------------------------------------------------------------------------
@@ -269,12 +322,12 @@ _rule("sum", 1, lambda a, k: np.sum(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k).copy(),),
       (lambda t, o, a, k: np.sum(t, axis=_axis(k)),),
       "sum({0})", ("v̄ spread over {0}",), ("sum({0}')",),
-      names=("sum",), option="axis", oracle=lambda torch: _torch_reduce(torch.sum))
+      names=("sum",), option="axis", oracle=lambda torch: _torch_reduce(torch.sum), sympy=lambda sp: lambda a: a)
 _rule("mean", 1, lambda a, k: np.mean(a[0], axis=_axis(k)),
       (lambda g, o, a, k: _spread(g, a[0], k) / _count(a[0], k),),
       (lambda t, o, a, k: np.mean(t, axis=_axis(k)),),
       "mean({0})", ("v̄/n spread over {0}",), ("mean({0}')",),
-      names=("mean",), option="axis", oracle=lambda torch: _torch_reduce(torch.mean))
+      names=("mean",), option="axis", oracle=lambda torch: _torch_reduce(torch.mean), sympy=lambda sp: lambda a: a)
 
 
 def _safe_div(x: Array, d: Array) -> Array:
@@ -286,7 +339,8 @@ _rule("norm", 1, lambda a, k: np.sqrt(np.sum(a[0] * a[0])),
       (lambda g, o, a, k: g * _safe_div(a[0], o),),
       (lambda t, o, a, k: np.sum(t * _safe_div(a[0], o)),),
       "‖{0}‖", ("v̄·{0}/{out}",), ("⟨{0}, {0}'⟩/{out}",),
-      names=("norm",), oracle=lambda torch: torch.linalg.vector_norm)
+      names=("norm",), oracle=lambda torch: torch.linalg.vector_norm,
+      sympy=lambda sp: lambda a: _when(a >= 0, a, -a), branch="x ≥ 0", scalar_out=True)
 
 
 # --- losses (means over every element, as torch's default reduction) --------------------
@@ -316,7 +370,7 @@ def _mse_derivs(a: Args, o: Array, k: Attrs) -> tuple[Array, Array]:
     return 2 * d / d.size, -2 * d / d.size
 
 
-def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str], oracle) -> None:
+def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str], oracle, sympy) -> None:
     """A mean loss: vjp is g·(local derivative), jvp sums t·(local derivative).
 
     Its output is a scalar, so the partials read as plain factors of v̄."""
@@ -324,43 +378,15 @@ def _loss(name: str, evaluate, derivs, definition: str, partials: tuple[str, str
           (lambda g, o, a, k: g * derivs(a, o, k)[0], lambda g, o, a, k: g * derivs(a, o, k)[1]),
           (lambda t, o, a, k: np.sum(t * derivs(a, o, k)[0]), lambda t, o, a, k: np.sum(t * derivs(a, o, k)[1])),
           definition, partials, tuple(f"Σ {p}·{{{i}}}'" for i, p in enumerate(partials)),
-          names=(name,), oracle=oracle)
+          names=(name,), oracle=oracle, sympy=sympy, scalar_out=True)
 
 
 _loss("bce", _bce, _bce_derivs,
       "bce({0}, {1})", ("({0} − {1})/max({0}·(1 − {0}), 10⁻¹²)/n", "−ln({0}/(1 − {0}))/n"),
-      lambda torch: lambda p, y: torch.nn.functional.binary_cross_entropy(*torch.broadcast_tensors(p, y)))
+      lambda torch: lambda p, y: torch.nn.functional.binary_cross_entropy(*torch.broadcast_tensors(p, y)),
+      lambda sp: lambda p, y: -(y * sp.log(p) + (1 - y) * sp.log(1 - p)))
 _loss("mse", lambda a, k: np.mean((a[0] - a[1]) ** 2), _mse_derivs,
       "mse({0}, {1})", ("2·({0} − {1})/n", "−2·({0} − {1})/n"),
-      lambda torch: lambda a, b: torch.nn.functional.mse_loss(*torch.broadcast_tensors(a, b)))
+      lambda torch: lambda a, b: torch.nn.functional.mse_loss(*torch.broadcast_tensors(a, b)),
+      lambda sp: lambda a, b: (a - b) ** 2)
 
-
-# --- scalar closed forms (gradviz methods) and output shapes ------------------------------
-# Each op on scalar SymPy expressions, given the sympy module. A branch is taken as a
-# program takes it, `x if x > 0 else 0`: on a symbol the condition has no truth value and
-# bool() raises TypeError, where symbolic differentiation stops. On scalars the
-# reductions, the transpose and matmul reduce to their argument or a product.
-def _when(condition: Any, then: Any, other: Any) -> Any:
-    return then if condition else other
-
-
-_SCALAR_FORMS: dict[str, tuple[Callable[[Any], Callable[..., Any]], str | None]] = {
-    "add": (lambda sp: lambda a, b: a + b, None), "sub": (lambda sp: lambda a, b: a - b, None),
-    "mul": (lambda sp: lambda a, b: a * b, None), "div": (lambda sp: lambda a, b: a / b, None),
-    "pow": (lambda sp: lambda a, b: a ** b, None), "neg": (lambda sp: lambda a: -a, None),
-    "exp": (lambda sp: sp.exp, None), "log": (lambda sp: sp.log, None), "sqrt": (lambda sp: sp.sqrt, None),
-    "sin": (lambda sp: sp.sin, None), "cos": (lambda sp: sp.cos, None), "tanh": (lambda sp: sp.tanh, None),
-    "sigmoid": (lambda sp: lambda a: 1 / (1 + sp.exp(-a)), None),
-    "softplus": (lambda sp: lambda a: sp.log(1 + sp.exp(a)), None),
-    "relu": (lambda sp: lambda a: _when(a > 0, a, sp.Integer(0)), "x > 0"),
-    "abs": (lambda sp: lambda a: _when(a >= 0, a, -a), "x ≥ 0"),
-    "maximum": (lambda sp: lambda a, b: _when(a >= b, a, b), "a ≥ b"),
-    "minimum": (lambda sp: lambda a, b: _when(a <= b, a, b), "a ≤ b"),
-    "sum": (lambda sp: lambda a: a, None), "mean": (lambda sp: lambda a: a, None),
-    "transpose": (lambda sp: lambda a: a, None), "matmul": (lambda sp: lambda a, b: a * b, None),
-    "norm": (lambda sp: lambda a: _when(a >= 0, a, -a), "x ≥ 0"),
-    "bce": (lambda sp: lambda p, y: -(y * sp.log(p) + (1 - y) * sp.log(1 - p)), None),
-    "mse": (lambda sp: lambda a, b: (a - b) ** 2, None),
-}
-for _name, (_form, _branch) in _SCALAR_FORMS.items():
-    RULES[_name] = replace(RULES[_name], sympy=_form, branch=_branch, scalar_out=_name in ("norm", "bce", "mse"))

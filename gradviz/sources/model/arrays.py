@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from gradviz.core.graph import Graph
+from gradviz.core.rules import canonical_op
 from gradviz.core.trace import Edge
-from gradviz.sources.model.describe import canonical_op
 
 
 def numpy_of(tensor: torch.Tensor) -> np.ndarray:

@@ -11,7 +11,7 @@ import operator
 import string
 from typing import Any, Callable
 
-from gradviz.core.rules import RULES
+from gradviz.core.rules import RULES, canonical_op
 from gradviz.sources.model.program import Ref
 
 INFIX = {
@@ -20,16 +20,9 @@ INFIX = {
     operator.pow: "{0}^{1}", operator.getitem: "{0}[{1}]", operator.floordiv: "{0} // {1}",
 }
 # Names that read better as symbols, as the rules write them: sigmoid → σ.
-SYMBOLS = {name: rule.definition.partition("(")[0] for name, rule in RULES.items()
-           if "(" in rule.definition and rule.definition.partition("(")[0] not in ("", name)}
+SYMBOLS = {name: rule.symbol for name, rule in RULES.items() if rule.symbol not in ("", name)}
 # torch's names for rules' ops where they differ (operator.truediv is the rules' div).
 ALIASES = {"truediv": "div"}
-ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Dropout": "dropout"}
-
-
-def canonical_op(op: str) -> str:
-    """The op's plain name for rules and findings: 'Sigmoid', 'sigmoid_' and 'sigmoid' → 'sigmoid'."""
-    return ACTIVATION_MODULES.get(op, op.lower().rstrip("_"))
 
 
 def function_name(fn: Callable[..., Any]) -> str:

@@ -23,7 +23,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from gradviz.core.findings import Finding
+from gradviz.core.findings import ACTIVATIONS, Finding
+from gradviz.core.rules import canonical_op
 from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
 from gradviz.core.trace import Edge, Trace
 
@@ -152,7 +153,7 @@ class Watch:
     def value(self, step: Any, value: torch.Tensor, edges: list) -> torch.Tensor:
         index = step.index
         self.values[index] = summarise(value)
-        if step.op in _ACTIVATIONS and value.is_floating_point() and value.numel():
+        if canonical_op(step.op) in ACTIVATIONS and value.is_floating_point() and value.numel():
             self.activation[index] = _activation_findings(SimpleNamespace(op=step.op, id=index), value)
         if len(edges) == 1 and step.op == "getitem" and edges[0][2] in self.split_inputs:
             ptr, offset, shape, dtype = self.split_inputs[edges[0][2]]
@@ -218,9 +219,6 @@ class Watch:
         self.wanted = {kind for k in self.need_sum.values() for kind in k if kind != ("adjoint",)}
 
 
-_ACTIVATIONS = {"sigmoid", "Sigmoid", "tanh", "Tanh", "relu", "ReLU", "relu_"}
-
-
 def _activation_findings(node: Any, value: Any) -> list[Finding]:
     """core.findings.activations for one node, on its value while it exists."""
     from gradviz.core import findings as F
@@ -229,9 +227,9 @@ def _activation_findings(node: Any, value: Any) -> list[Finding]:
     array = numpy_of(value) if isinstance(value, torch.Tensor) else np.asarray(value)
     if array.dtype.kind != "f" or array.size == 0:
         return []
-    if node.op in F.SIGMOID or node.op in F.TANH:
+    if canonical_op(node.op) in ("sigmoid", "tanh"):
         return F._saturation(node, array)
-    if node.op in F.RELU:
+    if canonical_op(node.op) == "relu":
         return F._dead_relu(node, array)
     return []
 
@@ -356,7 +354,7 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
     del full_terms
     activation = {}
     for node in graph.nodes:
-        if not node.is_leaf and node.op in _ACTIVATIONS:
+        if not node.is_leaf and canonical_op(node.op) in ACTIVATIONS:
             found = _activation_findings(node, trace.values[node.id])
             if found:
                 activation[node.id] = found
