@@ -132,6 +132,8 @@ class Traced:
 
     def step(self, start: int = 0, detail: str = "full") -> None:
         """Open the stepper on this trace (blocks until you quit it with q)."""
+        # The API is a front end, as the command line is: it opens the stepper as `gradviz
+        # step` does, importing textual only here (tests/test_import_graph.py holds the layers).
         from gradviz.tui.app import StepperApp
 
         spec = self.source if self.trace.info.get("spec") == self.source else None

@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,21 @@ def test_commands_that_need_every_number_refuse_summaries_in_one_line(args):
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--keep summaries" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_sum_that_does_not_add_up_is_found_from_the_measured_gap_as_in_a_full_trace():
+    # core.findings.sum_mismatches reads the gap a summaries-only trace measured while its
+    # tensors existed: the same finding, the same words, as the full trace's own check.
+    full = trace_model(*make("rescnn"), seed=0)  # a residual block: a value used twice
+    summaries = summarise_trace(full)
+    sums = summaries.adjoints["loss"].sums
+    node_id = next(iter(sums))
+    edge = next(e for e, _ in full.edge_terms("loss", node_id))
+    bump = 10 * max(abs(float(x)) for x in np.ravel(full.adjoints["loss"][node_id])) + 1
+    bumped_full = replace(full, contributions={"loss": {**full.contributions["loss"],
+                                                        edge: full.contributions["loss"][edge] + bump}})
+    bumped = summarise_trace(bumped_full)
+    found = [(f.kind, f.node, f.message) for f in find_issues(bumped) if f.kind == "adjoint-sum"]
+    assert found == [(f.kind, f.node, f.message) for f in find_issues(bumped_full) if f.kind == "adjoint-sum"]
+    assert [node for _, node, _ in found] == [node_id]
+    assert [f for f in find_issues(summaries) if f.kind == "adjoint-sum"] == []

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradviz
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
 from gradviz.rundir import RunPaths, record_exit, write_control, write_status
@@ -113,7 +112,7 @@ def start_training(config: TrainConfig) -> TrainingHandle:
         raise TrainingError(f"cannot create the run directory {paths.root}: {exc.strerror}") from None
     env = dict(os.environ)
     # The worker must import this same gradviz, installed or not.
-    package_root = str(Path(gradviz.__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding gradviz/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, config.nproc_per_node))))
     with log:

@@ -135,6 +135,7 @@ def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: An
     import torch
 
     from gradviz.sources.model.capture import NodeFailed, capture
+    from gradviz.sources.model.summaries import capture_summaries
     from gradviz.sources.model.fx import FxRefused
 
     x = x.detach().requires_grad_(x.is_floating_point())
@@ -151,7 +152,9 @@ def run_program(program: Any, model: Any, loss: Callable[[Any, Any], Any], x: An
     info.update(level=program.level, notes=list(program.notes))
     torch.manual_seed(seed)
     try:
-        return capture(program, x, y, split_edges, info, keep)
+        if keep == "summaries":
+            return capture_summaries(program, x, y, split_edges, info)
+        return capture(program, x, y, split_edges, info)
     except NodeFailed as failed:
         raise ModelRunError(str(failed)) from None
 

@@ -226,15 +226,11 @@ def _call_leaf(step: Step, args: Any, kwargs: dict, env: list[Any], edges: list[
 
 
 def capture(program: Program, x: torch.Tensor, y: torch.Tensor, split_edges: bool = True,
-            info: Mapping[str, Any] | None = None, keep: str = "full") -> Trace:
-    """The Trace of one forward and one backward run of `program` on (x, y).
+            info: Mapping[str, Any] | None = None) -> Trace:
+    """The Trace of one forward and one backward run of `program` on (x, y), every tensor kept.
 
-    `keep` 'summaries' keeps each tensor's statistics only (summaries.capture_summaries).
+    (summaries.capture_summaries keeps each tensor's statistics only, from the same run.)
     """
-    if keep == "summaries":
-        from gradviz.sources.model.summaries import capture_summaries
-
-        return capture_summaries(program, x, y, split_edges, info or {})
     run = execute(program, x, y, split_edges)
     return to_trace(program, run, info or {})
 
@@ -294,7 +290,7 @@ def backward(run: Run, steps: list[Step] | None = None) -> tuple[dict[Any, torch
         if tensor.requires_grad:
             keys.append(step)
             inputs.append(tensor)
-    pieces = _container_pieces(run) if run.containers and run.split_edges else {}
+    pieces = container_pieces(run) if run.containers and run.split_edges else {}
     views = _view_pieces(run, steps, pieces) if steps else {}  # split/chunk/unbind pieces: their shares need no extra pass
     for step in run.nodes:
         for position, (_, alias, _) in enumerate(run.edges[step]):
@@ -387,7 +383,7 @@ def _target(run: Run, step: int, position: int) -> torch.Tensor:
     return alias if alias is not None else run.tensors[source]
 
 
-def _container_pieces(run: Run) -> dict[int, list[int]]:
+def container_pieces(run: Run) -> dict[int, list[int]]:
     """Nodes whose edges come through a container shared with other nodes: step → positions."""
     users: dict[int, set[int]] = {}
     for step in run.nodes:

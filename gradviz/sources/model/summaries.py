@@ -27,6 +27,8 @@ from gradviz.core.findings import ACTIVATIONS, Finding
 from gradviz.core.rules import canonical_op
 from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
 from gradviz.core.trace import Edge, Trace
+from gradviz.sources.model.capture import (VIEW_SPLITS, EmbeddedShare, build_graph, capture, container_pieces, execute,
+                                           rng_state, set_rng_state)
 
 DROPPED = ("values and adjoints kept as summaries only: every tensor (values, adjoints, edge terms, dropout masks) "
            "was dropped once its statistics were taken; commands that need the numbers "
@@ -143,8 +145,6 @@ class Watch:
         return mark
 
     def container(self, step: Any, passed: dict[int, Any]) -> None:
-        from gradviz.sources.model.capture import VIEW_SPLITS
-
         tensors = [t for t in passed.values() if isinstance(t, torch.Tensor)]
         if step.op in VIEW_SPLITS and len(tensors) == 1 and tensors[0].is_contiguous():
             t = tensors[0]
@@ -173,8 +173,6 @@ class Watch:
             self.held[("alias", key)] = grad
 
     def _adjoint(self, step: int, grad: torch.Tensor) -> None:
-        from gradviz.sources.model.capture import EmbeddedShare
-
         self.adjoints[step] = summarise(grad)
         if step in self.places:
             share = EmbeddedShare(grad, *self.places[step])
@@ -241,13 +239,10 @@ class NeedsFullRun(Exception):
 def capture_summaries(program: Any, x: torch.Tensor, y: torch.Tensor, split_edges: bool,
                       info: Mapping[str, Any]) -> Trace:
     """The summaries-only Trace of one forward and backward run of `program` on (x, y)."""
-    from gradviz.sources.model.capture import (_container_pieces, build_graph, capture, execute, rng_state,
-                                               set_rng_state)
-
     state = rng_state()
     watch = Watch(program.steps)
     run = execute(program, x, y, split_edges, watch=watch)
-    pieces = _container_pieces(run) if run.containers and run.split_edges else {}
+    pieces = container_pieces(run) if run.containers and run.split_edges else {}
     isolated = {(step, p) for step, positions in pieces.items() for p in positions}
     if any(step not in watch.places for step, _ in isolated):
         del run, watch
@@ -370,45 +365,15 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
 
 def summary_findings(trace: Trace) -> list[Finding]:
     """find_issues for a summaries-only trace: the same kinds, in the same order."""
-    from gradviz.core.findings import dropout_modes, gradient_scale, intended_masks, non_finite
+    from gradviz.core.findings import dropout_modes, gradient_scale, intended_masks, non_finite, sum_mismatches
 
     found: list[Finding] = []
     found += non_finite(trace)  # core's checks read a Summary's counts and norm
-    found += _sum_mismatches(trace)
+    found += sum_mismatches(trace)  # with the sums measured while the tensors existed
     found += gradient_scale(trace)
     activation = getattr(trace.values, "activation", {})
     for node in trace.graph.nodes:
         found += activation.get(node.id, [])
     found += dropout_modes(trace)
     found += intended_masks(trace)
-    return found
-
-
-def _sum_mismatches(trace: Trace) -> list[Finding]:
-    from gradviz.core.explain import bar
-    from gradviz.core.findings import SUM_RTOL
-    from gradviz.core.fmt import fmt_scalar
-
-    found = []
-    for output, adjoints in trace.adjoints.items():
-        sums = getattr(adjoints, "sums", {})
-        for node in trace.graph.nodes:
-            adjoint = adjoints[node.id]
-            if adjoint is None or node.id == trace.graph.outputs[output] or not trace.graph.users(node.id):
-                continue
-            terms = [v for _, v in trace.edge_terms(output, node.id) if v is not None]
-            if not adjoint.finite or not all(t.finite for t in terms):
-                continue
-            if not terms:
-                if adjoint.size and adjoint.zero_fraction < 1:
-                    found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
-                continue
-            if node.id not in sums:
-                continue  # the one term is the adjoint itself
-            difference = sums[node.id][1]
-            scale = max(t.amax for t in terms)
-            if difference > SUM_RTOL * max(scale, adjoint.amax) + 1e-30:
-                found.append(Finding("adjoint-sum", node.id,
-                                     f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
-                                     f"by up to {fmt_scalar(difference, 3)}"))
     return found
