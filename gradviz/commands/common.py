@@ -195,12 +195,8 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
 
         timeout = getattr(args, "spec_timeout", None)
         set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
-        try:
-            from gradviz.sources.model import trace_spec
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("gradviz"):
-                raise GradvizError("tracing model specs is not available in this version") from None
-            raise
+        from gradviz.sources.model import trace_spec
+
         return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
                           dtype=args.dtype, training=not getattr(args, "eval", False), keep=keep)
     if source.kind == "script":

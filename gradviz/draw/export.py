@@ -18,7 +18,7 @@ import numpy as np
 
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_full, fmt_shape, fmt_value
-from gradviz.core.steps import Step, forward_steps, reverse_steps, state_at, stepper_steps, tangent_steps
+from gradviz.core.steps import state_at, stepper_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.fold import MODULE, Fold, fold_look, plan_fold
@@ -67,16 +67,6 @@ def export_format(path: Path) -> str:
         known = ", ".join(sorted(set(FORMATS)))
         raise ExportError(f"cannot export to {path.name!r}: unknown extension (use one of {known})")
     return fmt
-
-
-def export_steps(trace: Trace, mode: str, wrt: str | None = None, output: str | None = None) -> tuple[Step, ...]:
-    """The steps an export walks: the forward steps, then the chosen pass (if any)."""
-    steps = forward_steps(trace)
-    if mode == "tangent" and trace.tangents:
-        steps += tangent_steps(trace, wrt if wrt in trace.tangents else next(iter(trace.tangents)))
-    elif mode == "reverse" and trace.adjoints:
-        steps += reverse_steps(trace, output if output in trace.adjoints else next(iter(trace.adjoints)))
-    return tuple(steps)
 
 
 def _full(value: np.ndarray | None) -> str:

@@ -232,10 +232,6 @@ def _activation_findings(node: Any, value: Any) -> list[Finding]:
     return []
 
 
-class NeedsFullRun(Exception):
-    """Some container's pieces need extra backward passes: capture in full, then summarise."""
-
-
 def capture_summaries(program: Any, x: torch.Tensor, y: torch.Tensor, split_edges: bool,
                       info: Mapping[str, Any]) -> Trace:
     """The summaries-only Trace of one forward and backward run of `program` on (x, y)."""
