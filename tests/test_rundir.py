@@ -76,7 +76,7 @@ def test_resolve_prefers_flags_then_spec_then_defaults() -> None:
     ({"accum": 8, "batch_size": 4}, "--accum 8 splits a batch of 4"),
     ({"dropout": 1.0}, r"--dropout must lie in \[0, 1\)"),
     ({"val_fraction": 1.0}, r"--val-fraction must lie in \[0, 1\)"),
-    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
     ({"l2": -0.1}, "--l2 must be zero or positive"),
 ])
 def test_validation_names_the_bad_flag(settings: dict, message: str) -> None:
