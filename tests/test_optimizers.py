@@ -73,3 +73,15 @@ def test_help_and_errors_are_written_from_the_registry(capsys):
     names = ", ".join(o.name for o in OPTIMIZERS)
     with pytest.raises(TrainingError, match=f"unknown optimizer 'lbfgs'; use {names}$"):
         validate(TrainConfig(spec="s.py", run_dir="r", optimizer="lbfgs"))
+
+
+@pytest.mark.parametrize("name", ["sgd", "gd"])
+def test_a_run_with_either_name_of_plain_descent_trains_with_sgd_and_the_monitor_states_its_rule(tmp_path, name):
+    from gradviz.monitor.state import RunView
+    from train_support import LINEAR_SPEC, train_here, write_spec
+
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    train_here(tmp_path / "run", spec, batch_size=16, accum=1, lr=0.05, optimizer=name, max_steps=2, val_fraction=0.0)
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert view.accumulation() == "B = 16, K = 1, B_P = 16 (no accumulation): θ ← θ − η·∇L_B, η = 0.05"
