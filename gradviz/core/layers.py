@@ -93,7 +93,7 @@ def _only_user(graph: Graph, node_id: int) -> Node | None:
 
 def _affine(graph: Graph, node: Node) -> dict | None:
     """The parts of `act(a·W + b)` starting at a matmul or Linear node, or None."""
-    op = node.op.lower()
+    op = canonical_op(node.op)
     if op == "matmul" and len(node.inputs) == 2 and _leaf(graph, node.inputs[1]):
         a, weight, transposed = node.inputs[0], node.inputs[1], False
         bias, pre = None, node.id
@@ -212,7 +212,7 @@ def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Hea
     loss_id = graph.outputs[output]
     loss = graph.nodes[loss_id]
     h = trace.values[last.output]
-    op = loss.op.lower()
+    op = canonical_op(loss.op)
     direct = graph.users(last.output) == (loss_id,) and loss.inputs[0] == last.output
     if direct and op in BCE_OPS + MSE_OPS and len(loss.inputs) == 2:
         y = trace.values[loss.inputs[1]]

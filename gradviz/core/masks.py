@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradviz.core.graph import Graph
+from gradviz.core.rules import canonical_op
 
 # Canonical op names that write a fill value where a mask says so.
 MASKING_OPS = frozenset({"masked_fill", "where", "index_put", "fill", "fill_", "masked_scatter", "full",
@@ -34,10 +35,6 @@ class MaskRegion:
     origin: int
     positions: int
     ends: tuple[int, ...]
-
-
-def _canonical(op: str) -> str:
-    return op.lower().rstrip("_")
 
 
 def _only_minus_inf(value: np.ndarray) -> bool:
@@ -74,7 +71,7 @@ def masked_by_design(graph: Graph, values: Sequence[np.ndarray],
         if node.id not in bad or not _only_minus_inf(values[node.id]):
             continue
         if node.kind == "constant" or (not node.is_leaf and (
-                not node.inputs or _canonical(node.op) in MASKING_OPS or any(i in plausible for i in node.inputs))):
+                not node.inputs or canonical_op(node.op) in MASKING_OPS or any(i in plausible for i in node.inputs))):
             plausible.add(node.id)
     outputs = set(graph.outputs.values())
     good: set[int] = set()

@@ -94,13 +94,10 @@ def rule_for(op: str) -> Rule:
         raise MissingRuleError(f"no derivative rule for op {op!r}") from None
 
 
-# torch's module class names for the rules' ops where lower case is not enough.
-MODULE_OPS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "Dropout": "dropout"}
-
-
 def canonical_op(op: str) -> str:
-    """The op's one name, whatever level it was traced at: 'Sigmoid', 'sigmoid_', 'sigmoid' → 'sigmoid'."""
-    return MODULE_OPS.get(op, op.lower().rstrip("_"))
+    """The op's one name, whatever level it was traced at: the module Sigmoid, the in-place
+    sigmoid_ and the function sigmoid are all 'sigmoid'."""
+    return op.lower().rstrip("_")
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
