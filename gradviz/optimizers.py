@@ -113,8 +113,8 @@ def accepted_names() -> tuple[str, ...]:
 
 
 def optimizers_help() -> str:
-    """'gd (or sgd): plain gradient descent …, momentum: SGD with momentum μ, adam: Adam' for --help."""
-    return ", ".join(o.name + (f" (or {', '.join(o.aliases)})" if o.aliases else "") + f": {o.summary}"
+    """'gd (or sgd): plain gradient descent …; momentum: SGD with momentum μ; adam: Adam' for --help."""
+    return "; ".join(o.name + (f" (or {', '.join(o.aliases)})" if o.aliases else "") + f": {o.summary}"
                      for o in OPTIMIZERS)
 
 
