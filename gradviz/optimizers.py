@@ -88,10 +88,10 @@ class Optimizer:
     aliases: tuple[str, ...] = ()  # other names it answers to
 
 
-# The order of the help texts. `sgd` is what training calls plain gradient descent on a
-# mini-batch's gradient; on a surface, `descent` calls it `gd`: one entry, both names.
+# The order of the help texts. Plain gradient descent is `sgd` as torch.optim calls it (and
+# as a run's config.json records it); on a surface, `descent` calls it `gd`: one entry, both names.
 OPTIMIZERS: tuple[Optimizer, ...] = (
-    Optimizer("gd", "plain gradient descent θ ← θ − η∇", GD, "SGD", aliases=("sgd",)),
+    Optimizer("sgd", "plain gradient descent θ ← θ − η∇", GD, "SGD", aliases=("gd",)),
     Optimizer("momentum", "SGD with momentum μ", Momentum, "SGD", settings=("momentum",)),
     Optimizer("adam", "Adam", Adam, "Adam"),
 )
@@ -113,7 +113,7 @@ def accepted_names() -> tuple[str, ...]:
 
 
 def optimizers_help() -> str:
-    """'gd (or sgd): plain gradient descent …; momentum: SGD with momentum μ; adam: Adam' for --help."""
+    """'sgd (or gd): plain gradient descent …; momentum: SGD with momentum μ; adam: Adam' for --help."""
     return "; ".join(o.name + (f" (or {', '.join(o.aliases)})" if o.aliases else "") + f": {o.summary}"
                      for o in OPTIMIZERS)
 

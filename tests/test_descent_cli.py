@@ -66,7 +66,7 @@ def test_svg_export(tmp_path, capsys):
     ([*QUAD[:2], "--from", "x=1"], "--from x=1: give both inputs as x=…,y=…"),
     ([*QUAD, "--lr", "0"], "a learning rate must be a positive number"),
     ([*QUAD, "--lr", "fast"], "'fast' is not a number"),
-    ([*QUAD, "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; use gd, momentum, adam"),
+    ([*QUAD, "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; use sgd, momentum, adam"),
     ([*QUAD, "--window", "x=2:1,y=0:1"], "expected x=LO:HI,y=LO:HI with LO < HI"),
     ([*QUAD, "--lr", "1,2,3,4,5", "--optimizer", "gd,adam,momentum"], "15 paths asked for"),
     ([*QUAD, "--steps", "0"], "--steps must lie in 1..100000"),

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradviz.optimizers import find_optimizer
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
                             read_json, read_nan)
 
@@ -203,10 +202,10 @@ class RunView:
         where = f" over {world} processes" if world > 1 else ""
         head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
         if parts == 1:
-            rule = f"θ ← θ − η·∇L_B, η = {lr:g}" if _plain(c.get("optimizer")) else "one gradient ∇L_B per update"
+            rule = f"θ ← θ − η·∇L_B, η = {lr:g}" if c.get("optimizer") == "sgd" else "one gradient ∇L_B per update"
             return f"{head} (no accumulation): {rule}"
         grad = f"∇L_B = 1/{parts}·Σ∇L_B_P"
-        if _plain(c.get("optimizer")):
+        if c.get("optimizer") == "sgd":
             return f"{head}: θ ← θ − η/{parts}·Σ∇L_B_P = θ − {lr:g}/{parts}·Σ∇L_B_P"
         return f"{head}: {c.get('optimizer')} steps on {grad} (η = {lr:g})"
 
@@ -326,8 +325,3 @@ def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
 def _num(value: Any) -> float:
     """A float from a record field (None and strings become NaN)."""
     return float(value) if isinstance(value, (int, float)) else math.nan
-
-
-def _plain(optimizer: Any) -> bool:
-    """Whether a run's optimizer is plain gradient descent, by either of its names (sgd, gd)."""
-    return isinstance(optimizer, str) and find_optimizer(optimizer) is find_optimizer("sgd")

@@ -93,7 +93,9 @@ def resolve(config: TrainConfig, training: dict[str, Any]) -> TrainConfig:
     }
     resolved = replace(config, **updates)
     validate(resolved)
-    return resolved
+    # the optimizer by its registry name, whichever name was given (gd is sgd), so a run's
+    # config.json and the monitor reading it know one name per optimizer
+    return replace(resolved, optimizer=find_optimizer(resolved.optimizer).name)
 
 
 def validate(config: TrainConfig) -> None:

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
-from gradviz.optimizers import torch_optimizer
 from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
 from gradviz.train.config import TrainConfig
@@ -56,6 +55,13 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared"
     return lam * (norms * norms).sum()
 
 
+def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentum: float) -> torch.optim.Optimizer:
+    """The optimizer registry's entry `name` as torch.optim builds it; L2 is never hidden in weight_decay."""
+    from gradviz.optimizers import torch_optimizer
+
+    return torch_optimizer(name, params, lr, momentum)
+
+
 class Trainer:
     """Runs the epochs of one (possibly distributed) training run and records them."""
 
@@ -67,7 +73,7 @@ class Trainer:
         self.groups, self.probed, self.mask_log = groups, probed, mask_log
         self.recorder, self.controller = recorder, controller
         self.device, self.rank, self.world, self.total_steps = device, rank, world, total_steps
-        self.optimizer = torch_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
+        self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
         self.stats = StatsCollector(groups, probed, mask_log, device)
         self.copier = HostCopier(device)
         self.best = BestKeeper(recorder.paths.best_checkpoint, config)

@@ -87,6 +87,8 @@ _LATEX_SYMBOLS = {
     "%": r"\%", "#": r"\#", "&": r"\&", "_": r"\_", "…": r"\dots ",
 }
 _TOKEN = re.compile(r"([A-Za-z][A-Za-z_.]*?)(\d*)(?![A-Za-z_.\d])|(.)", re.S)
+_MATH_WORDS = {"exp", "log", "ln", "sin", "cos", "tanh", "max", "min", "sum", "mean", "norm", "sqrt", "abs",
+               "relu", "softplus", "bce", "mse", "dropout", "axis", "input", "parameter"}
 
 
 def latex_math(text: str) -> str:
@@ -97,7 +99,7 @@ def latex_math(text: str) -> str:
         word, digits = match.group(1), match.group(2)
         if digits and word.endswith("_") and len(word) > 1:  # sigmoid_1: the index is the subscript
             word = word[:-1]
-        if len(word) > 1:
+        if len(word) > 1 or word in _MATH_WORDS:
             word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
         return word + (f"_{{{digits}}}" if digits else "")
 
