@@ -171,7 +171,7 @@ def test_activations_are_the_rules_that_say_so_and_their_forms_name_their_own_qu
 
 
 def test_one_canonical_name_for_every_level_an_op_is_traced_at():
-    from gradviz.core.rules import canonical_op
+    from gradviz.core.graph import canonical_op
 
     assert [canonical_op(op) for op in ("Sigmoid", "sigmoid_", "sigmoid", "ReLU", "relu_", "Tanh", "Dropout")] == \
         ["sigmoid", "sigmoid", "sigmoid", "relu", "relu", "tanh", "dropout"]

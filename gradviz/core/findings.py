@@ -13,8 +13,7 @@ import numpy as np
 
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
-from gradviz.core.graph import Node
-from gradviz.core.rules import canonical_op
+from gradviz.core.graph import Node, canonical_op
 from gradviz.core.stats import ArrayFacts, TensorStats, facts_of
 from gradviz.core.trace import Trace
 

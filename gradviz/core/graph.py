@@ -12,6 +12,12 @@ LOSS_OPS = frozenset({"bce", "mse", "mse_loss", "l1_loss", "cross_entropy", "nll
                       "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss"})
 
 
+def canonical_op(op: str) -> str:
+    """The op's one name, whatever level it was traced at: the module Sigmoid, the in-place
+    sigmoid_ and the function sigmoid are all 'sigmoid' (the rules table's name)."""
+    return op.lower().rstrip("_")
+
+
 def frozen_mapping(items: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """A read-only view of a copy of `items`, so a built graph cannot be changed."""
     return MappingProxyType(dict(items or {}))

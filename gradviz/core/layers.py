@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradviz.core.graph import Graph, Node
-from gradviz.core.rules import RULES, canonical_op, unbroadcast
+from gradviz.core.graph import Graph, Node, canonical_op
+from gradviz.core.rules import RULES, unbroadcast
 from gradviz.core.trace import Trace
 
 def _derivative(op: str):

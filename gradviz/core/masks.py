@@ -20,8 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gradviz.core.graph import Graph
-from gradviz.core.rules import canonical_op
+from gradviz.core.graph import Graph, canonical_op
 
 # Canonical op names that write a fill value where a mask says so.
 MASKING_OPS = frozenset({"masked_fill", "where", "index_put", "fill", "fill_", "masked_scatter", "full",

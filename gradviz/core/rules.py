@@ -94,12 +94,6 @@ def rule_for(op: str) -> Rule:
         raise MissingRuleError(f"no derivative rule for op {op!r}") from None
 
 
-def canonical_op(op: str) -> str:
-    """The op's one name, whatever level it was traced at: the module Sigmoid, the in-place
-    sigmoid_ and the function sigmoid are all 'sigmoid'."""
-    return op.lower().rstrip("_")
-
-
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum `grad` over the axes broadcasting added or stretched, back to `shape`."""
     grad = np.asarray(grad)

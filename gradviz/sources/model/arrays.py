@@ -11,8 +11,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from gradviz.core.graph import Graph
-from gradviz.core.rules import canonical_op
+from gradviz.core.graph import Graph, canonical_op
 from gradviz.core.trace import Edge
 
 

@@ -23,8 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from gradviz.core.graph import Graph, Node, frozen_mapping
-from gradviz.core.rules import canonical_op
+from gradviz.core.graph import Graph, Node, canonical_op, frozen_mapping
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.arrays import EdgeTerms, LazyPartials, TensorArrays, numpy_of
 from gradviz.sources.model.program import LEAF_KINDS, Program, Ref, Step, materialize, refs_in

@@ -11,7 +11,8 @@ import operator
 import string
 from typing import Any, Callable
 
-from gradviz.core.rules import RULES, canonical_op
+from gradviz.core.graph import canonical_op
+from gradviz.core.rules import RULES
 from gradviz.sources.model.program import Ref
 
 INFIX = {

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from gradviz.core.findings import ACTIVATIONS, Finding
-from gradviz.core.rules import canonical_op
+from gradviz.core.graph import canonical_op
 from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.capture import (VIEW_SPLITS, EmbeddedShare, build_graph, capture, container_pieces, execute,
