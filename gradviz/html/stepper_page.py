@@ -38,7 +38,6 @@ from gradviz.tui.timeline import Timeline
 TEXT_WIDTH = 100  # columns the inspector's text is laid out in (a heatmap's width); the page wraps longer lines
 STATUS_WIDTH = 400  # the status line is one line in the terminal: never cut it here, the page wraps it
 _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
-_PIECE = re.compile(r"(?<=\n)")  # after each line break
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Pieces:
     def add(self, svg: str) -> list[int]:
         """Cut `svg` into lines and return their indices (joined in order they give `svg` back)."""
         ids = []
-        for piece in _PIECE.split(_PROLOG.sub("", svg, count=1)):
+        for piece in _PROLOG.sub("", svg, count=1).splitlines(keepends=True):
             if piece not in self.index:
                 self.index[piece] = len(self.texts)
                 self.texts.append(piece)
