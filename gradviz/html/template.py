@@ -16,6 +16,7 @@ KEYS = (
     ("m / M", "next / previous mode: values → tangents → adjoints"),
     ("w", "another input's tangent pass (forward mode)"),
     ("o", "another output's adjoint pass (reverse mode)"),
+    ("f", "fit the graph to its pane, and back to full size"),
 )
 
 STYLE = """
@@ -32,7 +33,8 @@ pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
 main { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px; align-items: flex-start; }
 #gv-graph { flex: 1 1 420px; overflow: auto; max-height: calc(100vh - 140px); background: #fff;
             border: 1px solid #ccd; }
-#gv-graph svg { display: block; max-width: 100%; height: auto; }
+#gv-graph svg { display: block; }
+#gv-graph.fit svg { max-width: 100%; height: auto; }
 #gv-inspector { flex: 1 1 420px; overflow: auto; max-height: calc(100vh - 140px); background: #fff;
                 border: 1px solid #ccd; padding: 6px; }
 """
@@ -85,8 +87,14 @@ const ACTIONS = {
   ArrowLeft: () => show(k - 1), p: () => show(k - 1),
   Home: () => show(0), g: () => show(0), End: () => show(LAST), G: () => show(LAST),
   " ": play, m: () => jump("mode_next"), M: () => jump("mode_prev"),
-  w: () => jump("input"), o: () => jump("output"),
+  w: () => jump("input"), o: () => jump("output"), f: fit,
 };
+
+function fit() {
+  $("gv-graph").classList.toggle("fit");
+  const current = document.querySelector("#gv-graph g.node.current");
+  if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
+}
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -103,6 +111,7 @@ $("gv-play").onclick = play;
 $("gv-mode").onclick = () => jump("mode_next");
 $("gv-input").onclick = () => jump("input");
 $("gv-output").onclick = () => jump("output");
+$("gv-fit").onclick = fit;
 $("gv-scrub").max = String(LAST);
 $("gv-scrub").oninput = (event) => { stop(); show(Number(event.target.value)); };
 // buttons keep no focus, so space and the arrows always step instead of pressing a button
@@ -133,6 +142,7 @@ PAGE = """<!DOCTYPE html>
 <button id="gv-mode" title="next mode: values → tangents → adjoints (m; M goes back)">mode</button>
 <button id="gv-input" title="another input's tangent pass (w)">input</button>
 <button id="gv-output" title="another output's adjoint pass (o)">output</button>
+<button id="gv-fit" title="fit the graph to its pane, and back (f)">fit</button>
 <input id="gv-scrub" type="range" min="0" value="0" step="1" aria-label="step">
 <span id="gv-step"></span>
 </div>
