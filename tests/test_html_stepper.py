@@ -281,6 +281,16 @@ def test_the_served_page_fetches_nothing_from_the_internet():
     assert "fonts/RobotoMono-VariableFont_wght.ttf" in page
 
 
+def test_a_taken_port_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with socket.create_server(("localhost", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["step", LECTURE, "--serve", "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    assert f"--serve: cannot listen on localhost:{port}: Address already in use" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))

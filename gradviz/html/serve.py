@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -60,6 +61,15 @@ def offline_templates() -> Path:
     return folder
 
 
+def check_port(host: str, port: int) -> None:
+    """One line now, rather than textual-serve's banner followed by a bind error."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise GradvizError(f"--serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve_stepper(command: str, host: str, port: int, title: str) -> int:
     """Serve `command` (a `gradviz step` line) on http://host:port until Ctrl+C."""
     try:
@@ -68,6 +78,7 @@ def serve_stepper(command: str, host: str, port: int, title: str) -> int:
         raise GradvizError(f"--serve needs textual-serve: pip install {TEXTUAL_SERVE}") from None
     if not 1 <= port <= 65535:
         raise GradvizError(f"--port {port} is out of range: 1 to 65535")
+    check_port(host, port)
     server = Server(command, host=host, port=port, title=title, templates_path=offline_templates())
     try:
         server.serve()
