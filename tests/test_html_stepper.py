@@ -223,6 +223,14 @@ def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_tra
         assert svg.endswith(rebuilt) and rebuilt.startswith("<svg")
 
 
+def test_the_page_builder_imports_neither_textual_nor_torch():
+    probe = ("import sys, gradviz.html.stepper_page, gradviz.commands.step\n"
+             "print(sorted(m for m in ('textual', 'torch', 'textual_serve') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.stdout.strip() == "[]"
+
+
 def test_pieces_give_each_svg_back_and_store_a_line_once():
     pieces = Pieces()
     a = pieces.add('<?xml version="1.0"?>\n<svg>\n<g id="n0">\n</g>\n</svg>\n')
