@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise GradvizError(f"--start {args.start}: steps count from 0")
     if args.serve:  # traced once here, so bad input fails now and not in each browser
-        from gradviz.html.serve import served_command, serve_stepper
-
-        return serve_stepper(served_command(args.parser, args), args.host, args.port, f"gradviz step {args.source}")
+        return serve(args)
     from gradviz.tui.app import StepperApp
 
     source = read_source(args.source)
@@ -56,6 +54,13 @@ def run(args: argparse.Namespace) -> int:
                      choice=fold_choice(trace, args))
     app.run()
     return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`--serve`: this same command, run by textual-serve for each browser that connects."""
+    from gradviz.html.serve import served_command, serve_stepper
+
+    return serve_stepper(served_command(args.parser, args), args.host, args.port, f"gradviz step {args.source}")
 
 
 def refuse_without_terminal(instead: str) -> None:
@@ -73,6 +78,8 @@ def run_nan_step(args: argparse.Namespace) -> int:
     from gradviz.tui.app import StepperApp
 
     trace = trace_saved(args.source)  # a run that never went NaN says so first
+    if args.serve:
+        return serve(args)
     refuse_without_terminal(f"gradviz monitor {args.source} (the NaN's origin is in its nan_trace.json)")
     app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
                      detail=args.detail, choice=fold_choice(trace, args))
