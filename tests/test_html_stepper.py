@@ -23,6 +23,8 @@ from gradviz.cli import main
 from gradviz.core.steps import state_at, stepper_steps
 from gradviz.html.stepper_page import Pieces, page_data
 from gradviz.sources.expr import trace_expression
+from gradviz.tui.scene import Scene
+from gradviz.tui.timeline import Timeline
 
 LECTURE = "@samples/lecture.expr"
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +88,7 @@ def open_offline(browser, path: Path):
     return context, page, requests, errors
 
 
+TAPE_COLUMNS = [("value", None), ("tangent", "x1"), ("tangent", "x2"), ("adjoint", "f")]
 NODE_TIPS = """() => Array.from(document.querySelectorAll('#gv-graph g.node')).map(
     (g) => [g.id, g.getAttribute('class'), g.querySelector('title').textContent])"""
 
@@ -99,7 +102,8 @@ def test_arrow_keys_walk_every_step_with_the_numbers_of_json(browser, lecture_pa
     steps = stepper_steps(trace)
     assert len(steps) == 30
     context, page, requests, errors = open_offline(browser, lecture_page)
-    checked = {"value": 0, "tangent": 0, "adjoint": 0}
+    timeline = Timeline(trace, steps)
+    checked = {"value": 0, "tangent": 0, "adjoint": 0, "tape": 0}
     for k in range(len(steps) + 1):
         if k:
             page.keyboard.press("ArrowRight")
@@ -129,6 +133,17 @@ def test_arrow_keys_walk_every_step_with_the_numbers_of_json(browser, lecture_pa
                 assert tangent.group(1) == state.pass_key and node_id in state.tangents_known
                 assert close(tangent.group(2), node["tangents"][state.pass_key]), (k, tip)
                 checked["tangent"] += 1
+        tape = page.evaluate("""() => Array.from(document.querySelectorAll('#gv-tape tr')).slice(1).map(
+            (tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent))""")
+        scene = Scene(timeline, k)
+        for label, _, *cells in tape:
+            node = nodes[label]
+            for text, (kind, key) in zip(cells, TAPE_COLUMNS):
+                assert (text != "·") == (node["id"] in scene.known(kind, key)), (k, label, kind, key)
+                if text != "·":
+                    exact = node["value"] if kind == "value" else node[kind + "s"][key]
+                    assert close(text, exact), (k, label, kind, key, text)
+                    checked["tape"] += 1
         if state.current is not None:  # the inspector explains the current node with the same numbers
             inspector = page.inner_text("#gv-inspector")
             value = re.search(r"^" + re.escape(current) + r" = (\S+)$", inspector, re.M)
@@ -137,6 +152,7 @@ def test_arrow_keys_walk_every_step_with_the_numbers_of_json(browser, lecture_pa
                 total = re.findall(r"= (\S+)$", inspector.split("(reverse mode)")[1].split("\n\n")[0], re.M)
                 assert close(total[-1] if current != "f" else "1", nodes[current]["adjoints"]["f"]), (k, inspector)
     reverse = sum(1 for s in steps if s.phase == "reverse")  # step j of the pass shows j adjoints
+    assert checked["tape"] > 300
     assert checked["value"] > 100 and checked["adjoint"] == sum(range(1, reverse + 1)) and checked["tangent"] > 20
     page.keyboard.press("ArrowRight")  # past the last step: stays there
     assert page.evaluate("document.body.dataset.step") == "30"
@@ -229,6 +245,30 @@ def test_the_page_builder_imports_neither_textual_nor_torch():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("source", ["lecture", "jacobian", "nan_hunt"])
+def test_the_tape_shows_at_each_step_what_the_terminal_tape_shows(source):
+    from gradviz.cli import build_parser
+    from gradviz.commands.common import load_trace
+    from gradviz.html.stepper_page import tape_data
+
+    args = build_parser().parse_args(["trace", str(ROOT / "samples" / f"{source}.expr")])
+    args.source = "@" + args.source
+    trace = load_trace(args, ("tangent", "reverse"))
+    timeline = Timeline(trace, stepper_steps(trace))
+    tape = tape_data(timeline)
+    columns = [("value", None)] + [("tangent", k) for k in trace.tangents] + [("adjoint", k) for k in trace.adjoints]
+    ids = {n.label: n.id for n in trace.graph.nodes}
+    for k in range(timeline.last + 1):
+        scene = Scene(timeline, k)
+        for row in tape["rows"]:
+            for i, (kind, key) in enumerate(columns):
+                shown = row["from"][i] is not None and k >= row["from"][i]
+                text = scene.text(kind, ids[row["node"]], key)
+                assert shown == (text != "?"), (source, k, row["node"], kind, key)
+                if shown:
+                    assert row["cells"][i] == text
 
 
 def test_pieces_give_each_svg_back_and_store_a_line_once():

@@ -95,6 +95,7 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
         "source": source,
         "steps": shown,
         "pieces": pieces.texts,
+        "tape": tape_data(timeline),
         "jumps": {
             "mode_next": [actions.next_phase_start(timeline, k, 1) for k in range(len(shown))],
             "mode_prev": [actions.next_phase_start(timeline, k, -1) for k in range(len(shown))],
@@ -102,6 +103,40 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
             "output": [list(actions.switch_pass(timeline, k, "reverse")) for k in range(len(shown))],
         },
     }
+
+
+def tape_data(timeline: Timeline) -> dict:
+    """The tape (the lecture's trace table) as the terminal's shows it: each cell's text
+    (Scene.text at the last step) and the step from which it is shown ('·' before; None:
+    never, e.g. an adjoint of a node the output does not depend on)."""
+    trace = timeline.trace
+    final = Scene(timeline, timeline.last)
+    columns = [("value", None)] + [("tangent", key) for key in trace.tangents] + \
+        [("adjoint", key) for key in trace.adjoints]
+    headers = {"value": "value", "tangent": "∂·/∂{}", "adjoint": "∂{}/∂·"}
+    rows = []
+    for node in trace.graph.nodes:
+        if node.op == "const":
+            continue
+        kind_name = "target (data)" if node.id in trace.graph.target_ids else node.kind
+        texts = [final.text(kind, node.id, key) for kind, key in columns]
+        rows.append({
+            "node": node.label,
+            "definition": node.definition if not node.is_leaf else kind_name,
+            "cells": ["" if text == "?" else text for text in texts],
+            "from": [_shown_from(timeline, kind, node, key, text) for (kind, key), text in zip(columns, texts)],
+            "bad": [not final.is_finite(kind, node.id, key) for kind, key in columns],
+        })
+    return {"header": ["node", "definition"] + [headers[kind].format(key) for kind, key in columns], "rows": rows}
+
+
+def _shown_from(timeline: Timeline, kind: str, node, key: str | None, text: str) -> int | None:
+    if text == "?":
+        return None
+    if text == "data" or (kind == "value" and node.is_leaf):
+        return 0
+    phase = {"value": "forward", "tangent": "tangent", "adjoint": "reverse"}[kind]
+    return timeline.step_of(node.id, phase, key)
 
 
 def intro() -> str:

@@ -35,8 +35,18 @@ main { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px; align-items: flex
             border: 1px solid #ccd; }
 #gv-graph svg { display: block; }
 #gv-graph.fit svg { max-width: 100%; height: auto; }
-#gv-inspector { flex: 1 1 420px; overflow: auto; max-height: calc(100vh - 140px); background: #fff;
-                border: 1px solid #ccd; padding: 6px; }
+#gv-side { flex: 1 1 420px; display: flex; flex-direction: column; gap: 8px; max-height: calc(100vh - 140px); }
+#gv-inspector { overflow: auto; background: #fff; border: 1px solid #ccd; padding: 6px; flex: 1 1 auto; }
+#gv-tape { overflow: auto; background: #fff; border: 1px solid #ccd; flex: 0 1 auto; max-height: 45%; }
+#gv-tape table { border-collapse: collapse; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
+                 font-size: 13px; }
+#gv-tape th, #gv-tape td { padding: 1px 8px; text-align: left; white-space: nowrap; }
+#gv-tape td.number { text-align: right; }
+#gv-tape th { position: sticky; top: 0; background: #eef2f5; }
+#gv-tape td.pending { color: #aaa; }
+#gv-tape td.bad { color: #d62728; font-weight: bold; }
+#gv-tape tr.current td { background: #ffe066; }
+#gv-tape caption { text-align: left; font-size: 12px; color: #555; padding: 2px 8px; }
 """
 
 SCRIPT = """
@@ -53,6 +63,7 @@ function show(next, message) {
   $("gv-graph").innerHTML = step.svg.map((i) => DATA.pieces[i]).join("");
   $("gv-status").innerHTML = step.status;
   $("gv-inspector").innerHTML = step.inspector;
+  showTape(step.node);
   $("gv-scrub").value = String(k);
   $("gv-step").textContent = k + " / " + LAST;
   $("gv-message").textContent = message || "";
@@ -63,6 +74,27 @@ function show(next, message) {
   const current = document.querySelector("#gv-graph g.node.current");
   if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
   if (k === LAST) stop();
+}
+
+const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+function showTape(current) {
+  const tape = DATA.tape;
+  const head = "<tr>" + tape.header.map((h) => "<th>" + escape(h) + "</th>").join("") + "</tr>";
+  const rows = tape.rows.map((row) => {
+    const cells = row.cells.map((text, i) => {
+      const known = row.from[i] !== null && k >= row.from[i];
+      const look = known ? (row.bad[i] ? "number bad" : "number") : "number pending";
+      return '<td class="' + look + '">' + (known ? escape(text) : "·") + "</td>";
+    });
+    const look = row.node === current ? ' class="current"' : "";
+    return "<tr" + look + "><td>" + escape(row.node) + "</td><td>" + escape(row.definition) + "</td>"
+      + cells.join("") + "</tr>";
+  });
+  $("gv-tape").innerHTML = '<table><caption>tape: the trace table (· = not computed yet)</caption>'
+    + head + rows.join("") + "</table>";
+  const row = document.querySelector("#gv-tape tr.current");
+  if (row) row.scrollIntoView({block: "nearest"});
 }
 
 function stop() {
@@ -150,7 +182,10 @@ PAGE = """<!DOCTYPE html>
 </header>
 <main>
 <div id="gv-graph"></div>
+<div id="gv-side">
 <pre id="gv-inspector"></pre>
+<div id="gv-tape"></div>
+</div>
 </main>
 <script type="application/json" id="gv-data">{data}</script>
 <script>{script}</script>
