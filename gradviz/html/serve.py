@@ -10,7 +10,9 @@ instead), so a lecture hall with no internet still gets the whole page.
 from __future__ import annotations
 
 import argparse
+import atexit
 import shlex
+import shutil
 import socket
 import sys
 import tempfile
@@ -57,6 +59,7 @@ def offline_templates() -> Path:
         raise GradvizError(f"--serve: this textual-serve's page template is not the one gradviz knows "
                            f"(install {TEXTUAL_SERVE})")
     folder = Path(tempfile.mkdtemp(prefix="gradviz-serve-"))
+    atexit.register(shutil.rmtree, folder, True)
     (folder / "app_index.html").write_text(original.replace(_FONTS_LINK, _LOCAL_FONT), encoding="utf-8")
     return folder
 
