@@ -20,8 +20,10 @@ KEYS = (
 )
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 0; background: #fafafa; color: #111; }
-header { padding: 6px 12px; background: #eef2f5; border-bottom: 1px solid #ccd; }
+html, body { height: 100%; }
+body { font-family: system-ui, sans-serif; margin: 0; background: #fafafa; color: #111;
+       display: flex; flex-direction: column; overflow: hidden; }
+header { flex: 0 0 auto; padding: 6px 12px; background: #eef2f5; border-bottom: 1px solid #ccd; }
 h1 { font-size: 15px; margin: 0 0 4px 0; font-weight: 600; }
 pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px;
       white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
@@ -30,14 +32,13 @@ pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
 #gv-controls button { font-size: 14px; min-width: 2.4em; padding: 2px 8px; }
 #gv-scrub { flex: 1 1 240px; }
 #gv-message { color: #555; font-size: 13px; min-height: 1.2em; }
-main { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px; align-items: flex-start; }
-#gv-graph { flex: 1 1 420px; overflow: auto; max-height: calc(100vh - 140px); background: #fff;
-            border: 1px solid #ccd; }
+main { flex: 1 1 auto; min-height: 0; display: flex; gap: 8px; padding: 8px; }
+#gv-graph { flex: 1 1 0; min-width: 0; overflow: auto; background: #fff; border: 1px solid #ccd; }
 #gv-graph svg { display: block; }
-#gv-graph.fit svg { max-width: 100%; height: auto; }
-#gv-side { flex: 1 1 420px; display: flex; flex-direction: column; gap: 8px; max-height: calc(100vh - 140px); }
-#gv-inspector { overflow: auto; background: #fff; border: 1px solid #ccd; padding: 6px; flex: 1 1 auto; }
-#gv-tape { overflow: auto; background: #fff; border: 1px solid #ccd; flex: 0 1 auto; max-height: 45%; }
+#gv-graph.fit svg { max-width: 100%; max-height: 100%; width: auto; height: auto; }
+#gv-side { flex: 1 1 0; min-width: 0; min-height: 0; display: flex; flex-direction: column; gap: 8px; }
+#gv-inspector { flex: 1 1 0; min-height: 0; overflow: auto; background: #fff; border: 1px solid #ccd; padding: 6px; }
+#gv-tape { flex: 0 1 auto; max-height: 45%; overflow: auto; background: #fff; border: 1px solid #ccd; }
 #gv-tape table { border-collapse: collapse; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
                  font-size: 13px; }
 #gv-tape th, #gv-tape td { padding: 1px 8px; text-align: left; white-space: nowrap; }
@@ -47,6 +48,13 @@ main { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px; align-items: flex
 #gv-tape td.bad { color: #d62728; font-weight: bold; }
 #gv-tape tr.current td { background: #ffe066; }
 #gv-tape caption { text-align: left; font-size: 12px; color: #555; padding: 2px 8px; }
+@media (max-width: 800px) {  /* a phone or a narrow window: the panes one under the other, the page scrolls */
+  body { height: auto; overflow: visible; }
+  main { flex-direction: column; }
+  #gv-graph, #gv-side, #gv-inspector, #gv-tape { flex: 0 0 auto; }
+  #gv-graph { max-height: 70vh; }
+  #gv-tape { max-height: none; }
+}
 """
 
 SCRIPT = """
