@@ -22,7 +22,8 @@ from gradviz.errors import GradvizError
 
 TEXTUAL_SERVE = "textual-serve==1.1.3"
 WEB_DRIVER = "textual.drivers.web_driver:WebDriver"  # what textual-serve sets TEXTUAL_DRIVER to
-_FONTS_LINK = '<link\n      rel="stylesheet"\n      href="https://fonts.googleapis.com/css?family=Roboto%20Mono"\n    />'
+_FONTS_LINK = ('<link\n      rel="stylesheet"\n'
+               '      href="https://fonts.googleapis.com/css?family=Roboto%20Mono"\n    />')
 _LOCAL_FONT = """<style>
       @font-face { font-family: "Roboto Mono"; font-style: normal;
         src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype"); }

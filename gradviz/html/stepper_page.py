@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console, RenderableType
 from rich.text import Text
 
+from gradviz.core.graph import Node
 from gradviz.core.steps import stepper_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT
@@ -130,7 +131,7 @@ def tape_data(timeline: Timeline) -> dict:
     return {"header": ["node", "definition"] + [headers[kind].format(key) for kind, key in columns], "rows": rows}
 
 
-def _shown_from(timeline: Timeline, kind: str, node, key: str | None, text: str) -> int | None:
+def _shown_from(timeline: Timeline, kind: str, node: Node, key: str | None, text: str) -> int | None:
     if text == "?":
         return None
     if text == "data" or (kind == "value" and node.is_leaf):

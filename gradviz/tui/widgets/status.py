@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from gradviz.tui.scene import Scene
-from gradviz.tui.status_line import PHASE_TEXT, status_text  # noqa: F401  (re-exported)
+from gradviz.tui.status_line import status_text
 
 
 class StatusBar(Static):
