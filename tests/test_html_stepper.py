@@ -352,11 +352,14 @@ def served():
     process = subprocess.Popen([sys.executable, "-m", "gradviz", "step", LECTURE, "--serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         with socket.socket() as s:
             if s.connect_ex(("localhost", port)) == 0:
                 break
         assert process.poll() is None, process.stdout.read().decode()
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"step --serve did not listen on port {port} within 30 s")
         time.sleep(0.1)
     yield port
     process.terminate()
