@@ -346,17 +346,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served():
+def served(tmp_path):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    log = tmp_path / "serve.log"  # a file, not a pipe: a pipe nobody reads could fill and stall the server
     process = subprocess.Popen([sys.executable, "-m", "gradviz", "step", LECTURE, "--serve", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         with socket.socket() as s:
             if s.connect_ex(("localhost", port)) == 0:
                 break
-        assert process.poll() is None, process.stdout.read().decode()
+        assert process.poll() is None, log.read_text()
         if time.monotonic() > deadline:
             process.kill()
             raise AssertionError(f"step --serve did not listen on port {port} within 30 s")
