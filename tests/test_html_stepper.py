@@ -213,6 +213,18 @@ def test_buttons_and_mode_keys_land_where_the_terminal_stepper_does(browser, lec
     assert step() == reverse_start
     page.click("#gv-last")
     assert step() == 30
+    page.keyboard.press("p")
+    page.keyboard.press("p")
+    assert page.evaluate("document.body.dataset.node") == "v1"
+    page.click("#gv-graph g#n3")  # v2, as a click selects it in the terminal: its own adjoint, at this step
+    inspector = page.inner_text("#gv-inspector")
+    assert inspector.startswith("v2 = exp(v1)") and "selected (esc follows the current node)" in inspector
+    assert "from v3: v̄3 = 0.5000 × ∂v3/∂v2 (1.0000) → 0.5000" in inspector
+    assert page.locator("#gv-graph g.node.selected").get_attribute("id") == "n3"
+    page.click("#gv-tape tr[data-node='6']")  # v5's row in the tape
+    assert page.inner_text("#gv-inspector").startswith("v5 = v1 − v4")
+    page.keyboard.press("Escape")
+    assert page.inner_text("#gv-inspector").startswith("v1 = x1/x2") and step() == 28
     page.keyboard.press("Home")
     assert step() == 0
     assert "Step 0: only the inputs are known" in page.inner_text("#gv-inspector")
@@ -269,6 +281,21 @@ def test_the_tape_shows_at_each_step_what_the_terminal_tape_shows(source):
                 assert shown == (text != "?"), (source, k, row["node"], kind, key)
                 if shown:
                     assert row["cells"][i] == text
+
+
+def test_a_clicked_node_reads_what_the_terminal_inspector_says_of_it(lecture_trace):
+    from gradviz.html.stepper_page import TEXT_WIDTH, rich_html
+    from gradviz.tui.inspector_text import inspector_report
+
+    select = page_data(lecture_trace, LECTURE)["select"]
+    timeline = Timeline(lecture_trace, stepper_steps(lecture_trace))
+    assert len(select["at"]) == timeline.last + 1
+    for k in range(timeline.last + 1):
+        scene = Scene(timeline, k)
+        for node in range(len(lecture_trace.graph.nodes)):
+            shown = "".join(select["lines"][i] for i in select["reports"][select["at"][k][node]])
+            assert shown == rich_html(inspector_report(scene, node, pinned=True), TEXT_WIDTH), (k, node)
+    assert select["keys"]["n3"] == 3
 
 
 def test_pieces_give_each_svg_back_and_store_a_line_once():

@@ -37,6 +37,10 @@ from gradviz.tui.status_line import status_text
 from gradviz.tui.timeline import Timeline
 
 TEXT_WIDTH = 100  # columns the inspector's text is laid out in (a heatmap's width); the page wraps longer lines
+# steps × nodes: above it, clicking a node does not open its inspector; each report is drawn
+# once per step (a teaching graph: 248 for the lecture, 0.2 s; the transformer block sample's
+# 4,928, with heatmaps, took 30 s and 0.5 MB more)
+SELECT_LIMIT = 2_000
 STATUS_WIDTH = 400  # the status line is one line in the terminal: never cut it here, the page wraps it
 _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
 
@@ -79,12 +83,15 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
     labels, sizes = frame_sizes(trace, "reverse", wrt, None, detail, node_limit, numbers, fold)
     pieces = Pieces()
+    selection = Selection(trace, {}) if (len(steps) + 1) * len(trace.graph.nodes) <= SELECT_LIMIT else None
     shown = []
     for k in range(len(steps) + 1):
         picture = make_picture(trace, k, "reverse", wrt, None, detail, labels, node_limit, numbers, fold)
         scene = Scene(timeline, k)
         current = scene.current
         report = Text(intro()) if current is None else inspector_report(scene, current)
+        if selection is not None:
+            selection.add_step(scene, picture.look)
         shown.append({
             "svg": pieces.add(render(picture, "svg", sizes).decode("utf-8")),
             "status": rich_html(status_text(scene), STATUS_WIDTH),
@@ -97,6 +104,8 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
         "steps": shown,
         "pieces": pieces.texts,
         "tape": tape_data(timeline),
+        "select": None if selection is None else selection.data(),
+        "select_limit": SELECT_LIMIT,
         "jumps": {
             "mode_next": [actions.next_phase_start(timeline, k, 1) for k in range(len(shown))],
             "mode_prev": [actions.next_phase_start(timeline, k, -1) for k in range(len(shown))],
@@ -104,6 +113,35 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
             "output": [list(actions.switch_pass(timeline, k, "reverse")) for k in range(len(shown))],
         },
     }
+
+
+@dataclass
+class Selection:
+    """What the inspector says of each node at each step when a person clicks it (as a
+    click selects a node in the terminal stepper), each distinct line stored once."""
+
+    trace: Trace
+    keys: dict[str, int]  # an SVG box's id -> the node it stands for
+    lines: Pieces = field(default_factory=Pieces)
+    reports: dict[tuple[int, ...], int] = field(default_factory=dict)
+    at: list[list[int]] = field(default_factory=list)  # [k][node] -> index into reports
+
+    def add_step(self, scene: Scene, look) -> None:
+        """The reports of every node at the scene's step."""
+        for box in look.boxes:
+            node = look.node_of(box.key)
+            if node is not None:
+                self.keys[box.key] = node
+        row = []
+        for node in range(len(self.trace.graph.nodes)):
+            ids = tuple(self.lines.add(rich_html(inspector_report(scene, node, pinned=True), TEXT_WIDTH)))
+            row.append(self.reports.setdefault(ids, len(self.reports)))
+        self.at.append(row)
+
+    def data(self) -> dict:
+        """As the page reads it."""
+        return {"keys": self.keys, "labels": [n.label for n in self.trace.graph.nodes], "lines": self.lines.texts,
+                "reports": [list(ids) for ids in self.reports], "at": self.at}
 
 
 def tape_data(timeline: Timeline) -> dict:
@@ -122,6 +160,7 @@ def tape_data(timeline: Timeline) -> dict:
         kind_name = "target (data)" if node.id in trace.graph.target_ids else node.kind
         texts = [final.text(kind, node.id, key) for kind, key in columns]
         rows.append({
+            "id": node.id,
             "node": node.label,
             "definition": node.definition if not node.is_leaf else kind_name,
             "cells": ["" if text == "?" else text for text in texts],
@@ -145,7 +184,8 @@ def intro() -> str:
     keys = "\n".join(f"  {key:<12} {what}" for key, what in KEYS)
     return ("Step 0: only the inputs are known.\n\nKeys\n" + keys + "\n\nThe steps follow the lecture: first every "
             "value (forward), then one tangent pass per input (forward mode), then one adjoint pass per output "
-            "(reverse mode). Hover a node for its full numbers.")
+            "(reverse mode). Hover a node for its full numbers; click a node (or a tape row) to inspect it, "
+            "esc to follow the current node again.")
 
 
 def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = None, detail: str = "full",

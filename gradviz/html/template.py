@@ -17,6 +17,8 @@ KEYS = (
     ("w", "another input's tangent pass (forward mode)"),
     ("o", "another output's adjoint pass (reverse mode)"),
     ("f", "fit the graph to its pane, and back to full size"),
+    ("click", "inspect a node (in the graph or the tape)"),
+    ("esc", "follow the current node again"),
 )
 
 STYLE = """
@@ -47,6 +49,10 @@ main { flex: 1 1 auto; min-height: 0; display: flex; gap: 8px; padding: 8px; }
 #gv-tape td.pending { color: #aaa; }
 #gv-tape td.bad { color: #d62728; font-weight: bold; }
 #gv-tape tr.current td { background: #ffe066; }
+#gv-tape tr.selected td { background: #d6e9f8; }
+#gv-tape tr { cursor: pointer; }
+#gv-graph g.node { cursor: pointer; }
+#gv-graph g.node.selected :is(ellipse, polygon, path) { stroke: #1f77b4; stroke-width: 3px; }
 #gv-tape caption { text-align: left; font-size: 12px; color: #555; padding: 2px 8px; }
 @media (max-width: 800px) {  /* a phone or a narrow window: the panes one under the other, the page scrolls */
   body { height: auto; overflow: visible; }
@@ -64,13 +70,41 @@ const LAST = DATA.steps.length - 1;
 const $ = (id) => document.getElementById(id);
 let k = 0;
 let timer = null;
+let selected = null;  // a node clicked, whose inspector is shown; null: follow the current node
+
+function inspectorHtml(step) {
+  if (selected === null) return step.inspector;
+  const select = DATA.select;
+  return select.reports[select.at[k][selected]].map((i) => select.lines[i]).join("");
+}
+
+function markSelected() {
+  if (selected === null) return;
+  for (const [key, node] of Object.entries(DATA.select.keys)) {
+    if (node !== selected) continue;
+    const box = document.getElementById(key);
+    if (box) box.classList.add("selected");
+  }
+}
+
+function select(node) {  // a node's index, undefined for a box that stands for none, null to follow again
+  if (node !== null && !DATA.select) {
+    show(k, "clicking a node inspects it where steps × nodes is at most " + DATA.select_limit
+      + "; this graph is bigger (hover a node for its numbers)");
+    return;
+  }
+  if (node === undefined) return;
+  selected = node;
+  show(k, selected === null ? "" : "selected " + DATA.select.labels[node] + " (esc follows the current node)");
+}
 
 function show(next, message) {
   k = Math.max(0, Math.min(LAST, next));
   const step = DATA.steps[k];
   $("gv-graph").innerHTML = step.svg.map((i) => DATA.pieces[i]).join("");
   $("gv-status").innerHTML = step.status;
-  $("gv-inspector").innerHTML = step.inspector;
+  $("gv-inspector").innerHTML = inspectorHtml(step);
+  markSelected();
   showTape(step.node);
   $("gv-scrub").value = String(k);
   $("gv-step").textContent = k + " / " + LAST;
@@ -95,8 +129,9 @@ function showTape(current) {
       const look = known ? (row.bad[i] ? "number bad" : "number") : "number pending";
       return '<td class="' + look + '">' + (known ? escape(text) : "·") + "</td>";
     });
-    const look = row.node === current ? ' class="current"' : "";
-    return "<tr" + look + "><td>" + escape(row.node) + "</td><td>" + escape(row.definition) + "</td>"
+    const look = row.node === current ? ' class="current"' : (row.id === selected ? ' class="selected"' : "");
+    return "<tr" + look + ' data-node="' + row.id + '"><td>' + escape(row.node) + "</td><td>"
+      + escape(row.definition) + "</td>"
       + cells.join("") + "</tr>";
   });
   $("gv-tape").innerHTML = '<table><caption>tape: the trace table (· = not computed yet)</caption>'
@@ -127,7 +162,7 @@ const ACTIONS = {
   ArrowLeft: () => show(k - 1), p: () => show(k - 1),
   Home: () => show(0), g: () => show(0), End: () => show(LAST), G: () => show(LAST),
   " ": play, m: () => jump("mode_next"), M: () => jump("mode_prev"),
-  w: () => jump("input"), o: () => jump("output"), f: fit,
+  w: () => jump("input"), o: () => jump("output"), f: fit, Escape: () => select(null),
 };
 
 function fit() {
@@ -152,6 +187,14 @@ $("gv-mode").onclick = () => jump("mode_next");
 $("gv-input").onclick = () => jump("input");
 $("gv-output").onclick = () => jump("output");
 $("gv-fit").onclick = fit;
+$("gv-graph").onclick = (event) => {
+  const box = event.target.closest("g.node");
+  if (box) select(DATA.select ? DATA.select.keys[box.id] : undefined);
+};
+$("gv-tape").onclick = (event) => {
+  const row = event.target.closest("tr[data-node]");
+  if (row) select(Number(row.dataset.node));
+};
 $("gv-scrub").max = String(LAST);
 $("gv-scrub").oninput = (event) => { stop(); show(Number(event.target.value)); };
 // buttons keep no focus, so space and the arrows always step instead of pressing a button
