@@ -6,7 +6,8 @@ are the terminal stepper's own (tui.status_line, tui.inspector_text), and the ke
 jump between modes and passes land where the terminal's do (tui.actions). The page only
 shows step k's stored parts. Consecutive SVGs differ in a few lines (one layout, a few
 nodes change), so each is cut into lines and every distinct line is stored once: the
-lecture's 31 steps take 55 kB of lines instead of 450 kB of whole SVGs.
+lecture's 31 steps take 55 kB of lines instead of 461 kB of whole SVGs. A clicked node's
+inspector text is stored the same way.
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
 
 @dataclass
 class Pieces:
-    """Distinct SVG lines, each stored once; an SVG is a list of their indices."""
+    """Distinct lines (of SVGs, of inspector text), each stored once; a text is a list of their indices."""
 
     texts: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
 
     def add(self, svg: str) -> list[int]:
-        """Cut `svg` into lines and return their indices (joined in order they give `svg` back)."""
+        """Cut `svg` (less its XML prolog) into lines and return their indices: joined in order, they give it back."""
         ids = []
         for piece in _PROLOG.sub("", svg, count=1).splitlines(keepends=True):
             if piece not in self.index:
