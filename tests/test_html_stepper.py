@@ -243,7 +243,8 @@ def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_tra
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)  # nothing to fetch
     data = page_data(lecture_trace, LECTURE)
     numbers, fold = Numbers(lecture_trace), plan_fold(lecture_trace.graph, budget=2000)
-    labels, sizes = frame_sizes(lecture_trace, "reverse", None, None, "full", 2000, numbers, fold)
+    widest = make_picture(lecture_trace, None, "reverse", node_limit=2000, numbers=numbers, fold=fold)
+    labels, sizes = frame_sizes(lecture_trace, widest, "full", numbers, fold)
     for k in (0, 5, 28):
         svg = render(make_picture(lecture_trace, k, "reverse", None, None, "full", labels, 2000, numbers, fold),
                      "svg", sizes).decode()

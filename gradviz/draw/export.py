@@ -377,9 +377,11 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     if len(ks) > FRAME_LIMIT:
         raise ExportError(f"{MODE_NAMES.get(mode, mode)} has {len(ks) - 1} steps, too many frames to write "
                           f"(at most {FRAME_LIMIT}); export single steps with --step N, or trace a smaller graph")
+    # measure every box and label at its widest once, so that no frame moves a node.
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
-    labels, sizes = frame_sizes(trace, mode, wrt, output, detail, node_limit, numbers, fold)
+    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers, fold=fold)
+    labels, sizes = frame_sizes(trace, widest, detail, numbers, fold)
     written = []
     pngs = []
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
@@ -394,11 +396,11 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     return written
 
 
-def frame_sizes(trace: Trace, mode: str, wrt: str | None, output: str | None, detail: str, node_limit: int,
-                numbers: Numbers, fold: Fold) -> tuple[bool, Sizes | None]:
-    """(edge labels shown, sizes): every box and label measured at its widest over all
-    steps, once, so that no frame of a series moves a node."""
-    widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers, fold=fold)
+def frame_sizes(trace: Trace, widest: Picture, detail: str, numbers: Numbers,
+                fold: Fold) -> tuple[bool, Sizes | None]:
+    """(edge labels shown, sizes) for a series of frames drawn like `widest` (the finished
+    pass): every box and label measured at its widest over all steps, once, so that no
+    frame moves a node."""
     labels = any(edge.label is not None for edge in widest.look.edges)
     sizing = fold_look(trace.graph, sizing_look(trace, detail, labels, long_labels=True, numbers=numbers), fold, detail)
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]

@@ -82,7 +82,8 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
     timeline = Timeline(trace, steps)
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
-    labels, sizes = frame_sizes(trace, "reverse", wrt, None, detail, node_limit, numbers, fold)
+    widest = make_picture(trace, None, "reverse", wrt, None, detail, node_limit=node_limit, numbers=numbers, fold=fold)
+    labels, sizes = frame_sizes(trace, widest, detail, numbers, fold)
     pieces = Pieces()
     selection = Selection(trace, {}) if (len(steps) + 1) * len(trace.graph.nodes) <= SELECT_LIMIT else None
     shown = []
