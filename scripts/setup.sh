@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v dot  >/dev/null 2>&1 || need_apt+=(graphviz)
-command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # the browser the HTML stepper's tests drive (Playwright launches this one; it downloads none)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v dot  >/dev/null 2>&1 || need_apt+=(graphviz)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         SUDO=""
