@@ -21,7 +21,7 @@ import pytest
 
 from gradviz.cli import main
 from gradviz.core.steps import state_at, stepper_steps
-from gradviz.html.stepper_page import Pieces, page_data
+from gradviz.html.stepper_page import Pieces
 from gradviz.sources.expr import trace_expression
 from gradviz.tui.scene import Scene
 from gradviz.tui.timeline import Timeline
@@ -68,6 +68,13 @@ def lecture_page(tmp_path_factory) -> Path:
     finally:
         os.chdir(cwd)
     return path
+
+
+@pytest.fixture(scope="module")
+def lecture_data(lecture_page) -> dict:
+    """The data the lecture's page carries, read back from the file."""
+    text = lecture_page.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="gv-data">(.*?)</script>', text, re.S).group(1))
 
 
 def open_offline(browser, path: Path):
@@ -232,7 +239,7 @@ def test_buttons_and_mode_keys_land_where_the_terminal_stepper_does(browser, lec
     context.close()
 
 
-def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_trace, lecture_page):
+def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_trace, lecture_page, lecture_data):
     from gradviz.draw.export import frame_sizes, make_picture, render
     from gradviz.draw.fold import plan_fold
     from gradviz.draw.look import Numbers
@@ -241,7 +248,7 @@ def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_tra
     assert len(text.encode()) < 300_000
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)  # nothing to fetch
-    data = page_data(lecture_trace, LECTURE)
+    data = lecture_data
     numbers, fold = Numbers(lecture_trace), plan_fold(lecture_trace.graph, budget=2000)
     widest = make_picture(lecture_trace, None, "reverse", node_limit=2000, numbers=numbers, fold=fold)
     labels, sizes = frame_sizes(lecture_trace, widest, "full", numbers, fold)
@@ -284,11 +291,11 @@ def test_the_tape_shows_at_each_step_what_the_terminal_tape_shows(source):
                     assert row["cells"][i] == text
 
 
-def test_a_clicked_node_reads_what_the_terminal_inspector_says_of_it(lecture_trace):
+def test_a_clicked_node_reads_what_the_terminal_inspector_says_of_it(lecture_trace, lecture_data):
     from gradviz.html.stepper_page import TEXT_WIDTH, rich_html
     from gradviz.tui.inspector_text import inspector_report
 
-    select = page_data(lecture_trace, LECTURE)["select"]
+    select = lecture_data["select"]
     timeline = Timeline(lecture_trace, stepper_steps(lecture_trace))
     assert len(select["at"]) == timeline.last + 1
     for k in range(timeline.last + 1):
