@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
+# the browser the HTML stepper's tests drive (Playwright launches this one; it downloads none)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v dot  >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -24,7 +26,7 @@ fi
 PY=${PYTHON:-python3}
 # torch is pinned to the exact version whose CPU wheel this machine kind carries;
 # an unpinned torch would pull gigabytes of CUDA builds.
-if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL' >/dev/null 2>&1 \
+if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL, playwright, textual_serve, pyte' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .setup-done ] || [ requirements-dev.txt -nt .setup-done ]; then
     "$PY" -m pip install -q -r requirements-dev.txt
     "$PY" -m pip install -q --no-deps -e .

@@ -76,7 +76,7 @@ def test_frames_keep_every_node_in_place(tmp_path):
     # named by the stepper's numbers: x1's tangent pass is steps 7..14 there too
     assert [f.name for f in frames][-2:] == ["step_013.svg", "step_014.svg"]
     def shapes(path):
-        nodes = re.findall(r'<g id="n\d+" class="node">.*?<(?:polygon|ellipse|path)[^>]*>', path.read_text(), re.S)
+        nodes = re.findall(r'<g id="n\d+" class="node[^"]*">.*?<(?:polygon|ellipse|path)[^>]*>', path.read_text(), re.S)
         return [re.findall(r' (?:points|cx|cy|d)="([^"]*)"', node) for node in nodes]
     first = shapes(frames[0])
     assert all(shapes(frame) == first for frame in frames[1:])

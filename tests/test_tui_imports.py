@@ -15,7 +15,7 @@ def loaded_after(code: str) -> list[str]:
 
 def test_stepper_logic_imports_neither_textual_nor_torch():
     code = ("import gradviz.tui.timeline, gradviz.tui.scene, gradviz.tui.picture, gradviz.tui.drawing, "
-            "gradviz.tui.inspector_text, gradviz.tui.actions")
+            "gradviz.tui.inspector_text, gradviz.tui.actions, gradviz.tui.status_line")
     assert loaded_after(code) == []
 
 

@@ -39,6 +39,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-nodes", type=int, default=None, metavar="N",
                         help="above N boxes, fold modules (or focus on the output) instead of waiting on dot; default 2000")
     add_fold_options(parser)
+    parser.add_argument("--html", metavar="FILE",
+                        help="write the stepper as one self-contained web page (.html): every step's graph, "
+                             "status and inspector; arrow keys, buttons and a scrubber; nothing fetched")
     parser.add_argument("--layers", action="store_true",
                         help="write the layers view (backprop by layers) instead of the graph: .svg, .html or .txt")
     parser.set_defaults(func=run)
@@ -55,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.commands.layers import export_layers
 
         return export_layers(args)
-    if args.file is None and args.frames is None:
-        raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot) or --frames DIR")
+    if args.file is None and args.frames is None and args.html is None:
+        raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot), --frames DIR or --html FILE")
+    if args.html is not None and not args.html.lower().endswith((".html", ".htm")):
+        raise ExportError(f"--html {args.html}: the file name must end in .html")
     if args.file is not None:
         export_format(Path(args.file))  # an unknown extension fails before any tracing
     if args.gif is not None and args.frames is None:
@@ -82,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
         if gif is not None:
             print(f"wrote {gif} ({len(paths)} frames, {args.frame_ms} ms each)")
+    if args.html is not None:
+        from gradviz.html.stepper_page import write_stepper_page
+
+        path = write_stepper_page(trace, Path(args.html), args.source, wrt, args.detail, limit, fold)
+        print(f"wrote {path} ({path.stat().st_size // 1024} kB; open it in a browser: → and ← step)")
     return 0
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
 from gradviz.errors import GradvizError
+from gradviz.html.serve import WEB_DRIVER
 from gradviz.streams import terminal_problem
 
 
@@ -20,7 +22,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
                         help="how much of each node the graph shows (+/- change it in the app)")
     add_fold_options(parser)
-    parser.set_defaults(func=run)
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the stepper to web browsers (textual-serve) instead of this terminal: "
+                             "each browser gets its own stepper; nothing is fetched from the internet")
+    parser.add_argument("--port", type=int, default=8000, metavar="N", help="with --serve: the port (default 8000)")
+    parser.add_argument("--host", default="localhost", metavar="ADDRESS",
+                        help="with --serve: the address to listen on (default localhost; this machine's "
+                             "address on the network for a lecture hall)")
+    parser.set_defaults(func=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,11 +38,14 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
         return run_nan_step(args)
-    refuse_without_terminal(f"gradviz trace {args.source}")
+    if not args.serve:
+        refuse_without_terminal(f"gradviz trace {args.source}")
     trace = load_trace(args, ("tangent", "reverse"))
     wrt = check_wrt(trace, args)
     if args.start < 0:
         raise GradvizError(f"--start {args.start}: steps count from 0")
+    if args.serve:  # traced once here, so bad input fails now and not in each browser
+        return serve(args)
     from gradviz.tui.app import StepperApp
 
     source = read_source(args.source)
@@ -44,8 +56,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """`--serve`: this same command, run by textual-serve for each browser that connects."""
+    from gradviz.html.serve import served_command, serve_stepper
+
+    return serve_stepper(served_command(args.parser, args), args.host, args.port, f"gradviz step {args.source}")
+
+
 def refuse_without_terminal(instead: str) -> None:
     """The app would write escape codes into a pipe and wait for keys forever: one line instead."""
+    if os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:  # `step --serve`: textual-serve is the terminal
+        return
     problem = terminal_problem()
     if problem:
         raise GradvizError(f"gradviz step is an interactive app and {problem}; for printed output use: {instead}")
@@ -57,6 +78,8 @@ def run_nan_step(args: argparse.Namespace) -> int:
     from gradviz.tui.app import StepperApp
 
     trace = trace_saved(args.source)  # a run that never went NaN says so first
+    if args.serve:
+        return serve(args)
     refuse_without_terminal(f"gradviz monitor {args.source} (the NaN's origin is in its nan_trace.json)")
     app = StepperApp(trace, source=args.source, start=nan_start(trace) if args.start == 0 else args.start,
                      detail=args.detail, choice=fold_choice(trace, args))

@@ -165,6 +165,8 @@ def _node_attrs(box: BoxSpec, detail: str, tip: str | None) -> dict[str, str]:
              "style": "filled,rounded" if look.shape == "box" and kind != "parameter" else "filled"}
     if tip:
         attrs["tooltip"] = tip
+    if states:  # SVG classes (class="node current"): a page's script and tests find the step's nodes
+        attrs["class"] = " ".join(states)
     if "current" in states:
         attrs.update(fillcolor=CURRENT_FILL, penwidth="2.5", color="#c08a00")
     elif "pending" in states:
@@ -270,6 +272,8 @@ def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0)
     emit(graph, None)
     for j, edge in enumerate(look.edges):
         attrs = dict(EDGE_LOOK.get(edge.style.removesuffix(".nonfinite"), EDGE_LOOK["edge"]))
+        if "." in edge.style:  # SVG classes (class="edge active"), as for nodes
+            attrs["class"] = " ".join(edge.style.split(".")[1:])
         if edge.style.endswith(".nonfinite"):
             attrs.update(color="#d62728", fontcolor="#d62728")
         size = sizes.labels.get(j) if sizes is not None else None
@@ -367,10 +371,7 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
     widest = make_picture(trace, None, mode, wrt, output, detail, node_limit=node_limit, numbers=numbers, fold=fold)
-    labels = any(edge.label is not None for edge in widest.look.edges)
-    sizing = fold_look(trace.graph, sizing_look(trace, detail, labels, long_labels=True, numbers=numbers), fold, detail)
-    same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
-    sizes = measure(replace(widest, look=sizing)) if same else None
+    labels, sizes = frame_sizes(trace, widest, detail, numbers, fold)
     written = []
     pngs = []
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
@@ -383,6 +384,17 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     if gif is not None:
         write_file(gif, animate(pngs, frame_ms))
     return written
+
+
+def frame_sizes(trace: Trace, widest: Picture, detail: str, numbers: Numbers,
+                fold: Fold) -> tuple[bool, Sizes | None]:
+    """(edge labels shown, sizes) for a series of frames drawn like `widest` (the finished
+    pass): every box and label measured at its widest over all steps, once, so that no
+    frame moves a node."""
+    labels = any(edge.label is not None for edge in widest.look.edges)
+    sizing = fold_look(trace.graph, sizing_look(trace, detail, labels, long_labels=True, numbers=numbers), fold, detail)
+    same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
+    return labels, measure(replace(widest, look=sizing)) if same else None
 
 
 def animate(pngs: list[bytes], frame_ms: int = 800) -> bytes:

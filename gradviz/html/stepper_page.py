@@ -1,0 +1,205 @@
+"""`gradviz export --html FILE`: the stepper as one self-contained web page.
+
+Nothing here computes math. Every step's picture is the exporter's SVG of that step
+(gradviz.draw.export, one layout for all steps), its status line and inspector text
+are the terminal stepper's own (tui.status_line, tui.inspector_text), and the keys that
+jump between modes and passes land where the terminal's do (tui.actions). The page only
+shows step k's stored parts. Consecutive SVGs differ in a few lines (one layout, a few
+nodes change), so each is cut into lines and every distinct line is stored once: the
+lecture's 31 steps take 55 kB of lines instead of 461 kB of whole SVGs. A clicked node's
+inspector text is stored the same way.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from gradviz.core.graph import Node
+from gradviz.core.steps import stepper_steps
+from gradviz.core.trace import Trace
+from gradviz.draw.dot import NODE_LIMIT
+from gradviz.draw.export import FRAME_LIMIT, frame_sizes, make_picture, render, write_file
+from gradviz.draw.fold import Fold, plan_fold
+from gradviz.draw.look import Numbers
+from gradviz.errors import ExportError
+from gradviz.html.template import KEYS, page_html
+from gradviz.tui import actions
+from gradviz.tui.inspector_text import inspector_report
+from gradviz.tui.scene import Scene
+from gradviz.tui.status_line import status_text
+from gradviz.tui.timeline import Timeline
+
+TEXT_WIDTH = 100  # columns the inspector's text is laid out in (a heatmap's width); the page wraps longer lines
+# steps × nodes: above it, clicking a node does not open its inspector; each report is drawn
+# once per step (a teaching graph: 248 for the lecture, 0.2 s; the transformer block sample's
+# 4,928, with heatmaps, took 30 s and 0.5 MB more)
+SELECT_LIMIT = 2_000
+STATUS_WIDTH = 400  # the status line is one line in the terminal: never cut it here, the page wraps it
+_PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
+
+
+@dataclass
+class Pieces:
+    """Distinct lines (of SVGs, of inspector text), each stored once; a text is a list of their indices."""
+
+    texts: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+
+    def add(self, svg: str) -> list[int]:
+        """Cut `svg` (less its XML prolog) into lines and return their indices: joined in order, they give it back."""
+        ids = []
+        for piece in _PROLOG.sub("", svg, count=1).splitlines(keepends=True):
+            if piece not in self.index:
+                self.index[piece] = len(self.texts)
+                self.texts.append(piece)
+            ids.append(self.index[piece])
+        return ids
+
+
+def rich_html(renderable: RenderableType, width: int) -> str:
+    """A rich renderable as HTML spans with inline styles (the page puts it in a <pre>)."""
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
+                      force_terminal=True, legacy_windows=False)
+    console.print(renderable)
+    return console.export_html(inline_styles=True, code_format="{code}").rstrip("\n")
+
+
+def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "full",
+              node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> dict:
+    """Everything the page shows, step by step, as plain JSON-able data."""
+    steps = stepper_steps(trace, wrt)
+    if len(steps) + 1 > FRAME_LIMIT:
+        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}); "
+                          "fold the model (--depth N) or trace a smaller graph")
+    timeline = Timeline(trace, steps)
+    numbers = Numbers(trace)
+    fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
+    widest = make_picture(trace, None, "reverse", wrt, None, detail, node_limit=node_limit, numbers=numbers, fold=fold)
+    labels, sizes = frame_sizes(trace, widest, detail, numbers, fold)
+    pieces = Pieces()
+    selection = Selection(trace, {}) if (len(steps) + 1) * len(trace.graph.nodes) <= SELECT_LIMIT else None
+    shown = []
+    for k in range(len(steps) + 1):
+        picture = make_picture(trace, k, "reverse", wrt, None, detail, labels, node_limit, numbers, fold)
+        scene = Scene(timeline, k)
+        current = scene.current
+        report = Text(intro()) if current is None else inspector_report(scene, current)
+        if selection is not None:
+            selection.add_step(scene, picture.look)
+        shown.append({
+            "svg": pieces.add(render(picture, "svg", sizes).decode("utf-8")),
+            "status": rich_html(status_text(scene), STATUS_WIDTH),
+            "inspector": rich_html(report, TEXT_WIDTH),
+            "phase": scene.phase,
+            "node": None if current is None else trace.graph.nodes[current].label,
+        })
+    return {
+        "source": source,
+        "steps": shown,
+        "pieces": pieces.texts,
+        "tape": tape_data(timeline),
+        "select": None if selection is None else selection.data(),
+        "select_limit": SELECT_LIMIT,
+        "jumps": {
+            "mode_next": [actions.next_phase_start(timeline, k, 1) for k in range(len(shown))],
+            "mode_prev": [actions.next_phase_start(timeline, k, -1) for k in range(len(shown))],
+            "input": [list(actions.switch_pass(timeline, k, "tangent")) for k in range(len(shown))],
+            "output": [list(actions.switch_pass(timeline, k, "reverse")) for k in range(len(shown))],
+        },
+    }
+
+
+@dataclass
+class Selection:
+    """What the inspector says of each node at each step when a person clicks it (as a
+    click selects a node in the terminal stepper), each distinct line stored once."""
+
+    trace: Trace
+    keys: dict[str, int]  # an SVG box's id -> the node it stands for
+    lines: Pieces = field(default_factory=Pieces)
+    reports: dict[tuple[int, ...], int] = field(default_factory=dict)
+    at: list[list[int]] = field(default_factory=list)  # [k][node] -> index into reports
+
+    def add_step(self, scene: Scene, look) -> None:
+        """The reports of every node at the scene's step."""
+        for box in look.boxes:
+            node = look.node_of(box.key)
+            if node is not None:
+                self.keys[box.key] = node
+        row = []
+        for node in range(len(self.trace.graph.nodes)):
+            ids = tuple(self.lines.add(rich_html(inspector_report(scene, node, pinned=True), TEXT_WIDTH)))
+            row.append(self.reports.setdefault(ids, len(self.reports)))
+        self.at.append(row)
+
+    def data(self) -> dict:
+        """As the page reads it."""
+        return {"keys": self.keys, "labels": [n.label for n in self.trace.graph.nodes], "lines": self.lines.texts,
+                "reports": [list(ids) for ids in self.reports], "at": self.at}
+
+
+def tape_data(timeline: Timeline) -> dict:
+    """The tape (the lecture's trace table) as the terminal's shows it: each cell's text
+    (Scene.text at the last step) and the step from which it is shown ('·' before; None:
+    never, e.g. an adjoint of a node the output does not depend on)."""
+    trace = timeline.trace
+    final = Scene(timeline, timeline.last)
+    columns = [("value", None)] + [("tangent", key) for key in trace.tangents] + \
+        [("adjoint", key) for key in trace.adjoints]
+    headers = {"value": "value", "tangent": "∂·/∂{}", "adjoint": "∂{}/∂·"}
+    rows = []
+    for node in trace.graph.nodes:
+        if node.op == "const":
+            continue
+        kind_name = "target (data)" if node.id in trace.graph.target_ids else node.kind
+        texts = [final.text(kind, node.id, key) for kind, key in columns]
+        rows.append({
+            "id": node.id,
+            "node": node.label,
+            "definition": node.definition if not node.is_leaf else kind_name,
+            "cells": ["" if text == "?" else text for text in texts],
+            "from": [_shown_from(timeline, kind, node, key, text) for (kind, key), text in zip(columns, texts)],
+            "bad": [not final.is_finite(kind, node.id, key) for kind, key in columns],
+        })
+    return {"header": ["node", "definition"] + [headers[kind].format(key) for kind, key in columns], "rows": rows}
+
+
+def _shown_from(timeline: Timeline, kind: str, node: Node, key: str | None, text: str) -> int | None:
+    if text == "?":
+        return None
+    if text == "data" or (kind == "value" and node.is_leaf):
+        return 0
+    phase = {"value": "forward", "tangent": "tangent", "adjoint": "reverse"}[kind]
+    return timeline.step_of(node.id, phase, key)
+
+
+def intro() -> str:
+    """What the inspector says at step 0, as the terminal's does, with the page's keys."""
+    keys = "\n".join(f"  {key:<12} {what}" for key, what in KEYS)
+    return ("Step 0: only the inputs are known.\n\nKeys\n" + keys + "\n\nThe steps follow the lecture: first every "
+            "value (forward), then one tangent pass per input (forward mode), then one adjoint pass per output "
+            "(reverse mode). Hover a node for its full numbers; click a node (or a tape row) to inspect it, "
+            "esc to follow the current node again.")
+
+
+def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = None, detail: str = "full",
+                       node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> Path:
+    """Write the stepper page for `trace` to `path` (one file: no network, nothing beside it)."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ExportError(f"--html {path}: the file name must end in .html")
+    data = page_data(trace, source, wrt, detail, node_limit, fold)
+    write_file(path, page_html(html.escape(f"gradviz step {source}"), data_json(data)).encode("utf-8"))
+    return path
+
+
+def data_json(data: dict) -> str:
+    """JSON safe inside a <script> element: no '<' can close it or open a comment."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
