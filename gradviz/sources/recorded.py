@@ -38,6 +38,50 @@ INFIX_METHODS = {"div": operator.truediv, "add": operator.add, "sub": operator.s
                  "matmul": operator.matmul, "neg": operator.neg, "pow": operator.pow}
 
 
+def changes_in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether a torch function of this name writes into a tensor it was given (add_, __setitem__, out=)."""
+    return ((name.endswith("_") and not name.startswith("__")) or name.startswith("__i")
+            or name == "__setitem__" or "out" in kwargs)
+
+
+class ValueGuard:
+    """Keeps a trace's values as they were at its backward(): a tensor the code is about to change
+    in place (an optimizer's step, a `.data` write) is copied first. Only those are copied: a
+    tensor is matched by its storage, and skipped when its version counter shows it changed
+    already (too late to copy, and said so by `changed_unseen`)."""
+
+    def __init__(self, values: Any):
+        self.values = values
+        self.pending: dict[int, list[tuple[int, torch.Tensor, int]]] = {}  # storage → (index, tensor, version)
+        for index, tensor in values.tensors():
+            try:
+                key = tensor.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                continue  # no plain storage (sparse, meta): nothing to guard
+            if tensor.numel():
+                self.pending.setdefault(key, []).append((index, tensor, tensor._version))
+
+    def before_change(self, args: tuple, kwargs: Mapping[str, Any]) -> None:
+        """Copy every guarded tensor sharing storage with what this call writes (its self, or out=)."""
+        written = tree_flatten((args[:1], kwargs.get("out")))[0]
+        for tensor in written:
+            if not isinstance(tensor, torch.Tensor) or not self.pending:
+                continue
+            try:
+                key = tensor.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                continue
+            for index, original, version in self.pending.pop(key, []):
+                if original._version == version:
+                    self.values.freeze(index)
+                else:
+                    self.pending.setdefault(-1, []).append((index, original, version))
+
+    def changed_unseen(self) -> int:
+        """How many guarded tensors changed without passing through before_change."""
+        return sum(t._version != v for entries in self.pending.values() for _, t, v in entries)
+
+
 class CodeRecorder(Recorder):
     """The fallback Recorder for free-standing code: leaves by requires_grad, names resolved late."""
 
@@ -49,11 +93,14 @@ class CodeRecorder(Recorder):
         self.seen: dict[Any, int] = {}  # merge key → step of the first result
         self.calls: dict[int, tuple[Any, str, Any, Any]] = {}  # step → (fn, op, shown args, shown kwargs)
         self.paths: dict[int, str] = {}
+        self.guard: ValueGuard | None = None  # after the capture: the trace's values, kept as they were
 
     # -- recording -----------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
+        if self.guard is not None and changes_in_place(name, kwargs):
+            self.guard.before_change(args, kwargs)
         if self.done or name in PASS_THROUGH or not torch.is_grad_enabled():
             return func(*args, **kwargs)
         if name == "backward":
