@@ -142,6 +142,13 @@ def nonfinite_note(trace: Trace) -> Text | None:
     return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
 
 
+def rebinding_note(trace: Trace) -> Text | None:
+    """Which labels are later values of a name assigned again (c₂ of c), or None."""
+    lines = [f"{node.label}: a later value of {node.meta['rebinds']} (the name was assigned again)"
+             for node in trace.graph.nodes if node.meta.get("rebinds")]
+    return Text("\n".join(lines), style="dim") if lines else None
+
+
 def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Group:
     """Everything `gradviz trace` prints, in order (a model's tensors: see model_report)."""
     from gradviz.views.model_report import is_model_trace, model_report
@@ -149,6 +156,9 @@ def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Gro
     if is_model_trace(trace):
         return model_report(trace)
     parts: list[RenderableType] = [trace_table(trace, mode, wrt), Text()]
+    rebound = rebinding_note(trace)
+    if rebound is not None:
+        parts += [rebound, Text()]
     if mode in ("tangent", "all") and wrt in trace.tangents:
         parts += [tangent_chain(trace, wrt), Text()]
     if mode in ("reverse", "all"):
