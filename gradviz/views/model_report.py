@@ -135,7 +135,7 @@ def _norm(value) -> float:
     return value.norm if isinstance(value, TensorStats) else l2_norm(value)
 
 
-NOTES = {"masked"}  # findings that say what was seen, not what is wrong
+NOTES = {"masked", "discarded", "structural-zero"}  # findings that say what was seen, not what is wrong
 
 
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
