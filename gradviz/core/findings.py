@@ -259,12 +259,55 @@ def gradient_scale(trace: Trace) -> list[Finding]:
             if any(u not in vanishing for u in users):  # the node where it starts
                 before = len(graph.ancestors(i) & vanishing) - 1
                 more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
+                reason = _structural_zero(trace, i, ratio, vanishing)
+                if reason is not None:
+                    found.append(Finding("structural-zero", i, f"‖{bar(graph.nodes[i].label, output)}‖ is "
+                                                               f"{fmt_scalar(ratio[i], 2)} × ‖∂{output}/∂output‖: "
+                                                               f"zero by construction, {reason}"))
+                    continue
                 found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                      f"‖∂{output}/∂output‖{more}"))
         for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
             found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                  f"‖∂{output}/∂output‖"))
     return found
+
+
+STRUCTURAL_SEARCH = 400  # nodes looked at downstream for the op that makes a shift vanish
+NORMALISATIONS = ("batch_norm", "batchnorm", "layer_norm", "layernorm", "group_norm", "groupnorm",
+                  "instance_norm", "instancenorm")
+
+
+def _structural_zero(trace: Trace, node_id: int, ratio: dict[int, float], vanishing: set[int]) -> str | None:
+    """Why a vanishing adjoint is exactly zero by construction, or None when it may be a real problem.
+
+    A tensor broadcast into a bigger one (a bias over a batch, over positions) gets the sum
+    of the bigger one's adjoint over the broadcast positions. When that adjoint is not small
+    but its sum is, the terms cancel: the loss does not change when the tensor shifts. The
+    downstream op that makes a shift change nothing names the reason: a softmax (adding the
+    same amount to every score of a row, as a key projection's bias does) or a normalisation
+    that subtracts the mean (BatchNorm after a convolution with a bias)."""
+    graph = trace.graph
+    size = np.size(trace.values[node_id])
+    users = [u for u in graph.users(node_id) if u in ratio and u not in vanishing]
+    if not users or any(np.size(trace.values[u]) <= size for u in users):
+        return None
+    seen, frontier = set(users), list(users)
+    while frontier and len(seen) < STRUCTURAL_SEARCH:
+        nxt = []
+        for n in frontier:
+            op = graph.nodes[n].op.lower()
+            if "softmax" in op:
+                return (f"softmax {graph.nodes[n].label} is shift-invariant: the same amount added to every "
+                        f"score of a row changes nothing")
+            if any(name in op for name in NORMALISATIONS):
+                return f"normalisation {graph.nodes[n].label} subtracts the mean: a constant shift before it changes nothing"
+            for u in graph.users(n):
+                if u not in seen:
+                    seen.add(u)
+                    nxt.append(u)
+        frontier = nxt
+    return None
 
 
 def _is_float(value: object) -> bool:
