@@ -177,3 +177,57 @@ def test_arguments_after_dashes_need_a_script(capsys):
     capsys.readouterr()
     assert main(["trace", sample("two_layer_mlp"), "--", "--epochs", "1"]) == 2
     assert "arguments after -- go to a script" in capsys.readouterr().err
+
+
+HELPER = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.fc = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3), nn.Linear(2, 1)
+
+    def forward(self, image):
+        hidden = torch.relu(self.conv1(image))
+        features = torch.relu(self.conv2(hidden))
+        pooled = features.mean(dim=(2, 3))
+        return self.fc(pooled)
+
+
+def run(net, images):
+    targets = torch.zeros(4, 1)
+    scores = net(images)
+    loss = ((scores - targets) ** 2).mean()
+    loss.backward()
+"""
+
+USES_HELPER = """
+import torch
+import helper
+
+
+def main():
+    torch.manual_seed(0)
+    helper.run(helper.Net(), torch.randn(4, 1, 7, 7))
+
+
+main()
+"""
+
+
+def test_names_come_from_the_frames_of_any_module_and_modules_group_by_instance(tmp_path, capsys):
+    write(tmp_path, HELPER, "helper.py")
+    trace = trace_script(write(tmp_path, USES_HELPER, "main.py"))
+    labels = {n.label for n in trace.graph.nodes}
+    assert {"image", "targets", "hidden", "features", "pooled", "net.fc", "loss"} <= labels, labels
+    assert "tensor" not in labels and "x" not in labels
+    modules = {n.label: n.meta.get("module") for n in trace.graph.nodes}
+    assert modules["net.conv1.weight"] == "net.conv1" and modules["net.conv2.weight"] == "net.conv2"
+    convs = [n for n in trace.graph.nodes if n.op == "conv2d"]
+    assert len({n.meta.get("module") for n in convs}) == 2  # one frame per instance, not one "Conv2d"
+    assert trace.info["batch_size"] == 4
+    from gradviz.views.model_report import header
+
+    assert "batch of 4" in header(trace).plain
