@@ -102,3 +102,12 @@ def test_an_error_naming_markup_reaches_stderr_whole():
     assert result.returncode == 2
     assert "[bold]a[/] + 1" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_name_holding_markup_is_printed_as_written(tmp_path, capsys):
+    from gradviz.cli import main
+
+    svg = tmp_path / "[red]curve.svg"  # rich would read [red] as a style and drop it
+    assert main(["methods", "x1 * x2", "--at", "x1=0.5,x2=1", "--svg", str(svg)]) == 0
+    assert f"wrote {svg}" in " ".join(capsys.readouterr().out.split())
+    assert svg.exists()
