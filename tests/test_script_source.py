@@ -231,3 +231,17 @@ def test_names_come_from_the_frames_of_any_module_and_modules_group_by_instance(
     from gradviz.views.model_report import header
 
     assert "batch of 4" in header(trace).plain
+
+
+def test_code_the_stop_still_runs_cannot_change_the_values(tmp_path, capsys):
+    path = write(tmp_path, """
+        import torch
+        w = torch.ones(3, requires_grad=True)
+        try:
+            (w * 2).sum().backward()
+        finally:
+            with torch.no_grad():
+                w.add_(100.0)  # runs while the stop unwinds the script
+    """)
+    trace = trace_script(path)
+    np.testing.assert_array_equal(trace.values[trace.graph.find("w").id], np.ones(3, dtype=np.float32))

@@ -105,9 +105,10 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
             except FallbackFailed as exc:
                 caught["error"] = str(exc)
                 return result
+            # Guarded either way: code the stop still runs (finally blocks, context exits) must not change them.
+            self.guard = ValueGuard(caught["trace"].values)
             if not run_to_end:
                 raise StopAfterBackward
-            self.guard = ValueGuard(caught["trace"].values)
             return result
 
     recorder = ScriptRecorder(merge_repeats, lambda: frames + [namespace])
