@@ -90,3 +90,12 @@ def test_each_assignment_is_its_own_labelled_node_and_the_table_says_so():
 def test_show_names_a_later_value_by_its_label(capsys):
     assert main(["trace", "c = a + 1; c += 1; c * 2", "--at", "a=1", "--show", "c₂"]) == 0
     assert "c₂ = c + 1" in capsys.readouterr().out
+
+
+def test_handouts_write_a_later_value_as_a_subscript():
+    from gradviz.views.trace_table import to_latex, to_markdown
+
+    trace = trace_expression("c = a + 1; c += 1; c * 2", at={"a": 1.0})
+    assert "| c₂ | c₂ = c + 1 | 3.0 |" in to_markdown(trace)
+    latex = to_latex(trace)
+    assert r"$c_{2}$ & $c_{2} = c + 1$ & $3.0$" in latex and "₂" not in latex
