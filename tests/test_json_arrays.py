@@ -85,3 +85,27 @@ def test_arrays_needs_json_and_an_npz_name(tmp_path, capsys):
     assert "must end in .npz" in capsys.readouterr().err
     assert main(["trace", "sum(a)", "--shape", "a=3", "--json", "--arrays", str(tmp_path / "no" / "x.npz")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make", ["lecture", "nan", "model"])
+def test_the_fast_writer_writes_what_json_writes(make):
+    import io
+
+    from gradviz.views.json_report import dump_json, trace_to_json
+
+    if make == "lecture":
+        trace = trace_expression("(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", at={"x1": 0.5, "x2": 1.0})
+    elif make == "nan":
+        trace = trace_expression("log(W)", at={"W": [[1, 0], [-1, 2]]})
+    else:
+        pytest.importorskip("torch")
+        from pathlib import Path
+
+        from gradviz.sources.model import trace_spec
+
+        trace = trace_spec(Path(__file__).parent.parent / "samples" / "two_layer_mlp.py", batch_size=4)
+    report = trace_to_json(trace, "t")
+    out = io.StringIO()
+    dump_json(report, out)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(report))
+    assert out.getvalue().endswith("\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from gradviz.errors import GradvizError
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(WRITERS[args.table_format](trace, args.decimals))
     elif args.json:
-        from gradviz.views.json_report import ArrayFile, trace_to_json
+        from gradviz.views.json_report import ArrayFile, dump_json, trace_to_json
 
         arrays = ArrayFile(args.arrays) if args.arrays is not None else None
         report = trace_to_json(trace, args.source, full=args.full, arrays=arrays)
@@ -80,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 raise GradvizError(f"cannot write {args.arrays}: {exc.strerror or exc}") from None
         if args.check:
             report["check"] = _check(trace, args).to_json()
-        json.dump(report, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        dump_json(report, sys.stdout)
     else:
         from rich.console import Console
 
