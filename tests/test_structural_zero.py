@@ -48,9 +48,9 @@ def _trace(model, x, y, level="module"):
 def test_zero_by_construction_is_a_note_with_its_reason(case, level):
     torch.manual_seed(0)
     if case == "attention":
-        model, x, bias, word = Attention(), torch.randn(4, 5, 8), "key.bias", "softmax"
+        model, x, bias, word = Attention(), torch.randn(4, 5, 8), "key.bias", "softmax is shift-invariant"
     else:
-        model, x, bias, word = ConvBatchNorm(), torch.randn(4, 3, 6, 6), "conv.bias", "normalisation"
+        model, x, bias, word = ConvBatchNorm(), torch.randn(4, 3, 6, 6), "conv.bias", "subtracts the mean"
     y = torch.randn(4, 1)
     nn.functional.mse_loss(model(x), y).backward()  # torch agrees the gradient is zero up to rounding
     grads = dict(model.named_parameters())

@@ -296,12 +296,13 @@ def _structural_zero(trace: Trace, node_id: int, ratio: dict[int, float], vanish
     while frontier and len(seen) < STRUCTURAL_SEARCH:
         nxt = []
         for n in frontier:
-            op = graph.nodes[n].op.lower()
+            op, label = graph.nodes[n].op.lower(), graph.nodes[n].label
             if "softmax" in op:
-                return (f"softmax {graph.nodes[n].label} is shift-invariant: the same amount added to every "
-                        f"score of a row changes nothing")
+                named = label if "softmax" in label.lower() else f"the softmax {label}"
+                return f"{named} is shift-invariant: the same amount added to every score of a row changes nothing"
             if any(name in op for name in NORMALISATIONS):
-                return f"normalisation {graph.nodes[n].label} subtracts the mean: a constant shift before it changes nothing"
+                named = label if "norm" in label.lower() or "bn" in label.lower() else f"the normalisation {label}"
+                return f"{named} subtracts the mean: a constant shift before it changes nothing"
             for u in graph.users(n):
                 if u not in seen:
                     seen.add(u)
