@@ -111,3 +111,16 @@ def test_a_file_name_holding_markup_is_printed_as_written(tmp_path, capsys):
     assert main(["methods", "x1 * x2", "--at", "x1=0.5,x2=1", "--svg", str(svg)]) == 0
     assert f"wrote {svg}" in " ".join(capsys.readouterr().out.split())
     assert svg.exists()
+
+
+def test_the_stepper_findings_list_shows_messages_whole():
+    pytest.importorskip("textual")
+    from textual.visual import visualize
+
+    from gradviz.tui.widgets.findings import FindingsList
+
+    trace = trace_expression("relu(a) + max(a, b)", at={"a": 2.0, "b": 1.0})
+    findings = [Finding("vanishing", 2, "[bold]ratio[/] at [a > 0]")]
+    widget = FindingsList(trace, findings)
+    shown = visualize(widget, widget.get_option_at_index(0).prompt).plain
+    assert shown == "vanishing: v1: [bold]ratio[/] at [a > 0]"
