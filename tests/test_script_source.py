@@ -140,6 +140,7 @@ for step in range(args.epochs):
     opt.step()
     with torch.no_grad():
         model[0].bias.data.mul_(0.5)  # a write through .data: another storage alias
+        model[2].bias.data = model[2].bias.data + 1  # new memory behind the same parameter
     opt.zero_grad()
     print("finished step", step)
 """
@@ -244,4 +245,16 @@ def test_code_the_stop_still_runs_cannot_change_the_values(tmp_path, capsys):
                 w.add_(100.0)  # runs while the stop unwinds the script
     """)
     trace = trace_script(path)
+    np.testing.assert_array_equal(trace.values[trace.graph.find("w").id], np.ones(3, dtype=np.float32))
+
+
+def test_new_memory_put_behind_a_parameter_later_does_not_change_its_value(tmp_path, capsys):
+    path = write(tmp_path, """
+        import torch
+        w = torch.nn.Parameter(torch.ones(3))
+        (w * 2).sum().backward()
+        w.data = torch.full((3,), 7.0)  # .data assignment: the parameter now holds other memory
+        w.data.fill_(9.0)
+    """)
+    trace = trace_script(path, run_to_end=True)
     np.testing.assert_array_equal(trace.values[trace.graph.find("w").id], np.ones(3, dtype=np.float32))

@@ -69,7 +69,7 @@ def local_name(value: Any, frames: list[FrameType]) -> str | None:
 def changes_in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
     """Whether a torch function of this name writes into a tensor it was given (add_, __setitem__, out=)."""
     return ((name.endswith("_") and not name.startswith("__")) or name.startswith("__i")
-            or name == "__setitem__" or "out" in kwargs)
+            or name in ("__setitem__", "__set__") or "out" in kwargs)  # __set__: `p.data = …` swaps its memory
 
 
 class ValueGuard:
