@@ -56,3 +56,46 @@ def test_a_value_discarded_forward_whose_gradient_is_nan_still_exits_1(capsys):
                            torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))
     first = traced.trace.first_nonfinite()
     assert first is not None and first[0] == "adjoint"
+
+
+PICKED = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Picked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        table = torch.log(torch.arange(4.0))  # log(0) = -inf in position 0
+        return self.lin(x) + table[FIRST:].sum()
+
+
+def build_model():
+    return Picked()
+
+
+def loss(output, target):
+    return F.mse_loss(output, target)
+
+
+def make_data(seed, n=8):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, generator=g), torch.randn(n, 3, generator=g)
+'''
+
+
+@pytest.mark.parametrize("first, code", [(1, 0), (0, 1)])
+def test_indexing_that_leaves_the_inf_out_is_a_note_and_one_that_takes_it_an_error(tmp_path, capsys, first, code):
+    spec = tmp_path / "picked.py"
+    spec.write_text(PICKED.replace("FIRST", str(first)))
+    assert main(["trace", str(spec), "--level", "aten"]) == code
+    out = capsys.readouterr().out
+    if code == 0:
+        assert "discarded  log  1 NaN/Inf never reach the loss or its gradient: thrown away by" in out
+        assert "slice" in out.split("discarded  log")[1]
+    else:
+        assert "discarded" not in out and "non-finite" in out

@@ -124,6 +124,9 @@ ELEMENTWISE_OPS = frozenset({
     "_to_copy", "to", "type", "type_as", "float", "double", "half", "long", "int", "floor", "ceil", "round",
     "trunc", "sign", "lt", "gt", "le", "ge", "eq", "ne", "relu", "sigmoid", "tanh", "clone", "contiguous",
 })
+# Ops that pick some of their input's positions (indexing, slicing, gathering, a lookup).
+SELECTION_OPS = frozenset({"index", "index_select", "gather", "masked_select", "take", "take_along_dim", "getitem",
+                           "__getitem__", "select", "slice", "narrow", "embedding", "unfold_copy"})
 # Ops whose result does not carry their input's numbers (a shape, a fill, a NaN test).
 VALUE_FREE_OPS = frozenset({"full_like", "zeros_like", "ones_like", "empty_like", "isinf", "isnan", "isfinite",
                             "isneginf", "isposinf"})
@@ -168,6 +171,8 @@ def _taint_of(graph: Graph, node, values: Sequence[np.ndarray], taint: dict[int,
         if node.inputs[1] in taint:
             return everything
         return spread(node.inputs[0]) & ~np.broadcast_to(np.asarray(values[node.inputs[1]]), shape)
+    if op in SELECTION_OPS and _picked_none(node, values, taint, tainted):
+        return None
     if op in ELEMENTWISE_OPS:
         try:
             np.broadcast_shapes(shape, *(np.shape(values[i]) for i in node.inputs))
@@ -178,6 +183,19 @@ def _taint_of(graph: Graph, node, values: Sequence[np.ndarray], taint: dict[int,
             out |= spread(i)
         return out
     return everything
+
+
+def _picked_none(node, values: Sequence[np.ndarray], taint: dict[int, np.ndarray], tainted: list[int]) -> bool:
+    """Whether a selection took none of the tainted positions: they are exactly its inputs'
+    NaN/Inf (no cast made them finite numbers), and what it picked is all finite."""
+    out = np.asarray(values[node.id])
+    if out.dtype.kind not in "fc" or not np.all(np.isfinite(out)):
+        return False
+    for i in tainted:
+        value = np.asarray(values[i])
+        if value.dtype.kind not in "fc" or not np.array_equal(taint[i], ~np.isfinite(value)):
+            return False
+    return True
 
 
 def discarded_nonfinite(graph: Graph, values: Sequence[np.ndarray], bad: set[int]) -> list[DiscardedRegion]:
