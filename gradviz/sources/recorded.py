@@ -210,6 +210,8 @@ class CodeRecorder(Recorder):
         """`model.fc1` for a module reachable from a variable of the code (the running frames'
         locals first, in any module), else its class name made unique per instance (Conv2d,
         Conv2d_1): two modules of one class are two frames of the picture."""
+        if id(module) in self.unnamed:  # searched for once already: not held by any variable
+            return self.unnamed[id(module)]
         if id(module) not in self.paths:
             namespaces = [frame.f_locals for frame in user_frames()] + list(self.names())
             for namespace in namespaces:
