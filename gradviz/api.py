@@ -165,20 +165,32 @@ class Traced:
 
         return trace_report(self.trace, "all", self._wrt())
 
-    def _repr_svg_(self) -> str | None:
-        """Jupyter: the exported drawing (None where Graphviz's dot is missing: text is shown)."""
+    def _picture(self) -> tuple[str | None, str]:
+        """(the drawing as SVG, '') or (None, the one-line reason there is none)."""
         try:
-            return self.svg()
-        except GradvizError:
-            return None
+            return self.svg(), ""
+        except GradvizError as exc:
+            return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
-    def _repr_html_(self) -> str | None:
-        """Jupyter: the drawing inline, with the gradients in a line above it."""
-        svg = self._repr_svg_()
-        if svg is None:
-            return None
+    def _repr_svg_(self) -> str:
+        """Jupyter: the exported drawing, or a one-line picture of why there is none."""
+        import html
+
+        svg, reason = self._picture()
+        if svg is not None:
+            return svg
+        line = html.escape(f"gradviz: no drawing: {reason}")
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{12 + 7 * len(reason) + 140}" height="24">'
+                f'<text x="6" y="16" font-family="monospace" font-size="12">{line}</text></svg>')
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the drawing inline, with the gradients in a line above it (or why there is no drawing)."""
         import html
         import re
+
+        svg, reason = self._picture()
+        if svg is None:
+            return f'<div class="gradviz" style="font-family:monospace">gradviz: no drawing: {html.escape(reason)}</div>'
 
         svg = re.sub(r"^\s*<\?xml[^>]*>\s*", "", svg)  # a declaration is not allowed inside HTML
         grads = ", ".join(f"∂{self.outputs[0]}/∂{k} = {_short(v)}" for k, v in list(self.gradients.items())[:8])

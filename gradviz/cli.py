@@ -59,7 +59,9 @@ def _run(argv: list[str] | None) -> int:
         _say(exc.render())
         return exc.exit_code
     parser = build_parser()
+    argv, script_args = split_script_args(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
+    args.script_args = script_args
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -84,6 +86,16 @@ def _run(argv: list[str] | None) -> int:
             raise
         _say(output_failed(exc).render())
         return 2
+
+
+def split_script_args(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """`gradviz trace script.py [options] -- ARGS…`: gradviz's own arguments, and the script's
+    (None without a `--` after a .py file: a `--` before an expression keeps its meaning)."""
+    if "--" in argv:
+        cut = argv.index("--")
+        if any(arg.endswith(".py") for arg in argv[:cut]):
+            return argv[:cut], argv[cut + 1:]
+    return argv, None
 
 
 def _say(line: str) -> None:

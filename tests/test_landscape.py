@@ -180,3 +180,20 @@ def test_snapshots_must_be_a_positive_number_of_steps(capsys):
     assert main(["train", sample("two_layer_mlp"), "--snapshots", "0", "--no-tui"]) == 2
     err = capsys.readouterr().err
     assert "--snapshots must be a positive integer, got 0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_text_states_the_span_the_maps_axes_show(run_dir):
+    """The axes run over the cells (each centred on a grid point), the grid points half a cell
+    inside: the text gave the grid points (±9.401) where the axes said ±9.79. It gives both."""
+    from gradviz.landscape.view import landscape_summary
+
+    land = compute_landscape(load_subject(str(run_dir)), "pca", n=15)
+    axis = plain(landscape_map(land, 80, 24, cells="shade"), 80).splitlines()[-4].split()
+    left, right = float(axis[0]), float(axis[-1])  # the x axis's end labels
+    summary = landscape_summary(land)
+    half_cell = (land.alphas[-1] - land.alphas[0]) / (len(land.alphas) - 1) / 2
+    assert f"in [{land.alphas[0]:.4g}, {land.alphas[-1]:.4g}]" in summary
+    span = f"span [{land.alphas[0] - half_cell:.4g}, {land.alphas[-1] + half_cell:.4g}]"
+    assert span in summary
+    assert left == pytest.approx(land.alphas[0] - half_cell, rel=1e-2)
+    assert right == pytest.approx(land.alphas[-1] + half_cell, rel=1e-2)

@@ -218,3 +218,15 @@ def test_a_long_closed_form_is_cut_to_a_few_lines_with_its_size() -> None:
     section = report[report.index("exact closed forms"):report.index("automatic differentiation")]
     assert len(section.strip().splitlines()) <= 1 + 2 * 4  # the title, then each form in at most 4 lines
     assert f" …   ({size:,} ops)" in section
+
+
+def test_the_error_column_says_which_partial_it_shows(lecture) -> None:
+    """One column for two partials shows the larger error: the caption names whose, per row."""
+    text = " ".join(render(lecture, 120).split())
+    named = []
+    for index, method in enumerate(("forward", "central")):
+        errors = {name: lecture.sweeps[name][index].best_error for name in lecture.point}
+        worse = max(errors, key=errors.get)
+        assert f"{max(errors.values()):.1e}" in text
+        named.append(f"{method} ∂f/∂{worse}")
+    assert ("error vs AD: the larger relative error of the 2 partials, here " + ", ".join(named)) in text

@@ -102,6 +102,9 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="scripts: trace the graph behind the N-th backward() call (default 1)")
     parser.add_argument("--merge-repeats", action="store_true",
                         help="scripts: merge identical repeated operations on the same tensors into one node")
+    parser.add_argument("--run-to-end", action="store_true",
+                        help="scripts: run the rest of the script after the traced backward() (default: stop there); "
+                             "arguments after -- go to the script: gradviz trace train.py -- --epochs 1")
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,9 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
     reason it cannot (it is refused before anything runs).
     """
     source = read_source(args.source)
+    if getattr(args, "script_args", None) is not None and source.kind != "script":
+        raise GradvizError(f"arguments after -- go to a script; {args.source} is "
+                           f"{'a model spec' if source.kind == 'spec' else 'an expression'}")
     keep = getattr(args, "keep", "full")
     if keep == "summaries":
         if source.kind != "spec":
@@ -204,8 +210,9 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
 
         from gradviz.sources.script import trace_script
 
-        return trace_script(source.text, args.backward, args.merge_repeats,
-                            stdout=sys.stderr if getattr(args, "json", False) else None)
+        return trace_script(source.text, args.backward, args.merge_repeats, getattr(args, "script_args", None),
+                            stdout=sys.stderr if getattr(args, "json", False) else None,
+                            run_to_end=getattr(args, "run_to_end", False))
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             console.print(run_map(descent, size.columns, height, args.cells))
         for line in verdict_lines(descent):
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, markup=False)  # the objective is the user's text
         return 0
     from gradviz.tui.descent import DescentApp
 

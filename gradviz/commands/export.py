@@ -76,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
     trace = load_trace(args, ("tangent", "reverse"))  # every pass, so steps are numbered as the stepper's
     wrt = check_wrt(trace, args)
     limit = args.max_nodes or NODE_LIMIT
-    fold = fold_from_args(trace, args, limit, terminal=False)
+    if args.max_nodes is None:  # a model opens as far as a readable picture allows; --max-nodes N opens more
+        from gradviz.commands.common import fold_choice
+        from gradviz.draw.export import EXPORT_MODULE_BUDGET
+
+        fold = fold_choice(trace, args).plan(trace.graph, limit, EXPORT_MODULE_BUDGET)
+    else:
+        fold = fold_from_args(trace, args, limit, terminal=False)
     if args.file is not None:
         path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit, args.scale, fold)
         print(f"wrote {path}")

@@ -65,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
             Path(args.svg).write_text(error_curve_svg(forward, central, title))
         except OSError as exc:
             raise ExportError(f"cannot write {args.svg}: {exc.strerror}") from None
-        console.print(f"wrote {args.svg}")
+        console.print(f"wrote {args.svg}", markup=False, highlight=False)  # a file name is not markup
     return 0

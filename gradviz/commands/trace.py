@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from gradviz.errors import GradvizError
@@ -30,7 +29,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
     add_fold_options(parser)
-    parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
+    parser.add_argument("--full", action="store_true",
+                        help="with --json: every tensor element as lists, not summaries (models, and an "
+                             "expression's tensors of more than 100 elements)")
+    parser.add_argument("--arrays", metavar="FILE.npz",
+                        help="with --json: also write every summarised tensor whole to this .npz file; "
+                             "each summary names its key there (numpy.load reads them back bit for bit)")
     parser.add_argument("--layers", action="store_true",
                         help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
     parser.add_argument("--show", metavar="NODE", action="append", default=[],
@@ -45,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.layers and (args.json or args.table_format):
         raise GradvizError(f"--layers prints the layers view; it has no {'--json' if args.json else '--format'} "
                            "form (gradviz export --layers -o FILE writes .svg, .html or .txt)")
+    if args.arrays is not None and (not args.json or args.full):
+        raise GradvizError("--arrays FILE.npz writes the tensors --json summarises: give --json, without --full")
+    if args.arrays is not None and not args.arrays.endswith(".npz"):
+        raise GradvizError(f"--arrays {args.arrays}: the file name must end in .npz")
     if args.decimals is not None and not 0 <= args.decimals <= 17:
         raise GradvizError(f"--decimals {args.decimals} is out of range: 0 to 17")
     mode = PASS_OF_MODE[args.mode]
@@ -60,13 +68,18 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(WRITERS[args.table_format](trace, args.decimals))
     elif args.json:
-        from gradviz.views.json_report import trace_to_json
+        from gradviz.views.json_report import ArrayFile, dump_json, trace_to_json
 
-        report = trace_to_json(trace, args.source, full=args.full)
+        arrays = ArrayFile(args.arrays) if args.arrays is not None else None
+        report = trace_to_json(trace, args.source, full=args.full, arrays=arrays)
+        if arrays is not None:
+            try:
+                arrays.write(args.arrays)
+            except OSError as exc:
+                raise GradvizError(f"cannot write {args.arrays}: {exc.strerror or exc}") from None
         if args.check:
             report["check"] = _check(trace, args).to_json()
-        json.dump(report, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        dump_json(report, sys.stdout)
     else:
         from rich.console import Console
 

@@ -49,6 +49,7 @@ def find_issues(trace: Trace) -> list[Finding]:
     found += activations(trace)
     found += dropout_modes(trace)
     found += intended_masks(trace)
+    found += discarded_values(trace)
     return found
 
 
@@ -97,6 +98,18 @@ def intended_masks(trace: Trace) -> list[Finding]:
         found.append(Finding("masked", region.origin, f"{region.positions} masked position"
                                                       f"{'s' if region.positions != 1 else ''}, -inf by design "
                                                       f"(made finite again by {ends})"))
+    return found
+
+
+def discarded_values(trace: Trace) -> list[Finding]:
+    """A note per region of NaN/Inf that a later op throws away before the loss (not an error)."""
+    if trace.first_nonfinite() is not None and trace.first_nonfinite()[0] == "value":
+        return []  # a real NaN/Inf reached an output: the regions were not computed as discarded
+    found = []
+    for region in trace.discarded_regions():
+        ends = ", ".join(trace.graph.nodes[i].label for i in region.ends) or "nothing"
+        found.append(Finding("discarded", region.origin,
+                             f"{region.count} NaN/Inf never reach the loss or its gradient: thrown away by {ends}"))
     return found
 
 
@@ -260,12 +273,56 @@ def gradient_scale(trace: Trace) -> list[Finding]:
             if any(u not in vanishing for u in users):  # the node where it starts
                 before = len(graph.ancestors(i) & vanishing) - 1
                 more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
+                reason = _structural_zero(trace, i, ratio, vanishing)
+                if reason is not None:
+                    found.append(Finding("structural-zero", i, f"‖{bar(graph.nodes[i].label, output)}‖ is "
+                                                               f"{fmt_scalar(ratio[i], 2)} × ‖∂{output}/∂output‖: "
+                                                               f"zero by construction, {reason}"))
+                    continue
                 found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                      f"‖∂{output}/∂output‖{more}"))
         for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
             found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
                                                  f"‖∂{output}/∂output‖"))
     return found
+
+
+STRUCTURAL_SEARCH = 400  # nodes looked at downstream for the op that makes a shift vanish
+NORMALISATIONS = ("batch_norm", "batchnorm", "layer_norm", "layernorm", "group_norm", "groupnorm",
+                  "instance_norm", "instancenorm")
+
+
+def _structural_zero(trace: Trace, node_id: int, ratio: dict[int, float], vanishing: set[int]) -> str | None:
+    """Why a vanishing adjoint is exactly zero by construction, or None when it may be a real problem.
+
+    A tensor broadcast into a bigger one (a bias over a batch, over positions) gets the sum
+    of the bigger one's adjoint over the broadcast positions. When that adjoint is not small
+    but its sum is, the terms cancel: the loss does not change when the tensor shifts. The
+    downstream op that makes a shift change nothing names the reason: a softmax (adding the
+    same amount to every score of a row, as a key projection's bias does) or a normalisation
+    that subtracts the mean (BatchNorm after a convolution with a bias)."""
+    graph = trace.graph
+    size = np.size(trace.values[node_id])
+    users = [u for u in graph.users(node_id) if u in ratio and u not in vanishing]
+    if not users or any(np.size(trace.values[u]) <= size for u in users):
+        return None
+    seen, frontier = set(users), list(users)
+    while frontier and len(seen) < STRUCTURAL_SEARCH:
+        nxt = []
+        for n in frontier:
+            op, label = graph.nodes[n].op.lower(), graph.nodes[n].label
+            if "softmax" in op:
+                named = label if "softmax" in label.lower() else f"the softmax {label}"
+                return f"{named} is shift-invariant: the same amount added to every score of a row changes nothing"
+            if any(name in op for name in NORMALISATIONS):
+                named = label if "norm" in label.lower() or "bn" in label.lower() else f"the normalisation {label}"
+                return f"{named} subtracts the mean: a constant shift before it changes nothing"
+            for u in graph.users(n):
+                if u not in seen:
+                    seen.add(u)
+                    nxt.append(u)
+        frontier = nxt
+    return None
 
 
 def _is_float(value: object) -> bool:

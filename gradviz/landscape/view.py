@@ -49,10 +49,13 @@ def landscape_svg(land: Landscape) -> str:
 
 def landscape_summary(land: Landscape) -> str:
     """Plain numbers: the centre, the range, and the projected trajectory."""
+    window = landscape_surface(land).window  # what the map's axes span: cells centred on the grid points
     lines = [landscape_title(land),
              f"loss at θ*: {land.centre_value:.6g} (grid centre {land.values[len(land.betas) // 2, len(land.alphas) // 2]:.6g})",
              f"grid: min {land.values.min():.6g}, max {land.values.max():.6g}; "
-             f"{land.axis_names[0]} and {land.axis_names[1]} in [{land.alphas[0]:.4g}, {land.alphas[-1]:.4g}]"]
+             f"{land.axis_names[0]} and {land.axis_names[1]} at points in [{land.alphas[0]:.4g}, {land.alphas[-1]:.4g}]; "
+             f"the map's cells around them span [{window.x0:.4g}, {window.x1:.4g}] × [{window.y0:.4g}, {window.y1:.4g}], "
+             "as its axes show"]
     if land.note:
         lines.append(f"note: {land.note}")
     if land.trajectory is not None:

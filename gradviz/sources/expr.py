@@ -58,6 +58,10 @@ class _Proto:
     source: str
     name: str | None = None
     spelled: str | None = None  # the function's name as written, where an alias (ln for log)
+    rebinds: str | None = None  # the name this node's label is a later value of (c₂ of c)
+
+
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 class _Builder:
@@ -75,6 +79,7 @@ class _Builder:
         self.names: dict[str, int] = {}  # assigned names → proto index
         self.used_names: set[str] = set()
         self.consumed: set[str] = set()  # assigned names a later statement uses
+        self.assignments: dict[str, int] = {}  # name → how many op nodes it has named (rebinding)
         self.dropouts = 0
 
     # -- errors ----------------------------------------------------------------------
@@ -106,19 +111,21 @@ class _Builder:
         outputs: dict[str, int] = {}
         bare: list[int] = []
         for statement in module.body:
-            if isinstance(statement, ast.Assign):
-                if len(statement.targets) != 1 or not isinstance(statement.targets[0], ast.Name):
+            if isinstance(statement, (ast.Assign, ast.AugAssign)):
+                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                if len(targets) != 1 or not isinstance(targets[0], ast.Name):
                     raise self.fail("only 'name = expression' assignments are supported", statement)
-                name = statement.targets[0].id
+                name = targets[0].id
                 if name in FUNCTIONS:
                     raise self.fail(f"'{name}' is a function name and cannot be assigned", statement)
                 if name in self.used_names and name not in self.names:
                     raise self.fail(f"'{name}' is assigned after it is used as an input", statement)
-                index = self.visit(statement.value, 0)
-                self.names[name] = index
-                self.consumed.discard(name)
-                if self.protos[index].name is None and self.protos[index].op not in ("input", "const"):
-                    self.protos[index].name = name
+                value = statement.value
+                if isinstance(statement, ast.AugAssign):  # c += x is c = c + x, as in Python
+                    load = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), statement.target)
+                    value = ast.copy_location(ast.BinOp(left=load, op=statement.op, right=value), statement)
+                index = self.visit(value, 0)
+                self.bind(name, index)
                 outputs[name] = index
             elif isinstance(statement, ast.Expr):
                 bare.append(self.visit(statement.value, 0))
@@ -128,6 +135,19 @@ class _Builder:
                 raise self.fail(f"'{type(statement).__name__.lower()}' statements are not supported", statement)
         final = {name: i for name, i in outputs.items() if name not in self.consumed}
         return self.name_outputs(final, bare)
+
+    def bind(self, name: str, index: int) -> None:
+        """`name = …`: the name now means this node; a new op node is labelled after it,
+        the k-th value a name takes as name with subscript k (c, c₂, c₃…), as Python rebinds."""
+        self.names[name] = index
+        self.consumed.discard(name)
+        proto = self.protos[index]
+        if proto.name is None and proto.op not in ("input", "const"):
+            count = self.assignments.get(name, 0) + 1
+            self.assignments[name] = count
+            proto.name = name if count == 1 else f"{name}{str(count).translate(SUBSCRIPTS)}"
+            if count > 1:
+                proto.rebinds = name
 
     def name_outputs(self, assigned: dict[str, int], bare: list[int]) -> dict[str, int]:
         outputs = dict(assigned)
@@ -218,6 +238,11 @@ class _Builder:
         return self.add("transpose", (self.visit(node.value, depth),), {}, self.segment(node))
 
     def visit_Call(self, node: ast.Call, depth: int) -> int:
+        func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr in FUNCTIONS and FUNCTIONS[func.attr][1] == 1
+                and not node.args and not node.keywords):  # z.relu(), as micrograd writes it: relu(z)
+            node = ast.copy_location(ast.Call(func=ast.copy_location(ast.Name(id=func.attr, ctx=ast.Load()), func),
+                                              args=[func.value], keywords=[]), node)
         if not isinstance(node.func, ast.Name):
             raise self.fail("only calls of named functions like exp(x) are supported", node)
         fname = node.func.id
@@ -354,6 +379,8 @@ def _assemble(protos: list[_Proto], outputs: dict[str, int]) -> Graph:
         p = protos[old]
         in_labels = [labels[i] for i in p.inputs]
         meta = {"source": p.source}
+        if p.rebinds:
+            meta["rebinds"] = p.rebinds
         if p.op not in ("input", "const"):
             meta.update(describe(p.op, labels[old], in_labels, p.attrs, [protos[i] for i in p.inputs], p.spelled))
         nodes.append(Node(new_id[old], p.op, tuple(new_id[i] for i in p.inputs), labels[old],

@@ -12,6 +12,9 @@ identical repeated ops can be merged into one node (`--merge-repeats`).
 from __future__ import annotations
 
 import operator
+import sys
+from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Mapping
 
 import torch
@@ -38,6 +41,75 @@ INFIX_METHODS = {"div": operator.truediv, "add": operator.add, "sub": operator.s
                  "matmul": operator.matmul, "neg": operator.neg, "pow": operator.pow}
 
 
+_LIBRARY_DIRS = tuple(str(Path(m.__file__).resolve().parent) for m in (torch, sys.modules["gradviz"]))
+USER_FRAMES = 6  # frames of the user's code kept per recorded tensor, innermost first
+
+
+def user_frames(limit: int = USER_FRAMES) -> list[FrameType]:
+    """The frames of the user's code on the stack now (any module but torch's and gradviz's)."""
+    frames = []
+    frame = sys._getframe(1)
+    while frame is not None and len(frames) < limit:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<frozen"):
+            frames.append(frame)
+        frame = frame.f_back
+    return frames
+
+
+def local_name(value: Any, frames: list[FrameType]) -> str | None:
+    """The name a frame's locals give this very object (innermost frame first), if any."""
+    for frame in frames:
+        for name, bound in list(frame.f_locals.items()):
+            if bound is value and not name.startswith("_") and name != "self":
+                return name
+    return None
+
+
+def changes_in_place(name: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether a torch function of this name writes into a tensor it was given (add_, __setitem__, out=)."""
+    return ((name.endswith("_") and not name.startswith("__")) or name.startswith("__i")
+            or name in ("__setitem__", "__set__") or "out" in kwargs)  # __set__: `p.data = …` swaps its memory
+
+
+class ValueGuard:
+    """Keeps a trace's values as they were at its backward(): a tensor the code is about to change
+    in place (an optimizer's step, a `.data` write) is copied first. Only those are copied: a
+    tensor is matched by its storage, and skipped when its version counter shows it changed
+    already (too late to copy, and said so by `changed_unseen`)."""
+
+    def __init__(self, values: Any):
+        self.values = values
+        self.pending: dict[int, list[tuple[int, torch.Tensor, int]]] = {}  # storage → (index, tensor, version)
+        for index, tensor in values.tensors():
+            try:
+                key = tensor.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                continue  # no plain storage (sparse, meta): nothing to guard
+            if tensor.numel():
+                self.pending.setdefault(key, []).append((index, tensor, tensor._version))
+
+    def before_change(self, args: tuple, kwargs: Mapping[str, Any]) -> None:
+        """Copy every guarded tensor sharing storage with what this call writes (its self, or out=)."""
+        written = tree_flatten((args[:1], kwargs.get("out")))[0]
+        for tensor in written:
+            if not isinstance(tensor, torch.Tensor) or not self.pending:
+                continue
+            try:
+                key = tensor.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):
+                continue
+            for index, original, version in self.pending.pop(key, []):
+                if original._version == version:
+                    self.values.freeze(index)
+                else:
+                    self.pending.setdefault(-1, []).append((index, original, version))
+
+    def changed_unseen(self) -> int:
+        """How many guarded tensors changed without passing through before_change."""
+        return sum(t._version != v for entries in self.pending.values() for _, t, v in entries)
+
+
 class CodeRecorder(Recorder):
     """The fallback Recorder for free-standing code: leaves by requires_grad, names resolved late."""
 
@@ -49,11 +121,17 @@ class CodeRecorder(Recorder):
         self.seen: dict[Any, int] = {}  # merge key → step of the first result
         self.calls: dict[int, tuple[Any, str, Any, Any]] = {}  # step → (fn, op, shown args, shown kwargs)
         self.paths: dict[int, str] = {}
+        self.guard: ValueGuard | None = None  # after the capture: the trace's values, kept as they were
+        self.frames_of: dict[int, list[FrameType]] = {}  # step → the user's frames when it was made
+        self.unnamed: dict[int, str] = {}  # id(module) → ClassName, ClassName_1…: one name per instance
+        self.batch_size: int | None = None  # the leading size of the first top-level module call's input
 
     # -- recording -----------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
+        if self.guard is not None and changes_in_place(name, kwargs):
+            self.guard.before_change(args, kwargs)
         if self.done or name in PASS_THROUGH or not torch.is_grad_enabled():
             return func(*args, **kwargs)
         if name == "backward":
@@ -90,6 +168,17 @@ class CodeRecorder(Recorder):
             return None
         return key
 
+    def _leaf(self, tensor: torch.Tensor, kind: str, label: str, module: str | None) -> int:
+        index = super()._leaf(tensor, kind, label, module)
+        self.frames_of[index] = user_frames()
+        return index
+
+    def enter(self, path: str, module: torch.nn.Module, args: tuple = ()) -> None:
+        if not self.stack and self.batch_size is None and args and isinstance(args[0], torch.Tensor) \
+                and args[0].ndim >= 2:
+            self.batch_size = int(args[0].shape[0])
+        super().enter(path, module)
+
     def _source(self, tensor: torch.Tensor) -> int:
         """A tensor from outside the recording: a parameter, an input (requires grad) or a constant."""
         index = self.step_of.get(id(tensor))
@@ -108,7 +197,9 @@ class CodeRecorder(Recorder):
         super()._record(func, name, args, kwargs, out, edges)
         shown = tree_map(lambda a: Ref(self.step_of[id(a)]) if isinstance(a, torch.Tensor) and id(a) in self.step_of
                          else a, (args, kwargs))
+        frames = user_frames() if len(self.steps) > before else []
         for step in self.steps[before:]:
+            self.frames_of[step.index] = frames
             if step.kind == "call" and not step.container:
                 op = name.strip("_") or "op"
                 fn = DUNDER_OPERATORS.get(name) or (INFIX_METHODS.get(op) if not kwargs else None) or func
@@ -116,14 +207,23 @@ class CodeRecorder(Recorder):
 
     # -- module paths (for naming and grouping) ---------------------------------------------
     def module_path(self, module: torch.nn.Module) -> str:
-        """`model.fc1` for a module reachable from a variable of the code, else its class name."""
+        """`model.fc1` for a module reachable from a variable of the code (the running frames'
+        locals first, in any module), else its class name made unique per instance (Conv2d,
+        Conv2d_1): two modules of one class are two frames of the picture."""
+        if id(module) in self.unnamed:  # searched for once already: not held by any variable
+            return self.unnamed[id(module)]
         if id(module) not in self.paths:
-            for namespace in self.names():
+            namespaces = [frame.f_locals for frame in user_frames()] + list(self.names())
+            for namespace in namespaces:
                 for var, value in list(namespace.items()):
-                    if isinstance(value, torch.nn.Module):
+                    if isinstance(value, torch.nn.Module) and var != "self" and not var.startswith("_"):
                         for sub, m in value.named_modules():
                             self.paths.setdefault(id(m), f"{var}.{sub}" if sub else var)
-        return self.paths.get(id(module), type(module).__name__)
+        if id(module) in self.paths:
+            return self.paths[id(module)]
+        if id(module) not in self.unnamed:
+            self.unnamed[id(module)] = unique_label(type(module).__name__, set(self.unnamed.values()))
+        return self.unnamed[id(module)]
 
     # -- the trace -------------------------------------------------------------------------
     def trace(self, loss: torch.Tensor, output_name: str, info: dict[str, Any]) -> Trace:
@@ -150,16 +250,23 @@ class CodeRecorder(Recorder):
         # the model report's statistics.
         scalar = all(t.numel() == 1 for t in tensors.values())
         info = {"source": "script" if scalar else "model", "level": "autograd",
-                "dtype": str(loss.dtype).removeprefix("torch."), **info}
+                "dtype": str(loss.dtype).removeprefix("torch."),
+                **({"batch_size": self.batch_size} if self.batch_size is not None else {}), **info}
         trace = to_trace(program, run, info)
         return rename_output(trace, output_name)
 
     def _name(self, keep: set[int], output: int, output_name: str) -> None:
         """Leaves after the variables that hold them, ops v1, v2… (or their module), the output by name."""
         found: dict[int, str] = {}
-        for namespace in self.names():
+        frames: dict[int, FrameType] = {}  # the user's frames the kept steps were made in, in order
+        for index in sorted(keep):
+            for frame in self.frames_of.get(index, []):
+                frames.setdefault(id(frame), frame)
+        for namespace in [*(frame.f_locals for frame in frames.values()), *self.names()]:
             for var, value in list(namespace.items()):
-                if isinstance(value, torch.Tensor) and not var.startswith("_"):
+                if var == "self" or var.startswith("_"):
+                    continue
+                if isinstance(value, torch.Tensor):
                     found.setdefault(id(value), var)
                 elif isinstance(value, torch.nn.Module):
                     for pname, param in value.named_parameters():
@@ -167,7 +274,8 @@ class CodeRecorder(Recorder):
         taken: set[str] = set()
         for step in self.steps:
             if step.index in keep and step.kind in ("input", "param", "const"):
-                wanted = found.get(id(step.value)) or step.label.rstrip("_0123456789") or step.kind
+                wanted = (found.get(id(step.value)) or local_name(step.value, self.frames_of.get(step.index, []))
+                          or step.label.rstrip("_0123456789") or step.kind)
                 step.label = unique_label(wanted, taken)
                 if step.kind == "param" and "." in step.label:
                     step.module = step.label.rpartition(".")[0]
@@ -180,6 +288,8 @@ class CodeRecorder(Recorder):
                 step.label = unique_label(output_name, taken)
             elif step.module and (step.label == step.module or step.label.startswith(step.module + "_")):
                 step.label = unique_label(step.module, taken)  # the result a module returned
+            elif (name := local_name(self.tensors[index], self.frames_of.get(index, []))) is not None:
+                step.label = unique_label(name, taken)  # `h = torch.tanh(z)`: the code calls it h
             else:
                 count += 1
                 step.label = unique_label(f"v{count}", taken)
@@ -204,7 +314,7 @@ def rename_output(trace: Trace, name: str) -> Trace:
 def install_module_hooks(recorder: CodeRecorder) -> Callable[[], None]:
     """Global forward hooks that tell the recorder which module runs; returns their remover."""
     pre = torch.nn.modules.module.register_module_forward_pre_hook(
-        lambda module, args: recorder.enter(recorder.module_path(module), module))
+        lambda module, args: recorder.enter(recorder.module_path(module), module, args))
     post = torch.nn.modules.module.register_module_forward_hook(
         lambda module, args, out: recorder.leave(out), always_call=True)
 

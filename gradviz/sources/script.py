@@ -3,8 +3,11 @@
 `gradviz trace snippet.py` runs the script as `python snippet.py` would (as __main__,
 its folder first on sys.path, its own output kept), records every torch operation
 until the chosen `backward()` call, lets that call run (so the script's own prints of
-`x1.grad` are unchanged), captures the Trace on the same graph, and then lets the rest
-of the script run without recording. **Running a script executes its code.**
+`x1.grad` are unchanged), captures the Trace on the same graph, and then stops the
+script there (a training script would otherwise run all its epochs first), or with
+`run_to_end` lets the rest run without recording: the values shown stay those of the
+traced backward (a tensor the rest changes in place is copied just before it changes).
+**Running a script executes its code.**
 
 A .py file that defines the spec names (build_model, loss, make_data) is a spec; any
 other .py file is a script.
@@ -48,9 +51,15 @@ class ScriptError(SpecError):
     """The script failed, or never called backward() as often as asked."""
 
 
+class StopAfterBackward(BaseException):
+    """Raised out of the traced backward() to end the script there (a BaseException, so the
+    script's own `except Exception` does not swallow it)."""
+
+
 def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = False,
-                 argv: list[str] | None = None, stdout: Any = None) -> Trace:
-    """Run the script at `path` and return the Trace of its `backward`-th backward() call.
+                 argv: list[str] | None = None, stdout: Any = None, run_to_end: bool = False) -> Trace:
+    """Run the script at `path` (with `argv` as its arguments) and return the Trace of its
+    `backward`-th backward() call; the script stops right after that call unless `run_to_end`.
 
     The script's standard output goes to `stdout` when given (the JSON writer sends it
     to stderr so that its own output stays valid JSON).
@@ -58,7 +67,7 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
     import torch
 
     from gradviz.sources.model.fallback import FallbackFailed
-    from gradviz.sources.recorded import CodeRecorder, install_module_hooks
+    from gradviz.sources.recorded import CodeRecorder, ValueGuard, install_module_hooks
 
     path = Path(path)
     if backward < 1:
@@ -95,6 +104,11 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
                                               "merge_repeats": merge_repeats})
             except FallbackFailed as exc:
                 caught["error"] = str(exc)
+                return result
+            # Guarded either way: code the stop still runs (finally blocks, context exits) must not change them.
+            self.guard = ValueGuard(caught["trace"].values)
+            if not run_to_end:
+                raise StopAfterBackward
             return result
 
     recorder = ScriptRecorder(merge_repeats, lambda: frames + [namespace])
@@ -109,6 +123,9 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
     try:
         with redirect, recorder:
             exec(code, namespace)  # noqa: S102 - running the user's script is what was asked for
+    except StopAfterBackward:
+        print(f"gradviz: stopped the script right after its backward() call {backward} "
+              "(--run-to-end runs the rest)", file=sys.stderr)
     except SystemExit as exc:
         if "trace" not in caught and exc.code not in (None, 0):
             raise ScriptError(f"{path}: the script exited with status {exc.code} before its backward() call") from None
@@ -125,6 +142,9 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
         sys.path[:] = old_path
     if "error" in caught:
         raise ScriptError(f"{path}: backward() call {backward}: {caught['error']}")
+    if recorder.guard is not None and recorder.guard.changed_unseen():
+        print(f"gradviz: {recorder.guard.changed_unseen()} tensors of the trace were changed in place after the "
+              "traced backward() by code gradviz could not see: their values are shown as changed", file=sys.stderr)
     if "trace" not in caught:
         calls = recorder.calls_seen
         raise ScriptError(f"{path}: the script called backward() {calls} time{'s' if calls != 1 else ''}; "

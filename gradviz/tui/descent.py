@@ -29,7 +29,7 @@ def _num(x: float) -> str:
 
 
 def step_text(run: DescentRun, index: int, k: int) -> Text:
-    """The panel: path `index` at step k: θ, f(θ), ∇f, η∇f and the update made."""
+    """The panel: path `index` at step k: θ, f(θ), ∇f and the step taken (η∇f for GD, Δθ otherwise)."""
     path = run.paths[index]
     several = len({tuple(p.start) for p in run.paths}) > 1
     x, y = run.objective.names
@@ -42,10 +42,12 @@ def step_text(run: DescentRun, index: int, k: int) -> Text:
     out.append(f"θ{step.k}  = ({_num(step.theta[0])}, {_num(step.theta[1])})\n")
     out.append(f"f(θ) = {_num(step.value)}\n")
     out.append(f"∇f   = ({_num(step.grad[0])}, {_num(step.grad[1])})\n")
-    eta = path.lr * step.grad
-    out.append(f"η∇f  = ({_num(eta[0])}, {_num(eta[1])})\n")
-    if path.optimizer != "gd":
+    if path.optimizer == "gd":  # its step is −η∇f
+        eta = path.lr * step.grad
+        out.append(f"η∇f  = ({_num(eta[0])}, {_num(eta[1])})\n")
+    else:  # momentum and Adam do not step by η∇f: show only the step they take
         out.append(f"Δθ   = ({_num(step.update[0])}, {_num(step.update[1])})\n")
+        out.append(f"(the step {path.optimizer} takes)\n", style="dim")
     out.append(f"\n∂f/∂{x}, ∂f/∂{y}: gradviz's reverse pass\n(s opens the stepper at θ)\n", style="dim")
     out.append("\npaths\n", style="bold")
     for i, p in enumerate(run.paths):

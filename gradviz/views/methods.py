@@ -36,22 +36,35 @@ def side_by_side(c: Comparison) -> Table:
         table.add_column(f"∂{c.output}/∂{name}", justify="right")
     table.add_column("error vs AD", justify="right", no_wrap=True)
     table.add_column("how")
+    names = list(c.point)
+    worse: list[str] = []  # per method: the partial whose error the column shows
     for index, method in enumerate(("forward", "central")):
-        sweeps = [c.sweeps[name][index] for name in c.point]
+        sweeps = [c.sweeps[name][index] for name in names]
         steps = sorted({_h(s.best_step) for s in sweeps})
-        worst = max(s.best_error for s in sweeps)
-        table.add_row(f"{method} differences", *(_num(s.estimates[s.best]) for s in sweeps), _err(worst),
+        errors = [s.best_error for s in sweeps]
+        worse.append(f"{method} ∂{c.output}/∂{names[_largest(errors)]}")
+        table.add_row(f"{method} differences", *(_num(s.estimates[s.best]) for s in sweeps), _err(max(errors)),
                       f"best h {', '.join(steps)}")
     if c.symbolic is not None:
-        errors = [abs(c.symbolic.values[n] - c.ad[n]) / (abs(c.ad[n]) or 1.0) for n in c.point]
-        sizes = ", ".join(str(c.symbolic.sizes[n]) for n in c.point)
-        table.add_row("symbolic (SymPy)", *(_num(c.symbolic.values[n]) for n in c.point), _err(max(errors)),
+        errors = [abs(c.symbolic.values[n] - c.ad[n]) / (abs(c.ad[n]) or 1.0) for n in names]
+        worse.append(f"symbolic ∂{c.output}/∂{names[_largest(errors)]}" if max(errors) > 0 else "symbolic exact")
+        sizes = ", ".join(str(c.symbolic.sizes[n]) for n in names)
+        table.add_row("symbolic (SymPy)", *(_num(c.symbolic.values[n]) for n in names), _err(max(errors)),
                       f"{sizes} ops")
     else:
         table.add_row("symbolic (SymPy)", *("—" for _ in c.point), "—", "stopped: see below")
     ad_note = "1 reverse pass"
     table.add_row("automatic (AD)", *(_num(c.ad[n]) for n in c.point), "reference", ad_note)
+    if len(names) > 1:  # one column for several partials: say whose error it is
+        table.caption = Text(f"error vs AD: the larger relative error of the {len(names)} partials, here "
+                             + ", ".join(worse), style="dim")
+        table.caption_justify = "left"
     return table
+
+
+def _largest(errors: list[float]) -> int:
+    """The index of the largest error (a NaN, an overflowed step, counts as largest)."""
+    return max(range(len(errors)), key=lambda i: (math.isnan(errors[i]), errors[i]))
 
 
 def error_plot(forward: Sweep, central: Sweep, width: int = 72, height: int = 12) -> list[Text]:

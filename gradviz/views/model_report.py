@@ -72,7 +72,7 @@ def graph_table(trace: Trace, findings: list[Finding] | None = None) -> Table:
         if node.meta.get("names"):  # one tensor under several names (tied weights)
             definition.append(" shared: " + " = ".join(node.meta["names"]), style="dim")
         value = trace.values[node.id]
-        table.add_row(label, definition, fmt_shape(value.shape), str(node.meta.get("dtype", value.dtype)),
+        table.add_row(label, definition, fmt_shape(value.shape), Text(str(node.meta.get("dtype", value.dtype))),
                       Text(node.meta.get("module") or "", style="dim"))
     return table
 
@@ -83,7 +83,7 @@ def tensor_table(trace: Trace, output: str = "loss") -> Table:
     with_bad = trace.first_nonfinite() is not None
     facts = facts_of(trace)  # each tensor's statistics once, shared with --json and the drawing
     facts.prefetch_stats([*trace.values, *(adjoints or ())])
-    table = Table(title=f"tensors: value v, then (dim) adjoint v̄ = ∂{output}/∂·",
+    table = Table(title=Text(f"tensors: value v, then (dim) adjoint v̄ = ∂{output}/∂·", style="table.title"),
                   title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("node", no_wrap=True, max_width=24, overflow="ellipsis")
     for name in STATS if with_bad else STATS[:-1]:
@@ -124,7 +124,7 @@ def edge_sums(trace: Trace, output: str = "loss") -> Table | None:
             total = sum(np.asarray(v, dtype=np.float64) for _, v in terms)
             total_norm = l2_norm(total)
             difference = float(np.max(np.abs(total - adjoint))) if np.size(adjoint) else 0.0
-        table.add_row(node.label, parts, fmt_scalar(total_norm, 3), fmt_scalar(_norm(adjoint), 3),
+        table.add_row(Text(node.label), Text(parts), fmt_scalar(total_norm, 3), fmt_scalar(_norm(adjoint), 3),
                       fmt_scalar(difference, 2))
     if rows > MAX_SUM_ROWS:
         table.caption = f"… and {rows - MAX_SUM_ROWS} more nodes"
@@ -135,7 +135,7 @@ def _norm(value) -> float:
     return value.norm if isinstance(value, TensorStats) else l2_norm(value)
 
 
-NOTES = {"masked"}  # findings that say what was seen, not what is wrong
+NOTES = {"masked", "discarded", "structural-zero"}  # findings that say what was seen, not what is wrong
 
 
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
@@ -148,8 +148,8 @@ def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     table.add_column(style="bold")
     table.add_column()
     for f in findings:
-        table.add_row(Text(f.kind, style="bold cyan") if f.kind in NOTES else f.kind, trace.graph.nodes[f.node].label,
-                      f.message)
+        table.add_row(Text(f.kind, style="bold cyan" if f.kind in NOTES else ""), Text(trace.graph.nodes[f.node].label),
+                      Text(f.message))
     return table
 
 

@@ -29,10 +29,10 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
     table.add_column("definition")
     table.add_column("value", justify="right")
     if show_tangent:
-        table.add_column(f"tangent ∂·/∂{wrt}", justify="right")
+        table.add_column(Text(f"tangent ∂·/∂{wrt}"), justify="right")
     if show_adjoint:
         for output in trace.adjoints:
-            table.add_column(f"adjoint ∂{output}/∂·", justify="right")
+            table.add_column(Text(f"adjoint ∂{output}/∂·"), justify="right")
     first = trace.first_nonfinite()
     for node in trace.graph.nodes:
         if node.op == "const":
@@ -63,19 +63,19 @@ def adjoint_sums(trace: Trace) -> Table | None:
             terms = [v for _, v in trace.edge_terms(output, node.id) if v is not None]
             if len(terms) > 1:
                 prefix = f"[{output}] " if len(trace.adjoints) > 1 else ""
-                table.add_row(prefix + adjoint_equation(trace, output, node.id))
+                table.add_row(Text(prefix + adjoint_equation(trace, output, node.id)))
                 rows += 1
     return table if rows else None
 
 
 def tangent_chain(trace: Trace, wrt: str) -> Table:
     """Forward mode's chain rule at each op node, for input `wrt`."""
-    table = Table(title=f"tangents (forward mode, ∂·/∂{wrt})", title_justify="left",
+    table = Table(title=Text(f"tangents (forward mode, ∂·/∂{wrt})", style="table.title"), title_justify="left",
                   show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column()
     for node in trace.graph.nodes:
         if not node.is_leaf:
-            table.add_row(tangent_equation(trace, wrt, node.id))
+            table.add_row(Text(tangent_equation(trace, wrt, node.id)))
     return table
 
 
@@ -86,9 +86,9 @@ def gradients_table(trace: Trace) -> Table:
     table.add_column("")
     labels = trace.input_labels
     for label in labels:
-        table.add_column(f"∂·/∂{label}", justify="right")
+        table.add_column(Text(f"∂·/∂{label}"), justify="right")
     for output in trace.adjoints:
-        table.add_row(output, *[_number(trace.gradient(output, label)) for label in labels])
+        table.add_row(Text(output), *[_number(trace.gradient(output, label)) for label in labels])
     return table
 
 
@@ -142,6 +142,13 @@ def nonfinite_note(trace: Trace) -> Text | None:
     return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
 
 
+def rebinding_note(trace: Trace) -> Text | None:
+    """Which labels are later values of a name assigned again (c₂ of c), or None."""
+    lines = [f"{node.label}: a later value of {node.meta['rebinds']} (the name was assigned again)"
+             for node in trace.graph.nodes if node.meta.get("rebinds")]
+    return Text("\n".join(lines), style="dim") if lines else None
+
+
 def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Group:
     """Everything `gradviz trace` prints, in order (a model's tensors: see model_report)."""
     from gradviz.views.model_report import is_model_trace, model_report
@@ -149,6 +156,9 @@ def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Gro
     if is_model_trace(trace):
         return model_report(trace)
     parts: list[RenderableType] = [trace_table(trace, mode, wrt), Text()]
+    rebound = rebinding_note(trace)
+    if rebound is not None:
+        parts += [rebound, Text()]
     if mode in ("tangent", "all") and wrt in trace.tangents:
         parts += [tangent_chain(trace, wrt), Text()]
     if mode in ("reverse", "all"):

@@ -86,7 +86,9 @@ _LATEX_SYMBOLS = {
     "∂": r"\partial ", "Σ": r"\sum ", "√": r"\sqrt ", "@": r"\,@\,", "→": r"\to ", "×": r"\times ",
     "%": r"\%", "#": r"\#", "&": r"\&", "_": r"\_", "…": r"\dots ",
 }
-_TOKEN = re.compile(r"([A-Za-z][A-Za-z_.]*?)(\d*)(?![A-Za-z_.\d])|(.)", re.S)
+# A name and its index: v12, sigmoid_1, or c₂ (a name assigned again, see sources.expr).
+_TOKEN = re.compile(r"([A-Za-z][A-Za-z_.]*?)([\d₀-₉]*)(?![A-Za-z_.\d₀-₉])|(.)", re.S)
+_PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _MATH_WORDS = {"exp", "log", "ln", "sin", "cos", "tanh", "max", "min", "sum", "mean", "norm", "sqrt", "abs",
                "relu", "softplus", "bce", "mse", "dropout", "axis", "input", "parameter"}
 
@@ -96,7 +98,7 @@ def latex_math(text: str) -> str:
     def token(match: re.Match) -> str:
         if match.group(3) is not None:
             return _LATEX_SYMBOLS.get(match.group(3), match.group(3))
-        word, digits = match.group(1), match.group(2)
+        word, digits = match.group(1), match.group(2).translate(_PLAIN_DIGITS)
         if digits and word.endswith("_") and len(word) > 1:  # sigmoid_1: the index is the subscript
             word = word[:-1]
         if len(word) > 1 or word in _MATH_WORDS:

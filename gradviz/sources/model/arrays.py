@@ -53,6 +53,18 @@ class TensorArrays(Sequence):
     def __repr__(self) -> str:
         return f"TensorArrays({len(self)} arrays)"
 
+    def tensors(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """(index, tensor) of every item still backed by a tensor."""
+        return ((i, t) for i, t in enumerate(self._items) if isinstance(t, torch.Tensor))
+
+    def freeze(self, index: int) -> None:
+        """Keep item `index` as it is now: a copy, since the tensor behind it is about to change."""
+        item = self._items[index]
+        if isinstance(item, torch.Tensor):
+            self._items[index] = item.detach().clone()
+        if self._arrays[index] is not _PENDING and self._arrays[index] is not None:
+            self._arrays[index] = np.array(self._arrays[index], copy=True)  # a view already handed out
+
 
 class EdgeTerms(Mapping):
     """Edge → contribution, converted when first read; a source's only edge reads its adjoint."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -30,7 +31,8 @@ class FindingsList(OptionList):
         for f in findings:
             node = getattr(f, "node", None)
             label = trace.graph.nodes[node].label if isinstance(node, int) else str(node or "")
-            options.append(Option(f"{getattr(f, 'kind', '?')}: {label}: {getattr(f, 'message', f)}"))
+            # Content, not a str: Textual reads a str as markup and drops what looks like a tag ([a > 0]).
+            options.append(Option(Content(f"{getattr(f, 'kind', '?')}: {label}: {getattr(f, 'message', f)}")))
         super().__init__(*options, id=id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
