@@ -41,6 +41,9 @@ def add_parser(subparsers) -> None:
     add_fold_options(parser)
     parser.add_argument("--layers", action="store_true",
                         help="write the layers view (backprop by layers) instead of the graph: .svg, .html or .txt")
+    from gradviz.commands.layers import add_delta_option
+
+    add_delta_option(parser)
     parser.set_defaults(func=run)
 
 

@@ -32,7 +32,10 @@ def add_parser(subparsers) -> None:
     add_fold_options(parser)
     parser.add_argument("--full", action="store_true", help="with --json: every tensor element, not summaries (models)")
     parser.add_argument("--layers", action="store_true",
-                        help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
+                        help="backprop by layers: z_k, lay_k, δ_k, ∂J/∂W_k, ∂J/∂b_k per layer in the lecture's matrix form, checked")
+    from gradviz.commands.layers import add_delta_option
+
+    add_delta_option(parser)
     parser.add_argument("--show", metavar="NODE", action="append", default=[],
                         help="also print NODE's value and adjoint in full (repeatable)")
     parser.set_defaults(func=run)
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.layers:
         from gradviz.commands.layers import print_layers
 
-        return print_layers(trace)
+        return print_layers(trace, args.delta)
     if args.table_format:
         from gradviz.views.trace_table import WRITERS
 
