@@ -165,10 +165,10 @@ def test_every_quantity_equals_the_trace_on_other_networks(body: str, at: str) -
 def test_a_wrong_adjoint_is_caught() -> None:
     """The checks can fail: tamper with W1's adjoint in the trace and the view says so."""
     trace = sample_trace("two_layer_network.expr")
-    adjoints = list(trace.adjoints["loss"])
+    adjoints = list(trace.adjoints["J"])
     w1 = trace.graph.find("W1").id
     adjoints[w1] = adjoints[w1] * 1.001
-    broken = replace(trace, adjoints={"loss": tuple(adjoints)})
+    broken = replace(trace, adjoints={"J": tuple(adjoints)})
     backprop = backprop_by_layers(broken)
     assert not backprop.ok
     assert [c.what for c in backprop.checks if not c.ok] == ["∂J/∂W1"]

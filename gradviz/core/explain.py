@@ -36,7 +36,7 @@ def partial_formula(trace: Trace, child: int, position: int) -> str:
 
 
 MACRON = "\u0304"
-DEFAULT_OUTPUT = "L"  # the symbol of the output when a view does not say which
+DEFAULT_OUTPUT = "J"  # the slides' objective: the symbol of the output when a view does not say which
 
 
 def bar(label: str, output: str | None = None) -> str:
@@ -132,7 +132,7 @@ def tangent_equation(trace: Trace, wrt: str, node_id: int) -> str:
     forms = node.meta.get("tangent_terms")
     for position, i in enumerate(node.inputs):
         source = graph.nodes[i]
-        if source.op == "const":
+        if source.op == "const" or i in graph.target_ids:  # a target is data: its tangent is 0, not a term
             continue
         if forms:
             parts.append(forms[position])
