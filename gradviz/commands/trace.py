@@ -24,8 +24,9 @@ def add_parser(subparsers) -> None:
                         help="compare derivatives with finite differences and torch.autograd; print the largest error")
     parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
     parser.add_argument("--format", choices=("markdown", "latex", "csv"), dest="table_format",
-                        help="print only the trace table (every tangent and adjoint column) for a handout: "
-                             "numbers exact, or rounded with --decimals")
+                        help="print a handout: the trace table (every tangent and adjoint column; numbers exact, "
+                             "or rounded with --decimals), and for markdown and latex the tangent chains and "
+                             "adjoint sums; csv is the table only")
     parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
@@ -59,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
         return print_layers(trace, args.delta)
     if args.table_format:
-        from gradviz.views.trace_table import WRITERS
+        from gradviz.views.handout import HANDOUT_WRITERS
 
-        sys.stdout.write(WRITERS[args.table_format](trace, args.decimals))
+        sys.stdout.write(HANDOUT_WRITERS[args.table_format](trace, args.decimals))
     elif args.json:
         from gradviz.views.json_report import trace_to_json
 
