@@ -41,6 +41,7 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .setup-done ] || [ requirements-dev.txt -nt .setup-done ]; then
     "$PY" -m pip install -q -r requirements-dev.txt
-    "$PY" -m pip install -q --no-deps -e .
+    # gradviz with its `images` extra (Pillow: PNG and GIF files); every pin is already met above
+    "$PY" -m pip install -q -e '.[images]'
     touch .setup-done
 fi

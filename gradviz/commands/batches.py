@@ -22,7 +22,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--from", dest="start", default="w=-2,b=2.5", metavar="w=…,b=…", help="start (default w=-2,b=2.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the points and the shuffles (default 0)")
     parser.add_argument("--cells", choices=("half", "shade"), default="half", help="half-blocks in colour, or shade characters")
-    parser.add_argument("-o", "--output", metavar="FILE.svg", help="also write the map as SVG")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="also write the map: .svg, .png, or .gif (the paths growing update by update)")
+    from gradviz.commands.chart_options import add_chart_options
+
+    add_chart_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -74,6 +78,13 @@ def tracks(paths, epochs: int):
                   f"ends at w={p.thetas[-1][0]:.3g}, b={p.thetas[-1][1]:.3g}") for p in paths]
 
 
+def grown(whole, upto: int):
+    """The tracks cut after update `upto`: one frame of a GIF in which the paths grow."""
+    from dataclasses import replace
+
+    return [replace(t, points=t.points[: upto + 1], note=f"update {min(upto, len(t.points) - 1)}") for t in whole]
+
+
 def batches_surface(points, window, nx: int, ny: int):
     """The full-data loss over the window."""
     import numpy as np
@@ -122,9 +133,20 @@ def summary(args) -> str:
 def run(args: argparse.Namespace) -> int:
     """The map on a terminal (with the summary), the summary alone otherwise; SVG with -o."""
     if args.output:
-        from gradviz.descent.svg import map_svg, write_svg
+        from pathlib import Path
 
+        from gradviz.descent.svg import map_svg
+        from gradviz.draw.chart_file import chart_format, growth_steps, write_chart
+
+        out = Path(args.output)
+        gif = chart_format(out, "the map") == ".gif"
         points, paths, best, window = build(args)
-        svg = map_svg(batches_surface(points, window, 90, 90), tracks(paths, args.epochs), title(args, best))
-        print(f"wrote {write_svg(svg, args.output)}", file=sys.stderr)
+        surface = batches_surface(points, window, 90, 90)
+        whole = tracks(paths, args.epochs)
+        longest = max(len(t.points) for t in whole) - 1
+        frames = [map_svg(surface, grown(whole, k), title(args, best)) for k in growth_steps(longest)] if gif else []
+        frames.append(map_svg(surface, whole, title(args, best)))
+        path = write_chart(out, frames, args.theme, args.frame_ms, args.scale, "the map")
+        print(f"wrote {path}" + (f" (the paths growing over {longest} updates, {args.frame_ms} ms a frame)" if gif else ""),
+              file=sys.stderr)
     return print_map(lambda columns, rows: render(args, columns, rows, args.cells), lambda: summary(args))

@@ -63,7 +63,8 @@ def export_layers(args: argparse.Namespace) -> int:
     trace = load_trace(args, ("reverse",))
     backprop = layers_of(trace)
     try:
-        write_layers(trace, backprop, path, title=f"gradviz layers · {args.source}", delta=args.delta)
+        write_layers(trace, backprop, path, title=f"gradviz layers · {args.source}", delta=args.delta,
+                     theme=args.theme)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
     print(f"wrote {path}")

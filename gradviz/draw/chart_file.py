@@ -33,8 +33,18 @@ def themed(svg: str, theme: str = "light") -> str:
         return svg
     for light, dark in DARK.items():
         svg = re.sub(rf'(fill|stroke)="{re.escape(light)}"', rf'\1="{dark}"', svg)
+    svg = re.sub(r'fill="(#[0-9a-fA-F]{6})"', lambda m: f'fill="{_darkened(m.group(1))}"', svg)
     # text with no fill of its own inherits the root's: make the default ink light too
     return re.sub(r"<svg ", f'<svg fill="{DARK["black"]}" ', svg, count=1)
+
+
+def _darkened(colour: str) -> str:
+    """A pale background tint (a region band) as a deep one, so light ink stays readable
+    on it; the data's saturated colours are left as they are."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.85 * 255:
+        return colour
+    return "#" + "".join(f"{round(c * 0.3):02x}" for c in (r, g, b))
 
 
 def chart_format(path: Path, what: str) -> str:

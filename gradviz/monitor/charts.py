@@ -21,10 +21,13 @@ SVG_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", 
 WIDTH = 900
 
 
-def export_charts(run_dirs: list[Path], out: Path) -> Path:
-    """Write the charts of the runs to out (.svg only); the path written."""
-    if out.suffix.lower() != ".svg":
-        raise ExportError(f"{out}: run charts are written as .svg (convert it for .png/.pdf)")
+def export_charts(run_dirs: list[Path], out: Path, theme: str = "light", scale: float = 1.0) -> Path:
+    """Write the charts of the runs to out (.svg or .png, in `theme`); the path written."""
+    from gradviz.draw.chart_file import chart_format, write_chart
+
+    if out.suffix.lower() not in (".svg", ".png"):
+        raise ExportError(f"{out}: run charts are written as .svg or .png, not {out.suffix or 'no extension'}")
+    chart_format(out, "run charts")  # Pillow for .png, said in one line
     views = []
     for path in run_dirs:
         view = RunView(path)
@@ -33,12 +36,7 @@ def export_charts(run_dirs: list[Path], out: Path) -> Path:
         if not view.records:
             raise ExportError(f"{path}: the run has no logged steps to chart")
         views.append(view)
-    svg = render_svg(views)
-    try:
-        out.write_text(svg)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror}") from None
-    return out
+    return write_chart(out, [render_svg(views)], theme, scale=scale, what="run charts")
 
 
 def render_svg(views: list[RunView]) -> str:

@@ -305,9 +305,20 @@ def layers_report(trace: Trace, backprop: Backprop, width: int = 100, delta: str
 LAYER_FORMATS = (".svg", ".html", ".txt")
 
 
+def terminal_theme(theme: str = "light"):
+    """Rich's colours for an exported page: ink on white paper (light), or rich's own dark look."""
+    from rich.terminal_theme import SVG_EXPORT_THEME, TerminalTheme
+
+    if theme == "dark":
+        return SVG_EXPORT_THEME
+    ink = [(30, 30, 30), (170, 0, 0), (0, 120, 0), (140, 100, 0), (0, 60, 170), (140, 0, 140), (0, 110, 130),
+           (90, 90, 90)]
+    return TerminalTheme((255, 255, 255), (30, 30, 30), ink, ink)
+
+
 def write_layers(trace: Trace, backprop: Backprop, path, width: int = 100, title: str = "gradviz layers",
-                 delta: str = "lecture") -> None:
-    """Write the layers view as a self-contained SVG or HTML page, or as plain text."""
+                 delta: str = "lecture", theme: str = "light") -> None:
+    """Write the layers view as a self-contained SVG or HTML page (light paper by default), or as plain text."""
     import io
     from pathlib import Path
 
@@ -318,8 +329,8 @@ def write_layers(trace: Trace, backprop: Backprop, path, width: int = 100, title
     console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor")
     console.print(layers_report(trace, backprop, width, delta))
     if path.suffix == ".svg":
-        path.write_text(console.export_svg(title=title))
+        path.write_text(console.export_svg(title=title, theme=terminal_theme(theme)))
     elif path.suffix == ".html":
-        path.write_text(console.export_html())
+        path.write_text(console.export_html(theme=terminal_theme(theme)))
     else:
         path.write_text(console.export_text())
