@@ -46,6 +46,8 @@ def add_parser(subparsers) -> None:
 
     add_delta_option(parser)
     add_theme_option(parser)
+    parser.add_argument("--x", dest="x_axis", choices=("step", "epoch", "samples", "time"), default="step",
+                        help="run charts: the loss over steps (default), epochs, samples seen or wall-clock seconds")
     parser.set_defaults(func=run)
 
 
@@ -104,7 +106,7 @@ def export_runs(args: argparse.Namespace) -> int:
     if args.file is not None:
         from gradviz.monitor.charts import export_charts
 
-        print(f"wrote {export_charts(runs, Path(args.file), args.theme, args.scale)}")
+        print(f"wrote {export_charts(runs, Path(args.file), args.theme, args.scale, args.x_axis)}")
     if args.tensorboard is not None:
         from gradviz.train.tensorboard_export import export_tensorboard
 
