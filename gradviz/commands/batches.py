@@ -150,7 +150,7 @@ def summary(args) -> str:
     """Plain text: per batch size, updates per epoch and θ with the full-data loss at each epoch's end."""
     points, paths, best, _ = build(args)
     loss = problem_of(args).loss
-    lines = [title(args, best), ""]
+    lines = [title(args, best), "update per batch of B examples: θ ← θ − η·∇L_B(θ), L_B the batch's mean loss", ""]
     ends = verdicts(args, points, paths, best) or [""] * len(paths)
     for p, end in zip(paths, ends):
         lines.append(f"B={p.batch_size}: {_updates(p.updates_per_epoch)} per epoch" + (f"; ends {end}" if end else ""))
