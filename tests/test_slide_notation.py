@@ -85,3 +85,14 @@ def test_cli_trace_of_the_network_names_j(capsys) -> None:
     assert main(["trace", f"@{SAMPLES / 'two_layer_network.expr'}", "--layers"]) == 0
     out = capsys.readouterr().out
     assert "backprop by layers · J = bce(" in out and "J = 1/B·Σ L, the mean over B = 4" in out
+
+
+def test_objective_line_is_the_same_with_keep_summaries(capsys) -> None:
+    """A trace that keeps only statistics still writes J's value (a scalar's mean is itself)."""
+    pytest.importorskip("torch")
+    spec = str(SAMPLES / "two_layer_mlp.py")
+    lines = []
+    for extra in ([], ["--keep", "summaries"]):
+        assert main(["trace", spec, *extra]) == 0
+        lines.append(next(line for line in capsys.readouterr().out.splitlines() if line.startswith("objective J")))
+    assert lines[0] == lines[1] and "objective J = loss = " in lines[0]

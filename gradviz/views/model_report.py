@@ -98,12 +98,16 @@ def objective_line(trace: Trace, output: str = "loss") -> Text | None:
     """'J = loss = 0.6931': the slides' objective over this batch, with its value."""
     if output not in trace.graph.outputs:
         return None
-    value = np.asarray(trace.values[trace.graph.outputs[output]])
-    if value.size != 1:
+    value = trace.values[trace.graph.outputs[output]]
+    if isinstance(value, TensorStats):  # --keep summaries: a scalar's mean is the scalar
+        number = value.mean if value.shape == () else None
+    else:
+        number = float(np.asarray(value).reshape(())) if np.size(value) == 1 else None
+    if number is None:
         return None
     batch = trace.info.get("batch_size")
     over = f" over the batch of {batch} (the slides' J = 1/B·Σ L when the loss is a mean)" if batch else ""
-    return Text(f"objective J = {output} = {fmt_scalar(float(value.reshape(())))}{over}", style="bold")
+    return Text(f"objective J = {output} = {fmt_scalar(number)}{over}", style="bold")
 
 
 def tensor_table(trace: Trace, output: str = "loss") -> Table:
