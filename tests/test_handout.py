@@ -147,3 +147,9 @@ def test_latex_handout_compiles_with_pdflatex(capsys, tmp_path: Path, source) ->
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "handout.pdf").stat().st_size > 1000
+
+
+def test_decimals_round_the_equations_as_the_table(capsys) -> None:
+    text = _run(capsys, *LECTURE, "--format", "markdown", "--decimals", "2")
+    assert "| v1 | v1 = x1/x2 | 0.50 | 1.00 | -0.50 | 3.47 |" in text
+    assert "v̄1 = v̄2·e^{v1} + v̄3 + v̄5 = 0.82 + 0.50 + 2.15 = 3.47" in text

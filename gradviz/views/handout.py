@@ -12,30 +12,33 @@ from __future__ import annotations
 import re
 
 from gradviz.core.explain import adjoint_equation, tangent_equation
+from gradviz.core.fmt import DECIMALS
 from gradviz.core.steps import tangent_keys
 from gradviz.core.trace import Trace
 from gradviz.views.trace_table import latex_math, to_csv, to_latex, to_markdown
 
 
-def tangent_lines(trace: Trace, wrt: str) -> list[str]:
+def tangent_lines(trace: Trace, wrt: str, decimals: int = DECIMALS) -> list[str]:
     """v_i' = … at each op node, for the forward-mode pass seeded at `wrt`."""
-    return [tangent_equation(trace, wrt, node.id) for node in trace.graph.nodes if not node.is_leaf]
+    return [tangent_equation(trace, wrt, node.id, decimals) for node in trace.graph.nodes if not node.is_leaf]
 
 
-def adjoint_lines(trace: Trace, output: str) -> list[str]:
+def adjoint_lines(trace: Trace, output: str, decimals: int = DECIMALS) -> list[str]:
     """v̄_i = … for every node the reverse pass of `output` reaches, from the output down."""
     graph = trace.graph
     skipped = graph.constant_ids | graph.target_ids  # nobody differentiates a constant or a target
     root = graph.outputs[output]
     reached = set(graph.ancestors(root)) | {root}  # the pass of `output` visits only what feeds it
-    return [adjoint_equation(trace, output, node.id) for node in reversed(graph.nodes)
+    return [adjoint_equation(trace, output, node.id, decimals=decimals) for node in reversed(graph.nodes)
             if node.id in reached and node.id not in skipped]
 
 
-def sections(trace: Trace) -> list[tuple[str, str, list[str]]]:
-    """(kind, key, equations): one 'tangent' section per input, one 'adjoint' section per output."""
-    found = [("tangent", wrt, tangent_lines(trace, wrt)) for wrt in tangent_keys(trace)]
-    found += [("adjoint", output, adjoint_lines(trace, output)) for output in trace.adjoints]
+def sections(trace: Trace, decimals: int | None = None) -> list[tuple[str, str, list[str]]]:
+    """(kind, key, equations): one 'tangent' section per input, one 'adjoint' section per output;
+    numbers to `decimals` places (the screen's four by default)."""
+    places = DECIMALS if decimals is None else decimals
+    found = [("tangent", wrt, tangent_lines(trace, wrt, places)) for wrt in tangent_keys(trace)]
+    found += [("adjoint", output, adjoint_lines(trace, output, places)) for output in trace.adjoints]
     return [section for section in found if section[2]]
 
 
@@ -50,7 +53,7 @@ def markdown_text(text: str) -> str:
 def to_markdown_handout(trace: Trace, decimals: int | None = None) -> str:
     """The table, then the tangent chains and the adjoint sums as Markdown lists."""
     parts = [to_markdown(trace, decimals)]
-    for kind, key, lines in sections(trace):
+    for kind, key, lines in sections(trace, decimals):
         if kind == "tangent":
             title = f"**Forward mode**, tangents v′ = ∂v/∂{markdown_text(key)} (one pass per input)"
         else:
@@ -73,7 +76,7 @@ def latex_equation(text: str) -> str:
 def to_latex_handout(trace: Trace, decimals: int | None = None) -> str:
     """The booktabs table, then each pass's equations as itemized display math."""
     parts = [to_latex(trace, decimals)]
-    for kind, key, lines in sections(trace):
+    for kind, key, lines in sections(trace, decimals):
         symbol = latex_math(key)
         if kind == "tangent":
             title = rf"Forward mode, tangents $v_i' = \partial v_i/\partial {symbol}$ (one pass per input)"
