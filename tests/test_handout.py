@@ -120,10 +120,11 @@ def _latex_document(body: str) -> str:
 
 
 LATEX_SOURCES = [LECTURE, JACOBIAN, [f"@{SAMPLES / 'two_layer_network.expr'}"], [f"@{SAMPLES / 'regularized.expr'}"],
-                 [f"@{SAMPLES / 'backprop.expr'}"]]
+                 [f"@{SAMPLES / 'backprop.expr'}"], [str(SAMPLES / "two_layer_mlp.py"), "--batch-size", "2"]]
+LATEX_IDS = ["lecture", "jacobian", "network", "regularized", "backprop", "model"]
 
 
-@pytest.mark.parametrize("source", LATEX_SOURCES, ids=["lecture", "jacobian", "network", "regularized", "backprop"])
+@pytest.mark.parametrize("source", LATEX_SOURCES, ids=LATEX_IDS)
 def test_latex_handout_is_well_formed(capsys, source) -> None:
     """A parser's check everywhere: balanced braces and math, only ASCII, known commands."""
     text = _run(capsys, *source, "--format", "latex")
@@ -140,7 +141,7 @@ def test_latex_handout_is_well_formed(capsys, source) -> None:
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None,
                     reason="pdflatex is not installed (scripts/setup.sh installs texlive-latex-base)")
-@pytest.mark.parametrize("source", LATEX_SOURCES, ids=["lecture", "jacobian", "network", "regularized", "backprop"])
+@pytest.mark.parametrize("source", LATEX_SOURCES, ids=LATEX_IDS)
 def test_latex_handout_compiles_with_pdflatex(capsys, tmp_path: Path, source) -> None:
     (tmp_path / "handout.tex").write_text(_latex_document(_run(capsys, *source, "--format", "latex")))
     done = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "handout.tex"],

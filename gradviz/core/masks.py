@@ -111,3 +111,108 @@ def _minus_inf_count(value: np.ndarray) -> int:
     if hasattr(value, "posinf_count"):
         return int(value.inf_count - value.posinf_count)
     return int(np.isneginf(np.asarray(value)).sum())
+
+
+# Non-finite values that a later op throws away: T5's relative-position bucketing takes
+# log(0) = -inf, casts it to an integer (a meaningless number) and then discards exactly those
+# positions with where(is_small, …). The loss never sees them: a note, not an error. What
+# "reaches" is tracked per position ("taint") through elementwise ops, where and masked_fill;
+# any other op that takes a tainted input is assumed to spread it to every position it makes.
+ELEMENTWISE_OPS = frozenset({
+    "add", "sub", "rsub", "mul", "div", "true_divide", "floor_divide", "neg", "abs", "log", "log2", "log10",
+    "log1p", "exp", "sqrt", "rsqrt", "pow", "minimum", "maximum", "min", "max", "clamp", "clamp_min", "clamp_max",
+    "_to_copy", "to", "type", "type_as", "float", "double", "half", "long", "int", "floor", "ceil", "round",
+    "trunc", "sign", "lt", "gt", "le", "ge", "eq", "ne", "relu", "sigmoid", "tanh", "clone", "contiguous",
+})
+# Ops whose result does not carry their input's numbers (a shape, a fill, a NaN test).
+VALUE_FREE_OPS = frozenset({"full_like", "zeros_like", "ones_like", "empty_like", "isinf", "isnan", "isfinite",
+                            "isneginf", "isposinf"})
+
+
+@dataclass(frozen=True)
+class DiscardedRegion:
+    """Non-finite values starting at `origin` (`count` of them) that `ends` throw away before any output."""
+
+    origin: int
+    count: int
+    ends: tuple[int, ...]
+    nodes: frozenset[int]  # every node holding the region's numbers (the origin included)
+
+
+def _taint_of(graph: Graph, node, values: Sequence[np.ndarray], taint: dict[int, np.ndarray]) -> np.ndarray | None:
+    """Which positions of `node`'s value carry a non-finite input's numbers (None: none do)."""
+    tainted = [i for i in node.inputs if i in taint]
+    if not tainted:
+        return None
+    op = _canonical(node.op)
+    shape = np.shape(values[node.id])
+    everything = np.ones(shape, dtype=bool)
+    if op in VALUE_FREE_OPS:
+        return None
+
+    def spread(i: int) -> np.ndarray:  # an input's taint at the output's positions, or all of it
+        own = taint.get(i)
+        if own is None:
+            return np.zeros(shape, dtype=bool)
+        try:
+            return np.broadcast_to(own, shape)
+        except ValueError:
+            return everything if own.any() else np.zeros(shape, dtype=bool)
+
+    if op == "where" and len(node.inputs) == 3 and np.asarray(values[node.inputs[0]]).dtype == bool:
+        if node.inputs[0] in taint:
+            return everything
+        condition = np.broadcast_to(np.asarray(values[node.inputs[0]]), shape)
+        return np.where(condition, spread(node.inputs[1]), spread(node.inputs[2]))
+    if op == "masked_fill" and len(node.inputs) >= 2 and np.asarray(values[node.inputs[1]]).dtype == bool:
+        if node.inputs[1] in taint:
+            return everything
+        return spread(node.inputs[0]) & ~np.broadcast_to(np.asarray(values[node.inputs[1]]), shape)
+    if op in ELEMENTWISE_OPS:
+        try:
+            np.broadcast_shapes(shape, *(np.shape(values[i]) for i in node.inputs))
+        except ValueError:
+            return everything
+        out = np.zeros(shape, dtype=bool)
+        for i in tainted:
+            out |= spread(i)
+        return out
+    return everything
+
+
+def discarded_nonfinite(graph: Graph, values: Sequence[np.ndarray], bad: set[int]) -> list[DiscardedRegion]:
+    """The regions of non-finite values (nodes in `bad`) whose positions no output receives;
+    empty when any output does (then the non-finite values are a real problem)."""
+    if not bad:
+        return []
+    taint: dict[int, np.ndarray] = {}
+    origins: list[int] = []
+    ends: set[int] = set()
+    for node in graph.nodes:
+        if node.id in bad and not any(i in bad or i in taint for i in node.inputs):
+            value = np.asarray(values[node.id])
+            if value.dtype.kind not in "fc":
+                return []
+            taint[node.id] = ~np.isfinite(value)
+            origins.append(node.id)
+            continue
+        mask = _taint_of(graph, node, values, taint)
+        if mask is not None and mask.any():
+            taint[node.id] = np.array(mask)
+        elif any(i in taint for i in node.inputs) and _canonical(node.op) not in VALUE_FREE_OPS:
+            ends.add(node.id)  # it took the numbers and dropped them (full_like only took a shape)
+        if node.id in bad and node.id not in taint:
+            return []  # a NaN/Inf of its own making, or one this tracking lost: not discarded
+    if any(o in taint for o in graph.outputs.values()):
+        return []
+    regions = []
+    for origin in origins:
+        reached, frontier = {origin}, [origin]
+        while frontier:
+            for user in graph.users(frontier.pop()):
+                if user in taint and user not in reached:
+                    reached.add(user)
+                    frontier.append(user)
+        found = tuple(sorted(e for e in ends if any(i in reached for i in graph.nodes[e].inputs)))
+        regions.append(DiscardedRegion(origin, int(taint[origin].sum()), found, frozenset(reached)))
+    return regions

@@ -90,7 +90,8 @@ _LATEX_SYMBOLS = {
 }
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 # a barred letter (v̄1), a run of superscripts (10⁻¹²), a name with its index (v12, fc2), or one character
-_TOKEN = re.compile(r"([A-Za-z])\u0304(\d*)|([⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+)|([A-Za-z][A-Za-z_.]*?)(\d*)(?![A-Za-z_.\d])|(.)", re.S)
+_TOKEN = re.compile(r"([A-Za-z])\u0304(\d*)|([⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+)|([A-Za-z][A-Za-z_.]*?)(\d*)(?![A-Za-z_.\d])"
+                    r"|([A-Za-z_]\w*(?:\.\w+)+)|(.)", re.S)  # … a module path (fc1.weight), one character
 _MATH_WORDS = {"sum", "mean", "norm", "sqrt", "abs", "relu", "softplus", "bce", "mse", "dropout", "axis", "input",
                "parameter", "mask"}
 _FUNCTIONS = {"exp": r"\exp", "log": r"\ln", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
@@ -105,8 +106,10 @@ def latex_math(text: str) -> str:
             return rf"\bar {match.group(1)}" + (f"_{{{match.group(2)}}}" if match.group(2) else "")
         if match.group(3) is not None:
             return f"^{{{match.group(3).translate(_SUPERSCRIPTS)}}}"
-        if match.group(6) is not None:
-            return _LATEX_SYMBOLS.get(match.group(6), match.group(6))
+        if match.group(6) is not None:  # a module path, upright as one name
+            return rf"\mathrm{{{match.group(6).replace('_', chr(92) + '_')}}}"
+        if match.group(7) is not None:
+            return _LATEX_SYMBOLS.get(match.group(7), match.group(7))
         word, digits = match.group(4), match.group(5)
         if digits and word.endswith("_") and len(word) > 1:  # sigmoid_1: the index is the subscript
             word = word[:-1]
