@@ -51,7 +51,6 @@ def find_issues(trace: Trace) -> list[Finding]:
     found += activations(trace)
     found += dropout_modes(trace)
     found += intended_masks(trace)
-    found += discarded_values(trace)
     return found
 
 
@@ -100,18 +99,6 @@ def intended_masks(trace: Trace) -> list[Finding]:
         found.append(Finding("masked", region.origin, f"{region.positions} masked position"
                                                       f"{'s' if region.positions != 1 else ''}, -inf by design "
                                                       f"(made finite again by {ends})"))
-    return found
-
-
-def discarded_values(trace: Trace) -> list[Finding]:
-    """A note per region of NaN/Inf that a later op throws away before the loss (not an error)."""
-    if trace.first_nonfinite() is not None and trace.first_nonfinite()[0] == "value":
-        return []  # a real NaN/Inf reached an output: the regions were not computed as discarded
-    found = []
-    for region in trace.discarded_regions():
-        ends = ", ".join(trace.graph.nodes[i].label for i in region.ends) or "nothing"
-        found.append(Finding("discarded", region.origin,
-                             f"{region.count} NaN/Inf never reach the loss or its gradient: thrown away by {ends}"))
     return found
 
 

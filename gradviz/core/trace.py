@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from gradviz.core.graph import Graph
-from gradviz.core.masks import DiscardedRegion, discarded_nonfinite, masked_by_design
+from gradviz.core.masks import masked_by_design
 from gradviz.core.stats import facts_of
 
 Edge = tuple[int, int]  # (child node id, input position in the child)
@@ -86,24 +86,6 @@ class Trace:
         outs = sum(int(self.values[i].size) for i in self.graph.outputs.values())
         return {"forward_mode": ins, "reverse_mode": outs}
 
-    def discarded_regions(self) -> list[DiscardedRegion]:
-        """NaN/Inf that a later op throws away before any output (log(0) cast and dropped by where)."""
-        cached = self.__dict__.get("_discarded")
-        if cached is not None:
-            return cached
-        regions: list[DiscardedRegion] = []
-        if getattr(self.values, "findings", None) is None:  # a summaries-only trace keeps no positions
-            finite = facts_of(self).finite
-            intended = masked_by_design(self.graph, self.values, finite)
-            bad = {n.id for n in self.graph.nodes if n.id not in intended and not finite(self.values[n.id])}
-            regions = discarded_nonfinite(self.graph, self.values, bad)
-        object.__setattr__(self, "_discarded", regions)
-        return regions
-
-    def discarded_nonfinite(self) -> set[int]:
-        """Ids of the nodes whose NaN/Inf never reaches an output (see discarded_regions)."""
-        return {i for region in self.discarded_regions() for i in region.nodes}
-
     def first_nonfinite(self) -> tuple[str, int] | None:
         """('value', id) or ('adjoint', id) of the first node that went NaN/Inf, or None.
 
@@ -120,7 +102,7 @@ class Trace:
         for node in self.graph.nodes:
             if not finite(self.values[node.id]):
                 if intended is None:
-                    intended = masked_by_design(self.graph, self.values, finite) | self.discarded_nonfinite()
+                    intended = masked_by_design(self.graph, self.values, finite)
                 if node.id not in intended:
                     found = ("value", node.id)
                     break
