@@ -298,3 +298,33 @@ def test_every_activation_is_an_elementwise_rule_and_takes_its_derivative_from_i
         step = 1e-6
         numeric = (rule.evaluate((pre + step,), {}) - rule.evaluate((pre - step,), {})) / (2 * step)
         np.testing.assert_allclose(prime(out, pre)[pre != 0], numeric[pre != 0], rtol=1e-6, atol=1e-9)
+
+
+def test_dropout_between_layers_is_written_with_its_mask_and_p() -> None:
+    """δ1 = ∂J/∂h ⊙ mask/(1−p): the slide's x_i/(1−p), with the seeded mask the trace used."""
+    from gradviz.core.rules import dropout_mask
+
+    trace = trace_expression("h = dropout(sigmoid(x @ W1 + b1), 0.5); J = mse(h @ W2 + b2, y)", {},
+                             parse_shapes(["x=4x3,W1=3x5,b1=5,W2=5x2,b2=2,y=4x2"]), seed=1)
+    backprop = backprop_by_layers(trace)
+    assert backprop.ok, [c for c in backprop.checks if not c.ok]
+    second, first = backprop.layers
+    drop = trace.graph.find("h")
+    mask = dropout_mask((4, 5), 0.5, drop.attrs["seed"])
+    np.testing.assert_array_equal(first.upstream, second.passed_down * mask / 0.5)
+    np.testing.assert_allclose(first.upstream, trace.adjoints["J"][first.layer.output], rtol=1e-12)
+    assert "δ1 = ∂J/∂lay1 = ∂J/∂h ⊙ mask/(1−0.5)   (back through the dropout h)" in text_of(trace, 120)
+    assert "δ1 = ∂J/∂z1 = (∂J/∂h ⊙ mask/(1−0.5)) ⊙ lay1(1 − lay1)" in text_of(trace, 120, "pre-activation")
+    assert "∂J/∂lay1" in [c.what for c in first.checks]  # checked, not copied from the trace
+
+
+def test_a_models_dropout_between_layers_uses_the_mask_torch_drew() -> None:
+    pytest.importorskip("torch")
+    from gradviz.sources.model import trace_spec
+
+    trace = trace_spec(str(SAMPLES / "deep_mlp.py"), batch_size=4, seed=0)
+    backprop = backprop_by_layers(trace)
+    assert backprop.ok and [g.dropout is not None for g in backprop.layers] == [False, True, True, True]
+    text = text_of(trace, 120)
+    for k in (1, 2, 3):
+        assert f"δ{k} = ∂J/∂lay{k} = ∂J/∂drop{k} ⊙ mask/(1−0.1)" in text

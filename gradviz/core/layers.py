@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node
-from gradviz.core.rules import RULES, unbroadcast
+from gradviz.core.rules import RULES, dropout_mask, unbroadcast
 from gradviz.core.trace import Trace
 
 def _derivative(op: str):
@@ -37,6 +37,7 @@ ACTIVATIONS = {
     "relu": ("relu", "[{z} > 0]", _derivative("relu")),
     "softplus": ("softplus", "σ({z})", _derivative("softplus")),
 }
+DROPOUT_OPS = ("dropout",)  # an expression's dropout(x, p) or a model's nn.Dropout / F.dropout (lower case)
 LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
 BCE_OPS = ("bce", "binary_cross_entropy")
 MSE_OPS = ("mse", "mse_loss")
@@ -129,6 +130,15 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Dropout:
+    """A dropout between lay_k and the next layer: ∂J/∂lay_k = ∂J/∂drop ⊙ mask/(1−p)."""
+
+    node: int
+    p: float
+    scale: np.ndarray  # mask/(1−p), the numbers the slide's x_i/(1−p) multiplies by
+
+
+@dataclass(frozen=True)
 class LayerGrads:
     """Layer k's quantities in the lecture's matrix form, and their checks."""
 
@@ -144,6 +154,7 @@ class LayerGrads:
     passed_down: np.ndarray  # ∂J/∂a = ∂J/∂z_k·W_kᵀ
     chain: np.ndarray | None  # ∂lay_k/∂a for the first example (None when a is a leaf such as x)
     checks: tuple[Check, ...]
+    dropout: Dropout | None = None  # the dropout ∂J/∂lay_k came back through, from the layer above
 
 
 @dataclass(frozen=True)
@@ -264,13 +275,18 @@ def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
         return Backprop(output, None, (), tolerance, (NO_LAYERS.format(output=output),))
     head, upstream, from_trace = _head(trace, output, layers[-1], tolerance)
     results: list[LayerGrads] = []
+    dropout = None
     for position in range(len(layers) - 1, -1, -1):
         layer = layers[position]
-        grads, passed = _layer(trace, output, layer, upstream, from_trace, tolerance)
+        grads, passed = _layer(trace, output, layer, upstream, from_trace, tolerance, dropout)
         results.append(grads)
         below = layers[position - 1] if position > 0 else None
+        dropout = _dropout_between(trace, below, layer) if below is not None else None
         if below is not None and graph.users(below.output) == (layer.product,):
             upstream, from_trace = passed, False
+        elif dropout is not None:
+            with np.errstate(all="ignore"):
+                upstream, from_trace = passed * dropout.scale, False
         elif below is not None:
             upstream, from_trace = np.asarray(trace.adjoints[output][below.output]), True
     notes = []
@@ -280,8 +296,28 @@ def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
     return Backprop(output, head, tuple(results), tolerance, tuple(notes))
 
 
+def _dropout_between(trace: Trace, below: Layer, layer: Layer) -> Dropout | None:
+    """The dropout (active, mask known) that alone joins `below`'s output to `layer`'s input, or None."""
+    graph = trace.graph
+    users = graph.users(below.output)
+    if len(users) != 1 or layer.input != users[0] or graph.users(users[0]) != (layer.product,):
+        return None
+    node = graph.nodes[users[0]]
+    if node.op.lower() not in DROPOUT_OPS:
+        return None
+    data = getattr(trace, "aux", {}).get(node.id, {})
+    if data.get("mask") is not None and data.get("training"):  # a model: the mask torch drew
+        mask, p = np.asarray(data["mask"]), float(data["p"])
+    elif "p" in node.attrs and "seed" in node.attrs:  # an expression: the seeded mask its rule draws
+        p = float(node.attrs["p"])
+        mask = dropout_mask(np.shape(trace.values[below.output]), p, node.attrs["seed"])
+    else:
+        return None
+    return Dropout(node.id, p, mask.astype(float) / (1 - p))
+
+
 def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_trace: bool,
-           tolerance: float) -> tuple[LayerGrads, np.ndarray]:
+           tolerance: float, dropout: Dropout | None = None) -> tuple[LayerGrads, np.ndarray]:
     values = trace.values
     out = np.asarray(values[layer.output])
     pre = np.asarray(values[layer.pre])
@@ -290,6 +326,9 @@ def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_t
     weight = stored.T if layer.transposed else stored
     k = layer.index
     checks: list[Check] = []
+    if dropout is not None:  # ∂J/∂lay_k through the dropout's mask/(1−p), against the trace
+        checks.append(_compare(f"∂J/∂lay{k}", f"adjoint of {trace.graph.nodes[layer.output].label}", upstream,
+                               trace.adjoints[output][layer.output], tolerance))
     act_prime = None
     with np.errstate(all="ignore"):
         if layer.activation:
@@ -318,7 +357,7 @@ def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_t
         checks.append(_compare(f"∂J/∂{'x' if k == 1 else f'lay{k - 1}'}", against, passed_down, theirs, tolerance))
     chain = _chain(trace, layer) if not trace.graph.nodes[layer.input].is_leaf else None
     grads = LayerGrads(layer, out, act_prime, np.asarray(upstream), from_trace, delta, weight, grad_weight,
-                       grad_bias, passed_down, chain, tuple(checks))
+                       grad_bias, passed_down, chain, tuple(checks), dropout)
     return grads, passed_down
 
 

@@ -199,6 +199,10 @@ def _lecture_layer(backprop: Backprop, grads: LayerGrads, above: LayerGrads | No
     head = backprop.head if above is None else None
     if head is not None:
         source, check = f"∂J/∂h · ∂h/∂lay{k}", _find(head.checks, "∂J/∂h")
+    elif grads.dropout is not None:
+        drop = names.label(grads.dropout.node)
+        source = f"∂J/∂{drop} ⊙ mask/(1−{grads.dropout.p:g})   (back through the dropout {drop})"
+        check = _find(grads.checks, f"∂J/∂lay{k}")
     elif above is not None and not grads.upstream_from_trace:
         source, check = f"δ{k + 1}·∂lay{k + 1}/∂lay{k}   (from layer {k + 1})", _find(above.checks, f"∂J/∂lay{k}")
     else:
@@ -236,9 +240,12 @@ def _pre_activation_layer(backprop: Backprop, grads: LayerGrads, last: bool, nam
     checks = grads.checks
     factor, symbol = _factor(grads)
     upstream = f"∂J/∂lay{k}"
+    chained = not grads.upstream_from_trace and grads.dropout is None  # lay_k feeds layer k+1 directly
     if last and backprop.head is not None:
         upstream = f"∂J/∂h · ∂h/∂lay{k}"
-    elif not grads.upstream_from_trace:
+    elif grads.dropout is not None:
+        upstream = f"(∂J/∂{names.label(grads.dropout.node)} ⊙ mask/(1−{grads.dropout.p:g}))"
+    elif chained:
         upstream = f"(δ{k + 1}·W{k + 1}ᵀ)"
     formula = f"{upstream} ⊙ {factor}" if symbol else upstream
     if last and backprop.head is not None and backprop.head.delta_form:
@@ -249,10 +256,10 @@ def _pre_activation_layer(backprop: Backprop, grads: LayerGrads, last: bool, nam
         lines += _equation(f"  ∂J/∂h · {factor}", f"{backprop.head.delta_form}   (the slide's cancellation)",
                            None, closed, width)
     grad_w = f"{a}ᵀ·δ{k}"
-    if not last and not grads.upstream_from_trace and symbol:
+    if not last and chained and symbol:
         grad_w += f" = {a}ᵀ·[(δ{k + 1}·W{k + 1}ᵀ) ⊙ {factor}]"
     lines += _equation(f"∂J/∂W{k}", grad_w, grads.grad_weight, _find(checks, f"∂J/∂W{k}"), width)
-    if not last and not grads.upstream_from_trace and symbol:
+    if not last and chained and symbol:
         lines.append(Text(f"{INDENT}  the slide writes it {a}ᵀ·δ{k + 1}·W{k + 1}·{factor}", style="dim"))
     lines += _tail_lines(grads, names, width, f"δ{k}")
     lines += _equation(f"∂J/∂{a}", f"δ{k}·W{k}ᵀ   (passed down: ∂z{k}/∂{a} = W{k}ᵀ)", grads.passed_down,
