@@ -16,3 +16,14 @@ def penalty_formula(lam: float | None, form: str | None = "squared") -> str | No
     if not lam:
         return None
     return f"{FORMULAS.get(form or 'squared', FORMULAS['squared'])} (λ = {lam:g})"
+
+
+def penalized_gradient(data_gradient: str, lam: float | None, form: str | None = "squared") -> str:
+    """The gradient an update steps on, the penalty's written in where there is one:
+    '∇L_B' → '∇(L_B + λ·Σ‖θ‖₂)'; a sum such as '1/4·Σ∇L_B_P' → '(1/4·Σ∇L_B_P + ∇λ·Σ‖θ‖₂)'."""
+    if not lam:
+        return data_gradient
+    penalty = FORMULAS.get(form or "squared", FORMULAS["squared"])
+    if data_gradient.startswith("∇") and " " not in data_gradient:
+        return f"∇({data_gradient[1:]} + {penalty})"
+    return f"({data_gradient} + ∇{penalty})"

@@ -9,18 +9,32 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v dot  >/dev/null 2>&1 || need_apt+=(graphviz)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
-if [ ${#need_apt[@]} -gt 0 ]; then
+# pdflatex compiles the LaTeX handout in the tests: ~48 MB, about 30 s without recommends.
+need_tex=()
+command -v pdflatex >/dev/null 2>&1 || need_tex+=(texlive-latex-base texlive-latex-recommended)
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_tex[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         SUDO=""
     elif command -v sudo >/dev/null 2>&1; then
         SUDO="sudo"
     else
-        echo "setup: ${need_apt[*]} missing; install them as root (apt-get install ${need_apt[*]})" >&2
-        exit 1
+        if [ ${#need_apt[@]} -gt 0 ]; then
+            echo "setup: ${need_apt[*]} missing; install them as root (apt-get install ${need_apt[*]})" >&2
+            exit 1
+        fi
+        echo "setup: pdflatex missing (apt-get install ${need_tex[*]}): the LaTeX compile test will be skipped" >&2
+        need_tex=()
     fi
-    echo "setup: installing ${need_apt[*]} with apt-get" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_tex[@]} -gt 0 ]; then
+        echo "setup: installing ${need_apt[*]} ${need_tex[*]} with apt-get" >&2
+        $SUDO apt-get update -qq
+    fi
+    if [ ${#need_apt[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    fi
+    if [ ${#need_tex[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_tex[@]}" >/dev/null
+    fi
 fi
 
 PY=${PYTHON:-python3}
@@ -29,6 +43,7 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL, playwright, textual_serve, pyte' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .setup-done ] || [ requirements-dev.txt -nt .setup-done ]; then
     "$PY" -m pip install -q -r requirements-dev.txt
-    "$PY" -m pip install -q --no-deps -e .
+    # gradviz with its `images` extra (Pillow: PNG and GIF files); every pin is already met above
+    "$PY" -m pip install -q -e '.[images]'
     touch .setup-done
 fi

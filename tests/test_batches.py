@@ -83,7 +83,7 @@ def test_cli_summary_and_svg(tmp_path, capsys):
     (["--batch-sizes", "x"], "'x' is not a whole number or N"),
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--from", "w=1"], "--from w=1: give both inputs"),
-    (["-o", "out.png"], "maps are written as SVG"),
+    (["-o", "out.pdf"], "the map is written as .svg, .png or .gif, not .pdf"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(["batches", *args]) == 2

@@ -28,10 +28,11 @@ def test_piped_output_is_the_verdicts_and_every_step_as_a_table(capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "f(x, y) = x**2 + 10*y**2"
-    assert lines[1].startswith("gd η=0.01: still moving after 200 steps")
-    assert lines[2].startswith("gd η=0.09: converged at step")
-    assert lines[3].startswith("gd η=0.11: diverged at step 30")
-    assert lines[4].startswith("gd η=1.1: diverged at step 2")
+    assert lines[1] == "update (gd): θ ← θ − η∇f(θ)"  # the slide's rule, once per optimizer
+    assert lines[2].startswith("gd η=0.01: still moving after 200 steps")
+    assert lines[3].startswith("gd η=0.09: converged at step")
+    assert lines[4].startswith("gd η=0.11: diverged at step 30")
+    assert lines[5].startswith("gd η=1.1: diverged at step 2")
     header = out.split("# gd η=0.09")[1].splitlines()[1].split()
     assert header == ["k", "x", "y", "f", "∂f/∂x", "∂f/∂y", "−η∇f", "x", "−η∇f", "y"]
     row0 = [float(v) for v in out.split("# gd η=0.09")[1].splitlines()[2].split()]

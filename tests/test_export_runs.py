@@ -40,7 +40,7 @@ def test_charts_overlay_the_runs_with_the_differing_settings_in_the_legend(two_r
 
 
 def test_charts_refuse_other_formats_in_one_line(two_runs, tmp_path: Path, capsys) -> None:
-    assert main(["export", str(two_runs[0]), "-o", str(tmp_path / "c.png")]) == 2
+    assert main(["export", str(two_runs[0]), "-o", str(tmp_path / "c.pdf")]) == 2
     assert "written as .svg" in capsys.readouterr().err
 
 

@@ -29,9 +29,9 @@ def sample_trace(name: str):
     return trace_expression(source.text, parse_at(source.at), parse_shapes(source.shape), 0)
 
 
-def text_of(trace, width: int) -> str:
+def text_of(trace, width: int, delta: str = "lecture") -> str:
     out = io.StringIO()
-    Console(file=out, width=width, color_system=None).print(layers_report(trace, backprop_by_layers(trace), width))
+    Console(file=out, width=width, color_system=None).print(layers_report(trace, backprop_by_layers(trace), width, delta))
     return out.getvalue()
 
 
@@ -68,14 +68,44 @@ def test_two_layer_network_reads_as_the_slides(name: str) -> None:
     np.testing.assert_allclose(second.grad_bias, grads["b2"], rtol=1e-12, atol=1e-15)
     # ... and equal to the per-node adjoints the trace already has
     np.testing.assert_array_equal(first.grad_weight, trace.gradient(trace.output_names[0], "W1"))
-    text = text_of(trace, 120)
     form = "h − y" if rows == 1 else f"(h − y)/{rows}"
-    for line in (f"δ2 = ∂L/∂z2 = ∂L/∂h · ∂h/∂lay2 ⊙ lay2(1 − lay2) = {form}",
-                 "∂L/∂h = (h − y) / (h(1 − h))", "∂h/∂lay2 = 1",
-                 "∂L/∂W2 = lay1ᵀ·δ2", "∂L/∂W1 = xᵀ·δ1 = xᵀ·[(δ2·W2ᵀ) ⊙ lay1(1 − lay1)]",
-                 "the slide writes it xᵀ·δ2·W2·lay1(1 − lay1)", "∂lay2/∂lay1 = lay2(1 − lay2)·W2ᵀ",
+    text = text_of(trace, 200, "pre-activation")
+    for line in (f"δ2 = ∂J/∂z2 = ∂J/∂h · ∂h/∂lay2 ⊙ lay2(1 − lay2) = {form}",
+                 "δk = ∂J/∂z_k: taken before the activation",
+                 "∂J/∂h = (h − y) / (h(1 − h))", "∂h/∂lay2 = 1",
+                 "∂J/∂W2 = lay1ᵀ·δ2", "∂J/∂W1 = xᵀ·δ1 = xᵀ·[(δ2·W2ᵀ) ⊙ lay1(1 − lay1)]",
+                 "the slide writes it xᵀ·δ2·W2·lay1(1 − lay1)", "∂J/∂lay1 = δ2·W2ᵀ   (passed down: ∂z2/∂lay1 = W2ᵀ)",
                  "all 10 matrix-form quantities equal the reverse pass's adjoints"):
         assert line in text, line
+    assert "∂lay2/∂lay1" not in text  # beside a δ taken before σ, that factor would count σ′ twice
+    text = text_of(trace, 200)
+    for line in ("δk = ∂J/∂lay_k: taken after the activation, as on the slides",
+                 "δ2 = ∂J/∂lay2 = ∂J/∂h · ∂h/∂lay2", "z2 = lay1·W2 + b2", "lay2 = σ(z2)", "z1 = x·W1 + b1",
+                 f"∂J/∂z2 = δ2 ⊙ ∂lay2/∂z2 = δ2 ⊙ lay2(1 − lay2) = {form}", f"{form}: the slide's cancellation",
+                 "∂lay2/∂lay1 = lay2(1 − lay2)·W2ᵀ",
+                 "δ1 = ∂J/∂lay1 = δ2·∂lay2/∂lay1 = (δ2 ⊙ lay2(1 − lay2))·W2ᵀ   (passed down)",
+                 "∂J/∂W1 = δ1·∂lay1/∂W1 = xᵀ·(δ1 ⊙ lay1(1 − lay1))",
+                 "per example, as on the slide: ∂lay1/∂W1 = lay1(1 − lay1)·xᵀ",
+                 "all 10 matrix-form quantities equal the reverse pass's adjoints"):
+        assert line in text, line
+    # J, the batch mean, is named and its value shown: the trace's output value
+    loss = float(np.asarray(trace.values[trace.graph.outputs[trace.output_names[0]]]))
+    assert f"= {loss:.4f}" in text and ("J = 1/B·Σ L, the mean over B = 4" in text if rows > 1 else "J = L" in text)
+
+
+@pytest.mark.parametrize("name", ["two_layer_network.expr", "backprop.expr"])
+def test_the_lecture_delta_times_the_chain_on_screen_is_the_next_delta(name: str) -> None:
+    """δ1 = δ2·∂lay2/∂lay1 with the numbers the view prints: the product a student computes."""
+    trace = sample_trace(name)
+    second, first = backprop_by_layers(trace).layers
+    lay1, lay2 = trace.graph.nodes[first.layer.output].id, trace.graph.nodes[second.layer.output].id
+    np.testing.assert_allclose(second.upstream, trace.adjoints[trace.output_names[0]][lay2], rtol=1e-12)  # δ2 = ∂J/∂lay2
+    product = np.asarray(second.upstream).reshape(-1, 1)[0] @ second.chain  # first example, as the chain is shown
+    np.testing.assert_allclose(product, np.asarray(trace.adjoints[trace.output_names[0]][lay1]).reshape(-1, 3)[0],
+                               rtol=1e-12)
+    # pre-activation: the δ before σ times ∂lay2/∂lay1 counts σ′ twice and misses δ1
+    doubled = np.asarray(second.delta).reshape(-1, 1)[0] @ second.chain
+    assert not np.allclose(doubled, product)
 
 
 def test_named_statements_name_the_layers_and_group_their_nodes() -> None:
@@ -91,7 +121,7 @@ def test_named_statements_name_the_layers_and_group_their_nodes() -> None:
     backprop = backprop_by_layers(other)
     assert backprop.ok and backprop.layers[1].upstream_from_trace  # a has two uses: its adjoint comes from the trace
     text = text_of(other, 120)
-    assert "lay1 = tanh(x·W1)   nodes v1 a   (a, W1 = A)" in text and "∂lay1/∂W1 = (1 − lay1²)·x" in text
+    assert "lay1 = tanh(x·W1)   nodes v1 a   (a, W1 = A)" in text and "∂lay1/∂W1 = (1 − lay1²)·xᵀ" in text
 
 
 def test_model_spec_layers_equal_param_grad() -> None:
@@ -135,13 +165,13 @@ def test_every_quantity_equals_the_trace_on_other_networks(body: str, at: str) -
 def test_a_wrong_adjoint_is_caught() -> None:
     """The checks can fail: tamper with W1's adjoint in the trace and the view says so."""
     trace = sample_trace("two_layer_network.expr")
-    adjoints = list(trace.adjoints["loss"])
+    adjoints = list(trace.adjoints["J"])
     w1 = trace.graph.find("W1").id
     adjoints[w1] = adjoints[w1] * 1.001
-    broken = replace(trace, adjoints={"loss": tuple(adjoints)})
+    broken = replace(trace, adjoints={"J": tuple(adjoints)})
     backprop = backprop_by_layers(broken)
     assert not backprop.ok
-    assert [c.what for c in backprop.checks if not c.ok] == ["∂L/∂W1"]
+    assert [c.what for c in backprop.checks if not c.ok] == ["∂J/∂W1"]
     assert "✗ differs from the adjoint of W1" in text_of(broken, 120)
 
 
@@ -165,10 +195,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_trace_and_export_layers(tmp_path: Path) -> None:
     done = run_cli("trace", "@samples/backprop.expr", "--layers")
-    assert done.returncode == 0 and "δ2 = ∂L/∂z2" in done.stdout
+    assert done.returncode == 0 and "δ2 = ∂J/∂lay2" in done.stdout
+    done = run_cli("trace", "@samples/backprop.expr", "--layers", "--delta", "pre-activation")
+    assert done.returncode == 0 and "δ2 = ∂J/∂z2" in done.stdout
     out = tmp_path / "layers.txt"
-    done = run_cli("export", "@samples/backprop.expr", "--layers", "-o", str(out))
-    assert done.returncode == 0 and "∂L/∂W1 = xᵀ·δ1" in out.read_text()
+    done = run_cli("export", "@samples/backprop.expr", "--layers", "-o", str(out), "--delta", "pre-activation")
+    assert done.returncode == 0 and "∂J/∂W1 = xᵀ·δ1" in out.read_text()
     svg = tmp_path / "layers.svg"
     assert run_cli("export", "@samples/backprop.expr", "--layers", "-o", str(svg)).returncode == 0
     assert svg.read_text().startswith("<svg")
@@ -198,7 +230,7 @@ def test_a_factor_with_a_minus_is_parenthesised_wherever_it_multiplies() -> None
     # ⊙ and · bind tighter than −: "(δ2·W2ᵀ) ⊙ 1 − lay1²" would read as ((δ2·W2ᵀ) ⊙ 1) − lay1².
     trace = trace_expression("L = sum(sigmoid(tanh(x @ W1 + b1) @ W2 + b2))", {},
                              parse_shapes(["x=2x3,W1=3x4,b1=4,W2=4x2,b2=2"]), seed=1)
-    text = text_of(trace, 200)
+    text = text_of(trace, 200, "pre-activation")
     assert "(δ2·W2ᵀ) ⊙ (1 − lay1²)" in text and "xᵀ·[(δ2·W2ᵀ) ⊙ (1 − lay1²)]" in text
     assert "xᵀ·δ2·W2·(1 − lay1²)" in text
     assert "⊙ 1 − " not in text and "·1 − " not in text
@@ -251,7 +283,7 @@ def test_writing_the_layers_view_leaves_no_file_open(tmp_path: Path) -> None:
         write_layers(trace, backprop_by_layers(trace), tmp_path / "layers.txt")
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-    assert "∂L/∂W1 = xᵀ·δ1" in (tmp_path / "layers.txt").read_text()
+    assert "∂J/∂W1 = δ1·∂lay1/∂W1 = xᵀ·(δ1 ⊙ lay1(1 − lay1))" in (tmp_path / "layers.txt").read_text()
 
 
 def test_every_activation_is_an_elementwise_rule_and_takes_its_derivative_from_it() -> None:
@@ -266,3 +298,33 @@ def test_every_activation_is_an_elementwise_rule_and_takes_its_derivative_from_i
         step = 1e-6
         numeric = (rule.evaluate((pre + step,), {}) - rule.evaluate((pre - step,), {})) / (2 * step)
         np.testing.assert_allclose(prime(out, pre)[pre != 0], numeric[pre != 0], rtol=1e-6, atol=1e-9)
+
+
+def test_dropout_between_layers_is_written_with_its_mask_and_p() -> None:
+    """δ1 = ∂J/∂h ⊙ mask/(1−p): the slide's x_i/(1−p), with the seeded mask the trace used."""
+    from gradviz.core.rules import dropout_mask
+
+    trace = trace_expression("h = dropout(sigmoid(x @ W1 + b1), 0.5); J = mse(h @ W2 + b2, y)", {},
+                             parse_shapes(["x=4x3,W1=3x5,b1=5,W2=5x2,b2=2,y=4x2"]), seed=1)
+    backprop = backprop_by_layers(trace)
+    assert backprop.ok, [c for c in backprop.checks if not c.ok]
+    second, first = backprop.layers
+    drop = trace.graph.find("h")
+    mask = dropout_mask((4, 5), 0.5, drop.attrs["seed"])
+    np.testing.assert_array_equal(first.upstream, second.passed_down * mask / 0.5)
+    np.testing.assert_allclose(first.upstream, trace.adjoints["J"][first.layer.output], rtol=1e-12)
+    assert "δ1 = ∂J/∂lay1 = ∂J/∂h ⊙ mask/(1−0.5)   (back through the dropout h)" in text_of(trace, 120)
+    assert "δ1 = ∂J/∂z1 = (∂J/∂h ⊙ mask/(1−0.5)) ⊙ lay1(1 − lay1)" in text_of(trace, 120, "pre-activation")
+    assert "∂J/∂lay1" in [c.what for c in first.checks]  # checked, not copied from the trace
+
+
+def test_a_models_dropout_between_layers_uses_the_mask_torch_drew() -> None:
+    pytest.importorskip("torch")
+    from gradviz.sources.model import trace_spec
+
+    trace = trace_spec(str(SAMPLES / "deep_mlp.py"), batch_size=4, seed=0)
+    backprop = backprop_by_layers(trace)
+    assert backprop.ok and [g.dropout is not None for g in backprop.layers] == [False, True, True, True]
+    text = text_of(trace, 120)
+    for k in (1, 2, 3):
+        assert f"δ{k} = ∂J/∂lay{k} = ∂J/∂drop{k} ⊙ mask/(1−0.1)" in text

@@ -162,7 +162,7 @@ def test_cli_prints_the_table_and_writes_the_svg(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (("x1 + W", "--at", "W=[1,2]", "--at", "x1=1"), "W has shape 2"),
     (("@samples/lecture.expr", "--wrt", "x3"), "--wrt x3: no such input"),
-    (("@samples/lecture.expr", "--svg", "a.png"), "written as .svg"),
+    (("@samples/lecture.expr", "--svg", "a.pdf"), "written as .svg or .png"),
     (("@samples/lecture.expr", "--depth", "40"), "--depth must lie in 0..12"),
     (("samples/two_layer_mlp.py",), "methods takes an expression"),
 ])

@@ -94,7 +94,12 @@ def test_compare_app_shows_both_runs_the_settings_and_switches_axes(tmp_path: Pa
             await pilot.press("x", "m")
             await pilot.pause(0.2)
             overlay = panel_text(app.query_one(OverlayPanel))
-            assert "x: wall-clock seconds" in overlay and "smoothing 0.6 (m)" in overlay
+            assert "x: epochs" in overlay and "smoothing 0.6 (m)" in overlay
+            assert overlay.rstrip().splitlines()[-1].split()[-1] == "6"  # 60 steps of 10 per epoch
+            await pilot.press("x", "x")
+            await pilot.pause(0.2)
+            overlay = panel_text(app.query_one(OverlayPanel))
+            assert "x: wall-clock seconds" in overlay
 
     asyncio.run(drive())
 

@@ -21,7 +21,7 @@ BAD_BAR = re.compile(r"[\w.][A-Za-z][\u0300-\u036f]")
 def test_bar_is_a_macron_on_one_letter_names_only():
     assert bar("v1") == "v\u03041" and bar("x") == "x\u0304"
     assert bar("fc1.weight", "loss") == "∂loss/∂fc1.weight"
-    assert bar("loss") == "∂L/∂loss"  # no output named: the usual L
+    assert bar("loss") == "∂J/∂loss"  # no output named: the slides' objective J
     # as a factor, the long form is parenthesised; as a vector-Jacobian product it replaces v̄
     assert times_term(bar("fc2", "loss"), "σ'") == "(∂loss/∂fc2)·σ'"
     assert times_term(bar("fc2", "loss"), "v̄ @ Wᵀ") == "(∂loss/∂fc2) @ Wᵀ"

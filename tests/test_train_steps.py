@@ -67,6 +67,22 @@ def test_ending_text_of_a_synthetic_run(tmp_path: Path) -> None:
     assert view.ending() == "stopped at step 343 (last logged step 325); checkpoint final.pt at step 343"
 
 
+def test_the_update_formula_carries_the_penalty_when_l2_is_on(tmp_path: Path) -> None:
+    """With L2 on the update steps on ∇(L_B + λ·Σ‖θ‖₂), not ∇L_B alone (the slide's J_R)."""
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    train_here(tmp_path / "norm", spec, batch_size=16, accum=1, lr=0.05, l2=0.001, l2_form="norm", max_steps=2,
+               val_fraction=0.0)
+    view = RunView(tmp_path / "norm")
+    view.poll()
+    assert view.accumulation() == ("B = 16, K = 1, B_P = 16 (no accumulation): "
+                                   "θ ← θ − η·∇(L_B + λ·Σ‖θ‖₂), η = 0.05, λ = 0.001")
+    train_here(tmp_path / "sq", spec, batch_size=16, accum=4, lr=0.05, l2=0.01, max_steps=2, val_fraction=0.0)
+    view = RunView(tmp_path / "sq")
+    view.poll()
+    assert view.accumulation() == ("B = 16, K = 4, B_P = 4: θ ← θ − η·(1/4·Σ∇L_B_P + ∇λ·Σ‖θ‖²), "
+                                   "η = 0.05, λ = 0.01")
+
+
 def test_accumulation_is_stated_with_the_runs_numbers(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, LINEAR_SPEC)
     train_here(tmp_path / "run", spec, batch_size=16, accum=4, lr=0.05, max_steps=3, val_fraction=0.0)

@@ -36,7 +36,7 @@ async def test_b_opens_the_layers_view_and_esc_closes_it() -> None:
         await open_layers(pilot)
         assert isinstance(app.screen, LayersScreen)
         text = screen_text(app)
-        assert "backprop by layers" in text and "lay1 = σ(x·W1 + b1)" in text and "∂L/∂h = (h − y) / (h(1 − h))" in text
+        assert "backprop by layers" in text and "lay1 = σ(x·W1 + b1)" in text and "∂J/∂h = (h − y) / (h(1 − h))" in text
         await pilot.press("end")  # scroll to the bottom: the verdict on every check
         await pilot.pause(0.2)
         assert "all 10 matrix-form quantities equal the reverse pass's adjoints" in screen_text(app)

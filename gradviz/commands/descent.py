@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from pathlib import Path
 
+from gradviz.commands.chart_options import add_chart_options
 from gradviz.errors import GradvizError
 from gradviz.optimizers import optimizer_names, optimizers_help
 
@@ -27,7 +29,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--window", metavar="x=LO:HI,y=LO:HI", help="the map's window (default: fits the paths)")
     parser.add_argument("--cells", choices=("half", "shade"), default="half",
                         help="half-blocks in colour (two map rows per line), or shade characters")
-    parser.add_argument("-o", "--output", metavar="FILE.svg", help="also write the map with the paths as SVG")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="also write the map with the paths: .svg, .png, or .gif (the paths growing step by step)")
+    add_chart_options(parser)
     parser.add_argument("--layout", choices=("overlay", "side"), default="overlay",
                         help="all paths on one map, or one map per optimizer side by side (--no-tui and SVG)")
     parser.add_argument("--no-tui", action="store_true", help="print the map and the verdicts instead of the app")
@@ -57,13 +61,19 @@ def build_run(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run the paths; the app on a terminal, else the verdicts and the tables."""
-    from gradviz.descent.draw import run_svg
-    from gradviz.descent.svg import write_svg
+    from gradviz.descent.draw import run_svg, run_svg_frames
+    from gradviz.draw.chart_file import chart_format, write_chart
 
+    if args.output:
+        chart_format(Path(args.output), "the map")  # refuse a bad name before any work
     descent = build_run(args)
     if args.output:
-        path = write_svg(run_svg(descent, layout=args.layout), args.output)
-        print(f"wrote {path}", file=sys.stderr)
+        gif = Path(args.output).suffix.lower() == ".gif"
+        frames = run_svg_frames(descent, layout=args.layout) if gif else [run_svg(descent, layout=args.layout)]
+        path = write_chart(Path(args.output), frames, args.theme, args.frame_ms, args.scale, "the map")
+        steps = max(len(p.thetas) for p in descent.paths) - 1
+        print(f"wrote {path}" + (f" (the paths growing over {steps} steps, {args.frame_ms} ms a frame)" if gif else ""),
+              file=sys.stderr)
     if not sys.stdout.isatty():
         from gradviz.descent.table import run_text
 

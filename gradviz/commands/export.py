@@ -44,6 +44,13 @@ def add_parser(subparsers) -> None:
                              "status and inspector; arrow keys, buttons and a scrubber; nothing fetched")
     parser.add_argument("--layers", action="store_true",
                         help="write the layers view (backprop by layers) instead of the graph: .svg, .html or .txt")
+    from gradviz.commands.chart_options import add_theme_option
+    from gradviz.commands.layers import add_delta_option
+
+    add_delta_option(parser)
+    add_theme_option(parser)
+    parser.add_argument("--x", dest="x_axis", choices=("step", "epoch", "samples", "time"), default="step",
+                        help="run charts: the loss over steps (default), epochs, samples seen or wall-clock seconds")
     parser.set_defaults(func=run)
 
 
@@ -54,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.source).is_dir() or args.more_runs:
         return export_runs(args)
+    if args.theme == "dark" and not args.layers:
+        raise ExportError("--theme dark: the graph is drawn on white paper only; the layers view (--layers) "
+                          "and run charts take either theme")
     if args.layers:
         from gradviz.commands.layers import export_layers
 
@@ -90,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         gif = Path(args.gif) if args.gif else None
         paths = export_frames(trace, Path(args.frames), mode, wrt, None, args.detail, limit, gif, args.scale,
                               args.frame_ms, fold)
-        print(f"wrote {len(paths)} frames to {args.frames}/ ({paths[0].name} … {paths[-1].name})")
+        print(f"wrote {len(paths)} frames to {Path(args.frames)}/ ({paths[0].name} … {paths[-1].name})")
         if gif is not None:
             print(f"wrote {gif} ({len(paths)} frames, {args.frame_ms} ms each)")
     if args.html is not None:
@@ -112,7 +122,7 @@ def export_runs(args: argparse.Namespace) -> int:
     if args.file is not None:
         from gradviz.monitor.charts import export_charts
 
-        print(f"wrote {export_charts(runs, Path(args.file))}")
+        print(f"wrote {export_charts(runs, Path(args.file), args.theme, args.scale, args.x_axis)}")
     if args.tensorboard is not None:
         from gradviz.train.tensorboard_export import export_tensorboard
 

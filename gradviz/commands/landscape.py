@@ -28,7 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--memory-mb", type=int, default=256, metavar="MB", help="memory budget of one vmapped chunk (default 256)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--cells", choices=("half", "shade"), default="half", help="half-blocks in colour, or shade characters")
-    parser.add_argument("-o", "--output", metavar="FILE.svg", help="also write the map as SVG")
+    parser.add_argument("-o", "--output", metavar="FILE", help="also write the map: .svg or .png")
+    from gradviz.commands.chart_options import add_chart_options
+
+    add_chart_options(parser, animated=False)
     parser.set_defaults(func=run)
 
 
@@ -61,12 +64,18 @@ def run(args: argparse.Namespace) -> int:
     """The map on a terminal, the numbers and a shaded map otherwise; SVG with -o."""
     from gradviz.landscape.view import landscape_map, landscape_summary, landscape_svg
 
+    from pathlib import Path
+
+    from gradviz.draw.chart_file import chart_format, write_chart
+    from gradviz.errors import ExportError
+
+    if args.output and chart_format(Path(args.output), "the map") == ".gif":
+        raise ExportError(f"{args.output}: the landscape is one picture: write it as .svg or .png")
     land = compute(args)
     if land.note:
         print(f"gradviz: note: {land.note}", file=sys.stderr)
     if args.output:
-        from gradviz.descent.svg import write_svg
-
-        print(f"wrote {write_svg(landscape_svg(land), args.output)}", file=sys.stderr)
+        path = write_chart(Path(args.output), [landscape_svg(land)], args.theme, scale=args.scale, what="the map")
+        print(f"wrote {path}", file=sys.stderr)
     return print_map(lambda columns, rows: landscape_map(land, columns, rows, args.cells),
                      lambda: landscape_summary(land))

@@ -23,7 +23,16 @@ def layers_of(trace: Trace) -> Backprop:
     return backprop
 
 
-def print_layers(trace: Trace) -> int:
+def add_delta_option(parser: argparse.ArgumentParser) -> None:
+    """`--delta lecture|pre-activation`: which δ the layers view writes its chain with."""
+    from gradviz.views.layers import DELTAS
+
+    parser.add_argument("--delta", choices=DELTAS, default="lecture",
+                        help="with --layers: δk = ∂J/∂lay_k after the activation, as on the slides (lecture, default), "
+                             "or δk = ∂J/∂z_k before it (pre-activation)")
+
+
+def print_layers(trace: Trace, delta: str = "lecture") -> int:
     """Print the layers view; 1 when a value or adjoint is NaN/Inf (named, as `trace` does)
     or a matrix-form quantity differs from the trace (else 0)."""
     from rich.console import Console
@@ -33,7 +42,7 @@ def print_layers(trace: Trace) -> int:
 
     backprop = layers_of(trace)
     console = Console()
-    console.print(layers_report(trace, backprop, console.width))
+    console.print(layers_report(trace, backprop, console.width, delta))
     note = nonfinite_note(trace)
     if note is not None:
         console.print(note)
@@ -54,7 +63,8 @@ def export_layers(args: argparse.Namespace) -> int:
     trace = load_trace(args, ("reverse",))
     backprop = layers_of(trace)
     try:
-        write_layers(trace, backprop, path, title=f"gradviz layers · {args.source}")
+        write_layers(trace, backprop, path, title=f"gradviz layers · {args.source}", delta=args.delta,
+                     theme=args.theme)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
     print(f"wrote {path}")

@@ -21,7 +21,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--wrt", metavar="INPUT", help="the input whose error curve and swell are shown (default: the first)")
     parser.add_argument("--depth", type=int, default=6, metavar="K",
                         help="compose f with itself up to K times to show expression swell (0: skip; default 6)")
-    parser.add_argument("--svg", metavar="FILE", help="also write the error curve as an SVG")
+    parser.add_argument("-o", "--output", "--svg", dest="svg", metavar="FILE",
+                        help="also write the error curve: .svg or .png (--svg is the older name)")
+    from gradviz.commands.chart_options import add_chart_options
+
+    add_chart_options(parser, animated=False)
     parser.add_argument("--full", action="store_true", help="also print every step's estimates and errors")
     parser.add_argument("--seed", type=seed_value, default=0, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -38,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.depth <= 12:
         raise GradvizError(f"--depth must lie in 0..12 (the closed form grows about fourfold per level), got {args.depth}")
-    if args.svg is not None and Path(args.svg).suffix != ".svg":
-        raise ExportError(f"{args.svg}: the error curve is written as .svg")
+    if args.svg is not None and Path(args.svg).suffix.lower() not in (".svg", ".png"):
+        raise ExportError(f"{args.svg}: the error curve is written as .svg or .png")
+    if args.svg is not None:
+        from gradviz.draw.chart_file import chart_format
+
+        chart_format(Path(args.svg), "the error curve")  # Pillow for .png, before any work
     source = read_source(args.source)
     if source.kind == "spec":
         raise GradvizError(f"{args.source}: methods takes an expression (a model's tensors have too many inputs "
@@ -61,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
         forward, central = comparison.sweeps[comparison.wrt]
         title = f"∂{comparison.output}/∂{comparison.wrt} by finite differences at " + \
             ", ".join(f"{k} = {v:g}" for k, v in comparison.point.items())
-        try:
-            Path(args.svg).write_text(error_curve_svg(forward, central, title))
-        except OSError as exc:
-            raise ExportError(f"cannot write {args.svg}: {exc.strerror}") from None
+        from gradviz.draw.chart_file import write_chart
+
+        write_chart(Path(args.svg), [error_curve_svg(forward, central, title)], args.theme, scale=args.scale,
+                    what="the error curve")
         console.print(f"wrote {args.svg}", markup=False, highlight=False)  # a file name is not markup
     return 0

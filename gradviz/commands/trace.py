@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
                         help="compare derivatives with finite differences and torch.autograd; print the largest error")
     parser.add_argument("--json", action="store_true", help="print the trace as JSON (schema in the README)")
     parser.add_argument("--format", choices=("markdown", "latex", "csv"), dest="table_format",
-                        help="print only the trace table (every tangent and adjoint column) for a handout: "
-                             "numbers exact, or rounded with --decimals")
+                        help="print a handout: the trace table (every tangent and adjoint column; numbers exact, "
+                             "or rounded with --decimals), and for markdown and latex the tangent chains and "
+                             "adjoint sums; csv is the table only")
     parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
@@ -36,7 +37,10 @@ def add_parser(subparsers) -> None:
                         help="with --json: also write every summarised tensor whole to this .npz file; "
                              "each summary names its key there (numpy.load reads them back bit for bit)")
     parser.add_argument("--layers", action="store_true",
-                        help="backprop by layers: δ_k, ∂L/∂W_k, ∂L/∂b_k per layer in the lecture's matrix form, checked")
+                        help="backprop by layers: z_k, lay_k, δ_k, ∂J/∂W_k, ∂J/∂b_k per layer in the lecture's matrix form, checked")
+    from gradviz.commands.layers import add_delta_option
+
+    add_delta_option(parser)
     parser.add_argument("--show", metavar="NODE", action="append", default=[],
                         help="also print NODE's value and adjoint in full (repeatable)")
     parser.set_defaults(func=run)
@@ -62,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if args.layers:
         from gradviz.commands.layers import print_layers
 
-        return print_layers(trace)
+        return print_layers(trace, args.delta)
     if args.table_format:
-        from gradviz.views.trace_table import WRITERS
+        from gradviz.views.handout import HANDOUT_WRITERS
 
-        sys.stdout.write(WRITERS[args.table_format](trace, args.decimals))
+        sys.stdout.write(HANDOUT_WRITERS[args.table_format](trace, args.decimals))
     elif args.json:
         from gradviz.views.json_report import ArrayFile, dump_json, trace_to_json
 

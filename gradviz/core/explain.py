@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradviz.core.fmt import fmt_value
+from gradviz.core.fmt import DECIMALS, fmt_value
 from gradviz.core.trace import Trace
 
 
@@ -36,7 +36,7 @@ def partial_formula(trace: Trace, child: int, position: int) -> str:
 
 
 MACRON = "\u0304"
-DEFAULT_OUTPUT = "L"  # the symbol of the output when a view does not say which
+DEFAULT_OUTPUT = "J"  # the slides' objective: the symbol of the output when a view does not say which
 
 
 def bar(label: str, output: str | None = None) -> str:
@@ -97,7 +97,8 @@ def adjoint_terms(trace: Trace, output: str, node_id: int) -> list[Term]:
             for (child, position), value in trace.edge_terms(output, node_id)]
 
 
-def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[int] | None = None) -> str:
+def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[int] | None = None,
+                     decimals: int = DECIMALS) -> str:
     """'v̄1 = v̄2·e^{v1} + v̄3 + v̄5 = 0.8244 + 0.5000 + 2.1487 = 3.4731'.
 
     `known` (child ids whose adjoints are final at this step) marks other terms pending
@@ -112,19 +113,19 @@ def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[i
     if not terms:
         return f"{symbol} = 0 ({label} does not reach {output})"
     symbols = _join([times_term(bar(graph.nodes[t.child].label, output), t.formula) for t in terms])
-    numbers = [fmt_value(t.value) if known is None or t.child in known else "?" for t in terms]
-    total = "?" if "?" in numbers else minus(fmt_value(trace.adjoints[output][node_id]))
+    numbers = [fmt_value(t.value, decimals) if known is None or t.child in known else "?" for t in terms]
+    total = "?" if "?" in numbers else minus(fmt_value(trace.adjoints[output][node_id], decimals))
     text = f"{symbol} = {symbols}"
     if len(terms) > 1:
         text += " = " + _join(numbers)
     return text + f" = {total}"
 
 
-def tangent_equation(trace: Trace, wrt: str, node_id: int) -> str:
+def tangent_equation(trace: Trace, wrt: str, node_id: int, decimals: int = DECIMALS) -> str:
     """"v2' = e^{v1}·v1' = 1.6487": forward mode's chain rule at one node."""
     graph = trace.graph
     node = graph.nodes[node_id]
-    value = minus(fmt_value(trace.tangents[wrt][node_id]))
+    value = minus(fmt_value(trace.tangents[wrt][node_id], decimals))
     if node.is_leaf:
         seed = "1 (the seed)" if node.label == wrt else "0"
         return f"{node.label}' = ∂{node.label}/∂{wrt} = {seed}"
@@ -132,7 +133,7 @@ def tangent_equation(trace: Trace, wrt: str, node_id: int) -> str:
     forms = node.meta.get("tangent_terms")
     for position, i in enumerate(node.inputs):
         source = graph.nodes[i]
-        if source.op == "const":
+        if source.op == "const" or i in graph.target_ids:  # a target is data: its tangent is 0, not a term
             continue
         if forms:
             parts.append(forms[position])

@@ -7,8 +7,9 @@ stores its weight as W_kᵀ). Named statements (`lay1 = sigmoid(x @ W1 + b1)`) g
 layers their names.
 
 `backprop_by_layers` runs the lecture's backward pass in matrix form from the forward
-values alone (from the loss's closed form ∂L/∂h down: δ_k = ∂L/∂lay_k ⊙ act'(z_k),
-∂L/∂W_k = aᵀ·δ_k, ∂L/∂b_k = Σ_rows δ_k, ∂L/∂a = δ_k·W_kᵀ) and compares every quantity
+values alone (from the loss's closed form ∂J/∂h down, J the batch objective:
+∂J/∂z_k = ∂J/∂lay_k ⊙ act'(z_k), ∂J/∂W_k = aᵀ·∂J/∂z_k, ∂J/∂b_k = Σ_rows ∂J/∂z_k,
+∂J/∂a = ∂J/∂z_k·W_kᵀ) and compares every quantity
 with the adjoint the reverse pass already holds for that node: two computations that
 must agree. numpy only.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.core.graph import Graph, Node, canonical_op
-from gradviz.core.rules import RULES, unbroadcast
+from gradviz.core.rules import RULES, dropout_mask, unbroadcast
 from gradviz.core.trace import Trace
 
 def _derivative(op: str):
@@ -35,6 +36,7 @@ ACTIVATIONS = {
     name: (rule.symbol, rule.activation.format("{z}", out="{lay}"), _derivative(name))
     for name, rule in RULES.items() if rule.activation is not None
 }
+DROPOUT_OPS = ("dropout",)  # an expression's dropout(x, p) or a model's nn.Dropout / F.dropout (lower case)
 LINEAR_OPS = ("linear",)  # a model's Linear module (or F.linear): z = a·weightᵀ + bias
 BCE_OPS = ("bce", "binary_cross_entropy")
 MSE_OPS = ("mse", "mse_loss")
@@ -120,10 +122,19 @@ def _affine(graph: Graph, node: Node) -> dict | None:
 class Check:
     """One matrix-form quantity against the adjoint the reverse pass holds."""
 
-    what: str  # '∂L/∂W1'
+    what: str  # '∂J/∂W1'
     against: str  # the node (or edge) it is compared with: 'W̄1 (adjoint of W1)'
     error: float  # max |matrix form − adjoint|, relative to max |adjoint| (absolute below 1)
     ok: bool
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """A dropout between lay_k and the next layer: ∂J/∂lay_k = ∂J/∂drop ⊙ mask/(1−p)."""
+
+    node: int
+    p: float
+    scale: np.ndarray  # mask/(1−p), the numbers the slide's x_i/(1−p) multiplies by
 
 
 @dataclass(frozen=True)
@@ -133,29 +144,30 @@ class LayerGrads:
     layer: Layer
     output: np.ndarray  # lay_k
     act_prime: np.ndarray | None  # act'(z_k)
-    upstream: np.ndarray  # ∂L/∂lay_k
+    upstream: np.ndarray  # ∂J/∂lay_k: the lecture's δ_k (taken after the activation)
     upstream_from_trace: bool  # taken from the trace (something other than a layer lies above)
-    delta: np.ndarray  # δ_k = ∂L/∂z_k
+    delta: np.ndarray  # ∂J/∂z_k: δ_k taken before the activation (--delta pre-activation)
     weight: np.ndarray  # W_k (transposed back for a model)
-    grad_weight: np.ndarray  # ∂L/∂W_k = aᵀ·δ_k
-    grad_bias: np.ndarray | None  # ∂L/∂b_k = Σ_rows δ_k
-    passed_down: np.ndarray  # ∂L/∂a = δ_k·W_kᵀ
+    grad_weight: np.ndarray  # ∂J/∂W_k = aᵀ·∂J/∂z_k
+    grad_bias: np.ndarray | None  # ∂J/∂b_k = Σ_rows ∂J/∂z_k
+    passed_down: np.ndarray  # ∂J/∂a = ∂J/∂z_k·W_kᵀ
     chain: np.ndarray | None  # ∂lay_k/∂a for the first example (None when a is a leaf such as x)
     checks: tuple[Check, ...]
+    dropout: Dropout | None = None  # the dropout ∂J/∂lay_k came back through, from the layer above
 
 
 @dataclass(frozen=True)
 class Head:
-    """From the loss down to the last layer: L(h, y), ∂L/∂h in closed form, h = lay_n."""
+    """From the loss down to the last layer: L(h, y), ∂J/∂h in closed form, h = lay_n."""
 
     loss: int
     h: int
     target: int | None
-    kind: str  # 'bce', 'mse' or 'other' (∂L/∂h read from the trace)
+    kind: str  # 'bce', 'mse' or 'other' (∂J/∂h read from the trace)
     rows: int  # the loss is a mean over this many elements
     grad_h: np.ndarray
     checks: tuple[Check, ...]
-    delta_form: str | None = None  # δ_n in closed form where the loss and the last activation cancel
+    delta_form: str | None = None  # ∂J/∂z_n in closed form where the loss and the last activation cancel
 
 
 @dataclass(frozen=True)
@@ -207,7 +219,7 @@ def _received(trace: Trace, output: str, node_id: int, child: int) -> tuple[np.n
 
 
 def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Head | None, np.ndarray, bool]:
-    """∂L/∂h for h = the last layer's output: a closed form when the loss is bce or mse of h."""
+    """∂J/∂h for h = the last layer's output: a closed form when the loss is bce or mse of h."""
     graph = trace.graph
     loss_id = graph.outputs[output]
     loss = graph.nodes[loss_id]
@@ -226,7 +238,7 @@ def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Hea
                 kind = "mse"
         grad = unbroadcast(np.broadcast_to(grad, np.broadcast_shapes(h.shape, y.shape)), h.shape)
         theirs, against = _received(trace, output, last.output, loss_id)
-        checks = [_compare("∂L/∂h", against, grad, theirs, tolerance)]
+        checks = [_compare("∂J/∂h", against, grad, theirs, tolerance)]
         # The slide's cancellation: bce after σ gives δ_n = h − y per example (mse after
         # no activation: 2(h − y)); the mean over the batch divides by B.
         form = None
@@ -236,7 +248,7 @@ def _head(trace: Trace, output: str, last: Layer, tolerance: float) -> tuple[Hea
             form = f"{'' if factor == 1 else '2·'}(h − y)/{rows}" if rows > 1 else f"{'' if factor == 1 else '2·'}(h − y)"
             form = "h − y" if form == "(h − y)" else form
             theirs = trace.adjoints[output][last.pre]
-            checks.append(_compare(f"δ{last.index} = {form}", f"adjoint of {graph.nodes[last.pre].label}",
+            checks.append(_compare(f"∂J/∂z{last.index} = {form}", f"adjoint of {graph.nodes[last.pre].label}",
                                    closed, theirs, tolerance))
         return Head(loss_id, last.output, loss.inputs[1], kind, rows, grad, tuple(checks), form), grad, False
     adjoint = trace.adjoints[output][last.output]
@@ -262,24 +274,49 @@ def backprop_by_layers(trace: Trace, output: str | None = None) -> Backprop:
         return Backprop(output, None, (), tolerance, (NO_LAYERS.format(output=output),))
     head, upstream, from_trace = _head(trace, output, layers[-1], tolerance)
     results: list[LayerGrads] = []
+    dropout = None
     for position in range(len(layers) - 1, -1, -1):
         layer = layers[position]
-        grads, passed = _layer(trace, output, layer, upstream, from_trace, tolerance)
+        grads, passed = _layer(trace, output, layer, upstream, from_trace, tolerance, dropout)
         results.append(grads)
         below = layers[position - 1] if position > 0 else None
+        dropout = _dropout_between(trace, below, layer) if below is not None else None
         if below is not None and graph.users(below.output) == (layer.product,):
             upstream, from_trace = passed, False
+        elif dropout is not None:
+            with np.errstate(all="ignore"):
+                upstream, from_trace = passed * dropout.scale, False
         elif below is not None:
             upstream, from_trace = np.asarray(trace.adjoints[output][below.output]), True
     notes = []
     if any(g.upstream_from_trace for g in results):
         notes.append("where lay_k has other uses, or other operations lie between two layers (dropout), "
-                     "∂L/∂lay_k is the trace's adjoint")
+                     "∂J/∂lay_k is the trace's adjoint")
     return Backprop(output, head, tuple(results), tolerance, tuple(notes))
 
 
+def _dropout_between(trace: Trace, below: Layer, layer: Layer) -> Dropout | None:
+    """The dropout (active, mask known) that alone joins `below`'s output to `layer`'s input, or None."""
+    graph = trace.graph
+    users = graph.users(below.output)
+    if len(users) != 1 or layer.input != users[0] or graph.users(users[0]) != (layer.product,):
+        return None
+    node = graph.nodes[users[0]]
+    if node.op.lower() not in DROPOUT_OPS:
+        return None
+    data = getattr(trace, "aux", {}).get(node.id, {})
+    if data.get("mask") is not None and data.get("training"):  # a model: the mask torch drew
+        mask, p = np.asarray(data["mask"]), float(data["p"])
+    elif "p" in node.attrs and "seed" in node.attrs:  # an expression: the seeded mask its rule draws
+        p = float(node.attrs["p"])
+        mask = dropout_mask(np.shape(trace.values[below.output]), p, node.attrs["seed"])
+    else:
+        return None
+    return Dropout(node.id, p, mask.astype(float) / (1 - p))
+
+
 def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_trace: bool,
-           tolerance: float) -> tuple[LayerGrads, np.ndarray]:
+           tolerance: float, dropout: Dropout | None = None) -> tuple[LayerGrads, np.ndarray]:
     values = trace.values
     out = np.asarray(values[layer.output])
     pre = np.asarray(values[layer.pre])
@@ -288,6 +325,9 @@ def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_t
     weight = stored.T if layer.transposed else stored
     k = layer.index
     checks: list[Check] = []
+    if dropout is not None:  # ∂J/∂lay_k through the dropout's mask/(1−p), against the trace
+        checks.append(_compare(f"∂J/∂lay{k}", f"adjoint of {trace.graph.nodes[layer.output].label}", upstream,
+                               trace.adjoints[output][layer.output], tolerance))
     act_prime = None
     with np.errstate(all="ignore"):
         if layer.activation:
@@ -302,21 +342,21 @@ def _layer(trace: Trace, output: str, layer: Layer, upstream: np.ndarray, from_t
         passed_down = (d2 @ weight.T).reshape(a.shape)
     theirs, against = (trace.adjoints[output][layer.pre], f"adjoint of {trace.graph.nodes[layer.pre].label}") \
         if layer.activation else _received(trace, output, layer.pre, _user_of(trace.graph, layer.pre))
-    checks.append(_compare(f"δ{k}", against, delta, theirs, tolerance))
+    checks.append(_compare(f"∂J/∂z{k}", against, delta, theirs, tolerance))
     theirs, against = _received(trace, output, layer.weight, layer.product)
     if theirs is not None and layer.transposed:
         theirs = np.asarray(theirs).T
-    checks.append(_compare(f"∂L/∂W{k}", against, grad_weight, theirs, tolerance))
+    checks.append(_compare(f"∂J/∂W{k}", against, grad_weight, theirs, tolerance))
     if layer.bias is not None:
         bias_user = layer.product if layer.transposed else layer.pre
         theirs, against = _received(trace, output, layer.bias, bias_user)
-        checks.append(_compare(f"∂L/∂b{k}", against, grad_bias, theirs, tolerance))
+        checks.append(_compare(f"∂J/∂b{k}", against, grad_bias, theirs, tolerance))
     theirs, against = _received(trace, output, layer.input, layer.product)
     if theirs is not None and not _is_constant(trace, layer.input):  # a model's data x has no adjoint
-        checks.append(_compare(f"∂L/∂{'x' if k == 1 else f'lay{k - 1}'}", against, passed_down, theirs, tolerance))
+        checks.append(_compare(f"∂J/∂{'x' if k == 1 else f'lay{k - 1}'}", against, passed_down, theirs, tolerance))
     chain = _chain(trace, layer) if not trace.graph.nodes[layer.input].is_leaf else None
     grads = LayerGrads(layer, out, act_prime, np.asarray(upstream), from_trace, delta, weight, grad_weight,
-                       grad_bias, passed_down, chain, tuple(checks))
+                       grad_bias, passed_down, chain, tuple(checks), dropout)
     return grads, passed_down
 
 

@@ -61,8 +61,11 @@ class BatchPath:
         return f"B={self.batch_size}"
 
 
-def batch_path(points: Points, batch_size: int, epochs: int, lr: float, start: np.ndarray, seed: int = 0) -> BatchPath:
-    """Mini-batch SGD: shuffle each epoch (seeded), one update per batch of batch_size (the last may be short)."""
+def batch_path(points: Points, batch_size: int, epochs: int, lr: float, start: np.ndarray, seed: int = 0,
+               grad=None) -> BatchPath:
+    """Mini-batch SGD: shuffle each epoch (seeded), one update per batch of batch_size (the last may be
+    short); `grad(x, y, θ)` is the batch's gradient (default: this module's least squares)."""
+    grad = grad or gradient
     n = len(points.x)
     if not 1 <= batch_size <= n:
         raise DescentError(f"batch size {batch_size} must lie in 1..{n} (the number of points)")
@@ -73,7 +76,7 @@ def batch_path(points: Points, batch_size: int, epochs: int, lr: float, start: n
         order = rng.permutation(n)
         for begin in range(0, n, batch_size):
             idx = order[begin:begin + batch_size]
-            theta = theta - lr * gradient(points.x[idx], points.y[idx], theta)
+            theta = theta - lr * grad(points.x[idx], points.y[idx], theta)
             thetas.append(theta.copy())
         ends.append(len(thetas) - 1)
     return BatchPath(batch_size, math.ceil(n / batch_size), np.array(thetas), tuple(ends))

@@ -54,14 +54,27 @@ def by_optimizer(run: DescentRun) -> list[DescentRun]:
     return [replace(run, paths=tuple(p for p in run.paths if p.optimizer == name)) for name in names]
 
 
-def run_svg(run: DescentRun, resolution: int = 90, layout: str = "overlay") -> str:
-    """The SVG of the whole run: all paths on one map, or one map per optimizer side by side."""
-    surface = run_surface(run, resolution, resolution)
+def run_svg(run: DescentRun, resolution: int = 90, layout: str = "overlay", upto: int | None = None,
+            surface: Surface | None = None) -> str:
+    """The SVG of the run (paths cut after step `upto`): all paths on one map, or one map
+    per optimizer side by side."""
+    surface = surface or run_surface(run, resolution, resolution)
     if layout == "overlay":
-        return map_svg(surface, run_tracks(run), title(run))
+        return map_svg(surface, run_tracks(run, upto), title(run))
     scale = ColourScale.fit(surface.values)  # one colour scale, so the panels compare
-    return side_by_side([map_svg(surface, run_tracks(part), f"{title(part)}  ({part.paths[0].optimizer})", scale,
+    return side_by_side([map_svg(surface, run_tracks(part, upto), f"{title(part)}  ({part.paths[0].optimizer})", scale,
                                  panel=f"plot{i}") for i, part in enumerate(by_optimizer(run))])
+
+
+def run_svg_frames(run: DescentRun, resolution: int = 90, layout: str = "overlay") -> list[str]:
+    """The run as frames whose paths grow step by step (a GIF), the whole run last; one
+    surface and window for all, so nothing but the paths moves."""
+    from gradviz.draw.chart_file import growth_steps
+
+    surface = run_surface(run, resolution, resolution)
+    longest = max(len(p.thetas) for p in run.paths) - 1
+    return [run_svg(run, resolution, layout, k, surface) for k in growth_steps(longest)] + \
+        [run_svg(run, resolution, layout, None, surface)]
 
 
 def side_by_side_map(run: DescentRun, width: int, height: int, cells: str = "half") -> Table:

@@ -34,10 +34,19 @@ def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
     return lines
 
 
+def update_lines(run: DescentRun) -> list[str]:
+    """Each optimizer's update rule as its class states it: 'update (gd): θ ← θ − η∇f(θ)'."""
+    from gradviz.descent.optimizers import make_optimizer
+
+    names = dict.fromkeys(p.optimizer for p in run.paths)
+    return [f"update ({name}): {(make_optimizer(name, 1.0).__doc__ or '').strip().rstrip('.')}" for name in names]
+
+
 def run_text(run: DescentRun) -> str:
     """Verdicts, then each path's table, separated by blank lines."""
     several = len({tuple(p.start) for p in run.paths}) > 1
-    parts = ["\n".join([f"f({', '.join(run.objective.names)}) = {run.objective.text}"] + verdict_lines(run))]
+    parts = ["\n".join([f"f({', '.join(run.objective.names)}) = {run.objective.text}"] + update_lines(run)
+                       + verdict_lines(run))]
     for p in run.paths:
         parts.append("\n".join(path_table(p, run.objective.names, path_label(p, several))))
     return "\n\n".join(parts) + "\n"

@@ -368,7 +368,7 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         try:
             from PIL import Image  # noqa: F401  (fail before any frame is drawn)
         except ImportError:
-            raise ExportError("--gif needs Pillow: pip install Pillow==13.0.0") from None
+            raise ExportError("--gif needs Pillow: pip install 'gradviz[images]' (or Pillow==13.0.0)") from None
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

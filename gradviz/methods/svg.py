@@ -7,8 +7,8 @@ from html import escape
 
 from gradviz.methods.numeric import SLOPES, THEORY, Sweep
 
-WIDTH, HEIGHT = 720, 460
-LEFT, RIGHT, TOP, BOTTOM = 70, 20, 40, 120  # margins; the bottom one holds the axis and the region bands
+WIDTH, HEIGHT = 720, 496
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 76, 120  # margins: the top one holds the title, the legend and the theory marks
 COLOURS = {"forward": "#d08700", "central": "#1f77b4"}
 REGION_FILL = {"rounding": "#fde2e2", "truncation": "#e2ecfd"}
 
@@ -70,10 +70,10 @@ def error_curve_svg(forward: Sweep, central: Sweep, title: str) -> str:
         theory_x = x(math.log10(THEORY[sweep.method]))
         out.append(f'<text x="{theory_x:.1f}" y="{TOP - 4 - 12 * row}" fill="{colour}" text-anchor="middle" '
                    f'font-size="10">▼ theory {sweep.method}</text>')
-    legend_x = LEFT + plot_w - 300  # in the title row, clear of the curves
+    legend_x = LEFT  # a row of its own under the title: a long title never runs into it
     for row, sweep in enumerate(sweeps):
-        legend_x += 150 * row
-        ly = 22
+        legend_x += 170 * row
+        ly = 42
         out.append(f'<line x1="{legend_x}" x2="{legend_x + 20}" y1="{ly - 4}" y2="{ly - 4}" '
                    f'stroke="{COLOURS[sweep.method]}" stroke-width="2"/>')
         out.append(f'<text x="{legend_x + 26}" y="{ly}">{sweep.method} differences</text>')

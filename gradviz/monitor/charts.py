@@ -21,10 +21,14 @@ SVG_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", 
 WIDTH = 900
 
 
-def export_charts(run_dirs: list[Path], out: Path) -> Path:
-    """Write the charts of the runs to out (.svg only); the path written."""
-    if out.suffix.lower() != ".svg":
-        raise ExportError(f"{out}: run charts are written as .svg (convert it for .png/.pdf)")
+def export_charts(run_dirs: list[Path], out: Path, theme: str = "light", scale: float = 1.0,
+                  x_axis: str = "step") -> Path:
+    """Write the charts of the runs to out (.svg or .png, in `theme`, the loss over `x_axis`); the path written."""
+    from gradviz.draw.chart_file import chart_format, write_chart
+
+    if out.suffix.lower() not in (".svg", ".png"):
+        raise ExportError(f"{out}: run charts are written as .svg or .png, not {out.suffix or 'no extension'}")
+    chart_format(out, "run charts")  # Pillow for .png, said in one line
     views = []
     for path in run_dirs:
         view = RunView(path)
@@ -33,21 +37,16 @@ def export_charts(run_dirs: list[Path], out: Path) -> Path:
         if not view.records:
             raise ExportError(f"{path}: the run has no logged steps to chart")
         views.append(view)
-    svg = render_svg(views)
-    try:
-        out.write_text(svg)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror}") from None
-    return out
+    return write_chart(out, [render_svg(views, x_axis)], theme, scale=scale, what="run charts")
 
 
-def render_svg(views: list[RunView]) -> str:
-    """The whole picture as SVG text."""
+def render_svg(views: list[RunView], x_axis: str = "step") -> str:
+    """The whole picture as SVG text (the loss chart over `x_axis`: monitor.x_axis.X_AXES)."""
     labels = run_labels(views)
     parts: list[str] = []
     y = 10
     legend = _legend(views, labels)
-    h, body = _loss_chart(views, y, legend)
+    h, body = _loss_chart(views, y, legend, x_axis)
     parts.append(body)
     y += h + 20
     for view, label in zip(views, labels):
@@ -72,9 +71,12 @@ def _legend(views: list[RunView], labels: list[str]) -> list[str]:
     return out
 
 
-def _loss_chart(views: list[RunView], top: int, legend: list[str]) -> tuple[int, str]:
+def _loss_chart(views: list[RunView], top: int, legend: list[str], x_axis: str = "step") -> tuple[int, str]:
+    from gradviz.monitor.x_axis import X_LABELS, at_steps, x_values
+
     left, width, height = 70, WIDTH - 90, 260
-    xs = [s for v in views for s in v.series.steps]
+    along = [x_values(v, x_axis) for v in views]
+    xs = [x for run in along for x in run if math.isfinite(x)] or [0.0]
     ys = [y for v in views for y in v.series.loss if math.isfinite(y)]
     if not ys:
         ys = [0.0, 1.0]
@@ -90,14 +92,15 @@ def _loss_chart(views: list[RunView], top: int, legend: list[str]) -> tuple[int,
         out.append(f'<text x="{left - 6}" y="{sy(value) + 4:.1f}" text-anchor="end">{value:.4g}</text>')
     for step in (x0, x1):
         out.append(f'<text x="{sx(step):.1f}" y="{top + 30 + height + 16}" text-anchor="middle">{step:g}</text>')
-    out.append(f'<text x="{left + width / 2}" y="{top + 30 + height + 30}" text-anchor="middle">step</text>')
+    out.append(f'<text x="{left + width / 2}" y="{top + 30 + height + 30}" text-anchor="middle">{X_LABELS[x_axis]}</text>')
     for k, view in enumerate(views):
         color = SVG_COLORS[k % len(SVG_COLORS)]
-        points = [f"{sx(s):.1f},{sy(v):.1f}" for s, v in zip(view.series.steps, view.series.loss) if math.isfinite(v)]
+        points = [f"{sx(s):.1f},{sy(v):.1f}" for s, v in zip(along[k], view.series.loss)
+                  if math.isfinite(v) and math.isfinite(s)]
         if points:
             out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(points)}"/>')
-        for s, v in zip(view.series.val_steps, view.series.val_loss):
-            if math.isfinite(v):
+        for s, v in zip(at_steps(view, x_axis, list(view.series.val_steps)), view.series.val_loss):
+            if math.isfinite(v) and math.isfinite(s):
                 out.append(f'<circle cx="{sx(s):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{color}"/>')
     for k, text in enumerate(legend):
         ly = top + 44 + 16 * k

@@ -11,13 +11,13 @@ from typing import Any
 from gradviz.errors import TrainingError
 from gradviz.monitor.plot import Line
 from gradviz.monitor.state import RunView
+from gradviz.monitor.x_axis import at_steps, x_values
 from gradviz.rundir import is_run_dir
 
 COLORS = ("cyan", "yellow", "magenta", "green", "red", "blue", "bright_white", "orange3")
 SMOOTHING = (0.0, 0.6, 0.9, 0.97)  # exponential moving average weights, as TensorBoard's slider
 SETTINGS = ("lr", "batch_size", "accum", "optimizer", "momentum", "l2", "dropout", "seed", "epochs",
             "max_steps", "log_every", "val_fraction", "nproc_per_node", "spec")
-X_AXES = ("step", "time")
 
 
 def find_runs(paths: list[Path]) -> list[Path]:
@@ -89,19 +89,13 @@ def val_lines(views: list[RunView], labels: list[str], x_axis: str) -> list[Line
     for k, (view, label) in enumerate(zip(views, labels)):
         if not view.series.val_steps:
             continue
-        if x_axis == "time":
-            times = {r["step"]: r.get("time", math.nan) for r in view.records}
-            xs = [times.get(s, math.nan) for s in view.series.val_steps]
-        else:
-            xs = list(view.series.val_steps)
+        xs = at_steps(view, x_axis, list(view.series.val_steps))
         lines.append(Line(f"{label} val", xs, list(view.series.val_loss), COLORS[k % len(COLORS)], markers=True))
     return lines
 
 
 def _xs(view: RunView, x_axis: str) -> list[float]:
-    if x_axis == "time":
-        return [float(r.get("time", math.nan)) for r in view.records]
-    return [float(s) for s in view.series.steps]
+    return x_values(view, x_axis)
 
 
 def x_range(lines: list[Line]) -> tuple[float, float]:

@@ -14,7 +14,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from gradviz.monitor.compare import SMOOTHING, X_AXES, differing_settings, loss_lines, run_labels, val_lines, x_range
+from gradviz.monitor.compare import SMOOTHING, differing_settings, loss_lines, run_labels, val_lines, x_range
+from gradviz.monitor.x_axis import X_LABELS, next_axis
 from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import render_plot
 from gradviz.monitor.state import RunView
@@ -42,7 +43,7 @@ class OverlayPanel(Widget):
             last = next((y for y in reversed(line.ys) if y == y), None)
             piece = Text("━ ", style=line.color).append(line.name).append(f" {fmt(last)}  ", style="bold")
             head.append_text(piece)
-        axis = "wall-clock seconds" if self.x_axis == "time" else "steps"
+        axis = X_LABELS[self.x_axis]
         for note in (f"smoothing {self.smoothing:g} (m)", f" · x: {axis} (x)", " · loss = mean of each logging window"):
             if head.cell_len + len(note) <= self.size.width:  # whole notes only, never a cut one
                 head.append(note, style="dim")
@@ -88,7 +89,7 @@ class CompareApp(App[None]):
     """
     BINDINGS = [
         Binding("m", "smoothing", "smoothing"),
-        Binding("x", "x_axis", "x: steps/time"),
+        Binding("x", "x_axis", "x: steps/epochs/samples/time"),
         Binding("l", "toggle_log", "log scale"),
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", show=False),  # as in `gradviz monitor RUN`: leave, the runs go on
@@ -126,7 +127,7 @@ class CompareApp(App[None]):
 
     def action_x_axis(self) -> None:
         panel = self.query_one(OverlayPanel)
-        panel.x_axis = X_AXES[(X_AXES.index(panel.x_axis) + 1) % len(X_AXES)]
+        panel.x_axis = next_axis(panel.x_axis)
 
     def action_toggle_log(self) -> None:
         panel = self.query_one(OverlayPanel)

@@ -34,6 +34,7 @@ class MonitorScreen(Screen[str]):
         Binding("space", "pause", "pause/resume"),
         Binding("s", "stop", "stop"),
         Binding("l", "toggle_log", "log scale"),
+        Binding("x", "x_axis", "x axis", show=False),  # the loss panel's title names the axis and the key
         Binding("left_square_bracket,up", "layer(-1)", "layer"),
         Binding("right_square_bracket,down", "layer(1)", "layer", show=False),
         Binding("left", "scrub(-1)", "scrub"),
@@ -78,7 +79,7 @@ class MonitorScreen(Screen[str]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#loss").border_title = "loss"
+        self.query_one("#loss").border_title = "loss over steps (x)"
         self.query_one("#heat").border_title = "gradient norm per layer"
         self.query_one("#layer").border_title = "chosen layer ([ ])"
         self.query_one("#masks").border_title = "dropout masks"
@@ -151,6 +152,14 @@ class MonitorScreen(Screen[str]):
 
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale
+
+    def action_x_axis(self) -> None:
+        """The loss over steps → epochs → samples seen → wall-clock seconds → steps."""
+        from gradviz.monitor.x_axis import X_LABELS, next_axis
+
+        panel = self.query_one(LossPanel)
+        panel.x_axis = next_axis(panel.x_axis)
+        self.query_one("#loss").border_title = f"loss over {X_LABELS[panel.x_axis]} (x)"
 
     def action_layer(self, delta: int) -> None:
         layers = self.view.layers

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradviz.penalty import penalized_gradient
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
                             read_json, read_nan)
 
@@ -201,9 +202,17 @@ class RunView:
         b_p = f"{micro:g}" if micro == int(micro) else f"≈{micro:.3g}"
         where = f" over {world} processes" if world > 1 else ""
         head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
+        lam, form = self.meta.get("l2", c.get("l2")), self.meta.get("l2_form", c.get("l2_form"))
+        with_lam = f", λ = {lam:g}" if lam else ""
         if parts == 1:
-            rule = f"θ ← θ − η·∇L_B, η = {lr:g}" if c.get("optimizer") == "sgd" else "one gradient ∇L_B per update"
+            grad = penalized_gradient("∇L_B", lam, form)
+            rule = f"θ ← θ − η·{grad}, η = {lr:g}{with_lam}" if c.get("optimizer") == "sgd" else f"one gradient {grad} per update{with_lam}"
             return f"{head} (no accumulation): {rule}"
+        if lam:  # the penalty joins once per update, not once per micro-batch
+            grad = penalized_gradient(f"1/{parts}·Σ∇L_B_P", lam, form)
+            if c.get("optimizer") == "sgd":
+                return f"{head}: θ ← θ − η·{grad}, η = {lr:g}{with_lam}"
+            return f"{head}: {c.get('optimizer')} steps on {grad} (η = {lr:g}{with_lam})"
         grad = f"∇L_B = 1/{parts}·Σ∇L_B_P"
         if c.get("optimizer") == "sgd":
             return f"{head}: θ ← θ − η/{parts}·Σ∇L_B_P = θ − {lr:g}/{parts}·Σ∇L_B_P"

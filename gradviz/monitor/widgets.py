@@ -61,19 +61,25 @@ class RunPanel(Widget):
 
 
 class LossPanel(RunPanel):
-    """Training loss, validation loss (per epoch) and the L2 penalty over steps."""
+    """Training loss, validation loss (per epoch) and the L2 penalty over steps, epochs,
+    samples seen or wall-clock seconds (`x_axis`, which `x` cycles)."""
+
+    x_axis: reactive[str] = reactive("step")
 
     def render(self) -> RenderableType:
+        from gradviz.monitor.x_axis import at_steps, x_values
+
         s = self.view.series
         if self.index < 0:
             return self.waiting()
-        lines = [Line("train", s.steps, s.loss, "cyan")]
+        xs = x_values(self.view, self.x_axis)
+        lines = [Line("train", xs, s.loss, "cyan")]
         if s.val_steps:
-            lines.append(Line("val", s.val_steps, s.val_loss, "yellow", markers=True))
+            lines.append(Line("val", at_steps(self.view, self.x_axis, s.val_steps), s.val_loss, "yellow", markers=True))
         # The penalty is named by its formula, λ·Σ‖θ‖² or the slide's λ·Σ‖θ‖₂: the form in use.
         penalty = f"penalty {FORMULAS.get(self.view.meta.get('l2_form') or 'squared', '')}".rstrip()
         if any(p > 0 for p in s.penalty[-50:]):
-            lines.append(Line(penalty, s.steps, s.penalty, "magenta"))
+            lines.append(Line(penalty, xs, s.penalty, "magenta"))
         step = s.steps[self.index]
         values = {"train": fmt(self.value_at(s.loss)), penalty: fmt(self.value_at(s.penalty))}
         k = bisect.bisect_right(s.val_steps, step) - 1
@@ -83,16 +89,16 @@ class LossPanel(RunPanel):
         title = legend(lines, self.log_scale, values, self.size.width)
         extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
         height = max(2, self.size.height - 1 - 4 * len(extra))
-        rows = render_plot(lines, self.size.width, height, self.log_scale,
-                           (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+        cursor = None if self.cursor_x() is None else xs[self.index]
+        rows = render_plot(lines, self.size.width, height, self.log_scale, (xs[0], xs[-1]), cursor_x=cursor)
         every = self.view.log_every
         if every and every > 1 and rows:  # each point averages a window: say so on the step axis
             rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
         for k, name in enumerate(extra):
-            line = Line(name, s.steps, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
+            line = Line(name, xs, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
             rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))},
                                              self.size.width)))
-            rows += render_plot([line], self.size.width, 3, False, (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
+            rows += render_plot([line], self.size.width, 3, False, (xs[0], xs[-1]), cursor_x=cursor)
         return Group(self.one_line(title), *rows)
 
 

@@ -68,13 +68,46 @@ def graph_table(trace: Trace, findings: list[Finding] | None = None) -> Table:
         label = Text(node.label, style=KIND_STYLE[node.kind])
         if node.id in flagged:
             label.append(" ◀", style="bold red")
-        definition = Text(node.kind, style="dim") if node.is_leaf else Text(node.definition.partition(" = ")[2])
+        kind = "target (data)" if node.id in trace.graph.target_ids else node.kind
+        definition = Text(kind, style="dim") if node.is_leaf else Text(node.definition.partition(" = ")[2])
+        scaling = dropout_form(trace, node.id)
+        if scaling:
+            definition.append(f" = {scaling}", style="dim")
         if node.meta.get("names"):  # one tensor under several names (tied weights)
             definition.append(" shared: " + " = ".join(node.meta["names"]), style="dim")
         value = trace.values[node.id]
         table.add_row(label, definition, fmt_shape(value.shape), Text(str(node.meta.get("dtype", value.dtype))),
                       Text(node.meta.get("module") or "", style="dim"))
     return table
+
+
+def dropout_form(trace: Trace, node_id: int) -> str | None:
+    """A dropout node as the slides write it: 'relu·mask/(1−0.1)' (kept units scaled by
+    1/(1−p)), 'relu (evaluation: nothing dropped)', or None for any other node."""
+    data = trace.aux.get(node_id, {})
+    if "p" not in data:
+        return None
+    node = trace.graph.nodes[node_id]
+    source = trace.graph.nodes[node.inputs[0]].label if node.inputs else "x"
+    if not data.get("training"):
+        return f"{source} (evaluation: nothing dropped)"
+    return f"{source}·mask/(1−{float(data['p']):g})"
+
+
+def objective_line(trace: Trace, output: str = "loss") -> Text | None:
+    """'J = loss = 0.6931': the slides' objective over this batch, with its value."""
+    if output not in trace.graph.outputs:
+        return None
+    value = trace.values[trace.graph.outputs[output]]
+    if isinstance(value, TensorStats):  # --keep summaries: a scalar's mean is the scalar
+        number = value.mean if value.shape == () else None
+    else:
+        number = float(np.asarray(value).reshape(())) if np.size(value) == 1 else None
+    if number is None:
+        return None
+    batch = trace.info.get("batch_size")
+    over = f" over the batch of {batch} (the slides' J = 1/B·Σ L when the loss is a mean)" if batch else ""
+    return Text(f"objective J = {output} = {fmt_scalar(number)}{over}", style="bold")
 
 
 def tensor_table(trace: Trace, output: str = "loss") -> Table:
@@ -159,7 +192,11 @@ def model_report(trace: Trace) -> Group:
     for note in trace.info.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
     findings = find_issues(trace)
-    parts += [Text(), graph_table(trace, findings), Text(), tensor_table(trace), Text()]
+    parts += [Text(), graph_table(trace, findings), Text()]
+    objective = objective_line(trace)
+    if objective is not None:
+        parts += [objective, Text()]
+    parts += [tensor_table(trace), Text()]
     sums = edge_sums(trace)
     if sums is not None:
         parts += [sums, Text()]

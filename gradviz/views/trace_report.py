@@ -41,7 +41,13 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
         if first and first[1] == node.id:
             label.stylize("bold red")
             label.append(" ◀", style="bold red")
-        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else ("target (data)" if node.id in trace.graph.target_ids else node.kind), style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
+        target = node.id in trace.graph.target_ids
+        row: list[RenderableType] = [label, Text(node.definition if not node.is_leaf else ("target (data)" if target else node.kind), style="" if not node.is_leaf else "dim"), _number(trace.values[node.id])]
+        derivatives = int(show_tangent) + (len(trace.adjoints) if show_adjoint else 0)
+        if target:  # data: nobody differentiates with respect to a target, so it has no tangent or adjoint
+            row += [Text("data", style="dim") for _ in range(derivatives)]
+            table.add_row(*row)
+            continue
         if show_tangent:
             row.append(_number(trace.tangents[wrt][node.id]))
         if show_adjoint:
@@ -50,21 +56,33 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
     return table
 
 
+def summed_adjoints(trace: Trace, output: str) -> list[int]:
+    """The nodes whose adjoint of `output` is a sum of more than one edge contribution."""
+    ids = []
+    for node in trace.graph.nodes:
+        if node.op == "const" or node.id == trace.graph.outputs[output] or node.id in trace.graph.target_ids:
+            continue
+        if len([v for _, v in trace.edge_terms(output, node.id) if v is not None]) > 1:
+            ids.append(node.id)
+    return ids
+
+
 def adjoint_sums(trace: Trace) -> Table | None:
-    """Each adjoint with more than one term, written out as the lecture's sum."""
+    """Each adjoint with more than one term, written out as the lecture's sum; with several
+    outputs, under each output's name (v̄ means ∂f/∂v there)."""
     table = Table(title="adjoints as sums of edge contributions", title_justify="left",
                   show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column()
     rows = 0
+    several = len(trace.adjoints) > 1
     for output in trace.adjoints:
-        for node in trace.graph.nodes:
-            if node.op == "const" or node.id == trace.graph.outputs[output]:
-                continue
-            terms = [v for _, v in trace.edge_terms(output, node.id) if v is not None]
-            if len(terms) > 1:
-                prefix = f"[{output}] " if len(trace.adjoints) > 1 else ""
-                table.add_row(Text(prefix + adjoint_equation(trace, output, node.id)))
-                rows += 1
+        ids = summed_adjoints(trace, output)
+        if several:
+            table.add_row(Text(f"of {output} (v̄ = ∂{output}/∂v):" if ids else f"of {output}: every adjoint has one term",
+                               style="bold"))
+        for node_id in ids:
+            table.add_row(Text(("  " if several else "") + adjoint_equation(trace, output, node_id)))
+            rows += 1
     return table if rows else None
 
 
@@ -84,7 +102,8 @@ def gradients_table(trace: Trace) -> Table:
     title = "gradients" if len(trace.adjoints) == 1 else "Jacobian (rows: outputs)"
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("")
-    labels = trace.input_labels
+    targets = {trace.graph.nodes[i].label for i in trace.graph.target_ids}
+    labels = [label for label in trace.input_labels if label not in targets]  # a target is data: no gradient
     for label in labels:
         table.add_column(Text(f"∂·/∂{label}"), justify="right")
     for output in trace.adjoints:
@@ -114,7 +133,8 @@ def outline(trace: Trace, limit: int = OUTLINE_LIMIT) -> Tree:
         if lines[0] > limit:
             return
         if node.is_leaf:
-            parent.add(Text(f"{node.label} ({node.kind})", style=KIND_STYLE[node.kind] or "dim"))
+            kind = "target (data)" if node_id in trace.graph.target_ids else node.kind
+            parent.add(Text(f"{node.label} ({kind})", style=KIND_STYLE[node.kind] or "dim"))
             return
         if node_id in seen:
             parent.add(Text(f"{node.label} (shared, see above)", style="dim"))

@@ -82,30 +82,54 @@ def to_csv(trace: Trace, decimals: int | None = None) -> str:
 
 
 _LATEX_SYMBOLS = {
-    "·": r"\cdot ", "−": "-", "²": "^{2}", "³": "^{3}", "σ": r"\sigma", "ᵀ": r"^{\top}", "‖": r"\|",
+    "·": r"\cdot ", "−": "-", "σ": r"\sigma", "ᵀ": r"^{\top}", "‖": r"\|",
     "∂": r"\partial ", "Σ": r"\sum ", "√": r"\sqrt ", "@": r"\,@\,", "→": r"\to ", "×": r"\times ",
-    "%": r"\%", "#": r"\#", "&": r"\&", "_": r"\_", "…": r"\dots ",
+    "%": r"\%", "#": r"\#", "&": r"\&", "_": r"\_", "…": r"\dots ", "⊙": r"\odot ", "⟨": r"\langle ",
+    "⟩": r"\rangle ", "∇": r"\nabla ", "λ": r"\lambda ", "θ": r"\theta ", "η": r"\eta ", "δ": r"\delta ",
+    "ε": r"\varepsilon ", "≈": r"\approx ", "∞": r"\infty ", "≤": r"\le ", "≥": r"\ge ", "—": "-", "′": "'",
 }
-# A name and its index: v12, sigmoid_1, or c₂ (a name assigned again, see sources.expr).
-_TOKEN = re.compile(r"([A-Za-z][A-Za-z_.]*?)([\d₀-₉]*)(?![A-Za-z_.\d₀-₉])|(.)", re.S)
-_PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_MATH_WORDS = {"exp", "log", "ln", "sin", "cos", "tanh", "max", "min", "sum", "mean", "norm", "sqrt", "abs",
-               "relu", "softplus", "bce", "mse", "dropout", "axis", "input", "parameter"}
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+# a barred letter (v̄1), a run of superscripts (10⁻¹²), a name with its index (v12, fc2), or one character
+_PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # c₂: a name assigned again (sources.expr)
+_TOKEN = re.compile(r"([A-Za-z])\u0304(\d*)|([⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+)|([A-Za-z][A-Za-z_.]*?)([\d₀-₉]*)(?![A-Za-z_.\d₀-₉])"
+                    r"|([A-Za-z_]\w*(?:\.\w+)+)|(.)", re.S)  # … a module path (fc1.weight), one character
+_MATH_WORDS = {"sum", "mean", "norm", "sqrt", "abs", "relu", "softplus", "bce", "mse", "dropout", "axis", "input",
+               "parameter", "mask"}
+_FUNCTIONS = {"exp": r"\exp", "log": r"\ln", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
+              "max": r"\max", "min": r"\min"}
 
 
 def latex_math(text: str) -> str:
-    """A definition or header as LaTeX math: v12 → v_{12}, longer names upright, symbols as commands."""
+    """A definition, header or equation as LaTeX math: v12 → v_{12}, v̄1 → \\bar v_{1}, log → \\ln,
+    longer names upright, symbols as commands."""
     def token(match: re.Match) -> str:
+        if match.group(1) is not None:
+            return rf"\bar {match.group(1)}" + (f"_{{{match.group(2)}}}" if match.group(2) else "")
         if match.group(3) is not None:
-            return _LATEX_SYMBOLS.get(match.group(3), match.group(3))
-        word, digits = match.group(1), match.group(2).translate(_PLAIN_DIGITS)
+            return f"^{{{match.group(3).translate(_SUPERSCRIPTS)}}}"
+        if match.group(6) is not None:  # a module path, upright as one name
+            return rf"\mathrm{{{match.group(6).replace('_', chr(92) + '_')}}}"
+        if match.group(7) is not None:
+            return _LATEX_SYMBOLS.get(match.group(7), match.group(7))
+        word, digits = match.group(4), match.group(5).translate(_PLAIN_DIGITS)
         if digits and word.endswith("_") and len(word) > 1:  # sigmoid_1: the index is the subscript
             word = word[:-1]
+        if word in _FUNCTIONS and not digits:
+            return _FUNCTIONS[word]
         if len(word) > 1 or word in _MATH_WORDS:
             word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
         return word + (f"_{{{digits}}}" if digits else "")
 
     return _TOKEN.sub(token, text)
+
+
+def _latex_header(text: str) -> str:
+    """∂·/∂x1 → v_i' = ∂v_i/∂x1 and ∂f/∂· → v̄_i = ∂f/∂v_i, as the slides name them."""
+    if text.startswith("∂·/∂"):
+        return rf"$v_i' = \partial v_i/\partial {latex_math(text[4:])}$"
+    if text.endswith("/∂·"):
+        return rf"$\bar v_i = \partial {latex_math(text[1:-3])}/\partial v_i$"
+    return f"${latex_math(text)}$"
 
 
 def to_latex(trace: Trace, decimals: int | None = None) -> str:
@@ -119,7 +143,7 @@ def to_latex(trace: Trace, decimals: int | None = None) -> str:
         return f"${latex_math(text)}$"
 
     lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(f"${latex_math(h)}$" if i >= 2 else h for i, h in enumerate(header)) + r" \\", r"\midrule"]
+             " & ".join(_latex_header(h) if i >= 2 else h for i, h in enumerate(header)) + r" \\", r"\midrule"]
     lines += [" & ".join(cell(text, i) for i, text in enumerate(row)) + r" \\" for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
