@@ -143,7 +143,7 @@ def _taint_of(graph: Graph, node, values: Sequence[np.ndarray], taint: dict[int,
     tainted = [i for i in node.inputs if i in taint]
     if not tainted:
         return None
-    op = _canonical(node.op)
+    op = canonical_op(node.op)
     shape = np.shape(values[node.id])
     everything = np.ones(shape, dtype=bool)
     if op in VALUE_FREE_OPS:
@@ -213,7 +213,7 @@ def discarded_nonfinite(graph: Graph, values: Sequence[np.ndarray], bad: set[int
         mask = _taint_of(graph, node, values, taint)
         if mask is not None and mask.any():
             taint[node.id] = np.array(mask)
-        elif any(i in taint for i in node.inputs) and _canonical(node.op) not in VALUE_FREE_OPS:
+        elif any(i in taint for i in node.inputs) and canonical_op(node.op) not in VALUE_FREE_OPS:
             ends.add(node.id)  # it took the numbers and dropped them (full_like only took a shape)
         if node.id in bad and node.id not in taint:
             return []  # a NaN/Inf of its own making, or one this tracking lost: not discarded
