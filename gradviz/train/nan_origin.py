@@ -162,14 +162,19 @@ def trace_saved(root: Path):
 
 
 def origin_of(trace: Any) -> dict[str, Any] | None:
-    """Where the trace first went non-finite: phase, node, module, its inputs' values."""
-    first = trace.first_nonfinite()
-    if first is None:
+    """Where the step first went non-finite: phase, node, module, its inputs' values.
+
+    A non-finite loss was born in the forward pass, at the node on its path whose value
+    went bad while its inputs were finite. A finite loss with non-finite gradients was
+    born in the backward pass, even when some value went bad on the way and was masked
+    out (torch.where(z > 0, sqrt(z), 0): finite forward, NaN adjoint from sqrt).
+    """
+    found = _birth(trace)
+    if found is None:
         return None
-    kind, node_id = first
+    phase, node_id = found
     graph = trace.graph
     node = graph.nodes[node_id]
-    phase = "forward" if kind == "value" else "backward"
     inputs = [{"label": graph.nodes[i].label, "module": graph.nodes[i].meta.get("module"),
                **_summary(trace.values[i])} for i in node.inputs]
     entry: dict[str, Any] = {"phase": phase, "node": node_id, "label": node.label, "op": node.op,
@@ -179,9 +184,11 @@ def origin_of(trace: Any) -> dict[str, Any] | None:
         # The value came from its inputs: name the op input it was computed from.
         sources = [graph.nodes[i] for i in node.inputs if graph.nodes[i].kind in ("op", "input")]
         entry["from"] = sources[0].label if sources else None
+        entry["kind"] = _kind(entry["value"])
     else:
         output = next(iter(trace.adjoints))
         entry["adjoint"] = _summary(trace.adjoints[output][node_id])
+        entry["kind"] = _kind(entry["adjoint"])
         # The adjoint came from a child's edge term: name the first non-finite one.
         bad = [graph.nodes[child].label for (child, _), term in trace.edge_terms(output, node_id)
                if term is not None and not np.all(np.isfinite(term))]
@@ -189,12 +196,37 @@ def origin_of(trace: Any) -> dict[str, Any] | None:
     return entry
 
 
-def message(step: int, origin: dict[str, Any] | None) -> str:
+def _birth(trace: Any) -> tuple[str, int] | None:
+    """('forward', id) of the node a non-finite loss comes from, or ('backward', id) of the
+    first non-finite adjoint behind a finite loss; None when the step is finite."""
+    graph = trace.graph
+    finite = (lambda v: v is None or bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))))  # noqa: E731
+    node_id = graph.outputs[next(iter(graph.outputs))]
+    if not finite(trace.values[node_id]):
+        while True:  # walk back along non-finite inputs to where finite inputs made a bad value
+            bad = [i for i in graph.nodes[node_id].inputs if not finite(trace.values[i])]
+            if not bad:
+                return "forward", node_id
+            node_id = min(bad)  # the earliest (nodes are in topological order)
+    for adjoints in trace.adjoints.values():
+        for node in reversed(graph.nodes):  # the order the backward pass computes them
+            if not finite(adjoints[node.id]):
+                return "backward", node.id
+    return None
+
+
+def _kind(summary: dict[str, Any]) -> str:
+    """'NaN' when any element is NaN, else 'Inf' (an overflow is not a NaN)."""
+    return "NaN" if summary["nan"] else "Inf"
+
+
+def message(step: int, origin: dict[str, Any] | None, loss: float = math.nan) -> str:
     """'NaN at step 412, born at fc2 → log (forward)', or what is known without an origin."""
     if origin is None:
-        return f"NaN at step {step} (the traced replay of that step stayed finite)"
+        kind = "Inf" if math.isinf(loss) else "NaN"
+        return f"{kind} at step {step} (the traced replay of that step stayed finite)"
     where = f"{origin['from']} → {origin['label']}" if origin.get("from") else origin["label"]
-    return f"NaN at step {step}, born at {where} ({origin['phase']})"
+    return f"{origin.get('kind', 'NaN')} at step {step}, born at {where} ({origin['phase']})"
 
 
 def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,
@@ -212,7 +244,7 @@ def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, 
     else:
         note = None
     entry = {"step": step, "epoch": epoch, "origin": origin, "loss": loss_value,
-             "message": message(step, origin), "trace_note": note,
+             "message": message(step, origin, loss_value), "trace_note": note,
              "layer": _layer(origin)}
     write_json_atomic(Path(root) / NAN_TRACE, entry)
     status = read_json(Path(root) / "status.json") or {}
