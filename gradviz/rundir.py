@@ -292,6 +292,13 @@ def read_nan(status: Mapping[str, Any]) -> dict[str, Any] | None:
     return nan if isinstance(nan, dict) and nan else None
 
 
+def read_val_nonfinite(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """status.json's `val_nonfinite` entry (epoch, step, message: the first epoch whose
+    validation loss was NaN or Inf), when it is well formed."""
+    entry = status.get("val_nonfinite")
+    return entry if isinstance(entry, dict) and isinstance(entry.get("message"), str) else None
+
+
 def named_process_alive(status: Mapping[str, Any]) -> bool | None:
     """Whether a process that status.json names still runs; None when it names none."""
     pids = [status.get(key) for key in PID_FIELDS]

@@ -106,7 +106,7 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
     a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
-    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan
+    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan, read_val_nonfinite
 
     if state == "failed":
         kind, message = read_failure(RunPaths(run_dir))
@@ -117,6 +117,9 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     if nan and state != "running":  # a run that went non-finite is a finding: exit 1, stopped or not
         raise NonFiniteError(f"{nan.get('message') or 'NaN at step ' + str(nan.get('step'))}; the run went on "
                              f"to its end ({state}); see {run_dir}/nan_trace.json")
+    val = read_val_nonfinite(read_json(RunPaths(run_dir).status) or {})
+    if val and state != "running":
+        raise NonFiniteError(f"{val['message']}; the run went on to its end ({state}); see {run_dir}/metrics.jsonl")
     if state == "lost":
         raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
     return EXIT_INTERRUPTED if interrupted else 0

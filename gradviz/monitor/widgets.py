@@ -21,6 +21,7 @@ from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
+from gradviz.rundir import read_val_nonfinite
 
 EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
@@ -241,6 +242,9 @@ class ProgressPanel(RunPanel):
         if nan:
             where = f", first in layer {nan['layer']}" if nan.get("layer") else ""
             return Text(f"non-finite loss or gradient from step {nan['step']}{where}", style="bold red")
+        val = read_val_nonfinite(v.status)
+        if val:  # "validation loss NaN at epoch 1 (step 4)"
+            return Text(val["message"], style="bold red")
         return None
 
 

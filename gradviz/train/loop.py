@@ -8,6 +8,7 @@ when the micro-batches are equal, and still exact when the last one is short.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Trainer:
         self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
         self.nan: dict[str, Any] | None = None  # where it was born, once found
         self.checkpoint_step: int | None = None  # the step final.pt holds
+        self.val_nonfinite: dict[str, Any] | None = None  # the first epoch whose validation loss was not finite
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
         hist_every = getattr(config, "hist_every", None)
@@ -252,6 +254,16 @@ class Trainer:
         record = self._write_ready(wait=True, extra=extra)
         if self.rank == 0 and record is not None:
             self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
+            self._note_bad_validation(record["val_loss"])
+
+    def _note_bad_validation(self, val_loss: float) -> None:
+        """A non-finite validation loss is a finding (exit 1): the first one goes into status.json."""
+        if math.isfinite(val_loss) or self.val_nonfinite is not None:
+            return
+        kind = "Inf" if math.isinf(val_loss) else "NaN"
+        self.val_nonfinite = {"epoch": self.epoch, "step": self.step,
+                              "message": f"validation loss {kind} at epoch {self.epoch} (step {self.step})"}
+        self.recorder.status("running", step=self.step, epoch=self.epoch, val_nonfinite=self.val_nonfinite)
 
     @torch.no_grad()
     def _validate(self) -> dict[str, Any]:
