@@ -11,6 +11,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     masks.jsonl     dropout-mask samples, one JSON object per logged step
     histograms.jsonl  per-layer gradient-value histograms (fixed log-spaced bins) at logged steps
     nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
+    last_finite.pt  the parameters before that step (final.pt of a run that went on holds NaN ones)
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
     error.txt       the traceback when the run failed
     worker.log      the worker's stdout and stderr

@@ -333,3 +333,34 @@ def test_an_overflow_is_named_inf_not_nan(tmp_path: Path) -> None:
     assert trace["step"] == step
     assert trace["message"] == f"Inf at step {step}, born at fc → exp (forward)"
     assert status(tmp_path / "run")["nan"]["message"] == trace["message"]
+
+
+# Two examples of the dataset carry a NaN feature; nothing else in the data or model is bad.
+DATA_NAN_SPEC = LINEAR_SPEC.replace("""    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)""", """    x = torch.randn(64, 3, generator=g)
+    y = x.sum(dim=1, keepdim=True)
+    x[37, 2] = float("nan")
+    y[11, 0] = float("inf")
+    return x, y""")
+assert DATA_NAN_SPEC != LINEAR_SPEC
+
+
+def test_a_data_nan_names_its_dataset_indices_and_the_last_finite_parameters_are_kept(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, DATA_NAN_SPEC)
+    assert run_worker(tmp_path / "run", spec, seed=2, val_fraction=0.0, epochs=2, batch_size=16) == 0
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    # Independently: which of the dataset's examples sit in the saved batch, by value.
+    x, y = make_data(load_spec(spec), 2)
+    in_batch = sorted(i for i in (37, 11) if any(torch.equal(torch.nan_to_num(x[i]), torch.nan_to_num(row))
+                                                  for row in saved["x"]))
+    assert in_batch and sorted(trace["bad_examples"]) == in_batch
+    noun = "examples" if len(in_batch) > 1 else "example"
+    assert trace["message"].endswith(f"; non-finite data in dataset {noun} " + ", ".join(map(str, trace["bad_examples"])))
+    last = torch.load(tmp_path / "run" / "last_finite.pt", weights_only=False)
+    final = torch.load(tmp_path / "run" / "final.pt", weights_only=False)
+    assert last["step"] == trace["step"] - 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values())
+    assert not all(torch.isfinite(v).all() for v in final["model"].values())  # why last_finite.pt exists
+    for name, value in saved["model"].items():  # the parameters the bad step started from
+        assert torch.equal(last["model"][name], value)

@@ -13,6 +13,7 @@ from torch import nn
 
 from gradviz.train.config import TrainConfig
 
+LAST_FINITE = "last_finite.pt"  # the parameters before the first non-finite step
 BEST_FLUSH_SECONDS = 30.0  # how often an improved best model is written while training
 
 
@@ -25,6 +26,11 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: Any, config: TrainC
         **info,
     }
     _atomic_save(state, Path(path))
+
+
+def save_weights(path: Path, weights: dict[str, torch.Tensor], config: TrainConfig, **info: Any) -> None:
+    """Write a model state (no optimizer) atomically: last_finite.pt, the parameters before a bad step."""
+    _atomic_save({"model": weights, "config": asdict(config), **info}, Path(path))
 
 
 class BestKeeper:

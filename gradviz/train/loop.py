@@ -19,7 +19,7 @@ from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
 from gradviz.sources.spec import Spec
-from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
+from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
@@ -54,6 +54,13 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared"
     if form == "norm":
         return lam * norms.sum()
     return lam * (norms * norms).sum()
+
+
+def _finite_rows(t: torch.Tensor) -> torch.Tensor:
+    """Per example (first dimension): whether every value of it is finite."""
+    if not t.is_floating_point():
+        return torch.ones(t.shape[0], dtype=torch.bool, device=t.device)
+    return torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1)
 
 
 def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentum: float) -> torch.optim.Optimizer:
@@ -328,11 +335,22 @@ class Trainer:
     def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor]) -> None:
         """Save the bad step's batch and pre-update parameters and trace them to the origin."""
         index = torch.cat(list(micro))
+        weights = {k: v.detach().cpu() for k, v in state.items()}
+        x, y = self.data.x_train[index], self.data.y_train[index]
+        # The last finite parameters: final.pt of a run that went on holds only NaN ones.
+        save_weights(self.recorder.paths.root / LAST_FINITE, weights, self.config, step=step - 1, epoch=epoch,
+                     note=f"the parameters after step {step - 1}, before the first non-finite step {step}")
         self.nan = record_origin(self.recorder.paths.root, step, epoch, self.config.seed, str(self.spec.path),
-                                 self.config.dropout, {k: v.detach().cpu() for k, v in state.items()},
-                                 self.data.x_train[index], self.data.y_train[index])
+                                 self.config.dropout, weights, x, y, self._bad_examples(index, x, y))
         # The recorder notes the first non-finite record itself; this origin is the better word.
         self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
+
+    def _bad_examples(self, index: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> list[int]:
+        """Dataset indices of the batch's examples whose inputs or targets are not finite."""
+        bad = ~_finite_rows(x) | ~_finite_rows(y)
+        if not bool(bad.any()) or self.data.train_index is None:
+            return []
+        return self.data.train_index[index[bad].cpu()].tolist()
 
     def _finish(self, state: str, validate: bool = False) -> TrainResult:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""

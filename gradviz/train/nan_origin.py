@@ -230,8 +230,12 @@ def message(step: int, origin: dict[str, Any] | None, loss: float = math.nan) ->
 
 
 def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,
-                  state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-    """Save the bad step, trace it, write nan_trace.json and the status; the status entry."""
+                  state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                  bad_examples: list[int] | None = None) -> dict[str, Any]:
+    """Save the bad step, trace it, write nan_trace.json and the status; the status entry.
+
+    bad_examples: dataset indices of the batch's examples with non-finite data (named in the message).
+    """
     save_step(root, step, epoch, seed, spec_path, dropout, state, x, y)
     try:
         trace = trace_saved(root)
@@ -243,8 +247,12 @@ def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, 
         note = f"tracing the step failed: {type(exc).__name__}: {exc}"
     else:
         note = None
+    text = message(step, origin, loss_value)
+    if bad_examples:
+        shown = ", ".join(map(str, bad_examples[:8])) + (f" and {len(bad_examples) - 8} more" if len(bad_examples) > 8 else "")
+        text += f"; non-finite data in dataset example{'s' if len(bad_examples) > 1 else ''} {shown}"
     entry = {"step": step, "epoch": epoch, "origin": origin, "loss": loss_value,
-             "message": message(step, origin, loss_value), "trace_note": note,
+             "message": text, "trace_note": note, "bad_examples": list(bad_examples or []),
              "layer": _layer(origin)}
     write_json_atomic(Path(root) / NAN_TRACE, entry)
     status = read_json(Path(root) / "status.json") or {}
