@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_tui and sys.stdout.isatty():
         from gradviz.monitor.app import run_dashboard
 
-        state = run_dashboard(handle.run_dir, handle)
+        state, interrupted = run_dashboard(handle.run_dir, handle)
     else:
         from gradviz.monitor.plain import follow
         from gradviz.monitor.state import RunView
