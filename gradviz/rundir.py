@@ -13,6 +13,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
     last_finite.pt  the parameters before that step (final.pt of a run that went on holds NaN ones)
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
+    heartbeat       the step and epoch the trainer has reached, rewritten in place every step
     error.txt       the traceback when the run failed
     worker.log      the worker's stdout and stderr
     final.pt        the last checkpoint; best.pt the one with the lowest validation loss
@@ -21,6 +22,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import time
@@ -68,6 +70,10 @@ class RunPaths:
     @property
     def control(self) -> Path:
         return self.root / "control.json"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.root / "heartbeat"
 
     @property
     def error(self) -> Path:
@@ -240,6 +246,52 @@ class JsonlTailer:
         return records
 
 
+HEARTBEAT_BYTES = 32  # "<step> <epoch>\n", space-padded to a fixed width
+
+
+class Heartbeat:
+    """The step a trainer has reached, in a small memory-mapped file: a store per step, no system call.
+
+    Logged records come every --log-every steps; this says how far the trainer really got,
+    so a kill -9, a dead node or a full disk is reported at its true step. The page lives
+    in the OS's page cache: what the last beat wrote survives the process being killed.
+    """
+
+    def __init__(self, path: Path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.ftruncate(fd, HEARTBEAT_BYTES)
+            self._map: mmap.mmap | None = mmap.mmap(fd, HEARTBEAT_BYTES)
+        finally:
+            os.close(fd)
+        self.beat(0, 0)
+
+    def beat(self, step: int, epoch: Any = 0) -> None:
+        """Say that `step` updates are done (epoch as the loop counts them)."""
+        if self._map is not None:
+            line = f"{step} {epoch if isinstance(epoch, int) else 0}".encode()[:HEARTBEAT_BYTES - 1]
+            self._map[:HEARTBEAT_BYTES] = line.ljust(HEARTBEAT_BYTES - 1) + b"\n"
+
+    def close(self) -> None:
+        """Unmap the file (its last beat stays)."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+def read_heartbeat(paths: RunPaths) -> dict[str, int] | None:
+    """{'step', 'epoch'} of the trainer's last beat, or None without a (readable) heartbeat."""
+    for _ in range(3):  # a read racing a beat can see half of each: read again
+        try:
+            with open(paths.heartbeat, "rb") as handle:
+                fields = handle.read(HEARTBEAT_BYTES).split()
+        except OSError:
+            return None
+        if len(fields) == 2 and all(f.isdigit() for f in fields):
+            return {"step": int(fields[0]), "epoch": int(fields[1])}
+    return None
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete record of a JSONL file; a torn last line is skipped."""
     tailer = JsonlTailer(path, max_bytes=None)
@@ -385,7 +437,9 @@ def record_exit(paths: RunPaths, returncode: int) -> bool:
     status = read_json(paths.status) or {}
     if status.get("state", "starting") not in ACTIVE_STATES:
         return False
-    write_failure(paths, describe_exit(returncode), "TrainerDied", exit_status=returncode)
+    beat = read_heartbeat(paths)  # the true step: records are only every --log-every steps
+    reached = {"step": beat["step"], "failed_at_step": beat["step"]} if beat and beat["step"] else {}
+    write_failure(paths, describe_exit(returncode), "TrainerDied", exit_status=returncode, **reached)
     return True
 
 

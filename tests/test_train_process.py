@@ -182,3 +182,51 @@ def test_a_nan_under_two_gloo_ranks_is_traced_and_reported_once(tmp_path: Path) 
     assert "born at fc2 → log (forward)" in status["message"] and status["failed_at_step"] == status["nan"]["step"]
     assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']}, born at fc2 → log")
     assert (tmp_path / "run" / "error-rank1.txt").exists()
+
+
+# Counts its own updates: the loss appends a byte to a file at every call (no validation).
+COUNTING_SPEC = """
+import os
+import torch
+from torch import nn
+
+TRAINING = {"lr": 0.01, "epochs": 100000, "batch_size": 8, "optimizer": "sgd", "val_fraction": 0.0}
+COUNTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls")
+
+def build_model():
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+def loss(output, target):
+    with open(COUNTER, "ab") as handle:
+        handle.write(b".")
+    return ((output - target) ** 2).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)
+"""
+
+
+def test_after_kill_9_the_summary_names_the_true_step_not_the_last_logged_one(tmp_path: Path) -> None:
+    from gradviz.monitor.state import RunView
+    from train_support import write_spec
+
+    spec = write_spec(tmp_path, COUNTING_SPEC)
+    counter = tmp_path / "calls"
+    handle = start_training(TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", log_every=1000))
+    # The spec's loss runs once in its check forward before training: count from the first record.
+    wait_for(lambda: logged_steps(handle.paths) >= 1, what="the first record")
+    wait_for(lambda: counter.stat().st_size >= 40, what="40 updates")
+    handle.kill()
+    handle.check_exit()
+    calls = counter.stat().st_size
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert [r["step"] for r in view.records] == [1]  # logged: step 1 only
+    reached = view.status["failed_at_step"]
+    # Killed between two losses or after one: the updates done are the calls less the check's one, or one fewer.
+    assert calls - 2 <= reached <= calls - 1 and reached >= 38
+    assert view.ending().startswith(f"failed at step {reached} (last logged step 1)")
+    result = gradviz("monitor", str(tmp_path / "run"), "--no-tui")
+    assert f"failed at step {reached}" in result.stdout, result.stdout

@@ -110,7 +110,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                         last_row = record.get("time", 0.0)
                 if view.records:
                     last = view.records[-1]
-                    progress.update(task, total=view.total_steps, completed=last["step"],
+                    progress.update(task, total=view.total_steps, completed=view.step_reached() or last["step"],
                                     description=f"epoch {last['epoch']}/{view.meta.get('epochs', '?')}",
                                     loss=f"loss {fmt(last.get('loss'))}")
                 if view.done:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
-                            read_json, read_nan)
+                            read_heartbeat, read_json, read_nan)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 
@@ -168,12 +168,12 @@ class RunView:
         return max(0.0, (total - self.records[index]["step"]) / rate)
 
     def step_reached(self) -> int | None:
-        """The last step the trainer took: status.json's once it has ended, else the last logged one."""
+        """The last step the trainer took: the most of status.json's, the heartbeat's and the last logged one."""
         logged = self.records[-1]["step"] if self.records else None
-        step = self.status.get("step")
-        if isinstance(step, int) and (logged is None or step >= logged):
-            return step
-        return logged
+        beat = read_heartbeat(self.paths)
+        known = [s for s in (logged, self.status.get("step"), beat and beat["step"] or None)
+                 if isinstance(s, int) and not isinstance(s, bool)]
+        return max(known) if known else None
 
     def ending(self) -> str:
         """'finished at step 343 (last logged 325); checkpoint at step 343', exact steps from status.json."""

@@ -198,10 +198,13 @@ class ProgressPanel(RunPanel):
                         style="red" if state == "failed" else "dim")
             return Group(head, body)
         record = v.records[self.index]
-        total = v.total_steps or record["step"]
+        # Live, the step the trainer reached (its heartbeat), not the last logged one.
+        live = self.following and self.index == len(v.records) - 1
+        step = max(record["step"], v.step_reached() or 0) if live else record["step"]
+        total = v.total_steps or step
         bar_width = max(10, min(40, self.size.width // 4))
-        done = min(1.0, record["step"] / max(1, total))
-        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {record['step']}/{total}  ")
+        done = min(1.0, step / max(1, total))
+        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {step}/{total}  ")
         filled = round(done * bar_width)
         line.append("━" * filled, style="green").append("━" * (bar_width - filled), style="grey30")
         line.append(f" {done:.0%}")

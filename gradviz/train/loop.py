@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
+from gradviz.rundir import Heartbeat
 from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
@@ -101,6 +102,7 @@ class Trainer:
         self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
         self.nan: dict[str, Any] | None = None  # where it was born, once found
         self.checkpoint_step: int | None = None  # the step final.pt holds
+        self.heartbeat: Heartbeat | None = None  # the step reached, for status and monitors (set by the worker)
         self.val_nonfinite: dict[str, Any] | None = None  # the first epoch whose validation loss was not finite
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
@@ -182,6 +184,8 @@ class Trainer:
             self._losses, self._penalties = [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.heartbeat is not None:
+            self.heartbeat.beat(self.step, self.epoch)
         if self.config.snapshots and self.step % self.config.snapshots == 0:
             self._snapshot()
         if logged and self.nan_watch is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import RunPaths, write_failure, write_status
+from gradviz.rundir import Heartbeat, RunPaths, write_failure, write_status
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
         return trainer.run()
     finally:
         trainer.recorder.close()
+        if trainer.heartbeat is not None:
+            trainer.heartbeat.close()
 
 
 def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> Any:
@@ -117,8 +119,11 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
     controller = Controller(paths, dist_info.is_main, dist_info.control_group, distributed=dist_info.world > 1)
     controller.install_signal_handlers()
     recorder.status("running", pid=os.getpid(), device=str(device), world_size=dist_info.world)
-    return Trainer(config, spec, model, net, data, groups, probed, mask_log, recorder, controller, device,
-                   dist_info.rank, dist_info.world, total_steps)
+    trainer = Trainer(config, spec, model, net, data, groups, probed, mask_log, recorder, controller, device,
+                      dist_info.rank, dist_info.world, total_steps)
+    if dist_info.local_rank == 0:  # each node's run directory says how far its ranks got
+        trainer.heartbeat = Heartbeat(paths.heartbeat)
+    return trainer
 
 
 def init_distributed(config: TrainConfig) -> DistInfo:
