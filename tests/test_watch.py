@@ -435,3 +435,86 @@ def test_steps_that_restart_each_epoch_are_numbered_on_in_order(tmp_path, capsys
     view = RunView(tmp_path / "run")
     view.poll()
     assert view.series.steps == steps
+
+
+FSDP_SCRIPT = """
+import json, sys, torch, torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.distributed.fsdp import fully_shard
+import gradviz
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+
+
+def sharded_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 7), nn.Tanh(), nn.Linear(7, 1))
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            fully_shard(layer)
+    return fully_shard(model)
+
+
+def loop(watched, expected=None):
+    model = sharded_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    run = gradviz.watch(model, optimizer, run_dir=sys.argv[1], log_every=2) if watched else None
+    for step in range(1, 8):
+        gen = torch.Generator().manual_seed(100 * step + rank)
+        x, y = torch.randn(6, 5, generator=gen), torch.randn(6, 1, generator=gen)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        if expected is not None:  # independently, on every rank: the full gradients' norms per layer
+            layers = [(name, layer) for name, layer in model.named_children() if isinstance(layer, nn.Linear)]
+            expected[step] = {
+                "grad": {n: torch.stack([p.grad.full_tensor().norm() for p in m.parameters()]).norm().item()
+                         for n, m in layers},
+                "param": {n: torch.stack([p.full_tensor().norm() for p in m.parameters()]).norm().item()
+                          for n, m in layers}}
+        optimizer.step()
+        optimizer.zero_grad()
+        if run is not None:
+            run.log(loss=loss)
+    if run is not None:
+        run.close()
+    return [p.full_tensor() for p in model.parameters()]
+
+
+expected = {}
+watched = loop(True, expected)
+plain = loop(False)
+if rank == 0:
+    json.dump({"expected": expected, "identical": all(torch.equal(a, b) for a, b in zip(watched, plain))},
+              open(sys.argv[2], "w"))
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def test_under_fsdp2_watch_reads_sharded_norms_on_every_rank_and_changes_nothing(tmp_path):
+    script = tmp_path / "fsdp.py"
+    script.write_text(FSDP_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-port", str(free_port()), str(script), str(tmp_path / "run"),
+                             str(tmp_path / "expected.json")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    found = json.loads((tmp_path / "expected.json").read_text())
+    assert found["identical"], "watching changed the trained parameters"
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert [r["step"] for r in records] == [1, 2, 4, 6]
+    for r in records:
+        want, params = found["expected"][str(r["step"])]["grad"], found["expected"][str(r["step"])]["param"]
+        assert set(r["grad_norm"]) == set(want) == set(r["param_norm"])
+        for name, norm in want.items():
+            assert r["grad_norm"][name] == pytest.approx(norm, rel=1e-5), (r["step"], name)
+            assert r["param_norm"][name] == pytest.approx(params[name], rel=1e-5), (r["step"], name)
+        assert r["grad_norm_total"] == pytest.approx(math.sqrt(sum(v * v for v in want.values())), rel=1e-5)
+    meta = read_json(RunPaths(tmp_path / "run").meta)
+    assert meta["sharded"] is True and meta["world_size"] == 2
+    assert read_json(RunPaths(tmp_path / "run").status)["state"] == "finished"
