@@ -180,7 +180,8 @@ def test_a_nan_under_two_gloo_ranks_is_traced_and_reported_once(tmp_path: Path) 
     # Both ranks stop at the same step; rank 0's traced origin is what the run directory says.
     assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
     assert "born at fc2 → log (forward)" in status["message"] and status["failed_at_step"] == status["nan"]["step"]
-    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']}, born at fc2 → log")
+    # Every rank's share goes negative together: the lowest such rank, 0, traces it and is named.
+    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']} on rank 0, born at fc2 → log")
     assert (tmp_path / "run" / "error-rank1.txt").exists()
 
 
@@ -230,3 +231,36 @@ def test_after_kill_9_the_summary_names_the_true_step_not_the_last_logged_one(tm
     assert view.ending().startswith(f"failed at step {reached} (last logged step 1)")
     result = gradviz("monitor", str(tmp_path / "run"), "--no-tui")
     assert f"failed at step {reached}" in result.stdout, result.stdout
+
+
+def test_a_data_nan_in_rank_1s_share_is_traced_by_rank_1_at_its_true_step(tmp_path: Path) -> None:
+    import torch
+
+    from gradviz.commands.train import exit_code
+    from gradviz.errors import NonFiniteError
+    from train_support import LINEAR_SPEC, write_spec
+
+    # Independently of the trainer: the examples of each rank's share of each step (the order
+    # every rank draws: seed·100003 + epoch; global batches of 16 cut in two halves).
+    seed, n, batch = 1, 64, 16
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # the split (no validation)
+    epoch_order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + 1))
+    step3_rank1 = order[epoch_order[2 * batch + batch // 2:3 * batch]]  # step 3, rank 1's half
+    bad = int(step3_rank1[3])
+    spec = write_spec(tmp_path, LINEAR_SPEC.replace("    return x, x.sum(dim=1, keepdim=True)",
+                                                    f"    y = x.sum(dim=1, keepdim=True)\n    x[{bad}, 0] = float('nan')\n"
+                                                    "    return x, y"))
+    config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, seed=seed,
+                         batch_size=batch, epochs=3, val_fraction=0.0)
+    handle = start_training(config)
+    assert handle.wait(timeout=240) == 0, (tmp_path / "run" / "worker.log").read_text()[-3000:]
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    assert (trace["step"], trace["rank"], trace["bad_examples"]) == (3, 1, [bad])
+    assert trace["message"].startswith("NaN at step 3 on rank 1, born at ")
+    assert trace["message"].endswith(f"non-finite data in dataset example {bad}")
+    status = read_json(handle.paths.status)
+    assert status["state"] == "finished" and status["nan"]["step"] == 3 and status["nan"]["rank"] == 1
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step, not rank 0's
+    with pytest.raises(NonFiniteError, match="NaN at step 3 on rank 1"):
+        exit_code("finished", tmp_path / "run")

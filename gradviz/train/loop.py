@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
-from gradviz.rundir import Heartbeat
+from gradviz.rundir import Heartbeat, read_json
 from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
@@ -27,7 +27,7 @@ from gradviz.train.data import DataSplit, epoch_batches
 from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
-from gradviz.train.nan_origin import NanWatch, record_origin
+from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
@@ -99,7 +99,8 @@ class Trainer:
         self._penalties: list[torch.Tensor] = []
         self._last_log = (0.0, 0)  # (time, samples) at the last logged step
         self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
-        self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
+        self.nan_watch = NanWatch(self)  # finds the first non-finite step (every rank: its own batches)
+        self._replay_upto = 0  # under DDP: the logged step rank 0 saw go non-finite, not yet replayed
         self.nan: dict[str, Any] | None = None  # where it was born, once found
         self.checkpoint_step: int | None = None  # the step final.pt holds
         self.heartbeat: Heartbeat | None = None  # the step reached, for status and monitors (set by the worker)
@@ -146,7 +147,7 @@ class Trainer:
                 self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
                 if epoch_end and validating:
                     self._end_epoch()
-                if self.controller.due(logged) and self._obey(self.controller.poll()) == STOP:
+                if self.controller.due(logged) and self._obey(self._poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
                     return self._finish(state, validate=last and validating and not epoch_end)
@@ -157,7 +158,7 @@ class Trainer:
         self.mask_log.switch(logged)
         sizes = [m.shape[0] for m in micro]
         if self.nan_watch is not None:
-            self.nan_watch.note(self.step, self.epoch, micro)
+            self.nan_watch.note(self.step, self.epoch, micro, self._global_size)
         try:
             loss, penalty = self._backward(micro, sizes)
         except torch.OutOfMemoryError:
@@ -256,7 +257,10 @@ class Trainer:
         for n, (values, layout) in enumerate(ready):
             record = self.recorder.record(values, layout, extra if n == len(ready) - 1 else None)
             if "nonfinite" in record and self.nan is None:
-                self._find_nan(record["step"])
+                if self.world > 1:  # every rank replays together, at the next agreed point
+                    self._replay_upto = self._replay_upto or record["step"]
+                else:
+                    self._find_nan(record["step"])
         return record
 
     def _end_epoch(self) -> None:
@@ -311,11 +315,30 @@ class Trainer:
                 self.recorder.status("running", step=self.step)
         return code
 
+    def _poll(self) -> int:
+        """The controller's agreed command; under DDP the same all-reduce tells every rank that
+        rank 0 saw a window go non-finite, and they replay it together."""
+        code = self.controller.poll(self._replay_upto)
+        if self.world > 1 and self.controller.news and self.nan is None and not self.nan_watch.done:
+            self._find_nan(self.controller.news)
+        return code
+
     def _stop_if_nonfinite(self, loss: torch.Tensor, micro: list[torch.Tensor]) -> None:
         """--stop-on-nan: check every step (one host sync each), trace the step, stop."""
-        if not bool(self.stats.any_nonfinite_grad() | ~torch.isfinite(loss)):
+        loss_bad = not bool(torch.isfinite(loss))
+        bad = loss_bad or bool(self.stats.any_nonfinite_grad())
+        if self.world > 1:  # every rank stops at the same step; the rank whose own loss went bad traces it
+            bad = bool(agree(int(bad), "max", self.controller.group))
+            if not bad:
+                return
+            choice = agree(self.rank if loss_bad else self.world + self.rank, "min", self.controller.group)
+            chosen = choice if choice < self.world else 0
+            if self.rank == chosen and self.nan is None:
+                self._record_nan(self.step, self.epoch, self.model.state_dict(), micro, rank=chosen)
+            self._hear_nan(self.step, chosen)
+        elif not bad:
             return
-        if self.rank == 0 and self.nan is None:  # this step is the bad one: its parameters are not updated yet
+        elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
             self._record_nan(self.step, self.epoch, self.model.state_dict(), micro)
         self._capture()
         self._write_ready(wait=True)
@@ -333,10 +356,31 @@ class Trainer:
         if found is None:
             self.nan = {"step": logged_step, "message": f"NaN logged at step {logged_step} (window not replayable)"}
             return
-        step, epoch, state, micro = found
-        self._record_nan(step, epoch, state, micro)
+        step, epoch, state, micro, rank = found
+        if self.world == 1:
+            self._record_nan(step, epoch, state, micro)
+            return
+        if self.rank == rank:
+            self._record_nan(step, epoch, state, micro, rank=rank)
+        self._hear_nan(step, rank)
 
-    def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor]) -> None:
+    def _hear_nan(self, step: int, rank: int) -> None:
+        """Under DDP, after the rank that saw the bad step traced it: every rank waits for it, and
+        rank 0 takes its word from nan_trace.json (on another node: says where the trace is)."""
+        import torch.distributed as dist
+
+        dist.barrier(group=self.controller.group)  # rank 0 writes status.json only after that rank has
+        if self.rank != 0 or rank == 0:
+            return
+        traced = read_json(self.recorder.paths.root / NAN_TRACE)
+        if traced and traced.get("step") == step:
+            self.nan = traced
+        else:
+            self.nan = {"step": step, "message": f"NaN at step {step} on rank {rank} (traced in that node's run directory)"}
+        self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
+
+    def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor],
+                    rank: int | None = None) -> None:
         """Save the bad step's batch and pre-update parameters and trace them to the origin."""
         index = torch.cat(list(micro))
         weights = {k: v.detach().cpu() for k, v in state.items()}
@@ -345,7 +389,7 @@ class Trainer:
         save_weights(self.recorder.paths.root / LAST_FINITE, weights, self.config, step=step - 1, epoch=epoch,
                      note=f"the parameters after step {step - 1}, before the first non-finite step {step}")
         self.nan = record_origin(self.recorder.paths.root, step, epoch, self.config.seed, str(self.spec.path),
-                                 self.config.dropout, weights, x, y, self._bad_examples(index, x, y))
+                                 self.config.dropout, weights, x, y, self._bad_examples(index, x, y), rank)
         # The recorder notes the first non-finite record itself; this origin is the better word.
         self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
 
@@ -361,11 +405,15 @@ class Trainer:
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
         self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
+        if self.world > 1:  # a last window that went non-finite is replayed before the run ends
+            upto = agree(self._replay_upto, "max", self.controller.group)
+            if upto and self.nan is None and not self.nan_watch.done:
+                self._find_nan(upto)
         self._save_final()
         if self.histograms is not None:
             self.histograms.close()
-        agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
-        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree,
+        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **ranks,
                              **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)
