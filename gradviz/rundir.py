@@ -21,6 +21,7 @@ neither torch nor textual. Layout of ``runs/<name>/``::
 
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import os
@@ -169,11 +170,14 @@ class JsonlWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record as a line of compact JSON."""
+        """Append one record as a line of compact JSON (an OSError names the file)."""
         data = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode()
         view = memoryview(data)
-        while view:  # os.write may write less than asked for on some file systems
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:  # os.write may write less than asked for on some file systems
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
         """Close the file; later writes fail."""
@@ -298,12 +302,56 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return tailer.read_new()
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file and rename it over path (readers never see half)."""
+    """Write JSON to a temporary file and rename it over path (readers never see half).
+
+    On a write error the temporary file is removed and the OSError names `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def temporary_name(path: Path) -> Path:
+    """Where a file is written before it is renamed over `path` (this process's own name)."""
+    return Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+
+
+def remove_temporaries(root: Path) -> None:
+    """Remove this process's temporary files left in a run directory (and snapshots/) by a failed write."""
+    for folder in (Path(root), Path(root) / "snapshots"):
+        for tmp in folder.glob(f".*.{os.getpid()}.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def describe_write_error(exc: OSError) -> str:
+    """'the disk is full: cannot write metrics.jsonl (No space left on device)', or the error named."""
+    name = Path(exc.filename).name if exc.filename else "the run directory"
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        return f"the disk is full: cannot write {name} ({reason})"
+    return f"cannot write {name}: {reason}"
+
+
+def _overwrite_in_place(path: Path, text: str) -> None:
+    """Rewrite a small file over its own blocks (no new file): what still works on a full disk."""
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        at = 0
+        while at < len(data):
+            at += os.pwrite(fd, view[at:], at)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -324,7 +372,13 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
             status[key + "_start"] = process_start(fields[key])
     status["state"] = state
     status["updated"] = time.time()
-    write_json_atomic(paths.status, status)
+    try:
+        write_json_atomic(paths.status, status)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # A full disk has no room for a new file; status.json's own blocks can still be rewritten.
+        _overwrite_in_place(paths.status, json.dumps(status, allow_nan=True))
 
 
 def write_failure(paths: RunPaths, message: str, kind: str, **fields: Any) -> None:
