@@ -226,3 +226,28 @@ def test_a_nan_validation_loss_is_a_finding_with_its_epoch_and_exit_1(tmp_path: 
     view = RunView(tmp_path / "run")
     view.poll()
     assert bad["message"] in summary_line(view)
+
+
+def test_each_logged_loss_is_the_mean_over_its_windows_examples_and_short_windows_are_marked(tmp_path: Path) -> None:
+    from gradviz.monitor.state import RunView
+
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    # 60 training examples in batches of 8: seven of 8 and a last one of 4 per epoch.
+    settings = dict(batch_size=8, epochs=3, val_fraction=0.0625, seed=5, optimizer="sgd")
+    train_here(tmp_path / "each", spec, log_every=1, **settings)
+    train_here(tmp_path / "windows", spec, log_every=5, **settings)
+    per_step = {r["step"]: r["loss"] for r in records(tmp_path / "each")}
+    sizes = {step: 4 if step % 8 == 0 else 8 for step in per_step}
+    logged = records(tmp_path / "windows")
+    previous = 0
+    for r in logged:
+        window = range(previous + 1, r["step"] + 1)
+        expected = sum(per_step[k] * sizes[k] for k in window) / sum(sizes[k] for k in window)
+        assert r["window_steps"] == len(window)
+        assert r["loss"] == pytest.approx(expected, rel=1e-6), r["step"]
+        previous = r["step"]
+    # Steps 1, 8 (epoch end after 5), 16, 24 close windows shorter than 5: drawn apart, not in the line.
+    view = RunView(tmp_path / "windows")
+    view.poll()
+    short_steps = [view.series.steps[i] for i in view.short_windows()]
+    assert short_steps == [r["step"] for r in logged if r["window_steps"] < 5] and 8 in short_steps

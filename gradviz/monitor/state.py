@@ -36,6 +36,7 @@ class Series:
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
+    window_steps: list[int | None] = field(default_factory=list)  # steps each logged loss averages (None: unknown)
 
     @property
     def loss(self) -> list[float]:
@@ -218,6 +219,15 @@ class RunView:
         value = self.config.get("log_every")
         return value if isinstance(value, int) else None
 
+    def short_windows(self) -> list[int]:
+        """Indices of records whose loss averages fewer steps than --log-every: an epoch's last,
+        partial window (or a run's), drawn as marked points of their own, never in the line of
+        full-window means."""
+        every = self.log_every
+        if not every or every <= 1:
+            return []
+        return [i for i, k in enumerate(self.series.window_steps) if k is not None and k < every]
+
     def first_nonfinite(self) -> dict[str, Any] | None:
         """The first logged step whose loss or gradient was non-finite, and its layer."""
         nan = read_nan(self.status)
@@ -240,6 +250,7 @@ class RunView:
         self.records.append(record)
         s = self.series
         s.steps.append(record["step"])
+        s.window_steps.append(record["window_steps"] if _is_int(record.get("window_steps")) else None)
         s.total.append(_num(record.get("total")))
         for name, column in s.stat.items():
             column.append(_num(record.get(name)))

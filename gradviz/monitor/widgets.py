@@ -68,7 +68,12 @@ class LossPanel(RunPanel):
         s = self.view.series
         if self.index < 0:
             return self.waiting()
-        lines = [Line("train", s.steps, s.loss, "cyan")]
+        short = set(self.view.short_windows())
+        lines = [Line("train", [x for i, x in enumerate(s.steps) if i not in short],
+                      [y for i, y in enumerate(s.loss) if i not in short], "cyan")]
+        if short:  # an epoch's partial window: its own marked points, outside the line of full windows
+            lines.append(Line("short window", [s.steps[i] for i in sorted(short)], [s.loss[i] for i in sorted(short)],
+                              "blue", markers=True))
         if s.val_steps:
             lines.append(Line("val", s.val_steps, s.val_loss, "yellow", markers=True))
         # The penalty is named by its formula, λ·Σ‖θ‖² or the slide's λ·Σ‖θ‖₂: the form in use.

@@ -23,7 +23,7 @@ from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
-from gradviz.train.data import DataSplit, epoch_batches
+from gradviz.train.data import DataSplit, epoch_batches, to_device
 from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
@@ -97,6 +97,7 @@ class Trainer:
         self._zero = torch.zeros((), device=device)
         self._losses: list[torch.Tensor] = []  # each step's data loss since the last log (device)
         self._penalties: list[torch.Tensor] = []
+        self._window_sizes: list[int] = []  # examples in each (global) batch since the last log
         self._last_log = (0.0, 0)  # (time, samples) at the last logged step
         self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
         self.nan_watch = NanWatch(self)  # finds the first non-finite step (every rank: its own batches)
@@ -171,8 +172,10 @@ class Trainer:
         # The logged loss is the mean since the last log; keeping the (device) scalars and
         # averaging them then costs nothing on the steps in between.
         self._losses.append(loss)
+        self._window_sizes.append(self._global_size if self.world > 1 else sum(sizes))
         if self.rank_loss is not None:
-            self.rank_loss.add(loss, self.world)  # loss is already weighted by world·n_rank/N
+            # loss is already weighted by world·n_rank/N; the window weighs steps by their batch sizes
+            self.rank_loss.add(loss, self.world, self._window_sizes[-1])
             if logged:  # every rank joins the reduction; rank 0 logs the global mean
                 self._losses = [self.rank_loss.reduce()]
         if penalty is not None:
@@ -182,7 +185,7 @@ class Trainer:
         if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
         elif logged:
-            self._losses, self._penalties = [], []
+            self._losses, self._penalties, self._window_sizes = [], [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.heartbeat is not None:
@@ -225,7 +228,7 @@ class Trainer:
 
     def _capture(self) -> None:
         """Start the host copy of this step's statistics (the record is written later)."""
-        loss = torch.stack(self._losses).mean()
+        loss = self._window_loss()
         penalty = torch.stack(self._penalties).mean() if self._penalties else self._zero
         now = time.perf_counter()
         with_masks = now - self._last_masks >= MASK_SECONDS or self.step == 1
@@ -244,9 +247,18 @@ class Trainer:
             "samples_per_s": (self.samples - samples_then) / max(now - then, 1e-9),
             "mem": memory_in_use(self.device),
         }
+        layout.info["window_steps"] = len(self._window_sizes)  # a short one ends an epoch: the monitor marks it
         self._last_log = (now, self.samples)
-        self._losses, self._penalties = [], []
+        self._losses, self._penalties, self._window_sizes = [], [], []
         self.copier.submit(vector, layout)
+
+    def _window_loss(self) -> torch.Tensor:
+        """The logged loss: the mean over the window's examples (a short last batch weighs less)."""
+        if len(self._losses) == 1:  # one step, or DDP's reduced window (already weighted)
+            return self._losses[0]
+        sizes = self._window_sizes
+        weights = to_device(torch.tensor([n / sum(sizes) for n in sizes], dtype=self._losses[0].dtype), self.device)
+        return torch.stack(self._losses) @ weights
 
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write the records whose host copies have landed; extra goes onto the newest."""
