@@ -215,3 +215,27 @@ def test_a_live_dashboard_shows_the_heartbeats_step_not_the_last_logged_one(tmp_
 
     text = asyncio.run(drive())
     assert "step 50/100" in text and "step 25/100" not in text, text
+
+
+def test_a_scheduled_learning_rate_and_short_windows_are_drawn_apart(tmp_path: Path) -> None:
+    import json
+
+    from gradviz.rundir import write_json_atomic
+
+    paths = make_run(tmp_path / "run", steps=30)
+    rows = read_jsonl(paths.metrics)
+    for r in rows:  # a step schedule; every 10th record closes a short window (an epoch end)
+        r["lr"] = 0.1 if r["step"] <= 15 else 0.01
+        r["window_steps"] = 2 if r["step"] % 10 == 0 else 5
+    paths.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_json_atomic(paths.config, {**read_json(paths.config), "log_every": 5})
+
+    async def drive() -> str:
+        app = MonitorApp(paths.root, None, poll_seconds=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            return shown(app.screen.query_one(LossPanel))
+
+    text = asyncio.run(drive())
+    assert "short window" in text and "mean of each 5-step window" in text
+    assert "lr 0.01" in text  # its own small plot, with the value at the cursor (the last record)

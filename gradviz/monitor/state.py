@@ -36,6 +36,7 @@ class Series:
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
+    lr: list[float] = field(default_factory=list)  # the learning rate at each logged step
     window_steps: list[int | None] = field(default_factory=list)  # steps each logged loss averages (None: unknown)
 
     @property
@@ -251,6 +252,7 @@ class RunView:
         s = self.series
         s.steps.append(record["step"])
         s.window_steps.append(record["window_steps"] if _is_int(record.get("window_steps")) else None)
+        s.lr.append(_num(record.get("lr")))
         s.total.append(_num(record.get("total")))
         for name, column in s.stat.items():
             column.append(_num(record.get(name)))

@@ -87,7 +87,10 @@ class LossPanel(RunPanel):
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values, self.size.width)
-        extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
+        curves = dict(s.extra)
+        if len({v for v in s.lr if math.isfinite(v)}) > 1:  # a schedule: the learning rate gets its own plot
+            curves = {"lr": s.lr, **curves}
+        extra = list(curves)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
         height = max(2, self.size.height - 1 - 4 * len(extra))
         rows = render_plot(lines, self.size.width, height, self.log_scale,
                            (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
@@ -95,8 +98,8 @@ class LossPanel(RunPanel):
         if every and every > 1 and rows:  # each point averages a window: say so on the step axis
             rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
         for k, name in enumerate(extra):
-            line = Line(name, s.steps, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
-            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))},
+            line = Line(name, s.steps, curves[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
+            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(curves[name]))},
                                              self.size.width)))
             rows += render_plot([line], self.size.width, 3, False, (s.steps[0], s.steps[-1]), cursor_x=self.cursor_x())
         return Group(self.one_line(title), *rows)
