@@ -23,7 +23,7 @@ from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
-from gradviz.train.data import DataSplit, epoch_batches, to_device
+from gradviz.train.data import DataSplit, epoch_batches
 from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
@@ -256,9 +256,9 @@ class Trainer:
         """The logged loss: the mean over the window's examples (a short last batch weighs less)."""
         if len(self._losses) == 1:  # one step, or DDP's reduced window (already weighted)
             return self._losses[0]
-        sizes = self._window_sizes
-        weights = to_device(torch.tensor([n / sum(sizes) for n in sizes], dtype=self._losses[0].dtype), self.device)
-        return torch.stack(self._losses) @ weights
+        total = sum(self._window_sizes)
+        # Python-number weights: no host-to-device copy, no sync on CUDA.
+        return torch.stack([loss * (n / total) for loss, n in zip(self._losses, self._window_sizes)]).sum()
 
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write the records whose host copies have landed; extra goes onto the newest."""

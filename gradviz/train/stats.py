@@ -71,7 +71,7 @@ class StatsCollector:
         self.probed = probed
         self.mask_log = mask_log
         self.device = device
-        self._sum_cache: dict[tuple[tuple[bool, ...], torch.dtype], torch.Tensor] = {}
+        self._sum_cache: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def norms(self) -> torch.Tensor:
         """[gradient norm per layer, parameter norm per layer, total gradient norm] (device)."""
@@ -104,8 +104,12 @@ class StatsCollector:
         local = [t.to_local() if _is_dtensor(t) else t for t in tensors]
         squares = torch.stack(torch._foreach_norm(local)).square()
         # A replicated tensor is on every rank: its share of the sum is 1/replicas.
-        shares = torch.tensor([_share(t) for t in tensors], dtype=squares.dtype)
-        sums = self._summer(present, squares.dtype) @ (squares * to_device(shares, self.device))
+        key = ("shares", present, squares.dtype)
+        shares = self._sum_cache.get(key)
+        if shares is None:
+            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=squares.dtype),
+                                                      self.device)
+        sums = self._summer(present, squares.dtype) @ (squares * shares)
         dist.all_reduce(sums)
         return sums.sqrt()
 
