@@ -66,10 +66,11 @@ class Run:
         self.world = _world()
         self.enabled = self.rank == 0  # only rank 0 writes the run directory
         # Under torchrun every rank takes part in the records' collectives (the loss's mean over
-        # ranks, sharded norms), so records come at the same steps on every rank: by count alone.
+        # ranks, sharded norms), so records come at the same steps on every rank: by count, with
+        # log_seconds turned into a number of steps the ranks agree on at each record.
         self.distributed = self.world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
-        if self.distributed:
-            self.log_seconds = 0.0
+        self._agreed_every = log_every  # under torchrun: steps between records, agreed by all ranks
+        self._record_step = 0  # the optimizer step of the last record
         self.paths = RunPaths(Path(run_dir) if run_dir else _fresh_dir(self.name))
         self.closed = False
         self.stop_requested = False  # the monitor's stop key (s): a loop may check it and break
@@ -194,7 +195,9 @@ class Run:
             return
         self._regroup_if_changed()
         now = time.perf_counter()
+        self._seconds_per_step = (now - self._last_record) / max(1, self.steps - self._record_step)
         self._last_record = now
+        self._record_step = self.steps
         with_masks = now - self._last_masks >= MASK_SECONDS or self.steps == 1
         if with_masks:
             self._last_masks = now
@@ -215,8 +218,11 @@ class Run:
     def _after_step(self) -> None:
         """Optimizer post-step: decide whether the next step is recorded (its forward then keeps masks)."""
         following = self.steps + 1
-        self._next_due = following % self.log_every == 0 and \
-            (self.log_seconds <= 0 or time.perf_counter() - self._last_record >= self.log_seconds)
+        if self.distributed:  # the same decision on every rank: step counts only
+            self._next_due = following % self.log_every == 0 and following - self._record_step >= self._agreed_every
+        else:
+            self._next_due = following % self.log_every == 0 and \
+                (self.log_seconds <= 0 or time.perf_counter() - self._last_record >= self.log_seconds)
         if self.enabled:
             self.mask_log.switch(self._next_due)
 
@@ -368,12 +374,26 @@ class Run:
         return max(last + 1, self.steps)
 
     def _mean_over_ranks(self, values: list[Any]) -> torch.Tensor:
-        """The mean of every rank's logged losses: one all-reduce of (sum, count) on every rank."""
+        """The mean of every rank's logged losses: one all-reduce of (sum, count) on every rank.
+
+        The same all-reduce carries each rank's seconds per step, so that every rank turns
+        log_seconds into the same number of steps until the next record (no host sync here:
+        the value is read on the host only when the record is written)."""
+        pace = torch.full((), getattr(self, "_seconds_per_step", math.inf) if math.isfinite(
+            getattr(self, "_seconds_per_step", math.inf)) else 0.0, device=self.device)
         if values:
-            local = torch.stack([_mean_on(values, self.device).reshape(()).float(), torch.ones((), device=self.device)])
+            local = torch.stack([_mean_on(values, self.device).reshape(()).float(), torch.ones((), device=self.device),
+                                 pace.float()])
         else:  # nothing logged here: this rank still joins the collective
-            local = torch.zeros(2, device=self.device)
+            local = torch.stack([torch.zeros((), device=self.device), torch.zeros((), device=self.device), pace.float()])
         torch.distributed.all_reduce(local)
+        if self.device.type == "cpu" and self.log_seconds > 0:
+            # Every rank reads the same sum, so every rank agrees on the steps to the next record.
+            # (On CUDA reading it would sync the host: there records come every log_every steps.)
+            seconds_per_step = float(local[2]) / self.world
+            if seconds_per_step > 0:
+                windows = math.ceil(self.log_seconds / (seconds_per_step * self.log_every))
+                self._agreed_every = self.log_every * max(1, windows)
         return local[0] / local[1]  # NaN when no rank logged a loss
 
     def _write(self, wait: bool) -> None:
