@@ -256,6 +256,8 @@ class Trainer:
         """The logged loss: the mean over the window's examples (a short last batch weighs less)."""
         if len(self._losses) == 1:  # one step, or DDP's reduced window (already weighted)
             return self._losses[0]
+        if min(self._window_sizes) == max(self._window_sizes):  # equal batches: the plain mean
+            return torch.stack(self._losses).mean()
         total = sum(self._window_sizes)
         # Python-number weights: no host-to-device copy, no sync on CUDA.
         return torch.stack([loss * (n / total) for loss, n in zip(self._losses, self._window_sizes)]).sum()
