@@ -316,3 +316,16 @@ def test_ctrl_c_in_the_train_dashboard_exits_130_as_with_no_tui(tmp_path):
         assert read_json(RunPaths(run_dir).status)["state"] == "stopped"
     finally:
         term.close()
+
+
+def test_a_lost_run_names_the_step_its_heartbeat_reached_and_an_empty_log(tmp_path):
+    from gradviz.rundir import Heartbeat
+
+    paths = make_run(tmp_path / "run", steps=3, state="running")
+    beat = Heartbeat(paths.heartbeat)
+    beat.beat(17, 2)
+    beat.close()
+    paths.worker_log.write_text("")
+    with pytest.raises(TrainingError) as error:
+        exit_code("lost", paths.root)
+    assert error.value.message == f"the trainer process ended without a word at step 17; {paths.worker_log} is empty"

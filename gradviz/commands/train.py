@@ -121,5 +121,20 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     if val and state != "running":
         raise NonFiniteError(f"{val['message']}; the run went on to its end ({state}); see {run_dir}/metrics.jsonl")
     if state == "lost":
-        raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
+        raise TrainingError(lost_message(run_dir))
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def lost_message(run_dir: Path) -> str:
+    """What is known of a trainer that vanished: the step its heartbeat reached, and whether it wrote anything."""
+    from gradviz.rundir import RunPaths, read_heartbeat
+
+    paths = RunPaths(run_dir)
+    beat = read_heartbeat(paths)
+    at = f" at step {beat['step']}" if beat and beat["step"] else ""
+    try:
+        wrote = paths.worker_log.stat().st_size > 0
+    except OSError:
+        wrote = False
+    log = f"see {paths.worker_log}" if wrote else f"{paths.worker_log} is empty"
+    return f"the trainer process ended without a word{at}; {log}"
