@@ -264,3 +264,36 @@ def test_a_data_nan_in_rank_1s_share_is_traced_by_rank_1_at_its_true_step(tmp_pa
     assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step, not rank 0's
     with pytest.raises(NonFiniteError, match="NaN at step 3 on rank 1"):
         exit_code("finished", tmp_path / "run")
+
+
+def test_a_dead_peer_on_another_node_is_one_line_naming_its_node_and_rank(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from gradviz.rundir import read_heartbeat
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    commands = [[sys.executable, "-m", "gradviz", "train", sample("two_layer_mlp"), "--device", "cpu",
+                 "--epochs", "100000", "--no-tui", "--nnodes", "2", "--node-rank", str(node), "--master-addr",
+                 "127.0.0.1", "--master-port", port, "--run-dir", str(tmp_path / f"node{node}")] for node in (0, 1)]
+    nodes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+             for c in commands]
+    try:
+        node1 = RunPaths(tmp_path / "node1")
+        wait_for(lambda: (read_heartbeat(node1) or {}).get("step", 0) >= 30, timeout=150, what="30 steps on node 1")
+        os.kill(read_json(node1.status)["pid"], signal.SIGKILL)  # node 1's worker, not its front end
+        outs = [node.communicate(timeout=150) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    lead_err = outs[0][1]
+    assert nodes[0].returncode != 0
+    assert "rank 1 on node 1 (" in lead_err and "stopped answering" in lead_err, lead_err[-2000:]
+    assert "Connection reset" not in lead_err and "Traceback" not in lead_err, lead_err[-2000:]
+    lead = read_json(tmp_path / "node0" / "status.json")
+    assert lead["state"] == "failed" and lead["kind"] == "PeerLost" and "rank 1 on node 1" in lead["message"]
+    other = read_json(tmp_path / "node1" / "status.json")  # node 1 says how far its rank got, not "before its first step"
+    assert other["state"] == "failed" and other["failed_at_step"] >= 30

@@ -19,8 +19,8 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import (DISK_FULL, Heartbeat, RunPaths, describe_write_error, remove_temporaries, write_failure,
-                            write_status)
+from gradviz.rundir import (DISK_FULL, Heartbeat, RunPaths, describe_write_error, read_heartbeat, remove_temporaries,
+                            write_failure, write_status)
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class DistInfo:
     local_rank: int = 0
     backend: str | None = None
     control_group: Any = None
+    peers: tuple[Any, ...] = ()  # every rank's node, host and pid (train.peers), shared at start
 
     @property
     def is_main(self) -> bool:
@@ -141,7 +142,11 @@ def init_distributed(config: TrainConfig) -> DistInfo:
     dist.init_process_group(backend)
     # Control decisions travel over a CPU group so they never wait on the GPU queue.
     control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend, control_group)
+    from gradviz.train.peers import gather_peers
+
+    peers = tuple(gather_peers(config.node_rank, control_group))  # to name a lost peer later
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend,
+                    control_group, peers)
 
 
 def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str, status: bool = True) -> None:
@@ -203,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
             write_status(paths, "stopped", message="aborted by a second interrupt")
         return 130
     except Exception as exc:
+        from gradviz.train.peers import is_peer_lost, lost_peer_message
+
+        if dist_info.peers and is_peer_lost(exc):  # one line naming the lost rank, not gloo's text
+            beat = read_heartbeat(paths)
+            message = lost_peer_message(list(dist_info.peers), dist_info.rank, beat["step"] if beat else None)
+            report_failure(paths, dist_info, message, "PeerLost")
+            print(f"gradviz: error: {message}", file=sys.stderr)
+            return 1
         return _unexpected(exc, paths, dist_info)
     finally:
         _leave_distributed()
