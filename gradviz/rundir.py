@@ -11,7 +11,9 @@ neither torch nor textual. Layout of ``runs/<name>/``::
     masks.jsonl     dropout-mask samples, one JSON object per logged step
     histograms.jsonl  per-layer gradient-value histograms (fixed log-spaced bins) at logged steps
     nan_step.pt, nan_trace.json  the first non-finite step's batch and parameters, and its traced origin
+    last_finite.pt  the parameters before that step (final.pt of a run that went on holds NaN ones)
     control.json    commands from the monitor (pause, resume, stop), polled by the trainer
+    heartbeat       the step and epoch the trainer has reached, rewritten in place every step
     error.txt       the traceback when the run failed
     worker.log      the worker's stdout and stderr
     final.pt        the last checkpoint; best.pt the one with the lowest validation loss
@@ -19,7 +21,9 @@ neither torch nor textual. Layout of ``runs/<name>/``::
 
 from __future__ import annotations
 
+import errno
 import json
+import mmap
 import os
 import signal
 import time
@@ -67,6 +71,10 @@ class RunPaths:
     @property
     def control(self) -> Path:
         return self.root / "control.json"
+
+    @property
+    def heartbeat(self) -> Path:
+        return self.root / "heartbeat"
 
     @property
     def error(self) -> Path:
@@ -162,11 +170,14 @@ class JsonlWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record as a line of compact JSON."""
+        """Append one record as a line of compact JSON (an OSError names the file)."""
         data = (json.dumps(record, separators=(",", ":"), allow_nan=True) + "\n").encode()
         view = memoryview(data)
-        while view:  # os.write may write less than asked for on some file systems
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:  # os.write may write less than asked for on some file systems
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
         """Close the file; later writes fail."""
@@ -239,18 +250,108 @@ class JsonlTailer:
         return records
 
 
+HEARTBEAT_BYTES = 32  # "<step> <epoch>\n", space-padded to a fixed width
+
+
+class Heartbeat:
+    """The step a trainer has reached, in a small memory-mapped file: a store per step, no system call.
+
+    Logged records come every --log-every steps; this says how far the trainer really got,
+    so a kill -9, a dead node or a full disk is reported at its true step. The page lives
+    in the OS's page cache: what the last beat wrote survives the process being killed.
+    """
+
+    def __init__(self, path: Path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.ftruncate(fd, HEARTBEAT_BYTES)
+            self._map: mmap.mmap | None = mmap.mmap(fd, HEARTBEAT_BYTES)
+        finally:
+            os.close(fd)
+        self.beat(0, 0)
+
+    def beat(self, step: int, epoch: Any = 0) -> None:
+        """Say that `step` updates are done (epoch as the loop counts them)."""
+        if self._map is not None:
+            line = f"{step} {epoch if isinstance(epoch, int) else 0}".encode()[:HEARTBEAT_BYTES - 1]
+            self._map[:HEARTBEAT_BYTES] = line.ljust(HEARTBEAT_BYTES - 1) + b"\n"
+
+    def close(self) -> None:
+        """Unmap the file (its last beat stays)."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+def read_heartbeat(paths: RunPaths) -> dict[str, int] | None:
+    """{'step', 'epoch'} of the trainer's last beat, or None without a (readable) heartbeat."""
+    for _ in range(3):  # a read racing a beat can see half of each: read again
+        try:
+            with open(paths.heartbeat, "rb") as handle:
+                fields = handle.read(HEARTBEAT_BYTES).split()
+        except OSError:
+            return None
+        if len(fields) == 2 and all(f.isdigit() for f in fields):
+            return {"step": int(fields[0]), "epoch": int(fields[1])}
+    return None
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete record of a JSONL file; a torn last line is skipped."""
     tailer = JsonlTailer(path, max_bytes=None)
     return tailer.read_new()
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file and rename it over path (readers never see half)."""
+    """Write JSON to a temporary file and rename it over path (readers never see half).
+
+    On a write error the temporary file is removed and the OSError names `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def temporary_name(path: Path) -> Path:
+    """Where a file is written before it is renamed over `path` (this process's own name)."""
+    return Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+
+
+def remove_temporaries(root: Path) -> None:
+    """Remove this process's temporary files left in a run directory (and snapshots/) by a failed write."""
+    for folder in (Path(root), Path(root) / "snapshots"):
+        for tmp in folder.glob(f".*.{os.getpid()}.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def describe_write_error(exc: OSError) -> str:
+    """'the disk is full: cannot write metrics.jsonl (No space left on device)', or the error named."""
+    name = Path(exc.filename).name if exc.filename else "the run directory"
+    reason = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        return f"the disk is full: cannot write {name} ({reason})"
+    return f"cannot write {name}: {reason}"
+
+
+def _overwrite_in_place(path: Path, text: str) -> None:
+    """Rewrite a small file over its own blocks (no new file): what still works on a full disk."""
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        at = 0
+        while at < len(data):
+            at += os.pwrite(fd, view[at:], at)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -271,7 +372,13 @@ def write_status(paths: RunPaths, state: str, **fields: Any) -> None:
             status[key + "_start"] = process_start(fields[key])
     status["state"] = state
     status["updated"] = time.time()
-    write_json_atomic(paths.status, status)
+    try:
+        write_json_atomic(paths.status, status)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # A full disk has no room for a new file; status.json's own blocks can still be rewritten.
+        _overwrite_in_place(paths.status, json.dumps(status, allow_nan=True))
 
 
 def write_failure(paths: RunPaths, message: str, kind: str, **fields: Any) -> None:
@@ -290,6 +397,13 @@ def read_nan(status: Mapping[str, Any]) -> dict[str, Any] | None:
     when it is well formed; the trainer's recorder and NaN tracer write it with write_status."""
     nan = status.get("nan")
     return nan if isinstance(nan, dict) and nan else None
+
+
+def read_val_nonfinite(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """status.json's `val_nonfinite` entry (epoch, step, message: the first epoch whose
+    validation loss was NaN or Inf), when it is well formed."""
+    entry = status.get("val_nonfinite")
+    return entry if isinstance(entry, dict) and isinstance(entry.get("message"), str) else None
 
 
 def named_process_alive(status: Mapping[str, Any]) -> bool | None:
@@ -377,7 +491,9 @@ def record_exit(paths: RunPaths, returncode: int) -> bool:
     status = read_json(paths.status) or {}
     if status.get("state", "starting") not in ACTIVE_STATES:
         return False
-    write_failure(paths, describe_exit(returncode), "TrainerDied", exit_status=returncode)
+    beat = read_heartbeat(paths)  # the true step: records are only every --log-every steps
+    reached = {"step": beat["step"], "failed_at_step": beat["step"]} if beat and beat["step"] else {}
+    write_failure(paths, describe_exit(returncode), "TrainerDied", exit_status=returncode, **reached)
     return True
 
 

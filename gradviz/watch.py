@@ -63,11 +63,19 @@ class Run:
         self._last_record = -math.inf  # perf_counter time of the last record
         self.name = name or _script_name()
         self.rank = _rank()
-        self.enabled = self.rank == 0
+        self.world = _world()
+        self.enabled = self.rank == 0  # only rank 0 writes the run directory
+        # Under torchrun every rank takes part in the records' collectives (the loss's mean over
+        # ranks, sharded norms), so records come at the same steps on every rank: by count, with
+        # log_seconds turned into a number of steps the ranks agree on at each record.
+        self.distributed = self.world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+        self._agreed_every = log_every  # under torchrun: steps between records, agreed by all ranks
+        self._record_step = 0  # the optimizer step of the last record
         self.paths = RunPaths(Path(run_dir) if run_dir else _fresh_dir(self.name))
         self.closed = False
         self.stop_requested = False  # the monitor's stop key (s): a loop may check it and break
         self.steps = 0  # optimizer steps seen
+        self.samples = 0  # examples seen by this rank's training forwards
         self._epoch: Any = 0
         self._losses: list[Any] = []
         self._extra: dict[str, list[Any]] = {}
@@ -76,28 +84,47 @@ class Run:
         self._restore: dict[str, nn.Module] = {}
         self._start = time.perf_counter()
         self._last_masks = -MASK_SECONDS
+        self._last_samples = (self._start, 0)  # (time, samples) at the last record
+        self._last_step: int | None = None  # the step of the last record (steps must grow)
+        self._records = 0  # records made
+        self._logged_loss = False  # whether run.log(loss=...) was ever called
+        self.probed: list[Any] = []
+        self.mask_log = MaskLog()
         if self.enabled:
             self._open()
+        elif self.distributed:
+            self._attach()
 
     # -- set-up --------------------------------------------------------------------------------
-    def _open(self) -> None:
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        _clear_previous_run(self.paths)
+    def _attach(self) -> None:
+        """What every rank needs: the parameters, the statistics and the optimizer hooks."""
+        self._trainable = self._requires_grad()
         self.groups = group_parameters(self.model)
         if not self.groups.params:
             raise ValueError("gradviz.watch: the model has no parameters that require grad")
         self.device = self.groups.params[0].device
-        self._restore = {n: m for n, m in self.model.named_modules() if type(m) is nn.Dropout}
-        self.mask_log = MaskLog()
-        self.probed = install_probes(self.model, self.mask_log)
-        self.mask_log.switch(True)  # the first step is recorded
         self.stats = StatsCollector(self.groups, self.probed, self.mask_log, self.device)
         self.copier = HostCopier(self.device)
-        # Gradient-value histograms as `gradviz train` takes them (records at steps 1, 100, 200…).
-        self.histograms = HistogramLog(self.paths.histograms, self.groups, self.device, None)
         self._zero = torch.zeros((), device=self.device)
+        self._hooks = [self.model.register_forward_pre_hook(self._count_batch, with_kwargs=True)]
+        if self.optimizer is not None:
+            self._hooks += [self.optimizer.register_step_pre_hook(lambda *_: self._before_step()),
+                            self.optimizer.register_step_post_hook(lambda *_: self._after_step())]
+
+    def _open(self) -> None:
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        _clear_previous_run(self.paths)
+        self._restore = {n: m for n, m in self.model.named_modules() if type(m) is nn.Dropout}
+        self.probed = install_probes(self.model, self.mask_log)
+        self.mask_log.switch(True)  # the first step is recorded
+        self._attach()
+        # Gradient-value histograms as `gradviz train` takes them (records at steps 1, 100, 200…);
+        # not of sharded parameters: counting a DTensor on rank 0 alone would start collectives the
+        # other ranks never join.
+        self.histograms = None if self.stats.sharded else \
+            HistogramLog(self.paths.histograms, self.groups, self.device, None)
         self.recorder = RunRecorder(self.paths, self.groups.names, {p.name: p.module.p for p in self.probed}, True)
-        world = _world()
+        world = self.world
         write_json_atomic(self.paths.config, {"source": "watch", "spec": self.name, "script": sys.argv[0] if sys.argv else "",
                                               "run_dir": str(self.paths.root), "log_every": self.log_every,
                                               "optimizer": type(self.optimizer).__name__ if self.optimizer else None})
@@ -115,6 +142,8 @@ class Run:
             "device": str(self.device),
             "device_name": device_name(self.device),
             "world_size": world,
+            "loss_over": f"the mean over {world} ranks (one all-reduce per record)" if self.distributed else None,
+            "sharded": self.stats.sharded,
             "torch": torch.__version__,
             **describe_host(),
         })
@@ -122,37 +151,80 @@ class Run:
         # The monitor's keys: pause blocks in log() until resume; stop sets stop_requested.
         # No signal handlers: Ctrl-C stays the user's.
         self.controller = Controller(self.paths, is_main=True)
-        if self.optimizer is not None:
-            self._hooks = [self.optimizer.register_step_pre_hook(lambda *_: self._before_step()),
-                           self.optimizer.register_step_post_hook(lambda *_: self._after_step())]
         _OPEN_RUNS.add(self)
         _install_exit_handlers()
 
     # -- the hooks -------------------------------------------------------------------------------
+    def _count_batch(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Forward pre-hook: count the examples of each training forward (samples/s)."""
+        if module.training and torch.is_grad_enabled():
+            first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+            if first is not None and first.dim() > 0:
+                self.samples += first.shape[0]
+
+    def _requires_grad(self) -> tuple[bool, ...]:
+        return tuple(p.requires_grad for p in self.model.parameters())
+
+    def _regroup_if_changed(self) -> None:
+        """Parameters are found at every record: a layer unfrozen later is monitored from then on."""
+        trainable = self._requires_grad()
+        if trainable == self._trainable:
+            return
+        self._trainable = trainable
+        groups = group_parameters(self.model)
+        if not groups.params:
+            return
+        self.groups = groups
+        self.stats = StatsCollector(groups, self.probed, self.mask_log, self.device)
+        if not self.enabled:
+            return
+        if self.histograms is not None:
+            self.histograms.regroup(groups)
+        self.recorder.layer_names = groups.names
+        meta = read_json(self.paths.meta) or {}
+        known = {layer["name"]: layer for layer in meta.get("layers", []) if isinstance(layer, dict)}
+        for k, name in enumerate(groups.names):  # layers once frozen keep their place in the list
+            known[name] = {"name": name, "parameters": sum(p.numel() for p, i in zip(groups.params, groups.layer_of)
+                                                           if i == k)}
+        self.recorder.meta({**meta, "layers": list(known.values())})
+
     def _before_step(self) -> None:
         """Optimizer pre-step: the gradients about to be applied. On due steps, capture on the device."""
         self.steps += 1
         if not self._next_due:
             return
+        self._regroup_if_changed()
         now = time.perf_counter()
+        self._seconds_per_step = (now - self._last_record) / max(1, self.steps - self._record_step)
         self._last_record = now
+        self._record_step = self.steps
         with_masks = now - self._last_masks >= MASK_SECONDS or self.steps == 1
         if with_masks:
             self._last_masks = now
         # loss and penalty are filled in by the next log(); norms and masks are read now.
         vector, layout = self.stats.capture(self._zero, self._zero, with_masks)
+        then, samples_then = self._last_samples
+        samples = self.samples * self.world  # every rank sees a batch of the same size
         layout.info = {"step": self.steps, "epoch": self._epoch, "time": round(now - self._start, 4),
-                       "lr": _lr(self.optimizer), "mem": memory_in_use(self.device)}
-        if self.histograms.due(self.steps):
+                       "lr": _lr(self.optimizer), "samples": samples,
+                       "samples_per_s": (samples - samples_then) / max(now - then, 1e-9) if self._records else None,
+                       "mem": memory_in_use(self.device)}
+        self._last_samples = (now, samples)
+        self._records += 1
+        if self.enabled and self.histograms is not None and self.histograms.due(self.steps):
             self.histograms.capture(self.groups.params, self.steps, self._epoch)
         self._pending = (vector, layout)
 
     def _after_step(self) -> None:
         """Optimizer post-step: decide whether the next step is recorded (its forward then keeps masks)."""
         following = self.steps + 1
-        self._next_due = following % self.log_every == 0 and \
-            (self.log_seconds <= 0 or time.perf_counter() - self._last_record >= self.log_seconds)
-        self.mask_log.switch(self._next_due)
+        if self.distributed:  # the same decision on every rank: step counts only
+            self._next_due = following % self.log_every == 0 and following - self._record_step >= self._agreed_every
+        else:
+            self._next_due = following % self.log_every == 0 and \
+                (self.log_seconds <= 0 or time.perf_counter() - self._last_record >= self.log_seconds)
+        if self.enabled:
+            self.mask_log.switch(self._next_due)
 
     # -- the public side -----------------------------------------------------------------------
     def log(self, loss: Any = None, step: int | None = None, epoch: Any = None, **extra: Any) -> None:
@@ -163,9 +235,10 @@ class Run:
         optimizer steps so far) and `epoch` label that record; extra metrics (acc=…, lr=…)
         become curves of their own.
         """
-        if not self.enabled or self.closed:
+        if self.closed or not (self.enabled or self.distributed):
             return
         if loss is not None:
+            self._logged_loss = True
             self._losses.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
         for key, value in extra.items():
             self._extra.setdefault(key, []).append(value.detach() if isinstance(value, torch.Tensor) else float(value))
@@ -176,6 +249,8 @@ class Run:
             self._after_step()
         if self._pending is not None:
             self._submit(step)
+        if not self.enabled:
+            return
         if self.copier.pending:
             self._write(wait=False)
         if self.controller.due(False):  # a clock check; a stat of control.json every 0.2 s
@@ -196,23 +271,40 @@ class Run:
         if self.closed:
             return
         self.closed = True
+        for hook in self._hooks:
+            hook.remove()
         if not self.enabled:
             return
         _OPEN_RUNS.discard(self)
-        for hook in self._hooks:
-            hook.remove()
         for path, module in self._restore.items():
             parent, _, child = path.rpartition(".")
             setattr(self.model.get_submodule(parent) if parent else self.model, child, module)
         try:
+            if self._pending is not None:  # a recorded step that no log() followed: its norms still count
+                self._submit(None)
             self._write(wait=True)
         finally:
-            self.histograms.close()
+            if self.histograms is not None:
+                self.histograms.close()
             self.recorder.close()
             fields: dict[str, Any] = {"step": self.steps, "seconds": round(time.perf_counter() - self._start, 3)}
+            unlogged = self._nothing_logged()
+            if unlogged:
+                print(f"gradviz.watch: {unlogged}", file=sys.stderr)
+                fields["warning"] = unlogged
             if message:
                 fields["message"] = message
             self.recorder.status(state, **fields)
+
+    def _nothing_logged(self) -> str | None:
+        """What to warn about at close: a watched run whose records hold no loss, or no record at all."""
+        if self._records == 0:
+            return (f"{self.paths.root}: nothing was recorded: no optimizer step ran while watched"
+                    if self.optimizer is not None else f"{self.paths.root}: nothing was recorded: run.log() was never called")
+        if not self._logged_loss:
+            return (f"{self.paths.root}: no loss was logged ({self.steps} optimizer steps): "
+                    f"call run.log(loss=loss) after each step to see it")
+        return None
 
     def __enter__(self) -> Run:
         return self
@@ -244,11 +336,17 @@ class Run:
         vector, layout = self._pending
         self._pending = None
         if step is not None:
-            layout.info["step"] = int(step)
+            layout.info["step"] = self._growing(int(step))
         layout.info["epoch"] = self._epoch
+        self._last_step = layout.info["step"]
         host: dict[str, float] = {}
         with torch.no_grad():
-            if any(isinstance(v, torch.Tensor) for v in self._losses):
+            if self.distributed:  # every rank: the logged loss is the mean over ranks
+                vector[0:1].copy_(self._mean_over_ranks(self._losses).reshape(1))
+                if not self.enabled:
+                    self._losses, self._extra = [], {}
+                    return
+            elif any(isinstance(v, torch.Tensor) for v in self._losses):
                 vector[0:1].copy_(_mean_on(self._losses, self.device).reshape(1))
             else:  # numbers (or nothing) logged: averaged here, put in place once on the host
                 host["loss"] = _host_mean(self._losses)
@@ -261,8 +359,46 @@ class Run:
         self._losses, self._extra = [], {}
         self.copier.submit(vector, (layout, offset, names, host, order))
 
+    def _growing(self, step: int) -> int:
+        """The user's step, unless it does not grow (run.log(step=batch_idx) restarting each epoch):
+        then the steps go on from the last record, and status.json says so once."""
+        last = self._last_step
+        if last is None or step > last:
+            return step
+        if self.enabled and not getattr(self, "_warned_order", False):
+            self._warned_order = True
+            note = (f"run.log(step={step}) after step {last}: steps must grow, so records are numbered "
+                    f"on from {last + 1} (pass a step that counts across epochs)")
+            self.recorder.status("running", note=note)
+            print(f"gradviz.watch: {note}", file=sys.stderr)
+        return max(last + 1, self.steps)
+
+    def _mean_over_ranks(self, values: list[Any]) -> torch.Tensor:
+        """The mean of every rank's logged losses: one all-reduce of (sum, count) on every rank.
+
+        The same all-reduce carries each rank's seconds per step, so that every rank turns
+        log_seconds into the same number of steps until the next record (no host sync here:
+        the value is read on the host only when the record is written)."""
+        pace = torch.full((), getattr(self, "_seconds_per_step", math.inf) if math.isfinite(
+            getattr(self, "_seconds_per_step", math.inf)) else 0.0, device=self.device)
+        if values:
+            local = torch.stack([_mean_on(values, self.device).reshape(()).float(), torch.ones((), device=self.device),
+                                 pace.float()])
+        else:  # nothing logged here: this rank still joins the collective
+            local = torch.stack([torch.zeros((), device=self.device), torch.zeros((), device=self.device), pace.float()])
+        torch.distributed.all_reduce(local)
+        if self.device.type == "cpu" and self.log_seconds > 0:
+            # Every rank reads the same sum, so every rank agrees on the steps to the next record.
+            # (On CUDA reading it would sync the host: there records come every log_every steps.)
+            seconds_per_step = float(local[2]) / self.world
+            if seconds_per_step > 0:
+                windows = math.ceil(self.log_seconds / (seconds_per_step * self.log_every))
+                self._agreed_every = self.log_every * max(1, windows)
+        return local[0] / local[1]  # NaN when no rank logged a loss
+
     def _write(self, wait: bool) -> None:
-        self.histograms.flush(wait=wait)
+        if self.histograms is not None:
+            self.histograms.flush(wait=wait)
         for values, (layout, offset, names, host, order) in self.copier.ready(wait=wait):
             if "loss" in host:
                 values[0] = host["loss"]

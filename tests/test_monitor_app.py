@@ -42,7 +42,12 @@ def test_monitor_shows_live_values_from_a_short_run(tmp_path: Path) -> None:
             progress = shown(screen.query_one(ProgressPanel))
             assert "RUNNING" in progress and "deep_mlp" in progress and "world 1" in progress
             record = screen.view.records[screen.cursor]
-            assert f"step {record['step']}/" in progress
+            # Live, the step shown is the trainer's heartbeat: at least the record's, at most the beat read after.
+            import re
+
+            from gradviz.rundir import read_heartbeat
+            shown_step = int(re.search(r"step (\d+)/", progress).group(1))
+            assert record["step"] <= shown_step <= read_heartbeat(handle.paths)["step"]
             loss = shown(screen.query_one(LossPanel))
             assert "train" in loss and f"{record['loss']:.4g}" in loss
             assert "fc1" in shown(screen.query_one(HeatPanel))
@@ -184,3 +189,53 @@ def test_d_shows_the_chosen_layers_gradient_distribution(tmp_path: Path) -> None
             assert "‖∇‖ 2" in shown(screen.query_one(LayerPanel))  # back to the norms, of the next layer
 
     asyncio.run(drive())
+
+
+def test_a_live_dashboard_shows_the_heartbeats_step_not_the_last_logged_one(tmp_path: Path) -> None:
+    import os
+
+    from gradviz.rundir import Heartbeat, write_status
+    from tui_support import screen_text
+
+    paths = make_run(tmp_path / "run", steps=25, state="running")
+    write_status(paths, "running", pid=os.getpid(), step=None)
+    beat = Heartbeat(paths.heartbeat)
+    beat.beat(50, 5)  # the trainer is 25 steps past its last record
+    beat.close()
+    from gradviz.rundir import write_json_atomic
+
+    meta = {**read_json(paths.meta), "total_steps": 100}
+    write_json_atomic(paths.meta, meta)
+
+    async def drive() -> str:
+        app = MonitorApp(paths.root, None, poll_seconds=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            return screen_text(app)
+
+    text = asyncio.run(drive())
+    assert "step 50/100" in text and "step 25/100" not in text, text
+
+
+def test_a_scheduled_learning_rate_and_short_windows_are_drawn_apart(tmp_path: Path) -> None:
+    import json
+
+    from gradviz.rundir import write_json_atomic
+
+    paths = make_run(tmp_path / "run", steps=30)
+    rows = read_jsonl(paths.metrics)
+    for r in rows:  # a step schedule; every 10th record closes a short window (an epoch end)
+        r["lr"] = 0.1 if r["step"] <= 15 else 0.01
+        r["window_steps"] = 2 if r["step"] % 10 == 0 else 5
+    paths.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_json_atomic(paths.config, {**read_json(paths.config), "log_every": 5})
+
+    async def drive() -> str:
+        app = MonitorApp(paths.root, None, poll_seconds=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            return shown(app.screen.query_one(LossPanel))
+
+    text = asyncio.run(drive())
+    assert "short window" in text and "mean of each 5-step window" in text
+    assert "lr 0.01" in text  # its own small plot, with the value at the cursor (the last record)

@@ -156,7 +156,12 @@ def test_stop_on_nan_names_the_step_and_where_the_nan_began(tmp_path: Path) -> N
     last = records(tmp_path / "run")[-1]
     assert "nonfinite" in last
     # Not the first layer in model order (every gradient is NaN by then): the traced origin.
-    assert f"NaN at step {last['step']}, born at " in state["message"]
+    # An exploding lr overflows: Inf when the origin's value holds no NaN, NaN when it does.
+    import json
+    value = json.loads((tmp_path / "run" / "nan_trace.json").read_text())["origin"]["value"]
+    kind = "NaN" if value["nan"] else "Inf"
+    assert value["nan"] + value["inf"] > 0
+    assert f"{kind} at step {last['step']}, born at " in state["message"]
     assert state["nan"]["step"] == last["step"]
     saved = torch.load(tmp_path / "run" / "final.pt", weights_only=False)["model"]
     assert all(torch.isfinite(v).all() for v in saved.values()), "the parameters before the bad step are kept"
@@ -187,3 +192,62 @@ def test_max_steps_mid_epoch_still_ends_with_a_validation(tmp_path: Path) -> Non
     train_here(tmp_path, sample("two_layer_mlp"), max_steps=20, log_every=100)
     last = records(tmp_path)[-1]
     assert last["step"] == 20 and "val_loss" in last and "val_acc" in last
+
+
+# One NaN feature in the first held-out example (the split's permutation, recomputed here):
+# training data stay finite, the validation loss is NaN at every epoch.
+VAL_NAN_SPEC = LINEAR_SPEC.replace("""    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)""", """    x = torch.randn(64, 3, generator=g)
+    y = x.sum(dim=1, keepdim=True)
+    first_val = torch.randperm(64, generator=torch.Generator().manual_seed(seed))[0]
+    x[first_val, 1] = float("nan")
+    return x, y""")
+assert VAL_NAN_SPEC != LINEAR_SPEC
+
+
+def test_a_nan_validation_loss_is_a_finding_with_its_epoch_and_exit_1(tmp_path: Path) -> None:
+    from gradviz.commands.train import exit_code
+    from gradviz.errors import NonFiniteError
+    from gradviz.monitor.plain import summary_line
+    from gradviz.monitor.state import RunView
+
+    spec = write_spec(tmp_path, VAL_NAN_SPEC)
+    assert run_worker(tmp_path / "run", spec, seed=4, epochs=3, val_fraction=0.25) == 0
+    logged = records(tmp_path / "run")
+    assert all(math.isfinite(r["loss"]) for r in logged)  # training itself stayed finite
+    ends = [r for r in logged if r.get("epoch_end")]
+    assert len(ends) == 3 and all(math.isnan(r["val_loss"]) for r in ends)
+    bad = status(tmp_path / "run")["val_nonfinite"]
+    assert (bad["epoch"], bad["step"]) == (1, ends[0]["step"])
+    assert bad["message"] == f"validation loss NaN at epoch 1 (step {ends[0]['step']})"
+    with pytest.raises(NonFiniteError) as error:
+        exit_code("finished", tmp_path / "run")
+    assert error.value.exit_code == 1 and bad["message"] in error.value.message
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert bad["message"] in summary_line(view)
+
+
+def test_each_logged_loss_is_the_mean_over_its_windows_examples_and_short_windows_are_marked(tmp_path: Path) -> None:
+    from gradviz.monitor.state import RunView
+
+    spec = write_spec(tmp_path, LINEAR_SPEC)
+    # 60 training examples in batches of 8: seven of 8 and a last one of 4 per epoch.
+    settings = dict(batch_size=8, epochs=3, val_fraction=0.0625, seed=5, optimizer="sgd")
+    train_here(tmp_path / "each", spec, log_every=1, **settings)
+    train_here(tmp_path / "windows", spec, log_every=5, **settings)
+    per_step = {r["step"]: r["loss"] for r in records(tmp_path / "each")}
+    sizes = {step: 4 if step % 8 == 0 else 8 for step in per_step}
+    logged = records(tmp_path / "windows")
+    previous = 0
+    for r in logged:
+        window = range(previous + 1, r["step"] + 1)
+        expected = sum(per_step[k] * sizes[k] for k in window) / sum(sizes[k] for k in window)
+        assert r["window_steps"] == len(window)
+        assert r["loss"] == pytest.approx(expected, rel=1e-6), r["step"]
+        previous = r["step"]
+    # Steps 1, 8 (epoch end after 5), 16, 24 close windows shorter than 5: drawn apart, not in the line.
+    view = RunView(tmp_path / "windows")
+    view.poll()
+    short_steps = [view.series.steps[i] for i in view.short_windows()]
+    assert short_steps == [r["step"] for r in logged if r["window_steps"] < 5] and 8 in short_steps

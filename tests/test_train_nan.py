@@ -188,7 +188,9 @@ def test_a_nan_born_in_the_backward_pass_names_the_adjoint(tmp_path: Path) -> No
     assert origin["value"]["nan"] == origin["value"]["inf"] == 0  # the forward value is finite
     assert origin["definition"].endswith("** 2") or origin["op"] == "pow"
     assert origin["from"] == "sqrt" and origin["adjoint"]["inf"] + origin["adjoint"]["nan"] > 0
-    assert trace["message"] == f"NaN at step 1, born at sqrt → {origin['label']} (backward)"
+    # 1/(2·0) is +Inf, and Inf is what the message names (an overflow is not a NaN).
+    assert origin["adjoint"]["nan"] == 0 and origin["adjoint"]["inf"] > 0
+    assert trace["message"] == f"Inf at step 1, born at sqrt → {origin['label']} (backward)"
     # Independently: the same parameters and batch give a finite loss and non-finite gradients.
     saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
     loaded = load_spec(spec)
@@ -234,3 +236,131 @@ def test_step_on_a_run_that_never_went_nan_says_so(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(TrainingError, match="no nan_step.pt"):
         trace_saved(tmp_path)
+
+
+# The classic where-gradient NaN: the forward masks sqrt of a negative out (finite loss),
+# the backward multiplies the masked 0 by sqrt's derivative there (NaN).
+WHERE_SQRT_SPEC = """
+import torch
+from torch import nn
+
+TRAINING = {"lr": 0.05, "epochs": 3, "batch_size": 32, "optimizer": "sgd", "val_fraction": 0.0}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(2, 6)
+        self.fc2 = nn.Linear(6, 1)
+
+    def forward(self, x):
+        z = self.fc2(torch.relu(self.fc1(x)))
+        return torch.where(z > 0, torch.sqrt(z), torch.zeros_like(z))
+
+def build_model():
+    return Net()
+
+def loss(output, target):
+    return ((output - target) ** 2).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(96, 2, generator=g)
+    return x, torch.ones(96, 1)
+"""
+
+# Gradient ascent on exp: the output grows each step until exp overflows to +Inf (no NaN).
+EXP_OVERFLOW_SPEC = """
+import torch
+from torch import nn
+
+TRAINING = {"lr": 0.5, "epochs": 200, "batch_size": 16, "optimizer": "sgd", "val_fraction": 0.0}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        return torch.exp(self.fc(x))
+
+def build_model():
+    return Net()
+
+def loss(output, target):
+    return -(output * target).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(16, 2, generator=g), torch.ones(16, 1)
+"""
+
+
+def test_a_finite_loss_with_a_nan_gradient_is_born_in_the_backward_pass(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, WHERE_SQRT_SPEC)
+    train_here(tmp_path / "run", spec, seed=0)
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    # Independently, plain torch on the saved step: a finite loss, NaN (not Inf) gradients.
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    loaded = load_spec(spec)
+    model = build_model(loaded)
+    model.load_state_dict(saved["model"])
+    loss = loaded.loss(model(saved["x"]), saved["y"])
+    loss.backward()
+    assert torch.isfinite(loss) and math.isfinite(trace["loss"])
+    assert any(torch.isnan(p.grad).any() for p in model.parameters())
+    origin = trace["origin"]
+    assert origin["phase"] == "backward" and origin["from"] == "sqrt" and origin["kind"] == "NaN"
+    assert trace["message"] == f"NaN at step {trace['step']}, born at sqrt → {origin['label']} (backward)"
+
+
+def test_an_overflow_is_named_inf_not_nan(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, EXP_OVERFLOW_SPEC)
+    loaded = load_spec(spec)
+    x, y = make_data(loaded, 0)
+    torch.manual_seed(0)
+    model = build_model(loaded)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for step in range(1, 200):  # an independent loop: the first step whose loss is not finite
+        opt.zero_grad()
+        loss = loaded.loss(model(x), y)
+        if not torch.isfinite(loss):
+            break
+        loss.backward()
+        opt.step()
+    assert step > 2 and torch.isinf(loss) and not torch.isnan(model(x)).any()
+    train_here(tmp_path / "run", spec, seed=0)
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    assert trace["step"] == step
+    assert trace["message"] == f"Inf at step {step}, born at fc → exp (forward)"
+    assert status(tmp_path / "run")["nan"]["message"] == trace["message"]
+
+
+# Two examples of the dataset carry a NaN feature; nothing else in the data or model is bad.
+DATA_NAN_SPEC = LINEAR_SPEC.replace("""    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)""", """    x = torch.randn(64, 3, generator=g)
+    y = x.sum(dim=1, keepdim=True)
+    x[37, 2] = float("nan")
+    y[11, 0] = float("inf")
+    return x, y""")
+assert DATA_NAN_SPEC != LINEAR_SPEC
+
+
+def test_a_data_nan_names_its_dataset_indices_and_the_last_finite_parameters_are_kept(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, DATA_NAN_SPEC)
+    assert run_worker(tmp_path / "run", spec, seed=2, val_fraction=0.0, epochs=2, batch_size=16) == 0
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    # Independently: which of the dataset's examples sit in the saved batch, by value.
+    x, y = make_data(load_spec(spec), 2)
+    in_batch = sorted(i for i in (37, 11) if any(torch.equal(torch.nan_to_num(x[i]), torch.nan_to_num(row))
+                                                  for row in saved["x"]))
+    assert in_batch and sorted(trace["bad_examples"]) == in_batch
+    noun = "examples" if len(in_batch) > 1 else "example"
+    assert trace["message"].endswith(f"; non-finite data in dataset {noun} " + ", ".join(map(str, trace["bad_examples"])))
+    last = torch.load(tmp_path / "run" / "last_finite.pt", weights_only=False)
+    final = torch.load(tmp_path / "run" / "final.pt", weights_only=False)
+    assert last["step"] == trace["step"] - 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values())
+    assert not all(torch.isfinite(v).all() for v in final["model"].values())  # why last_finite.pt exists
+    for name, value in saved["model"].items():  # the parameters the bad step started from
+        assert torch.equal(last["model"][name], value)

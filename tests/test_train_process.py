@@ -180,5 +180,120 @@ def test_a_nan_under_two_gloo_ranks_is_traced_and_reported_once(tmp_path: Path) 
     # Both ranks stop at the same step; rank 0's traced origin is what the run directory says.
     assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
     assert "born at fc2 → log (forward)" in status["message"] and status["failed_at_step"] == status["nan"]["step"]
-    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']}, born at fc2 → log")
+    # Every rank's share goes negative together: the lowest such rank, 0, traces it and is named.
+    assert status["nan"]["message"].startswith(f"NaN at step {status['nan']['step']} on rank 0, born at fc2 → log")
     assert (tmp_path / "run" / "error-rank1.txt").exists()
+
+
+# Counts its own updates: the loss appends a byte to a file at every call (no validation).
+COUNTING_SPEC = """
+import os
+import torch
+from torch import nn
+
+TRAINING = {"lr": 0.01, "epochs": 100000, "batch_size": 8, "optimizer": "sgd", "val_fraction": 0.0}
+COUNTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls")
+
+def build_model():
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+def loss(output, target):
+    with open(COUNTER, "ab") as handle:
+        handle.write(b".")
+    return ((output - target) ** 2).mean()
+
+def make_data(seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, generator=g)
+    return x, x.sum(dim=1, keepdim=True)
+"""
+
+
+def test_after_kill_9_the_summary_names_the_true_step_not_the_last_logged_one(tmp_path: Path) -> None:
+    from gradviz.monitor.state import RunView
+    from train_support import write_spec
+
+    spec = write_spec(tmp_path, COUNTING_SPEC)
+    counter = tmp_path / "calls"
+    handle = start_training(TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", log_every=1000))
+    # The spec's loss runs once in its check forward before training: count from the first record.
+    wait_for(lambda: logged_steps(handle.paths) >= 1, what="the first record")
+    wait_for(lambda: counter.stat().st_size >= 40, what="40 updates")
+    handle.kill()
+    handle.check_exit()
+    calls = counter.stat().st_size
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert [r["step"] for r in view.records] == [1]  # logged: step 1 only
+    reached = view.status["failed_at_step"]
+    # Killed between two losses or after one: the updates done are the calls less the check's one, or one fewer.
+    assert calls - 2 <= reached <= calls - 1 and reached >= 38
+    assert view.ending().startswith(f"failed at step {reached} (last logged step 1)")
+    result = gradviz("monitor", str(tmp_path / "run"), "--no-tui")
+    assert f"failed at step {reached}" in result.stdout, result.stdout
+
+
+def test_a_data_nan_in_rank_1s_share_is_traced_by_rank_1_at_its_true_step(tmp_path: Path) -> None:
+    import torch
+
+    from gradviz.commands.train import exit_code
+    from gradviz.errors import NonFiniteError
+    from train_support import LINEAR_SPEC, write_spec
+
+    # Independently of the trainer: the examples of each rank's share of each step (the order
+    # every rank draws: seed·100003 + epoch; global batches of 16 cut in two halves).
+    seed, n, batch = 1, 64, 16
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # the split (no validation)
+    epoch_order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + 1))
+    step3_rank1 = order[epoch_order[2 * batch + batch // 2:3 * batch]]  # step 3, rank 1's half
+    bad = int(step3_rank1[3])
+    spec = write_spec(tmp_path, LINEAR_SPEC.replace("    return x, x.sum(dim=1, keepdim=True)",
+                                                    f"    y = x.sum(dim=1, keepdim=True)\n    x[{bad}, 0] = float('nan')\n"
+                                                    "    return x, y"))
+    config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, seed=seed,
+                         batch_size=batch, epochs=3, val_fraction=0.0)
+    handle = start_training(config)
+    assert handle.wait(timeout=240) == 0, (tmp_path / "run" / "worker.log").read_text()[-3000:]
+    trace = json.loads((tmp_path / "run" / "nan_trace.json").read_text())
+    assert (trace["step"], trace["rank"], trace["bad_examples"]) == (3, 1, [bad])
+    assert trace["message"].startswith("NaN at step 3 on rank 1, born at ")
+    assert trace["message"].endswith(f"non-finite data in dataset example {bad}")
+    status = read_json(handle.paths.status)
+    assert status["state"] == "finished" and status["nan"]["step"] == 3 and status["nan"]["rank"] == 1
+    saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
+    assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step, not rank 0's
+    with pytest.raises(NonFiniteError, match="NaN at step 3 on rank 1"):
+        exit_code("finished", tmp_path / "run")
+
+
+def test_a_dead_peer_on_another_node_is_one_line_naming_its_node_and_rank(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from gradviz.rundir import read_heartbeat
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    commands = [[sys.executable, "-m", "gradviz", "train", sample("two_layer_mlp"), "--device", "cpu",
+                 "--epochs", "100000", "--no-tui", "--nnodes", "2", "--node-rank", str(node), "--master-addr",
+                 "127.0.0.1", "--master-port", port, "--run-dir", str(tmp_path / f"node{node}")] for node in (0, 1)]
+    nodes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+             for c in commands]
+    try:
+        node1 = RunPaths(tmp_path / "node1")
+        wait_for(lambda: (read_heartbeat(node1) or {}).get("step", 0) >= 30, timeout=150, what="30 steps on node 1")
+        os.kill(read_json(node1.status)["pid"], signal.SIGKILL)  # node 1's worker, not its front end
+        outs = [node.communicate(timeout=150) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    lead_err = outs[0][1]
+    assert nodes[0].returncode != 0
+    assert "rank 1 on node 1 (" in lead_err and "stopped answering" in lead_err, lead_err[-2000:]
+    assert "Connection reset" not in lead_err and "Traceback" not in lead_err, lead_err[-2000:]
+    lead = read_json(tmp_path / "node0" / "status.json")
+    assert lead["state"] == "failed" and lead["kind"] == "PeerLost" and "rank 1 on node 1" in lead["message"]
+    other = read_json(tmp_path / "node1" / "status.json")  # node 1 says how far its rank got, not "before its first step"
+    assert other["state"] == "failed" and other["failed_at_step"] >= 30

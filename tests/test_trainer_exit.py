@@ -270,3 +270,62 @@ def test_record_exit_writes_its_failure_through_write_failure(tmp_path, monkeypa
     assert record_exit(paths, 3)
     assert calls == [((describe_exit(3), "TrainerDied"), {"exit_status": 3})]
     assert rundir.read_failure(paths) == ("TrainerDied", describe_exit(3))
+
+
+def test_keep_training_on_a_paused_run_resumes_it(tmp_path):
+    paths = live_run(tmp_path / "run")
+    write_status(paths, "paused", pid=os.getpid())
+
+    async def drive() -> None:
+        app = MonitorApp(paths.root, FakeHandle(), poll_seconds=0.05)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.1)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, LeaveDialog)
+            await pilot.press("k")
+            await pilot.pause(0.1)
+        assert app.return_value == "detached" and not app.interrupted
+
+    asyncio.run(drive())
+    assert read_json(paths.control)["command"] == "resume"  # the trainer's pause ends
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux is not installed: the real-terminal test needs it")
+def test_ctrl_c_in_the_train_dashboard_exits_130_as_with_no_tui(tmp_path):
+    import shlex
+
+    from test_tui_tmux import Tmux
+    from train_support import LINEAR_SPEC, write_spec
+
+    spec = write_spec(tmp_path, LINEAR_SPEC.replace('"epochs": 2', '"epochs": 100000'))
+    run_dir = tmp_path / "run"
+    command = (f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} TERM=xterm-256color "
+               f"{shlex.quote(sys.executable)} -m gradviz train {shlex.quote(spec)} --device cpu "
+               f"--run-dir {shlex.quote(str(run_dir))}; echo EXIT=$?; sleep 60")
+    term = Tmux(tmp_path / "tmux.sock", command, 120, 40)
+    try:
+        deadline = time.monotonic() + 60
+        while (read_json(RunPaths(run_dir).status) or {}).get("state") != "running":
+            assert time.monotonic() < deadline, term.screen()
+            time.sleep(0.2)
+        term.wait_for("step", timeout=30)
+        term.keys("C-c")
+        screen = term.wait_for("EXIT=", timeout=90)
+        assert "EXIT=130" in screen, screen
+        assert read_json(RunPaths(run_dir).status)["state"] == "stopped"
+    finally:
+        term.close()
+
+
+def test_a_lost_run_names_the_step_its_heartbeat_reached_and_an_empty_log(tmp_path):
+    from gradviz.rundir import Heartbeat
+
+    paths = make_run(tmp_path / "run", steps=3, state="running")
+    beat = Heartbeat(paths.heartbeat)
+    beat.beat(17, 2)
+    beat.close()
+    paths.worker_log.write_text("")
+    with pytest.raises(TrainingError) as error:
+        exit_code("lost", paths.root)
+    assert error.value.message == f"the trainer process ended without a word at step 17; {paths.worker_log} is empty"

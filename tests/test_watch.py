@@ -222,7 +222,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_under_torchrun_rank_0_writes_the_all_reduced_norms(tmp_path):
+def test_under_torchrun_rank_0_writes_the_all_reduced_norms_and_the_global_mean_loss(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
@@ -234,19 +234,22 @@ def test_under_torchrun_rank_0_writes_the_all_reduced_norms(tmp_path):
     assert len(records) == 1  # one writer
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
-    grads = []
+    grads, losses = [], []
     for rank in (0, 1):
         model.zero_grad()
         x = torch.randn(4, 3, generator=torch.Generator().manual_seed(10 + rank))
         loss = model(x).pow(2).mean()
         loss.backward()
         grads.append([p.grad.clone() for p in model.parameters()])
-        if rank == 0:
-            rank0_loss = loss.item()
+        losses.append(loss.item())
     mean = [(a + b) / 2 for a, b in zip(*grads)]  # what DDP's all-reduce applies
     assert records[0]["grad_norm_total"] == pytest.approx(math.sqrt(sum(g.pow(2).sum().item() for g in mean)), rel=1e-5)
-    assert records[0]["loss"] == pytest.approx(rank0_loss, rel=1e-6)
-    assert read_json(RunPaths(tmp_path / "run").meta)["world_size"] == 2
+    # The logged loss is the global batch's mean (equal shares: the mean of the ranks'), not rank 0's.
+    assert abs(losses[0] - losses[1]) > 0.01
+    assert records[0]["loss"] == pytest.approx((losses[0] + losses[1]) / 2, rel=1e-6)
+    assert records[0]["samples"] == 8  # 4 examples on each of 2 ranks
+    meta = read_json(RunPaths(tmp_path / "run").meta)
+    assert meta["world_size"] == 2 and "mean over 2 ranks" in meta["loss_over"]
 
 
 @pytest.mark.gpu
@@ -347,3 +350,173 @@ def test_watch_writes_gradient_histograms_as_train_does(tmp_path):
     while view.poll():
         pass
     assert view.hist_steps == [1] and sorted(view.hists) == ["0", "3"]
+
+
+def test_a_layer_unfrozen_later_is_monitored_from_then_on(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    for p in model[0].parameters():
+        p.requires_grad_(False)  # frozen when watch() is called
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "run", log_every=1, log_seconds=0)
+    expected = {}
+    for step, (x, y) in enumerate(batches(6), start=1):
+        if step == 4:
+            for p in model[0].parameters():
+                p.requires_grad_(True)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        expected[step] = {name: math.sqrt(sum(p.grad.pow(2).sum().item() for p in layer.parameters()))
+                          for name, layer in (("0", model[0]), ("2", model[2])) if layer.weight.grad is not None}
+        optimizer.step()
+        optimizer.zero_grad()
+        run.log(loss=loss)
+    run.close()
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert [r["step"] for r in records] == list(range(1, 7))
+    for r in records:
+        want = expected[r["step"]]
+        assert set(r["grad_norm"]) == set(want)  # "0" from step 4 on
+        for name, norm in want.items():
+            assert r["grad_norm"][name] == pytest.approx(norm, rel=1e-5)
+        assert r["grad_norm_total"] == pytest.approx(math.sqrt(sum(v * v for v in want.values())), rel=1e-5)
+    assert "0" in records[3]["grad_norm"] and "0" not in records[2]["grad_norm"]
+    assert [layer["name"] for layer in read_json(RunPaths(tmp_path / "run").meta)["layers"]] == ["2", "0"]
+
+
+def test_samples_per_second_come_from_the_batches_watch_sees(tmp_path):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "run", log_every=2, log_seconds=0)
+    train(model, run, optimizer=optimizer, observe=lambda *_: time.sleep(0.01))  # steps of ≥10 ms
+    run.close()
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert [r["step"] for r in records] == [1, 2, 4, 6]
+    assert [r["samples"] for r in records] == [8 * r["step"] for r in records]  # 8 examples a batch
+    for before, after in zip(records, records[1:]):
+        # the throughput between two records: their samples over their time (rounded to 0.1 ms)
+        rate = (after["samples"] - before["samples"]) / (after["time"] - before["time"])
+        assert after["samples_per_s"] > 0 and after["samples_per_s"] == pytest.approx(rate, rel=0.05)
+
+
+def test_a_watched_run_that_logged_no_loss_says_so_at_close(tmp_path, capsys):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "run")  # the two documented lines…
+    for x, y in batches(3):
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    run.close()  # …and no run.log()
+    status = read_json(RunPaths(tmp_path / "run").status)
+    assert status["state"] == "finished" and "no loss was logged (3 optimizer steps)" in status["warning"]
+    assert "no loss was logged" in capsys.readouterr().err
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    assert [r["step"] for r in records] == [1]  # the recorded step's norms are written all the same
+
+
+def test_steps_that_restart_each_epoch_are_numbered_on_in_order(tmp_path, capsys):
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = gradviz.watch(model, optimizer, run_dir=tmp_path / "run", log_every=1, log_seconds=0)
+    for epoch in range(2):
+        for batch_idx, (x, y) in enumerate(batches(3)):
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            run.log(loss=loss, step=batch_idx, epoch=epoch)
+    run.close()
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    steps = [r["step"] for r in records]
+    assert len(steps) == 6 and steps[:3] == [0, 1, 2] and steps == sorted(set(steps))
+    assert "steps must grow" in read_json(RunPaths(tmp_path / "run").status)["note"]
+    assert "steps must grow" in capsys.readouterr().err
+    view = RunView(tmp_path / "run")
+    view.poll()
+    assert view.series.steps == steps
+
+
+FSDP_SCRIPT = """
+import json, sys, torch, torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.distributed.fsdp import fully_shard
+import gradviz
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+
+
+def sharded_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 7), nn.Tanh(), nn.Linear(7, 1))
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            fully_shard(layer)
+    return fully_shard(model)
+
+
+def loop(watched, expected=None):
+    model = sharded_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    run = gradviz.watch(model, optimizer, run_dir=sys.argv[1], log_every=2) if watched else None
+    for step in range(1, 8):
+        gen = torch.Generator().manual_seed(100 * step + rank)
+        x, y = torch.randn(6, 5, generator=gen), torch.randn(6, 1, generator=gen)
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        if expected is not None:  # independently, on every rank: the full gradients' norms per layer
+            layers = [(name, layer) for name, layer in model.named_children() if isinstance(layer, nn.Linear)]
+            expected[step] = {
+                "grad": {n: torch.stack([p.grad.full_tensor().norm() for p in m.parameters()]).norm().item()
+                         for n, m in layers},
+                "param": {n: torch.stack([p.full_tensor().norm() for p in m.parameters()]).norm().item()
+                          for n, m in layers}}
+        optimizer.step()
+        optimizer.zero_grad()
+        if run is not None:
+            run.log(loss=loss)
+    if run is not None:
+        run.close()
+    return [p.full_tensor() for p in model.parameters()]
+
+
+expected = {}
+watched = loop(True, expected)
+plain = loop(False)
+if rank == 0:
+    json.dump({"expected": expected, "identical": all(torch.equal(a, b) for a, b in zip(watched, plain))},
+              open(sys.argv[2], "w"))
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def test_under_fsdp2_watch_reads_sharded_norms_on_every_rank_and_changes_nothing(tmp_path):
+    script = tmp_path / "fsdp.py"
+    script.write_text(FSDP_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                             "--master-port", str(free_port()), str(script), str(tmp_path / "run"),
+                             str(tmp_path / "expected.json")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    found = json.loads((tmp_path / "expected.json").read_text())
+    assert found["identical"], "watching changed the trained parameters"
+    records = read_jsonl(RunPaths(tmp_path / "run").metrics)
+    # log_seconds (0.5) is turned into a step count the ranks agree on: step 1, then even steps.
+    steps = [r["step"] for r in records]
+    assert steps[0] == 1 and len(steps) >= 2 and all(s % 2 == 0 for s in steps[1:]) and steps == sorted(steps)
+    for r in records:
+        want, params = found["expected"][str(r["step"])]["grad"], found["expected"][str(r["step"])]["param"]
+        assert set(r["grad_norm"]) == set(want) == set(r["param_norm"])
+        for name, norm in want.items():
+            assert r["grad_norm"][name] == pytest.approx(norm, rel=1e-5), (r["step"], name)
+            assert r["param_norm"][name] == pytest.approx(params[name], rel=1e-5), (r["step"], name)
+        assert r["grad_norm_total"] == pytest.approx(math.sqrt(sum(v * v for v in want.values())), rel=1e-5)
+    meta = read_json(RunPaths(tmp_path / "run").meta)
+    assert meta["sharded"] is True and meta["world_size"] == 2
+    assert read_json(RunPaths(tmp_path / "run").status)["state"] == "finished"

@@ -40,9 +40,12 @@ def run(args: argparse.Namespace) -> int:
         return compare(runs, args.no_tui, problem)
     run_dir = runs[0]
     if not args.no_tui and problem is None:
+        from gradviz.commands.train import EXIT_INTERRUPTED
         from gradviz.monitor.app import run_dashboard
 
-        run_dashboard(run_dir, None)
+        _, interrupted = run_dashboard(run_dir, None)
+        if interrupted:  # Ctrl-C leaves a watched run training; the status says how we left, as --no-tui's
+            return EXIT_INTERRUPTED
     else:  # not a terminal: the printed table, never the full-screen app
         if problem:
             print(f"gradviz: {problem}: printing the run as --no-tui does", file=sys.stderr)

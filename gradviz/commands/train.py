@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_tui and sys.stdout.isatty():
         from gradviz.monitor.app import run_dashboard
 
-        state = run_dashboard(handle.run_dir, handle)
+        state, interrupted = run_dashboard(handle.run_dir, handle)
     else:
         from gradviz.monitor.plain import follow
         from gradviz.monitor.state import RunView
@@ -107,7 +107,7 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
     a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
-    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan
+    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan, read_val_nonfinite
 
     if state == "failed":
         kind, message = read_failure(RunPaths(run_dir))
@@ -118,6 +118,24 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     if nan and state != "running":  # a run that went non-finite is a finding: exit 1, stopped or not
         raise NonFiniteError(f"{nan.get('message') or 'NaN at step ' + str(nan.get('step'))}; the run went on "
                              f"to its end ({state}); see {run_dir}/nan_trace.json")
+    val = read_val_nonfinite(read_json(RunPaths(run_dir).status) or {})
+    if val and state != "running":
+        raise NonFiniteError(f"{val['message']}; the run went on to its end ({state}); see {run_dir}/metrics.jsonl")
     if state == "lost":
-        raise TrainingError(f"the trainer process ended without a word; see {run_dir}/worker.log")
+        raise TrainingError(lost_message(run_dir))
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def lost_message(run_dir: Path) -> str:
+    """What is known of a trainer that vanished: the step its heartbeat reached, and whether it wrote anything."""
+    from gradviz.rundir import RunPaths, read_heartbeat
+
+    paths = RunPaths(run_dir)
+    beat = read_heartbeat(paths)
+    at = f" at step {beat['step']}" if beat and beat["step"] else ""
+    try:
+        wrote = paths.worker_log.stat().st_size > 0
+    except OSError:
+        wrote = False
+    log = f"see {paths.worker_log}" if wrote else f"{paths.worker_log} is empty"
+    return f"the trainer process ended without a word{at}; {log}"

@@ -25,11 +25,18 @@ class MonitorApp(App[str]):
 
     def on_mount(self) -> None:
         extra = {} if self.poll_seconds is None else {"poll_seconds": self.poll_seconds}
-        self.push_screen(MonitorScreen(self.run_dir, self.handle, **extra), self.exit)
+        self.monitor = MonitorScreen(self.run_dir, self.handle, **extra)
+        self.push_screen(self.monitor, self.exit)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the user left with Ctrl-C (the command then exits 130)."""
+        return bool(getattr(getattr(self, "monitor", None), "interrupted", False))
 
 
-def run_dashboard(run_dir: Path | str, handle: Any = None) -> str:
-    """Run the dashboard until the user leaves; returns the run's state afterwards.
+def run_dashboard(run_dir: Path | str, handle: Any = None) -> tuple[str, bool]:
+    """Run the dashboard until the user leaves; returns the run's state afterwards and
+    whether the user left with Ctrl-C.
 
     When the user chose to stop a trainer this process started, waits for it to save its
     checkpoint and exit; when they chose to keep it training, says how to come back.
@@ -39,7 +46,8 @@ def run_dashboard(run_dir: Path | str, handle: Any = None) -> str:
     from gradviz.monitor.plain import summary_line
     from gradviz.monitor.state import RunView
 
-    choice = MonitorApp(run_dir, handle).run() or "left"
+    app = MonitorApp(run_dir, handle)
+    choice = app.run() or "left"
     console = Console()
     if choice == "stopped" and handle is not None:
         console.print("stopping the trainer (saving a checkpoint)…")
@@ -49,10 +57,10 @@ def run_dashboard(run_dir: Path | str, handle: Any = None) -> str:
         pass
     if choice == "detached":
         console.print(f"training goes on in the background; watch it with: gradviz monitor {view.paths.root}")
-        return "detached"
+        return "detached", app.interrupted
     if view.state != "failed":  # a failure's message is printed by the command, once
         console.print(summary_line(view))
-    return view.state
+    return view.state, app.interrupted
 
 
 def open_training(app: App, spec_path: str, on_leave: Any = None, **settings: Any) -> Any:

@@ -49,6 +49,15 @@ def render_svg(views: list[RunView], x_axis: str = "step") -> str:
     h, body = _loss_chart(views, y, legend, x_axis)
     parts.append(body)
     y += h + 20
+    # The learning rate, and gradviz.watch's own metrics (run.log(acc=...)), each a small chart.
+    curves = [("learning rate", [(view.series.steps, [_num(r.get("lr")) for r in view.records]) for view in views])]
+    names = list(dict.fromkeys(name for view in views for name in view.series.extra))
+    curves += [(name, [(view.series.steps, view.series.extra.get(name, [])) for view in views]) for name in names]
+    for title, series in curves:
+        if any(math.isfinite(v) for _, ys in series for v in ys):
+            h, body = _small_chart(title, series, y)
+            parts.append(body)
+            y += h + 20
     for view, label in zip(views, labels):
         h, body = _heatmap(view, label, y)
         parts.append(body)
@@ -77,7 +86,7 @@ def _loss_chart(views: list[RunView], top: int, legend: list[str], x_axis: str =
     left, width, height = 70, WIDTH - 90, 260
     along = [x_values(v, x_axis) for v in views]
     xs = [x for run in along for x in run if math.isfinite(x)] or [0.0]
-    ys = [y for v in views for y in v.series.loss if math.isfinite(y)]
+    ys = [y for v in views for y in v.series.loss + v.series.val_loss if math.isfinite(y)]
     if not ys:
         ys = [0.0, 1.0]
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
@@ -98,16 +107,51 @@ def _loss_chart(views: list[RunView], top: int, legend: list[str], x_axis: str =
         points = [f"{sx(s):.1f},{sy(v):.1f}" for s, v in zip(along[k], view.series.loss)
                   if math.isfinite(v) and math.isfinite(s)]
         if points:
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(points)}"/>')
-        for s, v in zip(at_steps(view, x_axis, list(view.series.val_steps)), view.series.val_loss):
-            if math.isfinite(v) and math.isfinite(s):
-                out.append(f'<circle cx="{sx(s):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{color}"/>')
+            out.append(f'<polyline class="train" fill="none" stroke="{color}" stroke-width="1.5" '
+                       f'points="{" ".join(points)}"/>')
+        val = [(s, v) for s, v in zip(at_steps(view, x_axis, list(view.series.val_steps)), view.series.val_loss)
+               if math.isfinite(v) and math.isfinite(s)]
+        if len(val) > 1:  # the validation curve: dashed, through its epoch-end points
+            out.append(f'<polyline class="val" fill="none" stroke="{color}" stroke-width="1.2" stroke-dasharray="5,3" '
+                       f'points="{" ".join(f"{sx(s):.1f},{sy(v):.1f}" for s, v in val)}"/>')
+        for s, v in val:
+            out.append(f'<circle class="val" cx="{sx(s):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{color}"/>')
     for k, text in enumerate(legend):
         ly = top + 44 + 16 * k
         color = SVG_COLORS[k % len(SVG_COLORS)]
         out.append(f'<line x1="{left + width - 330}" y1="{ly - 4}" x2="{left + width - 310}" y2="{ly - 4}" '
                    f'stroke="{color}" stroke-width="3"/><text x="{left + width - 305}" y="{ly}">{escape(text)}</text>')
+    if any(v.series.val_steps for v in views):
+        ly = top + 44 + 16 * len(legend)
+        out.append(f'<line x1="{left + width - 330}" y1="{ly - 4}" x2="{left + width - 310}" y2="{ly - 4}" '
+                   f'stroke="#555" stroke-width="1.2" stroke-dasharray="5,3"/>'
+                   f'<text x="{left + width - 305}" y="{ly}">dashed, dots: validation loss at epoch ends</text>')
     return 30 + height + 34, "".join(out)
+
+
+def _small_chart(title: str, series: list[tuple[list[int], list[float]]], top: int) -> tuple[int, str]:
+    """A small line chart of one quantity over steps, a line per run in the runs' colours."""
+    left, width, height = 70, WIDTH - 90, 90
+    xs = [x for steps, ys in series for x, y in zip(steps, ys) if math.isfinite(y)]
+    ys = [y for steps, values in series for y in values if math.isfinite(y)]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + abs(min(ys)) + 1
+    sx = lambda s: left + (s - x0) / (x1 - x0) * width  # noqa: E731 - local scales
+    sy = lambda v: top + 24 + (1 - (v - y0) / (y1 - y0)) * height  # noqa: E731
+    out = [f'<text x="{left}" y="{top + 14}" font-weight="bold">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top + 24}" width="{width}" height="{height}" fill="none" stroke="#999"/>']
+    for value in (y0, y1):
+        out.append(f'<text x="{left - 6}" y="{sy(value) + 4:.1f}" text-anchor="end">{value:.4g}</text>')
+    for k, (steps, values) in enumerate(series):
+        points = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(steps, values) if math.isfinite(y)]
+        if points:
+            out.append(f'<polyline class="metric" data-name="{escape(title)}" fill="none" '
+                       f'stroke="{SVG_COLORS[k % len(SVG_COLORS)]}" stroke-width="1.5" points="{" ".join(points)}"/>')
+    return 24 + height + 8, "".join(out)
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def _heatmap(view: RunView, label: str, top: int) -> tuple[int, str]:

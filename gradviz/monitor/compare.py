@@ -56,7 +56,21 @@ def _setting(view: RunView, key: str) -> Any:
     value = view.config.get(key)
     if key == "spec" and isinstance(value, str):
         return Path(value).name
+    if key == "dropout" and value is None:
+        return _spec_dropout(view)
     return value
+
+
+def _spec_dropout(view: RunView) -> Any:
+    """The p the dropout layers trained with when --dropout did not set it (meta.json lists them):
+    one number when they agree, else each layer's 'drop1=0.2 drop2=0.5'; None without dropout."""
+    layers = [d for d in view.meta.get("dropout") or [] if isinstance(d.get("p"), (int, float))]
+    ps = {d["p"] for d in layers}
+    if not ps:
+        return None
+    if len(ps) == 1:
+        return ps.pop()
+    return " ".join(f"{d['name']}={d['p']:g}" for d in layers)
 
 
 def smooth(values: list[float], weight: float) -> list[float]:

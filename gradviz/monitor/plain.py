@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
+from gradviz.rundir import read_val_nonfinite
 
 COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
 WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
@@ -109,7 +110,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                         last_row = record.get("time", 0.0)
                 if view.records:
                     last = view.records[-1]
-                    progress.update(task, total=view.total_steps, completed=last["step"],
+                    progress.update(task, total=view.total_steps, completed=view.step_reached() or last["step"],
                                     description=f"epoch {last['epoch']}/{view.meta.get('epochs', '?')}",
                                     loss=f"loss {fmt(last.get('loss'))}")
                 if view.done:
@@ -145,6 +146,9 @@ def summary_line(view: RunView) -> str:
     elif nan:
         parts.append(f"[red]non-finite values first logged at step {nan['step']}"
                      + (f" (layer {nan['layer']})" if nan.get("layer") else "") + "[/]")
+    val = read_val_nonfinite(view.status)
+    if val:
+        parts.append(f"[red]{val['message']}[/]")
     if state == "lost":
         parts.append("[red]the trainer process is gone (killed?)[/]")
     formula = penalty_formula(view.meta.get("l2"), view.meta.get("l2_form"))

@@ -60,6 +60,7 @@ class MonitorScreen(Screen[str]):
         self.poll_seconds = poll_seconds
         self._note_state: str | None = None  # the state when the progress note was set
         self._shown_state: str | None = None
+        self.interrupted = False  # left with Ctrl-C
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A finished run shows no pause, stop or live hints (they would do nothing)."""
@@ -198,6 +199,8 @@ class MonitorScreen(Screen[str]):
                 write_control(self.view.paths, "stop")
                 self.dismiss("stopped")
             elif choice == "detach":
+                if self.view.state == "paused":  # "keep training" means training, not staying paused
+                    write_control(self.view.paths, "resume")
                 self.dismiss("detached")
 
         self.app.push_screen(LeaveDialog(), chosen)
@@ -206,6 +209,7 @@ class MonitorScreen(Screen[str]):
         """Ctrl-C: as in a terminal, it ends what this command started. A trainer this process
         started stops cleanly (saving a checkpoint) and the dashboard closes; a run only
         watched (`gradviz monitor`) goes on training, and the dashboard closes."""
+        self.interrupted = True  # the command exits 130, as after Ctrl-C with --no-tui
         if self.view.state not in ACTIVE_STATES:
             self.dismiss("left")
         elif self.handle is None:

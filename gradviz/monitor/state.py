@@ -15,7 +15,7 @@ from typing import Any
 
 from gradviz.penalty import penalized_gradient
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
-                            read_json, read_nan)
+                            read_heartbeat, read_json, read_nan)
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 
@@ -37,6 +37,8 @@ class Series:
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     extra: dict[str, list[float]] = field(default_factory=dict)  # gradviz.watch's run.log(name=...) metrics
+    lr: list[float] = field(default_factory=list)  # the learning rate at each logged step
+    window_steps: list[int | None] = field(default_factory=list)  # steps each logged loss averages (None: unknown)
 
     @property
     def loss(self) -> list[float]:
@@ -169,12 +171,12 @@ class RunView:
         return max(0.0, (total - self.records[index]["step"]) / rate)
 
     def step_reached(self) -> int | None:
-        """The last step the trainer took: status.json's once it has ended, else the last logged one."""
+        """The last step the trainer took: the most of status.json's, the heartbeat's and the last logged one."""
         logged = self.records[-1]["step"] if self.records else None
-        step = self.status.get("step")
-        if isinstance(step, int) and (logged is None or step >= logged):
-            return step
-        return logged
+        beat = read_heartbeat(self.paths)
+        known = [s for s in (logged, self.status.get("step"), beat and beat["step"] or None)
+                 if isinstance(s, int) and not isinstance(s, bool)]
+        return max(known) if known else None
 
     def ending(self) -> str:
         """'finished at step 343 (last logged 325); checkpoint at step 343', exact steps from status.json."""
@@ -227,6 +229,15 @@ class RunView:
         value = self.config.get("log_every")
         return value if isinstance(value, int) else None
 
+    def short_windows(self) -> list[int]:
+        """Indices of records whose loss averages fewer steps than --log-every: an epoch's last,
+        partial window (or a run's), drawn as marked points of their own, never in the line of
+        full-window means."""
+        every = self.log_every
+        if not every or every <= 1:
+            return []
+        return [i for i, k in enumerate(self.series.window_steps) if k is not None and k < every]
+
     def first_nonfinite(self) -> dict[str, Any] | None:
         """The first logged step whose loss or gradient was non-finite, and its layer."""
         nan = read_nan(self.status)
@@ -249,6 +260,8 @@ class RunView:
         self.records.append(record)
         s = self.series
         s.steps.append(record["step"])
+        s.window_steps.append(record["window_steps"] if _is_int(record.get("window_steps")) else None)
+        s.lr.append(_num(record.get("lr")))
         s.total.append(_num(record.get("total")))
         for name, column in s.stat.items():
             column.append(_num(record.get(name)))

@@ -21,6 +21,7 @@ from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
+from gradviz.rundir import read_val_nonfinite
 
 EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
@@ -73,7 +74,12 @@ class LossPanel(RunPanel):
         if self.index < 0:
             return self.waiting()
         xs = x_values(self.view, self.x_axis)
-        lines = [Line("train", xs, s.loss, "cyan")]
+        short = set(self.view.short_windows())
+        lines = [Line("train", [x for i, x in enumerate(xs) if i not in short],
+                      [y for i, y in enumerate(s.loss) if i not in short], "cyan")]
+        if short:  # an epoch's partial window: its own marked points, outside the line of full windows
+            lines.append(Line("short window", [xs[i] for i in sorted(short)], [s.loss[i] for i in sorted(short)],
+                              "blue", markers=True))
         if s.val_steps:
             lines.append(Line("val", at_steps(self.view, self.x_axis, s.val_steps), s.val_loss, "yellow", markers=True))
         # The penalty is named by its formula, λ·Σ‖θ‖² or the slide's λ·Σ‖θ‖₂: the form in use.
@@ -87,7 +93,10 @@ class LossPanel(RunPanel):
             acc = f" ({s.val_acc[k]:.1%})" if math.isfinite(s.val_acc[k]) else ""
             values["val"] = fmt(s.val_loss[k]) + acc
         title = legend(lines, self.log_scale, values, self.size.width)
-        extra = list(s.extra)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
+        curves = dict(s.extra)
+        if len({v for v in s.lr if math.isfinite(v)}) > 1:  # a schedule: the learning rate gets its own plot
+            curves = {"lr": s.lr, **curves}
+        extra = list(curves)[: max(0, (self.size.height - 4) // 4)]  # each extra metric: its own small plot
         height = max(2, self.size.height - 1 - 4 * len(extra))
         cursor = None if self.cursor_x() is None else xs[self.index]
         rows = render_plot(lines, self.size.width, height, self.log_scale, (xs[0], xs[-1]), cursor_x=cursor)
@@ -95,8 +104,8 @@ class LossPanel(RunPanel):
         if every and every > 1 and rows:  # each point averages a window: say so on the step axis
             rows[-1] = _axis_note(rows[-1], (f"train: mean of each {every}-step window", f"mean/{every} steps"))
         for k, name in enumerate(extra):
-            line = Line(name, xs, s.extra[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
-            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(s.extra[name]))},
+            line = Line(name, xs, curves[name], EXTRA_COLORS[k % len(EXTRA_COLORS)])
+            rows.append(self.one_line(legend([line], False, {name: fmt(self.value_at(curves[name]))},
                                              self.size.width)))
             rows += render_plot([line], self.size.width, 3, False, (xs[0], xs[-1]), cursor_x=cursor)
         return Group(self.one_line(title), *rows)
@@ -203,10 +212,13 @@ class ProgressPanel(RunPanel):
                         style="red" if state == "failed" else "dim")
             return Group(head, body)
         record = v.records[self.index]
-        total = v.total_steps or record["step"]
+        # Live, the step the trainer reached (its heartbeat), not the last logged one.
+        live = self.following and self.index == len(v.records) - 1
+        step = max(record["step"], v.step_reached() or 0) if live else record["step"]
+        total = v.total_steps or step
         bar_width = max(10, min(40, self.size.width // 4))
-        done = min(1.0, record["step"] / max(1, total))
-        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {record['step']}/{total}  ")
+        done = min(1.0, step / max(1, total))
+        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {step}/{total}  ")
         filled = round(done * bar_width)
         line.append("━" * filled, style="green").append("━" * (bar_width - filled), style="grey30")
         line.append(f" {done:.0%}")
@@ -247,6 +259,9 @@ class ProgressPanel(RunPanel):
         if nan:
             where = f", first in layer {nan['layer']}" if nan.get("layer") else ""
             return Text(f"non-finite loss or gradient from step {nan['step']}{where}", style="bold red")
+        val = read_val_nonfinite(v.status)
+        if val:  # "validation loss NaN at epoch 1 (step 4)"
+            return Text(val["message"], style="bold red")
         return None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,8 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from gradviz.rundir import temporary_name
 from gradviz.train.config import TrainConfig
 
+LAST_FINITE = "last_finite.pt"  # the parameters before the first non-finite step
 BEST_FLUSH_SECONDS = 30.0  # how often an improved best model is written while training
 
 
@@ -25,6 +29,11 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: Any, config: TrainC
         **info,
     }
     _atomic_save(state, Path(path))
+
+
+def save_weights(path: Path, weights: dict[str, torch.Tensor], config: TrainConfig, **info: Any) -> None:
+    """Write a model state (no optimizer) atomically: last_finite.pt, the parameters before a bad step."""
+    _atomic_save({"model": weights, "config": asdict(config), **info}, Path(path))
 
 
 class BestKeeper:
@@ -74,6 +83,18 @@ def save_snapshot(run_dir: Path, model: nn.Module, step: int) -> Path:
 
 
 def _atomic_save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """torch.save to a temporary file renamed over path; a failed write removes it and raises
+    an OSError naming path (torch reports a full disk as a RuntimeError)."""
+    tmp = temporary_name(path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if "write" not in str(exc):
+            raise
+        full = shutil.disk_usage(path.parent).free < 2**20
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None

@@ -59,16 +59,21 @@ class Controller:
         self._next_poll = now + POLL_SECONDS
         return True
 
-    def poll(self) -> int:
-        """The command to act on now: NONE, RESUME, PAUSE or STOP (agreed by all ranks)."""
+    def poll(self, news: int = 0) -> int:
+        """The command to act on now: NONE, RESUME, PAUSE or STOP (agreed by all ranks).
+
+        `news` rides along in the same all-reduce: afterwards `self.news` is its maximum over
+        ranks (the trainer's 'a logged window went non-finite at step N', known to rank 0 only).
+        """
         code = STOP if self.interrupted else self._read_command() if self.is_main else NONE
+        self.news = news
         if self.distributed:
             import torch
             import torch.distributed as dist
 
-            flag = torch.tensor([code], dtype=torch.int32)
+            flag = torch.tensor([code, news], dtype=torch.int64)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.group)
-            code = int(flag.item())
+            code, self.news = int(flag[0]), int(flag[1])
         return code
 
     def wait_while_paused(self, on_tick: Any = None) -> int:

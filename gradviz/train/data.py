@@ -17,6 +17,7 @@ class DataSplit:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    train_index: torch.Tensor | None = None  # dataset index of each training example (CPU)
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
@@ -45,7 +46,7 @@ def split_data(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int,
     if n - n_val < 1:
         raise TrainingError(f"--val-fraction {val_fraction} leaves no training examples out of {n}")
     val, train = order[:n_val], order[n_val:]
-    return DataSplit(x[train].to(device), y[train].to(device), x[val].to(device), y[val].to(device))
+    return DataSplit(x[train].to(device), y[train].to(device), x[val].to(device), y[val].to(device), train)
 
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

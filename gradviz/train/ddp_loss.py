@@ -18,17 +18,21 @@ class RankLossShare:
 
     def __init__(self) -> None:
         self.shares: list[torch.Tensor] = []
+        self.samples: list[int] = []
 
-    def add(self, weighted: torch.Tensor, world: int) -> None:
-        """This step's loss as the trainer weights it for DDP (its share n_rank/N, times world)."""
+    def add(self, weighted: torch.Tensor, world: int, samples: int = 1) -> None:
+        """This step's loss as the trainer weights it for DDP (its share n_rank/N, times world),
+        and the step's global batch size N (the window weighs its steps by it)."""
         self.shares.append(weighted / world)
+        self.samples.append(samples)
 
     def reduce(self) -> torch.Tensor:
-        """The window's mean loss over the global batches (every rank gets it)."""
+        """The window's mean loss over its examples (every rank gets it)."""
         import torch.distributed as dist
 
-        window = torch.stack(self.shares).mean()
-        self.shares = []
+        total = sum(self.samples)
+        window = torch.stack([share * (n / total) for share, n in zip(self.shares, self.samples)]).sum()
+        self.shares, self.samples = [], []
         # Issued like DDP's own all-reduce: NCCL queues it on the stream (the host goes on);
         # gloo completes it in step with the gradient all-reduce the ranks just did.
         dist.all_reduce(window, op=dist.ReduceOp.SUM)

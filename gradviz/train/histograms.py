@@ -101,6 +101,12 @@ class HistogramLog:
         """Count on the device and start the host copy (written once it has landed)."""
         self.copier.submit(self.hist.counts(params), (step, epoch))
 
+    def regroup(self, groups: Any) -> None:
+        """Count by new layer groups from now on (gradviz.watch: a layer was unfrozen)."""
+        self.flush(wait=True)
+        self.hist = GradHistograms(groups.layer_of, len(groups.names), self.hist.device)
+        self.names = groups.names
+
     def flush(self, wait: bool = False) -> None:
         """Write the histograms whose copies have landed."""
         for counts, (step, epoch) in self.copier.ready(wait=wait):

@@ -8,6 +8,7 @@ when the micro-batches are equal, and still exact when the last one is short.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,15 +18,16 @@ import torch
 from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
+from gradviz.rundir import Heartbeat, read_json
 from gradviz.sources.spec import Spec
-from gradviz.train.checkpoint import BestKeeper, save_checkpoint, save_snapshot
+from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.data import DataSplit, epoch_batches
 from gradviz.train.ddp_loss import RankLossShare, global_batch_size
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
-from gradviz.train.nan_origin import NanWatch, record_origin
+from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
@@ -53,6 +55,13 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared"
     if form == "norm":
         return lam * norms.sum()
     return lam * (norms * norms).sum()
+
+
+def _finite_rows(t: torch.Tensor) -> torch.Tensor:
+    """Per example (first dimension): whether every value of it is finite."""
+    if not t.is_floating_point():
+        return torch.ones(t.shape[0], dtype=torch.bool, device=t.device)
+    return torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1)
 
 
 def make_optimizer(name: str, params: Iterable[nn.Parameter], lr: float, momentum: float) -> torch.optim.Optimizer:
@@ -83,11 +92,15 @@ class Trainer:
         self._zero = torch.zeros((), device=device)
         self._losses: list[torch.Tensor] = []  # each step's data loss since the last log (device)
         self._penalties: list[torch.Tensor] = []
+        self._window_sizes: list[int] = []  # examples in each (global) batch since the last log
         self._last_log = (0.0, 0)  # (time, samples) at the last logged step
         self._last_masks = -MASK_SECONDS  # time of the last dropout-mask sample
-        self.nan_watch = NanWatch(self) if rank == 0 else None  # finds the first non-finite step
+        self.nan_watch = NanWatch(self)  # finds the first non-finite step (every rank: its own batches)
+        self._replay_upto = 0  # under DDP: the logged step rank 0 saw go non-finite, not yet replayed
         self.nan: dict[str, Any] | None = None  # where it was born, once found
         self.checkpoint_step: int | None = None  # the step final.pt holds
+        self.heartbeat: Heartbeat | None = None  # the step reached, for status and monitors (set by the worker)
+        self.val_nonfinite: dict[str, Any] | None = None  # the first epoch whose validation loss was not finite
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
         hist_every = getattr(config, "hist_every", None)
@@ -130,7 +143,7 @@ class Trainer:
                 self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
                 if epoch_end and validating:
                     self._end_epoch()
-                if self.controller.due(logged) and self._obey(self.controller.poll()) == STOP:
+                if self.controller.due(logged) and self._obey(self._poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
                     return self._finish(state, validate=last and validating and not epoch_end)
@@ -141,7 +154,7 @@ class Trainer:
         self.mask_log.switch(logged)
         sizes = [m.shape[0] for m in micro]
         if self.nan_watch is not None:
-            self.nan_watch.note(self.step, self.epoch, micro)
+            self.nan_watch.note(self.step, self.epoch, micro, self._global_size)
         try:
             loss, penalty = self._backward(micro, sizes)
         except torch.OutOfMemoryError:
@@ -154,8 +167,10 @@ class Trainer:
         # The logged loss is the mean since the last log; keeping the (device) scalars and
         # averaging them then costs nothing on the steps in between.
         self._losses.append(loss)
+        self._window_sizes.append(self._global_size if self.world > 1 else sum(sizes))
         if self.rank_loss is not None:
-            self.rank_loss.add(loss, self.world)  # loss is already weighted by world·n_rank/N
+            # loss is already weighted by world·n_rank/N; the window weighs steps by their batch sizes
+            self.rank_loss.add(loss, self.world, self._window_sizes[-1])
             if logged:  # every rank joins the reduction; rank 0 logs the global mean
                 self._losses = [self.rank_loss.reduce()]
         if penalty is not None:
@@ -165,9 +180,11 @@ class Trainer:
         if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
             self._capture()
         elif logged:
-            self._losses, self._penalties = [], []
+            self._losses, self._penalties, self._window_sizes = [], [], []
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.heartbeat is not None:
+            self.heartbeat.beat(self.step, self.epoch)
         if self.config.snapshots and self.step % self.config.snapshots == 0:
             self._snapshot()
         if logged and self.nan_watch is not None:
@@ -206,7 +223,7 @@ class Trainer:
 
     def _capture(self) -> None:
         """Start the host copy of this step's statistics (the record is written later)."""
-        loss = torch.stack(self._losses).mean()
+        loss = self._window_loss()
         penalty = torch.stack(self._penalties).mean() if self._penalties else self._zero
         now = time.perf_counter()
         with_masks = now - self._last_masks >= MASK_SECONDS or self.step == 1
@@ -225,9 +242,20 @@ class Trainer:
             "samples_per_s": (self.samples - samples_then) / max(now - then, 1e-9),
             "mem": memory_in_use(self.device),
         }
+        layout.info["window_steps"] = len(self._window_sizes)  # a short one ends an epoch: the monitor marks it
         self._last_log = (now, self.samples)
-        self._losses, self._penalties = [], []
+        self._losses, self._penalties, self._window_sizes = [], [], []
         self.copier.submit(vector, layout)
+
+    def _window_loss(self) -> torch.Tensor:
+        """The logged loss: the mean over the window's examples (a short last batch weighs less)."""
+        if len(self._losses) == 1:  # one step, or DDP's reduced window (already weighted)
+            return self._losses[0]
+        if min(self._window_sizes) == max(self._window_sizes):  # equal batches: the plain mean
+            return torch.stack(self._losses).mean()
+        total = sum(self._window_sizes)
+        # Python-number weights: no host-to-device copy, no sync on CUDA.
+        return torch.stack([loss * (n / total) for loss, n in zip(self._losses, self._window_sizes)]).sum()
 
     def _write_ready(self, wait: bool, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Write the records whose host copies have landed; extra goes onto the newest."""
@@ -238,7 +266,10 @@ class Trainer:
         for n, (values, layout) in enumerate(ready):
             record = self.recorder.record(values, layout, extra if n == len(ready) - 1 else None)
             if "nonfinite" in record and self.nan is None:
-                self._find_nan(record["step"])
+                if self.world > 1:  # every rank replays together, at the next agreed point
+                    self._replay_upto = self._replay_upto or record["step"]
+                else:
+                    self._find_nan(record["step"])
         return record
 
     def _end_epoch(self) -> None:
@@ -247,6 +278,16 @@ class Trainer:
         record = self._write_ready(wait=True, extra=extra)
         if self.rank == 0 and record is not None:
             self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
+            self._note_bad_validation(record["val_loss"])
+
+    def _note_bad_validation(self, val_loss: float) -> None:
+        """A non-finite validation loss is a finding (exit 1): the first one goes into status.json."""
+        if math.isfinite(val_loss) or self.val_nonfinite is not None:
+            return
+        kind = "Inf" if math.isinf(val_loss) else "NaN"
+        self.val_nonfinite = {"epoch": self.epoch, "step": self.step,
+                              "message": f"validation loss {kind} at epoch {self.epoch} (step {self.step})"}
+        self.recorder.status("running", step=self.step, epoch=self.epoch, val_nonfinite=self.val_nonfinite)
 
     @torch.no_grad()
     def _validate(self) -> dict[str, Any]:
@@ -283,11 +324,30 @@ class Trainer:
                 self.recorder.status("running", step=self.step)
         return code
 
+    def _poll(self) -> int:
+        """The controller's agreed command; under DDP the same all-reduce tells every rank that
+        rank 0 saw a window go non-finite, and they replay it together."""
+        code = self.controller.poll(self._replay_upto)
+        if self.world > 1 and self.controller.news and self.nan is None and not self.nan_watch.done:
+            self._find_nan(self.controller.news)
+        return code
+
     def _stop_if_nonfinite(self, loss: torch.Tensor, micro: list[torch.Tensor]) -> None:
         """--stop-on-nan: check every step (one host sync each), trace the step, stop."""
-        if not bool(self.stats.any_nonfinite_grad() | ~torch.isfinite(loss)):
+        loss_bad = not bool(torch.isfinite(loss))
+        bad = loss_bad or bool(self.stats.any_nonfinite_grad())
+        if self.world > 1:  # every rank stops at the same step; the rank whose own loss went bad traces it
+            bad = bool(agree(int(bad), "max", self.controller.group))
+            if not bad:
+                return
+            choice = agree(self.rank if loss_bad else self.world + self.rank, "min", self.controller.group)
+            chosen = choice if choice < self.world else 0
+            if self.rank == chosen and self.nan is None:
+                self._record_nan(self.step, self.epoch, self.model.state_dict(), micro, rank=chosen)
+            self._hear_nan(self.step, chosen)
+        elif not bad:
             return
-        if self.rank == 0 and self.nan is None:  # this step is the bad one: its parameters are not updated yet
+        elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
             self._record_nan(self.step, self.epoch, self.model.state_dict(), micro)
         self._capture()
         self._write_ready(wait=True)
@@ -305,28 +365,64 @@ class Trainer:
         if found is None:
             self.nan = {"step": logged_step, "message": f"NaN logged at step {logged_step} (window not replayable)"}
             return
-        step, epoch, state, micro = found
-        self._record_nan(step, epoch, state, micro)
+        step, epoch, state, micro, rank = found
+        if self.world == 1:
+            self._record_nan(step, epoch, state, micro)
+            return
+        if self.rank == rank:
+            self._record_nan(step, epoch, state, micro, rank=rank)
+        self._hear_nan(step, rank)
 
-    def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor]) -> None:
+    def _hear_nan(self, step: int, rank: int) -> None:
+        """Under DDP, after the rank that saw the bad step traced it: every rank waits for it, and
+        rank 0 takes its word from nan_trace.json (on another node: says where the trace is)."""
+        import torch.distributed as dist
+
+        dist.barrier(group=self.controller.group)  # rank 0 writes status.json only after that rank has
+        if self.rank != 0 or rank == 0:
+            return
+        traced = read_json(self.recorder.paths.root / NAN_TRACE)
+        if traced and traced.get("step") == step:
+            self.nan = traced
+        else:
+            self.nan = {"step": step, "message": f"NaN at step {step} on rank {rank} (traced in that node's run directory)"}
+        self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
+
+    def _record_nan(self, step: int, epoch: int, state: dict[str, torch.Tensor], micro: list[torch.Tensor],
+                    rank: int | None = None) -> None:
         """Save the bad step's batch and pre-update parameters and trace them to the origin."""
         index = torch.cat(list(micro))
+        weights = {k: v.detach().cpu() for k, v in state.items()}
+        x, y = self.data.x_train[index], self.data.y_train[index]
+        # The last finite parameters: final.pt of a run that went on holds only NaN ones.
+        save_weights(self.recorder.paths.root / LAST_FINITE, weights, self.config, step=step - 1, epoch=epoch,
+                     note=f"the parameters after step {step - 1}, before the first non-finite step {step}")
         self.nan = record_origin(self.recorder.paths.root, step, epoch, self.config.seed, str(self.spec.path),
-                                 self.config.dropout, {k: v.detach().cpu() for k, v in state.items()},
-                                 self.data.x_train[index], self.data.y_train[index])
+                                 self.config.dropout, weights, x, y, self._bad_examples(index, x, y), rank)
         # The recorder notes the first non-finite record itself; this origin is the better word.
         self.recorder.first_nonfinite = {"step": step, "layer": self.nan.get("layer")}
+
+    def _bad_examples(self, index: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> list[int]:
+        """Dataset indices of the batch's examples whose inputs or targets are not finite."""
+        bad = ~_finite_rows(x) | ~_finite_rows(y)
+        if not bool(bad.any()) or self.data.train_index is None:
+            return []
+        return self.data.train_index[index[bad].cpu()].tolist()
 
     def _finish(self, state: str, validate: bool = False) -> TrainResult:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
         self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
+        if self.world > 1:  # a last window that went non-finite is replayed before the run ends
+            upto = agree(self._replay_upto, "max", self.controller.group)
+            if upto and self.nan is None and not self.nan_watch.done:
+                self._find_nan(upto)
         self._save_final()
         if self.histograms is not None:
             self.histograms.close()
-        agree = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
-        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **agree,
+        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **ranks,
                              **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
         return TrainResult(state, self.step, self.epoch, self.samples, seconds, cpu_seconds, best)

@@ -56,41 +56,74 @@ class NanWatch:
         for step in [s for s in self.batches if s < oldest]:
             del self.batches[step]
 
-    def note(self, step: int, epoch: int, micro: list[torch.Tensor]) -> None:
+    def note(self, step: int, epoch: int, micro: list[torch.Tensor], global_size: int = 0) -> None:
         """Keep the index tensors of a step's micro-batches (references, no copy)."""
         if not self.done:
-            self.batches[step] = (epoch, micro)
+            self.batches[step] = (epoch, micro, global_size)
 
-    def replay(self, upto: int) -> tuple[int, int, dict[str, torch.Tensor], list[torch.Tensor]] | None:
+    def replay(self, upto: int) -> tuple[int, int, dict[str, torch.Tensor], list[torch.Tensor], int] | None:
         """Rerun the window ending at `upto` from its snapshot, checking each step; the first
-        bad step's (step, epoch, model state before its update, micro-batches), or None."""
+        bad step's (step, epoch, model state before its update, this rank's micro-batches, the
+        rank whose share went bad), or None.
+
+        Under DDP every rank calls this together: the replay runs through DDP (the gradients
+        all-reduced, as in training) and the ranks agree after each step on whether it went
+        bad and on which rank's own loss did (the lowest such rank; rank 0 when the loss was
+        finite everywhere and only the gradients were not)."""
         starts = [s for s in self.snapshots if s <= upto]
-        if not starts:
+        t = self.trainer
+        group = t.controller.group
+        if t.world > 1:
+            starts = [agree(max(starts) if starts else -1, "min", group)]  # the same window on every rank
+            if starts[0] < 0:
+                return None
+        elif not starts:
             return None
         start = max(starts)
-        t = self.trainer
         params, opt_state, rng = self.snapshots[start]
         live = ([p.detach().clone() for p in t.groups.params], _optimizer_state(t.optimizer), _rng_state(t.device))
         found = None
         t.mask_log.switch(False)
+        global_size = t._global_size
         try:
             _restore(t, params, opt_state, rng)
             for step in range(start, upto + 1):
-                if step not in self.batches:
+                have = step in self.batches
+                if t.world > 1:
+                    have = bool(agree(int(have), "min", group))
+                if not have:
                     break
-                epoch, micro = self.batches[step]
+                epoch, micro, t._global_size = self.batches[step]
                 t.optimizer.zero_grad(set_to_none=True)
-                loss, _ = t._backward(micro, [m.shape[0] for m in micro], net=t.model)
+                distributed = t.world > 1
+                loss, _ = t._backward(micro, [m.shape[0] for m in micro], net=None if distributed else t.model)
                 grads = [p.grad for p in t.groups.params if p.grad is not None]
-                bad = not bool(torch.isfinite(loss)) or not all(bool(torch.isfinite(g).all()) for g in grads)
+                loss_bad = not bool(torch.isfinite(loss))
+                bad = loss_bad or not all(bool(torch.isfinite(g).all()) for g in grads)
+                rank = 0
+                if distributed:  # gradients agree after DDP's all-reduce; losses are each rank's own
+                    bad = bool(agree(int(bad), "max", group))
+                    choice = agree(t.rank if loss_bad else t.world + t.rank, "min", group)
+                    rank = choice if choice < t.world else 0
                 if bad:
-                    found = (step, epoch, _cpu_state(t.model), micro)
+                    found = (step, epoch, _cpu_state(t.model), micro, rank)
                     break
                 t.optimizer.step()
         finally:
+            t._global_size = global_size
             t.optimizer.zero_grad(set_to_none=True)
             _restore(t, *live)
         return found
+
+
+def agree(value: int, op: str, group: Any = None) -> int:
+    """An integer agreed by every rank (their min or max): one small all-reduce on a CPU group
+    (the controller's gloo group beside NCCL, else the default one)."""
+    import torch.distributed as dist
+
+    flag = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN if op == "min" else dist.ReduceOp.MAX, group=group)
+    return int(flag.item())
 
 
 def _optimizer_state_from(saved: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
@@ -162,14 +195,19 @@ def trace_saved(root: Path):
 
 
 def origin_of(trace: Any) -> dict[str, Any] | None:
-    """Where the trace first went non-finite: phase, node, module, its inputs' values."""
-    first = trace.first_nonfinite()
-    if first is None:
+    """Where the step first went non-finite: phase, node, module, its inputs' values.
+
+    A non-finite loss was born in the forward pass, at the node on its path whose value
+    went bad while its inputs were finite. A finite loss with non-finite gradients was
+    born in the backward pass, even when some value went bad on the way and was masked
+    out (torch.where(z > 0, sqrt(z), 0): finite forward, NaN adjoint from sqrt).
+    """
+    found = _birth(trace)
+    if found is None:
         return None
-    kind, node_id = first
+    phase, node_id = found
     graph = trace.graph
     node = graph.nodes[node_id]
-    phase = "forward" if kind == "value" else "backward"
     inputs = [{"label": graph.nodes[i].label, "module": graph.nodes[i].meta.get("module"),
                **_summary(trace.values[i])} for i in node.inputs]
     entry: dict[str, Any] = {"phase": phase, "node": node_id, "label": node.label, "op": node.op,
@@ -179,9 +217,11 @@ def origin_of(trace: Any) -> dict[str, Any] | None:
         # The value came from its inputs: name the op input it was computed from.
         sources = [graph.nodes[i] for i in node.inputs if graph.nodes[i].kind in ("op", "input")]
         entry["from"] = sources[0].label if sources else None
+        entry["kind"] = _kind(entry["value"])
     else:
         output = next(iter(trace.adjoints))
         entry["adjoint"] = _summary(trace.adjoints[output][node_id])
+        entry["kind"] = _kind(entry["adjoint"])
         # The adjoint came from a child's edge term: name the first non-finite one.
         bad = [graph.nodes[child].label for (child, _), term in trace.edge_terms(output, node_id)
                if term is not None and not np.all(np.isfinite(term))]
@@ -189,17 +229,48 @@ def origin_of(trace: Any) -> dict[str, Any] | None:
     return entry
 
 
-def message(step: int, origin: dict[str, Any] | None) -> str:
-    """'NaN at step 412, born at fc2 → log (forward)', or what is known without an origin."""
+def _birth(trace: Any) -> tuple[str, int] | None:
+    """('forward', id) of the node a non-finite loss comes from, or ('backward', id) of the
+    first non-finite adjoint behind a finite loss; None when the step is finite."""
+    graph = trace.graph
+    finite = (lambda v: v is None or bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))))  # noqa: E731
+    node_id = graph.outputs[next(iter(graph.outputs))]
+    if not finite(trace.values[node_id]):
+        while True:  # walk back along non-finite inputs to where finite inputs made a bad value
+            bad = [i for i in graph.nodes[node_id].inputs if not finite(trace.values[i])]
+            if not bad:
+                return "forward", node_id
+            node_id = min(bad)  # the earliest (nodes are in topological order)
+    for adjoints in trace.adjoints.values():
+        for node in reversed(graph.nodes):  # the order the backward pass computes them
+            if not finite(adjoints[node.id]):
+                return "backward", node.id
+    return None
+
+
+def _kind(summary: dict[str, Any]) -> str:
+    """'NaN' when any element is NaN, else 'Inf' (an overflow is not a NaN)."""
+    return "NaN" if summary["nan"] else "Inf"
+
+
+def message(step: int, origin: dict[str, Any] | None, loss: float = math.nan, rank: int | None = None) -> str:
+    """'NaN at step 412, born at fc2 → log (forward)' ('… step 5 on rank 1, …' under DDP),
+    or what is known without an origin."""
+    on = f" on rank {rank}" if rank is not None else ""
     if origin is None:
-        return f"NaN at step {step} (the traced replay of that step stayed finite)"
+        kind = "Inf" if math.isinf(loss) else "NaN"
+        return f"{kind} at step {step}{on} (the traced replay of that step stayed finite)"
     where = f"{origin['from']} → {origin['label']}" if origin.get("from") else origin["label"]
-    return f"NaN at step {step}, born at {where} ({origin['phase']})"
+    return f"{origin.get('kind', 'NaN')} at step {step}{on}, born at {where} ({origin['phase']})"
 
 
 def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,
-                  state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
-    """Save the bad step, trace it, write nan_trace.json and the status; the status entry."""
+                  state: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                  bad_examples: list[int] | None = None, rank: int | None = None) -> dict[str, Any]:
+    """Save the bad step, trace it, write nan_trace.json and the status; the status entry.
+
+    bad_examples: dataset indices of the batch's examples with non-finite data (named in the message).
+    """
     save_step(root, step, epoch, seed, spec_path, dropout, state, x, y)
     try:
         trace = trace_saved(root)
@@ -211,13 +282,17 @@ def record_origin(root: Path, step: int, epoch: int, seed: int, spec_path: str, 
         note = f"tracing the step failed: {type(exc).__name__}: {exc}"
     else:
         note = None
-    entry = {"step": step, "epoch": epoch, "origin": origin, "loss": loss_value,
-             "message": message(step, origin), "trace_note": note,
+    text = message(step, origin, loss_value, rank)
+    if bad_examples:
+        shown = ", ".join(map(str, bad_examples[:8])) + (f" and {len(bad_examples) - 8} more" if len(bad_examples) > 8 else "")
+        text += f"; non-finite data in dataset example{'s' if len(bad_examples) > 1 else ''} {shown}"
+    entry = {"step": step, "epoch": epoch, "rank": rank, "origin": origin, "loss": loss_value,
+             "message": text, "trace_note": note, "bad_examples": list(bad_examples or []),
              "layer": _layer(origin)}
     write_json_atomic(Path(root) / NAN_TRACE, entry)
     status = read_json(Path(root) / "status.json") or {}
     write_status(RunPaths(Path(root)), status.get("state", "running"),
-                 nan={"step": step, "layer": entry["layer"], "message": entry["message"]})
+                 nan={"step": step, "layer": entry["layer"], "message": entry["message"], "rank": rank})
     return entry
 
 

@@ -71,7 +71,7 @@ class StatsCollector:
         self.probed = probed
         self.mask_log = mask_log
         self.device = device
-        self._sum_cache: dict[tuple[tuple[bool, ...], torch.dtype], torch.Tensor] = {}
+        self._sum_cache: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def norms(self) -> torch.Tensor:
         """[gradient norm per layer, parameter norm per layer, total gradient norm] (device)."""
@@ -79,10 +79,39 @@ class StatsCollector:
         present = tuple(p.grad is not None for p in params)
         grads = [p.grad for p in params if p.grad is not None]
         with torch.no_grad():
+            if self.sharded:
+                return self._sharded_norms(present, grads)
             # One fused call for every gradient and every parameter, then one matrix-vector
             # product sums the squares per layer: a handful of kernels, whatever the model.
             norms = torch.stack(torch._foreach_norm(grads + list(params)))
             return (self._summer(present, norms.dtype) @ norms.square()).sqrt()
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the parameters are DTensors (FSDP2's fully_shard): norms need every rank."""
+        cached = self.__dict__.get("_sharded")
+        if cached is None:
+            cached = self.__dict__["_sharded"] = any(_is_dtensor(p) for p in self.groups.params)
+        return cached
+
+    def _sharded_norms(self, present: tuple[bool, ...], grads: list[torch.Tensor]) -> torch.Tensor:
+        """Norms of sharded parameters: each rank's local shards' squares, summed over ranks by one
+        all-reduce. Every rank must call this at the same steps (a skipped collective aborts the job);
+        nothing is gathered in full."""
+        import torch.distributed as dist
+
+        tensors = grads + list(self.groups.params)
+        local = [t.to_local() if _is_dtensor(t) else t for t in tensors]
+        squares = torch.stack(torch._foreach_norm(local)).square()
+        # A replicated tensor is on every rank: its share of the sum is 1/replicas.
+        key = ("shares", present, squares.dtype)
+        shares = self._sum_cache.get(key)
+        if shares is None:
+            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=squares.dtype),
+                                                      self.device)
+        sums = self._summer(present, squares.dtype) @ (squares * shares)
+        dist.all_reduce(sums)
+        return sums.sqrt()
 
     def step_stats(self, loss: torch.Tensor, penalty: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every statistic of STEP_STATS by name, on the device: the one place they are computed."""
@@ -141,6 +170,23 @@ class StatsCollector:
             matrix = to_device(matrix, self.device)
             self._sum_cache[key] = matrix
         return matrix
+
+
+def _is_dtensor(tensor: Any) -> bool:
+    return type(tensor).__name__ == "DTensor" or type(getattr(tensor, "data", None)).__name__ == "DTensor"
+
+
+def _share(tensor: Any) -> float:
+    """The fraction of a tensor's squared norm this rank's local part stands for in a sum over ranks."""
+    import torch.distributed as dist
+
+    if not _is_dtensor(tensor):
+        return 1.0 / dist.get_world_size()
+    share = 1.0
+    for dim, placement in enumerate(tensor.placements):
+        if not placement.is_shard():  # replicated (or partial) along this mesh dimension
+            share /= tensor.device_mesh.size(dim)
+    return share
 
 
 def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[str, Any]:

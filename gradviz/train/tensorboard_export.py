@@ -37,6 +37,11 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> int:
                     writer.add_scalar(f"train/{key}", r[key], step, walltime=wall)
             for layer, value in (r.get("grad_norm") or {}).items():
                 writer.add_scalar(f"grad_norm/{layer}", value, step, walltime=wall)
+            # dropout keep rates per layer, and gradviz.watch's own metrics (run.log(acc=...))
+            for group in ("keep_rate", "extra"):
+                for name, value in (r.get(group) or {}).items():
+                    if isinstance(value, (int, float)):
+                        writer.add_scalar(f"{group}/{name}", value, step, walltime=wall)
         for h in read_jsonl(paths.histograms):
             edges = h["edges"]
             centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]

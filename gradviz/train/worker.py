@@ -9,6 +9,7 @@ the traceback while status.json holds the one-line message the CLI prints.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -18,7 +19,8 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import RunPaths, write_failure, write_status
+from gradviz.rundir import (DISK_FULL, Heartbeat, RunPaths, describe_write_error, read_heartbeat, remove_temporaries,
+                            write_failure, write_status)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class DistInfo:
     local_rank: int = 0
     backend: str | None = None
     control_group: Any = None
+    peers: tuple[Any, ...] = ()  # every rank's node, host and pid (train.peers), shared at start
 
     @property
     def is_main(self) -> bool:
@@ -43,6 +46,8 @@ def run_training(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> A
         return trainer.run()
     finally:
         trainer.recorder.close()
+        if trainer.heartbeat is not None:
+            trainer.heartbeat.close()
 
 
 def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> Any:
@@ -117,8 +122,11 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
     controller = Controller(paths, dist_info.is_main, dist_info.control_group, distributed=dist_info.world > 1)
     controller.install_signal_handlers()
     recorder.status("running", pid=os.getpid(), device=str(device), world_size=dist_info.world)
-    return Trainer(config, spec, model, net, data, groups, probed, mask_log, recorder, controller, device,
-                   dist_info.rank, dist_info.world, total_steps)
+    trainer = Trainer(config, spec, model, net, data, groups, probed, mask_log, recorder, controller, device,
+                      dist_info.rank, dist_info.world, total_steps)
+    if dist_info.local_rank == 0:  # each node's run directory says how far its ranks got
+        trainer.heartbeat = Heartbeat(paths.heartbeat)
+    return trainer
 
 
 def init_distributed(config: TrainConfig) -> DistInfo:
@@ -134,19 +142,29 @@ def init_distributed(config: TrainConfig) -> DistInfo:
     dist.init_process_group(backend)
     # Control decisions travel over a CPU group so they never wait on the GPU queue.
     control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend, control_group)
+    from gradviz.train.peers import gather_peers
+
+    peers = tuple(gather_peers(config.node_rank, control_group))  # to name a lost peer later
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), backend,
+                    control_group, peers)
 
 
 def report_failure(paths: RunPaths, dist_info: DistInfo, message: str, kind: str, status: bool = True) -> None:
-    """Write the traceback to error.txt (error-rank<N>.txt off rank 0) and the status."""
+    """Write the traceback to error.txt (error-rank<N>.txt off rank 0) and the status.
+
+    Each on its own: on a full disk error.txt may not fit while status.json (rewritten in
+    its own blocks) still says how the run ended."""
     name = "error.txt" if dist_info.is_main else f"error-rank{dist_info.rank}.txt"
     prefix = "" if dist_info.is_main else f"rank {dist_info.rank}: "
     try:
         (paths.root / name).write_text(f"{kind}: {message}\n\n{traceback.format_exc()}")
+    except OSError:
+        (paths.root / name).unlink(missing_ok=True)  # no half-written traceback
+    try:
         if status:
             write_failure(paths, prefix + message, kind)
-    except OSError:
-        print(f"gradviz worker: cannot write to {paths.root}", file=sys.stderr)
+    except OSError as exc:
+        print(f"gradviz worker: cannot write to {paths.root}: {exc.strerror}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,18 +194,50 @@ def main(argv: list[str] | None = None) -> int:
         report_failure(paths, dist_info, exc.message, type(exc).__name__, status=not nan_elsewhere)
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if not _writing_the_run(exc, paths):
+            return _unexpected(exc, paths, dist_info)
+        # The disk is full (or the run directory unwritable): say so, leave no temporary files.
+        remove_temporaries(paths.root)
+        message = describe_write_error(exc)
+        report_failure(paths, dist_info, message, "WriteError")
+        print(f"gradviz: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # a second Ctrl-C: abort without the clean stop
         if dist_info.is_main:
             write_status(paths, "stopped", message="aborted by a second interrupt")
         return 130
     except Exception as exc:
-        first_line = (str(exc).strip().splitlines() or [""])[0]  # torch messages run to many lines
-        message = f"training failed with {type(exc).__name__}: {first_line}"
-        report_failure(paths, dist_info, f"{message} (traceback in {paths.error})", type(exc).__name__)
-        traceback.print_exc()
-        return 1
+        from gradviz.train.peers import is_peer_lost, lost_peer_message
+
+        if dist_info.peers and is_peer_lost(exc):  # one line naming the lost rank, not gloo's text
+            beat = read_heartbeat(paths)
+            message = lost_peer_message(list(dist_info.peers), dist_info.rank, beat["step"] if beat else None)
+            report_failure(paths, dist_info, message, "PeerLost")
+            print(f"gradviz: error: {message}", file=sys.stderr)
+            return 1
+        return _unexpected(exc, paths, dist_info)
     finally:
         _leave_distributed()
+
+
+def _unexpected(exc: BaseException, paths: RunPaths, dist_info: DistInfo) -> int:
+    """An error gradviz did not foresee: its first line in status.json, the traceback in error.txt; exit 1."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]  # torch messages run to many lines
+    message = f"training failed with {type(exc).__name__}: {first_line}"
+    report_failure(paths, dist_info, f"{message} (traceback in {paths.error})", type(exc).__name__)
+    traceback.print_exc()
+    return 1
+
+
+def _writing_the_run(exc: OSError, paths: RunPaths) -> bool:
+    """Whether an OSError is the run directory failing to take a write (not the spec's own I/O)."""
+    if exc.errno in DISK_FULL or exc.errno == errno.EROFS:
+        return True
+    try:
+        return bool(exc.filename) and Path(exc.filename).resolve().is_relative_to(paths.root.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def _node_lead(config: TrainConfig, dist_info: DistInfo) -> dict[str, Any] | None:
