@@ -36,10 +36,10 @@ def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
 
 def update_lines(run: DescentRun) -> list[str]:
     """Each optimizer's update rule as its class states it: 'update (gd): θ ← θ − η∇f(θ)'."""
-    from gradviz.descent.optimizers import make_optimizer
+    from gradviz.optimizers import make_update
 
     names = dict.fromkeys(p.optimizer for p in run.paths)
-    return [f"update ({name}): {(make_optimizer(name, 1.0).__doc__ or '').strip().rstrip('.')}" for name in names]
+    return [f"update ({name}): {(make_update(name, 1.0).__doc__ or '').strip().rstrip('.')}" for name in names]
 
 
 def run_text(run: DescentRun) -> str:
