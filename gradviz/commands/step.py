@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gradviz.draw.look import DETAILS
 from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
 from gradviz.errors import GradvizError
 from gradviz.streams import terminal_problem
@@ -17,8 +18,9 @@ def add_parser(subparsers) -> None:
                     "tangent and adjoint, one step at a time. Press ? in the app for the keys.")
     add_source_options(parser)  # SOURCE may also be a run directory whose loss went NaN
     parser.add_argument("--start", type=int, default=0, metavar="K", help="open at step K (default 0)")
-    parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
-                        help="how much of each node the graph shows (+/- change it in the app)")
+    parser.add_argument("--detail", choices=("fit", *DETAILS), default="fit",
+                        help="how much of each node the graph shows: fit (default) takes the most detailed "
+                             "form that fits the pane whole (+/- change it in the app, f fits again)")
     add_fold_options(parser)
     parser.set_defaults(func=run)
 

@@ -54,6 +54,7 @@ from gradviz.draw.layout import BoxSpec, text_cells, text_width
 from gradviz.draw.raster import Grid, rasterise
 from gradviz.draw.route import Rect, layout_graph
 
+TIGHT = DETAILS  # every form is drawn with no blank rows around an edge's tracks
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
 
 
@@ -192,7 +193,7 @@ class TraceDrawing:
             if alike:
                 self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(alike)])))
         else:
-            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
+            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s, tight=detail in TIGHT)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None

@@ -115,6 +115,7 @@ class StepperScreen(Screen):
         self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
         self.initial_detail = detail
+        self.auto_fit = detail == "fit"  # refit on resize until +/- picks a form
         self.initial_choice = choice
 
     def compose(self) -> ComposeResult:
@@ -142,7 +143,12 @@ class StepperScreen(Screen):
         graph = self.query_one(GraphPane)
         # The layout first: its worker thread runs while this thread measures the tape's
         # columns (on a GPT-2-sized trace each takes seconds); findings wait for the picture.
-        graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
+        if self.initial_detail == "fit":  # the most detailed form that fits whole (as `f`)
+            graph.choice = self.initial_choice or graph.choice
+            graph.trace = self.trace
+            self.call_after_refresh(self.fit, True)
+        else:
+            graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
         await asyncio.sleep(0)  # a worker's thread starts on the event loop's next turn
         self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         self.redraw()
@@ -166,6 +172,9 @@ class StepperScreen(Screen):
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
         self.call_after_refresh(self.proportion_panes)
+        graph = self.query_one(GraphPane)
+        if self.auto_fit and graph.drawing is not None and not graph.fitting:
+            self.call_after_refresh(self.fit, True)  # the form that fits the new size
         self.redraw()
 
     def proportion_panes(self) -> None:
@@ -178,13 +187,17 @@ class StepperScreen(Screen):
             return
         width, height = self.size
         sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
-                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"),
+                           findings=bool(self.findings))
         left, right = self.query_one("#left"), self.query_one("#right")
         if sizes.left_width is None:
             left.styles.width = right.styles.width = None  # the stylesheet's narrow layout
+            left.styles.height = sizes.graph_height  # the drawing's rows, the inspector the rest
+            right.styles.height = "1fr"
         else:
             left.styles.width = sizes.left_width
             right.styles.width = "1fr"
+            left.styles.height = right.styles.height = None
         tape.styles.max_height = sizes.tape_max_height
 
     def watch_k(self) -> None:
@@ -236,6 +249,9 @@ class StepperScreen(Screen):
         if findings:
             self.query_one("#right").mount(self.findings_list())
         self.set_class(bool(findings), "-has-findings")  # narrow terminals give them room
+        self.call_after_refresh(self.proportion_panes)
+        if findings and self.auto_fit and self.has_class("-narrow"):
+            self.call_after_refresh(self.fit, True)  # the graph's room shrank under the findings
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -313,14 +329,21 @@ class StepperScreen(Screen):
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
+        self.auto_fit = False  # the person chose a form: keep it when the terminal resizes
         self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
+        self.fit(keep_values=False)
+
+    def fit(self, keep_values: bool) -> None:
+        """The most detailed form that fits the room the panes can give the graph (as `f`;
+        `keep_values`: only forms with values, as on opening)."""
         from gradviz.tui.layout import graph_room
 
         graph, tape = self.query_one(GraphPane), self.query_one(Tape)
         narrow = self.has_class("-narrow")
-        graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
+        room = graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1, narrow, bool(self.findings))
+        graph.fit(room, keep_values)
 
     def _focus_node(self) -> int | None:
         return self.selected if self.selected is not None else self.scene.current
