@@ -10,6 +10,7 @@ from rich.text import Text
 
 from gradviz.descent.scale import PATH_COLOURS, PATH_MARKERS, ColourScale, colour, shade
 from gradviz.descent.surface import Surface, Track
+from gradviz.textfit import fit_words
 
 LABEL_WIDTH = 9  # y tick labels plus the axis line
 
@@ -71,8 +72,9 @@ def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: in
         out.append(title[:width] + "\n", style="bold")
     w = surface.window
     for r in range(rows):
-        out.append(_y_label(surface, r, rows), style="dim")
-        out.append("│", style="dim")
+        label = _y_label(surface, r, rows)
+        out.append(label, style="dim")
+        out.append("┤" if label.strip() else "│", style="dim")  # a tick where a number labels the row
         for c in range(cols):
             if cells == "half":
                 top, bottom = colour(t[2 * r, c]), colour(t[2 * r + 1, c])
@@ -99,8 +101,21 @@ def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: in
         out.append("\n")
         marker = PATH_MARKERS[i % len(PATH_MARKERS)]
         out.append(f"{marker} ", style=Style(color=_rgb(PATH_COLOURS[i % len(PATH_COLOURS)]), bold=True))
-        out.append(f"{track.label}  {track.note}"[: width - 2])
+        out.append(legend_entry(track.label, track.note, width - 2))
     return out
+
+
+def legend_entry(label: str, verdict: str, width: int) -> str:
+    """A path's legend line in `width` cells, shortened by one declared rule: the optimizer,
+    η and the verdict's number stay; '(oscillating)' becomes '(osc.)', then goes, then the
+    verdict's words shorten ('converged at step 110' → 'conv. 110', 'diverged at step' →
+    'div.', 'still moving after 200 steps' → 'moving at 200')."""
+    short = verdict.replace("(oscillating)", "(osc.)")
+    plain = short.replace(" (osc.)", "")
+    shorter = (plain.replace("converged at step ", "conv. ").replace("diverged at step ", "div. ")
+               .replace("still moving after ", "moving at ").replace(" steps", ""))
+    forms = [f"{label}  {v}" for v in (short, plain, shorter)]
+    return fit_words(f"{label}  {verdict}", width, forms)
 
 
 def _y_label(surface: Surface, r: int, rows: int) -> str:

@@ -1,0 +1,30 @@
+"""The narrow-screen rule: whole words and numbers, declared shorter forms, ' …' for the rest."""
+
+from __future__ import annotations
+
+from gradviz.descent.terminal import legend_entry
+from gradviz.textfit import fit_words
+from screencheck import text_defects
+
+
+def test_text_that_fits_is_left_alone_and_else_loses_whole_words():
+    assert fit_words("converged at step 110", 30) == "converged at step 110"
+    assert fit_words("converged at step 110", 20) == "converged at step …"
+    assert fit_words("converged at step 110", 20, ["conv. 110"]) == "conv. 110"
+    assert fit_words("converged", 3) == ""
+
+
+def test_a_descent_legend_keeps_marker_optimizer_eta_and_the_verdicts_number():
+    # at 80×24 the legend had 46 cells: 'still moving after 200 steps (oscill' was cut there
+    line = legend_entry("gd η=0.1", "still moving after 200 steps (oscillating)", 40)
+    assert line == "gd η=0.1  still moving after 200 steps"
+    assert legend_entry("gd η=0.05", "converged at step 110", 20) == "gd η=0.05  conv. 110"
+    assert legend_entry("gd η=0.05", "converged at step 110", 60) == "gd η=0.05  converged at step 110"
+
+
+def test_the_screen_checker_finds_each_kind_of_cut():
+    assert text_defects("◆ gd η=0.1  still moving after 200 steps (oscill│ step")
+    assert text_defects("│blocks.0…  parameter")
+    assert text_defects("axis -1.00e-0 ")
+    assert not text_defects("│…blocks.3.attn.c_attn.weight  parameter │")
+    assert not text_defects("   2.46┤▀▀▀ │ gd η=0.01 │")
