@@ -28,3 +28,13 @@ def test_the_screen_checker_finds_each_kind_of_cut():
     assert text_defects("axis -1.00e-0 ")
     assert not text_defects("│…blocks.3.attn.c_attn.weight  parameter │")
     assert not text_defects("   2.46┤▀▀▀ │ gd η=0.01 │")
+
+
+def test_names_lose_their_start_and_definitions_their_end_at_a_words_edge():
+    from gradviz.textfit import cut_end, cut_start
+
+    assert cut_start("blocks.3.attn.c_attn.weight", 20) == "…attn.c_attn.weight"
+    assert cut_end("qkv = Linear(16→48)(blocks.1.ln1)", 25) == "qkv = Linear(16→48)(…"
+    assert cut_end("x = 1.2345e-05 * y", 12) == "x = …"  # never 1.2345e…
+    assert cut_end("transpose_5 = transpose(reshape_4, 1, 2)", 16) == "transpose_5 = …"
+    assert not text_defects(cut_end("t_1 = t(blocks.0.attn.proj.weight)", 12))

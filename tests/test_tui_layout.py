@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradviz.tui.layout import MAX_INSPECTOR, MIN_INSPECTOR, MIN_TAPE, NARROW_INSPECTOR, graph_room, pane_sizes
-from gradviz.tui.widgets.tape import MIN_DEFINITION, MIN_LABEL, plan_columns
+from gradviz.tui.widgets.tape import MARGIN, MIN_DEFINITION, MIN_LABEL, plan_columns
 
 
 def test_the_inspector_takes_its_content_width_and_the_graph_the_rest():
@@ -39,8 +39,8 @@ def test_tape_cuts_the_wider_text_column_first_and_never_a_number():
     assert plan_columns(16, 40, numbers, None) == (16, 40)
     assert plan_columns(16, 40, numbers, 200) == (16, 40)
     label, definition = plan_columns(16, 40, numbers, 72)
-    assert (label, definition) == (16, 72 - 30 - 3 * 2 - 16)  # four columns, three gaps
+    assert (label, definition) == (16, 72 - 30 - 3 * 2 - 16 - MARGIN)  # four columns, three gaps, a margin
     label, definition = plan_columns(16, 40, numbers, 56)
-    assert (label, definition) == (10, 10)  # both cut, the wider one first down to the other
+    assert (label, definition) == (9, 10)  # both cut, the wider one first down to the other, then the label
     assert plan_columns(16, 40, numbers, 40) is None  # not even the least of both: fewer columns
     assert MIN_LABEL + MIN_DEFINITION <= 16

@@ -149,7 +149,7 @@ async def test_help_screen_lists_the_keys():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         text = screen_text(app)
-        assert "jump to a node by name" in text and "first non-finite" in text
+        assert "find nodes by name, definition or module path" in text and "first non-finite" in text
         await pilot.press("escape")
         assert isinstance(app.screen, StepperScreen)
 
@@ -270,8 +270,8 @@ async def test_clicking_a_node_in_the_graph_selects_it_and_dragging_pans():
     from tui_support import wait_for_graph
 
     trace = lecture_trace()
-    app = StepperApp(trace, source="lecture", start=3, detail="full")  # taller than the pane: it pans
-    async with app.run_test(size=SIZE) as pilot:
+    app = StepperApp(trace, source="lecture", start=3, detail="full")
+    async with app.run_test(size=(140, 36)) as pilot:  # the full drawing is taller than the pane: it pans
         await wait_for_graph(pilot)
         graph = app.screen.query_one(GraphPane)
         v2 = trace.graph.find("v2").id

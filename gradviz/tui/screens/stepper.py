@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from gradviz.draw.fold import FoldChoice
+from gradviz.draw.fold import MODULE, FoldChoice
 from gradviz.tui import actions
 from gradviz.tui.keys import key_rows, key_table
 from gradviz.tui.scene import Scene, first_bad_step
@@ -60,7 +60,8 @@ class StepperScreen(Screen):
         Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
         Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
         Binding("m", "mode(1)", "Mode", tooltip="next / previous mode: values → tangents → adjoints"),
-        Binding("slash", "jump", "Jump", key_display="/", tooltip="jump to a node by name (v4, f, fc1…)"),
+        Binding("slash", "jump", "Jump", key_display="/",
+                tooltip="find nodes by name, definition or module path (v4, softmax, blocks.3.attn) and jump"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and how to read the panes"),
         Binding("q", "app.quit", "Quit", tooltip="quit"),
         Binding("w", "switch_pass('tangent')", "Input",
@@ -172,8 +173,7 @@ class StepperScreen(Screen):
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
         self.call_after_refresh(self.proportion_panes)
-        graph = self.query_one(GraphPane)
-        if self.auto_fit and graph.drawing is not None and not graph.fitting:
+        if self.auto_fit and self.query_one(GraphPane).trace is not None:
             self.call_after_refresh(self.fit, True)  # the form that fits the new size
         self.redraw()
 
@@ -298,17 +298,21 @@ class StepperScreen(Screen):
             self.notify(message)
 
     def action_jump(self) -> None:
-        labels = [n.label for n in self.trace.graph.nodes]
-        self.app.push_screen(JumpScreen(labels), self.jump_to)
+        self.app.push_screen(JumpScreen(self.trace.graph), self.jump_to)
 
-    def jump_to(self, query: str | None) -> None:
-        """Go to the node named `query`: its step in this pass (or its first), and select it."""
-        if not query:
+    def jump_to(self, query: int | str | None) -> None:
+        """Go to node `query` (an id, or text to search for): its step in this pass (or its
+        first), selected, and its module opened where it is folded."""
+        if query is None or query == "":
             return
-        node = find_node(self.trace.graph, query)
+        node = query if isinstance(query, int) else find_node(self.trace.graph, query)
         if node is None:
             self.notify(f"no node matches {query!r}", severity="warning")
             return
+        graph = self.query_one(GraphPane)
+        fold = graph.drawing.fold if graph.drawing is not None else None
+        if fold is not None and (fold.box_of(node) or "").startswith(MODULE):
+            graph.toggle_module(node)  # folded away: open its module
         target = self.timeline.jump_target(node, self.k)
         self.selected = None if target is not None else node
         if target is not None:
@@ -343,7 +347,10 @@ class StepperScreen(Screen):
         graph, tape = self.query_one(GraphPane), self.query_one(Tape)
         narrow = self.has_class("-narrow")
         room = graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1, narrow, bool(self.findings))
-        graph.fit(room, keep_values)
+        if graph.fitting:  # a form is being laid out to be measured: measure it against this room
+            graph.resize_room(room)
+        else:
+            graph.fit(room, keep_values)
 
     def _focus_node(self) -> int | None:
         return self.selected if self.selected is not None else self.scene.current

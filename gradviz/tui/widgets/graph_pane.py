@@ -169,6 +169,10 @@ class GraphPane(ScrollView, can_focus=True):
             self.notify(f"no drawing with values fits {size[0]}×{size[1]} cells: showing {chosen} "
                         "(+ for more detail; the inspector and tape keep every number)", timeout=6)
 
+    def resize_room(self, room: tuple[int, int]) -> None:
+        """The room a fit under way measures its forms against, after the terminal resized."""
+        self._room = room
+
     @property
     def fitting(self) -> bool:
         """True while `fit` is laying out forms to measure them."""
