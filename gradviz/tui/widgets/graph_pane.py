@@ -22,6 +22,7 @@ from textual.strip import Strip
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import MODULE, Fold, FoldChoice
 from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers
+from gradviz.textfit import fit_words
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.scene import Scene
 
@@ -182,8 +183,23 @@ class GraphPane(ScrollView, can_focus=True):
         """Title the pane; on narrow terminals it says that v shows the tape instead."""
         self.narrow = narrow
         if self.drawing is not None and self.trace is not None:
-            self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
-                                 + fold_title(self.trace, self.drawing.fold) + (" · v: tape" if narrow else ""))
+            self.border_title = self.title_text(self.size.width - 4 if self.size.width else 200)
+
+    def on_resize(self) -> None:
+        self.set_narrow(self.narrow)  # the title fits the pane's new width
+
+    def title_text(self, width: int) -> str:
+        """The pane's title in `width` cells, by one declared rule: the key hints go first,
+        then the folding's hint, then the folding (the node count and form always stay)."""
+        drawing, trace = self.drawing, self.trace
+        assert drawing is not None and trace is not None
+        head = f"graph  {len(trace.graph)} nodes · {drawing.detail}"
+        fold = fold_title(trace, drawing.fold)
+        swap = " · v: tape" if self.narrow else ""
+        plain_fold = fold.split(" (")[0] if " (" in fold else fold
+        forms = [head + " (+/- detail, f fit)" + fold + swap, head + fold + swap, head + plain_fold + swap,
+                 head + swap, head]
+        return fit_words(forms[0], width, forms[1:])
 
     # a description, or Textual writes repr() of the arguments on the app's thread: a
     # 10,000-node trace's repr is millions of characters (1.4 s before the layout starts)
@@ -246,6 +262,8 @@ class GraphPane(ScrollView, can_focus=True):
         if self.drawing is None:
             return
         node = self.selected if self.selected is not None else (self.scene.current if self.scene else None)
+        if node is None and self.trace is not None:  # step 0: the first input drawn, not a blank corner
+            node = next((n.id for n in self.trace.graph.nodes if n.kind == "input" and self.drawing.box(n.id)), None)
         box = self.drawing.box(node) if node is not None else None
         if box is not None:
             self.scroll_to_region(Region(*box), animate=False, center=True, immediate=True, force=True)
