@@ -75,3 +75,19 @@ async def test_the_stepper_opened_from_descent_lists_its_keys():
         text = screen_text(app)
         assert "Keys" in text and "→ n" in text and "previous / next step" in text
         assert "back to the descent map" in " ".join(what for _, what in key_rows(app.screen.usable()))
+
+
+@run_async
+async def test_help_at_80_columns_keeps_each_panes_text_indented_when_it_wraps():
+    app = StepperApp(lecture_trace(), source="lecture")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_graph(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        rows = screen_text(app).splitlines()
+        start = next(i for i, row in enumerate(rows) if "graph:" in row and "dim boxes" in row)
+        column = rows[start].index("dim boxes")
+        wrapped = rows[start + 1]  # 'node this step computes…', under 'dim boxes', not under 'graph:'
+        assert wrapped[column - 1] == " " and wrapped[column] != " ", "\n".join(rows)
