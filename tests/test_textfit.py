@@ -38,3 +38,15 @@ def test_names_lose_their_start_and_definitions_their_end_at_a_words_edge():
     assert cut_end("x = 1.2345e-05 * y", 12) == "x = …"  # never 1.2345e…
     assert cut_end("transpose_5 = transpose(reshape_4, 1, 2)", 16) == "transpose_5 = …"
     assert not text_defects(cut_end("t_1 = t(blocks.0.attn.proj.weight)", 12))
+
+
+def test_the_gradient_distributions_axis_writes_whole_numbers_once():
+    from gradviz.monitor.heat import render_distribution
+    from gradviz.monitor.widgets import short
+
+    edges = [-1e-5 * i for i in range(10, -11, -1)]  # bins of 1e-05 around zero
+    frames = [[1] * 20 for _ in range(5)]
+    rows = [row.plain for row in render_distribution(frames, edges, 4, 30, 8, short)]
+    assert not text_defects("\n".join(rows)), rows  # was '-1.00e-0' (the exponent cut to one digit)
+    names = [row[:8].strip() for row in rows if row[:8].strip()]
+    assert len(names) == len(set(names))  # no label said twice
