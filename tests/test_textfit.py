@@ -50,3 +50,18 @@ def test_the_gradient_distributions_axis_writes_whole_numbers_once():
     assert not text_defects("\n".join(rows)), rows  # was '-1.00e-0' (the exponent cut to one digit)
     names = [row[:8].strip() for row in rows if row[:8].strip()]
     assert len(names) == len(set(names))  # no label said twice
+
+
+def test_a_maps_axis_labels_are_whole_and_never_overlap():
+    import numpy as np
+
+    from gradviz.descent.surface import Surface, Window
+    from gradviz.descent.terminal import render_map
+
+    surface = Surface(Window(-1.9, 2.51, -9.23, 9.23), np.ones((8, 8)), "x", "PC2 (24%)", "loss")
+    text = render_map(surface, [], 40, 16).plain
+    assert not text_defects(text), text  # was 'PC2 (24%│' and the middle number dropped
+    assert "PC2 │" in text and " 0┤" in text  # the name shortened to its first word, on its own row
+    axis = render_map(surface, [], 24, 16).plain.splitlines()
+    numbers = next(line for line in axis if "-1.9" in line)
+    assert "2.51" in numbers and "-1.90.3" not in numbers  # a label left out rather than run together
