@@ -58,3 +58,16 @@ async def test_slash_lists_a_modules_nodes_and_the_softmaxs_adjoint_is_a_choice_
         await pilot.pause(0.2)
         text = screen_text(app)
         assert f"adjoint ∂loss/∂{graph.nodes[softmax].label}" in text and fmt_value(adjoint).split()[0] in text
+
+
+def test_the_tape_names_each_row_with_its_module_and_keeps_the_tail_when_cut(gpt_trace):
+    from gradviz.textfit import cut_start
+    from gradviz.tui.widgets.tape import row_name
+
+    graph = gpt_trace.graph
+    softmax = next(n for n in graph.nodes if "softmax" in n.label and "blocks.1" in (n.meta.get("module") or ""))
+    name = row_name(softmax)
+    assert name == f"{softmax.meta['module']}/{softmax.label}" and name.startswith("blocks.1.attn")
+    assert cut_start(name, 14).endswith(softmax.label)
+    weight = graph.find("blocks.0.attn.qkv.weight") or next(n for n in graph.nodes if n.kind == "parameter")
+    assert row_name(weight) == weight.label  # a parameter's path already names its module

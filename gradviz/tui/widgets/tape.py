@@ -39,6 +39,15 @@ def _fit(text: str, width: int, right: bool = False, kind: str = "") -> str:
     return pad + text if right else text + pad
 
 
+def row_name(node) -> str:
+    """A row's name: the node's label, after its module's path where the label does not
+    already say it (`blocks.3.attn/softmax_3`; `fc1`, `blocks.0.ln1.weight` as they are)."""
+    module = node.meta.get("module") or ""
+    if not module or node.label == module or node.label.startswith(module + "."):
+        return node.label
+    return f"{module}/{node.label}"
+
+
 MEASURED = 2000  # numbers measured one by one; past these a scalar counts as its widest
 WIDEST_SCALAR = len("-999999.9999")  # fmt_scalar's widest: e-notation from 1e6 on
 
@@ -138,7 +147,7 @@ class Tape(ScrollView, can_focus=True):
         and the wider of node and definition cut first, never a number."""
         trace = scene.trace
         if self._widths is None:  # measured once per trace: a step must not cost O(nodes)
-            labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
+            labels = max((cell_len(row_name(trace.graph.nodes[n])) for n in self.nodes), default=4)
             definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
             self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)))
         label, definition = self._widths
@@ -233,7 +242,7 @@ class Tape(ScrollView, can_focus=True):
         cells = []
         for _, kind, key, width in self.columns:
             if kind == "label":
-                cells.append((node.label, "label", width, False))
+                cells.append((row_name(node), "label", width, False))
             elif kind == "definition":
                 kind = "target (data)" if node_id in scene.trace.graph.target_ids else node.kind
                 cells.append((node.definition if not node.is_leaf else kind, "text", width, False))
