@@ -91,3 +91,29 @@ async def test_help_at_80_columns_keeps_each_panes_text_indented_when_it_wraps()
         column = rows[start].index("dim boxes")
         wrapped = rows[start + 1]  # 'node this step computes…', under 'dim boxes', not under 'graph:'
         assert wrapped[column - 1] == " " and wrapped[column] != " ", "\n".join(rows)
+
+
+@run_async
+async def test_two_runs_with_long_names_keep_their_settings_row_labels_at_80x24(tmp_path):
+    import json
+
+    from gradviz.monitor.compare_app import CompareApp, SettingsPanel
+    from monitor_support import make_run
+    from screencheck import region_text, text_defects
+
+    paths = []
+    for name, lr, seed in (("experiment-lr0.1-batch32-seed0-long-name", 0.1, 0),
+                           ("experiment-lr0.01-batch32-seed1-long-name", 0.01, 1)):
+        run = make_run(tmp_path / name, steps=60)
+        config = json.loads(run.config.read_text())
+        config.update(lr=lr, seed=seed)
+        run.config.write_text(json.dumps(config))
+        paths.append(run.root)
+    app = CompareApp(paths, poll_seconds=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.5)
+        panel = app.query_one(SettingsPanel)
+        rows = region_text(screen_text(app), panel.content_region)
+        labels = [row.split()[0] for row in rows if row.split()]
+        assert {"lr", "seed", "ended"} <= set(labels), rows  # were 's…' and 'e…'
+        assert not text_defects("\n".join(rows)), rows
