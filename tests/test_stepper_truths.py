@@ -123,7 +123,7 @@ async def test_notices_sit_above_the_status_bar_and_t_and_speed_keys_answer():
 async def test_escape_after_panning_brings_the_current_node_back():
     from gradviz.tui.widgets.graph_pane import GraphPane
 
-    app = StepperApp(lecture_trace(), source="lecture")
+    app = StepperApp(lecture_trace(), source="lecture", detail="full")  # taller than the pane: it pans
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_graph(pilot)
         await pilot.press(*["n"] * 5)

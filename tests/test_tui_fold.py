@@ -56,7 +56,7 @@ async def test_z_opens_and_folds_a_module_and_a_step_inside_lights_it(gpt_trace)
         await wait_until(pilot, lambda: _drawn(app, opened))
         assert pane.drawing.fold.box_of(node) != MODULE + "blocks.1"
         await pilot.press("z")
-        await wait_until(pilot, lambda: pane.drawing.fold.box_of(node) != pane.drawings[("full", opened)].fold.box_of(node))
+        await wait_until(pilot, lambda: pane.drawing.fold.box_of(node) != pane.drawings[(pane.detail, opened)].fold.box_of(node))
         # Z: the neighbourhood of the current node alone, and back
         await pilot.press("Z")
         await wait_until(pilot, lambda: pane.drawing is not None and pane.drawing.fold.focus == node)

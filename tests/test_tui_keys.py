@@ -52,7 +52,7 @@ def test_help_rows_group_keys_by_what_they_do():
 
 def test_the_docstring_and_table_list_every_key_group():
     table = key_table(key_rows(StepperScreen.BINDINGS))
-    assert table.splitlines()[0].split() == ["←", "p", "/", "→", "n", "next", "/", "previous", "step",
+    assert table.splitlines()[0].split() == ["←", "p", "/", "→", "n", "previous", "/", "next", "step",
                                              "(stepping", "back", "is", "exact)"]
     for keys, what in key_rows(StepperScreen.BINDINGS):
         assert f"{keys}" in StepperScreen.__doc__ and what in StepperScreen.__doc__

@@ -57,7 +57,7 @@ def test_mode_and_pass_switching():
     assert actions.next_phase_start(timeline, 0) == 1
     assert actions.next_phase_start(timeline, 3) == 7
     assert actions.next_phase_start(timeline, 9) == 23
-    assert actions.next_phase_start(timeline, 25) == 0
+    assert actions.next_phase_start(timeline, 25) == 1  # round to the values again, not step 0
     assert actions.next_phase_start(timeline, 25, -1) == 23
     assert actions.next_phase_start(timeline, 23, -1) == 7
     assert actions.switch_pass(timeline, 10, "tangent")[0] == 18  # same node, x2's pass

@@ -38,7 +38,7 @@ def row(app, label: str) -> list[str]:
 
 @run_async
 async def test_walks_every_forward_tangent_and_reverse_step():
-    app = StepperApp(lecture_trace(), source="lecture")
+    app = StepperApp(lecture_trace(), source="lecture", detail="full")  # the tape shares the screen with the tall drawing
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, StepperScreen) and screen.k == 0
@@ -56,7 +56,9 @@ async def test_walks_every_forward_tangent_and_reverse_step():
                 assert "v2' = e^{v1}·v1' = 1.6487" in inspector_text(app)
                 assert row(app, "v2")[-3:] == ["1.6487", "·", "·"]
             if k == 26:  # reverse pass: f, v5, v4, v3 are final; v̄1 still waits for v̄2
-                await pilot.click(Tape, offset=(3, 4))  # border, header, x1, x2, then the v1 row
+                tape = app.screen.query_one(Tape)
+                v1_row = 2 + tape.nodes.index(app.screen.trace.graph.find("v1").id) - int(tape.scroll_y)
+                await pilot.click(Tape, offset=(3, v1_row))  # border and header, then the rows as scrolled
                 assert screen.selected == app.screen.trace.graph.find("v1").id
                 text = inspector_text(app)
                 assert "v̄1 = v̄2·∂v2/∂v1 + v̄3·∂v3/∂v1 + v̄5·∂v5/∂v1" in text
@@ -147,7 +149,7 @@ async def test_help_screen_lists_the_keys():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         text = screen_text(app)
-        assert "jump to a node by name" in text and "first non-finite" in text
+        assert "find nodes by name, definition or module path" in text and "first non-finite" in text
         await pilot.press("escape")
         assert isinstance(app.screen, StepperScreen)
 
@@ -171,20 +173,21 @@ async def test_detail_levels_and_fit():
     from gradviz.tui.widgets.graph_pane import GraphPane
     from tui_support import wait_for_graph
 
-    app = StepperApp(lecture_trace(), source="lecture")
+    app = StepperApp(lecture_trace(), source="lecture", detail="full")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_graph(pilot)
         graph = app.screen.query_one(GraphPane)
         full_height = graph.drawing.height
         await pilot.press("minus")
-        await wait_until(pilot, lambda: graph.drawing.detail == "ops")
-        assert graph.detail == "ops" and graph.drawing.height < full_height
+        await wait_until(pilot, lambda: graph.drawing.detail == "compact")
+        assert graph.detail == "compact" and graph.drawing.height < full_height
         await pilot.press("plus")
         assert graph.drawing.detail == "full"
-        await pilot.press("f")  # the full drawing is taller than the pane: fit picks less detail
-        await wait_until(pilot, lambda: graph.drawing.detail != "full")
+        await pilot.press("minus", "minus", "f")  # at 140×50 the full drawing fits whole: fit goes back to it
+        await wait_until(pilot, lambda: graph.drawing.detail == "full" and not graph.fitting)
+        await pilot.pause(0.2)
         size = graph.scrollable_content_region.size
-        assert graph.drawing.height <= size.height or graph.drawing.detail == "dots"
+        assert graph.drawing.height <= size.height and graph.drawing.width <= size.width
 
 
 @run_async
@@ -267,8 +270,8 @@ async def test_clicking_a_node_in_the_graph_selects_it_and_dragging_pans():
     from tui_support import wait_for_graph
 
     trace = lecture_trace()
-    app = StepperApp(trace, source="lecture", start=3)
-    async with app.run_test(size=SIZE) as pilot:
+    app = StepperApp(trace, source="lecture", start=3, detail="full")
+    async with app.run_test(size=(140, 36)) as pilot:  # the full drawing is taller than the pane: it pans
         await wait_for_graph(pilot)
         graph = app.screen.query_one(GraphPane)
         v2 = trace.graph.find("v2").id

@@ -65,7 +65,10 @@ def test_step_in_a_real_terminal(tmp_path, width, height):
     try:
         first = term.wait_for("START")
         assert "step 0/30" in first
-        term.wait_for("nodes · full")  # the graph has been laid out
+        # the graph has been laid out, in a form that fits whole with values (tmux may keep 80×24)
+        screen = term.wait_for("(+/- detail, f fit)")
+        assert any(f"nodes · {form} " in screen for form in ("full", "compact", "line")), screen
+        assert "0.5000" in screen and "1.0000" in screen  # x1 and x2 with their values
         term.keys("n", "n", "n")
         screen = term.wait_for("step 3/30")
         assert "node v3" in screen and "2.1487" in screen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from gradviz.draw.look import DETAILS
 from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
 from gradviz.errors import GradvizError
 from gradviz.html.serve import WEB_DRIVER
@@ -19,8 +20,9 @@ def add_parser(subparsers) -> None:
                     "tangent and adjoint, one step at a time. Press ? in the app for the keys.")
     add_source_options(parser)  # SOURCE may also be a run directory whose loss went NaN
     parser.add_argument("--start", type=int, default=0, metavar="K", help="open at step K (default 0)")
-    parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
-                        help="how much of each node the graph shows (+/- change it in the app)")
+    parser.add_argument("--detail", choices=("fit", *DETAILS), default="fit",
+                        help="how much of each node the graph shows: fit (default) takes the most detailed "
+                             "form that fits the pane whole (+/- change it in the app, f fits again)")
     add_fold_options(parser)
     parser.add_argument("--serve", action="store_true",
                         help="serve the stepper to web browsers (textual-serve) instead of this terminal: "

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
             from gradviz.streams import unicode_ok
 
-            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args)))
+            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args),
+                                             width=console.width))  # the most detailed form that fits
         if args.check and trace.info.get("source") == "model" and "script" in trace.info:
             console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
                           "check=True), compares with the oracles)", style="yellow")

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from gradviz.descent.scale import PATH_COLOURS, PATH_MARKERS, ColourScale, colour, shade
 from gradviz.descent.surface import Surface, Track
+from gradviz.textfit import fit_words
 
 LABEL_WIDTH = 9  # y tick labels plus the axis line
 
@@ -71,8 +72,10 @@ def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: in
         out.append(title[:width] + "\n", style="bold")
     w = surface.window
     for r in range(rows):
-        out.append(_y_label(surface, r, rows), style="dim")
-        out.append("│", style="dim")
+        label = _y_label(surface, r, rows)
+        out.append(label, style="dim")
+        ticked = label.strip() and r in (0, rows // 2, rows - 1)
+        out.append("┤" if ticked else "│", style="dim")  # a tick where a number labels the row
         for c in range(cols):
             if cells == "half":
                 top, bottom = colour(t[2 * r, c]), colour(t[2 * r + 1, c])
@@ -99,31 +102,57 @@ def render_map(surface: Surface, tracks: Sequence[Track], width: int, height: in
         out.append("\n")
         marker = PATH_MARKERS[i % len(PATH_MARKERS)]
         out.append(f"{marker} ", style=Style(color=_rgb(PATH_COLOURS[i % len(PATH_COLOURS)]), bold=True))
-        out.append(f"{track.label}  {track.note}"[: width - 2])
+        out.append(legend_entry(track.label, track.note, width - 2))
     return out
 
 
+def legend_entry(label: str, verdict: str, width: int) -> str:
+    """A path's legend line in `width` cells, shortened by one declared rule: the optimizer,
+    η and the verdict's number stay; '(oscillating)' becomes '(osc.)', then goes, then the
+    verdict's words shorten ('converged at step 110' → 'conv. 110', 'diverged at step' →
+    'div.', 'still moving after 200 steps' → 'moving at 200')."""
+    short = verdict.replace("(oscillating)", "(osc.)")
+    plain = short.replace(" (osc.)", "")
+    shorter = (plain.replace("converged at step ", "conv. ").replace("diverged at step ", "div. ")
+               .replace("still moving after ", "moving at ").replace(" steps", ""))
+    forms = [f"{label}  {v}" for v in (short, plain, shorter)]
+    return fit_words(f"{label}  {verdict}", width, forms)
+
+
 def _y_label(surface: Surface, r: int, rows: int) -> str:
-    w = surface.window
+    """Row r's tick label: the ends' numbers, and the middle's with the axis name; where the
+    name and number do not fit LABEL_WIDTH - 1 cells the name takes the row above, shortened
+    to its first word if need be (`PC2 (24%)` → `PC2`), never cut inside a word or number."""
+    w, room = surface.window, LABEL_WIDTH - 1
+    middle = short((w.y0 + w.y1) / 2)
+    together = f"{surface.ylabel} {middle}"
     if r == 0:
         text = short(w.y1)
     elif r == rows - 1:
         text = short(w.y0)
     elif r == rows // 2:
-        text = f"{surface.ylabel} {short((w.y0 + w.y1) / 2)}"
+        text = together if len(together) <= room else middle
+    elif r == rows // 2 - 1 and len(together) > room and r > 0:
+        text = fit_words(surface.ylabel, room - 1, [surface.ylabel.split(" ")[0]]) + " "  # not against the axis
     else:
         text = ""
-    return text[: LABEL_WIDTH - 1].rjust(LABEL_WIDTH - 1)
+    return text.rjust(room) if len(text) <= room else ""
 
 
 def _x_labels(x0: float, x1: float, cols: int, name: str) -> str:
+    """The x axis's numbers at its ends and its middle (with the axis name); a label that
+    would run into another is left out (the middle first), never overwritten."""
     left, mid, right = short(x0), f"{short((x0 + x1) / 2)} {name}", short(x1)
     line = [" "] * (LABEL_WIDTH + cols)
-    for text, at in ((left, LABEL_WIDTH), (mid, LABEL_WIDTH + cols // 2 - len(mid) // 2),
-                     (right, LABEL_WIDTH + cols - len(right))):
+    placed: list[tuple[int, int]] = []
+    for text, at in ((left, LABEL_WIDTH), (right, LABEL_WIDTH + cols - len(right)),
+                     (mid, LABEL_WIDTH + cols // 2 - len(mid) // 2)):
+        span = (at - 1, at + len(text) + 1)  # a blank column either side
+        if at < 0 or at + len(text) > len(line) or any(a < span[1] and span[0] < b for a, b in placed):
+            continue
+        placed.append((at, at + len(text)))
         for i, ch in enumerate(text):
-            if 0 <= at + i < len(line):
-                line[at + i] = ch
+            line[at + i] = ch
     return "".join(line)
 
 

@@ -24,7 +24,7 @@ from typing import Callable, Iterable
 from gradviz.core.graph import Graph
 from gradviz.draw.dot import NODE_LIMIT as BOX_BUDGET  # boxes `dot` lays out at once, in about a second
 from gradviz.draw.layout import BoxSpec, EdgeSpec
-from gradviz.draw.look import GraphLook, Visible
+from gradviz.draw.look import GraphLook, Visible, bordered
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user
 # A terminal shows a dozen boxes at a time: a model of more boxes than this opens folded to
@@ -239,9 +239,12 @@ def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[i
         style = "module"
     if detail == "dots":
         return ("■",), style, ()
-    if detail == "ops":
+    if detail in ("ops", "line"):
         return (f"{path} ({len(members)})",), style, ()
     source = node_box(out)
+    if detail == "compact":  # the output's derivative under the module's name
+        line_styles = (None, *source.line_styles[1:]) if source.line_styles else ()
+        return (f"▣ {path} ({len(members)})", *source.lines[1:]), style, line_styles
     line_styles = (None, None, *source.line_styles[1:]) if source.line_styles else ()
     return (f"▣ {path}", f"{len(members)} nodes", *source.lines[1:]), style, line_styles
 
@@ -295,7 +298,7 @@ def fold_look(graph: Graph, look: GraphLook, fold: Fold, detail: str = "full") -
         path = key[len(MODULE):]
         parent = path.rsplit(".", 1)[0] if "." in path else None
         lines, style, line_styles = folded_box(graph, key, inside, node_box, detail)
-        out_boxes.append(BoxSpec(key, lines, style, parent, line_styles, border=detail != "dots"))
+        out_boxes.append(BoxSpec(key, lines, style, parent, line_styles, border=bordered(detail)))
     stub_count: dict[int, int] = {}
     stub_of: dict[tuple[int, str], str] = {}
     new_edges: list[EdgeSpec] = []

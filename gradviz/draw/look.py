@@ -20,7 +20,22 @@ from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
 
-DETAILS = ("full", "ops", "dots")
+DETAILS = ("full", "compact", "line", "ops", "dots")
+"""The forms a box takes, most detailed first: full (definition, value and the pass's
+derivative on three lines; edge labels on small graphs), compact (`v2 = exp(v1)  1.6487`
+on one line, the pass's derivative on a second), line (that first line alone, borderless),
+ops (the op's name), dots. The first three show values."""
+WITH_VALUES = ("full", "compact", "line")
+
+
+def bordered(detail: str) -> bool:
+    """Whether boxes of this form have a border (line and dots boxes are one bare row)."""
+    return detail not in ("line", "dots")
+
+
+def derivative_slot(detail: str) -> int | None:
+    """Which of a box's lines holds the pass's tangent or adjoint at this form (None: no line)."""
+    return {"full": 2, "compact": 1}.get(detail)
 PENDING = "?"  # a number this step has not computed yet
 
 
@@ -206,9 +221,12 @@ def box_text(numbers: Numbers, node: Node, view: View, detail: str) -> tuple[tup
         return (text,), ()
     value_known = _known(view.values, node.id)
     value, finite = numbers.value(node.id)
-    lines = [node.definition, value if value_known else PENDING]
-    bad = [False, value_known and not finite]
-    if numbers.trace.tangents or numbers.trace.adjoints:
+    value = value if value_known else PENDING
+    if detail == "full":
+        lines, bad = [node.definition, value], [False, value_known and not finite]
+    else:  # compact and line: the definition and its value on one line
+        lines, bad = [f"{node.definition}  {value}"], [value_known and not finite]
+    if derivative_slot(detail) is not None and (numbers.trace.tangents or numbers.trace.adjoints):
         text, finite = derivative_line(numbers, node, view)
         lines.append(text)
         bad.append(not finite)
@@ -307,13 +325,13 @@ def trace_look(trace: Trace, view: View, detail: str = "full", labels: bool = Fa
                 boxes.append(HIDDEN_BOX)
             else:
                 boxes.append(BoxSpec(f"n{node.id}", (), box_style(numbers, node, view), node.meta.get("module") or None,
-                                     border=detail != "dots"))
+                                     border=bordered(detail)))
             continue
         lines, bad = box_text(numbers, node, view, detail)
         style = box_style(numbers, node, view)
         line_styles = tuple(style + ".nonfinite" if flag else None for flag in bad) if any(bad) else ()
         boxes.append(BoxSpec(f"n{node.id}", lines, style, node.meta.get("module") or None,
-                             line_styles, border=detail != "dots"))
+                             line_styles, border=bordered(detail)))
     edges = []
     edge_ids = []
     for node in graph.nodes:
@@ -364,9 +382,10 @@ def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_l
             continue
         variants = [look.boxes[i].lines for look in looks]
         node = trace.graph.nodes[i]
-        if unmeasured and detail == "full" and node.op != "const" and np.size(trace.values[i]) == 1:
+        slot = derivative_slot(detail)
+        if unmeasured and slot is not None and node.op != "const" and np.size(trace.values[i]) == 1:
             # a pass not measured may hold any scalar: leave room for the widest
-            variants.append(("", "", f"{node.label}' = {WIDEST_SCALAR}"))
+            variants.append(("",) * slot + (f"{node.label}' = {WIDEST_SCALAR}",))
         slots = max(len(lines) for lines in variants)
         lines = tuple(
             max((lines[s] for lines in variants if s < len(lines)), key=text_width) for s in range(slots)

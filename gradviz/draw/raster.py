@@ -259,7 +259,10 @@ class Grid:
                 arms[i] |= E
                 arms[i + 1] |= W
         table = self.glyphs.by_arms
-        row = [cell if cell != " " else table[arm] for cell, arm in zip(text, arms)]
+        # spaces inside the text stay spaces (`v2 = exp(v1)  1.6487` reads as written);
+        # the line joins the ports on either side of it
+        inside = range(min(marks), max(marks) + 1) if marks else range(0)
+        row = [cell if cell != " " or i in inside else table[arm] for i, (cell, arm) in enumerate(zip(text, arms))]
         first = rect.y * self.width + rect.x
         where.extend(range(first, first + rect.w))
         cells.extend(row)

@@ -171,8 +171,10 @@ def place(
     ranked: Ranked,
     sizes: Sequence[tuple[int, int]],
     label_sizes: Mapping[int, tuple[int, int]],
+    tight: bool = False,
 ) -> Layout:
-    """Turn dot's ranks and centres into cells: spread the ranks, assign ports, route channels."""
+    """Turn dot's ranks and centres into cells: spread the ranks, assign ports, route channels.
+    `tight`: a channel without frames is just its tracks (no blank row above and below them)."""
     n_ranks = 1 + max(
         [*ranked.ranks.values(), *(st.rank for chain in ranked.stations for st in chain)],
         default=0,
@@ -249,6 +251,10 @@ def place(
         if k + 1 == n_ranks:
             y += n_close + 1 if n_close else 0
             break
+        if tight and not n_close and not n_open:  # the tracks touch the ports and arrows
+            track_top.append(y)
+            y += max(tracks[k], 1)
+            continue
         track_top.append(y + 1 + n_close)
         for path, row in opens.items():
             frame_top[path] = y + 1 + n_close + tracks[k] + row
@@ -335,13 +341,15 @@ def _cluster_rects(
 
 
 def layout_graph(
-    boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], timeout_s: float = DEFAULT_TIMEOUT_S
+    boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], timeout_s: float = DEFAULT_TIMEOUT_S,
+    tight: bool = False,
 ) -> Layout:
-    """Size the boxes, rank them with dot, and place everything in cells."""
+    """Size the boxes, rank them with dot, and place everything in cells (`tight`: channels
+    with no blank rows, for the compact forms)."""
     ports = port_counts(boxes, edges)
     sizes = [box_size(box, ports[box.key]) for box in boxes]
     label_sizes = {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}
     if not boxes:
         return Layout(0, 0, {}, (), {}, {})
     ranked = rank_boxes(boxes, edges, sizes, label_sizes, timeout_s)
-    return place(boxes, edges, ranked, sizes, label_sizes)
+    return place(boxes, edges, ranked, sizes, label_sizes, tight)

@@ -39,6 +39,7 @@ from gradviz.draw.look import (
     EDGE_TERMINAL,
     STATE_TERMINAL,
     STYLES,
+    WITH_VALUES,
     GraphLook,
     Numbers,
     box_style,
@@ -54,6 +55,7 @@ from gradviz.draw.layout import BoxSpec, text_cells, text_width
 from gradviz.draw.raster import Grid, rasterise
 from gradviz.draw.route import Rect, layout_graph
 
+TIGHT = DETAILS  # every form is drawn with no blank rows around an edge's tracks
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
 
 
@@ -192,7 +194,7 @@ class TraceDrawing:
             if alike:
                 self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(alike)])))
         else:
-            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s)
+            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s, tight=detail in TIGHT)
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
@@ -360,14 +362,27 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
             fold = replace(smaller, note=f"{why}: {smaller.note}" if smaller.note else why)
 
 
+def fitted(trace: Trace, width: int, fold: Fold | None = None, ascii: bool = False,
+           forms: tuple[str, ...] = WITH_VALUES) -> TraceDrawing:
+    """The most detailed of `forms` whose drawing is at most `width` columns wide (the last
+    one when none is): what `trace --graph` prints; an exporter picks its form the same way
+    (`fitted(trace, columns).detail`)."""
+    for detail in forms:
+        drawing = laid_out(trace, detail, fold, ascii)
+        if drawing.width <= width:
+            break
+    return drawing
+
+
 def render_trace_graph(trace: Trace, state: StepState | None = None, detail: str = "full", ascii: bool = False,
                        mode: str | None = None, show_legend: bool = True, wrt: str | None = None,
-                       output: str | None = None, fold: Fold | None = None) -> Group:
+                       output: str | None = None, fold: Fold | None = None, width: int | None = None) -> Group:
     """The trace's graph drawn for the terminal, with a legend: at a step (`state`), or with
     a finished pass (`mode`; by default reverse, else tangent, else forward; the tangent
     pass of `wrt` and the reverse pass of `output`, by default the first). Big graphs are
-    folded to fit (fold.plan_fold), with a line saying how."""
-    drawing = laid_out(trace, detail, fold, ascii)
+    folded to fit (fold.plan_fold), with a line saying how. With `width`, the most detailed
+    form with values that is no wider (`fitted`)."""
+    drawing = fitted(trace, width, fold, ascii) if width is not None else laid_out(trace, detail, fold, ascii)
     parts = [drawing.view(state, mode, wrt, output)]
     if drawing.fold.note:
         parts.append(Text(f"({drawing.fold.note})", style="dim"))

@@ -66,11 +66,14 @@ class SettingsPanel(Widget):
     def render(self) -> RenderableType:
         from gradviz.monitor.compare import COLORS
 
-        table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
-        table.add_column("setting", no_wrap=True)
-        for k, label in enumerate(self.labels):
-            table.add_column(Text(label, style=COLORS[k % len(COLORS)]), no_wrap=True, overflow="ellipsis")
         rows = differing_settings(self.views)
+        table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
+        # the row labels keep their width (a value without its 'lr' says nothing); the runs'
+        # columns wrap whole words when the runs' names or values are long
+        names = max([len("setting"), len("ended"), *(len(key) for key, _ in rows)])
+        table.add_column("setting", no_wrap=True, min_width=names)
+        for k, label in enumerate(self.labels):
+            table.add_column(Text(label, style=COLORS[k % len(COLORS)]), overflow="fold")
         for key, values in rows:
             table.add_row(key, *(fmt(v) for v in values))
         if not rows:

@@ -144,6 +144,15 @@ def render_mask(name: str, layer: dict[str, Any], width: int, max_rows: int) -> 
     return rows
 
 
+def axis_number(value: float, fmt: Any, width: int) -> str:
+    """`fmt(value)` if it fits `width` cells, else the same number in shorter e-notation,
+    whole (never '-1.00e-0' for -1.00e-05)."""
+    for text in (fmt(value), f"{value:.1e}", f"{value:.0e}"):
+        if len(text) <= width:
+            return text
+    return ""
+
+
 def render_distribution(frames: list[list[int]], edges: list[float], upto: int, width: int, height: int,
                         fmt: Any = str) -> list[Text]:
     """One layer's gradient-value histograms over time: columns are logged steps (sampled
@@ -157,10 +166,14 @@ def render_distribution(frames: list[list[int]], edges: list[float], upto: int, 
     groups = [(bins * r // rows_n, bins * (r + 1) // rows_n) for r in range(rows_n)]
     top = max((math.log1p(sum(frames[i][a:b])) for i in idx for a, b in groups), default=1.0) or 1.0
     rows = []
+    previous = None
     for a, b in reversed(groups):
         low, high = edges[a], edges[b]
         mid = high if low < 0 else low  # the magnitude nearest zero names the row
-        label = Text(fmt(mid).rjust(label_width - 1)[: label_width - 1] + " ", style="dim")
+        name = axis_number(mid, fmt, label_width - 1)
+        # a name the row above already gave says nothing new: a blank, not a repeat
+        label = Text(("" if name == previous else name).rjust(label_width - 1) + " ", style="dim")
+        previous = name
         chars, styles = [], []
         for i in idx:
             count = sum(frames[i][a:b])

@@ -44,6 +44,7 @@ class MonitorScreen(Screen[str]):
         Binding("home", "scrub_to_start", show=False),
         Binding("end", "follow", "latest"),
         Binding("d", "distribution", "distribution"),
+        Binding("question_mark", "help", "help", key_display="?", show=False),
         Binding("q", "leave", "quit"),
         Binding("ctrl+c", "interrupt", "stop", show=False),
     ]
@@ -67,6 +68,12 @@ class MonitorScreen(Screen[str]):
         if action in ("pause", "stop") and self.view.state not in ACTIVE_STATES:
             return False
         return True
+
+    def action_help(self) -> None:
+        """Every key of the dashboard (the footer shows only some at 80 columns)."""
+        keys = (MonitorScreen.__doc__ or "").split("Keys: ", 1)[-1].split("Dismissed", 1)[0]
+        self.notify(" ".join(keys.split()) + " · d gradient distribution of the chosen layer · ? this help",
+                    title="keys", timeout=12)
 
     def compose(self) -> ComposeResult:
         yield ProgressPanel(self.view, id="progress")

@@ -22,10 +22,17 @@ def phases(timeline: Timeline) -> list[str]:
 
 
 def next_phase_start(timeline: Timeline, k: int, direction: int = 1) -> int:
-    """The first step of the next (or previous) phase; past the last phase, back to step 0."""
-    starts = [0] + [timeline.find_pass(phase).start for phase in phases(timeline)]  # type: ignore[union-attr]
+    """The first step of the next (or previous) phase, round the phases the steps hold
+    (values → tangents → adjoints → values, as `m` says): step 0, where only the inputs
+    are known, is no phase, and `m` from there goes to the first (or, back, the last)."""
+    names = phases(timeline)
+    starts = [timeline.find_pass(phase).start for phase in names]  # type: ignore[union-attr]
+    if not starts:
+        return k
     current = timeline.pass_at(k)
-    index = 0 if current is None else phases(timeline).index(current.phase) + 1
+    if current is None:  # step 0
+        return starts[0] if direction > 0 else starts[-1]
+    index = names.index(current.phase)
     if direction < 0 and k > starts[index]:
         return starts[index]  # back to the start of this phase first
     return starts[(index + direction) % len(starts)]
@@ -84,7 +91,7 @@ def export_svg(timeline: Timeline, k: int, detail: str, source: str,
         export_trace(timeline.trace, path, detail=detail, **export_args(timeline, k))
     except GradvizError as exc:
         return None, f"export failed: {exc.message}"
-    return path, f"wrote {path}"
+    return path, f"wrote {path.resolve()}"  # the full path: the folder is wherever gradviz started
 
 
 def start_training(app, spec_path: str | None, on_leave=None, **settings) -> tuple[object | None, str]:

@@ -28,7 +28,7 @@ class StepperApp(App):
     BINDINGS = [Binding("ctrl+c", "quit", show=False)]  # as q (textual's default only hints at ctrl+q)
 
     def __init__(self, trace: Trace, *, source: str = "", spec_path: str | None = None,
-                 wrt: str | None = None, start: int = 0, detail: str = "full",
+                 wrt: str | None = None, start: int = 0, detail: str = "fit",
                  choice: FoldChoice | None = None) -> None:
         super().__init__()
         self.trace = trace

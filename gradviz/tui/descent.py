@@ -84,7 +84,9 @@ class DescentMap(Widget):
 class BackToDescent(StepperScreen):
     """The stepper on f's graph at θ; q returns to the descent map."""
 
-    BINDINGS = [Binding("q", "app.pop_screen", "Back")]
+    # the stepper's keys (its Keys list and help read them from BINDINGS), q going back
+    BINDINGS = [b for b in StepperScreen.BINDINGS if b.key != "q"] + [
+        Binding("q", "app.pop_screen", "Back", tooltip="back to the descent map")]
 
 
 class DescentScreen(Screen):

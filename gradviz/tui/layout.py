@@ -1,4 +1,4 @@
-"""How the stepper splits the screen: by the natural sizes of the graph and the tape.
+"""How the stepper splits the screen: by the natural sizes of the graph, tape and inspector.
 
 Textual-free: sizes in, sizes out, so the rule is tested without an app.
 """
@@ -10,31 +10,37 @@ from dataclasses import dataclass
 BORDER = 2  # a pane's border, both sides
 SCROLLBAR = 2
 MIN_INSPECTOR = 44  # the inspector's equations need about this many columns
-MIN_LEFT_SHARE = 0.34  # the graph and tape keep at least a third of the width
-TAPE_SHARE = 0.45
-MIN_TAPE = 7  # rows: border, header and four rows of the table  # the tape's share of the left column when the graph needs the rest
+# the inspector's widest lines (a partial with its number, a pass's note) are about 60
+# columns: with padding, border and scrollbar it needs no more than this; the graph takes the rest
+MAX_INSPECTOR = 66
+TAPE_SHARE = 0.45  # the tape's share of the left column when the graph needs the rest
+MIN_TAPE = 7  # rows: border, header and four rows of the table
+NARROW_INSPECTOR = 8  # rows the inspector keeps under the graph on a narrow terminal
+NARROW_FINDINGS = 3  # and the findings under it (stepper.tcss: .-narrow #findings)
 
 
 @dataclass(frozen=True)
 class PaneSizes:
-    """The left column's width (None: the stylesheet's stacked narrow layout) and the tape's
-    largest height."""
+    """The left column's width (None: the stylesheet's stacked narrow layout), the tape's
+    largest height, and on narrow terminals the graph's height (None: the stylesheet's)."""
 
     left_width: int | None
     tape_max_height: int | str
+    graph_height: int | None = None
 
 
 def pane_sizes(width: int, height: int, graph: tuple[int, int], tape: tuple[int, int],
-               narrow: bool = False) -> PaneSizes:
-    """Widths and heights from what the panes hold: the left column (graph over tape) as
-    wide as the wider of the two needs, the inspector the rest (at least MIN_INSPECTOR);
-    the tape as tall as its rows when the graph is short, else at most TAPE_SHARE."""
+               narrow: bool = False, findings: bool = False) -> PaneSizes:
+    """Widths and heights from what the panes hold: the inspector as wide as its content
+    (MAX_INSPECTOR, at least MIN_INSPECTOR), the left column (graph over tape) the rest;
+    the tape as tall as its rows when the graph is short, else at most TAPE_SHARE. Narrow
+    (stacked): the graph as tall as its drawing, the inspector at least NARROW_INSPECTOR rows."""
     graph_w, graph_h = graph
     tape_w, tape_h = tape
     if narrow:
-        return PaneSizes(None, "100%")
+        return PaneSizes(None, "100%", max(3, min(graph_h + BORDER, height - _below_graph(findings))))
     natural = max(graph_w, tape_w) + BORDER + SCROLLBAR
-    left = max(int(width * MIN_LEFT_SHARE), min(natural, width - MIN_INSPECTOR))
+    left = max(width - MAX_INSPECTOR, min(natural, width - MIN_INSPECTOR))
     spare = height - (graph_h + BORDER)  # rows the graph does not need
     tape_rows = tape_h + BORDER
     if spare >= MIN_TAPE:  # the whole graph fits above a tape that still shows a few rows
@@ -44,7 +50,16 @@ def pane_sizes(width: int, height: int, graph: tuple[int, int], tape: tuple[int,
     return PaneSizes(max(1, min(left, width - 20)), max(3, tape_max))
 
 
-def graph_room(width: int, height: int, tape_rows: int) -> tuple[int, int]:
-    """The most cells a drawing can have and still be shown whole in the wide layout
-    (the tape shrunk to MIN_TAPE rows): what `f` (fit) measures drawings against."""
-    return width - MIN_INSPECTOR - BORDER - SCROLLBAR, height - BORDER - min(tape_rows + BORDER, MIN_TAPE)
+def _below_graph(findings: bool) -> int:
+    """Rows a narrow terminal keeps under the graph: the inspector's, and the findings' if any."""
+    return NARROW_INSPECTOR + (NARROW_FINDINGS if findings else 0)
+
+
+def graph_room(width: int, height: int, tape_rows: int, narrow: bool = False,
+               findings: bool = False) -> tuple[int, int]:
+    """The most cells a drawing can have and still be shown whole (wide: the tape shrunk to
+    MIN_TAPE rows; narrow: the inspector to NARROW_INSPECTOR): what `f` (fit) measures against."""
+    if narrow:
+        return width - BORDER - SCROLLBAR, height - BORDER - _below_graph(findings)
+    return (width - MIN_INSPECTOR - BORDER - SCROLLBAR,
+            height - BORDER - min(tape_rows + BORDER, MIN_TAPE))

@@ -15,7 +15,10 @@ from rich.style import Style
 from gradviz.core.trace import Trace
 from gradviz.tui.scene import Scene, changed_nodes
 
-DETAILS = ("full", "ops", "dots")
+from gradviz.draw.look import DETAILS
+
+# the stand-in draws the compact forms as its nearest own: boxes with slots, or one line
+STAND_IN = {"compact": "full", "line": "ops"}
 NUMBER_WIDTH = 10
 # The number lines a box has at each detail: the value and the current pass's derivative,
 # or one line with the number the current phase computes.
@@ -81,7 +84,7 @@ def build_picture(trace: Trace, detail: str = "full") -> GraphPicture:
     """The graph laid out at `detail` ('full' boxes, 'ops' names, 'dots')."""
     if detail not in DETAILS:
         raise ValueError(f"unknown detail level {detail!r}; one of {', '.join(DETAILS)}")
-    return layered_picture(trace, detail)
+    return layered_picture(trace, STAND_IN.get(detail, detail))
 
 
 STYLES = {

@@ -11,17 +11,29 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 LEGEND = """Mouse: click a node (graph or tape) to inspect it; drag or scroll the graph.
-tab moves focus: graph, tape, inspector, findings.
+tab moves focus: graph, tape, inspector, findings."""
 
-How to read it
-  graph: dim boxes are pending, the highlighted box is the node this step computes,
-         red is non-finite.  '= ' is a value, '′ ' a tangent, '¯ ' an adjoint.
-  tape:  the lecture's trace table; '·' is not computed yet.
-  inspector: the node's definition, inputs, local partials ∂vj/∂vi, its tangent
-         v′ = Σ ∂v/∂u·u′ and its adjoint v̄i = Σ over children v̄j·∂vj/∂vi, term by term
-         ('?' while a child's adjoint is not final).
-  status: forward mode needs one pass per input element, reverse mode one per output
-         element; with millions of parameters and one loss, reverse mode wins."""
+# How to read each pane: a table, so that a line wrapped on a narrow screen keeps its indent
+READING = (
+    ("graph:", "dim boxes are pending, the highlighted box is the node this step computes, "
+               "red is non-finite.  '= ' is a value, '′ ' a tangent, '¯ ' an adjoint."),
+    ("tape:", "the lecture's trace table; '·' is not computed yet."),
+    ("inspector:", "the node's definition, inputs, local partials ∂vj/∂vi, its tangent "
+                   "v′ = Σ ∂v/∂u·u′ and its adjoint v̄i = Σ over children v̄j·∂vj/∂vi, term by term "
+                   "('?' while a child's adjoint is not final)."),
+    ("status:", "forward mode needs one pass per input element, reverse mode one per output "
+                "element; with millions of parameters and one loss, reverse mode wins."),
+)
+
+
+def reading_table() -> Table:
+    """The panes and how to read them, two columns."""
+    table = Table(show_header=False, box=None, pad_edge=False, title="How to read it", title_justify="left")
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for pane, how in READING:
+        table.add_row("  " + pane, how)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -47,4 +59,5 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = "gradviz step: keys (esc closes)"
             yield Static(table)
-            yield Static(Text("\n" + LEGEND))
+            yield Static(Text("\n" + LEGEND + "\n"))
+            yield Static(reading_table())

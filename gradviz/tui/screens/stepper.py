@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from gradviz.draw.fold import FoldChoice
+from gradviz.draw.fold import MODULE, FoldChoice
 from gradviz.tui import actions
 from gradviz.tui.keys import key_rows, key_table
 from gradviz.tui.scene import Scene, first_bad_step
@@ -50,8 +50,8 @@ class StepperScreen(Screen):
         Binding("left", "step(-1)", "Prev", show=False, priority=True),
         Binding("home", "goto('first')", "First", show=False, priority=True),
         Binding("end", "goto('last')", "Last", show=False, priority=True),
-        Binding("p", "step(-1)", "Prev", key_display="← p", tooltip="next / previous step (stepping back is exact)"),
-        Binding("n", "step(1)", "Next", key_display="→ n", tooltip="next / previous step (stepping back is exact)"),
+        Binding("p", "step(-1)", "Prev", key_display="← p", tooltip="previous / next step (stepping back is exact)"),
+        Binding("n", "step(1)", "Next", key_display="→ n", tooltip="previous / next step (stepping back is exact)"),
         Binding("g", "goto('first')", "First", show=False, key_display="home g", tooltip="first / last step"),
         Binding("G", "goto('last')", "Last", show=False, key_display="end G", tooltip="first / last step"),
         Binding("space", "play", "Play", tooltip="play / pause"),
@@ -60,7 +60,8 @@ class StepperScreen(Screen):
         Binding("e", "export", "SVG", tooltip="export the graph at this step to SVG"),
         Binding("t", "train", "Train", tooltip="train this model in the live monitor (model specs)"),
         Binding("m", "mode(1)", "Mode", tooltip="next / previous mode: values → tangents → adjoints"),
-        Binding("slash", "jump", "Jump", key_display="/", tooltip="jump to a node by name (v4, f, fc1…)"),
+        Binding("slash", "jump", "Jump", key_display="/",
+                tooltip="find nodes by name, definition or module path (v4, softmax, blocks.3.attn) and jump"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and how to read the panes"),
         Binding("q", "app.quit", "Quit", tooltip="quit"),
         Binding("w", "switch_pass('tangent')", "Input",
@@ -115,6 +116,7 @@ class StepperScreen(Screen):
         self.train_settings: dict = {}
         self.set_reactive(StepperScreen.k, max(0, min(start, timeline.last)))
         self.initial_detail = detail
+        self.auto_fit = detail == "fit"  # refit on resize until +/- picks a form
         self.initial_choice = choice
 
     def compose(self) -> ComposeResult:
@@ -142,7 +144,12 @@ class StepperScreen(Screen):
         graph = self.query_one(GraphPane)
         # The layout first: its worker thread runs while this thread measures the tape's
         # columns (on a GPT-2-sized trace each takes seconds); findings wait for the picture.
-        graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
+        if self.initial_detail == "fit":  # the most detailed form that fits whole (as `f`)
+            graph.choice = self.initial_choice or graph.choice
+            graph.trace = self.trace
+            self.call_after_refresh(self.fit, True)
+        else:
+            graph.use_detail(self.trace, self.initial_detail, self.initial_choice)
         await asyncio.sleep(0)  # a worker's thread starts on the event loop's next turn
         self.set_class(bool(self.findings), "-has-findings")  # narrow terminals give them room
         self.redraw()
@@ -166,6 +173,8 @@ class StepperScreen(Screen):
     def on_resize(self) -> None:
         self.call_after_refresh(self.set_titles)  # the breakpoint classes change on resize
         self.call_after_refresh(self.proportion_panes)
+        if self.auto_fit and self.query_one(GraphPane).trace is not None:
+            self.call_after_refresh(self.fit, True)  # the form that fits the new size
         self.redraw()
 
     def proportion_panes(self) -> None:
@@ -178,13 +187,17 @@ class StepperScreen(Screen):
             return
         width, height = self.size
         sizes = pane_sizes(width, height - 3, (drawing.width, drawing.height),
-                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"))
+                           (tape.natural_width(), len(tape.nodes) + 1), narrow=self.has_class("-narrow"),
+                           findings=bool(self.findings))
         left, right = self.query_one("#left"), self.query_one("#right")
         if sizes.left_width is None:
             left.styles.width = right.styles.width = None  # the stylesheet's narrow layout
+            left.styles.height = sizes.graph_height  # the drawing's rows, the inspector the rest
+            right.styles.height = "1fr"
         else:
             left.styles.width = sizes.left_width
             right.styles.width = "1fr"
+            left.styles.height = right.styles.height = None
         tape.styles.max_height = sizes.tape_max_height
 
     def watch_k(self) -> None:
@@ -236,6 +249,9 @@ class StepperScreen(Screen):
         if findings:
             self.query_one("#right").mount(self.findings_list())
         self.set_class(bool(findings), "-has-findings")  # narrow terminals give them room
+        self.call_after_refresh(self.proportion_panes)
+        if findings and self.auto_fit and self.has_class("-narrow"):
+            self.call_after_refresh(self.fit, True)  # the graph's room shrank under the findings
 
     def _tick(self) -> None:
         if self.k >= self.timeline.last:
@@ -282,17 +298,21 @@ class StepperScreen(Screen):
             self.notify(message)
 
     def action_jump(self) -> None:
-        labels = [n.label for n in self.trace.graph.nodes]
-        self.app.push_screen(JumpScreen(labels), self.jump_to)
+        self.app.push_screen(JumpScreen(self.trace.graph), self.jump_to)
 
-    def jump_to(self, query: str | None) -> None:
-        """Go to the node named `query`: its step in this pass (or its first), and select it."""
-        if not query:
+    def jump_to(self, query: int | str | None) -> None:
+        """Go to node `query` (an id, or text to search for): its step in this pass (or its
+        first), selected, and its module opened where it is folded."""
+        if query is None or query == "":
             return
-        node = find_node(self.trace.graph, query)
+        node = query if isinstance(query, int) else find_node(self.trace.graph, query)
         if node is None:
             self.notify(f"no node matches {query!r}", severity="warning")
             return
+        graph = self.query_one(GraphPane)
+        fold = graph.drawing.fold if graph.drawing is not None else None
+        if fold is not None and (fold.box_of(node) or "").startswith(MODULE):
+            graph.toggle_module(node)  # folded away: open its module
         target = self.timeline.jump_target(node, self.k)
         self.selected = None if target is not None else node
         if target is not None:
@@ -313,14 +333,24 @@ class StepperScreen(Screen):
         self.selected = None
 
     def action_detail(self, direction: int) -> None:
+        self.auto_fit = False  # the person chose a form: keep it when the terminal resizes
         self.query_one(GraphPane).step_detail(direction)
 
     def action_fit(self) -> None:
+        self.fit(keep_values=False)
+
+    def fit(self, keep_values: bool) -> None:
+        """The most detailed form that fits the room the panes can give the graph (as `f`;
+        `keep_values`: only forms with values, as on opening)."""
         from gradviz.tui.layout import graph_room
 
         graph, tape = self.query_one(GraphPane), self.query_one(Tape)
         narrow = self.has_class("-narrow")
-        graph.fit(None if narrow else graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1))
+        room = graph_room(self.size.width, self.size.height - 3, len(tape.nodes) + 1, narrow, bool(self.findings))
+        if graph.fitting:  # a form is being laid out to be measured: measure it against this room
+            graph.resize_room(room)
+        else:
+            graph.fit(room, keep_values)
 
     def _focus_node(self) -> int | None:
         return self.selected if self.selected is not None else self.scene.current

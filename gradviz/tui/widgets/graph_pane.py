@@ -21,12 +21,14 @@ from textual.strip import Strip
 
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import MODULE, Fold, FoldChoice
-from gradviz.draw.look import Numbers
+from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers
+from gradviz.textfit import fit_words
 from gradviz.tui.drawing import Drawing, build_drawing
-from gradviz.tui.picture import DETAILS
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
+OPENING = "compact"  # the opening form where no form with values fits whole: values kept, it scrolls
+FIT_LIMIT = 100  # nodes: above this no form with values fits a terminal; open at OPENING at once
 PAN = "pan the graph (or shift+arrows, or drag it with the mouse)"
 
 
@@ -90,6 +92,7 @@ class GraphPane(ScrollView, can_focus=True):
         self.numbers: Numbers | None = None  # the trace's formatted numbers, shared by its drawings
         self.narrow = False
         self._fitting = False
+        self._keep_values = False
         self._room: tuple[int, int] | None = None
         self.scene: Scene | None = None
         self.selected: int | None = None
@@ -129,37 +132,74 @@ class GraphPane(ScrollView, can_focus=True):
             self.use_detail(self.trace, self.detail, self.choice.toggle_focus(node))
 
     def step_detail(self, direction: int) -> None:
-        """One detail level more (-1) or less (+1): full boxes, op names, dots."""
+        """One detail level more (-1) or less (+1): full, compact, line, op names, dots."""
         index = max(0, min(len(DETAILS) - 1, DETAILS.index(self.detail) + direction))
         if self.trace is not None:
             self.use_detail(self.trace, DETAILS[index])
 
-    def fit(self, room: tuple[int, int] | None = None) -> None:
-        """The most detailed drawing that fits `room` (the screen can make the pane that
-        big; default: the pane as it is), laying out the others as needed."""
+    def fit(self, room: tuple[int, int] | None = None, keep_values: bool | None = None) -> None:
+        """The most detailed drawing that fits `room` whole (the screen can make the pane that
+        big; default: the pane as it is), laying out the others as needed. `keep_values`
+        (the stepper's opening form): only forms with values, else OPENING, which scrolls;
+        otherwise (`f`) down to dots, saying so when values are dropped."""
         if self.trace is None:
             return
         if room is not None:
             self._room = room
+        if keep_values is not None:
+            self._keep_values = keep_values
         size = self._room or tuple(self.scrollable_content_region.size)
-        for detail in DETAILS:
+        forms = WITH_VALUES if self._keep_values else DETAILS
+        if self._keep_values and len(self.trace.graph) > FIT_LIMIT:
+            forms = ()  # too many nodes to show whole with values: do not lay out forms to measure
+        # nothing fits whole: on a narrow terminal the one-line boxes scroll least
+        chosen = ("line" if self.narrow else OPENING) if self._keep_values else DETAILS[-1]
+        for detail in forms:
             drawing = self.drawings.get((detail, self.choice))
             if drawing is None:
                 self._fitting = True
                 self.use_detail(self.trace, detail)
                 return
             if drawing.width <= size[0] and drawing.height <= size[1]:
+                chosen = detail
                 break
         self._room = None
         self._fitting = False
-        self.use_detail(self.trace, detail)
+        self.use_detail(self.trace, chosen)
+        if chosen not in WITH_VALUES:  # say what was given up, and why
+            self.notify(f"no drawing with values fits {size[0]}×{size[1]} cells: showing {chosen} "
+                        "(+ for more detail; the inspector and tape keep every number)", timeout=6)
+
+    def resize_room(self, room: tuple[int, int]) -> None:
+        """The room a fit under way measures its forms against, after the terminal resized."""
+        self._room = room
+
+    @property
+    def fitting(self) -> bool:
+        """True while `fit` is laying out forms to measure them."""
+        return self._fitting
 
     def set_narrow(self, narrow: bool) -> None:
         """Title the pane; on narrow terminals it says that v shows the tape instead."""
         self.narrow = narrow
         if self.drawing is not None and self.trace is not None:
-            self.border_title = (f"graph  {len(self.trace.graph)} nodes · {self.drawing.detail} (+/- detail, f fit)"
-                                 + fold_title(self.trace, self.drawing.fold) + (" · v: tape" if narrow else ""))
+            self.border_title = self.title_text(self.size.width - 4 if self.size.width else 200)
+
+    def on_resize(self) -> None:
+        self.set_narrow(self.narrow)  # the title fits the pane's new width
+
+    def title_text(self, width: int) -> str:
+        """The pane's title in `width` cells, by one declared rule: the key hints go first,
+        then the folding's hint, then the folding (the node count and form always stay)."""
+        drawing, trace = self.drawing, self.trace
+        assert drawing is not None and trace is not None
+        head = f"graph  {len(trace.graph)} nodes · {drawing.detail}"
+        fold = fold_title(trace, drawing.fold)
+        swap = " · v: tape" if self.narrow else ""
+        plain_fold = fold.split(" (")[0] if " (" in fold else fold
+        forms = [head + " (+/- detail, f fit)" + fold + swap, head + fold + swap, head + plain_fold + swap,
+                 head + swap, head]
+        return fit_words(forms[0], width, forms[1:])
 
     # a description, or Textual writes repr() of the arguments on the app's thread: a
     # 10,000-node trace's repr is millions of characters (1.4 s before the layout starts)
@@ -222,6 +262,8 @@ class GraphPane(ScrollView, can_focus=True):
         if self.drawing is None:
             return
         node = self.selected if self.selected is not None else (self.scene.current if self.scene else None)
+        if node is None and self.trace is not None:  # step 0: the first input drawn, not a blank corner
+            node = next((n.id for n in self.trace.graph.nodes if n.kind == "input" and self.drawing.box(n.id)), None)
         box = self.drawing.box(node) if node is not None else None
         if box is not None:
             self.scroll_to_region(Region(*box), animate=False, center=True, immediate=True, force=True)

@@ -19,20 +19,33 @@ from textual.strip import Strip
 
 from gradviz.core.fmt import fmt_value
 from gradviz.core.stats import facts_of, l2_norm
+from gradviz.textfit import cut_end, cut_start
 from gradviz.tui.scene import Scene, changed_nodes
 
-MAX_LABEL = 24
-MAX_DEFINITION = 40
+MAX_LABEL = 40
+MAX_DEFINITION = 120  # a definition takes the width the pane has, up to this
 MIN_LABEL, MIN_DEFINITION = 6, 10  # what a label / definition keeps when the pane is narrow
 NUMBER = (7, 24)  # a number column's width: its widest number or header, within these
 GAP = 2
+MARGIN = 1  # a blank column after the last number: a number against the border reads as cut
 
 
-def _fit(text: str, width: int, right: bool = False) -> str:
+def _fit(text: str, width: int, right: bool = False, kind: str = "") -> str:
+    """A cell: a name cut from the left (its tail tells rows apart), any other text at its
+    end, both at a word's edge (gradviz.textfit); numbers are never cut (plan_columns)."""
     if cell_len(text) > width:
-        text = text[: max(0, width - 1)] + "…"
+        text = cut_start(text, width) if kind == "label" else cut_end(text, width)
     pad = " " * max(0, width - cell_len(text))
     return pad + text if right else text + pad
+
+
+def row_name(node) -> str:
+    """A row's name: the node's label, after its module's path where the label does not
+    already say it (`blocks.3.attn/softmax_3`; `fc1`, `blocks.0.ln1.weight` as they are)."""
+    module = node.meta.get("module") or ""
+    if not module or node.label == module or node.label.startswith(module + "."):
+        return node.label
+    return f"{module}/{node.label}"
 
 
 MEASURED = 2000  # numbers measured one by one; past these a scalar counts as its widest
@@ -61,7 +74,7 @@ def plan_columns(label: int, definition: int, numbers: list[int], width: int | N
     """The label and definition widths that leave every number column whole in `width`
     cells (None: unknown, take the natural widths), cutting the wider text column first;
     None when even the narrowest texts leave no room for the numbers."""
-    needed = sum(numbers) + GAP * (len(numbers) + 1)  # gaps between all len(numbers) + 2 columns
+    needed = sum(numbers) + GAP * (len(numbers) + 1) + MARGIN  # gaps between all len(numbers) + 2 columns
     if width is None or width <= 0:
         return label, definition
     room = width - needed
@@ -126,7 +139,7 @@ class Tape(ScrollView, can_focus=True):
         if self.scene is None:
             return 0
         columns = self._layout(self.scene, None)
-        return sum(c[3] for c in columns) + GAP * (len(columns) - 1)
+        return sum(c[3] for c in columns) + GAP * (len(columns) - 1) + MARGIN
 
     def _layout(self, scene: Scene, width: int | None = -1) -> list[tuple[str, str, str | None, int]]:
         """Every column at its content's width when the pane has room (all tangent
@@ -134,7 +147,7 @@ class Tape(ScrollView, can_focus=True):
         and the wider of node and definition cut first, never a number."""
         trace = scene.trace
         if self._widths is None:  # measured once per trace: a step must not cost O(nodes)
-            labels = max((cell_len(trace.graph.nodes[n].label) for n in self.nodes), default=4)
+            labels = max((cell_len(row_name(trace.graph.nodes[n])) for n in self.nodes), default=4)
             definitions = max((cell_len(trace.graph.nodes[n].definition) for n in self.nodes), default=10)
             self._widths = (min(MAX_LABEL, max(4, labels)), min(MAX_DEFINITION, max(10, definitions)))
         label, definition = self._widths
@@ -211,7 +224,8 @@ class Tape(ScrollView, can_focus=True):
         if self.scene is None:
             return Strip.blank(width, self.rich_style)
         if y == 0:
-            header = "  ".join(_fit(h, w, right=kind not in ("label", "definition")) for h, kind, _, w in self.columns)
+            header = "  ".join(_fit(h, w, right=kind not in ("label", "definition"), kind="header")
+                               for h, kind, _, w in self.columns)
             strip = Strip([Segment(header, self.get_component_rich_style("tape--header"))])
         else:
             row = scroll_y + y - 1
@@ -228,10 +242,10 @@ class Tape(ScrollView, can_focus=True):
         cells = []
         for _, kind, key, width in self.columns:
             if kind == "label":
-                cells.append((node.label, "", width, False))
+                cells.append((row_name(node), "label", width, False))
             elif kind == "definition":
                 kind = "target (data)" if node_id in scene.trace.graph.target_ids else node.kind
-                cells.append((node.definition if not node.is_leaf else kind, "", width, False))
+                cells.append((node.definition if not node.is_leaf else kind, "text", width, False))
             else:
                 number_kind = "value" if kind == "value" else kind
                 text = scene.text(number_kind, node_id, key)
@@ -246,8 +260,10 @@ class Tape(ScrollView, can_focus=True):
         row_style = self.get_component_rich_style(f"tape--{row_look}") if row_look else self.rich_style
         segments = []
         for i, (text, look, width, right) in enumerate(cells):
+            text_kind = look if look in ("label", "text") else ""
+            look = "" if text_kind else look
             style = row_style + self.get_component_rich_style(f"tape--{look}") if look else row_style
-            segments.append(Segment(_fit(text, width, right), style))
+            segments.append(Segment(_fit(text, width, right, text_kind), style))
             if i < len(cells) - 1:
                 segments.append(Segment("  ", row_style))
         strip = Strip(segments)

@@ -1,0 +1,41 @@
+"""The drawing's forms: compact boxes (definition and value on one line, the pass's
+derivative on a second), one-line boxes, and the most detailed form that fits a width."""
+
+from __future__ import annotations
+
+from gradviz.core.steps import StepState  # noqa: F401  (the type trace_look's views come from)
+from gradviz.draw.look import make_view, trace_look
+from gradviz.draw.terminal import TraceDrawing, fitted
+from tui_support import lecture_trace
+
+
+def test_compact_and_line_boxes_hold_the_definition_the_value_and_the_passs_derivative():
+    trace = lecture_trace()
+    view = make_view(trace, mode="reverse")
+    v2 = trace.graph.find("v2").id
+    compact = trace_look(trace, view, "compact").boxes[v2]
+    assert compact.lines == ("v2 = exp(v1)  1.6487", "v̄2 = 0.5000") and compact.border
+    line = trace_look(trace, view, "line").boxes[v2]
+    assert line.lines == ("v2 = exp(v1)  1.6487",) and not line.border
+
+
+def test_each_form_is_smaller_than_the_one_before_and_keeps_every_value():
+    trace = lecture_trace()
+    sizes = {}
+    for detail in ("full", "compact", "line"):
+        drawing = TraceDrawing(trace, detail)
+        text = "\n".join("".join(t for t, _ in drawing.grid(None, mode="reverse").runs(y)) for y in range(drawing.height))
+        for value in ("0.5000", "1.0000", "1.6487", "2.1487", "1.0744"):
+            assert value in text, (detail, text)
+        sizes[detail] = drawing.width * drawing.height
+    assert sizes["full"] > sizes["compact"] > sizes["line"]
+
+
+def test_fitted_takes_the_most_detailed_form_no_wider_than_asked():
+    trace = lecture_trace()
+    full = TraceDrawing(trace, "full")
+    assert fitted(trace, full.width).detail == "full"
+    compact = TraceDrawing(trace, "compact")
+    narrow = fitted(trace, full.width - 1)
+    assert narrow.detail == ("compact" if compact.width < full.width else "line")
+    assert fitted(trace, 10).detail == "line"  # nothing fits: the narrowest form with values

@@ -1,0 +1,163 @@
+"""Every view the stepper, descent and monitor show, at 80×24, 120×40 and 200×60, read by
+the screen checker (screencheck.py): no word or number cut, no blank graph pane, the
+current node on screen. And the lecture's worked example whole, with its numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import pytest
+from textual.screen import ModalScreen
+
+from gradviz.tui.app import StepperApp
+from screencheck import region_text, stepper_defects, text_defects
+from tui_support import SAMPLES, lecture_trace, screen_text, wait_for_graph, wait_until
+
+SIZES = [(80, 24), (120, 40), (200, 60)]
+SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
+
+
+@functools.cache
+def model_trace(spec: str, level: str = "module"):
+    from gradviz.sources.model import trace_spec
+
+    return trace_spec(str(SAMPLES / spec), batch_size=2, seed=0, level=level, dtype=None)
+
+
+@functools.cache
+def gpt_trace(level: str):
+    from tui_support import gpt_shaped_trace
+
+    return gpt_shaped_trace("2,16,2,8", level)
+
+
+def stepper(trace_of, start: int = 0, keys: tuple[str, ...] = ()):
+    """A stepper view: its trace, the step it opens at, the keys pressed once it is drawn."""
+    async def make():
+        trace = trace_of()
+        return StepperApp(trace, source="check", start=start), keys, True
+    return make
+
+
+def descent_twelve_paths():
+    async def make():
+        from gradviz.cli import build_parser
+        from gradviz.commands.descent import build_run
+        from gradviz.tui.descent import DescentApp
+
+        rates = ",".join(f"{0.01 * i:.2f}" for i in range(1, 13))
+        run = build_run(build_parser().parse_args(["descent", "x**2 + 10*y**2", "--from", "x=2,y=1", "--lr", rates]))
+        return DescentApp(run), ("end",), False  # every path's verdict in the legend
+    return make
+
+
+def dashboard(tmp_path):
+    async def make():
+        from gradviz.monitor.app import MonitorApp
+        from monitor_support import make_run
+
+        make_run(tmp_path / "run", steps=60)
+        return MonitorApp(tmp_path / "run", poll_seconds=0.1), ("d",), False
+    return make
+
+
+def two_runs(tmp_path):
+    async def make():
+        from gradviz.monitor.compare_app import CompareApp
+        from test_monitor_compare import make_pair
+
+        return CompareApp(make_pair(tmp_path / "runs"), poll_seconds=0.1), (), False
+    return make
+
+
+def torch_trace(spec: str, level: str = "module"):
+    def trace():
+        pytest.importorskip("torch")
+        return model_trace(spec, level)
+    return trace
+
+
+def gpt(level: str):
+    def trace():
+        pytest.importorskip("torch")
+        return gpt_trace(level)
+    return trace
+
+
+VIEWS = {
+    "lecture-forward": lambda tmp: stepper(lecture_trace, 4),
+    "lecture-tangent": lambda tmp: stepper(lecture_trace, 10),
+    "lecture-reverse": lambda tmp: stepper(lecture_trace, 28),
+    "help": lambda tmp: stepper(lecture_trace, 0, ("question_mark",)),
+    "two_layer_mlp": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 9),
+    "layers": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 10_000, ("b",)),
+    "gpt2-module": lambda tmp: stepper(gpt("module"), 40),
+    "gpt2-aten": lambda tmp: stepper(gpt("aten"), 40),
+    "resnet18-module": lambda tmp: stepper(torch_trace("big/resnet18_shaped.py"), 0),
+    "descent": lambda tmp: descent_twelve_paths(),
+    "dashboard": lambda tmp: dashboard(tmp),
+    "monitor-two-runs": lambda tmp: two_runs(tmp),
+}
+
+
+async def shown(make, size) -> tuple[str, list[str]]:
+    """The screen's text once the view is drawn and its keys pressed, and what the checker finds."""
+    app, keys, is_stepper = await make()
+    async with app.run_test(size=size) as pilot:
+        if is_stepper:
+            await wait_for_graph(pilot)
+        await pilot.pause(0.3)
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        if isinstance(app.screen, ModalScreen):  # a dialog: what lies behind its border is not for reading
+            text = "\n".join(region_text(text, app.screen.children[0].region))
+        found = text_defects(text)
+        if is_stepper and not keys:
+            found += stepper_defects(app, text)
+    return text, found
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_every_view_reads_whole_at_every_size(view, size, tmp_path):
+    text, found = asyncio.run(shown(VIEWS[view](tmp_path), size))
+    assert not found, "\n".join(found) + "\n\n" + text
+
+
+LECTURE_ADJOINTS = {"x1": "3.4731", "x2": "-3.8853", "v1": "3.4731", "v2": "0.5000", "v3": "0.5000",
+                    "v4": "-2.1487", "v5": "2.1487", "f": "1.0000"}
+LECTURE_VALUES = {"x1": "0.5000", "x2": "1.0000", "v1": "0.5000", "v2": "1.6487", "v3": "2.1487",
+                  "v4": "0", "v5": "0.5000", "f": "1.0744"}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_the_lectures_eight_nodes_with_their_numbers_are_all_in_the_graph_pane(size):
+    """At the end of the reverse pass: every node's value (and, but at 80×24, its adjoint)
+    inside the graph pane, without scrolling; the contributions on the edges at 200×60."""
+    from gradviz.tui.widgets.graph_pane import GraphPane
+
+    async def check():
+        app = StepperApp(lecture_trace(), source="lecture", start=30)
+        async with app.run_test(size=size) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            pane = app.screen.query_one(GraphPane)
+            assert (pane.scroll_x, pane.scroll_y) == (0, 0)
+            graph_text = "\n".join(region_text(screen_text(app), pane.content_region))
+            return pane.drawing.detail, graph_text
+
+    detail, graph_text = asyncio.run(check())
+    trace = lecture_trace()
+    for node in trace.graph.nodes:
+        assert f"{node.definition}  {LECTURE_VALUES[node.label]}" in graph_text or (
+            detail == "full" and node.definition in graph_text and LECTURE_VALUES[node.label] in graph_text), node.label
+        if size != (80, 24):
+            symbol = node.label[0] + "\u0304" + node.label[1:]  # x̄1: the bar over the letter
+            assert f"{symbol} = {LECTURE_ADJOINTS[node.label]}" in graph_text, graph_text
+    if size == (200, 60):  # the contributions into v1's adjoint, on its out-edges
+        assert detail == "full"
+        for term in ("0.8244", "0.5000", "2.1487"):
+            assert term in graph_text
