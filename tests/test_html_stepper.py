@@ -255,7 +255,7 @@ def test_the_page_is_one_small_file_that_rebuilds_each_exporters_svg(lecture_tra
     for k in (0, 5, 28):
         svg = render(make_picture(lecture_trace, k, "reverse", None, None, "full", labels, 2000, numbers, fold),
                      "svg", sizes).decode()
-        rebuilt = "".join(data["pieces"][i] for i in data["steps"][k]["svg"])
+        rebuilt = stored_text(data["steps"][k]["svg"], data["pieces"])
         assert svg.endswith(rebuilt) and rebuilt.startswith("<svg")
 
 
@@ -301,18 +301,35 @@ def test_a_clicked_node_reads_what_the_terminal_inspector_says_of_it(lecture_tra
     for k in range(timeline.last + 1):
         scene = Scene(timeline, k)
         for node in range(len(lecture_trace.graph.nodes)):
-            shown = "".join(select["lines"][i] for i in select["reports"][select["at"][k][node]])
+            shown = stored_text(select["reports"][select["at"][k][node]], select["lines"])
             assert shown == rich_html(inspector_report(scene, node, pinned=True), TEXT_WIDTH), (k, node)
     assert select["keys"]["n3"] == 3
+
+
+def stored_text(runs: list[int], texts: list[str]) -> str:
+    """What the page's script joins from [start, count, …] runs of stored lines."""
+    pieces = Pieces()
+    pieces.texts = texts
+    return pieces.text(runs)
 
 
 def test_pieces_give_each_svg_back_and_store_a_line_once():
     pieces = Pieces()
     a = pieces.add('<?xml version="1.0"?>\n<svg>\n<g id="n0">\n</g>\n</svg>\n')
     b = pieces.add('<?xml version="1.0"?>\n<svg>\n<g id="n1">\n</g>\n</svg>\n')
-    assert "".join(pieces.texts[i] for i in a) == '<svg>\n<g id="n0">\n</g>\n</svg>\n'
-    assert "".join(pieces.texts[i] for i in b) == '<svg>\n<g id="n1">\n</g>\n</svg>\n'
+    assert pieces.text(a) == '<svg>\n<g id="n0">\n</g>\n</svg>\n'
+    assert pieces.text(b) == '<svg>\n<g id="n1">\n</g>\n</svg>\n'
     assert len(pieces.texts) == 5
+
+
+def test_an_svg_that_repeats_stored_lines_costs_a_few_runs_not_one_index_per_line():
+    pieces = Pieces()
+    lines = "".join(f'<g id="n{i}">\n' for i in range(1000))
+    first = pieces.add("<svg>\n" + lines + "</svg>\n")
+    changed = pieces.add("<svg>\n" + lines.replace('<g id="n500">', '<g id="n500" class="current">') + "</svg>\n")
+    assert first == [0, 1002]
+    assert changed == [0, 501, 1002, 1, 502, 500]  # the changed line is the one new line
+    assert pieces.text(changed).count("\n") == 1002
 
 
 def test_script_text_cannot_close_the_data_element():

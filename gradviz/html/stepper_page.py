@@ -48,20 +48,31 @@ _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
 
 @dataclass
 class Pieces:
-    """Distinct lines (of SVGs, of inspector text), each stored once; a text is a list of their indices."""
+    """Distinct lines (of SVGs, of inspector text), each stored once. A text is a list of
+    runs, [start, count, start, count, …]: lines start … start+count−1 in order. A step's
+    SVG mostly repeats the lines of an earlier one in order, so it is a few runs, not one
+    index per line (which made a 945-step page 44 MB)."""
 
     texts: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
 
     def add(self, svg: str) -> list[int]:
-        """Cut `svg` (less its XML prolog) into lines and return their indices: joined in order, they give it back."""
-        ids = []
+        """Cut `svg` (less its XML prolog) into lines and return their runs: joined in order, they give it back."""
+        runs: list[int] = []
         for piece in _PROLOG.sub("", svg, count=1).splitlines(keepends=True):
             if piece not in self.index:
                 self.index[piece] = len(self.texts)
                 self.texts.append(piece)
-            ids.append(self.index[piece])
-        return ids
+            i = self.index[piece]
+            if runs and runs[-2] + runs[-1] == i:
+                runs[-1] += 1
+            else:
+                runs += [i, 1]
+        return runs
+
+    def text(self, runs: list[int]) -> str:
+        """The text `runs` stand for (as the page's script joins it)."""
+        return "".join("".join(self.texts[start:start + count]) for start, count in zip(runs[::2], runs[1::2]))
 
 
 def rich_html(renderable: RenderableType, width: int) -> str:

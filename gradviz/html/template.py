@@ -72,10 +72,16 @@ let k = 0;
 let timer = null;
 let selected = null;  // a node clicked, whose inspector is shown; null: follow the current node
 
+function joined(runs, texts) {  // runs: [start, count, …] of stored lines (Pieces in stepper_page.py)
+  let out = "";
+  for (let i = 0; i < runs.length; i += 2) out += texts.slice(runs[i], runs[i] + runs[i + 1]).join("");
+  return out;
+}
+
 function inspectorHtml(step) {
   if (selected === null) return step.inspector;
   const select = DATA.select;
-  return select.reports[select.at[k][selected]].map((i) => select.lines[i]).join("");
+  return joined(select.reports[select.at[k][selected]], select.lines);
 }
 
 function markSelected() {
@@ -101,7 +107,7 @@ function select(node) {  // a node's index, undefined for a box that stands for 
 function show(next, message) {
   k = Math.max(0, Math.min(LAST, next));
   const step = DATA.steps[k];
-  $("gv-graph").innerHTML = step.svg.map((i) => DATA.pieces[i]).join("");
+  $("gv-graph").innerHTML = joined(step.svg, DATA.pieces);
   $("gv-status").innerHTML = step.status;
   $("gv-inspector").innerHTML = inspectorHtml(step);
   markSelected();
