@@ -460,3 +460,56 @@ def test_served_stepper_steps_on_n_and_says_so_in_its_status_line(browser, serve
     assert "VALUES" in line and "node v3" in line
     assert all(url.startswith(f"http://localhost:{served}/") for url in requests), requests
     context.close()
+
+
+CENTER_OFFSET = """() => {  // the current node's centre from the graph pane's centre, in pane sizes (0: centred)
+    const pane = document.getElementById('gv-graph').getBoundingClientRect();
+    const box = document.querySelector('#gv-graph g.node.current').getBoundingClientRect();
+    return [(box.left + box.width / 2 - pane.left - pane.width / 2) / pane.width,
+            (box.top + box.height / 2 - pane.top - pane.height / 2) / pane.height];
+}"""
+
+
+@needs_chromium
+def test_the_current_node_is_brought_to_the_middle_of_the_graph_pane_with_its_edges(browser, lecture_page):
+    """On a laptop screen the lecture's graph is taller than its pane: the current node is
+    scrolled to the middle, so the edges carrying its contributions are seen too, not left
+    at the pane's edge."""
+    context, page, _, errors = open_offline(browser, lecture_page)
+    page.set_viewport_size({"width": 820, "height": 600})  # the tape is wider than its pane too
+    for _ in range(2):  # v1, the first value, then v2 = exp(v1), whose in-edge starts at v1
+        page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.body.dataset.node") == "v2"
+    across, down = page.evaluate(CENTER_OFFSET)
+    assert abs(down) < 0.15, down  # the pane could centre it: v2 sits mid-graph
+    tape = page.evaluate("[document.getElementById('gv-tape').scrollLeft, document.getElementById('gv-tape')"
+                         ".scrollWidth - document.getElementById('gv-tape').clientWidth]")
+    assert tape[0] == 0 < tape[1]  # the tape scrolls across, yet shows its first column: the node's name
+    page.keyboard.press("End")  # x1, at the graph's top: as near the middle as the pane scrolls, and whole
+    inside = page.evaluate("""() => {
+        const pane = document.getElementById('gv-graph').getBoundingClientRect();
+        const box = document.querySelector('#gv-graph g.node.current').getBoundingClientRect();
+        return box.top >= pane.top && box.bottom <= pane.bottom && box.left >= pane.left && box.right <= pane.right;
+    }""")
+    assert inside and errors == []
+    context.close()
+
+
+@needs_chromium
+def test_stepping_in_a_narrow_window_scrolls_the_panes_not_the_page(browser, lecture_page):
+    """Below 800 px the panes stack and the page scrolls: a student reading the inspector
+    under the graph and pressing → keeps reading it, the page does not jump back to the graph."""
+    context, page, _, errors = open_offline(browser, lecture_page)
+    page.set_viewport_size({"width": 700, "height": 400})
+    reading = page.evaluate("document.getElementById('gv-inspector').getBoundingClientRect().top + window.scrollY")
+    page.evaluate(f"window.scrollTo(0, {reading})")
+    reading = page.evaluate("window.scrollY")  # whole pixels
+    assert reading > 300
+    for k in range(1, 12):
+        page.keyboard.press("ArrowRight")
+        at, end = page.evaluate("[window.scrollY, document.documentElement.scrollHeight - window.innerHeight]")
+        # where it was (give or take the header's status line wrapping to one more or one less
+        # line), unless the page got shorter than that
+        assert abs(at - min(reading, end)) <= 20, (k, at, reading, end)
+    assert page.evaluate("document.body.dataset.step") == "11" and errors == []
+    context.close()

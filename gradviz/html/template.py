@@ -119,9 +119,18 @@ function show(next, message) {
   root.dataset.step = String(k);
   root.dataset.phase = step.phase;
   root.dataset.node = step.node === null ? "" : step.node;
-  const current = document.querySelector("#gv-graph g.node.current");
-  if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
+  centre($("gv-graph"), document.querySelector("#gv-graph g.node.current"));
   if (k === LAST) stop();
+}
+
+// scroll `pane` alone (not the page, as scrollIntoView would on a narrow window) so that
+// `element` sits in its middle, with the edges around it in view; across too unless it is
+// a tape row, whose first column (the node's name) must stay in view
+function centre(pane, element, across = true) {
+  if (!element) return;
+  const outer = pane.getBoundingClientRect(), inner = element.getBoundingClientRect();
+  if (across) pane.scrollLeft += inner.left + inner.width / 2 - (outer.left + outer.width / 2);
+  pane.scrollTop += inner.top + inner.height / 2 - (outer.top + outer.height / 2);
 }
 
 const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -142,8 +151,7 @@ function showTape(current) {
   });
   $("gv-tape").innerHTML = '<table><caption>tape: the trace table (· = not computed yet)</caption>'
     + head + rows.join("") + "</table>";
-  const row = document.querySelector("#gv-tape tr.current");
-  if (row) row.scrollIntoView({block: "nearest"});
+  centre($("gv-tape"), document.querySelector("#gv-tape tr.current"), false);
 }
 
 function stop() {
@@ -173,8 +181,7 @@ const ACTIONS = {
 
 function fit() {
   $("gv-graph").classList.toggle("fit");
-  const current = document.querySelector("#gv-graph g.node.current");
-  if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
+  centre($("gv-graph"), document.querySelector("#gv-graph g.node.current"));
 }
 
 document.addEventListener("keydown", (event) => {
