@@ -341,10 +341,18 @@ def test_script_text_cannot_close_the_data_element():
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--html", "step.svg"], "--html step.svg: the file name must end in .html"),
-    (["--html", "/nonexistent/dir/step.html"], "cannot write /nonexistent/dir/step.html"),
+    (["--html", "/nonexistent/dir/step.html"], "cannot write /nonexistent/dir/step.html: No such file or directory"),
+    (["--html", "folder.html"], "cannot write folder.html: Is a directory"),
 ])
-def test_html_errors_are_one_line_and_exit_2(args, message, capsys, monkeypatch, tmp_path):
+def test_html_errors_are_one_line_and_exit_2_before_any_tracing(args, message, capsys, monkeypatch, tmp_path):
+    import gradviz.commands.export
+
+    def no_tracing(*_):  # a big model traces and draws for minutes before the write would fail
+        raise AssertionError("traced before the destination was checked")
+
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.html").mkdir()
+    monkeypatch.setattr(gradviz.commands.export, "load_trace", no_tracing)
     assert main(["export", "x1*x2", "--at", "x1=1,x2=2", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

@@ -12,9 +12,11 @@ inspector text is stored the same way.
 
 from __future__ import annotations
 
+import errno
 import html
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,11 +206,22 @@ def intro() -> str:
 def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = None, detail: str = "full",
                        node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> Path:
     """Write the stepper page for `trace` to `path` (one file: no network, nothing beside it)."""
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ExportError(f"--html {path}: the file name must end in .html")
+    check_page_path(path)
     data = page_data(trace, source, wrt, detail, node_limit, fold)
     write_file(path, page_html(html.escape(f"gradviz step {source}"), data_json(data)).encode("utf-8"))
     return path
+
+
+def check_page_path(path: Path) -> None:
+    """One line now, for a page that could not be written, rather than after every step is drawn
+    (minutes on a big model)."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ExportError(f"--html {path}: the file name must end in .html")
+    problem = errno.EISDIR if path.is_dir() else None if path.parent.is_dir() else errno.ENOENT
+    if problem is None and not os.access(path.parent, os.W_OK):
+        problem = errno.EACCES
+    if problem is not None:
+        raise ExportError(f"cannot write {path}: {os.strerror(problem)}")
 
 
 def data_json(data: dict) -> str:
