@@ -399,6 +399,14 @@ def test_a_taken_port_is_one_line_and_exit_2(capsys, monkeypatch):
     assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
 
 
+@pytest.mark.parametrize("option", [["--port", "8123"], ["--host", "0.0.0.0"]])
+def test_port_or_host_without_serve_is_refused_not_ignored(option, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["step", LECTURE, *option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} is for --serve: add --serve" in err and len(err.strip().splitlines()) == 1
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
