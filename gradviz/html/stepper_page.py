@@ -34,7 +34,7 @@ from gradviz.draw.look import Numbers
 from gradviz.errors import ExportError
 from gradviz.html.template import KEYS, page_html
 from gradviz.tui import actions
-from gradviz.tui.inspector_text import inspector_report
+from gradviz.tui.inspector_text import INTRO, inspector_report
 from gradviz.tui.scene import Scene
 from gradviz.tui.status_line import status_text
 from gradviz.tui.timeline import Timeline
@@ -195,12 +195,10 @@ def _shown_from(timeline: Timeline, kind: str, node: Node, key: str | None, text
 
 
 def intro() -> str:
-    """What the inspector says at step 0, as the terminal's does, with the page's keys."""
+    """What the inspector says at step 0: the terminal's text with the page's keys."""
     keys = "\n".join(f"  {key:<12} {what}" for key, what in KEYS)
-    return ("Step 0: only the inputs are known.\n\nKeys\n" + keys + "\n\nThe steps follow the lecture: first every "
-            "value (forward), then one tangent pass per input (forward mode), then one adjoint pass per output "
-            "(reverse mode). Hover a node for its full numbers; click a node (or a tape row) to inspect it, "
-            "esc to follow the current node again.")
+    return INTRO.format(keys=keys) + (" Hover a node for its full numbers; click a node (or a tape row) to "
+                                      "inspect it, esc to follow the current node again.")
 
 
 def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = None, detail: str = "full",
