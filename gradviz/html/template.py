@@ -72,10 +72,19 @@ let k = 0;
 let timer = null;
 let selected = null;  // a node clicked, whose inspector is shown; null: follow the current node
 
-function joined(runs, texts) {  // runs: [start, count, …] of stored lines (Pieces in stepper_page.py)
+function joined(runs, texts) {  // runs: [start, count, …] of stored texts (Pieces in stepper_page.py)
   let out = "";
-  for (let i = 0; i < runs.length; i += 2) out += texts.slice(runs[i], runs[i] + runs[i + 1]).join("");
+  for (let i = 0; i < runs.length; i += 2) out += texts.slice(runs[i], runs[i + 1] + runs[i]).join("");
   return out;
+}
+
+function drawing(runs) {  // a step's SVG: runs of stored elements, each runs of stored lines (Drawings)
+  const stored = DATA.drawings;
+  const elements = [];
+  for (let i = 0; i < runs.length; i += 2) {
+    for (let e = runs[i]; e < runs[i] + runs[i + 1]; e++) elements.push(joined(stored.elements[e], stored.lines));
+  }
+  return elements.join("");
 }
 
 function inspectorHtml(step) {
@@ -107,7 +116,7 @@ function select(node) {  // a node's index, undefined for a box that stands for 
 function show(next, message) {
   k = Math.max(0, Math.min(LAST, next));
   const step = DATA.steps[k];
-  $("gv-graph").innerHTML = joined(step.svg, DATA.pieces);
+  $("gv-graph").innerHTML = drawing(step.svg);
   $("gv-status").innerHTML = step.status;
   $("gv-inspector").innerHTML = inspectorHtml(step);
   markSelected();
