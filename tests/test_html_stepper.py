@@ -541,3 +541,18 @@ def test_stepping_in_a_narrow_window_scrolls_the_panes_not_the_page(browser, lec
         assert abs(at - min(reading, end)) <= 20, (k, at, reading, end)
     assert page.evaluate("document.body.dataset.step") == "11" and errors == []
     context.close()
+
+
+@needs_chromium
+def test_space_plays_the_steps_and_space_again_pauses(browser, lecture_page):
+    context, page, _, errors = open_offline(browser, lecture_page)
+    step = lambda: int(page.evaluate("document.body.dataset.step"))  # noqa: E731
+    page.keyboard.press(" ")
+    assert page.inner_text("#gv-play") == "pause"
+    page.wait_for_function("() => Number(document.body.dataset.step) >= 2", timeout=30_000)  # one step per 0.7 s
+    page.keyboard.press(" ")
+    assert page.inner_text("#gv-play") == "play"
+    paused = step()
+    page.wait_for_timeout(1_500)  # two steps' time: none is taken
+    assert step() == paused >= 2 and errors == []
+    context.close()
