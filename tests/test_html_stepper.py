@@ -317,6 +317,13 @@ def stored_drawing(runs: list[int], drawings: dict) -> str:
     return stored_text(runs, elements)
 
 
+def test_the_page_wraps_the_inspector_text_at_its_pane_not_rich_at_a_fixed_width(lecture_data):
+    """At a pane narrower than rich's width, rich's breaks wrapped again left lines of a word or two."""
+    intro = lecture_data["steps"][0]["inspector"]
+    assert ("then one tangent pass per input (forward mode), then one adjoint pass per output (reverse mode). "
+            "Hover a node for its full numbers; click a node (or a tape row) to inspect it") in intro
+
+
 def test_pieces_give_each_text_back_and_store_a_line_once():
     pieces = Pieces()
     a = pieces.add('<svg>\n<g id="n0">\n</g>\n</svg>\n')

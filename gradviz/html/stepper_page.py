@@ -39,12 +39,14 @@ from gradviz.tui.scene import Scene
 from gradviz.tui.status_line import status_text
 from gradviz.tui.timeline import Timeline
 
-TEXT_WIDTH = 100  # columns the inspector's text is laid out in (a heatmap's width); the page wraps longer lines
 # steps × nodes: above it, clicking a node does not open its inspector; each report is drawn
 # once per step (a teaching graph: 248 for the lecture, 0.2 s; the transformer block sample's
 # 4,928, with heatmaps, took 30 s and 0.5 MB more)
 SELECT_LIMIT = 2_000
-STATUS_WIDTH = 400  # the status line is one line in the terminal: never cut it here, the page wraps it
+# columns the status line and the inspector are laid out in: wider than any line they write (a
+# heatmap stops at 24 cells), so that the page, not rich, wraps them at its pane's width
+# (rich's breaks at 100 columns, wrapped again by a narrower pane, left lines of a few words)
+TEXT_WIDTH = 400
 _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
 
 
@@ -130,7 +132,7 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
             selection.add_step(scene, picture.look)
         shown.append({
             "svg": drawings.add(render(picture, "svg", sizes).decode("utf-8")),
-            "status": rich_html(status_text(scene), STATUS_WIDTH),
+            "status": rich_html(status_text(scene), TEXT_WIDTH),
             "inspector": rich_html(report, TEXT_WIDTH),
             "phase": scene.phase,
             "node": None if current is None else trace.graph.nodes[current].label,
