@@ -108,7 +108,7 @@ def rich_html(renderable: RenderableType, width: int) -> str:
     return console.export_html(inline_styles=True, code_format="{code}").rstrip("\n")
 
 
-def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "full",
+def page_data(trace: Trace, wrt: str | None = None, detail: str = "full",
               node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> dict:
     """Everything the page shows, step by step, as plain JSON-able data."""
     steps = stepper_steps(trace, wrt)
@@ -138,7 +138,6 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
             "node": None if current is None else trace.graph.nodes[current].label,
         })
     return {
-        "source": source,
         "steps": shown,
         "drawings": drawings.data(),
         "tape": tape_data(timeline),
@@ -228,7 +227,7 @@ def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = 
                        node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> Path:
     """Write the stepper page for `trace` to `path` (one file: no network, nothing beside it)."""
     check_page_path(path)
-    data = page_data(trace, source, wrt, detail, node_limit, fold)
+    data = page_data(trace, wrt, detail, node_limit, fold)
     write_file(path, page_html(html.escape(f"gradviz step {source}"), data_json(data)).encode("utf-8"))
     return path
 
