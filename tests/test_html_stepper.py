@@ -377,6 +377,18 @@ def test_html_errors_are_one_line_and_exit_2_before_any_tracing(args, message, c
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_graph_with_too_many_steps_is_refused_in_one_line_that_gives_no_false_advice(capsys, monkeypatch, tmp_path):
+    """A 2,100-node sum: the steps are one per node and pass, so folding (--depth) would not
+    bring them under the limit, and the message must not send a person there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big.expr").write_text("# at: x=0.5\n" + " + ".join(f"sin(x*{i})" for i in range(1, 701)) + "\n")
+    assert main(["export", "@big.expr", "--html", "big.html", "--depth", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "steps, too many for one page (at most 999)" in err and "trace a smaller graph" in err
+    assert "--depth" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "big.html").exists()
+
+
 def test_a_folded_model_exports_as_a_page(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     path = tmp_path / "mlp.html"

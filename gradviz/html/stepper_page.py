@@ -113,8 +113,8 @@ def page_data(trace: Trace, wrt: str | None = None, detail: str = "full",
     """Everything the page shows, step by step, as plain JSON-able data."""
     steps = stepper_steps(trace, wrt)
     if len(steps) + 1 > FRAME_LIMIT:
-        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}); "
-                          "fold the model (--depth N) or trace a smaller graph")
+        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}): "
+                          "one per node and pass, folded or not; trace a smaller graph")
     timeline = Timeline(trace, steps)
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
