@@ -7,6 +7,7 @@ every number is read off the page and compared with `trace --json`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gradviz.cli import main
 from gradviz.core.steps import state_at, stepper_steps
@@ -179,8 +181,21 @@ def test_step_28_shows_the_three_contributions_into_v1_bar(browser, lecture_page
     page.evaluate("() => { const s = document.getElementById('gv-scrub'); s.value = '28';"
                   " s.dispatchEvent(new Event('input')); }")
     assert page.evaluate("document.body.dataset.node") == "v1"
-    page.screenshot(path=str(tmp_path / "step28.png"))
-    assert (tmp_path / "step28.png").stat().st_size > 20_000
+    # the screenshot: v1's box is seen filled with the current node's yellow, and each of its
+    # three contribution edges is seen drawn in the active orange, inside the graph's pane
+    shot = Image.open(io.BytesIO(page.screenshot(path=str(tmp_path / "step28.png")))).convert("RGB")
+    pane = page.locator("#gv-graph").bounding_box()
+    boxes = page.evaluate("""() => [document.querySelector('#gv-graph g.node.current'),
+        ...document.querySelectorAll('#gv-graph g.edge.active')].map((g) => {
+            const r = g.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    assert len(boxes) == 4
+    for i, (left, top, right, bottom) in enumerate(boxes):
+        assert pane["x"] <= left and right <= pane["x"] + pane["width"], (i, boxes, pane)
+        assert pane["y"] <= top and bottom <= pane["y"] + pane["height"], (i, boxes, pane)
+        colours = shot.crop((int(left), int(top), int(right) + 1, int(bottom) + 1)).getcolors(1 << 20)
+        wanted = (255, 224, 102) if i == 0 else (224, 138, 0)  # CURRENT_FILL; edge.active's colour
+        seen = sum(count for count, rgb in colours if max(abs(a - b) for a, b in zip(rgb, wanted)) <= 12)
+        assert seen > 30, (i, wanted, sorted(colours, reverse=True)[:5])
     # the graph: v1's three out-edges are the active ones, each labelled with its term
     active = page.evaluate("""() => Array.from(document.querySelectorAll('#gv-graph g.edge.active')).map(
         (g) => [g.querySelector('title').textContent, g.textContent])""")
