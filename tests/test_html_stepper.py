@@ -590,3 +590,47 @@ def test_space_plays_the_steps_and_space_again_pauses(browser, lecture_page):
     page.wait_for_timeout(1_500)  # two steps' time: none is taken
     assert step() == paused >= 2 and errors == []
     context.close()
+
+
+@pytest.fixture(scope="module")
+def jacobian_page(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("html") / "jacobian.html"
+    assert main(["export", f"@{ROOT / 'samples' / 'jacobian.expr'}", "--html", str(path)]) == 0
+    return path
+
+
+@needs_chromium
+def test_two_outputs_each_adjoint_pass_shows_its_own_outputs_adjoints_and_o_switches(browser, jacobian_page, capsys):
+    """f and g over x and y: in g's pass every adjoint the graph shows is ∂g/∂·, equal to
+    --json's; `o` goes to the same point of the other output's pass, as the terminal's o."""
+    from gradviz.tui import actions
+
+    assert main(["trace", f"@{ROOT / 'samples' / 'jacobian.expr'}", "--json"]) == 0
+    nodes = {n["label"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    trace = trace_expression("f = x * y + sin(x)\ng = exp(x) / y", {"x": 0.5, "y": 2.0})
+    timeline = Timeline(trace, stepper_steps(trace))
+    context, page, _, errors = open_offline(browser, jacobian_page)
+    checked = {"f": 0, "g": 0}
+    for k in range(timeline.last + 1):
+        page.evaluate(f"() => {{ const s = document.getElementById('gv-scrub'); s.value = '{k}';"
+                      " s.dispatchEvent(new Event('input')); }")
+        status = page.inner_text("#gv-status")
+        output = re.search(r"∂(\w+)/∂·  pass (\d) of 2", status)
+        assert (output is not None) == (Scene(timeline, k).phase == "reverse"), (k, status)
+        for _, _, tip in page.evaluate(NODE_TIPS):
+            label = tip.split(" ", 1)[0]
+            adjoint = r"^(?!" + re.escape(label) + r"')\S+ = ∂(\w+)/∂" + re.escape(label) + r" = (\S+)$"  # not x' = ∂x/∂x
+            for key, shown in re.findall(adjoint, tip, re.M):
+                assert output and key == output.group(1), (k, tip)
+                assert close(shown, nodes[label]["adjoints"][key]), (k, key, label, shown)
+                checked[key] += 1
+    assert checked["f"] > 5 and checked["g"] > 5
+    k = next(k for k in range(timeline.last + 1) if Scene(timeline, k).phase == "reverse") + 2  # f's pass
+    page.evaluate(f"() => {{ const s = document.getElementById('gv-scrub'); s.value = '{k}';"
+                  " s.dispatchEvent(new Event('input')); }")
+    target, message = actions.switch_pass(timeline, k, "reverse")
+    page.keyboard.press("o")
+    assert int(page.evaluate("document.body.dataset.step")) == target != k
+    assert page.inner_text("#gv-message") == message and "∂g/∂·" in message
+    assert "∂g/∂·  pass 2 of 2" in page.inner_text("#gv-status") and errors == []
+    context.close()
