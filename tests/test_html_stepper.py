@@ -282,7 +282,7 @@ def test_the_page_builder_imports_neither_textual_nor_torch():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("source", ["lecture", "jacobian", "nan_hunt"])
+@pytest.mark.parametrize("source", ["lecture", "jacobian", "nan_hunt", "two_layer_network"])
 def test_the_tape_shows_at_each_step_what_the_terminal_tape_shows(source):
     from gradviz.cli import build_parser
     from gradviz.commands.common import load_trace
