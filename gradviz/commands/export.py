@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         return export_layers(args)
     if args.file is None and args.frames is None and args.html is None:
         raise ExportError("say where to write: -o FILE (.svg, .png, .pdf, .dot), --frames DIR or --html FILE")
-    if args.html is not None and not args.html.lower().endswith((".html", ".htm")):
-        raise ExportError(f"--html {args.html}: the file name must end in .html")
+    if args.html is not None:
+        from gradviz.html.stepper_page import check_page_path
+
+        check_page_path(Path(args.html))  # before tracing, which a big model takes minutes over
     if args.file is not None:
         export_format(Path(args.file))  # an unknown extension fails before any tracing
     if args.gif is not None and args.frames is None:

@@ -27,8 +27,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--serve", action="store_true",
                         help="serve the stepper to web browsers (textual-serve) instead of this terminal: "
                              "each browser gets its own stepper; nothing is fetched from the internet")
-    parser.add_argument("--port", type=int, default=8000, metavar="N", help="with --serve: the port (default 8000)")
-    parser.add_argument("--host", default="localhost", metavar="ADDRESS",
+    parser.add_argument("--port", type=int, metavar="N", help="with --serve: the port (default 8000)")
+    parser.add_argument("--host", metavar="ADDRESS",
                         help="with --serve: the address to listen on (default localhost; this machine's "
                              "address on the network for a lecture hall)")
     parser.set_defaults(func=run, parser=parser)
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     """Trace SOURCE, then run the app until the user quits."""
     from pathlib import Path
 
+    if not args.serve and (args.port is not None or args.host is not None):  # else silently ignored
+        raise GradvizError(f"{'--port' if args.port is not None else '--host'} is for --serve: add --serve")
     if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
         return run_nan_step(args)
     if not args.serve:
@@ -62,7 +64,8 @@ def serve(args: argparse.Namespace) -> int:
     """`--serve`: this same command, run by textual-serve for each browser that connects."""
     from gradviz.html.serve import served_command, serve_stepper
 
-    return serve_stepper(served_command(args.parser, args), args.host, args.port, f"gradviz step {args.source}")
+    host, port = args.host or "localhost", 8000 if args.port is None else args.port
+    return serve_stepper(served_command(args.parser, args), host, port, f"gradviz step {args.source}")
 
 
 def refuse_without_terminal(instead: str) -> None:

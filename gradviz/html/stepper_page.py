@@ -4,17 +4,19 @@ Nothing here computes math. Every step's picture is the exporter's SVG of that s
 (gradviz.draw.export, one layout for all steps), its status line and inspector text
 are the terminal stepper's own (tui.status_line, tui.inspector_text), and the keys that
 jump between modes and passes land where the terminal's do (tui.actions). The page only
-shows step k's stored parts. Consecutive SVGs differ in a few lines (one layout, a few
-nodes change), so each is cut into lines and every distinct line is stored once: the
-lecture's 31 steps take 55 kB of lines instead of 461 kB of whole SVGs. A clicked node's
-inspector text is stored the same way.
+shows step k's stored parts. Consecutive SVGs differ in a few elements (one layout, a few
+nodes change), so every distinct element and line is stored once (Drawings): the
+lecture's 31 SVGs take 70 kB instead of 461 kB whole. A clicked node's inspector text is
+stored as lines the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,36 +34,70 @@ from gradviz.draw.look import Numbers
 from gradviz.errors import ExportError
 from gradviz.html.template import KEYS, page_html
 from gradviz.tui import actions
-from gradviz.tui.inspector_text import inspector_report
+from gradviz.tui.inspector_text import INTRO, inspector_report
 from gradviz.tui.scene import Scene
 from gradviz.tui.status_line import status_text
 from gradviz.tui.timeline import Timeline
 
-TEXT_WIDTH = 100  # columns the inspector's text is laid out in (a heatmap's width); the page wraps longer lines
 # steps × nodes: above it, clicking a node does not open its inspector; each report is drawn
 # once per step (a teaching graph: 248 for the lecture, 0.2 s; the transformer block sample's
 # 4,928, with heatmaps, took 30 s and 0.5 MB more)
 SELECT_LIMIT = 2_000
-STATUS_WIDTH = 400  # the status line is one line in the terminal: never cut it here, the page wraps it
+# columns the status line and the inspector are laid out in: wider than any line they write (a
+# heatmap stops at 24 cells), so that the page, not rich, wraps them at its pane's width
+# (rich's breaks at 100 columns, wrapped again by a narrower pane, left lines of a few words)
+TEXT_WIDTH = 400
 _PROLOG = re.compile(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*)*", re.S)
 
 
 @dataclass
 class Pieces:
-    """Distinct lines (of SVGs, of inspector text), each stored once; a text is a list of their indices."""
+    """Distinct pieces of texts (lines, by default), each stored once. A text is a list of
+    runs, [start, count, start, count, …]: pieces start … start+count−1 in order."""
 
     texts: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
+    cut: re.Pattern = re.compile(r"(?<=\n)")  # where a text is cut into pieces: after each line
 
-    def add(self, svg: str) -> list[int]:
-        """Cut `svg` (less its XML prolog) into lines and return their indices: joined in order, they give it back."""
-        ids = []
-        for piece in _PROLOG.sub("", svg, count=1).splitlines(keepends=True):
+    def add(self, text: str) -> list[int]:
+        """Cut `text` into pieces and return their runs: joined in order, they give it back."""
+        runs: list[int] = []
+        for piece in self.cut.split(text):
+            if not piece:
+                continue
             if piece not in self.index:
                 self.index[piece] = len(self.texts)
                 self.texts.append(piece)
-            ids.append(self.index[piece])
-        return ids
+            i = self.index[piece]
+            if runs and runs[-2] + runs[-1] == i:
+                runs[-1] += 1
+            else:
+                runs += [i, 1]
+        return runs
+
+    def text(self, runs: list[int]) -> str:
+        """The text `runs` stand for (as the page's script joins it)."""
+        return "".join("".join(self.texts[start:start + count]) for start, count in zip(runs[::2], runs[1::2]))
+
+
+@dataclass
+class Drawings:
+    """Every step's SVG, stored in two levels. An SVG is cut into its elements (graphviz
+    writes a comment before each node and edge): a step changes a few of them, so a step is
+    a few runs of stored elements. Each distinct element is a few runs of stored lines,
+    since a node in its next state keeps most of its lines. (Runs of lines alone left the
+    270-step page of a 30-term sum at 3.5 MB, 3.2 MB of it references; this way, 1.5 MB.)"""
+
+    elements: Pieces = field(default_factory=lambda: Pieces(cut=re.compile(r"(?=^<!-- )", re.M)))
+    lines: Pieces = field(default_factory=Pieces)
+
+    def add(self, svg: str) -> list[int]:
+        """The SVG's (less its XML prolog) runs of stored elements."""
+        return self.elements.add(_PROLOG.sub("", svg, count=1))
+
+    def data(self) -> dict:
+        """As the page reads it: the lines, and each element as runs of them."""
+        return {"lines": self.lines.texts, "elements": [self.lines.add(text) for text in self.elements.texts]}
 
 
 def rich_html(renderable: RenderableType, width: int) -> str:
@@ -72,19 +108,19 @@ def rich_html(renderable: RenderableType, width: int) -> str:
     return console.export_html(inline_styles=True, code_format="{code}").rstrip("\n")
 
 
-def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "full",
+def page_data(trace: Trace, wrt: str | None = None, detail: str = "full",
               node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> dict:
     """Everything the page shows, step by step, as plain JSON-able data."""
     steps = stepper_steps(trace, wrt)
     if len(steps) + 1 > FRAME_LIMIT:
-        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}); "
-                          "fold the model (--depth N) or trace a smaller graph")
+        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}): "
+                          "one per node and pass, folded or not; trace a smaller graph")
     timeline = Timeline(trace, steps)
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
     widest = make_picture(trace, None, "reverse", wrt, None, detail, node_limit=node_limit, numbers=numbers, fold=fold)
     labels, sizes = frame_sizes(trace, widest, detail, numbers, fold)
-    pieces = Pieces()
+    drawings = Drawings()
     selection = Selection(trace, {}) if (len(steps) + 1) * len(trace.graph.nodes) <= SELECT_LIMIT else None
     shown = []
     for k in range(len(steps) + 1):
@@ -95,16 +131,15 @@ def page_data(trace: Trace, source: str, wrt: str | None = None, detail: str = "
         if selection is not None:
             selection.add_step(scene, picture.look)
         shown.append({
-            "svg": pieces.add(render(picture, "svg", sizes).decode("utf-8")),
-            "status": rich_html(status_text(scene), STATUS_WIDTH),
+            "svg": drawings.add(render(picture, "svg", sizes).decode("utf-8")),
+            "status": rich_html(status_text(scene), TEXT_WIDTH),
             "inspector": rich_html(report, TEXT_WIDTH),
             "phase": scene.phase,
             "node": None if current is None else trace.graph.nodes[current].label,
         })
     return {
-        "source": source,
         "steps": shown,
-        "pieces": pieces.texts,
+        "drawings": drawings.data(),
         "tape": tape_data(timeline),
         "select": None if selection is None else selection.data(),
         "select_limit": SELECT_LIMIT,
@@ -182,22 +217,31 @@ def _shown_from(timeline: Timeline, kind: str, node: Node, key: str | None, text
 
 
 def intro() -> str:
-    """What the inspector says at step 0, as the terminal's does, with the page's keys."""
+    """What the inspector says at step 0: the terminal's text with the page's keys."""
     keys = "\n".join(f"  {key:<12} {what}" for key, what in KEYS)
-    return ("Step 0: only the inputs are known.\n\nKeys\n" + keys + "\n\nThe steps follow the lecture: first every "
-            "value (forward), then one tangent pass per input (forward mode), then one adjoint pass per output "
-            "(reverse mode). Hover a node for its full numbers; click a node (or a tape row) to inspect it, "
-            "esc to follow the current node again.")
+    return INTRO.format(keys=keys) + (" Hover a node for its full numbers; click a node (or a tape row) to "
+                                      "inspect it, esc to follow the current node again.")
 
 
 def write_stepper_page(trace: Trace, path: Path, source: str, wrt: str | None = None, detail: str = "full",
                        node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> Path:
     """Write the stepper page for `trace` to `path` (one file: no network, nothing beside it)."""
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ExportError(f"--html {path}: the file name must end in .html")
-    data = page_data(trace, source, wrt, detail, node_limit, fold)
+    check_page_path(path)
+    data = page_data(trace, wrt, detail, node_limit, fold)
     write_file(path, page_html(html.escape(f"gradviz step {source}"), data_json(data)).encode("utf-8"))
     return path
+
+
+def check_page_path(path: Path) -> None:
+    """One line now, for a page that could not be written, rather than after every step is drawn
+    (minutes on a big model)."""
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ExportError(f"--html {path}: the file name must end in .html")
+    problem = errno.EISDIR if path.is_dir() else None if path.parent.is_dir() else errno.ENOENT
+    if problem is None and not os.access(path.parent, os.W_OK):
+        problem = errno.EACCES
+    if problem is not None:
+        raise ExportError(f"cannot write {path}: {os.strerror(problem)}")
 
 
 def data_json(data: dict) -> str:

@@ -72,10 +72,25 @@ let k = 0;
 let timer = null;
 let selected = null;  // a node clicked, whose inspector is shown; null: follow the current node
 
+function joined(runs, texts) {  // runs: [start, count, …] of stored texts (Pieces in stepper_page.py)
+  let out = "";
+  for (let i = 0; i < runs.length; i += 2) out += texts.slice(runs[i], runs[i + 1] + runs[i]).join("");
+  return out;
+}
+
+function drawing(runs) {  // a step's SVG: runs of stored elements, each runs of stored lines (Drawings)
+  const stored = DATA.drawings;
+  const elements = [];
+  for (let i = 0; i < runs.length; i += 2) {
+    for (let e = runs[i]; e < runs[i] + runs[i + 1]; e++) elements.push(joined(stored.elements[e], stored.lines));
+  }
+  return elements.join("");
+}
+
 function inspectorHtml(step) {
   if (selected === null) return step.inspector;
   const select = DATA.select;
-  return select.reports[select.at[k][selected]].map((i) => select.lines[i]).join("");
+  return joined(select.reports[select.at[k][selected]], select.lines);
 }
 
 function markSelected() {
@@ -101,7 +116,7 @@ function select(node) {  // a node's index, undefined for a box that stands for 
 function show(next, message) {
   k = Math.max(0, Math.min(LAST, next));
   const step = DATA.steps[k];
-  $("gv-graph").innerHTML = step.svg.map((i) => DATA.pieces[i]).join("");
+  $("gv-graph").innerHTML = drawing(step.svg);
   $("gv-status").innerHTML = step.status;
   $("gv-inspector").innerHTML = inspectorHtml(step);
   markSelected();
@@ -113,9 +128,18 @@ function show(next, message) {
   root.dataset.step = String(k);
   root.dataset.phase = step.phase;
   root.dataset.node = step.node === null ? "" : step.node;
-  const current = document.querySelector("#gv-graph g.node.current");
-  if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
+  centre($("gv-graph"), document.querySelector("#gv-graph g.node.current"));
   if (k === LAST) stop();
+}
+
+// scroll `pane` alone (not the page, as scrollIntoView would on a narrow window) so that
+// `element` sits in its middle, with the edges around it in view; across too unless it is
+// a tape row, whose first column (the node's name) must stay in view
+function centre(pane, element, across = true) {
+  if (!element) return;
+  const outer = pane.getBoundingClientRect(), inner = element.getBoundingClientRect();
+  if (across) pane.scrollLeft += inner.left + inner.width / 2 - (outer.left + outer.width / 2);
+  pane.scrollTop += inner.top + inner.height / 2 - (outer.top + outer.height / 2);
 }
 
 const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -136,8 +160,7 @@ function showTape(current) {
   });
   $("gv-tape").innerHTML = '<table><caption>tape: the trace table (· = not computed yet)</caption>'
     + head + rows.join("") + "</table>";
-  const row = document.querySelector("#gv-tape tr.current");
-  if (row) row.scrollIntoView({block: "nearest"});
+  centre($("gv-tape"), document.querySelector("#gv-tape tr.current"), false);
 }
 
 function stop() {
@@ -167,8 +190,7 @@ const ACTIONS = {
 
 function fit() {
   $("gv-graph").classList.toggle("fit");
-  const current = document.querySelector("#gv-graph g.node.current");
-  if (current) current.scrollIntoView({block: "nearest", inline: "nearest"});
+  centre($("gv-graph"), document.querySelector("#gv-graph g.node.current"));
 }
 
 document.addEventListener("keydown", (event) => {

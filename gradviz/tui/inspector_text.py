@@ -30,6 +30,14 @@ MAX_TANGENT_INPUTS = 4
 DATA_NOTE = "{} is data (the loss's target): nothing is differentiated with respect to it, so no pass runs for it"
 HEADING = "bold underline"
 
+INTRO = """Step 0: only the inputs are known.
+
+Keys
+{keys}
+
+The steps follow the lecture: first every value (forward), then one tangent pass per \
+input (forward mode), then one adjoint pass per output (reverse mode)."""  # the terminal's and the page's
+
 
 def _num(value, trace) -> str:
     """A number as the inspector's equations write it: with their minus sign (−); a

@@ -7,16 +7,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from gradviz.tui.inspector_text import inspector_report
+from gradviz.tui.inspector_text import INTRO, inspector_report
 from gradviz.tui.scene import Scene
-
-INTRO = """Step 0: only the inputs are known.
-
-Keys
-{keys}
-
-The steps follow the lecture: first every value (forward), then one tangent pass per \
-input (forward mode), then one adjoint pass per output (reverse mode)."""
 
 
 class Inspector(VerticalScroll, can_focus=True):
