@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from gradviz.files.read import FileLoadError, check_regular, read_json_object
+
 ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
@@ -193,11 +195,16 @@ class JsonlTailer:
     def read_new(self) -> list[dict[str, Any]]:
         """The records completed since the last call (at most about max_bytes of them)."""
         try:
+            check_regular(self.path, "run log")  # a FIFO here would block the reader forever
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
                 chunk = handle.read(-1 if self.max_bytes is None else self.max_bytes)
         except FileNotFoundError:
             return []
+        except FileLoadError:
+            if not self.path.exists():
+                return []
+            raise
         self.offset += len(chunk)
         if self._discarding:
             end = chunk.find(b"\n")
@@ -256,10 +263,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from a file, or None when it is missing or unreadable."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        return read_json_object(path, "run file")
+    except FileLoadError:  # missing, not a regular file, larger than any run file, not an object
         return None
-    return data if isinstance(data, dict) else None
 
 
 def write_status(paths: RunPaths, state: str, **fields: Any) -> None:

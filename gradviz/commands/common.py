@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,31 +135,11 @@ def read_source(source: str) -> Source:
 
 
 def read_expression_file(path: Path) -> str:
-    """An @FILE's text: a regular file of at most MAX_FILE_BYTES, UTF-8. A FIFO, a device
-    or a directory is refused before it is opened (reading one could block or never end)."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
-                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
-        raise GradvizError(f"cannot read expression file {path}: it is {kind}; give a regular text file")
-    try:
-        # O_NONBLOCK: should the file have been swapped for a FIFO since stat, open returns at once
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise GradvizError(f"expression file {path} is larger than {MAX_FILE_BYTES // 1024} kB; "
-                           "is it really an expression?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GradvizError(f"expression file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                           f"at offset {exc.start})") from None
+    """An @FILE's text: a regular UTF-8 file of at most MAX_FILE_BYTES (a FIFO, a device or
+    a directory is refused before it is opened: reading one could block or never end)."""
+    from gradviz.files.read import read_text
+
+    return read_text(path, "expression file", MAX_FILE_BYTES)
 
 
 def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:

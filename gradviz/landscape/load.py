@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gradviz.errors import GradvizError
+from gradviz.files.read import load_tensors
 
 
 class LandscapeError(GradvizError):
@@ -47,11 +48,11 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
         spec = load_spec(config.spec)
         seed = config.seed if seed is None else seed
         model = build_model(spec)
+        state = load_tensors(paths.final_checkpoint, "checkpoint")
         try:
-            state = torch.load(paths.final_checkpoint, map_location="cpu", weights_only=True)
             model.load_state_dict(state["model"])
-        except Exception as exc:  # a torn or foreign checkpoint: one line, not a traceback
-            raise LandscapeError(f"{paths.final_checkpoint}: cannot load the checkpoint ({exc})") from None
+        except Exception as exc:  # a foreign checkpoint: one line, not a traceback
+            raise LandscapeError(f"{paths.final_checkpoint}: its parameters do not fit the model ({_first_line(exc)})") from None
         trajectory = _snapshots(path / "snapshots")
         x, y = make_data(spec, seed or 0)
         val_fraction = config.val_fraction if config.val_fraction is not None else 0.2
@@ -77,12 +78,20 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
 def _snapshots(folder: Path) -> list[tuple[int, dict[str, torch.Tensor]]]:
     out = []
     for file in sorted(folder.glob("step_*.pt")) if folder.is_dir() else []:
+        data = load_tensors(file, "snapshot")
         try:
-            data = torch.load(file, map_location="cpu", weights_only=True)
-            out.append((int(data["step"]), dict(data["params"])))
+            params = dict(data["params"])
+            if not all(isinstance(t, torch.Tensor) for t in params.values()):
+                raise TypeError("its parameters are not all tensors")
+            out.append((int(data["step"]), params))
         except Exception as exc:
-            raise LandscapeError(f"{file}: cannot load the snapshot ({exc})") from None
+            raise LandscapeError(f"{file}: not a snapshot gradviz train wrote ({_first_line(exc)})") from None
     return sorted(out, key=lambda item: item[0])
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _training_split(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
