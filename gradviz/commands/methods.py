@@ -61,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
         forward, central = comparison.sweeps[comparison.wrt]
         title = f"∂{comparison.output}/∂{comparison.wrt} by finite differences at " + \
             ", ".join(f"{k} = {v:g}" for k, v in comparison.point.items())
-        try:
-            Path(args.svg).write_text(error_curve_svg(forward, central, title))
-        except OSError as exc:
-            raise ExportError(f"cannot write {args.svg}: {exc.strerror}") from None
+        from gradviz.files.write import write_atomic
+
+        write_atomic(args.svg, error_curve_svg(forward, central, title), shown=args.svg)
         console.print(f"wrote {args.svg}")
     return 0

@@ -72,6 +72,11 @@ def parse_window(text: str, names: tuple[str, str]) -> Window:
             a = b = float("nan")
         if not sep or not colon or name.strip() not in names or not (math.isfinite(a) and math.isfinite(b) and a < b):
             raise DescentError(f"--window {text}: expected {names[0]}=LO:HI,{names[1]}=LO:HI with LO < HI")
+        width = b - a
+        if not math.isfinite(width) or width < 1e-12 * max(abs(a), abs(b)) or width < 1e-150:
+            # a width that overflows, or one too narrow for float64 to place a point in, maps to NaN/Inf
+            raise DescentError(f"--window {text}: {name.strip()}={lo}:{hi} is too {'wide' if width > 1 else 'narrow'} "
+                               "to draw (its width must be finite, above 1e-150 and above 1e-12 of its ends)")
         spans[name.strip()] = (a, b)
     if set(spans) != set(names):
         raise DescentError(f"--window {text}: give both {names[0]} and {names[1]}")

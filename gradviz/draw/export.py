@@ -35,6 +35,7 @@ from gradviz.draw.look import (
     trace_look,
 )
 from gradviz.errors import ExportError
+from gradviz.files.write import output_path, write_atomic
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
@@ -337,11 +338,8 @@ def measure(picture: Picture) -> Sizes:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write bytes, turning an unwritable path into a one-line ExportError."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write bytes whole or not at all (files.write); an unwritable path is a one-line ExportError."""
+    write_atomic(path, data, shown=path)
 
 
 def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
@@ -366,7 +364,7 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         except ImportError:
             raise ExportError("--gif needs Pillow: pip install Pillow==13.0.0") from None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        output_path(directory, "--frames").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     ks = frame_steps(trace, mode, wrt, output)

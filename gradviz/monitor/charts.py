@@ -34,10 +34,9 @@ def export_charts(run_dirs: list[Path], out: Path) -> Path:
             raise ExportError(f"{path}: the run has no logged steps to chart")
         views.append(view)
     svg = render_svg(views)
-    try:
-        out.write_text(svg)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror}") from None
+    from gradviz.files.write import write_atomic
+
+    write_atomic(out, svg, shown=out)
     return out
 
 
