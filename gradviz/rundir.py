@@ -243,6 +243,8 @@ class JsonlTailer:
                 continue
             if isinstance(record, dict):
                 records.append(record)
+            else:  # valid JSON but not a record: counted like a torn line, never dropped silently
+                self.skipped += 1
         return records
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gradviz.commands.common import print_map
+from gradviz.commands.common import print_map, seed_value
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="passes over the data (default 3)")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate η (default 0.05)")
     parser.add_argument("--from", dest="start", default="w=-2,b=2.5", metavar="w=…,b=…", help="start (default w=-2,b=2.5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the points and the shuffles (default 0)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the points and the shuffles (default 0)")
     parser.add_argument("--cells", choices=("half", "shade"), default="half", help="half-blocks in colour, or shade characters")
     parser.add_argument("-o", "--output", metavar="FILE.svg", help="also write the map as SVG")
     parser.set_defaults(func=run)

@@ -153,6 +153,15 @@ def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
     return {**default_at, **at}, {**default_shapes, **shapes}
 
 
+def bound_user_code(args: argparse.Namespace) -> None:
+    """Every command that runs a spec's or script's code: --spec-timeout (default 60 s) bounds
+    each phase, and C code that ignores the alarm is ended with one line."""
+    from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
+
+    timeout = getattr(args, "spec_timeout", None)
+    set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
+
+
 def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse"),
                summaries: str | None = NEEDS_FULL) -> Trace:
     """The Trace of args.source, whichever kind of source it is.
@@ -169,10 +178,7 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
         if summaries is not None:
             raise GradvizError(f"--keep summaries: {summaries}; run it without --keep summaries")
     if source.kind == "spec":
-        from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
-
-        timeout = getattr(args, "spec_timeout", None)
-        set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
+        bound_user_code(args)
         try:
             from gradviz.sources.model import trace_spec
         except ModuleNotFoundError as exc:
@@ -185,9 +191,12 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
         import sys
 
         from gradviz.sources.script import trace_script
+        from gradviz.sources.spec_run import running_spec
 
-        return trace_script(source.text, args.backward, args.merge_repeats,
-                            stdout=sys.stderr if getattr(args, "json", False) else None)
+        bound_user_code(args)
+        with running_spec(source.text, "the script"):  # time-bounded; exits, forks, streams, cwd kept
+            return trace_script(source.text, args.backward, args.merge_repeats,
+                                stdout=sys.stderr if getattr(args, "json", False) else None)
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)

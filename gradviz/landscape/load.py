@@ -68,11 +68,35 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
         raise LandscapeError(f"{source}: give a run directory (gradviz train --run-dir) or a spec .py file")
     model = model.to(device).eval()  # eval: dropout off, so every grid point is deterministic
     centre = {n: p.detach().clone() for n, p in model.named_parameters()}
+    if not centre:
+        raise LandscapeError(f"{spec.path}: build_model() has no parameters, so there is no parameter space to slice")
     trajectory = [(step, {n: t.to(device) for n, t in params.items()}) for step, params in trajectory]
     for step, params in trajectory:
         if set(params) != set(centre) or any(params[n].shape != centre[n].shape for n in centre):
             raise LandscapeError(f"{source}: snapshot of step {step} does not match the model's parameters")
-    return Subject(spec.name, model, spec.loss, x[:max_points].to(device), y[:max_points].to(device), centre, trajectory)
+    subject = Subject(spec.name, model, spec.loss, x[:max_points].to(device), y[:max_points].to(device), centre, trajectory)
+    check_loss(subject, spec.path)
+    return subject
+
+
+def check_loss(subject: Subject, path: Path) -> None:
+    """The spec's loss at θ*, once, before any grid: it must be one number, as a tensor
+    (a grid of vectors or of Python floats cannot be drawn, and vmap cannot batch a float)."""
+    from gradviz.sources.spec_run import running_spec
+
+    try:
+        with torch.no_grad(), running_spec(path, "loss() at θ*"):
+            value = subject.loss(subject.model(subject.x), subject.y)
+    except GradvizError:
+        raise
+    except Exception as exc:
+        raise LandscapeError(f"{path}: the model's forward or loss() raised {type(exc).__name__}: {_first_line(exc)}") from None
+    if not isinstance(value, torch.Tensor):
+        raise LandscapeError(f"{path}: loss() returned a {type(value).__name__}, not a tensor; "
+                             "return the loss as a one-element tensor")
+    if value.numel() != 1:
+        raise LandscapeError(f"{path}: loss() returned a tensor of shape {tuple(value.shape)}, not one number; "
+                             "reduce it (e.g. .mean()) for a landscape")
 
 
 def _snapshots(folder: Path) -> list[tuple[int, dict[str, torch.Tensor]]]:
