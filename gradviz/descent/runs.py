@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradviz.budgets import Factor, check_work
 from gradviz.descent.objective import DescentError, Objective
 from gradviz.descent.optimizers import OPTIMIZERS
 from gradviz.descent.paths import Path, run_path
@@ -14,6 +15,9 @@ from gradviz.descent.surface import Window, fit_window
 
 MAX_PATHS = 12
 MAX_STEPS = 100_000
+# One step of one path evaluates f and its gradient: about 30 µs per node on the 2-core test
+# machine under load (a 240-node f, 200 steps: 1.5 s), so 2e6 node-steps is about a minute.
+MAX_NODE_STEPS = 2_000_000
 
 
 def parse_rates(text: str) -> tuple[float, ...]:
@@ -101,6 +105,10 @@ def run_descent(objective: Objective, starts: list[np.ndarray], optimizers: tupl
     count = len(starts) * len(optimizers) * len(rates)
     if count > MAX_PATHS:
         raise DescentError(f"{count} paths asked for (starts × optimizers × rates); at most {MAX_PATHS} fit on one map")
+    check_work("descent", [Factor("steps", steps, "--steps"),
+                           Factor("paths", count, "the number of --from, --lr and --optimizer values"),
+                           Factor("nodes of f", len(objective.graph.nodes), "the size of EXPR (a smaller f)")],
+               MAX_NODE_STEPS, "node evaluations")
     paths = tuple(run_path(objective.value_and_grad, start, opt, lr, steps, momentum)
                   for start in starts for opt in optimizers for lr in rates)
     if window is None:

@@ -384,13 +384,34 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers, fold)
         path = directory / f"step_{k:03d}.svg"
-        write_file(path, render(picture, "svg", sizes))
+        svg = render(picture, "svg", sizes)
+        if gif is not None and not written:  # the first frame's size, before any PNG is made
+            check_gif_pixels(svg, len(ks), scale)
+        write_file(path, svg)
         written.append(path)
         if gif is not None:
             pngs.append(render(picture, "png", sizes, scale))
     if gif is not None:
         write_file(gif, animate(pngs, frame_ms))
     return written
+
+
+GIF_PIXELS = 100_000_000  # frames × pixels: every frame is held decoded (RGB) while the GIF is made
+_SVG_SIZE = re.compile(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"')
+
+
+def check_gif_pixels(svg: bytes, frames: int, scale: float) -> None:
+    """frames × pixels of the GIF, from the first frame's size in points, within GIF_PIXELS
+    (the lecture's 15 frames at --scale 10 took 46 s and 3.8 GB)."""
+    from gradviz.budgets import Factor, check_work
+
+    found = _SVG_SIZE.search(svg)
+    if found is None:
+        return
+    width, height = (float(v) / 72 * 96 * scale for v in found.groups())
+    check_work("the GIF", [Factor("frames", frames, "--mode or a smaller graph"),
+                           Factor(f"pixels a frame ({width:.0f}×{height:.0f} at --scale {scale:g})", width * height, "--scale")],
+               GIF_PIXELS, "pixels")
 
 
 def animate(pngs: list[bytes], frame_ms: int = 800) -> bytes:
