@@ -34,6 +34,7 @@ DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
 PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
 MAX_LINE_BYTES = 4 * 2**20  # a metrics or mask record is a few kB; longer lines are garbage
+MAX_NAMED = 10  # skipped lines named by number in the note
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,9 @@ class JsonlTailer:
         self.max_bytes = max_bytes
         self.offset = 0
         self.skipped = 0
+        self.skipped_lines: list[int] = []  # the first MAX_NAMED skipped lines, 1-based
+        self.lines = 0  # complete lines read so far
+        self.record_lines: list[int] = []  # the line of each record the last read_new returned
         self._partial = b""
         self._discarding = False  # inside a line longer than MAX_LINE_BYTES, skipping to its end
 
@@ -206,11 +210,13 @@ class JsonlTailer:
                 return []
             raise
         self.offset += len(chunk)
+        self.record_lines = []
         if self._discarding:
             end = chunk.find(b"\n")
             if end < 0:
                 return []
             chunk, self._discarding = chunk[end + 1:], False
+            self.lines += 1
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # empty when data ended with a newline
@@ -218,8 +224,26 @@ class JsonlTailer:
             # No record is this long: skip the rest of the line instead of holding (and
             # re-copying) megabytes of it, so a garbage log cannot stall a reader.
             self._partial, self._discarding = b"", True
-            self.skipped += 1
+            records = self._parse(lines)
+            self.skip(self.lines + 1)
+            return records
         return self._parse(lines)
+
+    def skip(self, line: int) -> None:
+        """Count line (1-based) as skipped: torn, not JSON, not an object, too long, or (said
+        by the reader) of the wrong types."""
+        self.skipped += 1
+        if len(self.skipped_lines) < MAX_NAMED:
+            self.skipped_lines.append(line)
+
+    def skipped_note(self) -> str | None:
+        """'metrics.jsonl: skipped 2 lines (9, 12) …', or None when every line was read."""
+        if not self.skipped:
+            return None
+        named = ", ".join(map(str, sorted(self.skipped_lines))) + (", …" if self.skipped > len(self.skipped_lines) else "")
+        return (f"{self.path.name}: skipped {self.skipped} line{'s' * (self.skipped != 1)} ({'line' if self.skipped == 1 else 'lines'} "
+                f"{named}) that {'is' if self.skipped == 1 else 'are'} not a record gradviz can read (not a JSON object, "
+                f"over {MAX_LINE_BYTES // 2**20} MB, or fields of the wrong types)")
 
     def at_end(self) -> bool:
         """Whether everything in the file so far has been read."""
@@ -231,20 +255,22 @@ class JsonlTailer:
     def _parse(self, lines: list[bytes]) -> list[dict[str, Any]]:
         records = []
         for line in lines:
+            self.lines += 1
             if not line.strip():
                 continue
             if len(line) > MAX_LINE_BYTES:
-                self.skipped += 1
+                self.skip(self.lines)
                 continue
             try:
                 record = json.loads(line)
             except ValueError:
-                self.skipped += 1
+                self.skip(self.lines)
                 continue
             if isinstance(record, dict):
                 records.append(record)
+                self.record_lines.append(self.lines)
             else:  # valid JSON but not a record: counted like a torn line, never dropped silently
-                self.skipped += 1
+                self.skip(self.lines)
         return records
 
 

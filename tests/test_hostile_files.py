@@ -127,3 +127,30 @@ def test_the_replayed_step_of_a_good_file_still_loads(good_run):
 
     trace = trace_saved(good_run)
     assert trace.graph.nodes and trace.adjoints
+
+
+# -- records skipped are counted and named ------------------------------------------------
+BAD_LINES = {
+    "a 5 MB line": "x" * (5 * 2**20),
+    "not JSON": "{torn",
+    "a list": "[1, 2]",
+    "wrong types": '{"step": "abc", "loss": [1], "grad_norm": {}}',
+}
+
+
+@pytest.mark.parametrize("log", ["metrics.jsonl", "histograms.jsonl"])
+def test_monitor_names_every_line_it_skipped(good_run, tmp_path, log):
+    run = tmp_path / "run"
+    shutil.copytree(good_run, run)
+    path = run / log
+    before = len(path.read_text().splitlines()) if path.exists() else 0
+    with open(path, "a") as handle:
+        for line in BAD_LINES.values():
+            handle.write(line + "\n")
+    result = run_gradviz(["monitor", str(run), "--no-tui"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("gradviz: note:")]
+    named = ", ".join(str(before + i) for i in range(1, len(BAD_LINES) + 1))
+    assert notes == [f"gradviz: note: {log}: skipped {len(BAD_LINES)} lines (lines {named}) that are not a record "
+                     "gradviz can read (not a JSON object, over 4 MB, or fields of the wrong types)"], result.stderr
+    assert "steps" in result.stdout  # the good records are still shown
