@@ -136,3 +136,13 @@ def test_an_svg_with_a_coordinate_not_finite_is_never_written(tmp_path):
         with pytest.raises(GradvizError, match="not finite"):
             write_svg(f"<svg>{bad}</svg>", tmp_path / "bad.svg")
         assert not (tmp_path / "bad.svg").exists()
+
+
+def test_a_link_is_written_through_and_a_fifo_without_reader_is_an_error(tmp_path):
+    (tmp_path / "link.svg").symlink_to("real.svg")
+    result = gradviz(["descent", "x**2 + y**2", "--steps", "3", "-o", "link.svg"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "link.svg").is_symlink() and (tmp_path / "real.svg").read_text().startswith("<svg")
+    os.mkfifo(tmp_path / "pipe.svg")  # nothing reads it: opening it to write would block forever
+    result = gradviz(["descent", "x**2 + y**2", "--steps", "3", "-o", "pipe.svg"], tmp_path)
+    assert result.returncode == 2 and "nothing reads from it" in one_error_line(result)

@@ -10,8 +10,10 @@ a file. A relative path is resolved against the directory gradviz started in, wh
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import signal
 import tempfile
 import threading
@@ -65,8 +67,13 @@ def write_atomic(path: str | Path, data: bytes | str, shown: str | Path | None =
     target = output_path(path)
     shown = target if shown is None else shown
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if target.is_symlink():  # write what the link points to; never replace the link itself
+        target = Path(os.path.realpath(target))
     if target.is_dir():
         raise ExportError(f"cannot write {shown}: it is a directory")
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        _write_stream(target, payload, shown)  # -o /dev/stdout, a FIFO: nothing to replace
+        return target
     folder = target.parent
     tmp = None
     try:
@@ -91,6 +98,21 @@ def write_atomic(path: str | Path, data: bytes | str, shown: str | Path | None =
             except OSError:
                 pass
     return target
+
+
+def _write_stream(target: Path, payload: bytes, shown: str | Path) -> None:
+    """Write into a device or FIFO as it is (a FIFO without a reader is an error, not a hang)."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        reason = "nothing reads from it" if exc.errno == errno.ENXIO else exc.strerror or str(exc)
+        raise ExportError(f"cannot write {shown}: {reason}") from None
+    try:
+        os.set_blocking(fd, True)
+        with _file_size_errors(), os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+    except OSError as exc:
+        raise ExportError(f"cannot write {shown}: {exc.strerror or exc}") from None
 
 
 def _umask() -> int:
