@@ -409,9 +409,11 @@ def _check_function(fn: Callable[..., Any], traced: Trace, args: tuple, names: l
 def _trace_file(path: str, level: str, train: bool, check: bool, seed: int, dtype: str | None,
                 merge_repeats: bool, backward: int) -> Traced:
     from gradviz.sources.script import is_spec_file, trace_script
+    from gradviz.sources.spec_run import running_spec
 
     if not is_spec_file(path):
-        return Traced(trace_script(path, backward, merge_repeats), path)
+        with running_spec(path, "the script"):  # bounded in time; exits, forks and streams kept
+            return Traced(trace_script(path, backward, merge_repeats), path)
     from gradviz.sources.model import trace_spec
 
     traced = trace_spec(path, seed=seed, level=level, dtype=dtype, training=train)
