@@ -24,13 +24,14 @@ MB = 2**20
 
 
 def refused(argv: list[str]) -> tuple[int, str, float, int]:
-    """main(argv) in-process: exit code, stderr, seconds and peak traced memory (bytes)."""
+    """main(argv) in-process: exit code, stderr, CPU seconds (the machine is shared: wall
+    time measures the neighbours) and peak traced memory (bytes)."""
     err = io.StringIO()
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.process_time()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         code = main(argv)
-    seconds = time.monotonic() - started
+    seconds = time.process_time() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return code, err.getvalue(), seconds, peak
@@ -48,7 +49,7 @@ BOMBS = {  # argv, the factor the line must name, the option it must name
     "descent: 100k steps × 9 paths × a big f": (
         ["descent", big_sum(60), "--steps", "100000", "--lr", "0.1,0.01,0.001",
          "--from", "x=1,y=1", "--from", "x=2,y=2", "--from", "x=0,y=1"], "100,000 steps", "--steps"),
-    "descent: a big f for many steps": (["descent", big_sum(400), "--steps", "2000"], "nodes of f", "EXPR"),
+    "descent: a big f for many steps": (["descent", big_sum(250), "--steps", "1500"], "nodes of f", "EXPR"),
     "batches: 6e8 updates": (["batches", "--n", "100000", "--batch-sizes", "1,1,1,1,1,1", "--epochs", "1000"],
                              "updates per epoch", "--n"),
     "batches: many epochs of single points": (["batches", "--n", "100000", "--batch-sizes", "1", "--epochs", "30"],
