@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from gradviz.errors import GradvizError
+from gradviz.errors import GradvizError, UsageError
 
 if TYPE_CHECKING:
     from gradviz.core.findings import Finding
@@ -134,8 +134,12 @@ class Traced:
         """Open the stepper on this trace (blocks until you quit it with q)."""
         # The API is a front end, as the command line is: it opens the stepper as `gradviz
         # step` does, importing textual only here (tests/test_import_graph.py holds the layers).
+        from gradviz.streams import terminal_problem
         from gradviz.tui.app import StepperApp
 
+        problem = terminal_problem()
+        if problem:  # the app would wait for keys that never come
+            raise GradvizError(f"the stepper is an interactive app and {problem}; print the trace instead (print(traced))")
         spec = self.source if self.trace.info.get("spec") == self.source else None
         StepperApp(self.trace, source=self.source or "python", spec_path=spec, wrt=None, start=start,
                    detail=detail).run()
@@ -233,11 +237,31 @@ def trace(source: Any, *args: Any, target: Any = None, loss: Callable[[Any, Any]
     - ``trace("file.py")``: a spec file, or a plain script (its ``backward``-th
       backward() call, ``merge_repeats`` as the command line's ``--merge-repeats``).
     ``check=True`` compares the derivatives with independent oracles (``.check``).
+
+    Every failure is a :class:`GradvizError` (a subclass) with the one line the command line
+    prints; an error raised by your own model, loss or function is chained as its cause.
     """
+    try:
+        return _trace(source, args, target, loss, level, train, check, seed, dtype, shapes, merge_repeats,
+                      backward, values)
+    except GradvizError:
+        raise
+    except (Exception, SystemExit) as exc:  # the API's boundary: the same one line as the CLI's
+        text = " ".join(str(exc).split())[:300] or "no message"
+        raise GradvizError(f"{type(exc).__name__}: {text}") from exc
+
+
+def _trace(source: Any, args: tuple, target: Any, loss: Any, level: str, train: bool, check: bool, seed: int,
+           dtype: str | None, shapes: Any, merge_repeats: bool, backward: int, values: dict[str, Any]) -> Traced:
+    if dtype is not None and dtype not in ("float32", "float64"):
+        raise UsageError(f"dtype {dtype!r}: gradviz traces in 'float32' or 'float64'")
     if isinstance(source, str):
-        if source.endswith(".py") and Path(source).is_file() and not values:
+        if source.endswith(".py") and not values:
+            from gradviz.files.read import check_regular
+
+            check_regular(source, "spec or script")  # a missing file is named, not parsed as an expression
             return _trace_file(source, level, train, check, seed, dtype, merge_repeats, backward)
-        return _trace_expression(source, values, shapes, seed, dtype or "float64", check)
+        return _trace_expression(source, values, _shapes(shapes), seed, dtype or "float64", check)
     if values:
         raise GradvizError(f"named values ({', '.join(values)}) are for expressions; pass tensors positionally")
     import torch
@@ -256,13 +280,34 @@ def _trace_expression(text: str, values: Mapping[str, Any], shapes: Any, seed: i
     from gradviz.sources.expr import trace_expression
 
     at = {name: _array(name, value) for name, value in values.items()}
-    traced = trace_expression(text, at, {k: tuple(v) for k, v in (shapes or {}).items()}, seed, dtype)
+    traced = trace_expression(text, at, shapes, seed, dtype)
     result = None
     if check:
         from gradviz.check import check_trace
 
         result = check_trace(traced, text)
     return Traced(traced, text, result)
+
+
+def _shapes(shapes: Any) -> dict[str, tuple[int, ...]]:
+    """shapes={'W': (2, 3)} (or '2x3', as --shape takes it) as tuples of positive whole numbers."""
+    from gradviz.sources.bindings import parse_shapes
+
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, Mapping):
+        raise UsageError(f"shapes must be a dict like {{'W': (2, 3)}}, not a {type(shapes).__name__}")
+    out = {}
+    for name, shape in shapes.items():
+        if isinstance(shape, str):
+            out.update(parse_shapes([f"{name}={shape}"]))
+            continue
+        dims = (shape,) if isinstance(shape, int) else shape
+        if not isinstance(dims, (tuple, list)) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                          for d in dims):
+            raise UsageError(f"shapes[{name!r}]: {shape!r} is not a shape like (2, 3) or '2x3'")
+        out[name] = tuple(dims)
+    return out
 
 
 def _array(name: str, value: Any) -> np.ndarray:
@@ -296,6 +341,7 @@ def _trace_module(model: Any, inputs: Any, target: Any, loss: Any, level: str, t
     info = {"name": type(model).__name__, "batch_size": inputs.shape[0] if inputs.dim() else 1, "seed": seed,
             "training": train}
     try:
+        _check_loss(model, loss, inputs, target)
         traced = trace_model(model, loss, inputs, target, level=level, seed=seed, info=info)
         result = None
         if check:
@@ -312,6 +358,28 @@ def _trace_module(model: Any, inputs: Any, target: Any, loss: Any, level: str, t
 def _output_itself(output: Any, _target: Any) -> Any:
     """The loss when none is given: the model's output must be a scalar already."""
     return output
+
+
+def _check_loss(model: Any, loss: Callable[[Any, Any], Any], inputs: Any, target: Any) -> None:
+    """loss(model(inputs), target) once, without gradients, on a forked RNG and with the
+    buffers put back (the trace's dropout masks and BatchNorm statistics stay the same): it
+    must be one number as a tensor, what backward() needs."""
+    import torch
+
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}  # BatchNorm's running stats
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            value = loss(model(inputs), target)
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+    given = "the model's output" if loss is _output_itself else "loss(output, target)"
+    if not isinstance(value, torch.Tensor):
+        raise UsageError(f"{given} is a {type(value).__name__}, not a tensor; return the loss as a one-element tensor")
+    if value.numel() != 1:
+        hint = "; give target=... and loss=..." if loss is _output_itself else "; reduce it, e.g. .mean()"
+        raise UsageError(f"{given} has shape {tuple(value.shape)}, not one number{hint}")
 
 
 def _trace_callable(fn: Callable[..., Any], args: tuple, check: bool, merge_repeats: bool) -> Traced:
@@ -355,9 +423,11 @@ def _check_function(fn: Callable[..., Any], traced: Trace, args: tuple, names: l
 def _trace_file(path: str, level: str, train: bool, check: bool, seed: int, dtype: str | None,
                 merge_repeats: bool, backward: int) -> Traced:
     from gradviz.sources.script import is_spec_file, trace_script
+    from gradviz.sources.spec_run import running_spec
 
     if not is_spec_file(path):
-        return Traced(trace_script(path, backward, merge_repeats), path)
+        with running_spec(path, "the script"):  # bounded in time; exits, forks and streams kept
+            return Traced(trace_script(path, backward, merge_repeats), path)
     from gradviz.sources.model import trace_spec
 
     traced = trace_spec(path, seed=seed, level=level, dtype=dtype, training=train)

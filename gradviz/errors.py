@@ -63,6 +63,11 @@ class OutputError(GradvizError):
     """The output cannot be written: standard output closed, the disk full, a pipe gone."""
 
 
+class UsageError(GradvizError, ValueError):
+    """A Python API call with an argument of the wrong kind (a ValueError too, for callers
+    that catch those)."""
+
+
 class NonFiniteError(TrainingError):
     """A training run's loss or gradient went NaN/Inf: exit status 1, a real finding."""
 

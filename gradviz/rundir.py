@@ -31,11 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from gradviz.files.read import FileLoadError, check_regular, read_json_object
+
 ACTIVE_STATES = ("starting", "running", "paused")
 DONE_STATES = ("finished", "stopped", "failed")
 COMMANDS = ("pause", "resume", "stop")
 PID_FIELDS = ("pid", "launcher_pid")  # status.json: the trainer's process and the launcher's
 MAX_LINE_BYTES = 4 * 2**20  # a metrics or mask record is a few kB; longer lines are garbage
+MAX_NAMED = 10  # skipped lines named by number in the note
 
 
 @dataclass(frozen=True)
@@ -198,23 +201,33 @@ class JsonlTailer:
         self.max_bytes = max_bytes
         self.offset = 0
         self.skipped = 0
+        self.skipped_lines: list[int] = []  # the first MAX_NAMED skipped lines, 1-based
+        self.lines = 0  # complete lines read so far
+        self.record_lines: list[int] = []  # the line of each record the last read_new returned
         self._partial = b""
         self._discarding = False  # inside a line longer than MAX_LINE_BYTES, skipping to its end
 
     def read_new(self) -> list[dict[str, Any]]:
         """The records completed since the last call (at most about max_bytes of them)."""
         try:
+            check_regular(self.path, "run log")  # a FIFO here would block the reader forever
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
                 chunk = handle.read(-1 if self.max_bytes is None else self.max_bytes)
         except FileNotFoundError:
             return []
+        except FileLoadError:
+            if not self.path.exists():
+                return []
+            raise
         self.offset += len(chunk)
+        self.record_lines = []
         if self._discarding:
             end = chunk.find(b"\n")
             if end < 0:
                 return []
             chunk, self._discarding = chunk[end + 1:], False
+            self.lines += 1
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # empty when data ended with a newline
@@ -222,8 +235,26 @@ class JsonlTailer:
             # No record is this long: skip the rest of the line instead of holding (and
             # re-copying) megabytes of it, so a garbage log cannot stall a reader.
             self._partial, self._discarding = b"", True
-            self.skipped += 1
+            records = self._parse(lines)
+            self.skip(self.lines + 1)
+            return records
         return self._parse(lines)
+
+    def skip(self, line: int) -> None:
+        """Count line (1-based) as skipped: torn, not JSON, not an object, too long, or (said
+        by the reader) of the wrong types."""
+        self.skipped += 1
+        if len(self.skipped_lines) < MAX_NAMED:
+            self.skipped_lines.append(line)
+
+    def skipped_note(self) -> str | None:
+        """'metrics.jsonl: skipped 2 lines (9, 12) …', or None when every line was read."""
+        if not self.skipped:
+            return None
+        named = ", ".join(map(str, sorted(self.skipped_lines))) + (", …" if self.skipped > len(self.skipped_lines) else "")
+        return (f"{self.path.name}: skipped {self.skipped} line{'s' * (self.skipped != 1)} ({'line' if self.skipped == 1 else 'lines'} "
+                f"{named}) that {'is' if self.skipped == 1 else 'are'} not a record gradviz can read (not a JSON object, "
+                f"over {MAX_LINE_BYTES // 2**20} MB, or fields of the wrong types)")
 
     def at_end(self) -> bool:
         """Whether everything in the file so far has been read."""
@@ -235,18 +266,22 @@ class JsonlTailer:
     def _parse(self, lines: list[bytes]) -> list[dict[str, Any]]:
         records = []
         for line in lines:
+            self.lines += 1
             if not line.strip():
                 continue
             if len(line) > MAX_LINE_BYTES:
-                self.skipped += 1
+                self.skip(self.lines)
                 continue
             try:
                 record = json.loads(line)
             except ValueError:
-                self.skipped += 1
+                self.skip(self.lines)
                 continue
             if isinstance(record, dict):
                 records.append(record)
+                self.record_lines.append(self.lines)
+            else:  # valid JSON but not a record: counted like a torn line, never dropped silently
+                self.skip(self.lines)
         return records
 
 
@@ -357,10 +392,9 @@ def _overwrite_in_place(path: Path, text: str) -> None:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from a file, or None when it is missing or unreadable."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        return read_json_object(path, "run file")
+    except FileLoadError:  # missing, not a regular file, larger than any run file, not an object
         return None
-    return data if isinstance(data, dict) else None
 
 
 def write_status(paths: RunPaths, state: str, **fields: Any) -> None:

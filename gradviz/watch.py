@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gradviz.errors import UsageError
 from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.dropout_probe import DROPOUT_TYPES, MaskLog, install_probes
@@ -101,7 +102,7 @@ class Run:
         self._trainable = self._requires_grad()
         self.groups = group_parameters(self.model)
         if not self.groups.params:
-            raise ValueError("gradviz.watch: the model has no parameters that require grad")
+            raise UsageError("gradviz.watch: the model has no parameters that require grad")
         self.device = self.groups.params[0].device
         self.stats = StatsCollector(self.groups, self.probed, self.mask_log, self.device)
         self.copier = HostCopier(self.device)
@@ -424,6 +425,9 @@ def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, run_
     ``log()`` counts as a step and reads the gradients then (call it before zero_grad).
     Plain ``nn.Dropout`` layers are swapped for recording ones until ``close()``.
     """
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise UsageError(f"gradviz.watch: optimizer must be a torch.optim.Optimizer, not {type(optimizer).__name__} "
+                         f"{optimizer!r}; create it first, e.g. torch.optim.Adam(model.parameters())")
     return Run(model, optimizer, run_dir, log_every, name, log_seconds)
 
 
@@ -474,7 +478,11 @@ def _clear_previous_run(paths: RunPaths) -> None:
     """A run_dir reused by a rerun of the same script starts afresh; a live run's is refused."""
     status = read_json(paths.status) or {}
     if status.get("state") in ACTIVE_STATES and status.get("pid") != os.getpid() and process_alive(status.get("pid")):
-        raise ValueError(f"gradviz.watch: {paths.root} belongs to a run that is still going (pid {status['pid']})")
+        raise UsageError(f"gradviz.watch: {paths.root} belongs to a run that is still going (pid {status['pid']})")
+    root = paths.root.resolve()
+    if any(not run.closed and run.paths.root.resolve() == root for run in list(_OPEN_RUNS)):
+        raise UsageError(f"gradviz.watch: {paths.root} belongs to a run that is still going in this process; "
+                         "close() it first or give another run_dir")
     for path in (paths.metrics, paths.masks, paths.histograms, paths.status, paths.error, paths.meta, paths.control):
         path.unlink(missing_ok=True)
 

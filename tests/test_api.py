@@ -132,6 +132,7 @@ def test_export_and_step(tmp_path, monkeypatch):
 
     opened = []
     monkeypatch.setattr(app.StepperApp, "run", lambda self: opened.append(self))
+    monkeypatch.setattr("gradviz.streams.terminal_problem", lambda: None)  # as on a terminal
     t.step(start=5)
     assert opened and opened[0].trace is t.trace
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,31 +138,11 @@ def read_source(source: str) -> Source:
 
 
 def read_expression_file(path: Path) -> str:
-    """An @FILE's text: a regular file of at most MAX_FILE_BYTES, UTF-8. A FIFO, a device
-    or a directory is refused before it is opened (reading one could block or never end)."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
-                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
-        raise GradvizError(f"cannot read expression file {path}: it is {kind}; give a regular text file")
-    try:
-        # O_NONBLOCK: should the file have been swapped for a FIFO since stat, open returns at once
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise GradvizError(f"cannot read expression file {path}: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise GradvizError(f"expression file {path} is larger than {MAX_FILE_BYTES // 1024} kB; "
-                           "is it really an expression?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GradvizError(f"expression file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                           f"at offset {exc.start})") from None
+    """An @FILE's text: a regular UTF-8 file of at most MAX_FILE_BYTES (a FIFO, a device or
+    a directory is refused before it is opened: reading one could block or never end)."""
+    from gradviz.files.read import read_text
+
+    return read_text(path, "expression file", MAX_FILE_BYTES)
 
 
 def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
@@ -176,6 +154,15 @@ def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
     default_at = {k: v for k, v in parse_at(source.at).items() if k not in given}
     default_shapes = {k: v for k, v in parse_shapes(source.shape).items() if k not in given}
     return {**default_at, **at}, {**default_shapes, **shapes}
+
+
+def bound_user_code(args: argparse.Namespace) -> None:
+    """Every command that runs a spec's or script's code: --spec-timeout (default 60 s) bounds
+    each phase, and C code that ignores the alarm is ended with one line."""
+    from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
+
+    timeout = getattr(args, "spec_timeout", None)
+    set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
 
 
 def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "reverse"),
@@ -197,10 +184,7 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
         if summaries is not None:
             raise GradvizError(f"--keep summaries: {summaries}; run it without --keep summaries")
     if source.kind == "spec":
-        from gradviz.sources.spec_run import DEFAULT_TIMEOUT, set_spec_timeout
-
-        timeout = getattr(args, "spec_timeout", None)
-        set_spec_timeout(DEFAULT_TIMEOUT if timeout is None else timeout, hard=True)
+        bound_user_code(args)
         from gradviz.sources.model import trace_spec
 
         return trace_spec(source.text, batch_size=args.batch_size, seed=args.seed, level=args.level,
@@ -209,10 +193,13 @@ def load_trace(args: argparse.Namespace, modes: tuple[str, ...] = ("tangent", "r
         import sys
 
         from gradviz.sources.script import trace_script
+        from gradviz.sources.spec_run import running_spec
 
-        return trace_script(source.text, args.backward, args.merge_repeats, getattr(args, "script_args", None),
-                            stdout=sys.stderr if getattr(args, "json", False) else None,
-                            run_to_end=getattr(args, "run_to_end", False))
+        bound_user_code(args)
+        with running_spec(source.text, "the script"):  # time-bounded; exits, forks, streams, cwd kept
+            return trace_script(source.text, args.backward, args.merge_repeats, getattr(args, "script_args", None),
+                                stdout=sys.stderr if getattr(args, "json", False) else None,
+                                run_to_end=getattr(args, "run_to_end", False))
     from gradviz.sources.expr import trace_expression
 
     at, shapes = _bindings(source, args)

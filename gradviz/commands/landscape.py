@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gradviz.commands.common import print_map
+from gradviz.commands.common import bound_user_code, print_map, seed_value, timeout_seconds
 
 
 def add_parser(subparsers) -> None:
@@ -23,12 +23,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--grid", type=int, default=25, metavar="N", help="N×N grid points (default 25)")
     parser.add_argument("--span", type=float, metavar="S",
                         help="the slice covers [−S, S]² (default 1 for random, the trajectory's extent for pca)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random directions (default 0)")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the random directions (default 0)")
     parser.add_argument("--max-points", type=int, default=1024, metavar="N", help="examples the loss averages over (default 1024)")
     parser.add_argument("--memory-mb", type=int, default=256, metavar="MB", help="memory budget of one vmapped chunk (default 256)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--cells", choices=("half", "shade"), default="half", help="half-blocks in colour, or shade characters")
     parser.add_argument("-o", "--output", metavar="FILE", help="also write the map: .svg or .png")
+    parser.add_argument("--spec-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                        help="stop the spec's import, build_model, make_data, or the grid's evaluation of its "
+                             "loss when one runs longer than this (default 60)")
     from gradviz.commands.chart_options import add_chart_options
 
     add_chart_options(parser, animated=False)
@@ -55,9 +58,13 @@ def compute(args: argparse.Namespace):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LandscapeError(f"--device {device}: no CUDA GPU is available here")
+    from gradviz.sources.spec_run import running_spec
+
+    bound_user_code(args)
     subject = load_subject(args.source, None, args.max_points, device)
     method = args.directions or ("pca" if len(subject.trajectory) >= 3 else "random")
-    return compute_landscape(subject, method, args.grid, args.span, args.seed, args.memory_mb << 20)
+    with running_spec(args.source, "the grid's evaluation of the loss"):
+        return compute_landscape(subject, method, args.grid, args.span, args.seed, args.memory_mb << 20)
 
 
 def run(args: argparse.Namespace) -> int:

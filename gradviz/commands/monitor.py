@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from gradviz.errors import TrainingError
+from gradviz.files.read import check_regular
 from gradviz.rundir import ACTIVE_STATES, DONE_STATES, RunPaths, read_json
 from gradviz.streams import terminal_problem
 
@@ -101,6 +102,9 @@ def check_status(paths: RunPaths) -> None:
         raise TrainingError(f"{paths.root}: not a run directory (no status.json)") from None
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_STATUS_BYTES:
         raise TrainingError(f"{paths.status}: not a run status (not a small regular file)")
+    for name in ("config", "meta", "metrics", "masks", "histograms"):  # a FIFO among them would block the reader
+        if getattr(paths, name).exists():
+            check_regular(getattr(paths, name), "run file")
     status = read_json(paths.status)
     if status is None:
         raise TrainingError(f"{paths.status}: not a run status (not a JSON object)")

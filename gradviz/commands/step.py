@@ -79,9 +79,11 @@ def refuse_without_terminal(instead: str) -> None:
 
 def run_nan_step(args: argparse.Namespace) -> int:
     """`gradviz step RUN_DIR`: trace the saved bad step and open the stepper at its first NaN."""
+    from gradviz.commands.common import bound_user_code
     from gradviz.train.nan_origin import trace_saved
     from gradviz.tui.app import StepperApp
 
+    bound_user_code(args)  # the saved step names a spec: its code runs for the replay
     trace = trace_saved(args.source)  # a run that never went NaN says so first
     if args.serve:
         return serve(args)

@@ -33,11 +33,23 @@ def make_points(n: int = 64, seed: int = 0) -> Points:
     return Points(x, TRUE_W * x + TRUE_B + NOISE * rng.standard_normal(n))
 
 
+LOSS_CHUNK_FLOATS = 4_000_000  # 32 MB of residuals at a time for a grid of losses
+
+
 def loss(points: Points, w: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     """L(w, b) = mean((w·x + b − y)²) over all points; w and b may be grids of the same shape."""
-    w, b = np.asarray(w, dtype=float), np.asarray(b, dtype=float)
-    r = w[..., None] * points.x + b[..., None] - points.y
-    return np.mean(r * r, axis=-1)
+    w, b = np.broadcast_arrays(np.asarray(w, dtype=float), np.asarray(b, dtype=float))
+    if w.ndim == 0:
+        r = w * points.x + b - points.y
+        return np.mean(r * r)
+    # Grid points in chunks: all at once held grid × points floats (90×90 × 50,000 points: 3.2 GB each).
+    flat_w, flat_b = w.reshape(-1), b.reshape(-1)
+    out = np.empty(flat_w.shape)
+    chunk = max(1, LOSS_CHUNK_FLOATS // max(1, len(points.x)))
+    for start in range(0, len(flat_w), chunk):
+        r = flat_w[start:start + chunk, None] * points.x + flat_b[start:start + chunk, None] - points.y
+        out[start:start + chunk] = np.mean(r * r, axis=-1)
+    return out.reshape(w.shape)
 
 
 def gradient(x: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:

@@ -12,6 +12,10 @@ from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 
 
+GRID_BYTES = 64 * 2**20  # the vectorised map pass holds at most this much at once
+GRID_NODE_POINTS = 4_000_000  # a map of f one grid point at a time: ~5 µs per node-point, ~20 s
+
+
 class DescentError(GradvizError):
     """A descent or landscape request that cannot work: wrong inputs, bad rates, bad windows."""
 
@@ -47,15 +51,28 @@ class Objective:
     def grid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """f over the grid ys × xs (rows are y): one vectorised forward pass when f is
         elementwise, else one pass per point."""
+        from gradviz.budgets import Factor, check_work
+
         gx, gy = np.meshgrid(xs, ys)
+        # The pass keeps every node's value over the rows it is given: rows in chunks keep
+        # that within GRID_BYTES however big f is (a 30,000-node f over 90×90 was 3.75 GB).
+        per_row = max(1, len(self.graph.nodes) * gx.shape[1] * 8)
+        rows = max(1, GRID_BYTES // per_row)
         try:
-            values = forward_values(self.graph, {self.names[0]: gx, self.names[1]: gy})
-            out = np.asarray(values[self.output], dtype=float)
-            if out.shape == gx.shape:
-                return out
+            parts = []
+            for top in range(0, gx.shape[0], rows):
+                values = forward_values(self.graph, {self.names[0]: gx[top:top + rows], self.names[1]: gy[top:top + rows]})
+                part = np.asarray(values[self.output], dtype=float)
+                if part.shape != gx[top:top + rows].shape:
+                    raise GradvizError("not elementwise")
+                parts.append(part)
+            return np.concatenate(parts, axis=0)
         except GradvizError:
             pass
         # A reduction (sum, mean, norm) mixes grid points: evaluate them one by one.
+        check_work("the map of f", [Factor("grid points", gx.size, "the map's size (a smaller terminal or window)"),
+                                    Factor("nodes of f", len(self.graph.nodes), "the size of EXPR")],
+                   GRID_NODE_POINTS, "node evaluations, one grid point at a time")
         return np.array([[self.value(np.array([x, y])) for x in xs] for y in ys])
 
     def _leaves(self, theta: np.ndarray) -> dict[str, np.ndarray]:

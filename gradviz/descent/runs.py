@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradviz.budgets import Factor, check_work
 from gradviz.descent.objective import DescentError, Objective
 from gradviz.optimizers import find_optimizer, optimizer_names, unknown_optimizer_message
 from gradviz.descent.paths import Path, run_path
@@ -14,6 +15,9 @@ from gradviz.descent.surface import Window, fit_window
 
 MAX_PATHS = 12
 MAX_STEPS = 100_000
+# One step of one path evaluates f and its gradient: about 30 µs per node on the 2-core test
+# machine under load (a 240-node f, 200 steps: 1.5 s), so 2e6 node-steps is about a minute.
+MAX_NODE_STEPS = 2_000_000
 
 
 def parse_rates(text: str) -> tuple[float, ...]:
@@ -72,6 +76,11 @@ def parse_window(text: str, names: tuple[str, str]) -> Window:
             a = b = float("nan")
         if not sep or not colon or name.strip() not in names or not (math.isfinite(a) and math.isfinite(b) and a < b):
             raise DescentError(f"--window {text}: expected {names[0]}=LO:HI,{names[1]}=LO:HI with LO < HI")
+        width = b - a
+        if not math.isfinite(width) or width < 1e-12 * max(abs(a), abs(b)) or width < 1e-150:
+            # a width that overflows, or one too narrow for float64 to place a point in, maps to NaN/Inf
+            raise DescentError(f"--window {text}: {name.strip()}={lo}:{hi} is too {'wide' if width > 1 else 'narrow'} "
+                               "to draw (its width must be finite, above 1e-150 and above 1e-12 of its ends)")
         spans[name.strip()] = (a, b)
     if set(spans) != set(names):
         raise DescentError(f"--window {text}: give both {names[0]} and {names[1]}")
@@ -96,6 +105,10 @@ def run_descent(objective: Objective, starts: list[np.ndarray], optimizers: tupl
     count = len(starts) * len(optimizers) * len(rates)
     if count > MAX_PATHS:
         raise DescentError(f"{count} paths asked for (starts × optimizers × rates); at most {MAX_PATHS} fit on one map")
+    check_work("descent", [Factor("steps", steps, "--steps"),
+                           Factor("paths", count, "the number of --from, --lr and --optimizer values"),
+                           Factor("nodes of f", len(objective.graph.nodes), "the size of EXPR (a smaller f)")],
+               MAX_NODE_STEPS, "node evaluations")
     paths = tuple(run_path(objective.value_and_grad, start, opt, lr, steps, momentum)
                   for start in starts for opt in optimizers for lr in rates)
     if window is None:

@@ -120,8 +120,8 @@ def write_svg(text: str, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".svg":
         raise ExportError(f"{path}: maps are written as SVG; give a file name ending in .svg")
-    try:
-        path.write_text(text)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from gradviz.files.write import check_svg_finite, write_atomic
+
+    check_svg_finite(text, path)
+    write_atomic(path, text, shown=path)
     return path

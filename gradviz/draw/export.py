@@ -35,6 +35,7 @@ from gradviz.draw.look import (
     trace_look,
 )
 from gradviz.errors import ExportError
+from gradviz.files.write import output_path, write_atomic
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 LABEL_LIMIT = 400  # edge labels are nodes to dot too: drop them on bigger graphs
@@ -341,11 +342,8 @@ def measure(picture: Picture) -> Sizes:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write bytes, turning an unwritable path into a one-line ExportError."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write bytes whole or not at all (files.write); an unwritable path is a one-line ExportError."""
+    write_atomic(path, data, shown=path)
 
 
 def export_trace(trace: Trace, path: Path, mode: str = "reverse", step: int | None = None,
@@ -370,7 +368,7 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         except ImportError:
             raise ExportError("--gif needs Pillow: pip install 'gradviz[images]' (or Pillow==13.0.0)") from None
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        output_path(directory, "--frames").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     ks = frame_steps(trace, mode, wrt, output)
@@ -387,7 +385,10 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
     for k in ks:  # named by the stepper's step numbers, so step_028.svg is the stepper's step 28
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers, fold)
         path = directory / f"step_{k:03d}.svg"
-        write_file(path, render(picture, "svg", sizes))
+        svg = render(picture, "svg", sizes)
+        if gif is not None and not written:  # the first frame's size, before any PNG is made
+            check_gif_pixels(svg, len(ks), scale)
+        write_file(path, svg)
         written.append(path)
         if gif is not None:
             pngs.append(render(picture, "png", sizes, scale))
@@ -405,6 +406,24 @@ def frame_sizes(trace: Trace, widest: Picture, detail: str, numbers: Numbers,
     sizing = fold_look(trace.graph, sizing_look(trace, detail, labels, long_labels=True, numbers=numbers), fold, detail)
     same = [box.key for box in widest.look.boxes] == [box.key for box in sizing.boxes]
     return labels, measure(replace(widest, look=sizing)) if same else None
+
+
+GIF_PIXELS = 100_000_000  # frames × pixels: every frame is held decoded (RGB) while the GIF is made
+_SVG_SIZE = re.compile(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"')
+
+
+def check_gif_pixels(svg: bytes, frames: int, scale: float) -> None:
+    """frames × pixels of the GIF, from the first frame's size in points, within GIF_PIXELS
+    (the lecture's 15 frames at --scale 10 took 46 s and 3.8 GB)."""
+    from gradviz.budgets import Factor, check_work
+
+    found = _SVG_SIZE.search(svg)
+    if found is None:
+        return
+    width, height = (float(v) / 72 * 96 * scale for v in found.groups())
+    check_work("the GIF", [Factor("frames", frames, "--mode or a smaller graph"),
+                           Factor(f"pixels a frame ({width:.0f}×{height:.0f} at --scale {scale:g})", width * height, "--scale")],
+               GIF_PIXELS, "pixels")
 
 
 def animate(pngs: list[bytes], frame_ms: int = 800) -> bytes:

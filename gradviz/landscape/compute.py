@@ -39,6 +39,15 @@ def axis(half: float, n: int) -> np.ndarray:
     return values
 
 
+def check_corners(subject: Subject, d1, d2, half: float) -> None:
+    """θ* ± half·d1 ± half·d2 must be finite numbers: a span past the float range gives a map of NaN."""
+    for n, centre in subject.centre.items():
+        reach = centre.abs() + half * (d1[n].abs() + d2[n].abs())
+        if not bool(torch.isfinite(reach).all()):
+            raise LandscapeError(f"--span {half:g} takes the parameter {n} past the range of "
+                                 f"{str(centre.dtype).removeprefix('torch.')}; give a smaller --span")
+
+
 def compute_landscape(subject: Subject, method: str = "random", n: int = 25, span: float | None = None,
                       seed: int = 0, budget_bytes: int = 256 << 20, batched: bool = True) -> Landscape:
     """Pick the directions, lay the grid, evaluate it (batched, or per point with batched=False)."""
@@ -68,6 +77,7 @@ def compute_landscape(subject: Subject, method: str = "random", n: int = 25, spa
         names = ("α (random dir 1)", "β (random dir 2)")
     else:
         raise LandscapeError(f"unknown directions {method!r}; use random or pca")
+    check_corners(subject, d1, d2, half)
     alphas, betas = axis(half, n), axis(half, n)
     note = ""
     if batched:
@@ -80,5 +90,8 @@ def compute_landscape(subject: Subject, method: str = "random", n: int = 25, spa
             values = pointwise_grid(subject, d1, d2, alphas, betas)
     else:
         values = pointwise_grid(subject, d1, d2, alphas, betas)
+    if not np.isfinite(values).any():
+        raise LandscapeError(f"{subject.name}: the loss is not finite anywhere on the slice (span {half:g}); "
+                             "give a smaller --span")
     return Landscape(subject.name, method, alphas, betas, values, centre_loss(subject), trajectory, steps,
                      explained, names, note)

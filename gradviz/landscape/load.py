@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gradviz.errors import GradvizError
+from gradviz.files.read import load_tensors
 
 
 class LandscapeError(GradvizError):
@@ -47,11 +48,11 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
         spec = load_spec(config.spec)
         seed = config.seed if seed is None else seed
         model = build_model(spec)
+        state = load_tensors(paths.final_checkpoint, "checkpoint")
         try:
-            state = torch.load(paths.final_checkpoint, map_location="cpu", weights_only=True)
             model.load_state_dict(state["model"])
-        except Exception as exc:  # a torn or foreign checkpoint: one line, not a traceback
-            raise LandscapeError(f"{paths.final_checkpoint}: cannot load the checkpoint ({exc})") from None
+        except Exception as exc:  # a foreign checkpoint: one line, not a traceback
+            raise LandscapeError(f"{paths.final_checkpoint}: its parameters do not fit the model ({_first_line(exc)})") from None
         trajectory = _snapshots(path / "snapshots")
         x, y = make_data(spec, seed or 0)
         val_fraction = config.val_fraction if config.val_fraction is not None else 0.2
@@ -67,22 +68,54 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
         raise LandscapeError(f"{source}: give a run directory (gradviz train --run-dir) or a spec .py file")
     model = model.to(device).eval()  # eval: dropout off, so every grid point is deterministic
     centre = {n: p.detach().clone() for n, p in model.named_parameters()}
+    if not centre:
+        raise LandscapeError(f"{spec.path}: build_model() has no parameters, so there is no parameter space to slice")
     trajectory = [(step, {n: t.to(device) for n, t in params.items()}) for step, params in trajectory]
     for step, params in trajectory:
         if set(params) != set(centre) or any(params[n].shape != centre[n].shape for n in centre):
             raise LandscapeError(f"{source}: snapshot of step {step} does not match the model's parameters")
-    return Subject(spec.name, model, spec.loss, x[:max_points].to(device), y[:max_points].to(device), centre, trajectory)
+    subject = Subject(spec.name, model, spec.loss, x[:max_points].to(device), y[:max_points].to(device), centre, trajectory)
+    check_loss(subject, spec.path)
+    return subject
+
+
+def check_loss(subject: Subject, path: Path) -> None:
+    """The spec's loss at θ*, once, before any grid: it must be one number, as a tensor
+    (a grid of vectors or of Python floats cannot be drawn, and vmap cannot batch a float)."""
+    from gradviz.sources.spec_run import running_spec
+
+    try:
+        with torch.no_grad(), running_spec(path, "loss() at θ*"):
+            value = subject.loss(subject.model(subject.x), subject.y)
+    except GradvizError:
+        raise
+    except Exception as exc:
+        raise LandscapeError(f"{path}: the model's forward or loss() raised {type(exc).__name__}: {_first_line(exc)}") from None
+    if not isinstance(value, torch.Tensor):
+        raise LandscapeError(f"{path}: loss() returned a {type(value).__name__}, not a tensor; "
+                             "return the loss as a one-element tensor")
+    if value.numel() != 1:
+        raise LandscapeError(f"{path}: loss() returned a tensor of shape {tuple(value.shape)}, not one number; "
+                             "reduce it (e.g. .mean()) for a landscape")
 
 
 def _snapshots(folder: Path) -> list[tuple[int, dict[str, torch.Tensor]]]:
     out = []
     for file in sorted(folder.glob("step_*.pt")) if folder.is_dir() else []:
+        data = load_tensors(file, "snapshot")
         try:
-            data = torch.load(file, map_location="cpu", weights_only=True)
-            out.append((int(data["step"]), dict(data["params"])))
+            params = dict(data["params"])
+            if not all(isinstance(t, torch.Tensor) for t in params.values()):
+                raise TypeError("its parameters are not all tensors")
+            out.append((int(data["step"]), params))
         except Exception as exc:
-            raise LandscapeError(f"{file}: cannot load the snapshot ({exc})") from None
+            raise LandscapeError(f"{file}: not a snapshot gradviz train wrote ({_first_line(exc)})") from None
     return sorted(out, key=lambda item: item[0])
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _training_split(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,10 +79,16 @@ def compare(trace: Trace, source: str, wrt: str | None = None, depth: int = 6, b
 
 
 def _symbolic(trace: Trace, output: str, point: dict[str, float], wrt: str, depth: int, budget: float):
+    from gradviz.budgets import time_bound
     from gradviz.methods.symbolic import SymbolicStop, differentiate, swell
 
+    def out_of_time() -> SymbolicStop:
+        return SymbolicStop(f"symbolic differentiation stopped after {budget:g} s: the closed form of "
+                            f"∂{output} grows too fast to write out (expression swell)")
+
     try:
-        symbolic = differentiate(trace.graph, output, point)
+        with time_bound(budget, out_of_time):  # SymPy's cost shows only while it works
+            symbolic = differentiate(trace.graph, output, point)
     except SymbolicStop as exc:
         return None, str(exc), []
     rows = swell(trace.graph, output, wrt, depth, budget) if depth > 0 else []

@@ -16,6 +16,7 @@ from typing import Any
 
 import sympy as sp
 
+from gradviz.budgets import time_bound
 from gradviz.core.graph import Graph, Node
 from gradviz.core.rules import RULES
 from gradviz.errors import GradvizError
@@ -137,8 +138,14 @@ def swell(graph: Graph, output: str, wrt: str, max_depth: int = 6, budget: float
         if tree_size(chained, output) > MAX_TREE:
             break  # SymPy would take minutes; the rows so far show the trend
         begun = time.perf_counter()
-        composed = expr.xreplace({symbol: composed})
-        size = count_ops(sp.diff(composed, symbol))
+        if begun - start >= budget:
+            break
+        try:
+            with time_bound(budget - (begun - start), lambda: SymbolicStop("out of time")):
+                composed = expr.xreplace({symbol: composed})
+                size = count_ops(sp.diff(composed, symbol))
+        except SymbolicStop:
+            break  # the rows so far show the trend
         took = time.perf_counter() - begun
         rows.append(SwellRow(depth, size, len(chained), took))
         # Each level costs a few times the one before: stop before the budget would run out.

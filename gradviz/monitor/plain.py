@@ -7,6 +7,7 @@ For CI logs, SSH sessions and notebooks (``gradviz train --no-tui``), and for
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any, Callable
 
@@ -133,6 +134,8 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
         if extra:  # gradviz.watch's own metrics (run.log(acc=...))
             console.print("metrics at the last logged step: " + ", ".join(f"{k} {fmt(v)}" for k, v in extra.items()))
     console.print(summary_line(view))
+    for note in view.skipped_notes():  # never a record dropped without a word
+        print(f"gradviz: note: {note}", file=sys.stderr)
     return view.state
 
 

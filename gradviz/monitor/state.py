@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gradviz.penalty import penalized_gradient
 from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
@@ -99,14 +99,13 @@ class RunView:
                 setattr(self, name, data)
                 changed = True
         new = self._metrics.read_new()
-        for record in new:
-            self._add(record)
-        masks = [m for m in self._mask_log.read_new() if _is_int(m.get("step"))]
+        for record, line in zip(new, self._metrics.record_lines):
+            if not self._add(record):
+                self._metrics.skip(line)
+        masks = self._typed(self._mask_log, lambda m: _is_int(m.get("step")))
         self.masks.extend(masks)
-        hists = self._hist_log.read_new()
+        hists = self._typed(self._hist_log, lambda h: isinstance(h.get("layers"), dict) and _is_int(h.get("step")))
         for record in hists:
-            if not isinstance(record.get("layers"), dict) or not _is_int(record.get("step")):
-                continue
             self.hist_steps.append(record["step"])
             self.hist_edges = record.get("edges") or self.hist_edges
             for name, counts in record["layers"].items():
@@ -253,10 +252,26 @@ class RunView:
         """Whether everything written so far has been read (else poll again at once)."""
         return self._metrics.at_end() and self._mask_log.at_end() and self._hist_log.at_end()
 
-    def _add(self, record: dict[str, Any]) -> None:
+    @staticmethod
+    def _typed(log: JsonlTailer, ok: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The log's new records that pass ok; the others are counted as skipped, by line."""
+        kept = []
+        for record, line in zip(log.read_new(), log.record_lines):
+            if ok(record):
+                kept.append(record)
+            else:
+                log.skip(line)
+        return kept
+
+    def skipped_notes(self) -> list[str]:
+        """One line per log with lines that could not be read, naming the lines."""
+        logs = (self._metrics, self._mask_log, self._hist_log)
+        return [note for note in (log.skipped_note() for log in logs) if note]
+
+    def _add(self, record: dict[str, Any]) -> bool:
         record = clean_record(record)
         if record is None:
-            return  # not a metrics record this version understands
+            return False  # not a metrics record this version understands
         self.records.append(record)
         s = self.series
         s.steps.append(record["step"])
@@ -281,6 +296,7 @@ class RunView:
             s.val_steps.append(record["step"])
             s.val_loss.append(_num(record["val_loss"]))
             s.val_acc.append(_num(record.get("val_acc")))
+        return True
 
     def _process_alive(self) -> bool:
         if self._launcher_exited:

@@ -52,8 +52,8 @@ def parse_value(name: str, text: str) -> np.ndarray:
     if text.lower() in NON_FINITE:
         return np.asarray(NON_FINITE[text.lower()])
     try:
-        literal = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        literal = ast.literal_eval(_non_finite_names(ast.parse(text.strip(), mode="eval")))
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         raise BindingError(f"--at {name}: {text!r} is not a number or a nested list of numbers") from None
     try:
         value = np.asarray(literal, dtype=float)
@@ -61,6 +61,19 @@ def parse_value(name: str, text: str) -> np.ndarray:
         raise BindingError(f"--at {name}: {text!r} is not a rectangular nested list of numbers") from None
     check_size(name, value.shape)
     return value
+
+
+class _NonFinite(ast.NodeTransformer):
+    """nan and inf inside a list ('[[1, nan], [-inf, 2]]') as the numbers they name."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id.lower() in NON_FINITE:
+            return ast.copy_location(ast.Constant(NON_FINITE[node.id.lower()]), node)
+        return node
+
+
+def _non_finite_names(tree: ast.Expression) -> ast.Expression:
+    return _NonFinite().visit(tree)
 
 
 def parse_shapes(items: Iterable[str]) -> dict[str, tuple[int, ...]]:

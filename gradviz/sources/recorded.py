@@ -25,7 +25,7 @@ from gradviz.core.trace import Trace
 from gradviz.sources.model.capture import Run, to_trace
 from gradviz.sources.model.describe import call_text, partial_formulas
 from gradviz.sources.model.fallback import DUNDER_OPERATORS, FallbackFailed, Recorder
-from gradviz.sources.model.program import Program, Ref, Step, unique_label
+from gradviz.sources.model.program import LabelSet, Program, Ref, Step, unique_label
 
 # Calls that never become nodes: they mark, inspect or seed tensors rather than compute.
 PASS_THROUGH = {"requires_grad_", "retain_grad", "register_hook", "detach", "detach_", "item", "tolist",
@@ -271,7 +271,7 @@ class CodeRecorder(Recorder):
                 elif isinstance(value, torch.nn.Module):
                     for pname, param in value.named_parameters():
                         found.setdefault(id(param), f"{var}.{pname}")
-        taken: set[str] = set()
+        taken: set[str] = LabelSet()
         for step in self.steps:
             if step.index in keep and step.kind in ("input", "param", "const"):
                 wanted = (found.get(id(step.value)) or local_name(step.value, self.frames_of.get(step.index, []))

@@ -39,6 +39,10 @@ class _SpecTimeout(BaseException):
     """Raised by the alarm inside spec code; a BaseException so `except Exception` in the spec cannot swallow it."""
 
 
+class _SpecFork(BaseException):
+    """What os.fork raises while spec code runs (two processes would both print the trace)."""
+
+
 class _SpecExit(BaseException):
     """What os._exit raises while spec code runs."""
 
@@ -67,6 +71,9 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
     def refuse_exit(code: Any = 0) -> None:
         raise _SpecExit(code)
 
+    def refuse_fork() -> int:
+        raise _SpecFork()
+
     live = {"on": False}  # the alarm raises only while spec code may be running
 
     def alarm(signum: int, frame: Any) -> None:
@@ -82,7 +89,11 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
         message = _timeout_message(path, phase, seconds)
         threading.Thread(target=_hard_stop, args=(done, seconds + HARD_EXIT_GRACE, message, real_exit),
                          daemon=True).start()
+    real_forks = {name: getattr(os, name) for name in ("fork", "forkpty") if hasattr(os, name)}
+    streams = _Streams()
     os._exit = refuse_exit
+    for name in real_forks:
+        setattr(os, name, refuse_fork)
     try:
         try:
             live["on"] = True
@@ -94,18 +105,64 @@ def running_spec(path: Path, phase: str) -> Iterator[None]:
             if timed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except SystemExit as exc:
-        raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); a spec must not exit the process") from None
+        raise SpecError(f"{path}: {phase} called sys.exit({exc.code!r}); {_kind(phase)} must not exit the process") from None
     except _SpecExit as exc:
-        raise SpecError(f"{path}: {phase} called os._exit({exc.code!r}); a spec must not exit the process") from None
+        raise SpecError(f"{path}: {phase} called os._exit({exc.code!r}); {_kind(phase)} must not exit the process") from None
     except _SpecTimeout:
         raise SpecError(_timeout_message(path, phase, seconds)) from None
+    except _SpecFork:
+        raise SpecError(f"{path}: {phase} called os.fork(); gradviz runs this code in its own process "
+                        "and cannot follow a fork") from None
     finally:
         done.set()
         os._exit = real_exit
+        for name, fork in real_forks.items():
+            setattr(os, name, fork)
+        streams.restore()
         if timed:
             signal.signal(signal.SIGALRM, previous_handler)
             if previous_timer and previous_timer[0] > 0:
                 signal.setitimer(signal.ITIMER_REAL, *previous_timer)
+
+
+def _kind(phase: str) -> str:
+    return "a script" if phase == "the script" else "a spec"
+
+
+class _Streams:
+    """sys.stdin/stdout/stderr and the working directory as they were before user code ran,
+    put back after it: a script that closes sys.stdout or changes directory must not break
+    what gradviz prints or reads next."""
+
+    def __init__(self) -> None:
+        self.saved = {name: getattr(sys, name) for name in ("stdin", "stdout", "stderr")}
+        try:
+            self.cwd: str | None = os.getcwd()
+        except OSError:
+            self.cwd = None
+
+    def restore(self) -> None:
+        for name, stream in self.saved.items():
+            if stream is not None and getattr(stream, "closed", False):
+                stream = _reopen(stream, name)
+            setattr(sys, name, stream)
+        if self.cwd is not None:
+            try:
+                os.chdir(self.cwd)
+            except OSError:
+                pass
+
+
+def _reopen(stream: Any, name: str) -> Any:
+    """A closed standard stream, opened again on its descriptor (still open: Python's
+    standard streams do not close their descriptor)."""
+    fd = {"stdin": 0, "stdout": 1, "stderr": 2}[name]
+    try:
+        return open(fd, "r" if name == "stdin" else "w", encoding=getattr(stream, "encoding", None) or "utf-8",
+                    errors=getattr(stream, "errors", None) or "strict", closefd=False,
+                    buffering=1 if name != "stdin" else -1)
+    except (OSError, ValueError):
+        return open(os.devnull, "r" if name == "stdin" else "w")
 
 
 def _timeout_message(path: Path, phase: str, seconds: float) -> str:

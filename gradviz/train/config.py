@@ -146,10 +146,12 @@ def write_config(config: TrainConfig, path: Path) -> None:
 
 def read_config(path: Path) -> TrainConfig:
     """Read a config.json back; TrainingError if it is missing or malformed."""
+    from gradviz.files.read import FileLoadError, read_json_object
+
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"{path}: cannot read the run config ({exc})") from None
+        data = read_json_object(path, "run config")
+    except FileLoadError as exc:
+        raise TrainingError(exc.message) from None
     known = {f.name for f in fields(TrainConfig)}
     try:
         return TrainConfig(**{k: v for k, v in data.items() if k in known})

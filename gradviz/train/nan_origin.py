@@ -172,26 +172,63 @@ def save_step(root: Path, step: int, epoch: int, seed: int, spec_path: str, drop
 
 
 def trace_saved(root: Path):
-    """The Trace of the saved bad step: the spec's model with the saved parameters, on the saved batch."""
+    """The Trace of the saved bad step: the spec's model with the saved parameters, on the saved batch.
+
+    nan_step.pt is loaded as tensors and plain data only (never code); the spec it names
+    is then run, as any spec is, under the spec time bound."""
     from gradviz.errors import TrainingError
+    from gradviz.files.read import check_regular, load_tensors
     from gradviz.sources.model import trace_model
     from gradviz.sources.spec import build_model, load_spec
+    from gradviz.sources.spec_run import running_spec
     from gradviz.train.dropout_probe import set_dropout
 
     path = Path(root) / NAN_STEP
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise TrainingError(f"{root}: no {NAN_STEP} (the run never went non-finite, or predates this feature)")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    check_regular(path, "saved step")
+    saved = _checked_step(path, load_tensors(path, "saved step"))
     spec = load_spec(saved["spec"])
     torch.manual_seed(saved["seed"])
     model = build_model(spec)
     if saved.get("dropout") is not None:
         set_dropout(model, saved["dropout"])
-    model.load_state_dict(saved["model"])
+    try:
+        model.load_state_dict(saved["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"{path}: its parameters do not fit the model {saved['spec']} builds ({first[:160]})") from None
     model.train()
     info = {"spec": saved["spec"], "name": spec.name, "batch_size": int(saved["x"].shape[0]), "seed": saved["seed"],
             "training": True, "examples": int(saved["x"].shape[0]), "train_step": saved["step"]}
-    return trace_model(model, spec.loss, saved["x"], saved["y"], seed=saved["seed"], info=info)
+    with running_spec(spec.path, "the replayed step"):
+        return trace_model(model, spec.loss, saved["x"], saved["y"], seed=saved["seed"], info=info)
+
+
+_SAVED_FIELDS = {"step": int, "seed": int, "spec": str, "model": dict, "x": torch.Tensor, "y": torch.Tensor}
+
+
+def _checked_step(path: Path, saved: Any) -> dict[str, Any]:
+    """nan_step.pt's contents, once each field has the type save_step wrote; else one line."""
+    from gradviz.errors import TrainingError
+
+    if not isinstance(saved, dict):
+        raise TrainingError(f"{path}: holds a {type(saved).__name__}, not the saved step gradviz train writes")
+    for name, kind in _SAVED_FIELDS.items():
+        if not isinstance(saved.get(name), kind) or isinstance(saved.get(name), bool):
+            found = "nothing" if name not in saved else f"a {type(saved[name]).__name__}"
+            raise TrainingError(f"{path}: its '{name}' is {found}, not a {kind.__name__}; not a saved step gradviz train wrote")
+    if not all(isinstance(v, torch.Tensor) for v in saved["model"].values()):
+        raise TrainingError(f"{path}: its 'model' holds values that are not tensors")
+    x, y = saved["x"], saved["y"]
+    if x.dim() == 0 or y.dim() == 0 or x.shape[0] != y.shape[0]:
+        raise TrainingError(f"{path}: its batch x {tuple(saved['x'].shape)} and targets y {tuple(saved['y'].shape)} do not match")
+    dropout = saved.get("dropout")
+    if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1):
+        raise TrainingError(f"{path}: its 'dropout' {dropout!r} is not a probability in [0, 1)")
+    if not 0 <= saved["seed"] < 2**63:
+        raise TrainingError(f"{path}: its seed {saved['seed']} is out of range")
+    return saved
 
 
 def origin_of(trace: Any) -> dict[str, Any] | None:

@@ -10,10 +10,13 @@ the bin centres (the counts are exact).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from gradviz.errors import ExportError
-from gradviz.rundir import RunPaths, read_json, read_jsonl
+from gradviz.rundir import JsonlTailer, RunPaths, read_json
 
 
 def export_tensorboard(run_dir: Path, out_dir: Path) -> int:
@@ -23,12 +26,15 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> int:
     except ImportError:
         raise ExportError("--tensorboard needs the tensorboard package: pip install 'tensorboard==2.21.0'") from None
     paths = RunPaths(Path(run_dir))
-    records = read_jsonl(paths.metrics)
+    records, bad = _typed(paths.metrics, _metrics_ok)
+    histograms, bad_histograms = _typed(paths.histograms, _histogram_ok)
+    _say_skipped(paths.metrics.name, bad)
+    _say_skipped(paths.histograms.name, bad_histograms)
     if not records:
         raise ExportError(f"{run_dir}: the run has no logged steps to export")
     meta = read_json(paths.meta) or {}
     start = float(meta.get("started") or 0.0)
-    writer = SummaryWriter(log_dir=str(out_dir))
+    writer = SummaryWriter(log_dir=str(_event_folder(out_dir)))
     try:
         for r in records:
             step, wall = int(r["step"]), start + float(r.get("time", 0.0))
@@ -42,7 +48,7 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> int:
                 for name, value in (r.get(group) or {}).items():
                     if isinstance(value, (int, float)):
                         writer.add_scalar(f"{group}/{name}", value, step, walltime=wall)
-        for h in read_jsonl(paths.histograms):
+        for h in histograms:
             edges = h["edges"]
             centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
             for layer, counts in h["layers"].items():
@@ -65,3 +71,55 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> int:
         writer.close()
     return len(records)
 
+
+
+def _event_folder(out_dir: Path) -> Path:
+    """--tensorboard DIR as a folder that exists and can be written (made here if missing)."""
+    from gradviz.files.write import output_path
+
+    folder = output_path(out_dir, "--tensorboard")
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"--tensorboard {out_dir}: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"--tensorboard {out_dir}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"--tensorboard {out_dir}: the folder cannot be written")
+    return folder
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _metrics_ok(r: dict[str, Any]) -> bool:
+    """A metrics record of the types the trainer writes: an integer step, numbers where numbers go."""
+    norms = r.get("grad_norm") or {}
+    return (isinstance(r.get("step"), int) and not isinstance(r.get("step"), bool)
+            and _number(r.get("time", 0.0)) and isinstance(norms, dict) and all(_number(v) for v in norms.values()))
+
+
+def _histogram_ok(h: dict[str, Any]) -> bool:
+    """A histograms record: an integer step, numeric edges, one list of counts per layer, one per bin."""
+    edges, layers = h.get("edges"), h.get("layers")
+    if not (isinstance(h.get("step"), int) and isinstance(edges, list) and len(edges) >= 2
+            and all(_number(e) for e in edges) and isinstance(layers, dict)):
+        return False
+    return all(isinstance(c, list) and len(c) == len(edges) - 1 and all(_number(k) and k >= 0 for k in c)
+               for c in layers.values())
+
+
+def _typed(path: Path, ok: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], int]:
+    """The file's records of the expected types, and how many lines were left out (torn,
+    not JSON, not an object, or of the wrong types)."""
+    tailer = JsonlTailer(path, max_bytes=None)
+    records = tailer.read_new()
+    kept = [r for r in records if ok(r)]
+    return kept, tailer.skipped + len(records) - len(kept)
+
+
+def _say_skipped(name: str, count: int) -> None:
+    if count:
+        print(f"gradviz: note: skipped {count} record{'s' * (count != 1)} of {name} that are not records "
+              "of the types gradviz writes", file=sys.stderr)

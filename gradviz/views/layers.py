@@ -335,9 +335,11 @@ def write_layers(trace: Trace, backprop: Backprop, path, width: int = 100, title
     # Recorded, not shown: the screen copy goes to a buffer that needs no closing.
     console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor")
     console.print(layers_report(trace, backprop, width, delta))
+    from gradviz.files.write import write_atomic
+
     if path.suffix == ".svg":
-        path.write_text(console.export_svg(title=title, theme=terminal_theme(theme)))
+        write_atomic(path, console.export_svg(title=title, theme=terminal_theme(theme)), shown=path)
     elif path.suffix == ".html":
-        path.write_text(console.export_html(theme=terminal_theme(theme)))
+        write_atomic(path, console.export_html(theme=terminal_theme(theme)), shown=path)
     else:
-        path.write_text(console.export_text())
+        write_atomic(path, console.export_text(), shown=path)

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 
 from gradviz.sources.model.describe import call_text, function_name, partial_formulas
 from gradviz.sources.model.fx import WAS_INPLACE, INPUT_LABELS, dropout_call, parameter_names
-from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
+from gradviz.sources.model.program import LabelSet, Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 aten = torch.ops.aten
 
@@ -168,7 +168,7 @@ def aten_program(model: torch.nn.Module, loss: Callable[[Any, Any], Any], x: tor
     aliases = parameter_names(model)
     steps: list[Step] = []
     index_of: dict[torch.fx.Node, int] = {}
-    taken: set[str] = set()
+    taken: set[str] = LabelSet()
     output = next(n for n in gm.graph.nodes if n.op == "output")
     loss_node = next(a for a in torch.utils._pytree.tree_leaves(output.args) if isinstance(a, torch.fx.Node))
     dropout_outputs = []

@@ -23,7 +23,7 @@ from gradviz.core.trace import Trace
 from gradviz.sources.model.capture import Run, to_trace
 from gradviz.sources.model.describe import call_text, partial_formulas
 from gradviz.sources.model.fx import dropout_call, parameter_names
-from gradviz.sources.model.program import Program, Ref, Step, unique_label
+from gradviz.sources.model.program import LabelSet, Program, Ref, Step, unique_label
 
 DUNDER_OPERATORS = {"__add__": operator.add, "__sub__": operator.sub, "__mul__": operator.mul,
                     "__truediv__": operator.truediv, "__matmul__": operator.matmul, "__neg__": operator.neg,
@@ -77,7 +77,7 @@ class Recorder(TorchFunctionMode):
         self.edges: dict[int, list] = {}
         self.aux: dict[int, dict[str, Any]] = {}
         self.step_of: dict[int, int] = {}  # id(tensor) → step; tensors are kept alive, so ids stay unique
-        self.taken: set[str] = set()
+        self.taken: set[str] = LabelSet()
         self.stack: list[list[Any]] = []  # [module path, is a torch.nn module, ops so far]
 
     # -- module stack ------------------------------------------------------------------

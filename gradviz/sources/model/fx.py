@@ -22,7 +22,7 @@ from torch import nn
 from gradviz.sources.model.describe import (
     call_text, function_name, linear_partials, method_text, module_summary, partial_formulas,
 )
-from gradviz.sources.model.program import Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
+from gradviz.sources.model.program import LabelSet, Program, Ref, Step, flat_slots, mark_shared, refs_in, unique_label
 
 ROOT = "model"  # the model's attribute name inside the traced wrapper
 DROPOUT_FUNCTIONS = (F.dropout,)
@@ -142,7 +142,7 @@ class _Builder:
         self.param_steps: dict[int, int] = {}  # id(parameter) → step
         # From the user's model: the GraphModule's copy registers submodules in order of use.
         self.param_names = parameter_names(model)
-        self.taken: set[str] = set()
+        self.taken: set[str] = LabelSet()
         output = next(n for n in gm.graph.nodes if n.op == "output")
         self.loss_node = output.args[0]
         # A value that is only ever taken apart by getitem (a tuple) is a container.
