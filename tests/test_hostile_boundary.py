@@ -99,6 +99,8 @@ def test_a_script_that_misbehaves_is_stopped_with_one_line(command, case, tmp_pa
     (tmp_path / "script.py").write_text(SCRIPT_HEAD + body)
     bound = "2" if "loops" in case else "60"  # a loaded machine can take 2 s just to record the script
     argv = [command, "script.py", "--spec-timeout", bound] + (["-o", "out.svg"] if command == "export" else ["--json"])
+    if "after backward" in case:  # by default a script stops at its traced backward: run what follows it
+        argv.append("--run-to-end")
     line = one_line(gradviz(argv, tmp_path))
     assert said in line and "script.py" in line
     assert not (tmp_path / "out.svg").exists()
