@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from gradviz.descent.paths import Path
 from gradviz.descent.runs import DescentRun, path_label
+from gradviz.optimizers import Optimizer, find_optimizer
+
+
+def _entry(name: str) -> Optimizer:
+    """The registry entry of a path's optimizer (its name was checked when the run was asked for)."""
+    entry = find_optimizer(name)
+    assert entry is not None, name
+    return entry
 
 
 def _num(x: float) -> str:
@@ -24,7 +32,7 @@ def verdict_lines(run: DescentRun) -> list[str]:
 def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
     """One row per step: k, θ, f(θ), ∇f, and the update (−η∇f for GD)."""
     x, y = names
-    update = "−η∇f" if path.optimizer == "gd" else "Δθ"
+    update = "−η∇f" if _entry(path.optimizer).name == "sgd" else "Δθ"  # plain GD, by either of its names
     head = ["k", x, y, "f", f"∂f/∂{x}", f"∂f/∂{y}", f"{update} {x}", f"{update} {y}"]
     rows = [[str(s.k), _num(s.theta[0]), _num(s.theta[1]), _num(s.value), _num(s.grad[0]), _num(s.grad[1]),
              _num(s.update[0]), _num(s.update[1])] for s in path.steps]
@@ -36,10 +44,8 @@ def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
 
 def update_lines(run: DescentRun) -> list[str]:
     """Each optimizer's update rule as its class states it: 'update (gd): θ ← θ − η∇f(θ)'."""
-    from gradviz.descent.optimizers import make_optimizer
-
     names = dict.fromkeys(p.optimizer for p in run.paths)
-    return [f"update ({name}): {(make_optimizer(name, 1.0).__doc__ or '').strip().rstrip('.')}" for name in names]
+    return [f"update ({name}): {(_entry(name).update.__doc__ or '').strip().rstrip('.')}" for name in names]
 
 
 def run_text(run: DescentRun) -> str:
