@@ -35,7 +35,10 @@ def ref_stats(value):
         if np.isfinite(squares):
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
-            return (list(value.shape), str(value.dtype), mean, float(np.sqrt(max(squares / n - mean * mean, 0.0))),
+            variance = max(squares / n - mean * mean, 0.0)
+            if variance <= 1e-6 * mean * mean:  # cancellation: numpy's two passes
+                variance = float(np.var(flat, dtype=np.float64))
+            return (list(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
                     float(flat.min()), float(flat.max()), float(np.sqrt(squares)),
                     1.0 - np.count_nonzero(flat) / n, 0, 0)
     flat = flat.astype(np.float64, copy=False)
