@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 
+from gradviz.cli import main
 from gradviz.sources.expr import trace_expression
 from gradviz.views.trace_report import trace_report
 
@@ -22,3 +23,18 @@ def test_an_expression_of_constants_prints_no_empty_gradients_table() -> None:
     lines = [line.strip() for line in out.splitlines()]
     assert "g" not in lines and "gradients" not in lines
     assert "d = c + 1" in out and "7.0000" in out  # the table itself is still there, with d's value
+
+
+def test_show_of_an_unknown_node_is_one_line_and_no_report(capsys) -> None:
+    assert main(["trace", "c = a * 2\nc = c + 1", "--at", "a=3", "--show", "zz"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == ["gradviz: error: --show zz: no such node"]
+
+
+def test_show_of_a_later_value_prints_that_value(capsys) -> None:
+    """c₂, the second value of c, is shown by its own label with its own value (7, not c's 6)."""
+    assert main(["trace", "c = a * 2\nc = c + 1", "--at", "a=3", "--show", "c₂"]) == 0
+    out = capsys.readouterr().out
+    details = out[out.index("c₂ = c + 1  ["):]
+    assert details.splitlines()[1:3] == ["value:", "7.0000"]
