@@ -170,7 +170,7 @@ def ref_trace_to_json(trace, source):
                 + dropout_modes(trace) + intended_masks(trace))
     data = {"schema": SCHEMA_VERSION, "source": source,
             "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
-            "outputs": list(graph.outputs), "nodes": nodes,
+            "outputs": list(graph.outputs), "output_nodes": dict(graph.outputs), "nodes": nodes,
             "gradients": {out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in graph.input_ids}
                           for out in trace.adjoints},
             "passes": trace.pass_counts(),
