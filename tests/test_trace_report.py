@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from gradviz.cli import main
@@ -11,9 +12,10 @@ from gradviz.sources.expr import trace_expression
 from gradviz.views.trace_report import trace_report
 
 
-def _render(text: str, width: int = 80) -> str:
+def _render(text: str, width: int = 80, at: dict | None = None) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None, legacy_windows=False)
-    console.print(trace_report(trace_expression(text, {})))
+    trace = trace_expression(text, at or {})
+    console.print(trace_report(trace, "all", next(iter(at), None) if at else None))
     return console.file.getvalue()
 
 
@@ -38,3 +40,14 @@ def test_show_of_a_later_value_prints_that_value(capsys) -> None:
     out = capsys.readouterr().out
     details = out[out.index("c₂ = c + 1  ["):]
     assert details.splitlines()[1:3] == ["value:", "7.0000"]
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_section_titles_stay_whole_over_short_equations(width: int) -> None:
+    """A chain of short equations is narrower than its title: the title is not wrapped to it."""
+    out = _render("y = a * b", width, {"a": 3.0, "b": 2.0})
+    lines = [line.rstrip() for line in out.splitlines()]
+    assert "tangents (forward mode, ∂·/∂a)" in lines
+    assert "y' = b·a' + a·b' = 2.0000" in lines
+    out = _render("y = a * b\nz = a + b", width, {"a": 3.0, "b": 2.0})
+    assert "Jacobian (rows: outputs)" in [line.rstrip() for line in out.splitlines()]

@@ -70,8 +70,9 @@ def summed_adjoints(trace: Trace, output: str) -> list[int]:
 def adjoint_sums(trace: Trace) -> Table | None:
     """Each adjoint with more than one term, written out as the lecture's sum; with several
     outputs, under each output's name (v̄ means ∂f/∂v there)."""
-    table = Table(title="adjoints as sums of edge contributions", title_justify="left",
-                  show_header=False, show_edge=False, pad_edge=False, box=None)
+    title = "adjoints as sums of edge contributions"
+    table = Table(title=title, title_justify="left", min_width=len(title), show_header=False, show_edge=False,
+                  pad_edge=False, box=None)
     table.add_column()
     rows = 0
     several = len(trace.adjoints) > 1
@@ -88,7 +89,8 @@ def adjoint_sums(trace: Trace) -> Table | None:
 
 def tangent_chain(trace: Trace, wrt: str) -> Table:
     """Forward mode's chain rule at each op node, for input `wrt`."""
-    table = Table(title=Text(f"tangents (forward mode, ∂·/∂{wrt})", style="table.title"), title_justify="left",
+    title = f"tangents (forward mode, ∂·/∂{wrt})"
+    table = Table(title=Text(title, style="table.title"), title_justify="left", min_width=len(title),
                   show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column()
     for node in trace.graph.nodes:
@@ -106,7 +108,8 @@ def _gradient_inputs(trace: Trace) -> list[str]:
 def gradients_table(trace: Trace) -> Table:
     """∂output/∂input for every pair: the gradient, or with several outputs the Jacobian."""
     title = "gradients" if len(trace.adjoints) == 1 else "Jacobian (rows: outputs)"
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(title=title, title_justify="left", min_width=len(title), show_edge=False, pad_edge=False,
+                  header_style="bold")
     table.add_column("")
     labels = _gradient_inputs(trace)
     for label in labels:
