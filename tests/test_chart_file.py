@@ -76,6 +76,19 @@ def test_dark_descent_map_keeps_its_colour_bar(tmp_path: Path, capsys) -> None:
     assert len(bars["light"]) > 10 and bars["dark"] == bars["light"]
 
 
+def test_dark_descent_legend_swatches_are_their_paths_colours(tmp_path: Path, capsys) -> None:
+    """The second path is white: its legend swatch and end marker were darkened to grey while
+    its line stayed white, so the legend named a colour no path had."""
+    out = tmp_path / "d.svg"
+    assert main(["descent", "x**2 + 10*y**2", "--from", "x=-4,y=1.5", "--lr", "0.02,0.05,0.09", "--steps", "20",
+                 "--no-tui", "-o", str(out), "--theme", "dark"]) == 0
+    capsys.readouterr()
+    svg = out.read_text()
+    lines = re.findall(r'<polyline points="[^"]*" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="1.5"/>', svg)
+    swatches = re.findall(r'<rect x="\d+" y="[0-9.]+" width="18" height="10" fill="(#[0-9a-f]{6})"', svg)
+    assert len(lines) == 3 and swatches == lines
+
+
 def test_growth_steps_end_before_the_whole_path() -> None:
     assert growth_steps(5) == [0, 1, 2, 3, 4]
     steps = growth_steps(199)

@@ -43,6 +43,8 @@ def _darkened(colour: str) -> str:
     """A pale background tint (a region band) as a deep one, so light ink stays readable
     on it; the data's saturated colours are left as they are, bright ones too (a heat
     map's top yellow is as light as a tint but far from grey)."""
+    if colour.lower() == "#ffffff":  # paper is written "white"; #ffffff is a data colour (a path's)
+        return colour
     r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
     if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.85 * 255 or max(r, g, b) - min(r, g, b) > PALE_SPREAD:
         return colour
