@@ -80,6 +80,7 @@ def test_latex_writes_the_slides_indexed_names():
     """J_R (the regularised objective of the sample and the slide) is J with index R, not the word J_R."""
     assert latex_math("J_R = J + v3") == r"J_{R} = J + v_{3}"
     assert latex_math("J_R'") == r"J_{R}'"
+    assert latex_math("θ_1² + λ_2") == r"\theta_{1}^{2} + \lambda_{2}"
     assert latex_math("W_out·x") == r"\mathrm{W\_out}\cdot x"  # a longer index stays one upright name
 
 

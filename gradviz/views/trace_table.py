@@ -122,7 +122,11 @@ def latex_math(text: str) -> str:
             word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
         return word + (f"_{{{digits}}}" if digits else "")
 
-    return _TOKEN.sub(token, text)
+    # a Greek name with an index (θ_1, λ_2): the symbol's command, then the index as a subscript
+    return _GREEK_INDEX.sub(r"\1_{\2}", _TOKEN.sub(token, text))
+
+
+_GREEK_INDEX = re.compile(r"(\\(?:lambda|theta|eta|delta|varepsilon|sigma)) \\_([A-Za-z0-9]+)")
 
 
 def _latex_header(text: str) -> str:
