@@ -103,7 +103,7 @@ def test_forward_and_reverse_mode_give_the_slides_numbers(capsys) -> None:
 
 def test_the_snippet_prints_the_slides_gradients(capsys) -> None:
     pytest.importorskip("torch")
-    out = run(capsys, "trace", str(SAMPLES / "lecture_snippet.py"), "--run-to-end")  # its prints come after backward
+    out = run(capsys, "trace", str(SAMPLES / "lecture_snippet.py"), "--run-to-end")  # its prints follow its backward
     n = lecture_numbers()
     assert f"tensor({n['df_dx1']:.4f})" in out and "tensor(-3.8853)" in out
     assert f"= {n['df_dx1']:.4f}" in out

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from gradviz.descent.paths import Path
 from gradviz.descent.runs import DescentRun, path_label
-from gradviz.optimizers import Optimizer, find_optimizer
-
-
-def _entry(name: str) -> Optimizer:
-    """The registry entry of a path's optimizer (its name was checked when the run was asked for)."""
-    entry = find_optimizer(name)
-    assert entry is not None, name
-    return entry
 
 
 def _num(x: float) -> str:
@@ -29,10 +21,18 @@ def verdict_lines(run: DescentRun) -> list[str]:
     return lines
 
 
+def _is_plain_descent(name: str) -> bool:
+    """sgd, or gd (its other name in the optimizer registry): the step is −η∇f."""
+    from gradviz.optimizers import find_optimizer
+
+    entry = find_optimizer(name)
+    return entry is not None and entry.name == "sgd"
+
+
 def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
     """One row per step: k, θ, f(θ), ∇f, and the update (−η∇f for GD)."""
     x, y = names
-    update = "−η∇f" if _entry(path.optimizer).name == "sgd" else "Δθ"  # plain GD, by either of its names
+    update = "−η∇f" if _is_plain_descent(path.optimizer) else "Δθ"
     head = ["k", x, y, "f", f"∂f/∂{x}", f"∂f/∂{y}", f"{update} {x}", f"{update} {y}"]
     rows = [[str(s.k), _num(s.theta[0]), _num(s.theta[1]), _num(s.value), _num(s.grad[0]), _num(s.grad[1]),
              _num(s.update[0]), _num(s.update[1])] for s in path.steps]
@@ -44,8 +44,10 @@ def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
 
 def update_lines(run: DescentRun) -> list[str]:
     """Each optimizer's update rule as its class states it: 'update (gd): θ ← θ − η∇f(θ)'."""
+    from gradviz.optimizers import make_update
+
     names = dict.fromkeys(p.optimizer for p in run.paths)
-    return [f"update ({name}): {(_entry(name).update.__doc__ or '').strip().rstrip('.')}" for name in names]
+    return [f"update ({name}): {(make_update(name, 1.0).__doc__ or '').strip().rstrip('.')}" for name in names]
 
 
 def run_text(run: DescentRun) -> str:

@@ -71,8 +71,8 @@ def adjoint_sums(trace: Trace) -> Table | None:
     """Each adjoint with more than one term, written out as the lecture's sum; with several
     outputs, under each output's name (v̄ means ∂f/∂v there)."""
     title = "adjoints as sums of edge contributions"
-    table = Table(title=title, title_justify="left", min_width=len(title), show_header=False, show_edge=False,
-                  pad_edge=False, box=None)
+    table = Table(title=title, title_justify="left", min_width=len(title),  # a title never wraps at its rows' width
+                  show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column()
     rows = 0
     several = len(trace.adjoints) > 1
@@ -90,7 +90,8 @@ def adjoint_sums(trace: Trace) -> Table | None:
 def tangent_chain(trace: Trace, wrt: str) -> Table:
     """Forward mode's chain rule at each op node, for input `wrt`."""
     title = f"tangents (forward mode, ∂·/∂{wrt})"
-    table = Table(title=Text(title, style="table.title"), title_justify="left", min_width=len(title),
+    table = Table(title=Text(title, style="table.title"), title_justify="left",
+                  min_width=len(title),  # a title never wraps at its rows' width
                   show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column()
     for node in trace.graph.nodes:
