@@ -36,7 +36,9 @@ def ref_stats(value):
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
             variance = max(squares / n - mean * mean, 0.0)
-            if variance <= 1e-6 * mean * mean:  # cancellation: numpy's two passes
+            if flat.min() == flat.max():  # a constant
+                variance = 0.0
+            elif variance <= 1e-6 * mean * mean:  # cancellation: numpy's two passes
                 variance = float(np.var(flat, dtype=np.float64))
             return (list(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
                     float(flat.min()), float(flat.max()), float(np.sqrt(squares)),

@@ -66,9 +66,11 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
             variance = max(squares / n - mean * mean, 0.0)
-            if variance <= _CANCELLATION * mean * mean:  # E[x²] − E[x]² lost its digits: two passes
-                variance = float(np.var(flat, dtype=np.float64))
             low, high = (float(flat.min()), float(flat.max())) if extent is None else extent
+            if low == high:  # a constant (a mean's 1/B adjoint, a sum's ones): no spread, no pass
+                variance = 0.0
+            elif variance <= _CANCELLATION * mean * mean:  # E[x²] − E[x]² lost its digits: two passes
+                variance = float(np.var(flat, dtype=np.float64))
             # flat != 0 counts exactly what count_nonzero(flat) counts (NaN is nonzero, -0.0
             # is zero), several times faster than count_nonzero on floats; and a range that
             # leaves out 0 has no zero to count.
