@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,42 @@ def test_dark_theme_swaps_paper_and_ink_but_not_the_data() -> None:
     assert tuple(pixels[20, 20]) == (255, 0, 0)
     assert pixels[45:58, 4:20].max() > 180  # light ink on the dark paper
     assert themed(SMALL, "light") == SMALL
+
+
+def test_dark_theme_keeps_a_heat_maps_brightest_colours() -> None:
+    """Viridis' top yellows are data (the highest f on a descent map): dark paper leaves them
+    as drawn; only the pale region tints (#fde2e2, #e2ecfd) turn deep."""
+    svg = SMALL.replace('fill="#ff0000"', 'fill="#fde725"')
+    assert tuple(_image(svg_to_png(themed(svg, "dark")))[20, 20]) == (0xFD, 0xE7, 0x25)
+    assert 'fill="#fde725"' in themed(svg, "dark")
+    for tint in ("#fde2e2", "#e2ecfd"):
+        assert f'fill="{tint}"' not in themed(SMALL.replace('fill="#ff0000"', f'fill="{tint}"'), "dark")
+
+
+def test_dark_descent_map_keeps_its_colour_bar(tmp_path: Path, capsys) -> None:
+    """The colour bar is the same scale on either paper (its top yellows were darkened to olive)."""
+    bars = {}
+    for theme in ("light", "dark"):
+        out = tmp_path / f"{theme}.svg"
+        assert main(["descent", "(1-x)**2 + 100*(y-x**2)**2", "--from", "x=-1.5,y=2", "--steps", "20", "--no-tui",
+                     "-o", str(out), "--theme", theme]) == 0
+        bars[theme] = re.findall(r'<rect x="575" y="[0-9.]+" width="18" height="8.00" fill="(#[0-9a-f]{6})"/>',
+                                 out.read_text())
+    capsys.readouterr()
+    assert len(bars["light"]) > 10 and bars["dark"] == bars["light"]
+
+
+def test_dark_descent_legend_swatches_are_their_paths_colours(tmp_path: Path, capsys) -> None:
+    """The second path is white: its legend swatch and end marker were darkened to grey while
+    its line stayed white, so the legend named a colour no path had."""
+    out = tmp_path / "d.svg"
+    assert main(["descent", "x**2 + 10*y**2", "--from", "x=-4,y=1.5", "--lr", "0.02,0.05,0.09", "--steps", "20",
+                 "--no-tui", "-o", str(out), "--theme", "dark"]) == 0
+    capsys.readouterr()
+    svg = out.read_text()
+    lines = re.findall(r'<polyline points="[^"]*" fill="none" stroke="(#[0-9a-f]{6})" stroke-width="1.5"/>', svg)
+    swatches = re.findall(r'<rect x="\d+" y="[0-9.]+" width="18" height="10" fill="(#[0-9a-f]{6})"', svg)
+    assert len(lines) == 3 and swatches == lines
 
 
 def test_growth_steps_end_before_the_whole_path() -> None:

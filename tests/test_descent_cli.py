@@ -39,6 +39,15 @@ def test_piped_output_is_the_verdicts_and_every_step_as_a_table(capsys):
     assert row0 == [0, 2, 1, 14, 4, 20, -0.36, -1.8]  # θ0, f, ∇f = (2x, 20y), −η∇f
 
 
+def test_sgd_is_plain_descent_in_the_table_too(capsys):
+    """sgd is gd's other name in the registry: its steps are −η∇f, and its rule is the slide's."""
+    code, out, _ = descent(capsys, *QUAD, "--lr", "0.09", "--optimizer", "sgd")
+    assert code == 0
+    assert out.splitlines()[1] == "update (sgd): θ ← θ − η∇f(θ)"
+    header = out.split("# sgd η=0.09")[1].splitlines()[1].split()
+    assert header == ["k", "x", "y", "f", "∂f/∂x", "∂f/∂y", "−η∇f", "x", "−η∇f", "y"]
+
+
 def test_two_starts_on_a_double_well_reach_two_minima(capsys):
     code, out, _ = descent(capsys, "descent", "(x**2 - 1)**2 + y**2", "--from", "x=-0.3,y=1", "--from", "x=0.3,y=1",
                            "--lr", "0.05")

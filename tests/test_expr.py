@@ -36,6 +36,15 @@ def test_a_name_reassigned_is_still_an_output():
     assert graph.nodes[graph.outputs["u"]].op == "add"
 
 
+def test_a_bare_name_at_the_end_is_that_names_output():
+    """`y = a*b` then `y`: the output is y (∂y/∂·), not an f that no row of the table shows."""
+    graph = parse_expression("y = a * b\ny")
+    assert list(graph.outputs) == ["y"]
+    assert graph.nodes[graph.outputs["y"]].label == "y"
+    trace = trace_expression("u = a * 2\nu = u + 1\nu", {"a": 3.0})
+    assert list(trace.adjoints) == ["u"] and trace.gradient("u", "a") == pytest.approx(2.0)
+
+
 def test_ln_is_log_and_constants_are_shared_leaves():
     graph = parse_expression("ln(x) * 2 + x * 2")
     assert [n.op for n in graph.nodes].count("const") == 1

@@ -14,6 +14,17 @@ def run_json(capsys, *argv):
     return code, json.loads(capsys.readouterr().out)
 
 
+def test_a_reassigned_outputs_node_is_named_with_its_value(capsys):
+    """`g = f/2; g += 10/f`: the output g is the node labelled g₂; output_nodes says so, and its
+    value there is the one torch computes (micrograd's test_more_ops: 24.7041), not the first g's."""
+    code, data = run_json(capsys, "f = a * a\ng = f / 2.0\ng += 10.0 / f", "--at", "a=7")
+    assert code == 0
+    assert data["outputs"] == ["g"]
+    node = data["nodes"][data["output_nodes"]["g"]]
+    assert node["label"] == "g₂" and node["value"] == pytest.approx(49 / 2 + 10 / 49)
+    assert node["adjoints"]["g"] == 1.0
+
+
 def test_lecture_json_has_the_documented_schema(capsys):
     code, data = run_json(capsys, "(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", "--at", "x1=0.5,x2=1")
     assert code == 0

@@ -35,7 +35,12 @@ def ref_stats(value):
         if np.isfinite(squares):
             n = flat.size
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
-            return (list(value.shape), str(value.dtype), mean, float(np.sqrt(max(squares / n - mean * mean, 0.0))),
+            variance = max(squares / n - mean * mean, 0.0)
+            if flat.min() == flat.max():  # a constant
+                variance = 0.0
+            elif variance <= 1e-6 * mean * mean:  # cancellation: numpy's two passes
+                variance = float(np.var(flat, dtype=np.float64))
+            return (list(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
                     float(flat.min()), float(flat.max()), float(np.sqrt(squares)),
                     1.0 - np.count_nonzero(flat) / n, 0, 0)
     flat = flat.astype(np.float64, copy=False)
@@ -167,7 +172,7 @@ def ref_trace_to_json(trace, source):
                 + dropout_modes(trace) + intended_masks(trace))
     data = {"schema": SCHEMA_VERSION, "source": source,
             "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
-            "outputs": list(graph.outputs), "nodes": nodes,
+            "outputs": list(graph.outputs), "output_nodes": dict(graph.outputs), "nodes": nodes,
             "gradients": {out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in graph.input_ids}
                           for out in trace.adjoints},
             "passes": trace.pass_counts(),

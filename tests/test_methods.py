@@ -145,6 +145,24 @@ def test_error_curve_svg(lecture) -> None:
     assert "best h = 1e-8" in text and "truncation ∝ h²" in text and "rounding ∝ ε/h" in text
 
 
+@pytest.mark.parametrize("text, point", [(LECTURE, POINT), ("exp(x1/x2) * x2", POINT), ("x1**3 + x2", POINT)])
+def test_best_h_labels_stay_inside_the_plot(text: str, point: dict) -> None:
+    """A best h at the lowest decade had its label under the axis, over the tick labels."""
+    from gradviz.methods.svg import BOTTOM, HEIGHT, LABEL_CHAR_WIDTH, LEFT, RIGHT, TOP, WIDTH
+
+    report = compare(trace_expression(text, point, {}, 0, "float64", ("reverse",)), text, depth=4, budget=math.inf)
+    for name, sweeps in report.sweeps.items():
+        root = ET.fromstring(error_curve_svg(*sweeps, f"∂f/∂{name}"))
+        labels = [t for t in root.iter("{http://www.w3.org/2000/svg}text") if (t.text or "").startswith("best h")]
+        assert len(labels) == 2
+        for label in labels:
+            x, y = float(label.get("x")), float(label.get("y"))
+            width = LABEL_CHAR_WIDTH * len(label.text)
+            left = x - width if label.get("text-anchor") == "end" else x
+            assert TOP + 10 <= y <= HEIGHT - BOTTOM - 4, (name, label.text, y)
+            assert LEFT <= left and left + width <= WIDTH - RIGHT, (name, label.text, x)
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
     return subprocess.run([sys.executable, "-m", "gradviz", "methods", *args], capture_output=True, text=True,

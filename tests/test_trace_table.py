@@ -76,6 +76,14 @@ def test_latex_writes_math():
     assert latex_math("sigmoid_1 = σ(fc2)") == r"\mathrm{sigmoid}_{1} = \sigma(\mathrm{fc}_{2})"
 
 
+def test_latex_writes_the_slides_indexed_names():
+    """J_R (the regularised objective of the sample and the slide) is J with index R, not the word J_R."""
+    assert latex_math("J_R = J + v3") == r"J_{R} = J + v_{3}"
+    assert latex_math("J_R'") == r"J_{R}'"
+    assert latex_math("θ_1² + λ_2") == r"\theta_{1}^{2} + \lambda_{2}"
+    assert latex_math("W_out·x") == r"\mathrm{W\_out}\cdot x"  # a longer index stays one upright name
+
+
 def test_a_target_is_data_in_the_table(capsys):
     out = _run(capsys, "loss = bce(sigmoid(x * w), y)", "--at", "x=2,w=0.5,y=1", "--format", "csv")
     rows = list(csv.reader(io.StringIO(out)))

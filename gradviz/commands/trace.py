@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         from gradviz.views.trace_report import node_details, trace_report
 
         console = Console()
+        shown = [node_details(trace, name) for name in args.show]  # an unknown node is one line, before the report
         console.print(trace_report(trace, mode, wrt))
-        for name in args.show:
-            console.print(node_details(trace, name))
+        for details in shown:
+            console.print(details)
         if args.graph:
             from gradviz.draw.terminal import render_trace_graph
 

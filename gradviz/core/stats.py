@@ -44,6 +44,11 @@ def l2_norm(value: np.ndarray) -> float:
     return float(np.sqrt(np.dot(flat, flat)))
 
 
+# Below this fraction of mean², the one-pass variance is mostly the rounding of two
+# nearly equal float64 sums (a constant tensor of 1000.0 came out with std 1e-5).
+_CANCELLATION = 1e-6
+
+
 def tensor_stats(value: np.ndarray, norm: float | None = None,
                  extent: tuple[float, float] | None = None) -> TensorStats:
     """Statistics over the finite elements; NaN and Inf are counted, not averaged.
@@ -62,6 +67,10 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
             mean = float(np.add.reduce(flat, dtype=np.float64)) / n
             variance = max(squares / n - mean * mean, 0.0)
             low, high = (float(flat.min()), float(flat.max())) if extent is None else extent
+            if low == high:  # a constant (a mean's 1/B adjoint, a sum's ones): no spread, no pass
+                variance = 0.0
+            elif variance <= _CANCELLATION * mean * mean:  # E[x²] − E[x]² lost its digits: two passes
+                variance = float(np.var(flat, dtype=np.float64))
             # flat != 0 counts exactly what count_nonzero(flat) counts (NaN is nonzero, -0.0
             # is zero), several times faster than count_nonzero on floats; and a range that
             # leaves out 0 has no zero to count.

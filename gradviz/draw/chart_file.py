@@ -22,6 +22,7 @@ THEMES = ("light", "dark")
 CHART_FORMATS = (".svg", ".png", ".gif")
 PILLOW_MISSING = "writing {suffix} needs Pillow: pip install 'gradviz[images]' (or Pillow==13.0.0)"
 DARK = {"white": "#1e1e1e", "black": "#dcdcdc", "#eee": "#3a3a3a"}
+PALE_SPREAD = 64  # a tint's channels lie this close (#fde2e2: 27); viridis' yellow #fde725 spans 216
 FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans.ttf")
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -40,9 +41,12 @@ def themed(svg: str, theme: str = "light") -> str:
 
 def _darkened(colour: str) -> str:
     """A pale background tint (a region band) as a deep one, so light ink stays readable
-    on it; the data's saturated colours are left as they are."""
+    on it; the data's saturated colours are left as they are, bright ones too (a heat
+    map's top yellow is as light as a tint but far from grey)."""
+    if colour.lower() == "#ffffff":  # paper is written "white"; #ffffff is a data colour (a path's)
+        return colour
     r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.85 * 255:
+    if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.85 * 255 or max(r, g, b) - min(r, g, b) > PALE_SPREAD:
         return colour
     return "#" + "".join(f"{round(c * 0.3):02x}" for c in (r, g, b))
 

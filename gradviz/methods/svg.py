@@ -8,6 +8,7 @@ from html import escape
 from gradviz.methods.numeric import SLOPES, THEORY, Sweep
 
 WIDTH, HEIGHT = 720, 496
+LABEL_CHAR_WIDTH = 7  # px per character of 12 px sans-serif, at most (for placing a label inside the plot)
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 76, 120  # margins: the top one holds the title, the legend and the theory marks
 COLOURS = {"forward": "#d08700", "central": "#1f77b4"}
 REGION_FILL = {"rounding": "#fde2e2", "truncation": "#e2ecfd"}
@@ -64,9 +65,14 @@ def error_curve_svg(forward: Sweep, central: Sweep, title: str) -> str:
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for px, py in points:
             out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
-        label_y = y(math.log10(max(sweep.best_error, 1e-17))) + 16
-        out.append(f'<text x="{best_x + 4:.1f}" y="{label_y:.1f}" fill="{colour}">best h = 1e{round(math.log10(sweep.best_step))}'
-                   f' (error {sweep.best_error:.1e})</text>')
+        label = f"best h = 1e{round(math.log10(sweep.best_step))} (error {sweep.best_error:.1e})"
+        best_y = y(math.log10(max(sweep.best_error, 1e-17)))
+        # under the best point, or over it where that would cross the axis and its tick labels;
+        # right of the best h, or left of it where that would run out of the plot
+        label_y = best_y + 16 if best_y + 16 <= TOP + plot_h - 4 else best_y - 8
+        fits_right = best_x + 4 + LABEL_CHAR_WIDTH * len(label) <= LEFT + plot_w
+        anchor = f'x="{best_x + 4:.1f}"' if fits_right else f'x="{best_x - 4:.1f}" text-anchor="end"'
+        out.append(f'<text {anchor} y="{label_y:.1f}" fill="{colour}">{label}</text>')
         theory_x = x(math.log10(THEORY[sweep.method]))
         out.append(f'<text x="{theory_x:.1f}" y="{TOP - 4 - 12 * row}" fill="{colour}" text-anchor="middle" '
                    f'font-size="10">▼ theory {sweep.method}</text>')

@@ -127,6 +127,10 @@ class _Builder:
                 index = self.visit(value, 0)
                 self.bind(name, index)
                 outputs[name] = index
+            elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Name) \
+                    and statement.value.id in self.names:  # a bare `y` is y's value, output as y, not a new f
+                outputs[statement.value.id] = self.visit(statement.value, 0)
+                self.consumed.discard(statement.value.id)
             elif isinstance(statement, ast.Expr):
                 bare.append(self.visit(statement.value, 0))
             elif isinstance(statement, (ast.Import, ast.ImportFrom)):

@@ -1,6 +1,6 @@
 """The `--json` schema: stable, documented in the README, version-stamped.
 
-{"schema": 1, "source": str, "inputs": {name: value}, "outputs": [name],
+{"schema": 1, "source": str, "inputs": {name: value}, "outputs": [name], "output_nodes": {name: id},
  "nodes": [{"id": int, "label": str, "op": str, "kind": str, "inputs": [id],
             "definition": str, "shape": [int], "value": v,
             "tangents": {input: v}, "adjoints": {output: v},
@@ -164,6 +164,7 @@ def _trace_to_json(trace: Trace, source: str, tensor: Callable[[Any], Any] | Non
         "source": source,
         "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in input_ids},
         "outputs": list(graph.outputs),
+        "output_nodes": dict(graph.outputs),  # a reassigned name's output is its latest node (g₂), not label g
         "nodes": nodes,
         "gradients": {
             out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in input_ids}

@@ -100,13 +100,19 @@ def tangent_chain(trace: Trace, wrt: str) -> Table:
     return table
 
 
+def _gradient_inputs(trace: Trace) -> list[str]:
+    """The inputs a gradient is taken with respect to: every input but a target, which is data."""
+    targets = {trace.graph.nodes[i].label for i in trace.graph.target_ids}
+    return [label for label in trace.input_labels if label not in targets]
+
+
 def gradients_table(trace: Trace) -> Table:
     """∂output/∂input for every pair: the gradient, or with several outputs the Jacobian."""
     title = "gradients" if len(trace.adjoints) == 1 else "Jacobian (rows: outputs)"
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(title=title, title_justify="left", min_width=len(title), show_edge=False, pad_edge=False,
+                  header_style="bold")
     table.add_column("")
-    targets = {trace.graph.nodes[i].label for i in trace.graph.target_ids}
-    labels = [label for label in trace.input_labels if label not in targets]  # a target is data: no gradient
+    labels = _gradient_inputs(trace)
     for label in labels:
         table.add_column(Text(f"∂·/∂{label}"), justify="right")
     for output in trace.adjoints:
@@ -188,7 +194,7 @@ def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Gro
         sums = adjoint_sums(trace)
         if sums is not None:
             parts += [sums, Text()]
-    if mode != "forward" and trace.adjoints:
+    if mode != "forward" and trace.adjoints and _gradient_inputs(trace):
         parts += [gradients_table(trace), Text()]
     parts += [passes_line(trace), Text(), outline(trace)]
     note = nonfinite_note(trace)

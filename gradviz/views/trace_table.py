@@ -116,11 +116,17 @@ def latex_math(text: str) -> str:
             word = word[:-1]
         if word in _FUNCTIONS and not digits:
             return _FUNCTIONS[word]
+        if not digits and re.fullmatch(r"[A-Za-z]_[A-Za-z0-9]", word):  # J_R: the slides' J with index R
+            return f"{word[0]}_{{{word[2]}}}"
         if len(word) > 1 or word in _MATH_WORDS:
             word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
         return word + (f"_{{{digits}}}" if digits else "")
 
-    return _TOKEN.sub(token, text)
+    # a Greek name with an index (θ_1, λ_2): the symbol's command, then the index as a subscript
+    return _GREEK_INDEX.sub(r"\1_{\2}", _TOKEN.sub(token, text))
+
+
+_GREEK_INDEX = re.compile(r"(\\(?:lambda|theta|eta|delta|varepsilon|sigma)) \\_([A-Za-z0-9]+)")
 
 
 def _latex_header(text: str) -> str:
