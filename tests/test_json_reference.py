@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from gradviz.core.explain import bar
-from gradviz.core.findings import (EXPLODING, SUM_RTOL, VANISHING, Finding, activations, dropout_modes,
-                                   intended_masks, non_finite)
+from gradviz.core.findings import CHECKS, EXPLODING, SUM_RTOL, VANISHING, Finding
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.masks import masked_by_design
 from gradviz.core.stats import ArrayFacts, l2_norm, tensor_stats
@@ -143,6 +142,9 @@ def ref_gradient_scale(trace):
     return found
 
 
+REFERENCE_CHECKS = {"edge sums": ref_sum_mismatches, "gradient scale": ref_gradient_scale}
+
+
 def ref_trace_to_json(trace, source):
     model = trace.info.get("source") == "model"
     tensor = ref_summary if model else ref_to_json
@@ -161,10 +163,9 @@ def ref_trace_to_json(trace, source):
             entry.update(_model_fields(trace, node.id, False))
         nodes.append(entry)
     first = ref_first_nonfinite(trace)
-    # Each finding check on its own (their order is find_issues'): the reference ones for the
-    # checks the fast path rewrote, the plain ones for the rest.
-    findings = (non_finite(trace) + ref_sum_mismatches(trace) + ref_gradient_scale(trace) + activations(trace)
-                + dropout_modes(trace) + intended_masks(trace))
+    # Each finding check on its own, in CHECKS' order: the reference ones for the checks the
+    # fast path rewrote, the plain ones for the rest.
+    findings = [f for check in CHECKS for f in REFERENCE_CHECKS.get(check.name, check.find)(trace)]
     data = {"schema": SCHEMA_VERSION, "source": source,
             "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
             "outputs": list(graph.outputs), "nodes": nodes,
@@ -177,6 +178,11 @@ def ref_trace_to_json(trace, source):
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def test_every_reference_check_is_one_of_CHECKS():
+    """A renamed check would otherwise silently be compared with itself."""
+    assert set(REFERENCE_CHECKS) <= {check.name for check in CHECKS}
 
 
 def same_json(make_trace, source="t"):
