@@ -295,6 +295,22 @@ def check_facts(facts, value):
             [tuple(np.shape(value)), *ref_stats(value)[1:]])
 
 
+@pytest.mark.parametrize("name", [name for name, value in awkward_arrays().items()
+                                  if np.asarray(value).dtype.kind == "f" and np.size(value)])
+def test_statistics_answer_as_their_tensor_does(name):
+    """The one interface of full and summaries-only traces: a tensor's TensorStats answer
+    finite, norm, extent and stats as the tensor itself does."""
+    value = awkward_arrays()[name]
+    facts = ArrayFacts()
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = tensor_stats(value)
+        assert facts.stats(stats) is stats
+        assert facts.finite(stats) == facts.finite(value)
+        if facts.finite(value):
+            assert facts.norm(stats) == facts.norm(value)
+            assert facts.extent(stats) == facts.extent(value)
+
+
 def test_views_of_the_same_memory_share_statistics_but_not_shape():
     base = np.random.default_rng(1).standard_normal((6, 40)).astype(np.float32)
     facts = ArrayFacts()
