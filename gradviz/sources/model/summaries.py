@@ -192,12 +192,9 @@ class Watch:
             held = self.held.pop(kind, None)
             if held is not None:
                 terms.append(numpy_of(held.materialize() if kind[0] == "share" else held))
-        a = numpy_of(adjoint)
-        if not np.all(np.isfinite(a)) or not all(np.all(np.isfinite(t)) for t in terms) or not terms:
-            return
-        total = sum(terms[1:], terms[0].astype(np.float64))
-        difference = float(np.max(np.abs(total - a))) if total.size else 0.0
-        self.sums[step] = (l2_norm(total), difference)
+        measured = edge_sum(numpy_of(adjoint), terms)
+        if measured is not None:
+            self.sums[step] = measured
 
     def plan_sums(self, run: Any, isolated: set[tuple[int, int]]) -> None:
         """Before the backward pass: which nodes' terms to hold until their adjoint arrives."""
@@ -213,6 +210,15 @@ class Watch:
                 kinds.setdefault(source, []).append(kind)
         self.need_sum = {s: k for s, k in kinds.items() if any(kind != ("adjoint",) for kind in k) or len(k) > 1}
         self.wanted = {kind for k in self.need_sum.values() for kind in k if kind != ("adjoint",)}
+
+
+def edge_sum(adjoint: np.ndarray, terms: list[np.ndarray]) -> tuple[float, float] | None:
+    """(‖Σ terms‖, max |Σ − v̄|), summed in float64 in order as the full report sums them;
+    None without terms or when a number is NaN/Inf (those are reported as such)."""
+    if not terms or not np.all(np.isfinite(adjoint)) or not all(np.all(np.isfinite(t)) for t in terms):
+        return None
+    total = sum(terms[1:], terms[0].astype(np.float64))
+    return l2_norm(total), float(np.max(np.abs(total - adjoint))) if total.size else 0.0
 
 
 def capture_summaries(program: Any, x: torch.Tensor, y: torch.Tensor, split_edges: bool,
@@ -320,10 +326,10 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
                 terms[edge] = once(array)
                 arrays.append(np.asarray(array))
         a = np.asarray(adjoints_full[node.id])
-        if arrays and (len(arrays) > 1 or arrays[0] is not a) and np.all(np.isfinite(a)) \
-                and all(np.all(np.isfinite(t)) for t in arrays):
-            total = sum(arrays[1:], arrays[0].astype(np.float64))
-            sums[node.id] = (l2_norm(total), float(np.max(np.abs(total - a))) if total.size else 0.0)
+        if len(arrays) > 1 or (arrays and arrays[0] is not a):  # one term that is v̄ itself adds up
+            measured = edge_sum(a, arrays)
+            if measured is not None:
+                sums[node.id] = measured
     del full_terms
     measured = {}
     for node in graph.nodes:
