@@ -192,9 +192,9 @@ class Watch:
             held = self.held.pop(kind, None)
             if held is not None:
                 terms.append(numpy_of(held.materialize() if kind[0] == "share" else held))
-        measured = edge_sum(numpy_of(adjoint), terms)
-        if measured is not None:
-            self.sums[step] = measured
+        gap = edge_sum(numpy_of(adjoint), terms)
+        if gap is not None:
+            self.sums[step] = gap
 
     def plan_sums(self, run: Any, isolated: set[tuple[int, int]]) -> None:
         """Before the backward pass: which nodes' terms to hold until their adjoint arrives."""
@@ -327,9 +327,9 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
                 arrays.append(np.asarray(array))
         a = np.asarray(adjoints_full[node.id])
         if len(arrays) > 1 or (arrays and arrays[0] is not a):  # one term that is v̄ itself adds up
-            measured = edge_sum(a, arrays)
-            if measured is not None:
-                sums[node.id] = measured
+            gap = edge_sum(a, arrays)
+            if gap is not None:
+                sums[node.id] = gap
     del full_terms
     measured = {}
     for node in graph.nodes:
