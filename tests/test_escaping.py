@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from gradviz.core.explain import adjoint_equation, tangent_equation
-from gradviz.core.findings import Finding
+from gradviz.core.findings import CHECKS, Finding
 from gradviz.core.rules import RULES
 from gradviz.sources.expr import trace_expression
 from gradviz.views.model_report import findings_list
@@ -81,8 +81,7 @@ def test_handout_tables_keep_definitions_whole():
     assert r"\max(a, b)" in to_latex(trace)  # a function name as the slides write it
 
 
-FINDING_KINDS = ("non-finite", "masked", "adjoint-sum", "vanishing", "exploding", "saturated", "dead-relu",
-                 "dropout", "structural-zero", "unreachable-non-finite")
+FINDING_KINDS = tuple(kind for check in CHECKS for kind in check.kinds)
 
 
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "piped"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gradviz.cli import main
-from gradviz.core.findings import Finding, find_issues
+from gradviz.core.findings import CHECKS, Finding, find_issues, none_found, note_kinds
 from gradviz.sources.expr import trace_expression
 from gradviz.sources.model import trace_spec
 from tests.model_specs import write_spec
@@ -102,3 +102,31 @@ def test_activations_are_recognised_by_their_one_name_at_any_level(spelling: str
     nodes = tuple(replace(n, op=spelling) if n.op in ("sigmoid", "tanh") else n for n in trace.graph.nodes)
     trace = replace(trace, graph=type(trace.graph)(nodes, trace.graph.outputs))
     assert flagged(trace) == [("saturated", "f")]
+
+
+def test_each_check_gives_only_the_kinds_it_declares(tmp_path: Path, lecture_trace) -> None:
+    """CHECKS' kinds are what the views sort notes from problems by: a check giving an
+    undeclared kind would be shown as neither."""
+    traces = [lecture_trace, trace_expression("log(x) * 2", {"x": -1.0}),
+              trace_expression("sigmoid(20 * x) + relu(x - 2)", {"x": 1.0}),
+              trace_expression("f = 2 * (w * x)", {"w": 1e-9, "x": 1.0}),
+              trace_spec(write_spec(tmp_path, "dropout_modes"), training=False)]
+    seen = set()
+    for trace in traces:
+        for check in CHECKS:
+            kinds = {f.kind for f in check.find(trace)}
+            assert kinds <= set(check.kinds), (check.name, kinds)
+            seen |= kinds
+    assert {"non-finite", "saturated", "dead-relu", "vanishing", "dropout"} <= seen
+    assert note_kinds() == {"masked", "discarded", "structural-zero"}
+    assert len({check.name for check in CHECKS}) == len(CHECKS)
+
+
+def test_the_no_findings_sentence_names_what_the_checks_look_for(lecture_trace, capsys) -> None:
+    # The sentence as it was written by hand before CHECKS made it (a new check adds its part).
+    assert none_found().startswith("findings: none (no NaN/Inf, no vanishing or exploding adjoints, "
+                                   "no saturated or dead units")
+    assert all(check.clear in none_found() for check in CHECKS)
+    root = Path(__file__).parent.parent / "samples"
+    assert main(["trace", str(root / "two_layer_mlp.py")]) == 0
+    assert none_found() in " ".join(capsys.readouterr().out.split())  # wrapped at the console's width

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from gradviz.core.explain import bar
-from gradviz.core.findings import (EXPLODING, SUM_RTOL, VANISHING, Finding, activations, dropout_modes,
-                                   intended_masks, non_finite)
+from gradviz.core.findings import CHECKS, EXPLODING, SUM_RTOL, VANISHING, Finding
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.masks import masked_by_design
 from gradviz.core.stats import ArrayFacts, l2_norm, tensor_stats
@@ -148,6 +147,9 @@ def ref_gradient_scale(trace):
     return found
 
 
+REFERENCE_CHECKS = {"edge sums": ref_sum_mismatches, "gradient scale": ref_gradient_scale}
+
+
 def ref_trace_to_json(trace, source):
     model = trace.info.get("source") == "model"
     tensor = ref_summary if model else ref_to_json
@@ -166,10 +168,9 @@ def ref_trace_to_json(trace, source):
             entry.update(_model_fields(trace, node.id, False))
         nodes.append(entry)
     first = ref_first_nonfinite(trace)
-    # Each finding check on its own (their order is find_issues'): the reference ones for the
-    # checks the fast path rewrote, the plain ones for the rest.
-    findings = (non_finite(trace) + ref_sum_mismatches(trace) + ref_gradient_scale(trace) + activations(trace)
-                + dropout_modes(trace) + intended_masks(trace))
+    # Each finding check on its own, in CHECKS' order: the reference ones for the checks the
+    # fast path rewrote, the plain ones for the rest.
+    findings = [f for check in CHECKS for f in REFERENCE_CHECKS.get(check.name, check.find)(trace)]
     data = {"schema": SCHEMA_VERSION, "source": source,
             "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
             "outputs": list(graph.outputs), "output_nodes": dict(graph.outputs), "nodes": nodes,
@@ -182,6 +183,11 @@ def ref_trace_to_json(trace, source):
     if model:
         data["model"] = {key: value for key, value in trace.info.items() if key != "source"}
     return data
+
+
+def test_every_reference_check_is_one_of_CHECKS():
+    """A renamed check would otherwise silently be compared with itself."""
+    assert set(REFERENCE_CHECKS) <= {check.name for check in CHECKS}
 
 
 def same_json(make_trace, source="t"):
@@ -292,6 +298,22 @@ def check_facts(facts, value):
         assert json.dumps(list(stats.__dict__.values())) == json.dumps(list(tensor_stats(value).__dict__.values()))
         assert json.dumps([stats.shape, *list(stats.__dict__.values())[1:]]) == json.dumps(
             [tuple(np.shape(value)), *ref_stats(value)[1:]])
+
+
+@pytest.mark.parametrize("name", [name for name, value in awkward_arrays().items()
+                                  if np.asarray(value).dtype.kind == "f" and np.size(value)])
+def test_statistics_answer_as_their_tensor_does(name):
+    """The one interface of full and summaries-only traces: a tensor's TensorStats answer
+    finite, norm, extent and stats as the tensor itself does."""
+    value = awkward_arrays()[name]
+    facts = ArrayFacts()
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = tensor_stats(value)
+        assert facts.stats(stats) is stats
+        assert facts.finite(stats) == facts.finite(value)
+        if facts.finite(value):
+            assert facts.norm(stats) == facts.norm(value)
+            assert facts.extent(stats) == facts.extent(value)
 
 
 def test_views_of_the_same_memory_share_statistics_but_not_shape():

@@ -21,11 +21,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gradviz.core.findings import find_issues  # noqa: E402
+from gradviz.core.findings import element_facts, find_issues  # noqa: E402
 from gradviz.core.stats import TensorStats  # noqa: E402
 from gradviz.sources.model import trace_model, trace_spec  # noqa: E402
 from gradviz.sources.model.summaries import DROPPED, Summary, is_summaries, summarise_trace  # noqa: E402
 from gradviz.views.json_report import trace_to_json  # noqa: E402
+from tests.model_specs import write_spec  # noqa: E402
 from tests.model_zoo import ZOO, make  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,25 @@ def test_a_summaries_trace_holds_no_tensor():
     held = [*summaries.values, *summaries.adjoints["loss"], *summaries.contributions["loss"].values()]
     assert all(item is None or isinstance(item, Summary) for item in held)
     assert all(d.get("mask") is None for d in summaries.aux.values())
+
+
+@pytest.mark.parametrize("spec, kind", [("saturated", "saturated"), ("dead_relu", "dead-relu")])
+def test_saturated_and_dead_units_are_measured_while_the_tensors_exist(tmp_path, spec, kind):
+    """What a check needs from a value's elements (beyond statistics) is measured by the
+    check's own `measure` as the value is made, kept as a few numbers, and judged later
+    exactly as on the full trace."""
+    path = write_spec(tmp_path, spec)
+    full = trace_spec(path, batch_size=16)
+    summaries = trace_spec(path, batch_size=16, keep="summaries")
+    found = [(f.kind, f.node, f.message) for f in find_issues(summaries)]
+    assert kind in {k for k, _, _ in found}
+    assert found == [(f.kind, f.node, f.message) for f in find_issues(full)]
+    kept = summaries.values.measured
+    assert kept, "no activation was measured"
+    for node_id, facts in kept.items():
+        node = full.graph.nodes[node_id]
+        assert facts == element_facts(node.op, np.asarray(full.values[node_id])), node.label
+        assert all(not isinstance(fact, np.ndarray) for fact in facts.values())  # a few numbers, no tensor
 
 
 def test_dropout_keep_rate_survives_as_a_number():

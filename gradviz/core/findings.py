@@ -2,18 +2,24 @@
 sigmoids, dead ReLUs, dropout in the wrong mode, and edge terms that do not add up.
 
 numpy only: works on expression and model traces alike. Each finding names one node.
+`CHECKS` is the one list of them: a new signal is one entry there (and its test). A check
+reads a trace through what full and summaries-only traces both have (core.stats'
+ArrayFacts and TensorStats: finite, norm, min and max, statistics); what it needs from a
+value's elements beyond statistics it names as `measure`, which a summaries-only capture
+runs while the tensor exists (`element_facts`) and a full trace runs when asked.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
-from gradviz.core.graph import Node, canonical_op
+from gradviz.core.graph import canonical_op
 from gradviz.core.stats import ArrayFacts, TensorStats, facts_of
 from gradviz.core.trace import Trace
 
@@ -37,20 +43,71 @@ class Finding:
     message: str
 
 
+@dataclass(frozen=True)
+class Check:
+    """One entry of CHECKS: what it looks for, the finding kinds it gives, and how.
+
+    `find` reads the trace through ArrayFacts/TensorStats only (so it runs on full and
+    summaries-only traces alike). `clear` is its part of "findings: none (…)" ("" to say
+    nothing there). `notes` are the kinds that say what was seen, not what is wrong.
+    `measure(op, array)` is what the check needs from the elements of a value whose
+    canonical op is in `measure_ops`, beyond statistics; `find` asks for it with
+    `measured(trace, name, node)`.
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    find: Callable[[Trace], list[Finding]]
+    clear: str = ""
+    notes: tuple[str, ...] = ()
+    measure: Callable[[str, np.ndarray], Any] | None = None
+    measure_ops: tuple[str, ...] = ()
+
+
 def find_issues(trace: Trace) -> list[Finding]:
-    """Every finding, most urgent first: non-finite, sum mismatch, gradient scale, activations, dropout."""
-    own = getattr(trace.values, "findings", None)  # a summaries-only trace checks its statistics
-    if own is not None:
-        return own(trace)
+    """Every finding, in CHECKS' order (most urgent first)."""
     found: list[Finding] = []
-    found += non_finite(trace)
-    found += sum_mismatches(trace)
-    found += gradient_scale(trace)
-    found += activations(trace)
-    found += dropout_modes(trace)
-    found += intended_masks(trace)
-    found += discarded_values(trace)
+    for check in CHECKS:
+        found += check.find(trace)
     return found
+
+
+def none_found() -> str:
+    """The sentence for a trace without findings, naming what the checks looked for."""
+    return f"findings: none ({', '.join(check.clear for check in CHECKS if check.clear)})"
+
+
+def note_kinds() -> frozenset[str]:
+    """Finding kinds that say what was seen, not what is wrong (shown apart from problems)."""
+    return frozenset(kind for check in CHECKS for kind in check.notes)
+
+
+def needs_elements(op: str) -> bool:
+    """Whether a check measures the elements of a value made by `op` (see element_facts)."""
+    return canonical_op(op) in _MEASURED_OPS
+
+
+def element_facts(op: str, value: np.ndarray) -> dict[str, Any]:
+    """Check name → what it measured on the elements of `value` (made by `op`): the facts
+    a summaries-only trace keeps because statistics do not hold them."""
+    name = canonical_op(op)
+    facts = {}
+    for check in CHECKS:
+        if check.measure is not None and name in check.measure_ops:
+            fact = check.measure(op, value)
+            if fact is not None:
+                facts[check.name] = fact
+    return facts
+
+
+def measured(trace: Trace, check: str, node_id: int) -> Any:
+    """What check `check` measured on node `node_id`'s value: kept by a summaries-only trace
+    (trace.values.measured) or measured now on a full trace's array."""
+    kept = getattr(trace.values, "measured", None)
+    if kept is not None:
+        return kept.get(node_id, {}).get(check)
+    node = trace.graph.nodes[node_id]
+    return _BY_NAME[check].measure(node.op, np.asarray(trace.values[node_id]))
 
 
 def _bad_count(value: np.ndarray) -> str:
@@ -342,50 +399,59 @@ def activations(trace: Trace) -> list[Finding]:
     for node in trace.graph.nodes:
         if node.is_leaf or canonical_op(node.op) not in ACTIVATIONS:
             continue
-        value = np.asarray(trace.values[node.id])
-        if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
+        fact = measured(trace, "activations", node.id)
+        if fact is None:
             continue
         if canonical_op(node.op) in ("sigmoid", "tanh"):
-            found += _saturation(node, value)
-        elif canonical_op(node.op) == "relu":
-            found += _dead_relu(node, value)
+            if fact > MOST:
+                name = "σ'" if canonical_op(node.op) == "sigmoid" else "tanh'"
+                found.append(Finding("saturated", node.id, f"saturated: {fact:.0%} of units have {name} < "
+                                                           f"{SATURATED_DERIVATIVE:g}, so almost no gradient passes "
+                                                           f"back through them"))
+        else:
+            dead, units, batched, needed = fact
+            if units and dead / units >= needed:
+                scope = "for the whole batch" if batched else ""
+                found.append(Finding("dead-relu", node.id, f"dead ReLU: {dead} of {units} units output 0 {scope}".rstrip()
+                                                           + "; no gradient passes back through them"))
     return found
 
 
-def _saturation(node: Node, value: np.ndarray) -> list[Finding]:
+def unit_facts(op: str, value: np.ndarray) -> Any:
+    """What the activation check reads from an activation's output: for a sigmoid or tanh the
+    fraction of its finite derivatives below SATURATED_DERIVATIVE (None when none is finite);
+    for a ReLU (dead units, units, batched?, the fraction that counts as most). None for an
+    empty or non-float value."""
+    if value.dtype.kind != "f" or value.size == 0:
+        return None
+    if canonical_op(op) == "relu":
+        return _dead_units(value)
+    return _saturated_fraction(canonical_op(op) == "sigmoid", value)
+
+
+def _saturated_fraction(sigmoid: bool, value: np.ndarray) -> float | None:
     if value.ndim == 0 and value.dtype == np.float64:  # one float64: the same arithmetic in Python
         v = float(value)
-        d = v * (1 - v) if canonical_op(node.op) == "sigmoid" else 1 - v * v
+        d = v * (1 - v) if sigmoid else 1 - v * v
         if not math.isfinite(d):
-            return []
-        fraction = float(d < SATURATED_DERIVATIVE)
-    else:
-        with np.errstate(all="ignore"):
-            derivative = value * (1 - value) if canonical_op(node.op) == "sigmoid" else 1 - value * value
-        flat = derivative[np.isfinite(derivative)]
-        if flat.size == 0:
-            return []
-        fraction = float((flat < SATURATED_DERIVATIVE).mean())
-    if fraction <= MOST:
-        return []
-    name = "σ'" if canonical_op(node.op) == "sigmoid" else "tanh'"
-    return [Finding("saturated", node.id, f"saturated: {fraction:.0%} of units have {name} < {SATURATED_DERIVATIVE:g}, "
-                                          f"so almost no gradient passes back through them")]
+            return None
+        return float(d < SATURATED_DERIVATIVE)
+    with np.errstate(all="ignore"):
+        derivative = value * (1 - value) if sigmoid else 1 - value * value
+    flat = derivative[np.isfinite(derivative)]
+    if flat.size == 0:
+        return None
+    return float((flat < SATURATED_DERIVATIVE).mean())
 
 
-def _dead_relu(node: Node, value: np.ndarray) -> list[Finding]:
+def _dead_units(value: np.ndarray) -> tuple[int, int, bool, float]:
     # A unit is dead when it outputs 0 for every example of the batch (axis 0). With
     # fewer than MIN_BATCH examples, half the units are 0 by chance: only all-zero counts.
     batched = value.ndim >= 2
     units = value.reshape(value.shape[0], -1) if batched else value.reshape(1, -1)
     dead = np.all(units == 0, axis=0)
-    fraction = float(dead.mean())
     needed = MOST if batched and value.shape[0] >= MIN_BATCH else 1.0
-    if fraction < needed:
-        return []
-    scope = "for the whole batch" if value.ndim >= 2 else ""
-    return [Finding("dead-relu", node.id, f"dead ReLU: {int(dead.sum())} of {dead.size} units output 0 {scope}".rstrip()
-                                          + "; no gradient passes back through them")]
+    return int(dead.sum()), int(dead.size), batched, needed
 
 
 def dropout_modes(trace: Trace) -> list[Finding]:
@@ -402,3 +468,19 @@ def dropout_modes(trace: Trace) -> list[Finding]:
             found.append(Finding("dropout", node_id, f"dropout (p={float(data['p']):g}) is not active although the "
                                                      "model is training"))
     return found
+
+
+# The one list: find_issues runs these in this order, on full and summaries-only traces.
+CHECKS: tuple[Check, ...] = (
+    Check("non-finite", ("non-finite",), non_finite, clear="no NaN/Inf"),
+    Check("edge sums", ("adjoint-sum",), sum_mismatches),
+    Check("gradient scale", ("vanishing", "exploding", "structural-zero"), gradient_scale,
+          clear="no vanishing or exploding adjoints", notes=("structural-zero",)),
+    Check("activations", ("saturated", "dead-relu"), activations, clear="no saturated or dead units",
+          measure=unit_facts, measure_ops=ACTIVATIONS),
+    Check("dropout", ("dropout",), dropout_modes),
+    Check("masks", ("masked",), intended_masks, notes=("masked",)),
+    Check("discarded", ("discarded",), discarded_values, notes=("discarded",)),
+)
+_BY_NAME = {check.name: check for check in CHECKS}
+_MEASURED_OPS = frozenset(op for check in CHECKS if check.measure is not None for op in check.measure_ops)

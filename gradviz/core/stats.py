@@ -124,6 +124,8 @@ _FLOAT_SCALARS = (float, np.float64, np.float32, np.float16)
 class ArrayFacts:
     """What views ask of a trace's arrays (finite? ‖·‖? min and max? statistics?), each
     computed once per array, in its own dtype (sums kept in float64, as tensor_stats has them).
+    A summaries-only trace's TensorStats answer the same questions, so checks written
+    against these four work on both kinds of trace.
 
     Keyed by the array's id; each entry keeps its array, so that id stays its own for as
     long as the memo lives. The trace's arrays never change, so the facts never go stale.
@@ -193,8 +195,11 @@ class ArrayFacts:
         return entry[1]
 
     def extent(self, value: np.ndarray) -> tuple[float, float]:
-        """(float(value.min()), float(value.max())) of a non-empty array."""
+        """(float(value.min()), float(value.max())) of a non-empty array (or of the finite
+        elements its statistics describe)."""
         if not isinstance(value, np.ndarray):
+            if isinstance(value, TensorStats):  # statistics standing in for a tensor
+                return value.min, value.max
             value = np.asarray(value)
             return float(value.min()), float(value.max())
         entry = self._entry(value)
@@ -204,9 +209,9 @@ class ArrayFacts:
         return entry[2]
 
     def stats(self, value: Any) -> TensorStats:
-        """tensor_stats(value)."""
+        """tensor_stats(value) (statistics standing in for a tensor are their own)."""
         if not isinstance(value, np.ndarray) or value.ndim == 0:
-            return tensor_stats(value)
+            return value if isinstance(value, TensorStats) else tensor_stats(value)
         entry = self._entry(value)
         if entry[3] is _UNSET:
             same = None

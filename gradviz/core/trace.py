@@ -92,7 +92,7 @@ class Trace:
         if cached is not None:
             return cached
         regions: list[DiscardedRegion] = []
-        if getattr(self.values, "findings", None) is None:  # a summaries-only trace keeps no positions
+        if not getattr(self.values, "summaries_only", False):  # a summaries-only trace keeps no positions
             finite = facts_of(self).finite
             intended = masked_by_design(self.graph, self.values, finite)
             bad = {n.id for n in self.graph.nodes if n.id not in intended and not finite(self.values[n.id])}

@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gradviz.core.findings import Finding, find_issues
+from gradviz.core.findings import Finding, find_issues, none_found, note_kinds
 from gradviz.core.fmt import fmt_scalar, fmt_shape
 from gradviz.core.stats import ArrayFacts, TensorStats, facts_of, l2_norm, tensor_stats
 from gradviz.core.trace import Trace
@@ -168,14 +168,13 @@ def _norm(value) -> float:
     return value.norm if isinstance(value, TensorStats) else l2_norm(value)
 
 
-NOTES = {"masked", "discarded", "structural-zero"}  # findings that say what was seen, not what is wrong
+NOTES = note_kinds()  # findings that say what was seen, not what is wrong
 
 
 def findings_list(findings: list[Finding], trace: Trace) -> RenderableType:
     """The short list printed after the table: kind, node, what is wrong."""
     if not findings:
-        return Text("findings: none (no NaN/Inf, no vanishing or exploding adjoints, no saturated or dead units)",
-                    style="green")
+        return Text(none_found(), style="green")
     table = Table(title="findings", title_justify="left", show_header=False, show_edge=False, pad_edge=False, box=None)
     table.add_column(style="bold red")
     table.add_column(style="bold")

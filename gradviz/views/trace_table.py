@@ -93,8 +93,6 @@ _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+
 _PLAIN_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")  # c₂: a name assigned again (sources.expr)
 _TOKEN = re.compile(r"([A-Za-z])\u0304(\d*)|([⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+)|([A-Za-z][A-Za-z_.]*?)([\d₀-₉]*)(?![A-Za-z_.\d₀-₉])"
                     r"|([A-Za-z_]\w*(?:\.\w+)+)|(.)", re.S)  # … a module path (fc1.weight), one character
-_MATH_WORDS = {"sum", "mean", "norm", "sqrt", "abs", "relu", "softplus", "bce", "mse", "dropout", "axis", "input",
-               "parameter", "mask"}
 _FUNCTIONS = {"exp": r"\exp", "log": r"\ln", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
               "max": r"\max", "min": r"\min"}
 
@@ -118,7 +116,7 @@ def latex_math(text: str) -> str:
             return _FUNCTIONS[word]
         if not digits and re.fullmatch(r"[A-Za-z]_[A-Za-z0-9]", word):  # J_R: the slides' J with index R
             return f"{word[0]}_{{{word[2]}}}"
-        if len(word) > 1 or word in _MATH_WORDS:
+        if len(word) > 1:  # a name of several letters is upright; one letter is a variable
             word = rf"\mathrm{{{word.replace('_', chr(92) + '_')}}}"
         return word + (f"_{{{digits}}}" if digits else "")
 

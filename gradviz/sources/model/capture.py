@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 
 from gradviz.core.graph import Graph, Node, canonical_op, frozen_mapping

@@ -6,8 +6,9 @@ after its last use, so only what autograd itself saves stays alive. Tensor hooks
 summarise each adjoint and each edge's contribution as the backward pass computes them;
 the backward pass is a plain one (the parameters' gradients are its only results). What
 the reports read besides statistics is worked out while the tensors exist: whether the
-edge terms into a node sum to its adjoint (and the norm of their sum), and the
-saturated-unit and dead-ReLU findings. Memory above the model is then about a plain
+edge terms into a node sum to its adjoint (and the norm of their sum), and what each of
+core.findings' CHECKS measures on a value's elements (core.findings.element_facts:
+saturated and dead units). Memory above the model is then about a plain
 forward and backward's.
 
 A model with multi-output calls whose pieces' shares need extra backward passes (an
@@ -17,14 +18,12 @@ LSTM's outputs, say) is captured in full and summarised after, and says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from types import SimpleNamespace
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from gradviz.core.findings import ACTIVATIONS, Finding
-from gradviz.core.graph import canonical_op
+from gradviz.core.findings import element_facts, needs_elements
 from gradviz.core.stats import TensorStats, l2_norm, tensor_stats
 from gradviz.core.trace import Edge, Trace
 from gradviz.sources.model.capture import (VIEW_SPLITS, EmbeddedShare, build_graph, capture, container_pieces, execute,
@@ -81,10 +80,10 @@ class SummaryArrays(Sequence):
     summaries_only = True
 
     def __init__(self, items: list[Summary | None], sums: dict[int, tuple[float, float]] | None = None,
-                 activation: dict[int, list[Finding]] | None = None):
+                 measured: dict[int, dict[str, Any]] | None = None):
         self._items = items
         self.sums = sums or {}  # node → (‖Σ edge terms‖, max |Σ − v̄|) where the terms are not just v̄
-        self.activation = activation or {}  # node → saturated / dead-ReLU findings seen on its value
+        self.measured = measured or {}  # node → core.findings.element_facts of its value
 
     def __len__(self) -> int:
         return len(self._items)
@@ -94,9 +93,6 @@ class SummaryArrays(Sequence):
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._items)
-
-    def findings(self, trace: Trace) -> list[Finding]:
-        return summary_findings(trace)
 
     def __repr__(self) -> str:
         return f"SummaryArrays({len(self)} summaries)"
@@ -130,7 +126,7 @@ class Watch:
         self.places: dict[int, tuple] = {}  # view piece's step → where it sits in its input
         self.split_inputs: dict[int, tuple] = {}  # split call → (storage, offset, shape, dtype) of its input
         self.leaf_values: dict[int, torch.Tensor] = {}  # call steps whose value is a leaf (a parameter)
-        self.activation: dict[int, list[Finding]] = {}
+        self.measured: dict[int, dict[str, Any]] = {}
         self.need_sum: dict[int, list[tuple]] = {}  # node → its terms' kinds, when not just its adjoint
         self.held: dict[tuple, Any] = {}  # terms held until their node's adjoint arrives
         self.sums: dict[int, tuple[float, float]] = {}
@@ -153,8 +149,10 @@ class Watch:
     def value(self, step: Any, value: torch.Tensor, edges: list) -> torch.Tensor:
         index = step.index
         self.values[index] = summarise(value)
-        if canonical_op(step.op) in ACTIVATIONS and value.is_floating_point() and value.numel():
-            self.activation[index] = _activation_findings(SimpleNamespace(op=step.op, id=index), value)
+        if needs_elements(step.op) and value.is_floating_point() and value.numel():
+            from gradviz.sources.model.arrays import numpy_of
+
+            self.measured[index] = element_facts(step.op, numpy_of(value))
         if len(edges) == 1 and step.op == "getitem" and edges[0][2] in self.split_inputs:
             ptr, offset, shape, dtype = self.split_inputs[edges[0][2]]
             if value.untyped_storage().data_ptr() == ptr and value.dtype == dtype:
@@ -194,12 +192,9 @@ class Watch:
             held = self.held.pop(kind, None)
             if held is not None:
                 terms.append(numpy_of(held.materialize() if kind[0] == "share" else held))
-        a = numpy_of(adjoint)
-        if not np.all(np.isfinite(a)) or not all(np.all(np.isfinite(t)) for t in terms) or not terms:
-            return
-        total = sum(terms[1:], terms[0].astype(np.float64))
-        difference = float(np.max(np.abs(total - a))) if total.size else 0.0
-        self.sums[step] = (l2_norm(total), difference)
+        gap = edge_sum(numpy_of(adjoint), terms)
+        if gap is not None:
+            self.sums[step] = gap
 
     def plan_sums(self, run: Any, isolated: set[tuple[int, int]]) -> None:
         """Before the backward pass: which nodes' terms to hold until their adjoint arrives."""
@@ -217,19 +212,13 @@ class Watch:
         self.wanted = {kind for k in self.need_sum.values() for kind in k if kind != ("adjoint",)}
 
 
-def _activation_findings(node: Any, value: Any) -> list[Finding]:
-    """core.findings.activations for one node, on its value while it exists."""
-    from gradviz.core import findings as F
-    from gradviz.sources.model.arrays import numpy_of
-
-    array = numpy_of(value) if isinstance(value, torch.Tensor) else np.asarray(value)
-    if array.dtype.kind != "f" or array.size == 0:
-        return []
-    if canonical_op(node.op) in ("sigmoid", "tanh"):
-        return F._saturation(node, array)
-    if canonical_op(node.op) == "relu":
-        return F._dead_relu(node, array)
-    return []
+def edge_sum(adjoint: np.ndarray, terms: list[np.ndarray]) -> tuple[float, float] | None:
+    """(‖Σ terms‖, max |Σ − v̄|), summed in float64 in order as the full report sums them;
+    None without terms or when a number is NaN/Inf (those are reported as such)."""
+    if not terms or not np.all(np.isfinite(adjoint)) or not all(np.all(np.isfinite(t)) for t in terms):
+        return None
+    total = sum(terms[1:], terms[0].astype(np.float64))
+    return l2_norm(total), float(np.max(np.abs(total - adjoint))) if total.size else 0.0
 
 
 def capture_summaries(program: Any, x: torch.Tensor, y: torch.Tensor, split_edges: bool,
@@ -292,11 +281,10 @@ def _assemble(program: Any, run: Any, watch: Watch, graph: Any, ids: list[int], 
                 term = watch.alias_terms.get(alias.key)
                 terms[(child, position)] = term or zeros_summary(tuple(tensors[source].shape), tensors[source].dtype)
     sums = {gid_of[step]: total for step, total in watch.sums.items() if step in gid_of}
-    activation = {gid_of[step]: [Finding(f.kind, gid_of[step], f.message) for f in found]
-                  for step, found in watch.activation.items() if step in gid_of and found}
+    measured = {gid_of[step]: facts for step, facts in watch.measured.items() if step in gid_of and facts}
     aux = {gid_of[step]: _aux_summary(data) for step, data in run.aux.items() if step in gid_of}
     info = {**info, "keep": "summaries", "notes": [*info.get("notes", []), DROPPED]}
-    return Trace(graph, SummaryArrays(values, activation=activation), {}, {"loss": SummaryArrays(adjoints, sums)},
+    return Trace(graph, SummaryArrays(values, measured=measured), {}, {"loss": SummaryArrays(adjoints, sums)},
                  {"loss": terms}, {}, aux, info)
 
 
@@ -338,38 +326,21 @@ def summarise_trace(trace: Trace, note: str | None = None) -> Trace:
                 terms[edge] = once(array)
                 arrays.append(np.asarray(array))
         a = np.asarray(adjoints_full[node.id])
-        if arrays and (len(arrays) > 1 or arrays[0] is not a) and np.all(np.isfinite(a)) \
-                and all(np.all(np.isfinite(t)) for t in arrays):
-            total = sum(arrays[1:], arrays[0].astype(np.float64))
-            sums[node.id] = (l2_norm(total), float(np.max(np.abs(total - a))) if total.size else 0.0)
+        if len(arrays) > 1 or (arrays and arrays[0] is not a):  # one term that is v̄ itself adds up
+            gap = edge_sum(a, arrays)
+            if gap is not None:
+                sums[node.id] = gap
     del full_terms
-    activation = {}
+    measured = {}
     for node in graph.nodes:
-        if not node.is_leaf and canonical_op(node.op) in ACTIVATIONS:
-            found = _activation_findings(node, trace.values[node.id])
-            if found:
-                activation[node.id] = found
+        if needs_elements(node.op):
+            facts = element_facts(node.op, np.asarray(trace.values[node.id]))
+            if facts:
+                measured[node.id] = facts
     aux = {i: _aux_summary(data) for i, data in trace.aux.items()}
     notes = [*trace.info.get("notes", []), *([note] if note else []), DROPPED]
     info = {**trace.info, "keep": "summaries", "notes": notes}
     adjoint_map = {"loss": SummaryArrays(adjoints, sums)} if adjoints is not None else {}
-    return Trace(graph, SummaryArrays(values, activation=activation), {}, adjoint_map,
+    return Trace(graph, SummaryArrays(values, measured=measured), {}, adjoint_map,
                  {"loss": terms} if adjoints is not None else {}, {}, aux, info)
 
-
-# -- findings from summaries (core.findings' checks, on statistics) -----------------------
-
-def summary_findings(trace: Trace) -> list[Finding]:
-    """find_issues for a summaries-only trace: the same kinds, in the same order."""
-    from gradviz.core.findings import dropout_modes, gradient_scale, intended_masks, non_finite, sum_mismatches
-
-    found: list[Finding] = []
-    found += non_finite(trace)  # core's checks read a Summary's counts and norm
-    found += sum_mismatches(trace)  # with the sums measured while the tensors existed
-    found += gradient_scale(trace)
-    activation = getattr(trace.values, "activation", {})
-    for node in trace.graph.nodes:
-        found += activation.get(node.id, [])
-    found += dropout_modes(trace)
-    found += intended_masks(trace)
-    return found
