@@ -55,3 +55,31 @@ def test_a_full_paint_after_repaints_forgets_nothing():
 def _painted(drawing: TraceDrawing, state) -> TraceDrawing:
     drawing.grid(state)
     return drawing
+
+
+def _active_edges(drawing: TraceDrawing) -> set[tuple[int, int]]:
+    """The edges (child, input position) whose drawn cells carry the active style."""
+    grid = drawing._grid
+    active = {grid.style_id(key) for key in ("edge.active", "edge.active.nonfinite")}
+    return {drawing._sizing.edge_ids[j] for j, cells in enumerate(grid.edge_cells)
+            if len(cells) and int(grid.styles.flat[cells[0]]) in active}
+
+
+@pytest.mark.parametrize("paint", ["grid", "repaint"])
+def test_an_edge_is_active_only_where_it_adds_to_the_current_outputs_adjoint(paint):
+    from gradviz.core.explain import adjoint_terms
+    from gradviz.core.steps import stepper_steps
+
+    trace = trace_expression("f = x * y + sin(x)\ng = exp(x) / y", at={"x": 0.5, "y": 2.0})  # jacobian.expr
+    steps = stepper_steps(trace)
+    x = next(n.id for n in trace.graph.nodes if n.label == "x")
+    k = next(i for i, s in enumerate(steps, start=1) if s.phase == "reverse" and s.pass_key == "g" and s.node == x)
+    drawing = TraceDrawing(trace)
+    state = state_at(trace, steps, k)
+    drawing.grid(state) if paint == "grid" else drawing.repaint(state, range(len(trace.graph.nodes)))
+    users = {(n.id, p) for n in trace.graph.nodes for p, i in enumerate(n.inputs) if i == x}
+    assert len(users) == 3  # x feeds v1 = x·y and sin(x) (into f) and exp(x) (into g)
+    terms = adjoint_terms(trace, "g", x)  # what the inspector lists as the sum into x̄
+    into_g = {(t.child, t.position) for t in terms if t.value is not None}
+    assert len(into_g) == 1
+    assert _active_edges(drawing) == into_g
