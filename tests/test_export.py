@@ -103,3 +103,55 @@ def test_missing_dot_is_one_line_saying_how_to_install(capsys, tmp_path, monkeyp
     assert main(["export", *LECTURE, "-o", str(tmp_path / "f.svg")]) == 2
     err = capsys.readouterr().err.strip()
     assert "apt-get install graphviz" in err and len(err.splitlines()) == 1
+
+
+def _balanced_sum(pairs: int) -> str:
+    """An expression whose top rank holds 2·pairs inputs side by side: a wide picture."""
+    terms = [f"sin(a{i}*b{i})" for i in range(pairs)]
+    while len(terms) > 1:
+        terms = [f"({terms[i]} + {terms[i + 1]})" for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def _svg_width_px(path: Path) -> float:
+    return float(re.search(r'<svg width="([\d.]+)pt"', path.read_text()).group(1)) * 96 / 72
+
+
+def test_fit_detail_takes_the_most_detailed_form_no_wider_than_the_page(tmp_path):
+    from gradviz.draw.export import FIT_FORMS, fit_detail, page_size
+    from gradviz.sources.expr import trace_expression
+
+    trace = trace_expression(_balanced_sum(8), at={f"{v}{i}": 0.5 for i in range(8) for v in "ab"})
+    widths = {detail: page_size(make_picture(trace, detail=detail))[0] for detail in FIT_FORMS}
+    for k, detail in enumerate(FIT_FORMS):
+        page = widths[detail]
+        expected = next(d for d in FIT_FORMS if widths[d] <= page)  # an earlier form may be as narrow
+        assert fit_detail(trace, page_width=page) == (expected, widths[expected])
+        assert FIT_FORMS.index(expected) <= k
+    narrowest = min(widths.values())
+    assert fit_detail(trace, page_width=narrowest - 1) == ("dots", widths["dots"])  # none fits: the last
+
+
+def test_export_fits_a_wide_graph_to_the_page_and_says_which_form(tmp_path, capsys):
+    (tmp_path / "wide.expr").write_text("# at: " + ", ".join(f"a{i}=0.5, b{i}=2" for i in range(8))
+                                        + "\nf = " + _balanced_sum(8) + "\n")
+    source = f"@{tmp_path / 'wide.expr'}"
+    assert main(["export", source, "--detail", "full", "-o", str(tmp_path / "full.svg")]) == 0
+    assert _svg_width_px(tmp_path / "full.svg") > 1920  # the full form does not fit the page
+    capsys.readouterr()
+    assert main(["export", source, "-o", str(tmp_path / "fit.svg")]) == 0
+    out = capsys.readouterr().out
+    form = re.search(r"\((\w+) form", out).group(1)
+    assert form != "full" and "wider than a 1920 px page; --detail full draws them anyway" in out
+    assert _svg_width_px(tmp_path / "fit.svg") <= 1920
+    assert main(["export", source, "--detail", form, "-o", str(tmp_path / "same.svg")]) == 0
+    assert (tmp_path / "same.svg").read_text() == (tmp_path / "fit.svg").read_text()
+
+
+def test_export_draws_the_lecture_full_by_default_with_its_numbers(tmp_path, capsys):
+    assert main(["export", *LECTURE, "-o", str(tmp_path / "f.svg")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'f.svg'}"  # no note: the full form fits
+    nodes = _svg_nodes(tmp_path / "f.svg")
+    assert "v3 = v2 + v1" in nodes["n4"][1] and "2.1487" in nodes["n4"][1]
+    assert "v̄2·e v1  = 0.8244" in _edge_labels(tmp_path / "f.svg")
+    assert _svg_width_px(tmp_path / "f.svg") <= 1920

@@ -39,3 +39,24 @@ def test_fitted_takes_the_most_detailed_form_no_wider_than_asked():
     narrow = fitted(trace, full.width - 1)
     assert narrow.detail == ("compact" if compact.width < full.width else "line")
     assert fitted(trace, 10).detail == "line"  # nothing fits: the narrowest form with values
+
+
+def test_trace_graph_fits_the_terminal_by_default_and_detail_names_a_form(capsys, monkeypatch):
+    from rich.cells import cell_len
+
+    from gradviz.cli import main
+
+    monkeypatch.setenv("COLUMNS", "40")  # narrower than the full drawing
+    source = ["(exp(x1/x2) + x1/x2) * (x1/x2 - log(x2))", "--at", "x1=0.5,x2=1", "--graph"]
+    full_width = TraceDrawing(lecture_trace(), "full").width
+    assert full_width > 40
+    assert main(["trace", *source]) == 0
+    fit = capsys.readouterr().out
+    assert "v2 = exp(v1)  1.6487" in fit  # a compact form, values kept
+    assert "was cut at" not in fit and max(map(cell_len, fit.splitlines())) <= 40
+    assert main(["trace", *source, "--detail", "full"]) == 0
+    full = " ".join(capsys.readouterr().out.split())  # the note wraps at 40 columns
+    assert f"the drawing is {full_width} columns wide and was cut at 40" in full
+    assert main(["trace", *source, "--detail", "ops"]) == 0
+    ops = capsys.readouterr().out
+    assert "v2 exp" in ops and "1.6487 " not in ops.split("v2 exp")[1][:20]

@@ -136,7 +136,8 @@ LECTURE_VALUES = {"x1": "0.5000", "x2": "1.0000", "v1": "0.5000", "v2": "1.6487"
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_the_lectures_eight_nodes_with_their_numbers_are_all_in_the_graph_pane(size):
     """At the end of the reverse pass: every node's value (and, but at 80×24, its adjoint)
-    inside the graph pane, without scrolling; the contributions on the edges at 200×60."""
+    inside the graph pane, without scrolling; at 200×60 the full form, with the current
+    node's contribution beside its edge (the stepper writes the current node's only)."""
     from gradviz.tui.widgets.graph_pane import GraphPane
 
     async def check():
@@ -157,7 +158,60 @@ def test_the_lectures_eight_nodes_with_their_numbers_are_all_in_the_graph_pane(s
         if size != (80, 24):
             symbol = node.label[0] + "\u0304" + node.label[1:]  # x̄1: the bar over the letter
             assert f"{symbol} = {LECTURE_ADJOINTS[node.label]}" in graph_text, graph_text
-    if size == (200, 60):  # the contributions into v1's adjoint, on its out-edges
+    if size == (200, 60):  # the full form; the current node x1's term written beside its out-edge
         assert detail == "full"
-        for term in ("0.8244", "0.5000", "2.1487"):
-            assert term in graph_text
+        assert graph_text.count("3.4731") == 3  # x̄1's box, v̄1's box and v̄1·∂v1/∂x1 on the edge
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_g_adjoint_pass_lights_only_the_edge_that_adds_to_x_bar(size):
+    """jacobian.expr, g's adjoint pass at x: x feeds v1 = x·y and sin(x) (into f only) and
+    exp(x) (into g). The cells the pane paints in the active edge's style are those of the
+    one edge whose term the inspector lists (x→exp(x)), none of the others'."""
+    from rich.cells import cell_len
+
+    from gradviz.core.explain import adjoint_terms
+    from gradviz.core.steps import stepper_steps
+    from gradviz.tui.widgets.graph_pane import GraphPane
+    from tui_support import expression_trace
+
+    trace = expression_trace("f = x * y + sin(x)\ng = exp(x) / y", "x=0.5,y=2")
+    x = next(n.id for n in trace.graph.nodes if n.label == "x")
+    k = next(i for i, s in enumerate(stepper_steps(trace), start=1)
+             if s.phase == "reverse" and s.pass_key == "g" and s.node == x)
+    terms = {(t.child, t.position) for t in adjoint_terms(trace, "g", x) if t.value is not None}
+
+    async def check():
+        app = StepperApp(trace, source="jacobian", start=k)
+        async with app.run_test(size=size) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            pane = app.screen.query_one(GraphPane)
+            drawing = pane.drawing._drawing  # the TraceDrawing whose grid the pane shows
+            active = pane.drawing.style("edge.active")
+            sx, sy = int(pane.scroll_x), int(pane.scroll_y)
+            lit = set()
+            for y in range(pane.scrollable_content_region.height):
+                x0 = 0
+                for segment in pane.render_line(y):  # x̄'s bar is a combining mark: count cells
+                    if segment.style == active:
+                        lit.update((sx + x0 + i, sy + y) for i in range(cell_len(segment.text)))
+                    x0 += cell_len(segment.text)
+            cells = {}
+            grid = drawing._grid
+            for j, flat in enumerate(grid.edge_cells):  # its line, and its label where it has one
+                mine = {(int(c) % grid.width, int(c) // grid.width) for c in flat}
+                rect = drawing.layout.labels.get(j)
+                if rect is not None:
+                    mine |= {(rect.x + i, rect.y + r) for i in range(rect.w) for r in range(rect.h)}
+                cells[drawing._sizing.edge_ids[j]] = mine
+            # an output's box is drawn in the active edge's yellow too: read the lines only
+            boxes = len(grid.box_keys)
+            lit = {(x, y) for x, y in lit if y < grid.height and x < grid.width and grid.owners[y, x] >= boxes}
+            return lit, cells
+
+    lit, cells = asyncio.run(check())
+    assert len(terms) == 1 and len([e for e in cells if trace.graph.nodes[e[0]].inputs[e[1]] == x]) == 3
+    assert lit, "no edge is lit on screen"
+    wanted = set().union(*(cells[e] for e in terms))
+    assert lit <= wanted, sorted(lit - wanted)

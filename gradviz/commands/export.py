@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from gradviz.commands.common import PASS_OF_MODE, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
@@ -27,8 +28,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--step", type=int, metavar="N",
                         help="show step N as `gradviz step` numbers it (values, tangent passes, adjoint passes); "
                              "default: the finished pass")
-    parser.add_argument("--detail", choices=("full", "ops", "dots"), default="full",
-                        help="full boxes with values, op names only, or one dot per node")
+    parser.add_argument("--detail", choices=("fit", "full", "compact", "line", "ops", "dots"), default="fit",
+                        help="fit (default): the most detailed form whose picture is at most 1920 px wide "
+                             "(a full-HD screen); full boxes with values and edge numbers, compact one-line "
+                             "boxes, line (no borders), op names only, or one dot per node")
     parser.add_argument("--frames", metavar="DIR",
                         help="write one SVG per step into DIR (step_000.svg …), every frame with the same layout")
     parser.add_argument("--gif", metavar="FILE",
@@ -95,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
         fold = fold_choice(trace, args).plan(trace.graph, limit, EXPORT_MODULE_BUDGET)
     else:
         fold = fold_from_args(trace, args, limit, terminal=False)
+    detail, fit_note = export_detail(trace, args, mode, wrt, limit, fold)
     if args.file is not None:
-        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, args.detail, limit, args.scale, fold)
-        print(f"wrote {path}")
+        path = export_trace(trace, Path(args.file), mode, args.step, wrt, None, detail, limit, args.scale, fold)
+        print(f"wrote {path}{fit_note}")
     if args.frames is not None:
         gif = Path(args.gif) if args.gif else None
-        paths = export_frames(trace, Path(args.frames), mode, wrt, None, args.detail, limit, gif, args.scale,
+        paths = export_frames(trace, Path(args.frames), mode, wrt, None, detail, limit, gif, args.scale,
                               args.frame_ms, fold)
         print(f"wrote {len(paths)} frames to {Path(args.frames)}/ ({paths[0].name} … {paths[-1].name})")
         if gif is not None:
@@ -108,9 +112,31 @@ def run(args: argparse.Namespace) -> int:
     if args.html is not None:
         from gradviz.html.stepper_page import write_stepper_page
 
-        path = write_stepper_page(trace, Path(args.html), args.source, wrt, args.detail, limit, fold)
+        path = write_stepper_page(trace, Path(args.html), args.source, wrt, detail, limit, fold)
         print(f"wrote {path} ({path.stat().st_size // 1024} kB; open it in a browser: → and ← step)")
     return 0
+
+
+def export_detail(trace, args: argparse.Namespace, mode: str, wrt: str | None, limit: int, fold) -> tuple[str, str]:
+    """(form, note): --detail as asked, or for `fit` the most detailed form that fits the page
+    (frames and pages measured on the finished pass, whose numbers are the widest), with a
+    note saying which form was drawn when it is not the full one, and why."""
+    from gradviz.draw.export import FIT_FORMS, PAGE_WIDTH_PX, export_format, fit_detail
+
+    if args.detail != "fit":
+        return args.detail, ""
+    if args.file is not None and export_format(Path(args.file)) == "dot" and shutil.which("dot") is None:
+        return FIT_FORMS[0], ""  # DOT text needs no `dot` program; measuring the forms does
+    step = args.step if args.file is not None and args.frames is None and args.html is None else None
+    detail, width = fit_detail(trace, mode, step, wrt, None, limit, fold)
+    if detail == FIT_FORMS[0]:
+        return detail, ""
+    if width > PAGE_WIDTH_PX:
+        return detail, (f" ({detail} form, still {width} px wide: no form fits a {PAGE_WIDTH_PX} px page; "
+                        "--depth or --focus draw less of the graph)")
+    dropped = "" if detail in ("compact", "line") else ", without values"
+    return detail, (f" ({detail} form{dropped}: the more detailed ones are wider than a {PAGE_WIDTH_PX} px page; "
+                    "--detail full draws them anyway)")
 
 
 def export_runs(args: argparse.Namespace) -> int:

@@ -29,6 +29,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--decimals", type=int, metavar="N", help="with --format: round numbers to N places")
     parser.add_argument("--graph", action="store_true", help="draw the graph under the table")
     parser.add_argument("--ascii", action="store_true", help="with --graph: plain ASCII instead of box-drawing glyphs")
+    parser.add_argument("--detail", choices=("fit", "full", "compact", "line", "ops", "dots"), default="fit",
+                        help="with --graph: fit (default), the most detailed form with values no wider than the "
+                             "terminal; or that form whatever its width")
     add_fold_options(parser)
     parser.add_argument("--full", action="store_true",
                         help="with --json: every tensor element as lists, not summaries (models, and an "
@@ -99,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
 
             from gradviz.streams import unicode_ok
 
-            console.print(render_trace_graph(trace, ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args),
-                                             width=console.width))  # the most detailed form that fits
+            fit = args.detail == "fit"  # the most detailed form that fits, as `export` and the stepper choose
+            console.print(render_trace_graph(trace, detail="full" if fit else args.detail,
+                                             ascii=args.ascii or not unicode_ok(), fold=fold_from_args(trace, args),
+                                             width=console.width if fit else None))
         if args.check and trace.info.get("source") == "model" and "script" in trace.info:
             console.print("check: not available for scripts of tensors (a spec, or gradviz.trace(model, x, "
                           "check=True), compares with the oracles)", style="yellow")

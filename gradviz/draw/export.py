@@ -49,6 +49,12 @@ FIRST_ELEMENTS = 8
 # (depth 2) it is 1,565 × 2,024. A graph without modules is not folded by it.
 EXPORT_MODULE_BUDGET = 40
 FRAME_LIMIT = 1000  # each frame is one run of dot
+# `--detail fit` (the default) draws the most detailed form whose picture is at most this wide:
+# a full-HD screen or projector (1920 px at Graphviz's 96 dpi) shows it whole with its 11 pt
+# text unscaled. Only the width is asked of it: a page of a deep graph scrolls down, as
+# documents do, but a picture wider than the screen must be shrunk until it is unreadable.
+PAGE_WIDTH_PX = 1920
+FIT_FORMS = ("full", "compact", "line", "ops", "dots")
 FONT = "Helvetica"
 NODE_FONT_PT = 11
 EDGE_FONT_PT = 9
@@ -339,6 +345,29 @@ def measure(picture: Picture) -> Sizes:
         if texts:
             labels[j] = (max(op["width"] for op in texts) + 4, len(texts) * EDGE_FONT_PT * 1.25 + 4)
     return Sizes(nodes, labels)
+
+
+def page_size(picture: Picture) -> tuple[int, int]:
+    """The picture's size in pixels at 96 dpi (title and legend included), as `dot` lays it out."""
+    data = json.loads(run_dot(dot_source(picture), "json"))
+    _, _, right, top = (float(v) for v in data["bb"].split(","))
+    return round(right * 96 / 72), round(top * 96 / 72)
+
+
+def fit_detail(trace: Trace, mode: str = "reverse", step: int | None = None, wrt: str | None = None,
+               output: str | None = None, node_limit: int = NODE_LIMIT, fold: Fold | None = None,
+               page_width: int = PAGE_WIDTH_PX) -> tuple[str, int]:
+    """(form, width in px): the most detailed form of the picture that is at most `page_width`
+    pixels wide (the least detailed when none is), measured on the finished pass (the widest
+    numbers) or on step `step`; what `export --detail fit` draws, as `draw.terminal.fitted`
+    does for a terminal's columns."""
+    numbers = Numbers(trace)
+    for detail in FIT_FORMS:
+        width, _ = page_size(make_picture(trace, step, mode, wrt, output, detail, node_limit=node_limit,
+                                          numbers=numbers, fold=fold))
+        if width <= page_width:
+            break
+    return detail, width
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -281,14 +281,18 @@ def _is_literal(formula: str) -> bool:
 
 def edge_style(numbers: Numbers, child: int, position: int, view: View) -> str:
     """'edge', 'edge.active' (feeds the current step) or 'edge.pending' (not flowed yet),
-    with '.nonfinite' added where the number it carries is NaN or ±inf."""
+    with '.nonfinite' added where the number it carries is NaN or ±inf. In reverse mode an
+    edge out of the current node is active only where it carries a term of the sum into its
+    adjoint: an edge into a node that does not reach the output adds nothing to it."""
     source = numbers.trace.graph.nodes[child].inputs[position]
     known = {"forward": view.values, "tangent": view.tangents, "reverse": view.adjoints}[view.phase]
     style = "edge" if _known(known, child) else "edge.pending"
-    if view.current is not None:
-        if (view.phase == "reverse" and source == view.current) or (view.phase != "reverse" and child == view.current):
-            style = "edge.active"
     number = edge_number(numbers, child, position, view)
+    if view.current is not None:
+        if view.phase == "reverse" and source == view.current and number is not None:
+            style = "edge.active"
+        elif view.phase != "reverse" and child == view.current:
+            style = "edge.active"
     if number is not None and not number[1]:
         style += ".nonfinite"
     return style

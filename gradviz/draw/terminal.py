@@ -173,7 +173,8 @@ class TraceDrawing:
     """
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None,
+                 current_labels: bool = False):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
@@ -181,7 +182,12 @@ class TraceDrawing:
         self.fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
+        # `current_labels` (the stepper): no rows for edge labels; the numbers of the current
+        # step's active edges are written beside their lines where blank cells allow
+        self.current_labels = labels and current_labels
+        labels = labels and not current_labels
         self.labels = labels
+        self._overlays: dict[int, list[int]] = {}  # edge j -> the flat cells its number is written in
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
@@ -258,6 +264,10 @@ class TraceDrawing:
         for j, edge in enumerate(look.edges):
             if self._shown is None or self._shown.edges[j] != edge:
                 grid.paint_edge(j, edge.style, edge.label)
+        if self.current_labels:
+            view = make_view(self.trace, state, mode, wrt, output)
+            for j, edge in enumerate(look.edges):
+                self._overlay(j, edge.style, view)
         self._shown = look
         self._box_looks.clear()
         self._edge_looks.clear()
@@ -320,7 +330,60 @@ class TraceDrawing:
                 rect = self.layout.labels.get(j)
                 if rect is not None:
                     rows.update(range(rect.y, rect.y + rect.h))
+            if self.current_labels:
+                rows.update(self._overlay(j, style, view))
         return rows
+
+    def _overlay(self, j: int, style: str, view) -> set[int]:
+        """Edge j's number written beside its line when it is active, wiped when it is not
+        (or changed); returns the rows touched. Written only into blank cells, one blank
+        column from the line and from anything else, nearest the edge's source first."""
+        grid = self._grid
+        rows: set[int] = set()
+        old = self._overlays.pop(j, None)
+        text = ""
+        if style.startswith("edge.active"):
+            drawn = self._sizing.edges_drawn_by(j)
+            if len(drawn) == 1:
+                text = edge_label(self._numbers, *drawn[0], view)
+        if old is not None:
+            if text and "".join(grid.chars.flat[old].tolist()) == text:
+                self._overlays[j] = old
+                grid.styles.flat[old] = grid.style_id(style + ".label")
+                return {cell // grid.width for cell in old}
+            grid.chars.flat[old] = " "
+            grid.styles.flat[old] = 0
+            rows.update(cell // grid.width for cell in old)
+        if not text:
+            return rows
+        cells = self._label_spot(j, text_width(text))
+        if cells:
+            grid.chars.flat[cells] = text_cells(text)
+            grid.styles.flat[cells] = grid.style_id(style + ".label")
+            self._overlays[j] = cells
+            rows.add(cells[0] // grid.width)
+        return rows
+
+    def _label_spot(self, j: int, width: int) -> list[int]:
+        """Flat cells for `width` characters beside a vertical stretch of edge j's line, right
+        of it or else left, with a blank column on both sides; [] where there is no room."""
+        grid = self._grid
+        taken = {cell for cells in self._overlays.values() for cell in cells}
+        path = self.layout.paths[j]
+        for (x0, y0), (x1, y1) in zip(path, path[1:]):
+            if x0 != x1:
+                continue
+            step = 1 if y1 > y0 else -1
+            for y in range(y0 + step, y1, step):
+                for start in (x0 + 2, x0 - 1 - width):
+                    lo, hi = start - 1, start + width + 1
+                    if lo < 0 or hi > grid.width:
+                        continue
+                    row = y * grid.width
+                    span = range(row + lo, row + hi)
+                    if all(grid.chars.flat[c] == " " and grid.owners.flat[c] < 0 and c not in taken for c in span):
+                        return list(range(row + start, row + start + width))
+        return []
 
     def rect_of(self, node_id: int) -> Rect:
         """Where node `node_id`'s box lies in the grid (its module's box when folded)."""
@@ -344,14 +407,16 @@ class TraceDrawing:
 
 
 def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii: bool = False,
-             timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None) -> TraceDrawing:
+             timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None,
+             current_labels: bool = False) -> TraceDrawing:
     """A TraceDrawing of `fold`; when `dot` would take longer than `timeout_s`, one of a
     folding a quarter the size (again if need be), whose note says what happened and how
     to open more: never a long wait, never a picture without edges."""
     fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
     while True:
         try:
-            return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers)
+            return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers,
+                                current_labels=current_labels)
         except LayoutTimeout:
             boxes = box_count(trace.graph, list(fold.groups), fold.stubs)
             budget = min(boxes, NODE_LIMIT) // 4

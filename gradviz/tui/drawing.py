@@ -51,7 +51,10 @@ class DotDrawing:
         self.trace = trace
         self.detail = detail
         self.choice = choice or FoldChoice()
-        self._drawing = laid_out(trace, detail, self.choice.plan(trace.graph), timeout_s=timeout_s, numbers=numbers)
+        # edge numbers on the current node's edges only (the inspector lists them all):
+        # no rows for labels, so the full form fits more often
+        self._drawing = laid_out(trace, detail, self.choice.plan(trace.graph), timeout_s=timeout_s, numbers=numbers,
+                                 current_labels=True)
         self.fold = self._drawing.fold  # a smaller one than asked for when dot was too slow
         self.note = self.fold.note
         self._drawing.grid(None)
