@@ -29,6 +29,7 @@ from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
 from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
+from gradviz.train.sharding import FINAL_SHARDED, full_cpu_state, save_sharded
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
 
@@ -84,6 +85,8 @@ class Trainer:
         self.device, self.rank, self.world, self.total_steps = device, rank, world, total_steps
         self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
         self.stats = StatsCollector(groups, probed, mask_log, device)
+        # FSDP2: every rank holds a shard, so norms, validation and checkpoints need every rank.
+        self.sharded = bool(getattr(config, "fsdp", False))
         self.copier = HostCopier(device)
         self.best = BestKeeper(recorder.paths.best_checkpoint, config)
         self.step = 0
@@ -105,7 +108,7 @@ class Trainer:
         self._global_size = 0  # examples in the current global batch
         hist_every = getattr(config, "hist_every", None)
         self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl", groups, device, hist_every)
-                           if rank == 0 and recorder.enabled and hist_every != 0 else None)
+                           if rank == 0 and recorder.enabled and hist_every != 0 and not self.sharded else None)
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -177,7 +180,7 @@ class Trainer:
             self._penalties.append(penalty)
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss, micro)
-        if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
+        if logged and (self.rank == 0 or self.sharded):  # only rank 0 writes; sharded norms need every rank
             self._capture()
         elif logged:
             self._losses, self._penalties, self._window_sizes = [], [], []
@@ -197,8 +200,8 @@ class Trainer:
         """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
         net = self.net if net is None else net  # the NaN replay runs the raw model alone
         total = sum(sizes)
-        if self.world > 1 and net is not self.model:
-            # DDP averages the ranks' gradients; weighting by world·n_rank/N makes that
+        if self.world > 1 and (net is not self.model or self.sharded):
+            # DDP (and FSDP's reduce-scatter) averages the ranks' gradients; weighting by world·n_rank/N makes that
             # average the global batch's gradient even when the ranks' shares differ (17/16).
             total = self._global_size / self.world
         accumulating = len(micro) > 1 or total != sum(sizes)
@@ -274,10 +277,11 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         """Validate on rank 0, write the epoch's last record with it, keep the best model."""
-        extra = {"epoch_end": True, **(self._validate() if self.rank == 0 else {})}
+        extra = {"epoch_end": True, **(self._validate() if self.rank == 0 or self.sharded else {})}
         record = self._write_ready(wait=True, extra=extra)
         if self.rank == 0 and record is not None:
-            self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
+            if not self.sharded:  # best.pt holds a whole model; a sharded run keeps its final checkpoint only
+                self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
             self._note_bad_validation(record["val_loss"])
 
     def _note_bad_validation(self, val_loss: float) -> None:
@@ -295,7 +299,7 @@ class Trainer:
         n = len(self.data.x_val)
         if n == 0:
             return {}
-        self.model.eval()  # dropout off; the raw module, so DDP adds no collectives
+        self.model.eval()  # dropout off; the raw module, so DDP adds no collectives (FSDP's all-gathers: every rank)
         loss_sum, acc_sum = 0.0, 0.0
         chunk = -(-self.config.batch_size // self.config.accum)  # a micro-batch is known to fit in memory
         for start in range(0, n, chunk):
@@ -342,8 +346,9 @@ class Trainer:
                 return
             choice = agree(self.rank if loss_bad else self.world + self.rank, "min", self.controller.group)
             chosen = choice if choice < self.world else 0
+            state = full_cpu_state(self.model) if self.sharded else self.model.state_dict()  # every rank gathers
             if self.rank == chosen and self.nan is None:
-                self._record_nan(self.step, self.epoch, self.model.state_dict(), micro, rank=chosen)
+                self._record_nan(self.step, self.epoch, state, micro, rank=chosen)
             self._hear_nan(self.step, chosen)
         elif not bad:
             return
@@ -413,7 +418,7 @@ class Trainer:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
-        self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
+        self._write_ready(wait=True, extra=self._validate() if validate and (self.rank == 0 or self.sharded) else None)
         if self.world > 1:  # a last window that went non-finite is replayed before the run ends
             upto = agree(self._replay_upto, "max", self.controller.group)
             if upto and self.nan is None and not self.nan_watch.done:
@@ -421,7 +426,7 @@ class Trainer:
         self._save_final()
         if self.histograms is not None:
             self.histograms.close()
-        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 and not self.sharded else {}
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **ranks,
                              **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
@@ -434,6 +439,10 @@ class Trainer:
 
     def _save_final(self) -> None:
         self.checkpoint_step = self.step
+        if self.sharded:  # every rank writes its own shards
+            save_sharded(self.recorder.paths.root / FINAL_SHARDED, self.model, self.optimizer,
+                         step=self.step, epoch=self.epoch)
+            return
         if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
             self._snapshot()  # the trajectory ends at the final parameters
         if self.rank == 0:

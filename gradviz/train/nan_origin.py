@@ -159,7 +159,9 @@ def _restore(trainer: Any, params: list[torch.Tensor], opt_state: dict[Any, dict
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    from gradviz.train.sharding import full_cpu_state  # whole tensors, gathered from the shards under FSDP
+
+    return full_cpu_state(model)
 
 
 def save_step(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,

@@ -1,0 +1,48 @@
+"""FSDP2 (``gradviz train --fsdp``): shard a spec's model with ``fully_shard`` and save it sharded.
+
+Every module that owns parameters becomes its own FSDP unit (its parameters all-gathered
+just before it runs and freed after), then the root. Parameters become DTensors sharded
+over the ranks: the norms come from each rank's local shard (``train.stats``), and the
+checkpoint is written by every rank, each its own shards, with
+``torch.distributed.checkpoint`` (nothing is gathered in full on one rank).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FINAL_SHARDED = "final"  # the run directory's sharded checkpoint folder (torch.distributed.checkpoint)
+
+
+def shard_model(model: nn.Module) -> nn.Module:
+    """Apply fully_shard to every module that owns parameters, innermost first, then to the root."""
+    from torch.distributed.fsdp import fully_shard
+
+    owners = [m for m in model.modules() if m is not model and any(True for _ in m.parameters(recurse=False))]
+    for module in reversed(owners):  # children before parents: each unit holds only its own parameters
+        fully_shard(module)
+    fully_shard(model)
+    return model
+
+
+def save_sharded(folder: Path, model: nn.Module, optimizer: Any, **info: Any) -> None:
+    """Every rank writes its shards of the model and optimizer state into folder (a collective)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    model_state, optimizer_state = get_state_dict(model, optimizer)
+    dcp.save({"model": model_state, "optimizer": optimizer_state, **info}, checkpoint_id=str(folder))
+
+
+def full_cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The whole model state on the CPU of every rank (a collective per tensor): only for tracing
+    the one step that went non-finite, never while training."""
+    state = {}
+    for name, value in model.state_dict().items():
+        full = value.full_tensor() if hasattr(value, "full_tensor") else value
+        state[name] = full.detach().to("cpu", copy=True)
+    return state
