@@ -189,7 +189,8 @@ class RunView:
         if logged is not None and logged != step:
             text += f" (last logged step {logged})"
         if self.status.get("checkpoint_step") is not None:
-            text += f"; checkpoint final.pt at step {self.status['checkpoint_step']}"
+            where = "final/ (sharded)" if self.meta.get("sharded") else "final.pt"
+            text += f"; checkpoint {where} at step {self.status['checkpoint_step']}"
         return text
 
     def accumulation(self) -> str | None:
