@@ -59,3 +59,31 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
         if "val_loss" in record:
             assert fsdp[step]["val_loss"] == pytest.approx(record["val_loss"], rel=1e-5), step
     assert any("val_loss" in r for r in one.values())
+
+
+def test_a_data_nan_in_rank_1s_share_under_fsdp_is_traced_by_rank_1_at_its_true_step(tmp_path: Path) -> None:
+    from gradviz.train.sharding import FINAL_SHARDED
+    from train_support import LINEAR_SPEC, write_spec
+
+    # The examples of rank 1's half of step 3, drawn independently of the trainer (the order every
+    # rank draws: the split, then seed·100003 + epoch; global batches of 16 cut in two halves).
+    seed, n, batch = 1, 64, 16
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    epoch_order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + 1))
+    bad = int(order[epoch_order[2 * batch + batch // 2:3 * batch]][3])
+    spec = write_spec(tmp_path, LINEAR_SPEC.replace("    return x, x.sum(dim=1, keepdim=True)",
+                                                    f"    y = x.sum(dim=1, keepdim=True)\n    x[{bad}, 0] = float('nan')\n"
+                                                    "    return x, y"))
+    config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, fsdp=True,
+                         seed=seed, batch_size=batch, epochs=1, max_steps=5, log_every=5, val_fraction=0.0)
+    handle = start_training(config)
+    assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
+    trace = read_json(handle.paths.root / "nan_trace.json")
+    assert (trace["step"], trace["rank"], trace["bad_examples"]) == (3, 1, [bad])
+    assert trace["message"].startswith("NaN at step 3 on rank 1, born at ")
+    status = read_json(handle.paths.status)
+    assert status["nan"]["step"] == 3 and status["nan"]["rank"] == 1, status
+    saved = torch.load(handle.paths.root / "nan_step.pt", weights_only=False)
+    assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step
+    assert all(type(v) is torch.Tensor for v in saved["model"].values())  # gathered whole, not DTensor shards
+    assert (handle.paths.root / FINAL_SHARDED / ".metadata").exists()
