@@ -14,8 +14,11 @@ from train_support import sample, train_here
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
 
-# Batch 33 splits 17/16 between the ranks; validation each epoch runs on both (its all-gathers need them).
-SETTINGS = dict(device="cpu", epochs=2, batch_size=33, log_every=2, seed=3, max_steps=8)
+# Batch 33 splits 17/16 between the ranks, each share in two micro-batches; the slide's L2 (a sum of
+# whole norms) over sharded parameters; plain SGD, so a wrong gradient scale shows in the parameters;
+# validation each epoch runs on both ranks (its all-gathers need them).
+SETTINGS = dict(device="cpu", epochs=2, batch_size=33, accum=2, l2=1e-2, l2_form="norm", optimizer="sgd",
+                log_every=2, seed=3, max_steps=8)
 
 
 def load_sharded(folder: Path, tmp_path: Path) -> dict:
@@ -52,6 +55,7 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
     assert sorted(fsdp) == sorted(one) and len(one) >= 5
     for step, record in one.items():
         assert fsdp[step]["loss"] == pytest.approx(record["loss"], rel=1e-5), step
+        assert fsdp[step]["penalty"] == pytest.approx(record["penalty"], rel=1e-5) and record["penalty"] > 0, step
         for key in ("grad_norm", "param_norm"):
             assert fsdp[step][key].keys() == record[key].keys()
             for layer, norm in record[key].items():

@@ -52,7 +52,9 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared"
     One differentiable fused norm either way; a tensor whose norm is 0 gets gradient 0
     from the norm form (torch's subgradient there), as an all-zero bias starts.
     """
-    norms = torch.stack(torch._foreach_norm(list(params)))
+    norms = torch._foreach_norm(list(params))
+    # FSDP2: each norm is a DTensor of the shards' partial norms; whole scalars before any sum.
+    norms = torch.stack([n.full_tensor() if hasattr(n, "full_tensor") else n for n in norms])
     if form == "norm":
         return lam * norms.sum()
     return lam * (norms * norms).sum()
