@@ -34,7 +34,10 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
     config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "fsdp"), nproc_per_node=2, fsdp=True,
                          **SETTINGS)
     handle = start_training(config)
-    assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()
+    try:
+        assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
+    finally:
+        handle.kill()  # a hung collective must not outlive the test
     train_here(tmp_path / "one", sample("two_layer_mlp"), **SETTINGS)
 
     status, meta = read_json(handle.paths.status), read_json(handle.paths.meta)
@@ -81,7 +84,10 @@ def test_a_data_nan_in_rank_1s_share_under_fsdp_is_traced_by_rank_1_at_its_true_
     config = TrainConfig(spec=spec, run_dir=str(tmp_path / "run"), device="cpu", nproc_per_node=2, fsdp=True,
                          seed=seed, batch_size=batch, epochs=1, max_steps=5, log_every=5, val_fraction=0.0)
     handle = start_training(config)
-    assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
+    try:
+        assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
+    finally:
+        handle.kill()
     trace = read_json(handle.paths.root / "nan_trace.json")
     assert (trace["step"], trace["rank"], trace["bad_examples"]) == (3, 1, [bad])
     assert trace["message"].startswith("NaN at step 3 on rank 1, born at ")
@@ -91,3 +97,26 @@ def test_a_data_nan_in_rank_1s_share_under_fsdp_is_traced_by_rank_1_at_its_true_
     assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step
     assert all(type(v) is torch.Tensor for v in saved["model"].values())  # gathered whole, not DTensor shards
     assert (handle.paths.root / FINAL_SHARDED / ".metadata").exists()
+
+
+def test_stop_on_nan_under_fsdp_stops_every_rank_at_the_traced_step(tmp_path: Path) -> None:
+    from test_train_nan import LOG_SPEC
+    from train_support import write_spec
+
+    # Every rank's share goes negative under log together; only the gradient check reads shards, and
+    # a rank whose loss was already bad skips it: that check must issue no collective.
+    config = TrainConfig(spec=write_spec(tmp_path, LOG_SPEC), run_dir=str(tmp_path / "run"), device="cpu",
+                         nproc_per_node=2, fsdp=True, stop_on_nan=True, seed=0)
+    handle = start_training(config)
+    try:
+        assert handle.wait(timeout=300) == 1, handle.paths.worker_log.read_text()[-3000:]
+    finally:
+        handle.kill()
+    status = read_json(handle.paths.status)
+    assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
+    step = status["nan"]["step"]
+    assert status["failed_at_step"] == status["checkpoint_step"] == step
+    assert status["nan"]["message"].startswith(f"NaN at step {step} on rank 0, born at fc2 → log (forward)")
+    last = torch.load(handle.paths.root / "last_finite.pt", weights_only=False)
+    assert last["step"] == step - 1 and all(type(v) is torch.Tensor and v.isfinite().all()
+                                            for v in last["model"].values())

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from gradviz.rundir import RunPaths, read_json, write_json_atomic, write_status
+from gradviz.train.stats import local_part
 
 NAN_STEP = "nan_step.pt"
 NAN_TRACE = "nan_trace.json"
@@ -97,7 +98,7 @@ class NanWatch:
                 t.optimizer.zero_grad(set_to_none=True)
                 distributed = t.world > 1
                 loss, _ = t._backward(micro, [m.shape[0] for m in micro], net=None if distributed else t.model)
-                grads = [p.grad for p in t.groups.params if p.grad is not None]
+                grads = [local_part(p.grad) for p in t.groups.params if p.grad is not None]  # FSDP: own shards
                 loss_bad = not bool(torch.isfinite(loss))
                 bad = loss_bad or not all(bool(torch.isfinite(g).all()) for g in grads)
                 rank = 0
