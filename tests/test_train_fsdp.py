@@ -120,3 +120,21 @@ def test_stop_on_nan_under_fsdp_stops_every_rank_at_the_traced_step(tmp_path: Pa
     last = torch.load(handle.paths.root / "last_finite.pt", weights_only=False)
     assert last["step"] == step - 1 and all(type(v) is torch.Tensor and v.isfinite().all()
                                             for v in last["model"].values())
+
+
+def test_fsdp_with_snapshots_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path, capsys) -> None:
+    from gradviz.cli import main
+
+    code = main(["train", sample("two_layer_mlp"), "--fsdp", "--snapshots", "5", "--no-tui",
+                 "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "gradviz: error: --snapshots keeps whole parameters on one rank; it cannot be used with --fsdp\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_fsdp_alone_is_launched_under_torchrun_even_for_one_process() -> None:
+    from gradviz.train.launch import worker_command
+
+    command = worker_command(TrainConfig(spec="s.py", run_dir="r", fsdp=True), Path("r/config.json"))
+    assert command[1:3] == ["-m", "torch.distributed.run"] and "--nproc-per-node" in command
+    assert command[command.index("--nproc-per-node") + 1] == "1"
