@@ -88,7 +88,7 @@ class Trainer:
         self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
         self.stats = StatsCollector(groups, probed, mask_log, device)
         # FSDP2: every rank holds a shard, so norms, validation and checkpoints need every rank.
-        self.sharded = bool(getattr(config, "fsdp", False))
+        self.sharded = config.fsdp
         self.copier = HostCopier(device)
         self.best = BestKeeper(recorder.paths.best_checkpoint, config)
         self.step = 0

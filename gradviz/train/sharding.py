@@ -18,14 +18,18 @@ from torch import nn
 FINAL_SHARDED = "final"  # the run directory's sharded checkpoint folder (torch.distributed.checkpoint)
 
 
-def shard_model(model: nn.Module) -> nn.Module:
+def shard_model(model: nn.Module, device: torch.device) -> nn.Module:
     """Apply fully_shard to every module that owns parameters, innermost first, then to the root."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    # The mesh on the run's device: fully_shard's default picks CUDA whenever there is one, even for --device cpu.
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
     owners = [m for m in model.modules() if m is not model and any(True for _ in m.parameters(recurse=False))]
     for module in reversed(owners):  # children before parents: each unit holds only its own parameters
-        fully_shard(module)
-    fully_shard(model)
+        fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
     return model
 
 

@@ -85,7 +85,7 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
     if config.fsdp:
         from gradviz.train.sharding import shard_model
 
-        net = shard_model(model)  # sharded in place: the model's parameters become DTensors
+        net = shard_model(model, device)  # sharded in place: the model's parameters become DTensors
     elif dist_info.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
