@@ -18,14 +18,14 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="to
 # whole norms) over sharded parameters; plain SGD, so a wrong gradient scale shows in the parameters;
 # validation each epoch runs on both ranks (its all-gathers need them).
 SETTINGS = dict(device="cpu", epochs=2, batch_size=33, accum=2, l2=1e-2, l2_form="norm", optimizer="sgd",
-                log_every=2, seed=3, max_steps=8)
+                log_every=3, seed=3)
 
 
 def load_sharded(folder: Path, tmp_path: Path) -> dict:
     """The sharded checkpoint as one torch.save file, the way the README says to load it."""
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
-    whole = tmp_path / "final_whole.pt"
+    whole = tmp_path / f"{folder.name}_whole.pt"
     dcp_to_torch_save(folder, whole)
     return torch.load(whole, weights_only=False)
 
@@ -41,17 +41,25 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
     train_here(tmp_path / "one", sample("two_layer_mlp"), **SETTINGS)
 
     status, meta = read_json(handle.paths.status), read_json(handle.paths.meta)
-    assert status["state"] == "finished" and status["checkpoint_step"] == 8, status
+    steps = 2 * meta["steps_per_epoch"]
+    assert status["state"] == "finished" and status["checkpoint_step"] == steps, status
     assert meta["world_size"] == 2 and meta["sharded"] is True and meta["backend"] == "gloo"
     assert not handle.paths.final_checkpoint.exists(), "a sharded run writes final/, never a whole final.pt"
 
     sharded = load_sharded(handle.paths.root / "final", tmp_path)
     whole = torch.load(tmp_path / "one" / "final.pt", weights_only=False)
-    assert sharded["step"] == whole["step"] == 8
+    assert sharded["step"] == whole["step"] == steps
     assert sorted(sharded["model"]) == sorted(whole["model"])
     for name, value in whole["model"].items():
         torch.testing.assert_close(sharded["model"][name], value, rtol=1e-5, atol=1e-7, msg=name)
     assert sharded["model"]["fc1.weight"].shape == whole["model"]["fc1.weight"].shape  # whole again, not a shard
+
+    sharded_best = load_sharded(handle.paths.root / "best", tmp_path)
+    best = torch.load(tmp_path / "one" / "best.pt", weights_only=False)
+    assert (sharded_best["step"], sharded_best["epoch"]) == (best["step"], best["epoch"])
+    assert sharded_best["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    for name, value in best["model"].items():
+        torch.testing.assert_close(sharded_best["model"][name], value, rtol=1e-5, atol=1e-7, msg=name)
 
     fsdp = {r["step"]: r for r in read_jsonl(handle.paths.metrics)}
     one = {r["step"]: r for r in read_jsonl(tmp_path / "one" / "metrics.jsonl")}
@@ -65,7 +73,7 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
                 assert fsdp[step][key][layer] == pytest.approx(norm, rel=1e-5), (step, key, layer)
         if "val_loss" in record:
             assert fsdp[step]["val_loss"] == pytest.approx(record["val_loss"], rel=1e-5), step
-    assert any("val_loss" in r for r in one.values())
+    assert sum("val_loss" in r for r in one.values()) == 2
 
 
 def test_a_data_nan_in_rank_1s_share_under_fsdp_is_traced_by_rank_1_at_its_true_step(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
 from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
-from gradviz.train.sharding import FINAL_SHARDED, full_cpu_state, save_sharded
+from gradviz.train.sharding import BEST_SHARDED, FINAL_SHARDED, ShardedBest, full_cpu_state, save_sharded
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
 
@@ -89,8 +89,9 @@ class Trainer:
         self.stats = StatsCollector(groups, probed, mask_log, device)
         # FSDP2: every rank holds a shard, so norms, validation and checkpoints need every rank.
         self.sharded = config.fsdp
+        self.best = (ShardedBest(recorder.paths.root / BEST_SHARDED) if self.sharded
+                     else BestKeeper(recorder.paths.best_checkpoint, config))
         self.copier = HostCopier(device)
-        self.best = BestKeeper(recorder.paths.best_checkpoint, config)
         self.step = 0
         self.epoch = 0
         self.samples = 0
@@ -281,8 +282,10 @@ class Trainer:
         """Validate on rank 0, write the epoch's last record with it, keep the best model."""
         extra = {"epoch_end": True, **(self._validate() if self.rank == 0 or self.sharded else {})}
         record = self._write_ready(wait=True, extra=extra)
+        if self.sharded and "val_loss" in extra:  # every rank keeps its own shards of the best model
+            self.best.offer(self.model, extra["val_loss"], self.step, self.epoch)
         if self.rank == 0 and record is not None:
-            if not self.sharded:  # best.pt holds a whole model; a sharded run keeps its final checkpoint only
+            if not self.sharded:
                 self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
             self._note_bad_validation(record["val_loss"])
 
@@ -444,6 +447,7 @@ class Trainer:
         if self.sharded:  # every rank writes its own shards
             save_sharded(self.recorder.paths.root / FINAL_SHARDED, self.model, self.optimizer,
                          step=self.step, epoch=self.epoch)
+            self.best.flush()
             return
         if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
             self._snapshot()  # the trajectory ends at the final parameters

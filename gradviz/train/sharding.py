@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-FINAL_SHARDED = "final"  # the run directory's sharded checkpoint folder (torch.distributed.checkpoint)
+FINAL_SHARDED = "final"  # the run directory's sharded checkpoint folders (torch.distributed.checkpoint)
+BEST_SHARDED = "best"
 
 
 def shard_model(model: nn.Module, device: torch.device) -> nn.Module:
@@ -50,3 +51,30 @@ def full_cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
         full = value.full_tensor() if hasattr(value, "full_tensor") else value
         state[name] = full.detach().to("cpu", copy=True)
     return state
+
+
+class ShardedBest:
+    """best/ of a sharded run: every rank keeps its own shards of the best model in memory (each rank
+    validates on the whole held-out set, so all agree which epoch is best) and writes them at the end."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.best_loss = float("inf")
+        self._state: dict[str, Any] | None = None
+
+    def offer(self, model: nn.Module, loss: float, step: int, epoch: int) -> bool:
+        """Keep this rank's shards if the loss is the lowest yet; returns whether it was."""
+        if not loss < self.best_loss:  # also false for NaN
+            return False
+        self.best_loss = loss
+        with torch.no_grad():
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._state = {"model": weights, "step": step, "epoch": epoch, "val_loss": loss}
+        return True
+
+    def flush(self) -> None:
+        """Every rank writes its shards of the kept model (a collective; call on all ranks together)."""
+        import torch.distributed.checkpoint as dcp
+
+        if self._state is not None:
+            dcp.save(self._state, checkpoint_id=str(self.folder))
