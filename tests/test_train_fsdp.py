@@ -107,14 +107,16 @@ def test_a_data_nan_in_rank_1s_share_under_fsdp_is_traced_by_rank_1_at_its_true_
     assert (handle.paths.root / FINAL_SHARDED / ".metadata").exists()
 
 
-def test_stop_on_nan_under_fsdp_stops_every_rank_at_the_traced_step(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_stop_on_nan_under_fsdp_stops_every_rank_at_the_traced_step(tmp_path: Path, nproc: int) -> None:
     from test_train_nan import LOG_SPEC
     from train_support import write_spec
 
     # Every rank's share goes negative under log together; only the gradient check reads shards, and
-    # a rank whose loss was already bad skips it: that check must issue no collective.
+    # a rank whose loss was already bad skips it: that check must issue no collective. One process
+    # sharded over itself still holds DTensors: the traced step needs them whole too.
     config = TrainConfig(spec=write_spec(tmp_path, LOG_SPEC), run_dir=str(tmp_path / "run"), device="cpu",
-                         nproc_per_node=2, fsdp=True, stop_on_nan=True, seed=0)
+                         nproc_per_node=nproc, fsdp=True, stop_on_nan=True, seed=0)
     handle = start_training(config)
     try:
         assert handle.wait(timeout=300) == 1, handle.paths.worker_log.read_text()[-3000:]
@@ -124,7 +126,8 @@ def test_stop_on_nan_under_fsdp_stops_every_rank_at_the_traced_step(tmp_path: Pa
     assert status["state"] == "failed" and status["kind"] == "NonFiniteError", status
     step = status["nan"]["step"]
     assert status["failed_at_step"] == status["checkpoint_step"] == step
-    assert status["nan"]["message"].startswith(f"NaN at step {step} on rank 0, born at fc2 → log (forward)")
+    where = " on rank 0" if nproc > 1 else ""
+    assert status["nan"]["message"].startswith(f"NaN at step {step}{where}, born at fc2 → log (forward)")
     last = torch.load(handle.paths.root / "last_finite.pt", weights_only=False)
     assert last["step"] == step - 1 and all(type(v) is torch.Tensor and v.isfinite().all()
                                             for v in last["model"].values())

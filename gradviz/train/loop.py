@@ -358,7 +358,8 @@ class Trainer:
         elif not bad:
             return
         elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
-            self._record_nan(self.step, self.epoch, self.model.state_dict(), micro)
+            self._record_nan(self.step, self.epoch,
+                             full_cpu_state(self.model) if self.sharded else self.model.state_dict(), micro)
         self._capture()
         self._write_ready(wait=True)
         self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
