@@ -149,3 +149,25 @@ def test_fsdp_alone_is_launched_under_torchrun_even_for_one_process() -> None:
     command = worker_command(TrainConfig(spec="s.py", run_dir="r", fsdp=True), Path("r/config.json"))
     assert command[1:3] == ["-m", "torch.distributed.run"] and "--nproc-per-node" in command
     assert command[command.index("--nproc-per-node") + 1] == "1"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (no GPU on this machine): NCCL's FSDP path")
+def test_fsdp_on_cuda_with_nccl_matches_one_process(tmp_path: Path) -> None:
+    nproc = min(2, torch.cuda.device_count())
+    settings = dict(device="cuda", epochs=1, batch_size=32, log_every=2, seed=3, optimizer="sgd")
+    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "fsdp"), nproc_per_node=nproc,
+                         fsdp=True, **settings)
+    handle = start_training(config)
+    try:
+        assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
+    finally:
+        handle.kill()
+    assert read_json(handle.paths.meta)["backend"] == "nccl"
+    train_here(tmp_path / "one", sample("two_layer_mlp"), **settings)
+    sharded = load_sharded(handle.paths.root / "final", tmp_path)
+    whole = torch.load(tmp_path / "one" / "final.pt", weights_only=False, map_location="cpu")
+    for name, value in whole["model"].items():
+        torch.testing.assert_close(sharded["model"][name].cpu(), value, rtol=1e-4, atol=1e-6, msg=name)
+    fsdp = {r["step"]: r for r in read_jsonl(handle.paths.metrics)}
+    for record in read_jsonl(tmp_path / "one" / "metrics.jsonl"):
+        assert fsdp[record["step"]]["grad_norm_total"] == pytest.approx(record["grad_norm_total"], rel=1e-4)
