@@ -89,6 +89,7 @@ class Trainer:
         self.stats = StatsCollector(groups, probed, mask_log, device)
         # FSDP2: every rank holds a shard, so norms, validation and checkpoints need every rank.
         self.sharded = config.fsdp
+        self.validates = rank == 0 or self.sharded  # a sharded model's forward all-gathers: every rank runs it
         self.best = (ShardedBest(recorder.paths.root / BEST_SHARDED) if self.sharded
                      else BestKeeper(recorder.paths.best_checkpoint, config))
         self.copier = HostCopier(device)
@@ -279,8 +280,9 @@ class Trainer:
         return record
 
     def _end_epoch(self) -> None:
-        """Validate on rank 0, write the epoch's last record with it, keep the best model."""
-        extra = {"epoch_end": True, **(self._validate() if self.rank == 0 or self.sharded else {})}
+        """Validate (on rank 0, or every rank of a sharded model), write the epoch's last record with it,
+        keep the best model."""
+        extra = {"epoch_end": True, **(self._validate() if self.validates else {})}
         record = self._write_ready(wait=True, extra=extra)
         if self.sharded and "val_loss" in extra:  # every rank keeps its own shards of the best model
             self.best.offer(self.model, extra["val_loss"], self.step, self.epoch)
@@ -351,21 +353,24 @@ class Trainer:
                 return
             choice = agree(self.rank if loss_bad else self.world + self.rank, "min", self.controller.group)
             chosen = choice if choice < self.world else 0
-            state = full_cpu_state(self.model) if self.sharded else self.model.state_dict()  # every rank gathers
+            state = self._whole_state()  # sharded: every rank joins the gathers
             if self.rank == chosen and self.nan is None:
                 self._record_nan(self.step, self.epoch, state, micro, rank=chosen)
             self._hear_nan(self.step, chosen)
         elif not bad:
             return
         elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
-            self._record_nan(self.step, self.epoch,
-                             full_cpu_state(self.model) if self.sharded else self.model.state_dict(), micro)
+            self._record_nan(self.step, self.epoch, self._whole_state(), micro)
         self._capture()
         self._write_ready(wait=True)
         self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
         self._save_final()
         text = (self.nan or {}).get("message") or f"NaN at step {self.step}"
         raise NonFiniteError(f"{text}; training stopped (--stop-on-nan), see {self.recorder.paths.root}/nan_trace.json")
+
+    def _whole_state(self) -> dict[str, torch.Tensor]:
+        """The model state with whole tensors: gathered from the shards under FSDP (a collective)."""
+        return full_cpu_state(self.model) if self.sharded else self.model.state_dict()
 
     def _find_nan(self, logged_step: int) -> None:
         """A logged window went non-finite: replay it to the first bad step and trace that step."""
@@ -424,7 +429,7 @@ class Trainer:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
-        self._write_ready(wait=True, extra=self._validate() if validate and (self.rank == 0 or self.sharded) else None)
+        self._write_ready(wait=True, extra=self._validate() if validate and self.validates else None)
         if self.world > 1:  # a last window that went non-finite is replayed before the run ends
             upto = agree(self._replay_upto, "max", self.controller.group)
             if upto and self.nan is None and not self.nan_watch.done:
