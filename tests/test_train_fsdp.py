@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gradviz.monitor.state import RunView
 from gradviz.rundir import read_json, read_jsonl
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
@@ -45,6 +46,10 @@ def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path
     assert status["state"] == "finished" and status["checkpoint_step"] == steps, status
     assert meta["world_size"] == 2 and meta["sharded"] is True and meta["backend"] == "gloo"
     assert not handle.paths.final_checkpoint.exists(), "a sharded run writes final/, never a whole final.pt"
+    view = RunView(handle.paths.root)
+    view.poll()
+    assert view.ending() == f"finished at step {steps}; checkpoint final/ (sharded) at step {steps}"
+    assert view.accumulation().startswith("B = 33 over 2 processes (FSDP), K = 2,"), view.accumulation()
 
     sharded = load_sharded(handle.paths.root / "final", tmp_path)
     whole = torch.load(tmp_path / "one" / "final.pt", weights_only=False)

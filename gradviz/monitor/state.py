@@ -204,6 +204,7 @@ class RunView:
         micro = batch / parts
         b_p = f"{micro:g}" if micro == int(micro) else f"≈{micro:.3g}"
         where = f" over {world} processes" if world > 1 else ""
+        where += " (FSDP)" if self.meta.get("sharded") else ""
         head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
         lam, form = self.meta.get("l2", c.get("l2")), self.meta.get("l2_form", c.get("l2_form"))
         with_lam = f", λ = {lam:g}" if lam else ""
