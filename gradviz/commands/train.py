@@ -48,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-tui", action="store_true", help="print a progress bar and a table instead of the dashboard")
     dist = p.add_argument_group("distributed (torchrun)")
     dist.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="processes on this machine (one per GPU; gloo on CPU)")
+    dist.add_argument("--fsdp", action="store_true",
+                      help="shard the model over the processes with FSDP2's fully_shard (torchrun even for one)")
     dist.add_argument("--nnodes", type=int, default=1, metavar="N", help="number of machines")
     dist.add_argument("--node-rank", type=int, default=0, metavar="R", help="this machine's rank among them")
     dist.add_argument("--master-addr", default="127.0.0.1", metavar="HOST", help="address of the rank-0 machine")
@@ -72,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         l2_form=args.l2_form,
         dropout=args.dropout, seed=args.seed, val_fraction=args.val_fraction, max_steps=args.max_steps,
         log_every=args.log_every, stop_on_nan=args.stop_on_nan, hist_every=args.hist_every, snapshots=args.snapshots,
-        nproc_per_node=args.nproc_per_node,
+        nproc_per_node=args.nproc_per_node, fsdp=args.fsdp,
         nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr, master_port=args.master_port,
     )
     validate(config)

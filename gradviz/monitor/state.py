@@ -188,7 +188,8 @@ class RunView:
         if logged is not None and logged != step:
             text += f" (last logged step {logged})"
         if self.status.get("checkpoint_step") is not None:
-            text += f"; checkpoint final.pt at step {self.status['checkpoint_step']}"
+            where = "final/ (sharded)" if self.meta.get("sharded") else "final.pt"
+            text += f"; checkpoint {where} at step {self.status['checkpoint_step']}"
         return text
 
     def accumulation(self) -> str | None:
@@ -202,6 +203,7 @@ class RunView:
         micro = batch / parts
         b_p = f"{micro:g}" if micro == int(micro) else f"≈{micro:.3g}"
         where = f" over {world} processes" if world > 1 else ""
+        where += " (FSDP)" if self.meta.get("sharded") else ""
         head = f"B = {batch}{where}, K = {k}, B_P = {b_p}"
         lam, form = self.meta.get("l2", c.get("l2")), self.meta.get("l2_form", c.get("l2_form"))
         with_lam = f", λ = {lam:g}" if lam else ""

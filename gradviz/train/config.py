@@ -68,11 +68,12 @@ class TrainConfig:
     node_rank: int = 0
     master_addr: str = "127.0.0.1"
     master_port: int = 29500
+    fsdp: bool = False  # shard the model with FSDP2's fully_shard (always under torchrun)
 
     @property
     def distributed(self) -> bool:
-        """Whether this run goes through torchrun (more than one process)."""
-        return self.nproc_per_node > 1 or self.nnodes > 1
+        """Whether this run goes through torchrun (more than one process, or sharded)."""
+        return self.nproc_per_node > 1 or self.nnodes > 1 or self.fsdp
 
     def to_json(self) -> str:
         """The config as indented JSON."""
@@ -133,6 +134,8 @@ def validate(config: TrainConfig) -> None:
     if config.hist_every is not None and (isinstance(config.hist_every, bool) or not isinstance(config.hist_every, int)
                                           or config.hist_every < 0):
         raise TrainingError(f"--hist-every must be 0 (off) or a positive integer, got {config.hist_every}")
+    if config.fsdp and config.snapshots:
+        raise TrainingError("--snapshots keeps whole parameters on one rank; it cannot be used with --fsdp")
     if not 0 <= config.node_rank < config.nnodes:
         raise TrainingError(f"--node-rank must lie in [0, {config.nnodes}), got {config.node_rank}")
 

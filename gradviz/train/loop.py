@@ -29,6 +29,7 @@ from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
 from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
+from gradviz.train.sharding import BEST_SHARDED, FINAL_SHARDED, ShardedBest, full_cpu_state, save_sharded
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
 
@@ -51,7 +52,9 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float, form: str = "squared"
     One differentiable fused norm either way; a tensor whose norm is 0 gets gradient 0
     from the norm form (torch's subgradient there), as an all-zero bias starts.
     """
-    norms = torch.stack(torch._foreach_norm(list(params)))
+    norms = torch._foreach_norm(list(params))
+    # FSDP2: each norm is a DTensor of the shards' partial norms; whole scalars before any sum.
+    norms = torch.stack([n.full_tensor() if hasattr(n, "full_tensor") else n for n in norms])
     if form == "norm":
         return lam * norms.sum()
     return lam * (norms * norms).sum()
@@ -84,8 +87,12 @@ class Trainer:
         self.device, self.rank, self.world, self.total_steps = device, rank, world, total_steps
         self.optimizer = make_optimizer(config.optimizer, groups.params, config.lr, config.momentum)
         self.stats = StatsCollector(groups, probed, mask_log, device)
+        # FSDP2: every rank holds a shard, so norms, validation and checkpoints need every rank.
+        self.sharded = config.fsdp
+        self.validates = rank == 0 or self.sharded  # a sharded model's forward all-gathers: every rank runs it
+        self.best = (ShardedBest(recorder.paths.root / BEST_SHARDED) if self.sharded
+                     else BestKeeper(recorder.paths.best_checkpoint, config))
         self.copier = HostCopier(device)
-        self.best = BestKeeper(recorder.paths.best_checkpoint, config)
         self.step = 0
         self.epoch = 0
         self.samples = 0
@@ -105,7 +112,7 @@ class Trainer:
         self._global_size = 0  # examples in the current global batch
         hist_every = getattr(config, "hist_every", None)
         self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl", groups, device, hist_every)
-                           if rank == 0 and recorder.enabled and hist_every != 0 else None)
+                           if rank == 0 and recorder.enabled and hist_every != 0 and not self.sharded else None)
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -177,7 +184,7 @@ class Trainer:
             self._penalties.append(penalty)
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss, micro)
-        if logged and self.rank == 0:  # only rank 0 writes; every rank has the same norms
+        if logged and (self.rank == 0 or self.sharded):  # only rank 0 writes; sharded norms need every rank
             self._capture()
         elif logged:
             self._losses, self._penalties, self._window_sizes = [], [], []
@@ -197,8 +204,8 @@ class Trainer:
         """Accumulate gradients over micro-batches; returns (data loss, penalty) of the step."""
         net = self.net if net is None else net  # the NaN replay runs the raw model alone
         total = sum(sizes)
-        if self.world > 1 and net is not self.model:
-            # DDP averages the ranks' gradients; weighting by world·n_rank/N makes that
+        if self.world > 1 and (net is not self.model or self.sharded):
+            # DDP (and FSDP's reduce-scatter) averages the ranks' gradients; weighting by world·n_rank/N makes that
             # average the global batch's gradient even when the ranks' shares differ (17/16).
             total = self._global_size / self.world
         accumulating = len(micro) > 1 or total != sum(sizes)
@@ -273,11 +280,15 @@ class Trainer:
         return record
 
     def _end_epoch(self) -> None:
-        """Validate on rank 0, write the epoch's last record with it, keep the best model."""
-        extra = {"epoch_end": True, **(self._validate() if self.rank == 0 else {})}
+        """Validate (on rank 0, or every rank of a sharded model), write the epoch's last record with it,
+        keep the best model."""
+        extra = {"epoch_end": True, **(self._validate() if self.validates else {})}
         record = self._write_ready(wait=True, extra=extra)
+        if self.sharded and "val_loss" in extra:  # every rank keeps its own shards of the best model
+            self.best.offer(self.model, extra["val_loss"], self.step, self.epoch)
         if self.rank == 0 and record is not None:
-            self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
+            if not self.sharded:
+                self.best.offer(self.model, record["val_loss"], self.step, self.epoch)
             self._note_bad_validation(record["val_loss"])
 
     def _note_bad_validation(self, val_loss: float) -> None:
@@ -295,7 +306,7 @@ class Trainer:
         n = len(self.data.x_val)
         if n == 0:
             return {}
-        self.model.eval()  # dropout off; the raw module, so DDP adds no collectives
+        self.model.eval()  # dropout off; the raw module, so DDP adds no collectives (FSDP's all-gathers: every rank)
         loss_sum, acc_sum = 0.0, 0.0
         chunk = -(-self.config.batch_size // self.config.accum)  # a micro-batch is known to fit in memory
         for start in range(0, n, chunk):
@@ -342,19 +353,24 @@ class Trainer:
                 return
             choice = agree(self.rank if loss_bad else self.world + self.rank, "min", self.controller.group)
             chosen = choice if choice < self.world else 0
+            state = self._whole_state()  # sharded: every rank joins the gathers
             if self.rank == chosen and self.nan is None:
-                self._record_nan(self.step, self.epoch, self.model.state_dict(), micro, rank=chosen)
+                self._record_nan(self.step, self.epoch, state, micro, rank=chosen)
             self._hear_nan(self.step, chosen)
         elif not bad:
             return
         elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
-            self._record_nan(self.step, self.epoch, self.model.state_dict(), micro)
+            self._record_nan(self.step, self.epoch, self._whole_state(), micro)
         self._capture()
         self._write_ready(wait=True)
         self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
         self._save_final()
         text = (self.nan or {}).get("message") or f"NaN at step {self.step}"
         raise NonFiniteError(f"{text}; training stopped (--stop-on-nan), see {self.recorder.paths.root}/nan_trace.json")
+
+    def _whole_state(self) -> dict[str, torch.Tensor]:
+        """The model state with whole tensors: gathered from the shards under FSDP (a collective)."""
+        return full_cpu_state(self.model) if self.sharded else self.model.state_dict()
 
     def _find_nan(self, logged_step: int) -> None:
         """A logged window went non-finite: replay it to the first bad step and trace that step."""
@@ -413,7 +429,7 @@ class Trainer:
         """Write what is pending (validated, when --max-steps ended mid-epoch), checkpoints, status."""
         seconds = time.perf_counter() - self.start
         cpu_seconds = time.process_time() - self.cpu_start
-        self._write_ready(wait=True, extra=self._validate() if validate and self.rank == 0 else None)
+        self._write_ready(wait=True, extra=self._validate() if validate and self.validates else None)
         if self.world > 1:  # a last window that went non-finite is replayed before the run ends
             upto = agree(self._replay_upto, "max", self.controller.group)
             if upto and self.nan is None and not self.nan_watch.done:
@@ -421,7 +437,7 @@ class Trainer:
         self._save_final()
         if self.histograms is not None:
             self.histograms.close()
-        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 else {}
+        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 and not self.sharded else {}
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **ranks,
                              **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
@@ -434,6 +450,11 @@ class Trainer:
 
     def _save_final(self) -> None:
         self.checkpoint_step = self.step
+        if self.sharded:  # every rank writes its own shards
+            save_sharded(self.recorder.paths.root / FINAL_SHARDED, self.model, self.optimizer,
+                         step=self.step, epoch=self.epoch)
+            self.best.flush()
+            return
         if self.rank == 0 and self.config.snapshots and self.step % self.config.snapshots != 0:
             self._snapshot()  # the trajectory ends at the final parameters
         if self.rank == 0:

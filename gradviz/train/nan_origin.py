@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from gradviz.rundir import RunPaths, read_json, write_json_atomic, write_status
+from gradviz.train.stats import local_part
 
 NAN_STEP = "nan_step.pt"
 NAN_TRACE = "nan_trace.json"
@@ -97,7 +98,7 @@ class NanWatch:
                 t.optimizer.zero_grad(set_to_none=True)
                 distributed = t.world > 1
                 loss, _ = t._backward(micro, [m.shape[0] for m in micro], net=None if distributed else t.model)
-                grads = [p.grad for p in t.groups.params if p.grad is not None]
+                grads = [local_part(p.grad) for p in t.groups.params if p.grad is not None]  # FSDP: own shards
                 loss_bad = not bool(torch.isfinite(loss))
                 bad = loss_bad or not all(bool(torch.isfinite(g).all()) for g in grads)
                 rank = 0
@@ -159,7 +160,9 @@ def _restore(trainer: Any, params: list[torch.Tensor], opt_state: dict[Any, dict
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    from gradviz.train.sharding import full_cpu_state  # whole tensors, gathered from the shards under FSDP
+
+    return full_cpu_state(model)
 
 
 def save_step(root: Path, step: int, epoch: int, seed: int, spec_path: str, dropout: float | None,

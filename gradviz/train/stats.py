@@ -101,7 +101,7 @@ class StatsCollector:
         import torch.distributed as dist
 
         tensors = grads + list(self.groups.params)
-        local = [t.to_local() if _is_dtensor(t) else t for t in tensors]
+        local = [local_part(t) for t in tensors]
         squares = torch.stack(torch._foreach_norm(local)).square()
         # A replicated tensor is on every rank: its share of the sum is 1/replicas.
         key = ("shares", present, squares.dtype)
@@ -150,8 +150,11 @@ class StatsCollector:
         return vector, Layout(layout, masks)
 
     def any_nonfinite_grad(self) -> torch.Tensor:
-        """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)"""
-        grads = [p.grad for p in self.groups.params if p.grad is not None]
+        """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)
+
+        Under FSDP2 it reads this rank's shards only (no collective: the ranks agree on the flag
+        afterwards, and a rank whose loss already went bad skips this call)."""
+        grads = [local_part(p.grad) for p in self.groups.params if p.grad is not None]
         with torch.no_grad():
             return ~torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())
 
@@ -170,6 +173,11 @@ class StatsCollector:
             matrix = to_device(matrix, self.device)
             self._sum_cache[key] = matrix
         return matrix
+
+
+def local_part(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor (FSDP2's parameters and gradients); a plain tensor itself."""
+    return tensor.to_local() if _is_dtensor(tensor) else tensor
 
 
 def _is_dtensor(tensor: Any) -> bool:

@@ -82,7 +82,11 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
     probed = install_probes(model, mask_log)
     model.to(device).train()
     net = model
-    if dist_info.world > 1:
+    if config.fsdp:
+        from gradviz.train.sharding import shard_model
+
+        net = shard_model(model, device)  # sharded in place: the model's parameters become DTensors
+    elif dist_info.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -115,6 +119,7 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
         "device": str(device),
         "device_name": device_name(device),
         "world_size": dist_info.world,
+        "sharded": config.fsdp,
         "backend": dist_info.backend,
         "torch": torch.__version__,
         **describe_host(),
@@ -132,7 +137,7 @@ def build_trainer(config: TrainConfig, paths: RunPaths, dist_info: DistInfo) -> 
 def init_distributed(config: TrainConfig) -> DistInfo:
     """Join the torchrun job when WORLD_SIZE says there is one; gloo on CPU, nccl on GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if world <= 1 and not config.fsdp:  # fully_shard needs a process group, even of one
         return DistInfo()
     import torch
     import torch.distributed as dist
