@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gradviz"
 # the front ends: the command line and the Python API (the package root hands it out;
 # `Traced.step` opens the stepper as `gradviz step` does).
 LAYERS = (
-    ("gradviz.errors", "gradviz.core", "gradviz.penalty", "gradviz.optimizers", "gradviz.streams"),
+    ("gradviz.errors", "gradviz.core", "gradviz.penalty", "gradviz.optimizers", "gradviz.streams",
+     "gradviz.textfit", "gradviz.budgets", "gradviz.files"),
     ("gradviz.sources", "gradviz.check", "gradviz.methods", "gradviz.rundir", "gradviz.draw", "gradviz.views",
      "gradviz.descent", "gradviz.landscape", "gradviz.train", "gradviz.watch"),
     ("gradviz.monitor", "gradviz.tui"),

@@ -70,7 +70,7 @@ def test_lecture_svg_superscript_is_raised(tmp_path):
 
 
 def test_terminal_graph_of_a_model_has_no_bar_on_a_long_name(capsys):
-    assert main(["trace", str(SAMPLES / "two_layer_mlp.py"), "--graph", "--batch-size", "2"]) == 0
+    assert main(["trace", str(SAMPLES / "two_layer_mlp.py"), "--graph", "--detail", "full", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "∂loss/∂fc1.weight" in out or "∂loss/∂fc1" in out
     assert not BAD_BAR.search(out), BAD_BAR.search(out)

@@ -79,6 +79,9 @@ async def test_walks_every_forward_tangent_and_reverse_step():
 async def test_stepping_back_restores_the_view_exactly():
     app = StepperApp(lecture_trace(), source="lecture")
     async with app.run_test(size=SIZE) as pilot:
+        # the footer's key hints are painted a frame after the first: wait for them, so that
+        # step 0 is read whole before it is compared (on a loaded machine it was read without)
+        await wait_until(pilot, lambda: "q Quit" in screen_text(app))
         views = {}
         for k in range(31):
             await pilot.pause()
