@@ -99,3 +99,16 @@ def test_a_seed_out_of_range_is_refused(capsys, seed):
         main(["trace", "sum(x)", "--shape", "x=2", "--seed", seed])
     assert exit_info.value.code == 2
     assert "argument --seed" in capsys.readouterr().err
+
+
+def test_an_expression_longer_than_a_path_can_be_is_traced_not_refused_as_a_file_name(tmp_path, capsys):
+    """`export`/`step` ask whether the source is a run folder; an expression past the
+    system's path length (4,000+ characters) made that question raise 'File name too long'."""
+    from gradviz.cli import main
+
+    text = " + ".join(f"sin(x*{i})" for i in range(1, 400))
+    assert len(text) > 4096
+    out = tmp_path / "long.svg"
+    assert main(["export", text, "--at", "x=1", "-o", str(out)]) == 0
+    assert out.read_text().lstrip().startswith("<?xml") or "<svg" in out.read_text()
+    assert "File name too long" not in capsys.readouterr().err

@@ -156,6 +156,15 @@ def _bindings(source: Source, args: argparse.Namespace) -> tuple[dict, dict]:
     return {**default_at, **at}, {**default_shapes, **shapes}
 
 
+def names_a_folder(source: str) -> bool:
+    """Whether the source argument is an existing folder (a run directory). An expression
+    too long to be a path is not one: Path.is_dir raises for it instead of saying no."""
+    try:
+        return Path(source).is_dir()
+    except OSError:
+        return False
+
+
 def bound_user_code(args: argparse.Namespace) -> None:
     """Every command that runs a spec's or script's code: --spec-timeout (default 60 s) bounds
     each phase, and C code that ignores the alarm is ended with one line."""

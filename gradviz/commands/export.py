@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gradviz.commands.common import PASS_OF_MODE, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
+from gradviz.commands.common import names_a_folder, PASS_OF_MODE, add_fold_options, add_source_options, check_wrt, fold_from_args, load_trace
 
 
 def add_parser(subparsers) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from gradviz.draw.export import NODE_LIMIT, export_format, export_frames, export_trace
     from gradviz.errors import ExportError
 
-    if Path(args.source).is_dir() or args.more_runs:
+    if names_a_folder(args.source) or args.more_runs:
         return export_runs(args)
     if args.theme == "dark" and not args.layers:
         raise ExportError("--theme dark: the graph is drawn on white paper only; the layers view (--layers) "

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from gradviz.draw.look import DETAILS
-from gradviz.commands.common import add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
+from gradviz.commands.common import names_a_folder, add_fold_options, add_source_options, check_wrt, fold_choice, load_trace, read_source
 from gradviz.errors import GradvizError
 from gradviz.html.serve import WEB_DRIVER
 from gradviz.streams import terminal_problem
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.serve and (args.port is not None or args.host is not None):  # else silently ignored
         raise GradvizError(f"{'--port' if args.port is not None else '--host'} is for --serve: add --serve")
-    if Path(args.source).is_dir():  # a run directory: open its non-finite step at the node where it began
+    if names_a_folder(args.source):  # a run directory: open its non-finite step at the node where it began
         return run_nan_step(args)
     if not args.serve:
         refuse_without_terminal(f"gradviz trace {args.source}")
