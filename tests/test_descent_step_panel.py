@@ -18,14 +18,14 @@ def _pair(line: str) -> np.ndarray:
     return np.array([float(x) for x in inside.split(",")])
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "momentum", "adam"])
 def test_the_panel_shows_the_step_taken(optimizer):
     run = run_descent(parse_objective("x**2 + 3*y**2"), [np.array([2.0, 1.0])], (optimizer,), (0.05,), 20)
     path = run.paths[0]
     for k in (1, 5):
         lines = step_text(run, 0, k).plain.splitlines()
         taken = path.steps[k + 1].theta - path.steps[k].theta  # where it really went next
-        if optimizer == "gd":
+        if optimizer in ("gd", "sgd"):  # one registry entry, two names
             eta = next(line for line in lines if line.startswith("η∇f"))
             np.testing.assert_allclose(-_pair(eta), taken, rtol=1e-4, atol=1e-9)  # GD's step is −η∇f
             continue

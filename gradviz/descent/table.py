@@ -21,7 +21,7 @@ def verdict_lines(run: DescentRun) -> list[str]:
     return lines
 
 
-def _is_plain_descent(name: str) -> bool:
+def is_plain_descent(name: str) -> bool:
     """sgd, or gd (its other name in the optimizer registry): the step is −η∇f."""
     from gradviz.optimizers import find_optimizer
 
@@ -32,7 +32,7 @@ def _is_plain_descent(name: str) -> bool:
 def path_table(path: Path, names: tuple[str, str], label: str) -> list[str]:
     """One row per step: k, θ, f(θ), ∇f, and the update (−η∇f for GD)."""
     x, y = names
-    update = "−η∇f" if _is_plain_descent(path.optimizer) else "Δθ"
+    update = "−η∇f" if is_plain_descent(path.optimizer) else "Δθ"
     head = ["k", x, y, "f", f"∂f/∂{x}", f"∂f/∂{y}", f"{update} {x}", f"{update} {y}"]
     rows = [[str(s.k), _num(s.theta[0]), _num(s.theta[1]), _num(s.value), _num(s.grad[0]), _num(s.grad[1]),
              _num(s.update[0]), _num(s.update[1])] for s in path.steps]

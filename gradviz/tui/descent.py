@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from gradviz.descent.draw import run_map, run_surface
 from gradviz.descent.runs import DescentRun, path_label
+from gradviz.descent.table import is_plain_descent
 from gradviz.descent.surface import Surface
 from gradviz.tui.screens.stepper import StepperScreen
 
@@ -42,7 +43,7 @@ def step_text(run: DescentRun, index: int, k: int) -> Text:
     out.append(f"θ{step.k}  = ({_num(step.theta[0])}, {_num(step.theta[1])})\n")
     out.append(f"f(θ) = {_num(step.value)}\n")
     out.append(f"∇f   = ({_num(step.grad[0])}, {_num(step.grad[1])})\n")
-    if path.optimizer == "gd":  # its step is −η∇f
+    if is_plain_descent(path.optimizer):  # gd or sgd: its step is −η∇f
         eta = path.lr * step.grad
         out.append(f"η∇f  = ({_num(eta[0])}, {_num(eta[1])})\n")
     else:  # momentum and Adam do not step by η∇f: show only the step they take
