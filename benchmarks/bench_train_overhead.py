@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from gradviz.sources.spec import load_spec  # noqa: E402
 from gradviz.train.config import DEFAULTS, TrainConfig  # noqa: E402
 from gradviz.train.data import pick_device  # noqa: E402
-from gradviz.rundir import RunPaths  # noqa: E402
+from gradviz.rundir.paths import RunPaths  # noqa: E402
 from gradviz.train.worker import DistInfo, run_training  # noqa: E402
 
 SPEC = ROOT / "samples" / "deep_mlp.py"

@@ -33,7 +33,10 @@ import torch
 from torch import nn
 
 from gradviz.errors import UsageError
-from gradviz.rundir import ACTIVE_STATES, RunPaths, process_alive, read_json, write_json_atomic
+from gradviz.processes import process_alive
+from gradviz.rundir.files import read_json, write_json_atomic
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import ACTIVE_STATES
 from gradviz.train.control import PAUSE, STOP, Controller
 from gradviz.train.dropout_probe import DROPOUT_TYPES, MaskLog, install_probes
 from gradviz.train.histograms import HistogramLog

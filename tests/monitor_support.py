@@ -6,7 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from gradviz.rundir import JsonlWriter, RunPaths, write_json_atomic
+from gradviz.rundir.files import write_json_atomic
+from gradviz.rundir.jsonl import JsonlWriter
+from gradviz.rundir.paths import RunPaths
 
 LAYERS = ["fc1", "fc2", "out"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gradviz.cli import main
-from gradviz.rundir import read_jsonl
+from gradviz.rundir.jsonl import read_jsonl
 from train_support import LINEAR_SPEC, records, train_here, write_spec
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -144,7 +144,7 @@ def test_unique_labels_are_the_first_free_ones_and_linear_in_time():
 
 
 def test_a_huge_run_file_is_not_read_whole(tmp_path):
-    from gradviz.rundir import read_json
+    from gradviz.rundir.files import read_json
 
     big = tmp_path / "config.json"
     with open(big, "wb") as handle:  # sparse: 3 GB on paper, nothing on disk

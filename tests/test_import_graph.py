@@ -15,8 +15,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gradviz"
 # `Traced.step` opens the stepper as `gradviz step` does).
 LAYERS = (
     ("gradviz.errors", "gradviz.core", "gradviz.penalty", "gradviz.optimizers", "gradviz.streams",
-     "gradviz.textfit", "gradviz.budgets", "gradviz.files"),
-    ("gradviz.sources", "gradviz.check", "gradviz.methods", "gradviz.rundir", "gradviz.draw", "gradviz.views",
+     "gradviz.textfit", "gradviz.budgets", "gradviz.files", "gradviz.processes", "gradviz.step_stats"),
+    ("gradviz.sources", "gradviz.check", "gradviz.methods", "gradviz.rundir.paths", "gradviz.rundir.files",
+     "gradviz.rundir.jsonl", "gradviz.rundir.heartbeat", "gradviz.rundir.status", "gradviz.rundir.control",
+     "gradviz.rundir", "gradviz.draw", "gradviz.views",
      "gradviz.descent", "gradviz.landscape", "gradviz.train", "gradviz.watch"),
     ("gradviz.monitor", "gradviz.tui"),
     ("gradviz", "gradviz.api", "gradviz.commands", "gradviz.cli", "gradviz.__main__"),

@@ -15,7 +15,7 @@ from gradviz.monitor.widgets import LossPanel
 from gradviz.monitor.plain import summary_line
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
-from gradviz.rundir import read_json, write_json_atomic
+from gradviz.rundir.files import read_json, write_json_atomic
 from gradviz.train.loop import l2_penalty
 from monitor_support import make_run
 from test_monitor_app import shown

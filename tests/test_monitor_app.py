@@ -14,7 +14,8 @@ from gradviz.monitor.screen import MonitorScreen
 from gradviz.monitor.widgets import HeatPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
-from gradviz.rundir import read_json, read_jsonl
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import read_jsonl
 from monitor_support import make_run
 from train_support import sample
 from tui_support import wait_until
@@ -45,7 +46,7 @@ def test_monitor_shows_live_values_from_a_short_run(tmp_path: Path) -> None:
             # Live, the step shown is the trainer's heartbeat: at least the record's, at most the beat read after.
             import re
 
-            from gradviz.rundir import read_heartbeat
+            from gradviz.rundir.heartbeat import read_heartbeat
             shown_step = int(re.search(r"step (\d+)/", progress).group(1))
             assert record["step"] <= shown_step <= read_heartbeat(handle.paths)["step"]
             loss = shown(screen.query_one(LossPanel))
@@ -194,7 +195,8 @@ def test_d_shows_the_chosen_layers_gradient_distribution(tmp_path: Path) -> None
 def test_a_live_dashboard_shows_the_heartbeats_step_not_the_last_logged_one(tmp_path: Path) -> None:
     import os
 
-    from gradviz.rundir import Heartbeat, write_status
+    from gradviz.rundir.heartbeat import Heartbeat
+    from gradviz.rundir.status import write_status
     from tui_support import screen_text
 
     paths = make_run(tmp_path / "run", steps=25, state="running")
@@ -202,7 +204,7 @@ def test_a_live_dashboard_shows_the_heartbeats_step_not_the_last_logged_one(tmp_
     beat = Heartbeat(paths.heartbeat)
     beat.beat(50, 5)  # the trainer is 25 steps past its last record
     beat.close()
-    from gradviz.rundir import write_json_atomic
+    from gradviz.rundir.files import write_json_atomic
 
     meta = {**read_json(paths.meta), "total_steps": 100}
     write_json_atomic(paths.meta, meta)
@@ -220,7 +222,7 @@ def test_a_live_dashboard_shows_the_heartbeats_step_not_the_last_logged_one(tmp_
 def test_a_scheduled_learning_rate_and_short_windows_are_drawn_apart(tmp_path: Path) -> None:
     import json
 
-    from gradviz.rundir import write_json_atomic
+    from gradviz.rundir.files import write_json_atomic
 
     paths = make_run(tmp_path / "run", steps=30)
     rows = read_jsonl(paths.metrics)

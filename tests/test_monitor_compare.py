@@ -15,7 +15,7 @@ from gradviz.errors import TrainingError
 from gradviz.monitor.compare import differing_settings, find_runs, loss_lines, smooth
 from gradviz.monitor.compare_app import CompareApp, OverlayPanel, SettingsPanel
 from gradviz.monitor.state import RunView
-from gradviz.rundir import read_jsonl
+from gradviz.rundir.jsonl import read_jsonl
 from monitor_support import make_run
 
 

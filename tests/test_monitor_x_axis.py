@@ -50,7 +50,8 @@ def _polyline_ends(svg: str) -> list[float]:
 def test_export_x_samples_lines_runs_of_different_batch_sizes_up(tmp_path: Path, capsys) -> None:
     """B = 32 for 30 steps and B = 320 for 3 steps both see 960 samples: by samples their curves end
     at the same x; by steps the big batch's sits squashed at the left."""
-    from gradviz.rundir import RunPaths, write_json_atomic
+    from gradviz.rundir.files import write_json_atomic
+    from gradviz.rundir.paths import RunPaths
 
     make_run(tmp_path / "small", steps=30, per_epoch=10)
     big = make_run(tmp_path / "big", steps=3, per_epoch=1)

@@ -11,7 +11,9 @@ import pytest
 
 from gradviz.errors import SpecError, TrainingError
 from gradviz.train.config import DEFAULTS, TrainConfig, read_config, resolve, validate, write_config
-from gradviz.rundir import JsonlTailer, JsonlWriter, RunPaths, read_jsonl, write_control
+from gradviz.rundir.control import write_control
+from gradviz.rundir.jsonl import JsonlTailer, JsonlWriter, read_jsonl
+from gradviz.rundir.paths import RunPaths
 
 
 def test_writer_appends_whole_lines_and_reader_skips_a_torn_last_line(tmp_path: Path) -> None:
@@ -91,7 +93,8 @@ def test_config_round_trips_through_json(tmp_path: Path) -> None:
 
 
 def test_monitor_side_imports_neither_torch_nor_textual() -> None:
-    code = ("import sys, gradviz.rundir, gradviz.train.launch, gradviz.monitor.state, gradviz.monitor.plain;"
+    code = ("import sys, gradviz.rundir.status, gradviz.rundir.control, gradviz.rundir.jsonl, gradviz.step_stats,"
+            " gradviz.train.launch, gradviz.monitor.state, gradviz.monitor.plain;"
             "print(sorted(m for m in ('torch', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from gradviz.rundir import (RunPaths, named_process_alive, read_control, read_failure, write_control, write_failure,
-                            write_status)
+from gradviz.rundir.control import read_control, write_control
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import named_process_alive, read_failure, write_failure, write_status
 
 
 def test_status_and_control_fields_are_read_where_they_are_written(tmp_path):
@@ -25,7 +26,7 @@ def test_status_and_control_fields_are_read_where_they_are_written(tmp_path):
 
 
 def test_the_penalty_is_described_for_both_l2_forms():
-    from gradviz.rundir import STEP_STATS
+    from gradviz.step_stats import STEP_STATS
     from gradviz.train.config import L2_FORMS
 
     about = next(s.about for s in STEP_STATS if s.name == "penalty")
@@ -37,7 +38,10 @@ def test_a_reused_pid_is_not_taken_for_the_trainer(tmp_path):
     # a stale status naming a pid that now belongs to another process is not alive
     import os
 
-    from gradviz.rundir import RunPaths, named_process_alive, process_start, read_json, write_status
+    from gradviz.processes import process_start
+    from gradviz.rundir.files import read_json
+    from gradviz.rundir.paths import RunPaths
+    from gradviz.rundir.status import named_process_alive, write_status
 
     paths = RunPaths(tmp_path / "run")
     paths.root.mkdir()

@@ -1,4 +1,4 @@
-"""The per-step statistics have one declared layout (rundir.STEP_STATS): the trainer packs
+"""The per-step statistics have one declared layout (step_stats.STEP_STATS): the trainer packs
 them by name, the host unpacks them by name, the monitor's series keeps them by name."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pytest
 
 from gradviz.monitor.state import RunView
-from gradviz.rundir import STEP_STATS, Stat, StatsLayout
+from gradviz.step_stats import STEP_STATS, Stat, StatsLayout
 
 
 def test_offsets_follow_the_declared_order_and_sizes():

@@ -12,7 +12,8 @@ import pytest
 
 from gradviz.commands.train import exit_code
 from gradviz.errors import TrainingError
-from gradviz.rundir import JsonlWriter, read_json
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import JsonlWriter
 from train_support import LINEAR_SPEC, run_worker, write_spec
 
 LONG_SPEC = LINEAR_SPEC.replace('"epochs": 2', '"epochs": 100000')

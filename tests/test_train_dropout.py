@@ -11,7 +11,7 @@ from torch import nn
 
 from gradviz.sources.spec import load_spec
 from gradviz.train.dropout_probe import MaskLog, RecordingDropout, install_probes, set_dropout
-from gradviz.rundir import read_jsonl
+from gradviz.rundir.jsonl import read_jsonl
 from train_support import sample, train_here
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gradviz.monitor.state import RunView
-from gradviz.rundir import read_json, read_jsonl
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import read_jsonl
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
 from train_support import sample, train_here

@@ -9,7 +9,7 @@ import torch
 
 from gradviz.train.config import TrainConfig
 from gradviz.train.data import epoch_batches
-from gradviz.rundir import RunPaths
+from gradviz.rundir.paths import RunPaths
 from gradviz.train.worker import DistInfo, build_trainer
 from train_support import records, sample, train_here
 

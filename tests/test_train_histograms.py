@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from gradviz.rundir import read_jsonl
+from gradviz.rundir.jsonl import read_jsonl
 from gradviz.sources.spec import build_model, load_spec
 from gradviz.train.data import epoch_batches, split_data
 from gradviz.train.histograms import GradHistograms, bin_edges

@@ -127,7 +127,7 @@ def test_bad_settings_give_clear_errors(tmp_path: Path) -> None:
 
 def run_training_on(run_dir: Path, device: str) -> None:
     from gradviz.train.config import TrainConfig
-    from gradviz.rundir import RunPaths
+    from gradviz.rundir.paths import RunPaths
     from gradviz.train.worker import DistInfo, run_training
 
     run_dir.mkdir()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from gradviz.train.config import TrainConfig
 from gradviz.train.launch import start_training
-from gradviz.rundir import RunPaths, read_json, read_jsonl
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import read_jsonl
+from gradviz.rundir.paths import RunPaths
 from train_support import sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +272,7 @@ def test_a_dead_peer_on_another_node_is_one_line_naming_its_node_and_rank(tmp_pa
     import signal
     import socket
 
-    from gradviz.rundir import read_heartbeat
+    from gradviz.rundir.heartbeat import read_heartbeat
 
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))

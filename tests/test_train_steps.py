@@ -54,7 +54,9 @@ def test_a_failure_reports_the_step_it_happened_at(tmp_path: Path) -> None:
 
 
 def test_ending_text_of_a_synthetic_run(tmp_path: Path) -> None:
-    from gradviz.rundir import JsonlWriter, RunPaths, write_status
+    from gradviz.rundir.jsonl import JsonlWriter
+    from gradviz.rundir.paths import RunPaths
+    from gradviz.rundir.status import write_status
 
     paths = RunPaths(tmp_path)
     writer = JsonlWriter(paths.metrics)

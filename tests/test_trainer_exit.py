@@ -21,8 +21,11 @@ from gradviz.monitor.app import MonitorApp
 from gradviz.monitor.dialog import LeaveDialog
 from gradviz.monitor.plain import follow
 from gradviz.monitor.state import RunView, clean_record
-from gradviz.rundir import (JsonlTailer, RunPaths, describe_exit, process_alive, read_json, record_exit,
-                            write_json_atomic, write_status)
+from gradviz.processes import process_alive
+from gradviz.rundir.files import read_json, write_json_atomic
+from gradviz.rundir.jsonl import JsonlTailer
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import describe_exit, record_exit, write_status
 from gradviz.train.launch import TrainingHandle
 from monitor_support import make_run
 from rich.console import Console
@@ -260,7 +263,7 @@ def test_monitor_without_a_terminal_prints_the_table_and_says_why(tmp_path):
 
 def test_record_exit_writes_its_failure_through_write_failure(tmp_path, monkeypatch):
     # One place spells a failure's fields: record_exit adds only its exit status to them.
-    import gradviz.rundir as rundir
+    import gradviz.rundir.status as rundir
 
     calls = []
     real = rundir.write_failure
@@ -319,7 +322,7 @@ def test_ctrl_c_in_the_train_dashboard_exits_130_as_with_no_tui(tmp_path):
 
 
 def test_a_lost_run_names_the_step_its_heartbeat_reached_and_an_empty_log(tmp_path):
-    from gradviz.rundir import Heartbeat
+    from gradviz.rundir.heartbeat import Heartbeat
 
     paths = make_run(tmp_path / "run", steps=3, state="running")
     beat = Heartbeat(paths.heartbeat)

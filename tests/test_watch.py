@@ -16,7 +16,9 @@ from torch import nn
 
 import gradviz
 from gradviz.monitor.state import RunView
-from gradviz.rundir import RunPaths, read_json, read_jsonl
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import read_jsonl
+from gradviz.rundir.paths import RunPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -301,7 +303,7 @@ def test_a_rerun_into_the_same_run_dir_starts_afresh(tmp_path):
 def test_the_monitors_pause_and_stop_keys_reach_the_loop(tmp_path):
     import threading
 
-    from gradviz.rundir import write_control
+    from gradviz.rundir.control import write_control
 
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from gradviz.train.config import TrainConfig
-from gradviz.rundir import RunPaths, read_json, read_jsonl
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import read_jsonl
+from gradviz.rundir.paths import RunPaths
 from gradviz.train.worker import DistInfo, main, run_training
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

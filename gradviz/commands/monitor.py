@@ -9,7 +9,9 @@ from pathlib import Path
 
 from gradviz.errors import TrainingError
 from gradviz.files.read import check_regular
-from gradviz.rundir import ACTIVE_STATES, DONE_STATES, RunPaths, read_json
+from gradviz.rundir.files import read_json
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import ACTIVE_STATES, DONE_STATES
 from gradviz.streams import terminal_problem
 
 MAX_STATUS_BYTES = 1024 * 1024

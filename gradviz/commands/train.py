@@ -109,7 +109,9 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
     A failed run raises its one-line message (SpecError or TrainingError) for the CLI;
     a run whose loss or gradient went non-finite raises NonFiniteError (exit 1).
     """
-    from gradviz.rundir import RunPaths, read_failure, read_json, read_nan, read_val_nonfinite
+    from gradviz.rundir.files import read_json
+    from gradviz.rundir.paths import RunPaths
+    from gradviz.rundir.status import read_failure, read_nan, read_val_nonfinite
 
     if state == "failed":
         kind, message = read_failure(RunPaths(run_dir))
@@ -130,7 +132,8 @@ def exit_code(state: str, run_dir: Path, interrupted: bool = False) -> int:
 
 def lost_message(run_dir: Path) -> str:
     """What is known of a trainer that vanished: the step its heartbeat reached, and whether it wrote anything."""
-    from gradviz.rundir import RunPaths, read_heartbeat
+    from gradviz.rundir.heartbeat import read_heartbeat
+    from gradviz.rundir.paths import RunPaths
 
     paths = RunPaths(run_dir)
     beat = read_heartbeat(paths)

@@ -36,7 +36,7 @@ def load_subject(source: str, seed: int | None = None, max_points: int = 1024, d
 
     path = Path(source)
     if path.is_dir():
-        from gradviz.rundir import RunPaths
+        from gradviz.rundir.paths import RunPaths
         from gradviz.train.config import read_config
 
         paths = RunPaths(path)

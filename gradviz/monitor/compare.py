@@ -12,7 +12,7 @@ from gradviz.errors import TrainingError
 from gradviz.monitor.plot import Line
 from gradviz.monitor.state import RunView
 from gradviz.monitor.x_axis import at_steps, x_values
-from gradviz.rundir import is_run_dir
+from gradviz.rundir.paths import is_run_dir
 
 COLORS = ("cyan", "yellow", "magenta", "green", "red", "blue", "bright_white", "orange3")
 SMOOTHING = (0.0, 0.6, 0.9, 0.97)  # exponential moving average weights, as TensorBoard's slider

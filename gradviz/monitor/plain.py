@@ -17,7 +17,7 @@ from rich.table import Table
 
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
-from gradviz.rundir import read_val_nonfinite
+from gradviz.rundir.status import read_val_nonfinite
 
 COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
 WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)

@@ -15,7 +15,8 @@ from textual.widgets import Footer
 from gradviz.monitor.dialog import LeaveDialog
 from gradviz.monitor.state import RunView
 from gradviz.monitor.widgets import HeatPanel, LayerPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
-from gradviz.rundir import ACTIVE_STATES, write_control
+from gradviz.rundir.control import write_control
+from gradviz.rundir.status import ACTIVE_STATES
 
 POLL_SECONDS = 0.5  # a full redraw costs ~30 ms of CPU; training shares the machine
 

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gradviz.penalty import penalized_gradient
-from gradviz.rundir import (ACTIVE_STATES, DONE_STATES, STEP_STATS, JsonlTailer, RunPaths, named_process_alive,
-                            read_heartbeat, read_json, read_nan)
+from gradviz.rundir.files import read_json
+from gradviz.rundir.heartbeat import read_heartbeat
+from gradviz.rundir.jsonl import JsonlTailer
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import ACTIVE_STATES, DONE_STATES, named_process_alive, read_nan
+from gradviz.step_stats import STEP_STATS
 
 LIVENESS_SECONDS = 1.0  # how often to ask whether the trainer's process still exists
 

@@ -21,7 +21,7 @@ from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
-from gradviz.rundir import read_val_nonfinite
+from gradviz.rundir.status import read_val_nonfinite
 
 EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",

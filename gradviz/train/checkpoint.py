@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradviz.rundir import temporary_name
+from gradviz.rundir.files import temporary_name
 from gradviz.train.config import TrainConfig
 
 LAST_FINITE = "last_finite.pt"  # the parameters before the first non-finite step

@@ -142,7 +142,7 @@ def validate(config: TrainConfig) -> None:
 
 def write_config(config: TrainConfig, path: Path) -> None:
     """Write the config as JSON, atomically (readers see the old or the new file)."""
-    from gradviz.rundir import write_json_atomic
+    from gradviz.rundir.files import write_json_atomic
 
     write_json_atomic(path, asdict(config))
 

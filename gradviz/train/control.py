@@ -16,7 +16,8 @@ import signal
 import time
 from typing import Any
 
-from gradviz.rundir import RunPaths, read_control
+from gradviz.rundir.control import read_control
+from gradviz.rundir.paths import RunPaths
 
 POLL_SECONDS = 0.2
 NONE, RESUME, PAUSE, STOP = 0, 1, 2, 3

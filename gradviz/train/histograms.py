@@ -82,7 +82,7 @@ class HistogramLog:
     """Takes the histograms on due logged steps, copies them asynchronously, appends them."""
 
     def __init__(self, path: Any, groups: Any, device: torch.device, every: int | None):
-        from gradviz.rundir import JsonlWriter
+        from gradviz.rundir.jsonl import JsonlWriter
         from gradviz.train.stats import HostCopier
 
         # Logged steps that are multiples of N (and step 1); None: DEFAULT_EVERY.

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from gradviz.errors import TrainingError
 from gradviz.train.config import TrainConfig, write_config
-from gradviz.rundir import RunPaths, record_exit, write_control, write_status
+from gradviz.rundir.control import write_control
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import record_exit, write_status
 
 
 @dataclass

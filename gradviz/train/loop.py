@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from gradviz.errors import NonFiniteError, TrainingError
-from gradviz.rundir import Heartbeat, read_json
+from gradviz.rundir.files import read_json
+from gradviz.rundir.heartbeat import Heartbeat
 from gradviz.sources.spec import Spec
 from gradviz.train.checkpoint import LAST_FINITE, BestKeeper, save_checkpoint, save_snapshot, save_weights
 from gradviz.train.config import TrainConfig

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradviz.rundir import RunPaths, read_json, write_json_atomic, write_status
+from gradviz.rundir.files import read_json, write_json_atomic
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import write_status
 from gradviz.train.stats import local_part
 
 NAN_STEP = "nan_step.pt"

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from gradviz.rundir import process_alive
+from gradviz.processes import process_alive
 
 # What gloo and NCCL say when the process at the other end of a collective is gone.
 PEER_LOST = ("connection reset by peer", "connection closed by peer", "broken pipe", "remote process exited",

@@ -11,7 +11,10 @@ from typing import Any
 
 import torch
 
-from gradviz.rundir import JsonlWriter, RunPaths, write_json_atomic, write_status
+from gradviz.rundir.files import write_json_atomic
+from gradviz.rundir.jsonl import JsonlWriter
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import write_status
 from gradviz.train.stats import Layout, unpack
 
 

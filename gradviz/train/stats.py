@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradviz.rundir import StatsLayout
+from gradviz.step_stats import StatsLayout
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gradviz.errors import ExportError
-from gradviz.rundir import JsonlTailer, RunPaths, read_json
+from gradviz.rundir.files import read_json
+from gradviz.rundir.jsonl import JsonlTailer
+from gradviz.rundir.paths import RunPaths
 
 
 def export_tensorboard(run_dir: Path, out_dir: Path) -> int:

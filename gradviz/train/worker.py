@@ -19,8 +19,10 @@ from typing import Any
 
 from gradviz.errors import GradvizError
 from gradviz.train.config import TrainConfig, read_config, resolve, write_config
-from gradviz.rundir import (DISK_FULL, Heartbeat, RunPaths, describe_write_error, read_heartbeat, remove_temporaries,
-                            write_failure, write_status)
+from gradviz.rundir.files import DISK_FULL, describe_write_error, remove_temporaries
+from gradviz.rundir.heartbeat import Heartbeat, read_heartbeat
+from gradviz.rundir.paths import RunPaths
+from gradviz.rundir.status import write_failure, write_status
 
 
 @dataclass(frozen=True)
