@@ -1,0 +1,73 @@
+"""A logged step's statistics have one lifecycle, driven by train/stats.StatsCollector for the
+trainer and `watch` alike: begin() before the optimizer step, after_step() once it has run,
+finish() for the vector to copy. What begin() measures is the step's state before the update,
+whatever the step then does; what after_step() measures sees the updated parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gradviz.train.dropout_probe import MaskLog  # noqa: E402
+from gradviz.train.stats import StatsCollector, group_parameters, unpack  # noqa: E402
+
+
+def _model_after_backward():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    loss = model(torch.randn(5, 2)).square().mean()
+    loss.backward()
+    return model, loss.detach()
+
+
+def _layer_norms(model, attribute):
+    return {str(i): torch.cat([getattr(p, attribute).reshape(-1) for p in model[i].parameters()]).norm().item()
+            for i in (0, 2)}
+
+
+def test_statistics_begun_before_the_step_keep_the_state_before_it():
+    model, loss = _model_after_backward()
+    before = _layer_norms(model, "data")
+    grads = _layer_norms(model, "grad")
+    groups = group_parameters(model)
+    collector = StatsCollector(groups, [], MaskLog(), torch.device("cpu"))
+    collector.begin(loss, torch.tensor(0.0), with_masks=False)
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    after = _layer_norms(model, "data")
+    assert all(abs(after[k] - before[k]) > 1e-3 for k in before)  # the step moved every layer
+    collector.after_step()
+    vector, layout = collector.finish()
+    out = unpack(vector.tolist(), layout, groups.names)
+    assert out["param_norm"] == pytest.approx(before, rel=1e-5)
+    assert out["grad_norm"] == pytest.approx(grads, rel=1e-5)
+    assert out["loss"] == pytest.approx(loss.item())
+
+
+def test_a_statistic_measured_after_the_step_sees_the_updated_parameters():
+    class AfterStep(StatsCollector):  # param_norm moved to the after-step phase
+        def after_step_stats(self):
+            n = len(self.groups.names)
+            return {"param_norm": self.norms().split([n, n, 1])[1]}
+
+    model, loss = _model_after_backward()
+    groups = group_parameters(model)
+    collector = AfterStep(groups, [], MaskLog(), torch.device("cpu"))
+    collector.begin(loss, torch.tensor(0.0), with_masks=False)
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    collector.after_step()
+    vector, layout = collector.finish()
+    out = unpack(vector.tolist(), layout, groups.names)
+    assert out["param_norm"] == pytest.approx(_layer_norms(model, "data"), rel=1e-5)
+
+
+def test_the_lifecycle_runs_in_order():
+    model, loss = _model_after_backward()
+    collector = StatsCollector(group_parameters(model), [], MaskLog(), torch.device("cpu"))
+    with pytest.raises(RuntimeError):
+        collector.finish()
+    collector.begin(loss, torch.tensor(0.0), with_masks=False)
+    collector.after_step()
+    collector.finish()
+    with pytest.raises(RuntimeError):  # finished: a new step begins again
+        collector.after_step()
