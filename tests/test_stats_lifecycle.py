@@ -71,3 +71,30 @@ def test_the_lifecycle_runs_in_order():
     collector.finish()
     with pytest.raises(RuntimeError):  # finished: a new step begins again
         collector.after_step()
+
+
+def test_the_monitor_cleans_every_declared_statistic_by_its_shape():
+    # A new per-layer statistic declared in STEP_STATS alone is read by the monitor as a table
+    # (bad cells None) and a new scalar one as a number (a non-number dropped). Run in a fresh
+    # interpreter: the monitor derives its field lists when it is imported.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json
+        from gradviz import rundir
+        rundir.STEP_STATS = rundir.STEP_STATS + (rundir.Stat("update_ratio", per_layer=True),
+                                                 rundir.Stat("update_total"))
+        from gradviz.monitor.state import clean_record
+        record = {"step": 3, "grad_norm": {"fc1": 1.0}, "update_ratio": {"fc1": 0.01, "fc2": "x"},
+                  "update_total": "not a number"}
+        print(json.dumps(clean_record(record)))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    clean = json.loads(done.stdout)
+    assert clean["update_ratio"] == {"fc1": 0.01, "fc2": None}
+    assert "update_total" not in clean
