@@ -48,7 +48,7 @@ def test_a_statistic_measured_after_the_step_sees_the_updated_parameters():
     class AfterStep(StatsCollector):  # param_norm moved to the after-step phase
         def after_step_stats(self):
             n = len(self.groups.names)
-            return {"param_norm": self.norms().split([n, n, 1])[1]}
+            return {**super().after_step_stats(), "param_norm": self.norms().split([n, n, 1])[1]}
 
     model, loss = _model_after_backward()
     groups = group_parameters(model)
