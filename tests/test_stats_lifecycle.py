@@ -98,3 +98,27 @@ def test_the_monitor_cleans_every_declared_statistic_by_its_shape():
     clean = json.loads(done.stdout)
     assert clean["update_ratio"] == {"fc1": 0.01, "fc2": None}
     assert "update_total" not in clean
+
+
+def test_watch_measures_after_step_statistics_once_the_optimizer_step_has_run(tmp_path, monkeypatch):
+    import gradviz
+    from gradviz.rundir import RunPaths, read_jsonl
+
+    def after(self):  # param_norm moved to the after-step phase, for every collector made here
+        n = len(self.groups.names)
+        return {"param_norm": self.norms().split([n, n, 1])[1]}
+
+    monkeypatch.setattr(StatsCollector, "after_step_stats", after)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    before = {name: p.detach().norm().item() for name, p in model.named_parameters()}
+    with gradviz.watch(model, optimizer, run_dir=tmp_path / "r", log_every=1, log_seconds=0) as run:
+        loss = model(torch.randn(4, 2)).square().mean()
+        loss.backward()
+        optimizer.step()
+        run.log(loss=loss)
+    after_norms = {name: p.detach().norm().item() for name, p in model.named_parameters()}  # each its own layer
+    assert all(abs(after_norms[name] - before[name]) > 1e-3 for name in before)  # the step moved them
+    record = read_jsonl(RunPaths(tmp_path / "r").metrics)[-1]
+    assert record["param_norm"] == pytest.approx(after_norms, rel=1e-5)
