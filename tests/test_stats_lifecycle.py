@@ -122,3 +122,29 @@ def test_watch_measures_after_step_statistics_once_the_optimizer_step_has_run(tm
     assert all(abs(after_norms[name] - before[name]) > 1e-3 for name in before)  # the step moved them
     record = read_jsonl(RunPaths(tmp_path / "r").metrics)[-1]
     assert record["param_norm"] == pytest.approx(after_norms, rel=1e-5)
+
+
+def test_the_trainer_measures_after_step_statistics_once_the_optimizer_step_has_run(tmp_path, monkeypatch):
+    from gradviz.rundir import RunPaths, read_jsonl
+    from gradviz.train.config import TrainConfig
+    from gradviz.train.worker import DistInfo, run_training
+    from train_support import sample
+
+    collectors = []
+
+    def after(self):  # param_norm moved to the after-step phase
+        collectors.append(self)
+        n = len(self.groups.names)
+        return {"param_norm": self.norms().split([n, n, 1])[1]}
+
+    monkeypatch.setattr(StatsCollector, "after_step_stats", after)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    run_training(TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(run_dir), device="cpu", max_steps=1,
+                             log_every=1, lr=0.5), RunPaths(run_dir), DistInfo())
+    record = next(r for r in read_jsonl(RunPaths(run_dir).metrics) if r.get("step") == 1)
+    groups = collectors[0].groups  # the trainer's own parameters, as the one step left them
+    now = {name: torch.cat([p.detach().reshape(-1) for p, of in zip(groups.params, groups.layer_of) if of == k]).norm()
+           .item() for k, name in enumerate(groups.names)}
+    assert record["param_norm"] == pytest.approx(now, rel=1e-5)
+    assert record["grad_norm_total"] > 0  # the step moved the parameters the record was measured before
