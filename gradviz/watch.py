@@ -84,6 +84,7 @@ class Run:
         self._losses: list[Any] = []
         self._extra: dict[str, list[Any]] = {}
         self._pending: tuple[torch.Tensor, Any] | None = None
+        self._measuring = False  # begun before an optimizer step, finished after it
         self._hooks: list[Any] = []
         self._restore: dict[str, nn.Module] = {}
         self._start = time.perf_counter()
@@ -206,7 +207,7 @@ class Run:
         if with_masks:
             self._last_masks = now
         # loss and penalty are filled in by the next log(); norms and masks are read now.
-        vector, layout = self.stats.capture(self._zero, self._zero, with_masks)
+        layout = self.stats.begin(self._zero, self._zero, with_masks)
         then, samples_then = self._last_samples
         samples = self.samples * self.world  # every rank sees a batch of the same size
         layout.info = {"step": self.steps, "epoch": self._epoch, "time": round(now - self._start, 4),
@@ -217,10 +218,15 @@ class Run:
         self._records += 1
         if self.enabled and self.histograms is not None and self.histograms.due(self.steps):
             self.histograms.capture(self.groups.params, self.steps, self._epoch)
-        self._pending = (vector, layout)
+        self._measuring = True
 
     def _after_step(self) -> None:
-        """Optimizer post-step: decide whether the next step is recorded (its forward then keeps masks)."""
+        """Optimizer post-step: finish a recorded step's statistics; decide whether the next step is
+        recorded (its forward then keeps masks)."""
+        if self._measuring:
+            self._measuring = False
+            self.stats.after_step()
+            self._pending = self.stats.finish()
         following = self.steps + 1
         if self.distributed:  # the same decision on every rank: step counts only
             self._next_due = following % self.log_every == 0 and following - self._record_step >= self._agreed_every

@@ -315,9 +315,11 @@ class RunView:
         return self._alive
 
 
-NUMBER_FIELDS = ("loss", "penalty", "total", "val_loss", "val_acc", "grad_norm_total", "samples_per_s",
-                 "samples", "lr", "mem")
-TABLE_FIELDS = ("grad_norm", "param_norm", "keep_rate")
+# A record's fields by type: the step statistics as STEP_STATS declares them (one number, or a
+# table by layer), then the trainer's own.
+NUMBER_FIELDS = tuple(stat.name for stat in STEP_STATS if not stat.per_layer) + (
+    "total", "val_loss", "val_acc", "samples_per_s", "samples", "lr", "mem")
+TABLE_FIELDS = tuple(stat.name for stat in STEP_STATS if stat.per_layer) + ("keep_rate",)
 
 
 def _is_int(value: Any) -> bool:

@@ -185,11 +185,14 @@ class Trainer:
             self._penalties.append(penalty)
         if self.config.stop_on_nan:
             self._stop_if_nonfinite(loss, micro)
-        if logged and (self.rank == 0 or self.sharded):  # only rank 0 writes; sharded norms need every rank
+        capturing = logged and (self.rank == 0 or self.sharded)  # only rank 0 writes; sharded norms need every rank
+        if capturing:
             self._capture()
         elif logged:
             self._losses, self._penalties, self._window_sizes = [], [], []
         self.optimizer.step()
+        if capturing:
+            self._finish_capture()
         self.optimizer.zero_grad(set_to_none=True)
         if self.heartbeat is not None:
             self.heartbeat.beat(self.step, self.epoch)
@@ -230,14 +233,14 @@ class Trainer:
         return step_loss, None if penalty is None else penalty.detach()
 
     def _capture(self) -> None:
-        """Start the host copy of this step's statistics (the record is written later)."""
+        """Begin this step's statistics before the optimizer step (finished and copied after it)."""
         loss = self._window_loss()
         penalty = torch.stack(self._penalties).mean() if self._penalties else self._zero
         now = time.perf_counter()
         with_masks = now - self._last_masks >= MASK_SECONDS or self.step == 1
         if with_masks:
             self._last_masks = now
-        vector, layout = self.stats.capture(loss, penalty, with_masks)
+        layout = self.stats.begin(loss, penalty, with_masks)
         if self.histograms is not None and self.histograms.due(self.step):
             self.histograms.capture(self.groups.params, self.step, self.epoch)
         then, samples_then = self._last_log
@@ -253,7 +256,11 @@ class Trainer:
         layout.info["window_steps"] = len(self._window_sizes)  # a short one ends an epoch: the monitor marks it
         self._last_log = (now, self.samples)
         self._losses, self._penalties, self._window_sizes = [], [], []
-        self.copier.submit(vector, layout)
+
+    def _finish_capture(self) -> None:
+        """After the optimizer step: finish the statistics begun before it and start their host copy."""
+        self.stats.after_step()
+        self.copier.submit(*self.stats.finish())
 
     def _window_loss(self) -> torch.Tensor:
         """The logged loss: the mean over the window's examples (a short last batch weighs less)."""
@@ -363,6 +370,7 @@ class Trainer:
         elif self.nan is None:  # this step is the bad one: its parameters are not updated yet
             self._record_nan(self.step, self.epoch, self._whole_state(), micro)
         self._capture()
+        self._finish_capture()  # no step is taken: the parameters stay the last finite ones
         self._write_ready(wait=True)
         self.optimizer.zero_grad(set_to_none=True)  # keep the last finite parameters
         self._save_final()

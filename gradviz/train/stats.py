@@ -72,6 +72,7 @@ class StatsCollector:
         self.mask_log = mask_log
         self.device = device
         self._sum_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._begun: tuple[dict[str, torch.Tensor], list[torch.Tensor], Layout] | None = None
 
     def norms(self) -> torch.Tensor:
         """[gradient norm per layer, parameter norm per layer, total gradient norm] (device)."""
@@ -114,22 +115,60 @@ class StatsCollector:
         return sums.sqrt()
 
     def step_stats(self, loss: torch.Tensor, penalty: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every statistic of STEP_STATS by name, on the device: the one place they are computed."""
+        """The statistics of STEP_STATS measured before the optimizer step, by name, on the device."""
         n = len(self.groups.names)
         grad_norm, param_norm, grad_norm_total = self.norms().split([n, n, 1])
         return {"loss": loss, "penalty": penalty, "grad_norm": grad_norm, "param_norm": param_norm,
                 "grad_norm_total": grad_norm_total}
 
-    def capture(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, Layout]:
-        """The vector [STEP_STATS in their layout, keep rates (and mask samples when asked)]."""
-        layout = StatsLayout(len(self.groups.names))
+    def after_step_stats(self) -> dict[str, torch.Tensor]:
+        """The statistics of STEP_STATS measured after the optimizer step (none yet), by name."""
+        return {}
+
+    # The lifecycle of a logged step's statistics, the same for the trainer and `watch`:
+    # begin() before the optimizer step, after_step() once it has run, then finish() gives the
+    # vector to copy. Every rank that takes part calls all three at the same steps (FSDP2's
+    # norms are collectives).
+    def begin(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> Layout:
+        """Before the optimizer step: measure what is measured then, and the dropout masks.
+        Returns the step's layout (the caller fills in its host-side info)."""
+        stats = StatsLayout(len(self.groups.names))
         computed = self.step_stats(loss, penalty)
+        mask_parts, masks = self._mask_parts(with_masks)
+        layout = Layout(stats, masks)
+        self._begun = (computed, mask_parts, layout)
+        return layout
+
+    def after_step(self) -> None:
+        """After the optimizer step: measure what is measured then."""
+        if self._begun is None:
+            raise RuntimeError("StatsCollector.after_step without begin")
+        self._begun[0].update(self.after_step_stats())
+
+    def finish(self) -> tuple[torch.Tensor, Layout]:
+        """The vector [STEP_STATS in their layout, keep rates (and mask samples when asked)]."""
+        if self._begun is None:
+            raise RuntimeError("StatsCollector.finish without begin")
+        computed, mask_parts, layout = self._begun
+        self._begun = None
         parts = []
-        for stat in layout.stats:
+        for stat in layout.stats.stats:
             part = computed[stat.name].reshape(-1).float()
-            if part.numel() != layout.size(stat.name):  # shapes are known without a device sync
-                raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.size(stat.name)} declared")
+            if part.numel() != layout.stats.size(stat.name):  # shapes are known without a device sync
+                raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.stats.size(stat.name)} declared")
             parts.append(part)
+        with torch.no_grad():
+            return torch.cat(parts + mask_parts), layout
+
+    def capture(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, Layout]:
+        """The whole lifecycle at once, where no optimizer step follows (the parameters stay as they are)."""
+        self.begin(loss, penalty, with_masks)
+        self.after_step()
+        return self.finish()
+
+    def _mask_parts(self, with_masks: bool) -> tuple[list[torch.Tensor], list[tuple[str, list[int], int, int]]]:
+        """Per dropout layer: its kept-unit count (and a mask sample when asked), and where each sits."""
+        parts: list[torch.Tensor] = []
         masks = []
         with torch.no_grad():
             for layer in self.probed:
@@ -146,8 +185,7 @@ class StatsCollector:
                     parts.append(sample if sample.dtype == torch.float32 else sample.float())
                     length = sample.numel()
                 masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
-            vector = torch.cat(parts)
-        return vector, Layout(layout, masks)
+        return parts, masks
 
     def any_nonfinite_grad(self) -> torch.Tensor:
         """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)
