@@ -83,9 +83,9 @@ def test_the_monitor_cleans_every_declared_statistic_by_its_shape():
 
     code = textwrap.dedent("""
         import json
-        from gradviz import rundir
-        rundir.STEP_STATS = rundir.STEP_STATS + (rundir.Stat("update_ratio", per_layer=True),
-                                                 rundir.Stat("update_total"))
+        from gradviz import step_stats
+        step_stats.STEP_STATS = step_stats.STEP_STATS + (step_stats.Stat("update_ratio", per_layer=True),
+                                                         step_stats.Stat("update_total"))
         from gradviz.monitor.state import clean_record
         record = {"step": 3, "grad_norm": {"fc1": 1.0}, "update_ratio": {"fc1": 0.01, "fc2": "x"},
                   "update_total": "not a number"}
@@ -102,7 +102,8 @@ def test_the_monitor_cleans_every_declared_statistic_by_its_shape():
 
 def test_watch_measures_after_step_statistics_once_the_optimizer_step_has_run(tmp_path, monkeypatch):
     import gradviz
-    from gradviz.rundir import RunPaths, read_jsonl
+    from gradviz.rundir.jsonl import read_jsonl
+    from gradviz.rundir.paths import RunPaths
 
     def after(self):  # param_norm moved to the after-step phase, for every collector made here
         n = len(self.groups.names)
@@ -125,7 +126,8 @@ def test_watch_measures_after_step_statistics_once_the_optimizer_step_has_run(tm
 
 
 def test_the_trainer_measures_after_step_statistics_once_the_optimizer_step_has_run(tmp_path, monkeypatch):
-    from gradviz.rundir import RunPaths, read_jsonl
+    from gradviz.rundir.jsonl import read_jsonl
+    from gradviz.rundir.paths import RunPaths
     from gradviz.train.config import TrainConfig
     from gradviz.train.worker import DistInfo, run_training
     from train_support import sample

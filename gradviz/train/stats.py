@@ -3,7 +3,7 @@
 On logged steps only, after the last micro-batch (and after DDP's all-reduce), one
 ``torch._foreach_norm`` call gives the norm of every gradient and parameter; one
 matrix-vector product sums their squares per layer. The statistics named by
-``gradviz.rundir.STEP_STATS`` (losses, norms), then dropout keep rates and mask samples,
+``gradviz.step_stats.STEP_STATS`` (losses, norms), then dropout keep rates and mask samples,
 go into one vector that is copied to pinned host memory without blocking; the
 record is written once a CUDA event says the copy has landed. No ``.item()``, no host
 synchronisation in the step.
