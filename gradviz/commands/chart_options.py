@@ -23,21 +23,18 @@ def add_chart_options(parser: argparse.ArgumentParser, animated: bool = True) ->
                             help="with a .gif: milliseconds per frame (default 120; the last is held 3×)")
 
 
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.25 <= value <= 8:
-        raise argparse.ArgumentTypeError(f"{text} is out of range: 0.25 to 8")
-    return value
+def _bounded(convert, low: float, high: float, what: str, unit: str = ""):
+    """An argparse type: `convert(text)` within [low, high], else one line saying why."""
+    def check(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {low:g} to {high:g}{unit}")
+        return value
+    return check
 
 
-def _frame_ms(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
-    if not 10 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text} is out of range: 10 to 10000 ms")
-    return value
+_scale = _bounded(float, 0.25, 8, "a number")
+_frame_ms = _bounded(int, 10, 10_000, "a whole number of milliseconds", " ms")

@@ -36,6 +36,12 @@ def save_weights(path: Path, weights: dict[str, torch.Tensor], config: TrainConf
     _atomic_save({"model": weights, "config": asdict(config), **info}, Path(path))
 
 
+def copied_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's state as it is now (on its device; each rank's own shards under FSDP)."""
+    with torch.no_grad():
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 class BestKeeper:
     """Keeps the best model in memory and writes it now and then, not on every epoch.
 
@@ -56,9 +62,7 @@ class BestKeeper:
         if not loss < self.best_loss:  # also false for NaN
             return False
         self.best_loss = loss
-        with torch.no_grad():
-            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self._state = {"model": weights, "config": asdict(self.config), "step": step, "epoch": epoch, "val_loss": loss}
+        self._state = {"model": copied_state(model), "config": asdict(self.config), "step": step, "epoch": epoch, "val_loss": loss}
         self._dirty = True
         if time.monotonic() - self._last_write > BEST_FLUSH_SECONDS:
             self.flush()

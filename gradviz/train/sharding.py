@@ -67,9 +67,9 @@ class ShardedBest:
         if not loss < self.best_loss:  # also false for NaN
             return False
         self.best_loss = loss
-        with torch.no_grad():
-            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self._state = {"model": weights, "step": step, "epoch": epoch, "val_loss": loss}
+        from gradviz.train.checkpoint import copied_state
+
+        self._state = {"model": copied_state(model), "step": step, "epoch": epoch, "val_loss": loss}
         return True
 
     def flush(self) -> None:
