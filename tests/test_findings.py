@@ -95,6 +95,23 @@ def test_findings_need_neither_torch_nor_rich() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_checks_never_ask_whether_they_hold_arrays_or_statistics() -> None:
+    """Each check reads numbers through core.stats.ArrayFacts, which answers alike for an
+    array and for the statistics a summaries-only trace keeps: no check (nor the mask
+    search the masks check runs) tests for the one or the other itself."""
+    import ast
+    import gradviz.core.findings as findings
+    import gradviz.core.masks as masks
+
+    for module in (findings, masks):
+        tree = ast.parse(Path(module.__file__).read_text())
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        assert not names & {"TensorStats", "Summary", "hasattr"}, module.__name__
+        assert not strings & {"posinf_count", "nan_count", "inf_count", "zero_fraction"}, module.__name__
+
+
 @pytest.mark.parametrize("spelling", ["sigmoid", "Sigmoid", "sigmoid_", "tanh_", "Tanh"])
 def test_activations_are_recognised_by_their_one_name_at_any_level(spelling: str) -> None:
     # an in-place sigmoid_ (or tanh_) used to slip past the findings' own name sets

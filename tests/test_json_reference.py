@@ -41,15 +41,15 @@ def ref_stats(value):
                 variance = float(np.var(flat, dtype=np.float64))
             return (list(value.shape), str(value.dtype), mean, float(np.sqrt(variance)),
                     float(flat.min()), float(flat.max()), float(np.sqrt(squares)),
-                    1.0 - np.count_nonzero(flat) / n, 0, 0)
+                    1.0 - np.count_nonzero(flat) / n, 0, 0, 0)
     flat = flat.astype(np.float64, copy=False)
     finite = flat[np.isfinite(flat)]
-    nan, inf = int(np.isnan(flat).sum()), int(np.isinf(flat).sum())
+    nan, inf, posinf = int(np.isnan(flat).sum()), int(np.isinf(flat).sum()), int(np.isposinf(flat).sum())
     if finite.size == 0:
-        return (list(value.shape), str(value.dtype), *[float("nan")] * 5, 0.0, nan, inf)
+        return (list(value.shape), str(value.dtype), *[float("nan")] * 5, 0.0, nan, inf, posinf)
     return (list(value.shape), str(value.dtype), float(finite.mean()), float(finite.std()), float(finite.min()),
             float(finite.max()), float(np.sqrt(np.dot(finite, finite))),
-            float((flat == 0).mean()) if flat.size else 0.0, nan, inf)
+            float((flat == 0).mean()) if flat.size else 0.0, nan, inf, posinf)
 
 
 def ref_to_json(value):
@@ -67,7 +67,7 @@ def ref_to_json(value):
 def ref_summary(value):
     if value is None:
         return None
-    shape, dtype, mean, std, low, high, norm, zeros, nan, inf = ref_stats(value)
+    shape, dtype, mean, std, low, high, norm, zeros, nan, inf, _ = ref_stats(value)
     return {"shape": shape, "dtype": dtype, "mean": ref_to_json(np.float64(mean)), "std": ref_to_json(np.float64(std)),
             "min": ref_to_json(np.float64(low)), "max": ref_to_json(np.float64(high)),
             "norm": ref_to_json(np.float64(norm)), "zero_fraction": zeros, "nan": nan, "inf": inf}
@@ -298,13 +298,26 @@ def check_facts(facts, value):
         assert json.dumps(list(stats.__dict__.values())) == json.dumps(list(tensor_stats(value).__dict__.values()))
         assert json.dumps([stats.shape, *list(stats.__dict__.values())[1:]]) == json.dumps(
             [tuple(np.shape(value)), *ref_stats(value)[1:]])
+        plain = np.asarray(value)
+        assert facts.size(value) == plain.size
+        assert facts.is_float(value) == (plain.dtype.kind == "f")
+        assert facts.any_nonzero(value) == bool(np.any(plain != 0))
+        counts = facts.nonfinite_counts(value)
+        if plain.dtype.kind != "f":
+            assert counts is None
+        else:
+            assert (counts.nan, counts.posinf, counts.neginf, counts.size) == (
+                np.isnan(plain).sum(), np.isposinf(plain).sum(), np.isneginf(plain).sum(), plain.size)
+        if facts.finite(value):
+            assert facts.abs_max(value) == (float(np.max(np.abs(plain))) if plain.size else 0.0)
 
 
 @pytest.mark.parametrize("name", [name for name, value in awkward_arrays().items()
                                   if np.asarray(value).dtype.kind == "f" and np.size(value)])
 def test_statistics_answer_as_their_tensor_does(name):
     """The one interface of full and summaries-only traces: a tensor's TensorStats answer
-    finite, norm, extent and stats as the tensor itself does."""
+    every question ArrayFacts is asked (finite, norm, extent, stats, size, NaN/±Inf counts…)
+    as the tensor itself does."""
     value = awkward_arrays()[name]
     facts = ArrayFacts()
     with np.errstate(over="ignore", invalid="ignore"):
@@ -314,6 +327,12 @@ def test_statistics_answer_as_their_tensor_does(name):
         if facts.finite(value):
             assert facts.norm(stats) == facts.norm(value)
             assert facts.extent(stats) == facts.extent(value)
+            assert facts.abs_max(stats) == facts.abs_max(value)
+        # what the checks ask besides: so none of them asks which of the two it holds
+        assert facts.size(stats) == facts.size(value)
+        assert facts.is_float(stats) == facts.is_float(value)
+        assert facts.any_nonzero(stats) == facts.any_nonzero(value)
+        assert facts.nonfinite_counts(stats) == facts.nonfinite_counts(value)
 
 
 def test_views_of_the_same_memory_share_statistics_but_not_shape():

@@ -3,8 +3,9 @@ sigmoids, dead ReLUs, dropout in the wrong mode, and edge terms that do not add 
 
 numpy only: works on expression and model traces alike. Each finding names one node.
 `CHECKS` is the one list of them: a new signal is one entry there (and its test). A check
-reads a trace through what full and summaries-only traces both have (core.stats'
-ArrayFacts and TensorStats: finite, norm, min and max, statistics); what it needs from a
+reads a trace's numbers only through the trace's core.stats.ArrayFacts (facts_of: finite,
+norm, extent, statistics, size, NaN/Inf counts…), which answers alike for arrays and for the
+statistics a summaries-only trace keeps in their place, so no check asks which it has; what it needs from a
 value's elements beyond statistics it names as `measure`, which a summaries-only capture
 runs while the tensor exists (`element_facts`) and a full trace runs when asked.
 """
@@ -20,7 +21,7 @@ import numpy as np
 from gradviz.core.explain import bar
 from gradviz.core.fmt import fmt_scalar
 from gradviz.core.graph import canonical_op
-from gradviz.core.stats import ArrayFacts, TensorStats, facts_of
+from gradviz.core.stats import ArrayFacts, facts_of
 from gradviz.core.trace import Trace
 
 VANISHING = 1e-7  # ‖v̄‖ relative to ‖∂loss/∂output‖ (the gradient the loss sends back)
@@ -47,8 +48,8 @@ class Finding:
 class Check:
     """One entry of CHECKS: what it looks for, the finding kinds it gives, and how.
 
-    `find` reads the trace through ArrayFacts/TensorStats only (so it runs on full and
-    summaries-only traces alike). `clear` is its part of "findings: none (…)" ("" to say
+    `find` reads the trace's numbers through facts_of(trace) only (so it runs on full and
+    summaries-only traces alike, with no test of which it has). `clear` is its part of "findings: none (…)" ("" to say
     nothing there). `notes` are the kinds that say what was seen, not what is wrong.
     `measure(op, array)` is what the check needs from the elements of a value whose
     canonical op is in `measure_ops`, beyond statistics; `find` asks for it with
@@ -110,18 +111,12 @@ def measured(trace: Trace, check: str, node_id: int) -> Any:
     return _BY_NAME[check].measure(node.op, np.asarray(trace.values[node_id]))
 
 
-def _bad_count(value: np.ndarray) -> str:
-    if isinstance(value, TensorStats):  # a --keep summaries trace: the counts were kept
-        if np.dtype(value.dtype).kind != "f":
-            return "non-finite"
-        nan, inf, size = value.nan_count, value.inf_count, int(np.prod(value.shape, dtype=np.int64))
-    else:
-        value = np.asarray(value)
-        if not np.issubdtype(value.dtype, np.floating):
-            return "non-finite"
-        nan, inf, size = int(np.isnan(value).sum()), int(np.isinf(value).sum()), value.size
-    parts = [f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else ""]
-    return " and ".join(p for p in parts if p) + f" of {size}"
+def _bad_count(facts: ArrayFacts, value: object) -> str:
+    counts = facts.nonfinite_counts(value)
+    if counts is None:
+        return "non-finite"
+    parts = [f"{counts.nan} NaN" if counts.nan else "", f"{counts.inf} Inf" if counts.inf else ""]
+    return " and ".join(p for p in parts if p) + f" of {counts.size}"
 
 
 def non_finite(trace: Trace) -> list[Finding]:
@@ -131,14 +126,15 @@ def non_finite(trace: Trace) -> list[Finding]:
         return []
     kind, node_id = first
     node = trace.graph.nodes[node_id]
+    facts = facts_of(trace)
     if kind == "value":
         inputs = "its inputs are finite" if node.inputs else LEAF_BLAME.get(node.kind, "an op with no tensor inputs made it")
-        return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(trace.values[node_id])}; {inputs}")]
-    finite = facts_of(trace).finite
+        return [Finding("non-finite", node_id, f"first non-finite value: {_bad_count(facts, trace.values[node_id])}; {inputs}")]
+    finite = facts.finite
     output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not finite(a[node_id]))
     return [Finding("non-finite", node_id,
                     f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
-                    f"{_bad_count(trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
+                    f"{_bad_count(facts, trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
 
 
 LEAF_BLAME = {"input": "it is the data", "parameter": "it is a parameter",
@@ -150,7 +146,7 @@ def intended_masks(trace: Trace) -> list[Finding]:
     from gradviz.core.masks import mask_regions
 
     found = []
-    for region in mask_regions(trace.graph, trace.values, facts_of(trace).finite):
+    for region in mask_regions(trace.graph, trace.values, facts_of(trace)):
         ends = ", ".join(trace.graph.nodes[i].label for i in region.ends)
         found.append(Finding("masked", region.origin, f"{region.positions} masked position"
                                                       f"{'s' if region.positions != 1 else ''}, -inf by design "
@@ -188,8 +184,8 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
             terms = incoming[node.id]
             if len(terms) == 1 and terms[0] is adjoint:
                 continue  # a node's only edge carries its adjoint itself: they differ by exactly 0
-            a = _float_scalar(adjoint)
-            numbers = _float_scalars(terms) if a is not None else None
+            a = facts.one_float(adjoint)
+            numbers = _float_scalars(facts, terms) if a is not None else None
             if numbers:  # one float each: the same float64 sum and maxima, in Python floats
                 total = numbers[0]
                 for x in numbers[1:]:
@@ -202,13 +198,13 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
                 if not finite(adjoint) or not all(finite(t) for t in terms):
                     continue  # non-finite numbers are reported as such
                 if not terms:
-                    if _any_nonzero(adjoint):
+                    if facts.any_nonzero(adjoint):
                         found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
                     continue
                 if measured is None:
                     difference, bound = _array_sum_gap(facts, adjoint, terms)
                 elif node.id in measured:
-                    difference, bound = measured[node.id][1], max(_abs_max(facts, v) for v in (*terms, adjoint))
+                    difference, bound = measured[node.id][1], max(facts.abs_max(v) for v in (*terms, adjoint))
                 else:
                     continue  # its one term is its adjoint itself
             if difference > SUM_RTOL * bound + 1e-30:
@@ -231,44 +227,15 @@ def _incoming_terms(trace: Trace, output: str) -> list[list[np.ndarray]]:
     return incoming
 
 
-_FLOAT_TYPES = (np.float64, np.float32, np.float16)  # what one float64 holds exactly
-
-
-def _float_scalar(value: object) -> float | None:
-    """A one-number float (Python or numpy scalar, 0-d array) as a Python float, else None."""
-    if isinstance(value, float):
-        return float(value)
-    if type(value) is np.ndarray:
-        return float(value) if value.ndim == 0 and value.dtype.type in _FLOAT_TYPES else None
-    return float(value) if isinstance(value, _FLOAT_TYPES) else None
-
-
-def _float_scalars(values: list) -> list[float] | None:
-    """Each value as by _float_scalar, or None unless every one is such a number."""
+def _float_scalars(facts: ArrayFacts, values: list) -> list[float] | None:
+    """Each value as by ArrayFacts.one_float, or None unless every one is such a number."""
     numbers = []
     for value in values:
-        x = _float_scalar(value)
+        x = facts.one_float(value)
         if x is None:
             return None
         numbers.append(x)
     return numbers
-
-
-def _any_nonzero(value: object) -> bool:
-    """np.any(value != 0), also for statistics standing in for a tensor."""
-    if isinstance(value, TensorStats):
-        return math.prod(value.shape) > 0 and value.zero_fraction < 1
-    return bool(np.any(value != 0))
-
-
-def _abs_max(facts: ArrayFacts, value: object) -> float:
-    """float(np.max(np.abs(value))) of a finite array (0 when empty): max(−min, max)."""
-    if isinstance(value, TensorStats):  # statistics standing in for a tensor
-        return max(abs(value.min), abs(value.max)) if math.prod(value.shape) else 0.0
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        low, high = facts.extent(value)
-        return max(-low, high)
-    return float(np.max(np.abs(value)))
 
 
 def _array_sum_gap(facts: ArrayFacts, adjoint: object, terms: list) -> tuple[float, float]:
@@ -280,7 +247,7 @@ def _array_sum_gap(facts: ArrayFacts, adjoint: object, terms: list) -> tuple[flo
             np.add(total, t, out=total)  # what total + t gives, without a new array
         else:
             total = total + t
-    scale = max(_abs_max(facts, t) if np.size(t) else 0.0 for t in terms)
+    scale = max(facts.abs_max(t) for t in terms)
     if total.size:
         if isinstance(adjoint, np.ndarray) and adjoint.dtype.kind == "f" and adjoint.shape == total.shape:
             np.subtract(total, adjoint, out=total)
@@ -289,8 +256,7 @@ def _array_sum_gap(facts: ArrayFacts, adjoint: object, terms: list) -> tuple[flo
             difference = float(np.max(np.abs(total - adjoint)))
     else:
         difference = 0.0
-    adjoint_max = _abs_max(facts, adjoint) if np.size(adjoint) else 0.0
-    return difference, max(scale, max(adjoint_max, 0.0))
+    return difference, max(scale, facts.abs_max(adjoint))
 
 
 def _adjoint_name(label: str, output: str) -> str:
@@ -318,11 +284,11 @@ def gradient_scale(trace: Trace) -> list[Finding]:
             a = adjoints[i]
             if a is None:
                 continue
-            x = _float_scalar(a)
+            x = facts.one_float(a)
             if x is not None:  # one float: finite and ‖·‖ = √(x·x) as l2_norm has it, at once
                 if math.isfinite(x):
                     ratio[i] = math.sqrt(x * x) / reference
-            elif _is_float(a) and finite(a):
+            elif facts.is_float(a) and finite(a):
                 ratio[i] = norm(a) / reference
         vanishing = {i for i, r in ratio.items() if r < VANISHING}
         for i in sorted(vanishing):
@@ -359,9 +325,9 @@ def _structural_zero(trace: Trace, node_id: int, ratio: dict[int, float], vanish
     same amount to every score of a row, as a key projection's bias does) or a normalisation
     that subtracts the mean (BatchNorm after a convolution with a bias)."""
     graph = trace.graph
-    size = np.size(trace.values[node_id])
+    size = facts_of(trace).size
     users = [u for u in graph.users(node_id) if u in ratio and u not in vanishing]
-    if not users or any(np.size(trace.values[u]) <= size for u in users):
+    if not users or any(size(trace.values[u]) <= size(trace.values[node_id]) for u in users):
         return None
     seen, frontier = set(users), list(users)
     while frontier and len(seen) < STRUCTURAL_SEARCH:
@@ -380,17 +346,6 @@ def _structural_zero(trace: Trace, node_id: int, ratio: dict[int, float], vanish
                     nxt.append(u)
         frontier = nxt
     return None
-
-
-def _is_float(value: object) -> bool:
-    """np.issubdtype(np.asarray(value).dtype, np.floating), without making an array."""
-    if isinstance(value, (float, np.floating)):
-        return True
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind == "f"
-    if isinstance(value, TensorStats):  # statistics standing in for a tensor
-        return np.dtype(value.dtype).kind == "f"
-    return np.asarray(value).dtype.kind == "f"
 
 
 def activations(trace: Trace) -> list[Finding]:

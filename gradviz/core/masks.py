@@ -16,11 +16,12 @@ that ends the region). -inf in the data or a parameter, or one an ordinary op ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from gradviz.core.graph import Graph, canonical_op
+from gradviz.core.stats import ArrayFacts
 
 # Canonical op names that write a fill value where a mask says so.
 MASKING_OPS = frozenset({"masked_fill", "where", "index_put", "fill", "fill_", "masked_scatter", "full",
@@ -36,38 +37,23 @@ class MaskRegion:
     ends: tuple[int, ...]
 
 
-def _only_minus_inf(value: np.ndarray) -> bool:
-    if hasattr(value, "posinf_count"):  # a summaries-only trace's statistics
-        return np.dtype(value.dtype).kind == "f" and value.nan_count == 0 and value.posinf_count == 0
-    value = np.asarray(value)
-    if not np.issubdtype(value.dtype, np.floating):
-        return False
-    return not np.any(np.isnan(value)) and not np.any(np.isposinf(value))
+def _only_minus_inf(facts: ArrayFacts, value: object) -> bool:
+    counts = facts.nonfinite_counts(value)
+    return counts is not None and counts.nan == 0 and counts.posinf == 0
 
 
-def _all_finite(value: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(value)))
-
-
-def masked_by_design(graph: Graph, values: Sequence[np.ndarray],
-                     all_finite: Callable[[np.ndarray], bool] = _all_finite) -> set[int]:
+def masked_by_design(graph: Graph, values: Sequence[np.ndarray], facts: ArrayFacts | None = None) -> set[int]:
     """Ids of the nodes whose non-finite values are intended masks (see the module docstring).
 
-    `all_finite` answers np.all(np.isfinite(value)) (a trace passes its memo's).
+    `facts` answers what is asked of each value (a trace passes its own: core.stats.facts_of).
     """
-    def is_finite(value: np.ndarray) -> bool:  # only floats and complex numbers can be NaN/Inf
-        if hasattr(value, "posinf_count"):  # a summaries-only trace's statistics
-            return bool(value.finite)
-        if isinstance(value, float):
-            return all_finite(value)
-        return np.asarray(value).dtype.kind not in "fc" or all_finite(value)
-
-    bad = {node.id for node in graph.nodes if not is_finite(values[node.id])}
+    facts = ArrayFacts() if facts is None else facts
+    bad = {node.id for node in graph.nodes if not facts.finite(values[node.id])}
     if not bad:
         return set()
     plausible: set[int] = set()
     for node in graph.nodes:  # forward: where the -inf can have come from
-        if node.id not in bad or not _only_minus_inf(values[node.id]):
+        if node.id not in bad or not _only_minus_inf(facts, values[node.id]):
             continue
         if node.kind == "constant" or (not node.is_leaf and (
                 not node.inputs or canonical_op(node.op) in MASKING_OPS or any(i in plausible for i in node.inputs))):
@@ -81,10 +67,10 @@ def masked_by_design(graph: Graph, values: Sequence[np.ndarray],
     return good
 
 
-def mask_regions(graph: Graph, values: Sequence[np.ndarray],
-                 all_finite: Callable[[np.ndarray], bool] = _all_finite) -> list[MaskRegion]:
+def mask_regions(graph: Graph, values: Sequence[np.ndarray], facts: ArrayFacts | None = None) -> list[MaskRegion]:
     """One region per place intended -inf starts: its count of -inf positions and the finite ops that end it."""
-    good = masked_by_design(graph, values, all_finite)
+    facts = ArrayFacts() if facts is None else facts
+    good = masked_by_design(graph, values, facts)
     regions = []
     for node_id in sorted(good):
         if any(i in good for i in graph.nodes[node_id].inputs):
@@ -98,15 +84,9 @@ def mask_regions(graph: Graph, values: Sequence[np.ndarray],
                 elif user not in good:
                     ends.add(user)
         # Counted where the mask is widest: SDPA's scalar_tensor(-inf) is one number, the scores it masks many.
-        positions = max(_minus_inf_count(values[i]) for i in reached)
+        positions = max(facts.nonfinite_counts(values[i]).neginf for i in reached)
         regions.append(MaskRegion(node_id, positions, tuple(sorted(ends))))
     return regions
-
-
-def _minus_inf_count(value: np.ndarray) -> int:
-    if hasattr(value, "posinf_count"):
-        return int(value.inf_count - value.posinf_count)
-    return int(np.isneginf(np.asarray(value)).sum())
 
 
 # Non-finite values that a later op throws away: T5's relative-position bucketing takes

@@ -25,10 +25,32 @@ class TensorStats:
     zero_fraction: float
     nan_count: int
     inf_count: int
+    posinf_count: int = 0  # of inf_count, the +Inf ones (an attention mask's -Inf is by design)
 
     @property
     def finite(self) -> bool:
+        """No NaN and no Inf."""
         return self.nan_count == 0 and self.inf_count == 0
+
+    @property
+    def size(self) -> int:
+        """The number of elements described."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ndim(self) -> int:
+        """The number of axes described."""
+        return len(self.shape)
+
+    @property
+    def is_float(self) -> bool:
+        """Whether the tensor holds floats (only floats are NaN/Inf)."""
+        return np.dtype(self.dtype).kind == "f"
+
+    @property
+    def abs_max(self) -> float:
+        """max |element| of the finite elements (0 for an empty tensor)."""
+        return max(abs(self.min), abs(self.max)) if self.size else 0.0
 
 
 def l2_norm(value: np.ndarray) -> float:
@@ -81,10 +103,11 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
     finite = flat[np.isfinite(flat)]
     nan = int(np.isnan(flat).sum())
     inf = int(np.isinf(flat).sum())
+    posinf = int(np.isposinf(flat).sum()) if inf else 0
     if finite.size == 0:
         nan_stat = float("nan")
         return TensorStats(value.shape, str(value.dtype), nan_stat, nan_stat, nan_stat, nan_stat, nan_stat,
-                           0.0, nan, inf)
+                           0.0, nan, inf, posinf)
     return TensorStats(
         shape=tuple(value.shape),
         dtype=str(value.dtype),
@@ -96,6 +119,7 @@ def tensor_stats(value: np.ndarray, norm: float | None = None,
         zero_fraction=float((flat == 0).mean()) if flat.size else 0.0,
         nan_count=nan,
         inf_count=inf,
+        posinf_count=posinf,
     )
 
 
@@ -115,6 +139,21 @@ def c_order(value: np.ndarray) -> np.ndarray:
     return torch.from_numpy(value).contiguous().numpy().ravel()
 
 
+@dataclass(frozen=True)
+class NonFinite:
+    """The NaN, +Inf and -Inf among a value's `size` elements."""
+
+    nan: int
+    posinf: int
+    neginf: int
+    size: int
+
+    @property
+    def inf(self) -> int:
+        """+Inf and -Inf together."""
+        return self.posinf + self.neginf
+
+
 _TORCH_FLOATS = (np.float64, np.float32, np.float16)
 _UNSET: Any = object()
 # Plain floats and numpy's float scalars: their finiteness and norm are one float's.
@@ -122,10 +161,12 @@ _FLOAT_SCALARS = (float, np.float64, np.float32, np.float16)
 
 
 class ArrayFacts:
-    """What views ask of a trace's arrays (finite? ‖·‖? min and max? statistics?), each
+    """What views and checks ask of a trace's arrays (finite? ‖·‖? min and max? statistics?
+    size, float?, largest |element|, any nonzero, NaN/±Inf counts, one float?), each
     computed once per array, in its own dtype (sums kept in float64, as tensor_stats has them).
     A summaries-only trace's TensorStats answer the same questions, so checks written
-    against these four work on both kinds of trace.
+    against these methods work on both kinds of trace: this class is the one place that
+    tells an array from statistics standing in for it.
 
     Keyed by the array's id; each entry keeps its array, so that id stays its own for as
     long as the memo lives. The trace's arrays never change, so the facts never go stale.
@@ -153,7 +194,7 @@ class ArrayFacts:
             if isinstance(value, _FLOAT_SCALARS):
                 return math.isfinite(value)
             if not isinstance(value, np.ndarray):
-                if isinstance(getattr(value, "finite", None), bool):  # statistics standing in for a tensor
+                if isinstance(value, TensorStats):  # statistics standing in for a tensor
                     return value.finite
                 return bool(np.all(np.isfinite(value)))
         if value.dtype.kind == "f":
@@ -236,6 +277,64 @@ class ArrayFacts:
             else:
                 entry[3] = tensor_stats(value)
         return entry[3]
+
+    def one_float(self, value: Any) -> float | None:
+        """A one-number float (Python or numpy scalar, 0-d array) as a Python float, else None
+        (so that checks can take one number in plain float arithmetic, at once)."""
+        if isinstance(value, float):
+            return float(value)
+        if type(value) is np.ndarray:
+            return float(value) if value.ndim == 0 and value.dtype.type in _TORCH_FLOATS else None
+        return float(value) if isinstance(value, _TORCH_FLOATS) else None
+
+    def size(self, value: Any) -> int:
+        """np.size(value): the number of elements."""
+        if isinstance(value, TensorStats):  # statistics standing in for a tensor
+            return value.size
+        return int(np.size(value))
+
+    def is_float(self, value: Any) -> bool:
+        """np.asarray(value).dtype.kind == "f", without making an array."""
+        if isinstance(value, (float, np.floating)):
+            return True
+        if isinstance(value, np.ndarray):
+            return value.dtype.kind == "f"
+        if isinstance(value, TensorStats):  # statistics standing in for a tensor
+            return value.is_float
+        return np.asarray(value).dtype.kind == "f"
+
+    def abs_max(self, value: Any) -> float:
+        """float(np.max(np.abs(value))) of a finite value, 0 when it is empty (of statistics:
+        the largest |min| or |max| of the finite elements)."""
+        if isinstance(value, TensorStats):  # statistics standing in for a tensor
+            return value.abs_max
+        if self.size(value) == 0:
+            return 0.0
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            low, high = self.extent(value)
+            return max(-low, high)
+        return float(np.max(np.abs(value)))
+
+    def any_nonzero(self, value: Any) -> bool:
+        """bool(np.any(value != 0)) (NaN counts as nonzero)."""
+        if isinstance(value, TensorStats):  # statistics standing in for a tensor
+            return value.size > 0 and value.zero_fraction < 1
+        return bool(np.any(value != 0))
+
+    def nonfinite_counts(self, value: Any) -> NonFinite | None:
+        """How many NaN, +Inf and -Inf `value` holds, of how many elements; None when it does
+        not hold floats (only floats are NaN/Inf)."""
+        if isinstance(value, TensorStats):  # statistics standing in for a tensor
+            if not value.is_float:
+                return None
+            return NonFinite(value.nan_count, value.posinf_count, value.inf_count - value.posinf_count, value.size)
+        if not self.is_float(value):
+            return None
+        value = np.asarray(value)
+        if self.finite(value):
+            return NonFinite(0, 0, 0, value.size)
+        return NonFinite(int(np.isnan(value).sum()), int(np.isposinf(value).sum()), int(np.isneginf(value).sum()),
+                         value.size)
 
     def prefetch_stats(self, values: Iterable[Any], workers: int | None = None) -> None:
         """stats() of each array, on several cores at once: numpy and torch let go of the GIL

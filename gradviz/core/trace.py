@@ -93,8 +93,9 @@ class Trace:
             return cached
         regions: list[DiscardedRegion] = []
         if not getattr(self.values, "summaries_only", False):  # a summaries-only trace keeps no positions
-            finite = facts_of(self).finite
-            intended = masked_by_design(self.graph, self.values, finite)
+            facts = facts_of(self)
+            finite = facts.finite
+            intended = masked_by_design(self.graph, self.values, facts)
             bad = {n.id for n in self.graph.nodes if n.id not in intended and not finite(self.values[n.id])}
             regions = discarded_nonfinite(self.graph, self.values, bad)
         object.__setattr__(self, "_discarded", regions)
@@ -120,7 +121,7 @@ class Trace:
         for node in self.graph.nodes:
             if not finite(self.values[node.id]):
                 if intended is None:
-                    intended = masked_by_design(self.graph, self.values, finite) | self.discarded_nonfinite()
+                    intended = masked_by_design(self.graph, self.values, facts_of(self)) | self.discarded_nonfinite()
                 if node.id not in intended:
                     found = ("value", node.id)
                     break

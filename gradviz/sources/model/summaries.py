@@ -36,22 +36,8 @@ DROPPED = ("values and adjoints kept as summaries only: every tensor (values, ad
 
 @dataclass(frozen=True)
 class Summary(TensorStats):
-    """A tensor's statistics standing in for the tensor (also counts +Inf, for masks)."""
-
-    posinf_count: int = 0
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def amax(self) -> float:
-        """max |element| (0 for an empty tensor), as np.max(np.abs(t)) gives it for finite t."""
-        return max(abs(self.min), abs(self.max)) if self.size else 0.0
+    """A tensor's statistics standing in for the tensor (what core.stats.ArrayFacts reads
+    in its place: size, NaN/±Inf counts, extent, norm)."""
 
 
 def summarise(tensor: Any) -> Summary:
@@ -60,8 +46,7 @@ def summarise(tensor: Any) -> Summary:
 
     array = numpy_of(tensor) if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
     stats = tensor_stats(array)
-    posinf = 0 if stats.finite or array.dtype.kind != "f" else int(np.isposinf(array).sum())
-    return Summary(**{f.name: getattr(stats, f.name) for f in fields(TensorStats)}, posinf_count=posinf)
+    return Summary(**{f.name: getattr(stats, f.name) for f in fields(TensorStats)})
 
 
 def zeros_summary(shape: tuple[int, ...], dtype: torch.dtype) -> Summary:
