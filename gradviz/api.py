@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gradviz.core.trace import Trace
 
 MODES = ("forward", "tangent", "reverse")
+FIRST = "₁"  # c₁ asks for the first value of a name assigned again (labelled c; then c₂, c₃…)
 
 
 class Traced:
@@ -74,6 +75,9 @@ class Traced:
 
     def gradient(self, input_label: str, output: str | None = None) -> np.ndarray | None:
         """∂output/∂input for a leaf: for a parameter, what `param.grad` holds."""
+        node = self.trace.graph.find(input_label)
+        if node is not None and node.id in self.trace.graph.input_ids:  # an input assigned again is still the input
+            return self.trace.adjoints[self._output(output)][node.id]
         return self.adjoint(input_label, output)
 
     @property
@@ -203,7 +207,16 @@ class Traced:
 
     # -- helpers -------------------------------------------------------------------------------
     def _id(self, label: str) -> int:
-        node = self.trace.graph.find(label)
+        graph = self.trace.graph
+        later = [n.label for n in graph.nodes if n.meta.get("rebinds") == label]
+        if later:  # `c` names several values: say which labels hold them (as the table does)
+            middle = "".join(f", {name!r}" for name in reversed(later[:-1]))
+            raise GradvizError(f"{label!r} was assigned {len(later) + 1} times, so it names {len(later) + 1} values: "
+                               f"ask for {later[-1]!r} (its value at the end){middle} or {label + FIRST!r} "
+                               f"(its first value, labelled {label} in the table)")
+        if label.endswith(FIRST) and any(n.meta.get("rebinds") == label[:-1] for n in graph.nodes):
+            label = label[:-1]  # c₁: the first of the values c₂, c₃… follow
+        node = graph.find(label)
         if node is None:
             shown = ", ".join(self.labels[:20]) + (" …" if len(self.labels) > 20 else "")
             raise GradvizError(f"no node labelled {label!r} (labels: {shown})")

@@ -149,3 +149,33 @@ def test_bad_use_is_one_clear_error():
         gradviz.trace(torch.nn.Linear(2, 1), torch.ones(3, 2), target=torch.ones(3, 1))
     with pytest.raises(GradvizError, match="scalar"):
         gradviz.trace(lambda a: a * 2, torch.ones(3))
+
+
+def test_a_name_assigned_again_is_asked_for_by_the_label_of_each_value():
+    # c = x·2, c₂ = c + 1, c₃ = c₂·c₂: "c" names three values, so value("c") says which
+    # labels to ask for instead of quietly giving the first.
+    x = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    c1 = x * 2
+    c2 = c1 + 1
+    c3 = c2 * c2
+    c1.retain_grad()
+    c3.backward()
+    t = gradviz.trace("c = x * 2; c += 1; c = c * c", x=1.5)
+    with pytest.raises(GradvizError) as refused:
+        t.value("c")
+    message = str(refused.value)
+    assert "'c₃' (its value at the end)" in message and "'c₂'" in message and "'c₁' (its first" in message
+    assert t.value("c₃") == pytest.approx(c3.item()) and t.value("c₂") == pytest.approx(c2.item())
+    assert t.value("c₁") == pytest.approx(c1.item())
+    assert t.adjoint("c₁") == pytest.approx(c1.grad.item())
+    assert t.gradient("x") == pytest.approx(x.grad.item())
+
+
+def test_an_input_assigned_again_keeps_its_own_label():
+    # x = x·2 made a second node labelled x: value("x") and the table could not tell them apart
+    t = gradviz.trace("x = x * 2; f = x + 1", x=3.0)
+    assert sorted(t.labels).count("x") == 1 and "x₂" in t.labels
+    assert t.value("x₂") == 6.0 and t.value("f") == 7.0
+    assert t.gradient("x") == 2.0
+    with pytest.raises(GradvizError, match="'x₂' \\(its value at the end\\)"):
+        t.value("x")

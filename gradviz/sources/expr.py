@@ -147,7 +147,8 @@ class _Builder:
         self.consumed.discard(name)
         proto = self.protos[index]
         if proto.name is None and proto.op not in ("input", "const"):
-            count = self.assignments.get(name, 0) + 1
+            # an input assigned again (x = x * 2) was its first value: the op is x₂, not a second x
+            count = self.assignments.get(name, 1 if name in self.used_names else 0) + 1
             self.assignments[name] = count
             proto.name = name if count == 1 else f"{name}{str(count).translate(SUBSCRIPTS)}"
             if count > 1:
