@@ -258,3 +258,56 @@ def test_new_memory_put_behind_a_parameter_later_does_not_change_its_value(tmp_p
     """)
     trace = trace_script(path, run_to_end=True)
     np.testing.assert_array_equal(trace.values[trace.graph.find("w").id], np.ones(3, dtype=np.float32))
+
+
+SWALLOWING = """
+import torch
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+for step in range(3):
+    loss = (w * w).sum()
+    try:
+        loss.backward()
+    except{caught}:
+        print("handler ran", step)
+    print("ran on past the backward", step)
+    with torch.no_grad():
+        w -= 0.5 * w.grad
+        w.grad = None
+"""
+
+
+@pytest.mark.parametrize("caught", ["", " BaseException"])
+def test_a_handler_that_swallows_the_stop_does_not_let_the_script_run_on(tmp_path, capsys, caught):
+    path = write(tmp_path, SWALLOWING.replace("{caught}", caught))
+    trace = trace_script(path)
+    captured = capsys.readouterr()
+    assert "handler ran 0" in captured.out  # the script's own handler runs, as it would
+    assert "ran on past the backward" not in captured.out  # but the next line is not reached
+    lines = [line for line in captured.err.splitlines() if "stopped the script" in line]
+    assert len(lines) == 1 and "caught the stop" in lines[0] and "stopped again at line 10" in lines[0]
+    np.testing.assert_array_equal(trace.values[trace.graph.find("w").id], [1.0, 2.0])
+    np.testing.assert_array_equal(trace.adjoints["loss"][trace.graph.find("w").id], [2.0, 4.0])
+
+
+def test_a_stop_swallowed_twice_is_said_to_have_run_on(tmp_path, capsys):
+    path = write(tmp_path, """
+        import torch
+        w = torch.tensor([1.0, 2.0], requires_grad=True)
+        for step in range(2):
+            try:
+                try:
+                    (w * w).sum().backward()
+                except:
+                    pass
+                print("ran on", step)
+            except:
+                pass
+        print("the end")
+    """)
+    trace = trace_script(path)
+    captured = capsys.readouterr()
+    assert "the end" in captured.out and "ran on 0" not in captured.out  # the first swallow was stopped again
+    assert "caught the stop after its backward() call 1" in captured.err and "ran on to its end" in captured.err
+    assert "stopped the script" not in captured.err
+    (adjoints,) = trace.adjoints.values()
+    np.testing.assert_array_equal(adjoints[trace.graph.find("w").id], [2.0, 4.0])

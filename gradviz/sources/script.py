@@ -56,6 +56,43 @@ class StopAfterBackward(BaseException):
     script's own `except Exception` does not swallow it)."""
 
 
+class StopAgain:
+    """Re-raises StopAfterBackward at the first line the script runs once a bare `except:` (or
+    `except BaseException:`) has swallowed it: a line of the script's file reached with no
+    exception being handled. The handler's own body, finally blocks and `with` exits still
+    run (they run with the stop in hand). A trace function that raises is switched off by
+    Python, so this stops the script once; a second swallow is only reported."""
+
+    def __init__(self, path: Path):
+        self.filename = str(path)
+        self.caught_at: int | None = None  # the script's line where the swallowed stop was raised again
+        self.previous: Any = None
+
+    def arm(self) -> None:
+        """Watch every frame of the script now on the stack, and those it calls from now on."""
+        self.previous = sys.gettrace()
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.filename:
+                frame.f_trace = self._line
+                frame.f_trace_lines = True
+            frame = frame.f_back
+        sys.settrace(self._call)
+
+    def disarm(self) -> None:
+        """Give tracing back to whatever had it (a debugger, coverage)."""
+        sys.settrace(self.previous)
+
+    def _call(self, frame: Any, event: str, arg: Any) -> Any:
+        return self._line if frame.f_code.co_filename == self.filename else None
+
+    def _line(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "line" and sys.exc_info()[0] is None:
+            self.caught_at = frame.f_lineno
+            raise StopAfterBackward
+        return self._line
+
+
 def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = False,
                  argv: list[str] | None = None, stdout: Any = None, run_to_end: bool = False) -> Trace:
     """Run the script at `path` (with `argv` as its arguments) and return the Trace of its
@@ -108,10 +145,12 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
             # Guarded either way: code the stop still runs (finally blocks, context exits) must not change them.
             self.guard = ValueGuard(caught["trace"].values)
             if not run_to_end:
+                stop_again.arm()
                 raise StopAfterBackward
             return result
 
     recorder = ScriptRecorder(merge_repeats, lambda: frames + [namespace])
+    stop_again = StopAgain(path)
     from gradviz.sources.spec_run import mark_user_code
 
     mark_user_code()
@@ -122,9 +161,19 @@ def trace_script(path: str | Path, backward: int = 1, merge_repeats: bool = Fals
     redirect = contextlib.redirect_stdout(stdout) if stdout is not None else contextlib.nullcontext()
     try:
         with redirect, recorder:
-            exec(code, namespace)  # noqa: S102 - running the user's script is what was asked for
+            try:
+                exec(code, namespace)  # noqa: S102 - running the user's script is what was asked for
+            finally:
+                stop_again.disarm()
+        if "trace" in caught and not run_to_end:  # a handler swallowed the stop twice: say what ran
+            print(f"gradviz: the script caught the stop after its backward() call {backward} (a bare except: or "
+                  "except BaseException:) and ran on to its end; the values shown are those of that backward()",
+                  file=sys.stderr)
     except StopAfterBackward:
-        print(f"gradviz: stopped the script right after its backward() call {backward} "
+        caught_at = "" if stop_again.caught_at is None else (
+            f" (the script caught the stop, with a bare except: or except BaseException:, and was stopped "
+            f"again at line {stop_again.caught_at})")
+        print(f"gradviz: stopped the script right after its backward() call {backward}{caught_at} "
               "(--run-to-end runs the rest)", file=sys.stderr)
     except SystemExit as exc:
         if "trace" not in caught and exc.code not in (None, 0):
