@@ -51,3 +51,26 @@ def test_tensors_are_nested_lists_and_non_finite_are_strings(capsys):
     assert f["value"][0] == [0.0, "-inf"]
     assert f["value"][1][0] == "nan"
     assert data["first_nonfinite"] == {"kind": "value", "node": f["id"], "label": "f"}
+
+
+def test_a_targets_derivatives_are_data_as_in_the_table_and_outputs_start_at_one(capsys):
+    """The table shows a loss's target as `data` (no tangent, no adjoint) and each output's
+    own adjoint as 1; --json said ∂L/∂y = 0.755 for the target y and listed it among the
+    gradients with that number. Both now say what the table says; the other numbers are torch's."""
+    torch = pytest.importorskip("torch")
+    w, x, y = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.5, 1.0, 1.0))
+    loss = torch.nn.functional.mse_loss(torch.sigmoid(w * x), y)
+    loss.backward()
+    code, data = run_json(capsys, "L = mse(sigmoid(w*x), y); M = w + x", "--at", "w=0.5,x=1,y=1")
+    assert code == 0
+    nodes = {n["label"]: n for n in data["nodes"]}
+    assert nodes["y"]["data"] is True
+    assert nodes["y"]["adjoints"] == {"L": None, "M": None} and nodes["y"]["terms"] == {"L": [], "M": []}
+    assert data["gradients"] == {"L": {"w": pytest.approx(w.grad.item()), "x": pytest.approx(x.grad.item()),
+                                       "y": None}, "M": {"w": 1.0, "x": 1.0, "y": None}}  # null, as a model's target
+    assert all(set(n["tangents"]) == {"w", "x"} for n in data["nodes"])  # no forward pass seeded at the data
+    assert nodes["L"]["adjoints"]["L"] == 1.0 and nodes["M"]["adjoints"]["M"] == 1.0  # ∂L/∂L by definition
+    assert nodes["L"]["adjoints"]["M"] == 0.0 and nodes["M"]["adjoints"]["L"] == 0.0
+    main(["trace", "L = mse(sigmoid(w*x), y); M = w + x", "--at", "w=0.5,x=1,y=1", "--mode", "all"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("y "))
+    assert row.replace("│", " ").split()[-3:] == ["data", "data", "data"]  # the table: tangent, ∂L, ∂M

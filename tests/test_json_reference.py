@@ -155,13 +155,16 @@ def ref_trace_to_json(trace, source):
     tensor = ref_summary if model else ref_to_json
     graph = trace.graph
     nodes = []
+    data_ids = graph.target_ids  # a loss's target: no tangent pass, adjoint, terms or gradient (as the table)
+    data_labels = {graph.nodes[i].label for i in data_ids}
     for node in graph.nodes:
+        is_data = node.id in data_ids
         entry = {"id": node.id, "label": node.label, "op": node.op, "kind": node.kind,
                  "data": node.id in graph.target_ids, "inputs": list(node.inputs), "definition": node.definition,
                  "shape": list(trace.values[node.id].shape), "value": tensor(trace.values[node.id]),
-                 "tangents": {wrt: tensor(t[node.id]) for wrt, t in trace.tangents.items()},
-                 "adjoints": {out: tensor(a[node.id]) for out, a in trace.adjoints.items()},
-                 "terms": {out: [{"child": child, "position": position, "value": tensor(value)}
+                 "tangents": {wrt: tensor(t[node.id]) for wrt, t in trace.tangents.items() if wrt not in data_labels},
+                 "adjoints": {out: None if is_data else tensor(a[node.id]) for out, a in trace.adjoints.items()},
+                 "terms": {out: [] if is_data else [{"child": child, "position": position, "value": tensor(value)}
                                  for (child, position), value in ref_edge_terms(trace, out, node.id) if value is not None]
                            for out in trace.adjoints}}
         if model:
@@ -174,8 +177,8 @@ def ref_trace_to_json(trace, source):
     data = {"schema": SCHEMA_VERSION, "source": source,
             "inputs": {graph.nodes[i].label: tensor(trace.values[i]) for i in graph.input_ids},
             "outputs": list(graph.outputs), "output_nodes": dict(graph.outputs), "nodes": nodes,
-            "gradients": {out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in graph.input_ids}
-                          for out in trace.adjoints},
+            "gradients": {out: {graph.nodes[i].label: None if i in data_ids else tensor(trace.adjoints[out][i])
+                                for i in graph.input_ids} for out in trace.adjoints},
             "passes": trace.pass_counts(),
             "first_nonfinite": None if first is None else {"kind": first[0], "node": first[1], "label": graph.nodes[first[1]].label},
             "findings": [{"kind": f.kind, "node": f.node, "label": graph.nodes[f.node].label, "message": f.message}
@@ -208,6 +211,8 @@ EXPRESSIONS = {
     "vanishing": ("exp(-x1*x1*1000) * x2", {"x1": 3.0, "x2": 2.0}),
     "saturated": ("sigmoid(x1*x2) + tanh(x1) + relu(x2 - 10)", {"x1": 30.0, "x2": 2.0}),
     "hub": (HUB, {"x1": 0.3, "x2": 0.2}),
+    "target": ("L = bce(sigmoid(W @ x), y); M = sum(W)", {"W": [[0.5, -1.0], [2.0, 0.1]], "x": [1.0, 2.0],
+                                                          "y": [1.0, 0.0]}),
 }
 
 

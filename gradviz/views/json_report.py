@@ -133,9 +133,14 @@ def _trace_to_json(trace: Trace, source: str, tensor: Callable[[Any], Any] | Non
             tensor = summarise if model else partial(_listed_or_summarised, summarise=summarise)
     # Column by column (one pass per sequence, not one small dict comprehension per node):
     # the same calls of `tensor` on the same arrays, assembled into the same entries.
-    tangents = _per_node(count, {wrt: [tensor(t[i]) for i in range(count)] for wrt, t in trace.tangents.items()})
-    adjoints = _per_node(count, {out: [tensor(a[i]) for i in range(count)] for out, a in trace.adjoints.items()})
-    terms = _per_node(count, {out: _terms_json(trace, out, tensor) for out in trace.adjoints})
+    # A loss's target is data, as the table shows it: no tangent pass seeded at it, no adjoint,
+    # no edge terms into it and no gradient with respect to it (the passes leave it out too).
+    data_labels = {graph.nodes[i].label for i in targets}
+    tangents = _per_node(count, {wrt: [tensor(t[i]) for i in range(count)] for wrt, t in trace.tangents.items()
+                                 if wrt not in data_labels})
+    adjoints = _per_node(count, {out: [None if i in targets else tensor(a[i]) for i in range(count)]
+                                 for out, a in trace.adjoints.items()})
+    terms = _per_node(count, {out: _terms_json(trace, out, tensor, targets) for out in trace.adjoints})
     nodes = []
     for node in graph.nodes:
         i = node.id
@@ -167,7 +172,7 @@ def _trace_to_json(trace: Trace, source: str, tensor: Callable[[Any], Any] | Non
         "output_nodes": dict(graph.outputs),  # a reassigned name's output is its latest node (g₂), not label g
         "nodes": nodes,
         "gradients": {
-            out: {graph.nodes[i].label: tensor(trace.adjoints[out][i]) for i in input_ids}
+            out: {graph.nodes[i].label: None if i in targets else tensor(trace.adjoints[out][i]) for i in input_ids}
             for out in trace.adjoints
         },
         "passes": trace.pass_counts(),
@@ -253,15 +258,17 @@ def _per_node(count: int, columns: dict[str, list[Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def _terms_json(trace: Trace, output: str, tensor: Callable[[Any], Any]) -> list[list[dict[str, Any]]]:
-    """Per node, its edge terms toward `output` (those that lead there), as JSON."""
+def _terms_json(trace: Trace, output: str, tensor: Callable[[Any], Any],
+                skipped: frozenset[int] = frozenset()) -> list[list[dict[str, Any]]]:
+    """Per node, its edge terms toward `output` (those that lead there), as JSON; none into
+    the `skipped` nodes (data)."""
     contributions = trace.contributions.get(output, {})
     nodes = trace.graph.nodes
     rows: list[list[dict[str, Any]]] = [[] for _ in nodes]
     for child in nodes:  # one walk over the edges: children in order, then input positions (edge_terms' order)
         for position, source in enumerate(child.inputs):
             term = contributions.get((child.id, position))
-            if term is not None and 0 <= source < len(rows):
+            if term is not None and 0 <= source < len(rows) and source not in skipped:
                 rows[source].append({"child": child.id, "position": position, "value": tensor(term)})
     return rows
 
