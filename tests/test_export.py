@@ -155,3 +155,21 @@ def test_export_draws_the_lecture_full_by_default_with_its_numbers(tmp_path, cap
     assert "v3 = v2 + v1" in nodes["n4"][1] and "2.1487" in nodes["n4"][1]
     assert "v̄2·e v1  = 0.8244" in _edge_labels(tmp_path / "f.svg")
     assert _svg_width_px(tmp_path / "f.svg") <= 1920
+
+
+@pytest.mark.parametrize("refusal", ["gif pixels", "too many frames"])
+def test_a_refused_frames_export_leaves_no_folder_behind(tmp_path, capsys, monkeypatch, refusal):
+    frames, gif = tmp_path / "deep" / "frames", tmp_path / "a.gif"
+    if refusal == "gif pixels":
+        pytest.importorskip("PIL")
+        argv = ["export", *LECTURE, "--frames", str(frames), "--gif", str(gif), "--scale", "10"]
+        said = "pixels a frame"
+    else:
+        import gradviz.draw.export as export
+
+        monkeypatch.setattr(export, "FRAME_LIMIT", 5)  # the lecture has 30 reverse steps
+        argv = ["export", *LECTURE, "--frames", str(frames)]
+        said = "too many frames"
+    assert main(argv) == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "deep").exists() and not gif.exists()

@@ -396,10 +396,6 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
             from PIL import Image  # noqa: F401  (fail before any frame is drawn)
         except ImportError:
             raise ExportError("--gif needs Pillow: pip install 'gradviz[images]' (or Pillow==13.0.0)") from None
-    try:
-        output_path(directory, "--frames").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
     ks = frame_steps(trace, mode, wrt, output)
     if len(ks) > FRAME_LIMIT:
         raise ExportError(f"{MODE_NAMES.get(mode, mode)} has {len(ks) - 1} steps, too many frames to write "
@@ -415,8 +411,13 @@ def export_frames(trace: Trace, directory: Path, mode: str = "reverse", wrt: str
         picture = make_picture(trace, k, mode, wrt, output, detail, labels, node_limit, numbers, fold)
         path = directory / f"step_{k:03d}.svg"
         svg = render(picture, "svg", sizes)
-        if gif is not None and not written:  # the first frame's size, before any PNG is made
-            check_gif_pixels(svg, len(ks), scale)
+        if not written:  # every refusal before the folder is made: a refused export leaves nothing behind
+            if gif is not None:  # the first frame's size, before any PNG is made
+                check_gif_pixels(svg, len(ks), scale)
+            try:
+                output_path(directory, "--frames").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ExportError(f"cannot create {directory}: {exc.strerror or exc}") from None
         write_file(path, svg)
         written.append(path)
         if gif is not None:
