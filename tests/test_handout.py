@@ -135,19 +135,32 @@ def test_latex_handout_is_well_formed(capsys, source) -> None:
     known = {"begin", "end", "toprule", "midrule", "bottomrule", "paragraph", "item", "mathrm", "bar", "partial",
              "cdot", "sigma", "top", "sum", "sqrt", "to", "times", "dots", "odot", "langle", "rangle", "nabla",
              "lambda", "theta", "eta", "delta", "varepsilon", "approx", "infty", "le", "ge", "exp", "ln", "sin",
-             "cos", "tanh", "max", "min", "_", "|", "%", "#", "&", ","}
+             "cos", "tanh", "max", "min", "_", "|", "%", "#", "&", ",",
+             # a table wider or taller than the page is shared out (views.latex_table)
+             "noindent", "medskip", "parbox", "linewidth", "raggedright", "allowbreak"}
     assert set(re.findall(r"\\([A-Za-z]+|.)", text)) - known - {"\\"} == set()
+
+
+# Wide: ten inputs (ten tangent columns of 17-digit numbers) and two outputs; tall: 8×8
+# tensors written out as nested lists of 64 exact numbers.
+WIDE = ["f = sin(a*b) + cos(c*d) + exp(e/g) + h*k*m*n; q = a*b*c", "--at",
+        "a=0.1,b=0.2,c=0.3,d=0.4,e=0.5,g=0.7,h=0.11,k=0.13,m=0.17,n=0.19"]
+TALL = ["y = tanh(W @ x + b); L = sum(y * y)", "--shape", "W=8x8,x=8x8,b=8"]
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None,
                     reason="pdflatex is not installed (scripts/setup.sh installs texlive-latex-base)")
-@pytest.mark.parametrize("source", LATEX_SOURCES, ids=LATEX_IDS)
-def test_latex_handout_compiles_with_pdflatex(capsys, tmp_path: Path, source) -> None:
+@pytest.mark.parametrize("source", LATEX_SOURCES + [WIDE, TALL], ids=LATEX_IDS + ["wide", "tall"])
+def test_latex_handout_compiles_with_pdflatex_and_fits_the_page(capsys, tmp_path: Path, source) -> None:
+    """pdflatex sets every table and equation within the text block: no box wider than the
+    line (the lecture's one table ran 180 pt past it, off an A4 page) nor taller than the page."""
     (tmp_path / "handout.tex").write_text(_latex_document(_run(capsys, *source, "--format", "latex")))
     done = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "handout.tex"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "handout.pdf").stat().st_size > 1000
+    log = (tmp_path / "handout.log").read_text(errors="replace")
+    assert re.findall(r"Overfull \\[hv]box \([\d.]+pt too \w+\)", log) == []
 
 
 def test_decimals_round_the_equations_as_the_table(capsys) -> None:

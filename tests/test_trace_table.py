@@ -29,8 +29,26 @@ def _cells(text: str, fmt: str) -> list[list[str]]:
     if fmt == "markdown":
         lines = [line for line in text.splitlines() if line.startswith("|") and "---" not in line]
         return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
-    rows = [line.removesuffix(r" \\") for line in text.splitlines() if line.endswith(r" \\")]
-    return [[c.strip().strip("$") for c in row.split(" & ")] for row in rows]
+    # A table wider or taller than the page is several tabulars, each led by the node column:
+    # their columns are put back side by side and their rows one under the other.
+    columns: dict[str, list[str]] = {}
+    for table in re.findall(r"\\begin\{tabular\}.*?\\end\{tabular\}", text, re.S):
+        rows = [line.removesuffix(r" \\") for line in table.splitlines() if line.endswith(r" \\")]
+        cells = [[_latex_cell(c) for c in row.split(" & ")] for row in rows]
+        for position, name in enumerate(cells[0]):
+            columns.setdefault(name, []).extend(row[position] for row in cells[1:])
+    count = len(columns["definition"])  # the node column is repeated in every table: its first rows
+    assert all(len(cells) == count for name, cells in columns.items() if name != "node")
+    return [list(columns)] + [[cells[row] for cells in columns.values()] for row in range(count)]
+
+
+def _latex_cell(cell: str) -> str:
+    """A cell's text, without the paragraph a wrapped column sets it in."""
+    cell = cell.strip()
+    wrapped = re.fullmatch(r"\\parbox\[t\]\{[\d.]+\\linewidth\}\{\\raggedright (.*)\}", cell, re.S)
+    if wrapped:
+        cell = wrapped.group(1).replace("\\allowbreak ", "")
+    return cell.strip("$")
 
 
 def _number(text: str):

@@ -136,21 +136,50 @@ def _latex_header(text: str) -> str:
     return f"${latex_math(text)}$"
 
 
+def _shown_header(text: str) -> str:
+    """A header as _latex_header sets it, in plain text (what its width is estimated from)."""
+    if text.startswith("∂·/∂"):
+        return f"vi′ = ∂vi/∂{text[4:]}"
+    if text.endswith("/∂·"):
+        return f"v̄i = ∂{text[1:-3]}/∂vi"
+    return text
+
+
 def to_latex(trace: Trace, decimals: int | None = None) -> str:
-    """A booktabs tabular (\\usepackage{booktabs}); definitions and headers in math mode."""
+    """Booktabs tabulars (\\usepackage{booktabs}); definitions and headers in math mode. A table
+    wider or taller than the page is shared out over several, each led by the node column
+    and its header (views.latex_table)."""
+    from gradviz.views.latex_table import Column, share_columns, share_rows, wrapped_cell
+
     header, rows = table_rows(trace, decimals)
-    spec = "ll" + "r" * (len(header) - 2)
+    columns = [Column(_shown_header(name), [row[i] for row in rows], "l" if i < 2 else "r")
+               for i, name in enumerate(header)]
+    position = {id(column): i for i, column in enumerate(columns)}
 
     def cell(text: str, column: int) -> str:
         if column >= 2:
             return f"${text.replace('‖', chr(92) + '|').replace('×', chr(92) + 'times ')}$" if text else ""
         return f"${latex_math(text)}$"
 
-    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(_latex_header(h) if i >= 2 else h for i, h in enumerate(header)) + r" \\", r"\midrule"]
-    lines += [" & ".join(cell(text, i) for i, text in enumerate(row)) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    def head(text: str, column: int) -> str:
+        return _latex_header(text) if column >= 2 else text
+
+    tables = []
+    for part in share_columns(columns):
+        spec = "".join("l" if j in part.wrapped else column.align for j, column in enumerate(part.columns))
+        indices = [position[id(column)] for column in part.columns]
+
+        def written(text: str, j: int) -> str:
+            made = cell(text, indices[j])
+            return wrapped_cell(made, part.wrapped[j]) if j in part.wrapped and made else made
+
+        for run in share_rows(part):
+            lines = [rf"\noindent\begin{{tabular}}{{{spec}}}", r"\toprule",
+                     " & ".join(head(header[i], i) for i in indices) + r" \\", r"\midrule"]
+            lines += [" & ".join(written(rows[r][i], j) for j, i in enumerate(indices)) + r" \\" for r in run]
+            lines += [r"\bottomrule", r"\end{tabular}"]
+            tables.append("\n".join(lines) + "\n")
+    return "\n\\medskip\n".join(tables)
 
 
 WRITERS = {"markdown": to_markdown, "latex": to_latex, "csv": to_csv}
