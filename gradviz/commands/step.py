@@ -95,10 +95,21 @@ def run_nan_step(args: argparse.Namespace) -> int:
 
 
 def nan_start(trace) -> int:
-    """The step k at which the stepper shows the trace's first non-finite value or adjoint."""
+    """The step k at which the stepper shows where the replayed step went non-finite, as the
+    run's message names it (train.nan_origin.origin_of): the value a non-finite loss came
+    from, or, for a finite loss with non-finite gradients, the first non-finite adjoint of
+    the reverse pass, even when a value went NaN on the way and was made finite again
+    (nan_to_num) before the loss."""
+    from gradviz.train.nan_origin import origin_of
     from gradviz.tui.app import stepper_steps
     from gradviz.tui.scene import first_bad_step
     from gradviz.tui.timeline import Timeline
 
-    first = first_bad_step(Timeline(trace, stepper_steps(trace)))
+    timeline = Timeline(trace, stepper_steps(trace))
+    origin = origin_of(trace)
+    if origin is not None:
+        k = timeline.step_of(origin["node"], "forward" if origin["phase"] == "forward" else "reverse")
+        if k is not None:
+            return k
+    first = first_bad_step(timeline)
     return 0 if first is None else first[0]
