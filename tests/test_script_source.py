@@ -311,3 +311,21 @@ def test_a_stop_swallowed_twice_is_said_to_have_run_on(tmp_path, capsys):
     assert "stopped the script" not in captured.err
     (adjoints,) = trace.adjoints.values()
     np.testing.assert_array_equal(adjoints[trace.graph.find("w").id], [2.0, 4.0])
+
+
+@pytest.mark.parametrize("run_to_end", [False, True])
+def test_a_debuggers_trace_function_is_given_back(tmp_path, capsys, run_to_end):
+    import sys
+
+    path = write(tmp_path, SWALLOWING.replace("{caught}", ""))
+
+    def debugger(frame, event, arg):
+        return None
+
+    before = sys.gettrace()
+    sys.settrace(debugger)
+    try:
+        trace_script(path, run_to_end=run_to_end)
+        assert sys.gettrace() is debugger
+    finally:
+        sys.settrace(before)

@@ -66,11 +66,12 @@ class StopAgain:
     def __init__(self, path: Path):
         self.filename = str(path)
         self.caught_at: int | None = None  # the script's line where the swallowed stop was raised again
+        self.armed = False
         self.previous: Any = None
 
     def arm(self) -> None:
         """Watch every frame of the script now on the stack, and those it calls from now on."""
-        self.previous = sys.gettrace()
+        self.previous, self.armed = sys.gettrace(), True
         frame = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename == self.filename:
@@ -81,7 +82,9 @@ class StopAgain:
 
     def disarm(self) -> None:
         """Give tracing back to whatever had it (a debugger, coverage)."""
-        sys.settrace(self.previous)
+        if self.armed:
+            sys.settrace(self.previous)
+            self.armed = False
 
     def _call(self, frame: Any, event: str, arg: Any) -> Any:
         return self._line if frame.f_code.co_filename == self.filename else None
