@@ -35,7 +35,7 @@ class TensorStats:
     @property
     def size(self) -> int:
         """The number of elements described."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def ndim(self) -> int:
@@ -154,6 +154,11 @@ class NonFinite:
         return self.posinf + self.neginf
 
 
+def _count_nonfinite(value: np.ndarray) -> NonFinite:
+    return NonFinite(int(np.isnan(value).sum()), int(np.isposinf(value).sum()), int(np.isneginf(value).sum()),
+                     value.size)
+
+
 _TORCH_FLOATS = (np.float64, np.float32, np.float16)
 _UNSET: Any = object()
 # Plain floats and numpy's float scalars: their finiteness and norm are one float's.
@@ -176,7 +181,7 @@ class ArrayFacts:
     __slots__ = ("_memo", "_by_memory")
 
     def __init__(self) -> None:
-        self._memo: dict[int, list[Any]] = {}  # id -> [array, norm, extent, stats, finite]
+        self._memo: dict[int, list[Any]] = {}  # id -> [array, norm, extent, stats, finite, NaN/Inf counts]
         # (address, size, dtype) of a C-ordered array -> its entry: a view (a reshape, an aten
         # `view`) holds the same elements in the same order, so the same sums to the last bit.
         self._by_memory: dict[tuple[int, int, str], list[Any]] = {}
@@ -184,7 +189,7 @@ class ArrayFacts:
     def _entry(self, value: Any) -> list[Any]:
         entry = self._memo.get(id(value))
         if entry is None or entry[0] is not value:
-            entry = [value, _UNSET, _UNSET, _UNSET, _UNSET]
+            entry = [value, _UNSET, _UNSET, _UNSET, _UNSET, _UNSET]
             self._memo[id(value)] = entry
         return entry
 
@@ -330,11 +335,14 @@ class ArrayFacts:
             return NonFinite(value.nan_count, value.posinf_count, value.inf_count - value.posinf_count, value.size)
         if not self.is_float(value):
             return None
-        value = np.asarray(value)
         if self.finite(value):
-            return NonFinite(0, 0, 0, value.size)
-        return NonFinite(int(np.isnan(value).sum()), int(np.isposinf(value).sum()), int(np.isneginf(value).sum()),
-                         value.size)
+            return NonFinite(0, 0, 0, self.size(value))
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            return _count_nonfinite(np.asarray(value))
+        entry = self._entry(value)  # the findings and the mask search ask again for the same arrays
+        if entry[5] is _UNSET:
+            entry[5] = _count_nonfinite(value)
+        return entry[5]
 
     def prefetch_stats(self, values: Iterable[Any], workers: int | None = None) -> None:
         """stats() of each array, on several cores at once: numpy and torch let go of the GIL
