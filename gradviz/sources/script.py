@@ -70,7 +70,9 @@ class StopAgain:
         self.previous: Any = None
 
     def arm(self) -> None:
-        """Watch every frame of the script now on the stack, and those it calls from now on."""
+        """Watch every frame of the script now on the stack: the stop unwinds through these
+        alone, so a handler that swallows it is in one of them (code they call later, a
+        `__del__` run while the stop unwinds, is not watched)."""
         self.previous, self.armed = sys.gettrace(), True
         frame = sys._getframe(1)
         while frame is not None:
@@ -86,8 +88,9 @@ class StopAgain:
             sys.settrace(self.previous)
             self.armed = False
 
-    def _call(self, frame: Any, event: str, arg: Any) -> Any:
-        return self._line if frame.f_code.co_filename == self.filename else None
+    @staticmethod
+    def _call(frame: Any, event: str, arg: Any) -> None:
+        return None  # tracing on, for the frames arm() watches; no new frame is watched
 
     def _line(self, frame: Any, event: str, arg: Any) -> Any:
         if event == "line" and sys.exc_info()[0] is None:
