@@ -175,8 +175,6 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
     for output, adjoints in trace.adjoints.items():
         oid = graph.outputs[output]
         incoming = _incoming_terms(trace, output)
-        # A summaries-only trace measured each sum while its tensors existed: node → (‖Σ‖, max |Σ − v̄|).
-        measured = getattr(adjoints, "sums", None)
         for node in graph.nodes:
             adjoint = adjoints[node.id]
             if adjoint is None or node.id == oid or not graph.users(node.id):
@@ -201,12 +199,10 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
                     if facts.any_nonzero(adjoint):
                         found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
                     continue
-                if measured is None:
-                    difference, bound = _array_sum_gap(facts, adjoint, terms)
-                elif node.id in measured:
-                    difference, bound = measured[node.id][1], max(facts.abs_max(v) for v in (*terms, adjoint))
-                else:
+                gap = _sum_gap(facts, adjoints, node.id, adjoint, terms)
+                if gap is None:
                     continue  # its one term is its adjoint itself
+                difference, bound = gap
             if difference > SUM_RTOL * bound + 1e-30:
                 found.append(Finding("adjoint-sum", node.id,
                                      f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
@@ -236,6 +232,19 @@ def _float_scalars(facts: ArrayFacts, values: list) -> list[float] | None:
             return None
         numbers.append(x)
     return numbers
+
+
+def _sum_gap(facts: ArrayFacts, adjoints: Any, node_id: int, adjoint: object,
+             terms: list) -> tuple[float, float] | None:
+    """(max |Σ terms − v̄|, the largest |term| or |v̄|): the gap a summaries-only trace measured
+    while its tensors existed (its adjoints' `sums`: node → (‖Σ‖, max |Σ − v̄|)), else computed
+    now from the arrays; None where such a trace kept none (the one term is v̄ itself)."""
+    kept = getattr(adjoints, "sums", None)
+    if kept is None:
+        return _array_sum_gap(facts, adjoint, terms)
+    if node_id not in kept:
+        return None
+    return kept[node_id][1], max(facts.abs_max(v) for v in (*terms, adjoint))
 
 
 def _array_sum_gap(facts: ArrayFacts, adjoint: object, terms: list) -> tuple[float, float]:
