@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from textual.screen import ModalScreen
@@ -52,22 +58,55 @@ def descent_twelve_paths():
     return make
 
 
-def dashboard(tmp_path):
+def trained_run(run_dir: Path, *settings: str) -> subprocess.Popen:
+    """`gradviz train` of the deep MLP (three dropout layers) for 40 logged steps into run_dir, by the gradviz
+    under test (its own folder on PYTHONPATH): the run directory a person opens, as written."""
+    import gradviz
+
+    root = Path(gradviz.__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "gradviz", "train", str(root / "samples" / "deep_mlp.py"), "--no-tui",
+               "--max-steps", "40", "--log-every", "1", "--hist-every", "5", "--run-dir", str(run_dir), *settings]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two real runs that differ in lr, seed, L2 and accumulation (trained side by side), and a copy of the first
+    whose status says it still trains (its trainer: this process), for the leave dialog."""
+    pytest.importorskip("torch")
+    root = tmp_path_factory.mktemp("runs")
+    # named as `gradviz train` names them (spec-date-time): the dashboard's heading and the
+    # comparison's columns carry these names
+    a, b = root / "pair" / "deep_mlp-20261207-213000", root / "pair" / "deep_mlp-20261207-214500"
+    trainers = {"a": trained_run(a, "--lr", "0.1", "--seed", "0"),
+                "b": trained_run(b, "--lr", "0.03", "--seed", "1", "--l2", "1e-4", "--accum", "2")}
+    for name, trainer in trainers.items():
+        _, err = trainer.communicate(timeout=300)
+        assert trainer.returncode == 0, f"training run {name} failed: {err}"
+    live = root / "live"
+    shutil.copytree(a, live)
+    status = json.loads((live / "status.json").read_text())
+    status.update(state="running", pid=os.getpid(), launcher_pid=os.getpid())
+    for key in ("pid_start", "launcher_pid_start"):
+        status.pop(key, None)
+    (live / "status.json").write_text(json.dumps(status))
+    return {"a": a, "b": b, "live": live}
+
+
+def dashboard(run_dir: Path, keys: tuple[str, ...] = ()):
     async def make():
         from gradviz.monitor.app import MonitorApp
-        from monitor_support import make_run
 
-        make_run(tmp_path / "run", steps=60)
-        return MonitorApp(tmp_path / "run", poll_seconds=0.1), ("d",), False
+        return MonitorApp(run_dir, poll_seconds=0.1), keys, False
     return make
 
 
-def two_runs(tmp_path):
+def two_runs(runs: dict[str, Path]):
     async def make():
         from gradviz.monitor.compare_app import CompareApp
-        from test_monitor_compare import make_pair
 
-        return CompareApp(make_pair(tmp_path / "runs"), poll_seconds=0.1), (), False
+        return CompareApp([runs["a"], runs["b"]], poll_seconds=0.1), (), False
     return make
 
 
@@ -86,18 +125,22 @@ def gpt(level: str):
 
 
 VIEWS = {
-    "lecture-forward": lambda tmp: stepper(lecture_trace, 4),
-    "lecture-tangent": lambda tmp: stepper(lecture_trace, 10),
-    "lecture-reverse": lambda tmp: stepper(lecture_trace, 28),
-    "help": lambda tmp: stepper(lecture_trace, 0, ("question_mark",)),
-    "two_layer_mlp": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 9),
-    "layers": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 10_000, ("b",)),
-    "gpt2-module": lambda tmp: stepper(gpt("module"), 40),
-    "gpt2-aten": lambda tmp: stepper(gpt("aten"), 40),
-    "resnet18-module": lambda tmp: stepper(torch_trace("big/resnet18_shaped.py"), 0),
-    "descent": lambda tmp: descent_twelve_paths(),
-    "dashboard": lambda tmp: dashboard(tmp),
-    "monitor-two-runs": lambda tmp: two_runs(tmp),
+    "lecture-forward": lambda runs: stepper(lecture_trace, 4),
+    "lecture-tangent": lambda runs: stepper(lecture_trace, 10),
+    "lecture-reverse": lambda runs: stepper(lecture_trace, 28),
+    "help": lambda runs: stepper(lecture_trace, 0, ("question_mark",)),
+    "two_layer_mlp": lambda runs: stepper(torch_trace("two_layer_mlp.py"), 9),
+    "layers": lambda runs: stepper(torch_trace("two_layer_mlp.py"), 10_000, ("b",)),
+    "gpt2-module": lambda runs: stepper(gpt("module"), 40),
+    "gpt2-aten": lambda runs: stepper(gpt("aten"), 40),
+    "resnet18-module": lambda runs: stepper(torch_trace("big/resnet18_shaped.py"), 0),
+    "descent": lambda runs: descent_twelve_paths(),
+    "dashboard": lambda runs: dashboard(runs["a"]),
+    "dashboard-d": lambda runs: dashboard(runs["a"], ("d",)),
+    "dashboard-live": lambda runs: dashboard(runs["live"]),
+    "leave-dialog": lambda runs: dashboard(runs["live"], ("q",)),
+    "dashboard-help": lambda runs: dashboard(runs["live"], ("question_mark",)),
+    "monitor-two-runs": lambda runs: two_runs(runs),
 }
 
 
@@ -122,8 +165,10 @@ async def shown(make, size) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 @pytest.mark.parametrize("view", list(VIEWS))
-def test_every_view_reads_whole_at_every_size(view, size, tmp_path):
-    text, found = asyncio.run(shown(VIEWS[view](tmp_path), size))
+def test_every_view_reads_whole_at_every_size(view, size, request):
+    needs_runs = view.startswith(("dashboard", "leave", "monitor"))
+    runs = request.getfixturevalue("runs") if needs_runs else None
+    text, found = asyncio.run(shown(VIEWS[view](runs), size))
     assert not found, "\n".join(found) + "\n\n" + text
 
 
@@ -215,3 +260,18 @@ def test_g_adjoint_pass_lights_only_the_edge_that_adds_to_x_bar(size):
     assert lit, "no edge is lit on screen"
     wanted = set().union(*(cells[e] for e in terms))
     assert lit <= wanted, sorted(lit - wanted)
+
+
+def test_the_dashboards_help_lists_every_key_it_has(runs):
+    """`?` on the dashboard: one row per key and what it does, each binding's keys on screen
+    (a toast from its docstring, before, left out `x`; the footer at 80 columns shows few)."""
+    from gradviz.monitor.screen import MonitorScreen
+    from gradviz.tui.keys import key_text
+
+    text, found = asyncio.run(shown(dashboard(runs["live"], ("question_mark",)), (80, 24)))
+    assert not found, found
+    rows = [line.strip("│ ") for line in text.splitlines()]
+    for binding in MonitorScreen.BINDINGS:
+        keys = key_text(binding)
+        assert any(row.startswith(keys) or f"/ {keys}" in row for row in rows), (keys, text)
+    assert any(row.startswith("x ") and "x-axis" in row for row in rows), text
