@@ -275,3 +275,22 @@ def test_the_dashboards_help_lists_every_key_it_has(runs):
         keys = key_text(binding)
         assert any(row.startswith(keys) or f"/ {keys}" in row for row in rows), (keys, text)
     assert any(row.startswith("x ") and "x-axis" in row for row in rows), text
+
+
+@pytest.mark.parametrize("width", [80, 84, 88, 100])
+def test_the_steppers_footer_shows_whole_keys_at_every_width(width):
+    """Between 81 and 88 columns Textual's footer cut the stepper's last key (`o Out`); each
+    item on the footer's row must be a whole key and its whole description."""
+    import re
+
+    async def footer_row():
+        app = StepperApp(lecture_trace(), source="lecture", start=3)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            shown = {f"{app.get_key_display(b)} {b.description}" for _, b, _, _ in app.screen.active_bindings.values()}
+            return screen_text(app).splitlines()[-1], shown
+
+    row, shown = asyncio.run(footer_row())
+    items = re.split(r"\s{2,}", row.strip())
+    assert items and all(item in shown for item in items), (items, shown)

@@ -12,11 +12,11 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from gradviz.monitor.dialog import LeaveDialog
-from gradviz.monitor.footer import WholeKeysFooter
 from gradviz.monitor.state import RunView
 from gradviz.monitor.widgets import HeatPanel, LayerPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
 from gradviz.rundir.control import write_control
 from gradviz.rundir.status import ACTIVE_STATES
+from gradviz.tui.widgets.footer import WholeKeysFooter
 
 POLL_SECONDS = 0.5  # a full redraw costs ~30 ms of CPU; training shares the machine
 

@@ -9,9 +9,9 @@ from textual.widgets._footer import FooterKey
 class WholeKeysFooter(Footer):
     """Textual's Footer, keeping the keys (in binding order) that fit beside the palette key.
 
-    Textual's own footer cuts the key that reaches the palette key's border (`end late▏^p
-    palette` at 80 columns); here that key and those after it are left out whole, and `?`
-    (which lists every key) is said to hold them.
+    Textual's own footer cuts the key that reaches the palette key's border or the screen's
+    edge (the dashboard's `end late▏^p palette` at 80 columns); here that key and those after
+    it are left out whole. The screens using it list every key under `?`.
     """
 
     async def recompose(self) -> None:
