@@ -294,3 +294,28 @@ def test_the_steppers_footer_shows_whole_keys_at_every_width(width):
     row, shown = asyncio.run(footer_row())
     items = re.split(r"\s{2,}", row.strip())
     assert items and all(item in shown for item in items), (items, shown)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_the_inspectors_keys_keep_their_indent_where_they_wrap(size):
+    """Step 0's intro lists the footer's keys; a description wrapped on a narrow inspector
+    ran back to its left edge (`(stepping back is exact)` under `← p / → n`)."""
+    from gradviz.tui.widgets.inspector import Inspector
+
+    async def intro_rows():
+        app = StepperApp(lecture_trace(), source="lecture", start=0)
+        async with app.run_test(size=size) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            inspector = app.screen.query_one(Inspector)
+            inspector.scroll_home(animate=False)
+            await pilot.pause(0.1)
+            return region_text(screen_text(app), inspector.content_region)
+
+    rows = [row.rstrip() for row in asyncio.run(intro_rows())]
+    keys = rows[rows.index("Keys") + 1:]
+    keys = keys[:keys.index("")] if "" in keys else keys
+    assert len(keys) >= 3, rows
+    assert all(row.startswith("  ") for row in keys), "\n".join(rows)
+    first = next(k for k in keys if "← p / → n" in k)
+    assert "previous" in first  # the description beside its keys, not under them

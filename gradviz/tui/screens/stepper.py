@@ -127,7 +127,7 @@ class StepperScreen(Screen):
                 yield graph
                 yield Tape(id="tape")
             with Vertical(id="right"):
-                inspector = Inspector(id="inspector", keys=key_table(key_rows(self.usable(shown=True))))
+                inspector = Inspector(id="inspector", keys=key_rows(self.usable(shown=True)))
                 inspector.border_title = "inspector"
                 yield inspector
                 if self.findings:
