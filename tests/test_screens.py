@@ -79,7 +79,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     # named as `gradviz train` names them (spec-date-time): the dashboard's heading and the
     # comparison's columns carry these names
     a, b = root / "pair" / "deep_mlp-20261207-213000", root / "pair" / "deep_mlp-20261207-214500"
-    trainers = {"a": trained_run(a, "--lr", "0.1", "--seed", "0"),
+    trainers = {"a": trained_run(a, "--lr", "0.1", "--seed", "0", "--snapshots", "10"),  # for landscape
                 "b": trained_run(b, "--lr", "0.03", "--seed", "1", "--l2", "1e-4", "--accum", "2")}
     for name, trainer in trainers.items():
         _, err = trainer.communicate(timeout=300)
@@ -319,3 +319,69 @@ def test_the_inspectors_keys_keep_their_indent_where_they_wrap(size):
     assert all(row.startswith("  ") for row in keys), "\n".join(rows)
     first = next(k for k in keys if "← p / → n" in k)
     assert "previous" in first  # the description beside its keys, not under them
+
+
+def batches_map(width: int, height: int):
+    from gradviz.cli import build_parser
+    from gradviz.commands.batches import render
+
+    args = build_parser().parse_args(["batches"])
+    return render(args, width, height, args.cells)
+
+
+def methods_report_of_lecture(width: int, height: int):
+    from gradviz.methods.compare import compare
+    from gradviz.sources.expr import trace_expression
+    from gradviz.views.methods import methods_report
+    from tui_support import LECTURE
+
+    trace = trace_expression(LECTURE, {"x1": 0.5, "x2": 1.0}, {}, 0, "float64", ("reverse",))
+    return methods_report(compare(trace, LECTURE, None, 6), width, False)
+
+
+def lecture_trace_report(width: int, height: int):
+    from gradviz.views.trace_report import trace_report
+
+    return trace_report(lecture_trace(), "all", "x1")
+
+
+@functools.cache
+def run_landscape(run_dir: Path):
+    from gradviz.cli import build_parser
+    from gradviz.commands.landscape import compute
+
+    return compute(build_parser().parse_args(["landscape", str(run_dir), "--grid", "11"]))
+
+
+def landscape_of_run(runs):
+    def draw(width: int, height: int):
+        from gradviz.landscape.view import landscape_map
+
+        return landscape_map(run_landscape(runs["a"]), width, height)
+    return draw
+
+
+PRINTED = {  # what a command prints on a terminal of that size (print_map draws at rows - 2)
+    "batches": lambda runs: batches_map,
+    "methods": lambda runs: methods_report_of_lecture,
+    "trace": lambda runs: lecture_trace_report,
+    "landscape": landscape_of_run,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("view", list(PRINTED))
+def test_every_printed_view_reads_whole_at_every_size(view, size, request):
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    runs = request.getfixturevalue("runs") if view == "landscape" else None
+    width, height = size
+    console = Console(file=io.StringIO(), width=width, height=height, color_system=None)
+    console.print(PRINTED[view](runs)(width, max(16, height - 2)))
+    text = console.file.getvalue()
+    found = text_defects(text)
+    assert not found, "\n".join(found) + "\n\n" + text
+    assert max(cell_len(line) for line in text.splitlines()) <= width, text
