@@ -134,6 +134,9 @@ VIEWS = {
     "gpt2-module": lambda runs: stepper(gpt("module"), 40),
     "gpt2-aten": lambda runs: stepper(gpt("aten"), 40),
     "resnet18-module": lambda runs: stepper(torch_trace("big/resnet18_shaped.py"), 0),
+    "resnet18-aten": lambda runs: stepper(torch_trace("big/resnet18_shaped.py", "aten"), 0),
+    "resnet18-aten-fit": lambda runs: stepper(torch_trace("big/resnet18_shaped.py", "aten"), 0, ("f",)),
+    "lecture-fit": lambda runs: stepper(lecture_trace, 12, ("f",)),
     "descent": lambda runs: descent_twelve_paths(),
     "dashboard": lambda runs: dashboard(runs["a"]),
     "dashboard-d": lambda runs: dashboard(runs["a"], ("d",)),
@@ -158,7 +161,7 @@ async def shown(make, size) -> tuple[str, list[str]]:
         if isinstance(app.screen, ModalScreen):  # a dialog: what lies behind its border is not for reading
             text = "\n".join(region_text(text, app.screen.children[0].region))
         found = text_defects(text)
-        if is_stepper and not keys:
+        if is_stepper:  # on the stepper's screen (not its help or layers): its graph pane too
             found += stepper_defects(app, text)
     return text, found
 
