@@ -388,3 +388,12 @@ def test_every_printed_view_reads_whole_at_every_size(view, size, request):
     found = text_defects(text)
     assert not found, "\n".join(found) + "\n\n" + text
     assert max(cell_len(line) for line in text.splitlines()) <= width, text
+
+
+def test_the_dashboard_counts_the_epochs_a_shortened_run_reaches(runs):
+    """40 steps of 13 per epoch (--max-steps 40 of the spec's 60 epochs): the dashboard said
+    `epoch 4/60  step 40/40 … 100%`; the run reaches epoch 4 of 4."""
+    meta = json.loads((runs["a"] / "meta.json").read_text())
+    assert (meta["epochs"], meta["total_steps"], meta["steps_per_epoch"]) == (60, 40, 13)
+    text, found = asyncio.run(shown(dashboard(runs["a"]), (120, 40)))
+    assert "epoch 4/4  step 40/40" in text, text

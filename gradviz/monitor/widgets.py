@@ -223,7 +223,7 @@ class ProgressPanel(RunPanel):
         total = v.total_steps or step
         bar_width = max(10, min(40, self.size.width // 4))
         done = min(1.0, step / max(1, total))
-        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {step}/{total}  ")
+        line = Text(f"epoch {record['epoch']}/{v.total_epochs or '?'}  step {step}/{total}  ")
         filled = round(done * bar_width)
         line.append("━" * filled, style="green").append("━" * (bar_width - filled), style="grey30")
         line.append(f" {done:.0%}")
