@@ -2,8 +2,9 @@
 
 Rich fits a wide table by cutting its cells (`-3.88…`, `defin…`). `WholeColumns` prints it
 whole where it fits; else as several tables, each repeating the first column (the row's
-name) beside as many of the others as fit with every word and number whole; a column that
-does not fit beside the names is printed stacked: the row's name, then header and cell.
+name) beside as many of the others as fit at their natural widths; a column that does not
+fit beside the names is printed stacked: the row's name, then header and cell, wrapped at
+words.
 """
 
 from __future__ import annotations
@@ -38,22 +39,31 @@ class WholeColumns:
 
     def parts(self, console: Console, options: ConsoleOptions) -> list[Table]:
         """The tables to print at `options.max_width`: the table itself where its columns fit
-        (rich wraps their words), else its parts, each taking the columns that fit unwrapped."""
+        at their natural widths, else its parts, each taking the columns that fit so."""
         if _fits(self.table, console, options):
             return [self.table]
         columns = list(range(len(self.table.columns)))
         names, rest = columns[:self.keep], columns[self.keep:]
         groups: list[list[int]] = []
         for column in rest:
-            if groups and _fits(self._part(names + groups[-1] + [column], len(groups) - 1), console, options,
-                                natural=True):
+            if groups and _fits(self._part(names + groups[-1] + [column], len(groups) - 1), console, options):
                 groups[-1].append(column)
             else:
                 groups.append([column])
-        parts = []
-        for k, group in enumerate(groups):
-            part = self._part(names + group, k)
-            parts.append(part if _fits(part, console, options) else self._stacked(group, k))
+        parts: list[Table] = []
+        stacked: list[int] = []  # the columns of neighbouring groups that fit nowhere: one stacked table
+        for group in groups:
+            part = self._part(names + group, len(parts))
+            if _fits(part, console, options):
+                if stacked:
+                    parts.append(self._stacked(stacked, len(parts)))
+                    stacked = []
+                    part = self._part(names + group, len(parts))
+                parts.append(part)
+            else:
+                stacked += group
+        if stacked:
+            parts.append(self._stacked(stacked, len(parts)))
         return parts
 
     def _part(self, columns: list[int], k: int) -> Table:
@@ -80,11 +90,12 @@ class WholeColumns:
         return stacked
 
 
-def _fits(table: Table, console: Console, options: ConsoleOptions, natural: bool = False) -> bool:
-    """Whether every column can take its longest word or number (`natural`: its widest cell)
-    within the width; measured unbounded, since rich clamps a measure to the width given."""
-    measured = Measurement.get(console, options.update_width(UNBOUNDED), table)
-    return (measured.maximum if natural else measured.minimum) <= options.max_width
+def _fits(table: Table, console: Console, options: ConsoleOptions) -> bool:
+    """Whether every column fits at its natural width (its widest cell). Rich narrows a table
+    that does not by collapsing its widest column first, below its longest word if need be
+    (a run's name as a header became `deep_mlp-2026120…`), so a table is printed only where
+    rich need not narrow it; measured unbounded, as rich clamps a measure to the width given."""
+    return Measurement.get(console, options.update_width(UNBOUNDED), table).maximum <= options.max_width
 
 
 def _plain(cell: object) -> Text:
