@@ -397,3 +397,20 @@ def test_the_dashboard_counts_the_epochs_a_shortened_run_reaches(runs):
     assert (meta["epochs"], meta["total_steps"], meta["steps_per_epoch"]) == (60, 40, 13)
     text, found = asyncio.run(shown(dashboard(runs["a"]), (120, 40)))
     assert "epoch 4/4  step 40/40" in text, text
+
+
+def test_monitor_of_two_runs_piped_at_40_columns_names_every_setting_beside_whole_values(runs):
+    """`gradviz monitor A B | cat` at 40 columns: rich narrowed the settings table by cutting
+    the runs' names (`deep_mlp-2026120…`); each setting is named beside each run's value."""
+    import gradviz
+
+    root = Path(gradviz.__file__).resolve().parents[1]
+    env = {**os.environ, "COLUMNS": "40", "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(runs["a"]), str(runs["b"])], cwd=root,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert not text_defects(out.stdout) and [line for line in lines if line != line.rstrip()] == [], out.stdout
+    for setting, a, b in (("lr", "0.1", "0.03"), ("accum", "1", "2"), ("seed", "0", "1")):
+        at = lines.index(setting)
+        assert lines[at + 1:at + 5] == [f"  {runs['a'].name}", f"    {a}", f"  {runs['b'].name}", f"    {b}"], lines
