@@ -157,6 +157,11 @@ async def shown(make, size) -> tuple[str, list[str]]:
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.5)
+        if is_stepper:  # a key such as f lays the graph out again, in a worker: read what it ends with
+            from gradviz.tui.widgets.graph_pane import GraphPane
+
+            await wait_until(pilot, lambda: not any(pane.loading or pane.fitting for pane in app.screen.query(GraphPane)))
+            await pilot.pause(0.3)
         text = screen_text(app)
         if isinstance(app.screen, ModalScreen):  # a dialog: what lies behind its border is not for reading
             text = "\n".join(region_text(text, app.screen.children[0].region))
