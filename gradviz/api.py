@@ -154,8 +154,11 @@ class Traced:
 
         from gradviz.views.trace_report import trace_report
 
+        from gradviz.streams import TrimmedLines
+
         buffer = io.StringIO()
-        console = Console(file=buffer, width=width or _terminal_width(), color_system=None, force_terminal=False)
+        console = Console(file=TrimmedLines(buffer), width=width or _terminal_width(), color_system=None,
+                          force_terminal=False)  # as `gradviz trace` prints to a pipe: no trailing spaces
         console.print(trace_report(self.trace, "all", self._wrt()))
         if self.check is not None:
             console.print(self.check.summary())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import errno
 import os
+import re
 import sys
 import unicodedata
 
@@ -114,6 +115,35 @@ def terminal_problem() -> str | None:
         except (ValueError, OSError):
             return f"{name} is closed"
     return None
+
+
+class TrimmedLines:
+    """A text stream that drops the spaces at the end of each line written through it: rich
+    pads a table's title and cells to the table's width, which a file or a pipe should not keep."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._spaces = ""  # spaces at the end of the last write: kept only if more of that line follows
+
+    def write(self, text: str) -> int:
+        text = self._spaces + text
+        body = text.rstrip(" ")
+        self._spaces = text[len(body):]
+        self.stream.write(re.sub(r" +\n", "\n", body))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)  # flush, isatty, fileno, encoding: the stream's own
+
+
+def printed_stdout():
+    """Standard output for a report: as it is on a terminal; elsewhere (a pipe, a file) without
+    trailing spaces."""
+    try:
+        terminal = sys.stdout.isatty()
+    except (ValueError, OSError):
+        terminal = False
+    return sys.stdout if terminal else TrimmedLines(sys.stdout)
 
 
 def unicode_ok() -> bool:

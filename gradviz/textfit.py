@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from rich.cells import cell_len
+from rich.text import Text
 
 MORE = " …"  # what stands for words left out: apart from the last word, so that word reads whole
 
@@ -24,6 +25,20 @@ def fit_words(text: str, width: int, shorter: Sequence[str] = ()) -> str:
     while words and cell_len(" ".join(words) + MORE) > width:
         words.pop()
     return " ".join(words) + MORE if words else ""
+
+
+def fit_text(text: Text, width: int, shorter: Sequence[Text] = ()) -> Text:
+    """`fit_words` for styled text: `text`, or a declared shorter form, or the shortest form's
+    whole words that fit with ' …' after them; each kept character keeps its style."""
+    for candidate in (text, *shorter):
+        if candidate.cell_len <= width:
+            return candidate
+    last = shorter[-1] if shorter else text
+    kept = fit_words(last.plain, width)
+    if not kept:
+        return Text("")
+    # fit_words only drops words from the end: what it kept is a prefix of the text, then ' …'
+    return last[:len(kept) - len(MORE)] + Text(MORE, style="dim")
 
 
 BREAKS_AFTER = " ,([="  # a definition may be cut just after these

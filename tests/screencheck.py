@@ -8,7 +8,8 @@ or piped output) for words and numbers cut short:
 - cut by a border or a bar (`converged at step 11│`, `PC2 (24%│`, `end late▏`): text
   running into a vertical border with no blank column before it cannot be told from text
   that was cut there;
-- an e-notation number that lost exponent digits (`-1.00e-0`: gradviz writes two).
+- an e-notation number that lost exponent digits (`-1.00e-0`: an exponent written with a
+  leading zero has two digits; `7.0e-4`, written short on purpose, is whole).
 
 `stepper_defects(app)` adds what only the app knows: a graph pane with nothing drawn in
 it, and the current node's box outside the pane's visible window.
@@ -22,7 +23,7 @@ VERTICAL_BORDERS = "│┃║▏▕"
 RULES = (
     ("cut by an ellipsis", re.compile(r"[\w%)\]]…")),
     ("cut by a border", re.compile(rf"[\w%)\]][{VERTICAL_BORDERS}]")),
-    ("exponent cut short", re.compile(r"\d[eE][-+]\d(?!\d)")),
+    ("exponent cut short", re.compile(r"\d[eE][-+]0(?!\d)")),
 )
 
 

@@ -248,3 +248,22 @@ def test_the_error_column_says_which_partial_it_shows(lecture) -> None:
         assert f"{max(errors.values()):.1e}" in text
         named.append(f"{method} ∂f/∂{worse}")
     assert ("error vs AD: the larger relative error of the 2 partials, here " + ", ".join(named)) in text
+
+
+def test_wrapped_closed_forms_and_the_ad_line_keep_their_indent(lecture) -> None:
+    """At 80 columns ∂f/∂x2's closed form and the AD line wrap; their second lines ran back to
+    column 0 (`log(x2))*(-x1*exp…`, `this point: ∂f/∂x1 = …`) as if they were headings."""
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(methods_report(lecture, 80))
+    lines = console.file.getvalue().splitlines()
+    start = lines.index("symbolic differentiation (SymPy): exact closed forms")
+    forms = lines[start + 1:lines.index("", start)]
+    assert len(forms) > 3 and all(line.startswith("  ") for line in forms), forms  # 3 forms, some wrapped
+    ad = lines[lines.index("automatic differentiation") + 1:]
+    assert len([line for line in ad if line.strip()]) == 2 and all(line.startswith("  ") for line in ad if line.strip())
+
+
+def test_piped_output_keeps_no_trailing_spaces() -> None:
+    done = run_cli("@samples/lecture.expr", "--depth", "2")
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line != line.rstrip()] == []

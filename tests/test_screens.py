@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from textual.screen import ModalScreen
@@ -52,22 +58,55 @@ def descent_twelve_paths():
     return make
 
 
-def dashboard(tmp_path):
+def trained_run(run_dir: Path, *settings: str) -> subprocess.Popen:
+    """`gradviz train` of the deep MLP (three dropout layers) for 40 logged steps into run_dir, by the gradviz
+    under test (its own folder on PYTHONPATH): the run directory a person opens, as written."""
+    import gradviz
+
+    root = Path(gradviz.__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "gradviz", "train", str(root / "samples" / "deep_mlp.py"), "--no-tui",
+               "--max-steps", "40", "--log-every", "1", "--hist-every", "5", "--run-dir", str(run_dir), *settings]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two real runs that differ in lr, seed, L2 and accumulation (trained side by side), and a copy of the first
+    whose status says it still trains (its trainer: this process), for the leave dialog."""
+    pytest.importorskip("torch")
+    root = tmp_path_factory.mktemp("runs")
+    # named as `gradviz train` names them (spec-date-time): the dashboard's heading and the
+    # comparison's columns carry these names
+    a, b = root / "pair" / "deep_mlp-20261207-213000", root / "pair" / "deep_mlp-20261207-214500"
+    trainers = {"a": trained_run(a, "--lr", "0.1", "--seed", "0", "--snapshots", "10"),  # for landscape
+                "b": trained_run(b, "--lr", "0.03", "--seed", "1", "--l2", "1e-4", "--accum", "2")}
+    for name, trainer in trainers.items():
+        _, err = trainer.communicate(timeout=300)
+        assert trainer.returncode == 0, f"training run {name} failed: {err}"
+    live = root / "live"
+    shutil.copytree(a, live)
+    status = json.loads((live / "status.json").read_text())
+    status.update(state="running", pid=os.getpid(), launcher_pid=os.getpid())
+    for key in ("pid_start", "launcher_pid_start"):
+        status.pop(key, None)
+    (live / "status.json").write_text(json.dumps(status))
+    return {"a": a, "b": b, "live": live}
+
+
+def dashboard(run_dir: Path, keys: tuple[str, ...] = ()):
     async def make():
         from gradviz.monitor.app import MonitorApp
-        from monitor_support import make_run
 
-        make_run(tmp_path / "run", steps=60)
-        return MonitorApp(tmp_path / "run", poll_seconds=0.1), ("d",), False
+        return MonitorApp(run_dir, poll_seconds=0.1), keys, False
     return make
 
 
-def two_runs(tmp_path):
+def two_runs(runs: dict[str, Path]):
     async def make():
         from gradviz.monitor.compare_app import CompareApp
-        from test_monitor_compare import make_pair
 
-        return CompareApp(make_pair(tmp_path / "runs"), poll_seconds=0.1), (), False
+        return CompareApp([runs["a"], runs["b"]], poll_seconds=0.1), (), False
     return make
 
 
@@ -86,18 +125,25 @@ def gpt(level: str):
 
 
 VIEWS = {
-    "lecture-forward": lambda tmp: stepper(lecture_trace, 4),
-    "lecture-tangent": lambda tmp: stepper(lecture_trace, 10),
-    "lecture-reverse": lambda tmp: stepper(lecture_trace, 28),
-    "help": lambda tmp: stepper(lecture_trace, 0, ("question_mark",)),
-    "two_layer_mlp": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 9),
-    "layers": lambda tmp: stepper(torch_trace("two_layer_mlp.py"), 10_000, ("b",)),
-    "gpt2-module": lambda tmp: stepper(gpt("module"), 40),
-    "gpt2-aten": lambda tmp: stepper(gpt("aten"), 40),
-    "resnet18-module": lambda tmp: stepper(torch_trace("big/resnet18_shaped.py"), 0),
-    "descent": lambda tmp: descent_twelve_paths(),
-    "dashboard": lambda tmp: dashboard(tmp),
-    "monitor-two-runs": lambda tmp: two_runs(tmp),
+    "lecture-forward": lambda runs: stepper(lecture_trace, 4),
+    "lecture-tangent": lambda runs: stepper(lecture_trace, 10),
+    "lecture-reverse": lambda runs: stepper(lecture_trace, 28),
+    "help": lambda runs: stepper(lecture_trace, 0, ("question_mark",)),
+    "two_layer_mlp": lambda runs: stepper(torch_trace("two_layer_mlp.py"), 9),
+    "layers": lambda runs: stepper(torch_trace("two_layer_mlp.py"), 10_000, ("b",)),
+    "gpt2-module": lambda runs: stepper(gpt("module"), 40),
+    "gpt2-aten": lambda runs: stepper(gpt("aten"), 40),
+    "resnet18-module": lambda runs: stepper(torch_trace("big/resnet18_shaped.py"), 0),
+    "resnet18-aten": lambda runs: stepper(torch_trace("big/resnet18_shaped.py", "aten"), 0),
+    "resnet18-aten-fit": lambda runs: stepper(torch_trace("big/resnet18_shaped.py", "aten"), 0, ("f",)),
+    "lecture-fit": lambda runs: stepper(lecture_trace, 12, ("f",)),
+    "descent": lambda runs: descent_twelve_paths(),
+    "dashboard": lambda runs: dashboard(runs["a"]),
+    "dashboard-d": lambda runs: dashboard(runs["a"], ("d",)),
+    "dashboard-live": lambda runs: dashboard(runs["live"]),
+    "leave-dialog": lambda runs: dashboard(runs["live"], ("q",)),
+    "dashboard-help": lambda runs: dashboard(runs["live"], ("question_mark",)),
+    "monitor-two-runs": lambda runs: two_runs(runs),
 }
 
 
@@ -111,19 +157,26 @@ async def shown(make, size) -> tuple[str, list[str]]:
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.5)
+        if is_stepper:  # a key such as f lays the graph out again, in a worker: read what it ends with
+            from gradviz.tui.widgets.graph_pane import GraphPane
+
+            await wait_until(pilot, lambda: not any(pane.loading or pane.fitting for pane in app.screen.query(GraphPane)))
+            await pilot.pause(0.3)
         text = screen_text(app)
         if isinstance(app.screen, ModalScreen):  # a dialog: what lies behind its border is not for reading
             text = "\n".join(region_text(text, app.screen.children[0].region))
         found = text_defects(text)
-        if is_stepper and not keys:
+        if is_stepper:  # on the stepper's screen (not its help or layers): its graph pane too
             found += stepper_defects(app, text)
     return text, found
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 @pytest.mark.parametrize("view", list(VIEWS))
-def test_every_view_reads_whole_at_every_size(view, size, tmp_path):
-    text, found = asyncio.run(shown(VIEWS[view](tmp_path), size))
+def test_every_view_reads_whole_at_every_size(view, size, request):
+    needs_runs = view.startswith(("dashboard", "leave", "monitor"))
+    runs = request.getfixturevalue("runs") if needs_runs else None
+    text, found = asyncio.run(shown(VIEWS[view](runs), size))
     assert not found, "\n".join(found) + "\n\n" + text
 
 
@@ -215,3 +268,154 @@ def test_g_adjoint_pass_lights_only_the_edge_that_adds_to_x_bar(size):
     assert lit, "no edge is lit on screen"
     wanted = set().union(*(cells[e] for e in terms))
     assert lit <= wanted, sorted(lit - wanted)
+
+
+def test_the_dashboards_help_lists_every_key_it_has(runs):
+    """`?` on the dashboard: one row per key and what it does, each binding's keys on screen
+    (a toast from its docstring, before, left out `x`; the footer at 80 columns shows few)."""
+    from gradviz.monitor.screen import MonitorScreen
+    from gradviz.tui.keys import key_text
+
+    text, found = asyncio.run(shown(dashboard(runs["live"], ("question_mark",)), (80, 24)))
+    assert not found, found
+    rows = [line.strip("│ ") for line in text.splitlines()]
+    for binding in MonitorScreen.BINDINGS:
+        keys = key_text(binding)
+        assert any(row.startswith(keys) or f"/ {keys}" in row for row in rows), (keys, text)
+    assert any(row.startswith("x ") and "x-axis" in row for row in rows), text
+
+
+@pytest.mark.parametrize("width", [80, 84, 88, 100])
+def test_the_steppers_footer_shows_whole_keys_at_every_width(width):
+    """Between 81 and 88 columns Textual's footer cut the stepper's last key (`o Out`); each
+    item on the footer's row must be a whole key and its whole description."""
+    import re
+
+    async def footer_row():
+        app = StepperApp(lecture_trace(), source="lecture", start=3)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            shown = {f"{app.get_key_display(b)} {b.description}" for _, b, _, _ in app.screen.active_bindings.values()}
+            return screen_text(app).splitlines()[-1], shown
+
+    row, shown = asyncio.run(footer_row())
+    items = re.split(r"\s{2,}", row.strip())
+    assert items and all(item in shown for item in items), (items, shown)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_the_inspectors_keys_keep_their_indent_where_they_wrap(size):
+    """Step 0's intro lists the footer's keys; a description wrapped on a narrow inspector
+    ran back to its left edge (`(stepping back is exact)` under `← p / → n`)."""
+    from gradviz.tui.widgets.inspector import Inspector
+
+    async def intro_rows():
+        app = StepperApp(lecture_trace(), source="lecture", start=0)
+        async with app.run_test(size=size) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            inspector = app.screen.query_one(Inspector)
+            inspector.scroll_home(animate=False)
+            await pilot.pause(0.1)
+            return region_text(screen_text(app), inspector.content_region)
+
+    rows = [row.rstrip() for row in asyncio.run(intro_rows())]
+    keys = rows[rows.index("Keys") + 1:]
+    keys = keys[:keys.index("")] if "" in keys else keys
+    assert len(keys) >= 3, rows
+    assert all(row.startswith("  ") for row in keys), "\n".join(rows)
+    first = next(k for k in keys if "← p / → n" in k)
+    assert "previous" in first  # the description beside its keys, not under them
+
+
+def batches_map(width: int, height: int):
+    from gradviz.cli import build_parser
+    from gradviz.commands.batches import render
+
+    args = build_parser().parse_args(["batches"])
+    return render(args, width, height, args.cells)
+
+
+def methods_report_of_lecture(width: int, height: int):
+    from gradviz.methods.compare import compare
+    from gradviz.sources.expr import trace_expression
+    from gradviz.views.methods import methods_report
+    from tui_support import LECTURE
+
+    trace = trace_expression(LECTURE, {"x1": 0.5, "x2": 1.0}, {}, 0, "float64", ("reverse",))
+    return methods_report(compare(trace, LECTURE, None, 6), width, False)
+
+
+def lecture_trace_report(width: int, height: int):
+    from gradviz.views.trace_report import trace_report
+
+    return trace_report(lecture_trace(), "all", "x1")
+
+
+@functools.cache
+def run_landscape(run_dir: Path):
+    from gradviz.cli import build_parser
+    from gradviz.commands.landscape import compute
+
+    return compute(build_parser().parse_args(["landscape", str(run_dir), "--grid", "11"]))
+
+
+def landscape_of_run(runs):
+    def draw(width: int, height: int):
+        from gradviz.landscape.view import landscape_map
+
+        return landscape_map(run_landscape(runs["a"]), width, height)
+    return draw
+
+
+PRINTED = {  # what a command prints on a terminal of that size (print_map draws at rows - 2)
+    "batches": lambda runs: batches_map,
+    "methods": lambda runs: methods_report_of_lecture,
+    "trace": lambda runs: lecture_trace_report,
+    "landscape": landscape_of_run,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("view", list(PRINTED))
+def test_every_printed_view_reads_whole_at_every_size(view, size, request):
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    runs = request.getfixturevalue("runs") if view == "landscape" else None
+    width, height = size
+    console = Console(file=io.StringIO(), width=width, height=height, color_system=None)
+    console.print(PRINTED[view](runs)(width, max(16, height - 2)))
+    text = console.file.getvalue()
+    found = text_defects(text)
+    assert not found, "\n".join(found) + "\n\n" + text
+    assert max(cell_len(line) for line in text.splitlines()) <= width, text
+
+
+def test_the_dashboard_counts_the_epochs_a_shortened_run_reaches(runs):
+    """40 steps of 13 per epoch (--max-steps 40 of the spec's 60 epochs): the dashboard said
+    `epoch 4/60  step 40/40 … 100%`; the run reaches epoch 4 of 4."""
+    meta = json.loads((runs["a"] / "meta.json").read_text())
+    assert (meta["epochs"], meta["total_steps"], meta["steps_per_epoch"]) == (60, 40, 13)
+    text, found = asyncio.run(shown(dashboard(runs["a"]), (120, 40)))
+    assert "epoch 4/4  step 40/40" in text, text
+
+
+def test_monitor_of_two_runs_piped_at_40_columns_names_every_setting_beside_whole_values(runs):
+    """`gradviz monitor A B | cat` at 40 columns: rich narrowed the settings table by cutting
+    the runs' names (`deep_mlp-2026120…`); each setting is named beside each run's value."""
+    import gradviz
+
+    root = Path(gradviz.__file__).resolve().parents[1]
+    env = {**os.environ, "COLUMNS": "40", "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(runs["a"]), str(runs["b"])], cwd=root,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert not text_defects(out.stdout) and [line for line in lines if line != line.rstrip()] == [], out.stdout
+    for setting, a, b in (("lr", "0.1", "0.03"), ("accum", "1", "2"), ("seed", "0", "1")):
+        at = lines.index(setting)
+        assert lines[at + 1:at + 5] == [f"  {runs['a'].name}", f"    {a}", f"  {runs['b'].name}", f"    {b}"], lines

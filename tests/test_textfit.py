@@ -65,3 +65,21 @@ def test_a_maps_axis_labels_are_whole_and_never_overlap():
     axis = render_map(surface, [], 24, 16).plain.splitlines()
     numbers = next(line for line in axis if "-1.9" in line)
     assert "2.51" in numbers and "-1.90.3" not in numbers  # a label left out rather than run together
+
+
+def test_styled_text_keeps_whole_words_and_their_styles():
+    from rich.text import Text
+
+    from gradviz.textfit import fit_text
+
+    title = Text("∇ values of fc1, step 1→40", style="bold") + Text(" · colour log count · d: norms", style="dim")
+    assert fit_text(title, 80) is title
+    # on the old code the panel's title read '… · colour log cou…' at 80×24
+    cut = fit_text(title, 44)
+    assert cut.plain == "∇ values of fc1, step 1→40 · colour log …"
+    assert not text_defects(cut.plain)
+    from rich.console import Console
+
+    console = Console()
+    assert cut.get_style_at_offset(console, 2).bold and cut.get_style_at_offset(console, 30).dim
+    assert fit_text(title, 20, [Text("∇ fc1, step 1→40")]).plain == "∇ fc1, step 1→40"

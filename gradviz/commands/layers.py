@@ -38,10 +38,11 @@ def print_layers(trace: Trace, delta: str = "lecture") -> int:
     from rich.console import Console
 
     from gradviz.views.layers import layers_report
+    from gradviz.streams import printed_stdout
     from gradviz.views.trace_report import nonfinite_note
 
     backprop = layers_of(trace)
-    console = Console()
+    console = Console(file=printed_stdout())
     console.print(layers_report(trace, backprop, console.width, delta))
     note = nonfinite_note(trace)
     if note is not None:

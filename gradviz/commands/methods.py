@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from gradviz.methods.compare import NonFinitePoint, compare
     from gradviz.sources.bindings import parse_at
     from gradviz.sources.expr import trace_expression
+    from gradviz.streams import printed_stdout
     from gradviz.views.methods import methods_report
 
     if not 0 <= args.depth <= 12:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                            "for finite differences per element and for SymPy)")
     at = {**parse_at(source.at), **parse_at(args.at)}
     trace = trace_expression(source.text, at, {}, args.seed, "float64", ("reverse",))
-    console = Console()
+    console = Console(file=printed_stdout())
     try:
         comparison = compare(trace, source.text.replace("\n", "; "), args.wrt, args.depth)
     except NonFinitePoint as exc:

@@ -72,6 +72,9 @@ def compare(runs: list[Path], no_tui: bool, problem: str | None = None) -> int:
         print(f"gradviz: {problem}: printing the runs as --no-tui does", file=sys.stderr)
     from rich.console import Console
 
+    from gradviz.streams import printed_stdout
+    from gradviz.views.whole_columns import WholeColumns
+
     from gradviz.monitor.compare import differing_settings, run_labels
     from gradviz.monitor.plain import fmt, summary_line
     from gradviz.monitor.state import RunView
@@ -89,8 +92,8 @@ def compare(runs: list[Path], no_tui: bool, problem: str | None = None) -> int:
     for key, values in differing_settings(views):
         table.add_row(key, *(fmt(v) for v in values))
     table.add_row("last logged loss", *(fmt(v.records[-1]["loss"]) if v.records else "—" for v in views))
-    console = Console()
-    console.print(table)
+    console = Console(file=printed_stdout())
+    console.print(WholeColumns(table))  # at 40 columns: the settings' names beside each run's values
     for view in views:
         console.print(summary_line(view))
     return 0

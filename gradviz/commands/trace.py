@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
+        from gradviz.streams import printed_stdout
         from gradviz.views.trace_report import node_details, trace_report
 
-        console = Console()
+        console = Console(file=printed_stdout())
         shown = [node_details(trace, name) for name in args.show]  # an unknown node is one line, before the report
         console.print(trace_report(trace, mode, wrt))
         for details in shown:

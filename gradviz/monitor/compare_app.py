@@ -12,13 +12,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from gradviz.monitor.compare import SMOOTHING, differing_settings, loss_lines, run_labels, val_lines, x_range
 from gradviz.monitor.x_axis import X_LABELS, next_axis
 from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import render_plot
 from gradviz.monitor.state import RunView
+from gradviz.tui.widgets.footer import WholeKeysFooter
 
 
 class OverlayPanel(Widget):
@@ -107,7 +107,7 @@ class CompareApp(App[None]):
     def compose(self) -> ComposeResult:
         yield OverlayPanel(self.views, self.labels, id="overlay")
         yield SettingsPanel(self.views, self.labels, id="settings")
-        yield Footer()
+        yield WholeKeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#overlay").border_title = "training loss, runs overlaid"

@@ -25,7 +25,7 @@ class LeaveDialog(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="leave-dialog"):
-            yield Label("Training is still running. Leave the monitor and…")
+            yield Label("Training is still running. Stop it as you leave the monitor?")
             yield Label("(stopping saves a checkpoint; watch it later with gradviz monitor)")
             with Horizontal(id="leave-buttons"):
                 yield Button("s: stop it", id="stop", variant="error")

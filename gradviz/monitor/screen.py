@@ -10,13 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from gradviz.monitor.dialog import LeaveDialog
 from gradviz.monitor.state import RunView
 from gradviz.monitor.widgets import HeatPanel, LayerPanel, LossPanel, MaskPanel, ProgressPanel, RunPanel, ScrubBar
 from gradviz.rundir.control import write_control
 from gradviz.rundir.status import ACTIVE_STATES
+from gradviz.tui.widgets.footer import WholeKeysFooter
 
 POLL_SECONDS = 0.5  # a full redraw costs ~30 ms of CPU; training shares the machine
 
@@ -31,23 +31,29 @@ class MonitorScreen(Screen[str]):
     """
 
     CSS_PATH = "monitor.tcss"
+    # In the footer's order, which is its order of importance: at 80 columns the keys at its
+    # end are left out whole, and `?` lists every key. A tooltip is a key's help text.
     BINDINGS = [
-        Binding("space", "pause", "pause/resume"),
-        Binding("s", "stop", "stop"),
-        Binding("l", "toggle_log", "log scale"),
-        Binding("x", "x_axis", "x axis", show=False),  # the loss panel's title names the axis and the key
-        Binding("left_square_bracket,up", "layer(-1)", "layer"),
-        Binding("right_square_bracket,down", "layer(1)", "layer", show=False),
-        Binding("left", "scrub(-1)", "scrub"),
-        Binding("right", "scrub(1)", "scrub", show=False),
-        Binding("shift+left", "scrub(-0.1)", show=False),
-        Binding("shift+right", "scrub(0.1)", show=False),
-        Binding("home", "scrub_to_start", show=False),
-        Binding("end", "follow", "latest"),
-        Binding("d", "distribution", "distribution"),
-        Binding("question_mark", "help", "help", key_display="?", show=False),
-        Binding("q", "leave", "quit"),
-        Binding("ctrl+c", "interrupt", "stop", show=False),
+        Binding("space", "pause", "pause/resume", tooltip="pause / resume the training"),
+        Binding("s", "stop", "stop", tooltip="stop the training (it saves a checkpoint)"),
+        Binding("q", "leave", "quit", tooltip="leave (while training runs: stop it, or keep it training)"),
+        Binding("question_mark", "help", "keys", key_display="?", tooltip="this list of keys"),
+        Binding("l", "toggle_log", "log scale", tooltip="log scale on the plots"),
+        Binding("x", "x_axis", "x axis", show=False,  # the loss panel's title names the axis and the key
+                tooltip="the loss panel's x-axis: steps, epochs, samples seen, wall-clock seconds"),
+        Binding("left_square_bracket,up", "layer(-1)", "layer", key_display="[ ↑", tooltip="choose the layer"),
+        Binding("right_square_bracket,down", "layer(1)", "layer", show=False, key_display="] ↓",
+                tooltip="choose the layer"),
+        Binding("left", "scrub(-1)", "scrub", tooltip="scrub one logged step back / on"),
+        Binding("right", "scrub(1)", "scrub", show=False, tooltip="scrub one logged step back / on"),
+        Binding("shift+left", "scrub(-0.1)", show=False, key_display="shift+←", tooltip="scrub a tenth of the run back / on"),
+        Binding("shift+right", "scrub(0.1)", show=False, key_display="shift+→", tooltip="scrub a tenth of the run back / on"),
+        Binding("home", "scrub_to_start", show=False, tooltip="first logged step / latest (live)"),
+        Binding("end", "follow", "latest", tooltip="first logged step / latest (live)"),
+        Binding("d", "distribution", "distribution",
+                tooltip="the chosen layer's gradient distribution over time, or its norm"),
+        Binding("ctrl+c", "interrupt", "stop", show=False,
+                tooltip="stop a trainer this command started, and leave (a run only watched goes on)"),
     ]
 
     cursor: reactive[int] = reactive(-1)
@@ -72,9 +78,10 @@ class MonitorScreen(Screen[str]):
 
     def action_help(self) -> None:
         """Every key of the dashboard (the footer shows only some at 80 columns)."""
-        keys = (MonitorScreen.__doc__ or "").split("Keys: ", 1)[-1].split("Dismissed", 1)[0]
-        self.notify(" ".join(keys.split()) + " · d gradient distribution of the chosen layer · ? this help",
-                    title="keys", timeout=12)
+        from gradviz.tui.keys import key_rows
+        from gradviz.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(key_rows(self.BINDINGS), "gradviz monitor", notes=()))
 
     def compose(self) -> ComposeResult:
         yield ProgressPanel(self.view, id="progress")
@@ -85,7 +92,7 @@ class MonitorScreen(Screen[str]):
             yield LayerPanel(self.view, id="layer")
             yield MaskPanel(self.view, id="masks")
         yield ScrubBar(self.view, id="scrub")
-        yield Footer()
+        yield WholeKeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#loss").border_title = "loss over steps (x)"

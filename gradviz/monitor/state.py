@@ -142,6 +142,16 @@ class RunView:
         """Planned number of updates, when the trainer has said."""
         return self.meta.get("total_steps")
 
+    @property
+    def total_epochs(self) -> int | None:
+        """Epochs the run will reach: the planned epochs, fewer when --max-steps ends it first."""
+        epochs, total, per_epoch = (self.meta.get(k) for k in ("epochs", "total_steps", "steps_per_epoch"))
+        if not isinstance(epochs, int):
+            return None
+        if isinstance(total, int) and isinstance(per_epoch, int) and per_epoch > 0:
+            return min(epochs, -(-total // per_epoch))
+        return epochs
+
     def index_at(self, step: int) -> int:
         """Index of the last record at or before a step (0 when before the first)."""
         return max(0, bisect.bisect_right(self.series.steps, step) - 1)

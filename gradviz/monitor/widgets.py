@@ -22,6 +22,7 @@ from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
 from gradviz.rundir.status import read_val_nonfinite
+from gradviz.textfit import fit_text
 
 EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
 STATE_STYLES = {"starting": "black on yellow", "running": "black on green", "paused": "black on yellow",
@@ -54,11 +55,12 @@ class RunPanel(Widget):
             return None
         return self.view.series.steps[self.index]
 
-    def one_line(self, text: Text) -> Text:
-        """Cut a title to the panel's width with an ellipsis instead of wrapping it."""
-        text.truncate(max(1, self.size.width), overflow="ellipsis")
-        text.no_wrap = True
-        return text
+    def one_line(self, text: Text, *shorter: Text) -> Text:
+        """A title on one row of the panel: `text`, or the first declared shorter form that
+        fits, or whole words of the shortest and ' …' (never a word or number cut)."""
+        line = fit_text(text, max(1, self.size.width), shorter)
+        line.no_wrap = True
+        return line
 
 
 class LossPanel(RunPanel):
@@ -140,10 +142,13 @@ class LayerPanel(RunPanel):
             return Text(f"no gradient histograms of {layer} (yet): --hist-every", style="dim")
         step = v.series.steps[self.index] if 0 <= self.index < len(v.series.steps) else v.hist_steps[-1]
         upto = max(0, bisect.bisect_right(v.hist_steps, step) - 1)
-        title = Text(f"∇ values of {layer}, step {v.hist_steps[0]}→{v.hist_steps[upto]}", style="bold")
-        title.append(" · colour log count · d: norms", style="dim")
+        steps = f"step {v.hist_steps[0]}→{v.hist_steps[upto]}"
+        title = Text(f"∇ values of {layer}, {steps}", style="bold")
+        keys = Text(" · colour log count · d: norms", style="dim")
         rows = render_distribution(frames, v.hist_edges, upto, self.size.width, max(1, self.size.height - 1), short)
-        return Group(self.one_line(title), *rows)
+        # the notes go before the layer's name and the steps do
+        shorter = (title + keys[:len(" · colour log count")], title, Text(f"∇ {layer}, {steps}", style="bold"))
+        return Group(self.one_line(title + keys, *shorter), *rows)
 
 
 class HeatPanel(RunPanel):
@@ -218,7 +223,7 @@ class ProgressPanel(RunPanel):
         total = v.total_steps or step
         bar_width = max(10, min(40, self.size.width // 4))
         done = min(1.0, step / max(1, total))
-        line = Text(f"epoch {record['epoch']}/{meta.get('epochs', '?')}  step {step}/{total}  ")
+        line = Text(f"epoch {record['epoch']}/{v.total_epochs or '?'}  step {step}/{total}  ")
         filled = round(done * bar_width)
         line.append("━" * filled, style="green").append("━" * (bar_width - filled), style="grey30")
         line.append(f" {done:.0%}")

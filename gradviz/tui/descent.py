@@ -16,13 +16,14 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from gradviz.descent.draw import run_map, run_surface
 from gradviz.descent.runs import DescentRun, path_label
 from gradviz.descent.table import is_plain_descent
 from gradviz.descent.surface import Surface
 from gradviz.tui.screens.stepper import StepperScreen
+from gradviz.tui.widgets.footer import WholeKeysFooter
 
 
 def _num(x: float) -> str:
@@ -127,7 +128,7 @@ class DescentScreen(Screen):
         with Horizontal(id="descent-main"):
             yield DescentMap(self.run, self.cells, id="descent-map")
             yield Static(id="descent-info")
-        yield Footer()
+        yield WholeKeysFooter()
 
     def on_mount(self) -> None:
         self.redraw()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from rich.console import Group
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -148,16 +149,22 @@ def sweep_table(forward: Sweep, central: Sweep) -> Table:
 FORM_LINES = 3  # a closed form longer than this many lines is cut: its size is the point, not its text
 
 
-def _form(prefix: str, expr: object, ops: int, width: int) -> Text:
-    """`prefix expr   (N ops)`, the expression cut with … to about FORM_LINES lines of `width`."""
+def _form(prefix: str, expr: object, ops: int, width: int) -> Padding:
+    """`prefix expr   (N ops)`, indented, the expression cut with … to about FORM_LINES lines of `width`."""
     text = str(expr)
     room = max(40, FORM_LINES * width - len(prefix) - 24)
     if len(text) > room:
         text = text[:room].rstrip() + " …"
-    return Text(f"{prefix}{text}   ({ops:,} ops)")
+    return indented(Text(f"{prefix}{text}   ({ops:,} ops)"))
 
 
-def symbolic_lines(c: Comparison, width: int = 100) -> list[Text]:
+def indented(text: Text, by: int = 2) -> Padding:
+    """A line of a list, every one of its wrapped lines `by` columns in (a Text's own leading
+    spaces indent only its first line)."""
+    return Padding(text, (0, 0, 0, by))
+
+
+def symbolic_lines(c: Comparison, width: int = 100) -> list[RenderableType]:
     """SymPy's closed forms and sizes, or where and why symbolic differentiation stopped."""
     lines = [Text(""), Text("symbolic differentiation (SymPy): exact closed forms", style="bold")]
     if c.symbolic is None:
@@ -165,9 +172,9 @@ def symbolic_lines(c: Comparison, width: int = 100) -> list[Text]:
         lines.append(Text("finite differences and AD only need f's value at the point, so they go on", style="dim"))
         return lines
     s = c.symbolic
-    lines.append(_form(f"  {c.output} = ", s.expr, s.size_f, width))
+    lines.append(_form(f"{c.output} = ", s.expr, s.size_f, width))
     for name in c.point:
-        lines.append(_form(f"  ∂{c.output}/∂{name} = ", s.derivatives[name], s.sizes[name], width))
+        lines.append(_form(f"∂{c.output}/∂{name} = ", s.derivatives[name], s.sizes[name], width))
     return lines
 
 
@@ -211,6 +218,7 @@ def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group
             parts.append(Text(f"deeper chains skipped: their closed forms grow past what SymPy does in seconds "
                               f"(more than {MAX_TREE:,} operations written out, or the time budget)", style="dim"))
     parts += [Text(""), Text("automatic differentiation", style="bold"),
-              Text(f"  reverse mode: one backward pass over {c.ad_nodes} nodes gives every ∂{c.output}/∂· as a "
-                   "number at this point: " + ", ".join(f"∂{c.output}/∂{n} = {_num(v)}" for n, v in c.ad.items()))]
+              indented(Text(f"reverse mode: one backward pass over {c.ad_nodes} nodes gives every ∂{c.output}/∂· as a "
+                            "number at this point: " + ", ".join(f"∂{c.output}/∂{n} = {_num(v)}"
+                                                                 for n, v in c.ad.items())))]
     return Group(*parts)

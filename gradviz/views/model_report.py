@@ -17,6 +17,7 @@ from gradviz.core.stats import ArrayFacts, TensorStats, facts_of, l2_norm, tenso
 from gradviz.core.trace import Trace
 from gradviz.errors import GradvizError
 from gradviz.views.heatmap import Heatmap, short, stats_line
+from gradviz.views.whole_columns import WholeColumns
 
 KIND_STYLE = {"input": "bold cyan", "parameter": "bold magenta", "constant": "dim", "op": "bold"}
 STATS = ("mean", "std", "min", "max", "‖·‖", "zeros", "NaN/Inf")
@@ -191,14 +192,14 @@ def model_report(trace: Trace) -> Group:
     for note in trace.info.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
     findings = find_issues(trace)
-    parts += [Text(), graph_table(trace, findings), Text()]
+    parts += [Text(), WholeColumns(graph_table(trace, findings)), Text()]
     objective = objective_line(trace)
     if objective is not None:
         parts += [objective, Text()]
-    parts += [tensor_table(trace), Text()]
+    parts += [WholeColumns(tensor_table(trace)), Text()]
     sums = edge_sums(trace)
     if sums is not None:
-        parts += [sums, Text()]
+        parts += [WholeColumns(sums), Text()]
     counts = trace.pass_counts()
     parts.append(Text(f"forward-mode tangents are not computed for models: the full gradient would take "
                       f"{counts['forward_mode']} forward-mode passes (one per input and parameter element); "

@@ -10,6 +10,7 @@ from rich.tree import Tree
 from gradviz.core.explain import adjoint_equation, bar, tangent_equation
 from gradviz.core.fmt import fmt_value, is_finite
 from gradviz.core.trace import Trace
+from gradviz.views.whole_columns import WholeColumns
 
 KIND_STYLE = {"input": "bold cyan", "parameter": "bold magenta", "constant": "dim", "op": ""}
 OUTLINE_LIMIT = 60
@@ -184,7 +185,7 @@ def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Gro
 
     if is_model_trace(trace):
         return model_report(trace)
-    parts: list[RenderableType] = [trace_table(trace, mode, wrt), Text()]
+    parts: list[RenderableType] = [WholeColumns(trace_table(trace, mode, wrt)), Text()]
     rebound = rebinding_note(trace)
     if rebound is not None:
         parts += [rebound, Text()]
@@ -195,7 +196,7 @@ def trace_report(trace: Trace, mode: str = "all", wrt: str | None = None) -> Gro
         if sums is not None:
             parts += [sums, Text()]
     if mode != "forward" and trace.adjoints and _gradient_inputs(trace):
-        parts += [gradients_table(trace), Text()]
+        parts += [WholeColumns(gradients_table(trace)), Text()]
     parts += [passes_line(trace), Text(), outline(trace)]
     note = nonfinite_note(trace)
     if note is not None:

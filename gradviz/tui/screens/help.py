@@ -1,7 +1,8 @@
-"""The `?` help screen: every key (as the stepper's bindings describe them), and how to read the panes."""
+"""The `?` help screen: every key (as a screen's bindings describe them), and how to read the panes."""
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -41,9 +42,13 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[tuple[str, str]], title: str = "gradviz step",
+                 notes: tuple[RenderableType, ...] | None = None) -> None:
         super().__init__()
-        self.keys = keys  # (keys, what they do) rows, from the stepper's bindings
+        self.keys = keys  # (keys, what they do) rows, from the screen's bindings
+        self.title = title
+        # what follows the keys: the stepper's mouse legend and how to read its panes by default
+        self.notes = (Text("\n" + LEGEND + "\n"), reading_table()) if notes is None else notes
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: round $accent;
@@ -57,7 +62,7 @@ class HelpScreen(ModalScreen[None]):
         for keys, what in self.keys:
             table.add_row(keys, what)
         with VerticalScroll() as scroll:
-            scroll.border_title = "gradviz step: keys (esc closes)"
+            scroll.border_title = f"{self.title}: keys (esc closes)"
             yield Static(table)
-            yield Static(Text("\n" + LEGEND + "\n"))
-            yield Static(reading_table())
+            for note in self.notes:
+                yield Static(note)

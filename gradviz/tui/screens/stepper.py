@@ -20,7 +20,6 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
 
 from gradviz.draw.fold import MODULE, FoldChoice
 from gradviz.tui import actions
@@ -30,6 +29,7 @@ from gradviz.tui.screens.help import HelpScreen
 from gradviz.tui.screens.jump import JumpScreen, find_node
 from gradviz.tui.timeline import Timeline
 from gradviz.tui.widgets.findings import FindingsList
+from gradviz.tui.widgets.footer import WholeKeysFooter
 from gradviz.tui.widgets.graph_pane import GraphPane
 from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.status import StatusBar
@@ -127,13 +127,13 @@ class StepperScreen(Screen):
                 yield graph
                 yield Tape(id="tape")
             with Vertical(id="right"):
-                inspector = Inspector(id="inspector", keys=key_table(key_rows(self.usable(shown=True))))
+                inspector = Inspector(id="inspector", keys=key_rows(self.usable(shown=True)))
                 inspector.border_title = "inspector"
                 yield inspector
                 if self.findings:
                     yield self.findings_list()
         yield StatusBar(id="status")
-        yield Footer()
+        yield WholeKeysFooter()
 
     def findings_list(self) -> FindingsList:
         findings = FindingsList(self.trace, self.findings, id="findings")
