@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LayoutTimeout, run_dot
-from gradviz.draw.layout import BoxSpec, EdgeSpec, box_size, dot_source, port_counts, read_ranks, shared_cluster
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Layout, Rect, Sized
+from gradviz.draw.layout import measure, rank, shared_cluster
 from gradviz.draw.look import GraphLook
-from gradviz.draw.route import Layout, Rect, place
+from gradviz.draw.route import place
 
 CONTAINER = "c/"  # box keys of open modules laid out on their own: 'c/blocks.3'
 PORT_IN = "p<"  # entry ports: 'p<blocks.3|n12' (n12 enters blocks.3 here)
@@ -175,7 +176,7 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
             raise ValueError(f"edge {edge.src} -> {edge.dst} crosses a scope: bridge() the look first")
         scopes[path].edges.append(j)
     innermost_first = sorted(scopes.values(), key=lambda scope: -len(_chain("", scope.path)))
-    ports = port_counts(boxes, edges)
+    sized = measure(boxes, edges)  # a container's own size is its inside's, below
     for scope in innermost_first:
         scope.signature = (
             tuple(_member_signature(boxes[i], scopes) for i in scope.boxes),
@@ -190,13 +191,13 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
         if scope.layout is not None:
             continue
         group = alike[scope.signature]  # laid out together, at the widest size of each member
-        sizes = [max(sizes_at) for sizes_at in zip(*(
-            [_size(boxes[i], ports[boxes[i].key], scopes) for i in other.boxes] for other in group))]
+        sizes = tuple(max(sizes_at) for sizes_at in zip(*(
+            [_size(i, boxes[i], sized, scopes) for i in other.boxes] for other in group)))
         for other in group:
-            members = [replace(boxes[i], cluster=None) for i in other.boxes]
-            inside = [edges[j] for j in other.edges]
-            plain = dot_plain(dot_source(members, inside, sizes, {}), deadline - time.monotonic())
-            other.layout = place(members, inside, read_ranks(plain, members, inside, {}), sizes, {})
+            members = tuple(replace(boxes[i], cluster=None) for i in other.boxes)
+            inside = Sized(members, tuple(edges[j] for j in other.edges), sizes, {},
+                           {box.key: sized.ports[box.key] for box in members})
+            other.layout = place(rank(inside, deadline - time.monotonic(), plain=dot_plain))
     repeated = [sorted((scope.path for scope in group), key=_natural) for group in alike.values() if len(group) > 1]
     inside_repeat = {path for group in repeated for path in group}
     outermost = [group for group in repeated if not any(
@@ -232,10 +233,11 @@ def _member_signature(box: BoxSpec, scopes: dict[str, _Scope]) -> tuple:
     return ("box", box.border, len(box.lines))
 
 
-def _size(box: BoxSpec, ports: int, scopes: dict[str, _Scope]) -> tuple[int, int]:
+def _size(i: int, box: BoxSpec, sized: Sized, scopes: dict[str, _Scope]) -> tuple[int, int]:
     """A member's size: a container's is its inside's (laid out before it), plus the frame."""
     if not box.key.startswith(CONTAINER):
-        return box_size(box, ports)
+        return sized.sizes[i]
+    ports = sized.ports[box.key]
     inside = scopes[box.key[len(CONTAINER):]].layout
     assert inside is not None, "scopes are laid out innermost first"
     title = len(box.lines[0]) + 6 if box.lines else 0

@@ -22,7 +22,7 @@ from gradviz.core.steps import state_at, stepper_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.fold import MODULE, Fold, fold_look, plan_fold
-from gradviz.draw.layout import BoxSpec
+from gradviz.draw.handoff import BoxSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
     STYLES,

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 from gradviz.core.graph import Graph
 from gradviz.draw.dot import NODE_LIMIT as BOX_BUDGET  # boxes `dot` lays out at once, in about a second
-from gradviz.draw.layout import BoxSpec, EdgeSpec
+from gradviz.draw.handoff import BoxSpec, EdgeSpec
 from gradviz.draw.look import GraphLook, Visible, bordered
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user

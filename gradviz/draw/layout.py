@@ -1,4 +1,7 @@
-"""Generic boxes and edges, sized in character cells and ranked by Graphviz `dot`.
+"""The measure and rank stages: boxes and edges sized in character cells, ranked by `dot`.
+
+`measure` gives every box and edge label its size (a Sized), `rank` hands them to `dot`
+and keeps what routing needs (a Ranked).
 
 `dot` sees every box as a fixed-size node (one column = 0.1 inch, one row = 0.2 inch,
 so it keeps a terminal's aspect ratio) and returns, with `-Tplain`, each node's rank and
@@ -9,80 +12,18 @@ horizontal tracks as they need.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from gradviz.draw.cells import text_cells, text_width  # noqa: F401  (also imported from here)
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, run_dot
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Ranked, Sized, Station
 
 COLUMN_IN = 0.1  # inches per character column in the DOT we hand to `dot`
 ROW_IN = 0.2  # inches per character row
 NODESEP_IN = 0.2  # two columns between neighbours (route.py keeps at least one)
 CLUSTER_MARGIN_PT = 2 * COLUMN_IN * 72  # a frame and a blank column, as route.py draws them
 RANKSEP_IN = 0.3
-
-
-@dataclass(frozen=True)
-class BoxSpec:
-    """One node to draw: its text lines, a style key, and an optional dotted cluster path.
-    A `hollow` box is a frame with its first line as a title in the top border, and what
-    lies inside drawn by others (compound.py's containers)."""
-
-    key: str
-    lines: tuple[str, ...]
-    style: str = "node"
-    cluster: str | None = None
-    line_styles: tuple[str | None, ...] = ()
-    border: bool = True
-    hollow: bool = False
-
-
-@dataclass(frozen=True)
-class EdgeSpec:
-    """One edge to draw from box `src` to box `dst`, with an optional label and a style key;
-    a heavier `weight` asks `dot` to keep the edge short and straight."""
-
-    src: str
-    dst: str
-    label: str | None = None
-    style: str = "edge"
-    weight: int = 1
-
-
-@dataclass(frozen=True)
-class Station:
-    """Where an edge crosses a rank between its ends: a bare column or its label box."""
-
-    rank: int
-    cross: float
-    label: bool = False
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """What gradviz keeps of dot's layout: ranks, horizontal centres (cells), edge stations."""
-
-    ranks: Mapping[str, int]
-    centers: Mapping[str, float]
-    stations: tuple[tuple[Station, ...], ...]
-    label_centers: Mapping[int, float]
-
-
-def text_cells(text: str) -> list[str]:
-    """Split text into terminal cells, keeping combining marks (the bar of v̄) with their base."""
-    cells: list[str] = []
-    for ch in text:
-        if cells and unicodedata.combining(ch):
-            cells[-1] += ch
-        else:
-            cells.append(ch)
-    return cells
-
-
-def text_width(text: str) -> int:
-    """The number of cells `text` takes (combining marks take none)."""
-    return sum(1 for ch in text if not unicodedata.combining(ch))
 
 
 def port_counts(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> dict[str, int]:
@@ -220,6 +161,24 @@ def parse_plain(text: str) -> tuple[dict[str, tuple[float, float]], list[tuple[s
     return nodes, paths
 
 
+def measure(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> Sized:
+    """The measure stage: each box's size in cells (wide enough for its ports) and each
+    edge label's."""
+    ports = port_counts(boxes, edges)
+    return Sized(tuple(boxes), tuple(edges), tuple(box_size(box, ports[box.key]) for box in boxes),
+                 {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}, ports)
+
+
+def rank(sized: Sized, timeout_s: float = DEFAULT_TIMEOUT_S,
+         plain: Callable[[str, float], str] | None = None) -> Ranked:
+    """The rank stage: `dot` lays the sized boxes out and gradviz keeps ranks, centres (in
+    columns) and edge stations. `plain(source, timeout_s)`, when given, answers for `dot`
+    (compound.py's memory of earlier answers)."""
+    source = dot_source(sized.boxes, sized.edges, sized.sizes, sized.label_sizes)
+    text = plain(source, timeout_s) if plain is not None else run_dot(source, "plain", timeout_s).decode("utf-8")
+    return read_ranks(text, sized)
+
+
 def rank_boxes(
     boxes: Sequence[BoxSpec],
     edges: Sequence[EdgeSpec],
@@ -227,15 +186,13 @@ def rank_boxes(
     label_sizes: Mapping[int, tuple[int, int]],
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Ranked:
-    """Run `dot` on the boxes and edges and keep ranks, centres (in columns) and edge stations."""
-    source = dot_source(boxes, edges, sizes, label_sizes)
-    return read_ranks(run_dot(source, "plain", timeout_s).decode("utf-8"), boxes, edges, label_sizes)
+    """`rank` of boxes whose sizes are given."""
+    return rank(Sized(tuple(boxes), tuple(edges), tuple(sizes), label_sizes, port_counts(boxes, edges)), timeout_s)
 
 
-def read_ranks(
-    plain: str, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], label_sizes: Mapping[int, tuple[int, int]]
-) -> Ranked:
+def read_ranks(plain: str, sized: Sized) -> Ranked:
     """Ranks, centres and edge stations from the `dot -Tplain` output of `dot_source`."""
+    boxes, edges, label_sizes = sized.boxes, sized.edges, sized.label_sizes
     nodes, paths = parse_plain(plain)
     # nodes of one rank share their centre's y; round away dot's float noise.
     levels = sorted({round(y, 2) for _, y in nodes.values()}, reverse=True)
@@ -269,6 +226,7 @@ def read_ranks(
         else:
             stations.append(tuple(crossings(src, dst)))
     return Ranked(
+        sized=sized,
         ranks={box.key: rank[f"n{i}"] for i, box in enumerate(boxes)},
         centers={box.key: nodes[f"n{i}"][0] / COLUMN_IN for i, box in enumerate(boxes)},
         stations=tuple(stations),

@@ -18,7 +18,8 @@ from gradviz.core.stats import facts_of, l2_norm
 from gradviz.core.graph import LOSS_OPS, Node  # noqa: F401  (LOSS_OPS: the legend's 'loss' kind)
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
+from gradviz.draw.cells import text_width
+from gradviz.draw.handoff import BoxSpec, EdgeSpec
 
 DETAILS = ("full", "compact", "line", "ops", "dots")
 """The forms a box takes, most detailed first: full (definition, value and the pass's

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from gradviz.draw.layout import BoxSpec, EdgeSpec, text_cells
-from gradviz.draw.route import Layout, Rect
+from gradviz.draw.cells import text_cells
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Layout, Rect
 
 N, E, S, W = 1, 2, 4, 8
 

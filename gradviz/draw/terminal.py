@@ -20,7 +20,7 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LAYOUT_BUDGET_S, NODE_LIMIT, LayoutTimeout
-from gradviz.draw.compound import alike_note, bridge, compound_layout, is_port, port_source
+from gradviz.draw.compound import alike_note, bridge, is_port, port_source
 from gradviz.draw.fold import (
     MODULE,
     STUB,
@@ -51,9 +51,10 @@ from gradviz.draw.look import (
     sizing_look,
     trace_look,
 )
-from gradviz.draw.layout import BoxSpec, text_cells, text_width
+from gradviz.draw.cells import text_cells, text_width
+from gradviz.draw.handoff import BoxSpec, Rect
+from gradviz.draw.pipeline import lay_out
 from gradviz.draw.raster import Grid, rasterise
-from gradviz.draw.route import Rect, layout_graph
 
 TIGHT = DETAILS  # every form is drawn with no blank rows around an edge's tracks
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
@@ -195,12 +196,10 @@ class TraceDrawing:
         self._members = box_members(graph, self.fold)
         self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, visible=self._visible))
-        if self.compound:
-            self.layout, alike = compound_layout(sizing.boxes, sizing.edges, timeout_s)
-            if alike:
-                self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(alike)])))
-        else:
-            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s, tight=detail in TIGHT)
+        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT)
+        self.layout = placed.layout
+        if placed.alike:
+            self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(placed.alike)])))
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
