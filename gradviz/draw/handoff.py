@@ -55,6 +55,7 @@ class Sized:
     sizes: tuple[tuple[int, int], ...]
     label_sizes: Mapping[int, tuple[int, int]]
     ports: Mapping[str, int]
+    across: bool = False  # ranks as columns, left to right (ranks as rows, top to bottom, if not)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class Layout:
     """Everything in cells: boxes, one orthogonal path per edge, label and cluster rectangles.
 
     Each path starts on its source's port (a cell of its bottom row: the border, or a
-    borderless box's only row) and ends on its target's port (a cell of its top row).
+    borderless box's only row) and ends on its target's port (a cell of its top row);
+    `across` (ranks left to right): on its right border and its left border.
     """
 
     width: int
@@ -111,3 +113,4 @@ class Layout:
     paths: tuple[tuple[Point, ...], ...]
     labels: Mapping[int, Rect]
     clusters: Mapping[str, Rect]
+    across: bool = False

@@ -36,11 +36,16 @@ def port_counts(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> dict[str
     return {box.key: max(outs[box.key], ins[box.key]) for box in boxes}
 
 
-def box_size(box: BoxSpec, ports: int = 1) -> tuple[int, int]:
-    """Width and height in cells: the text with a border and padding, wide enough for its ports."""
+def box_size(box: BoxSpec, ports: int = 1, across: bool = False) -> tuple[int, int]:
+    """Width and height in cells: the text with a border and padding, wide enough (tall
+    enough, `across`) for its ports."""
     text = max((text_width(line) for line in box.lines), default=0)
-    # ports sit on every other column so that two edges never touch.
+    # ports sit on every other column (row) so that two edges never touch.
     port_span = 2 * max(ports, 1) - 1
+    if across:
+        if not box.border:
+            raise ValueError(f"box {box.key} has no border: ranks left to right need one to put ports on")
+        return max(text + 4, 3), max(len(box.lines) + 2, port_span + 2)
     if box.border:
         return max(text + 4, port_span + 2, 3), len(box.lines) + 2
     return max(text, port_span, 1), 1  # a borderless box is one row: see raster.Grid._bar
@@ -161,12 +166,14 @@ def parse_plain(text: str) -> tuple[dict[str, tuple[float, float]], list[tuple[s
     return nodes, paths
 
 
-def measure(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> Sized:
+def measure(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], across: bool = False) -> Sized:
     """The measure stage: each box's size in cells (wide enough for its ports) and each
-    edge label's."""
+    edge label's. `across`: ranks left to right, bordered boxes and no edge labels only."""
     ports = port_counts(boxes, edges)
-    return Sized(tuple(boxes), tuple(edges), tuple(box_size(box, ports[box.key]) for box in boxes),
-                 {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}, ports)
+    if across and any(edge.label for edge in edges):
+        raise ValueError("edge labels are drawn top to bottom only: draw them beside the current edges")
+    return Sized(tuple(boxes), tuple(edges), tuple(box_size(box, ports[box.key], across) for box in boxes),
+                 {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}, ports, across)
 
 
 def rank(sized: Sized, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -174,7 +181,9 @@ def rank(sized: Sized, timeout_s: float = DEFAULT_TIMEOUT_S,
     """The rank stage: `dot` lays the sized boxes out and gradviz keeps ranks, centres (in
     columns) and edge stations. `plain(source, timeout_s)`, when given, answers for `dot`
     (compound.py's memory of earlier answers)."""
-    source = dot_source(sized.boxes, sized.edges, sized.sizes, sized.label_sizes)
+    # across, dot ranks downwards all the same: it gets each box turned (height as width)
+    sizes = tuple((h, w) for w, h in sized.sizes) if sized.across else sized.sizes
+    source = dot_source(sized.boxes, sized.edges, sizes, sized.label_sizes)
     text = plain(source, timeout_s) if plain is not None else run_dot(source, "plain", timeout_s).decode("utf-8")
     return read_ranks(text, sized)
 

@@ -26,18 +26,21 @@ class Placed:
 
 
 def layout_graph(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], timeout_s: float = DEFAULT_TIMEOUT_S,
-                 tight: bool = False) -> Layout:
+                 tight: bool = False, across: bool = False) -> Layout:
     """Size the boxes, rank them with dot, and place everything in cells (`tight`: channels
-    with no blank rows, for the compact forms)."""
+    with no blank rows, for the compact forms; `across`: ranks left to right)."""
     if not boxes:
-        return Layout(0, 0, {}, (), {}, {})
-    return place(rank(measure(boxes, edges), timeout_s), tight)
+        return Layout(0, 0, {}, (), {}, {}, across)
+    return place(rank(measure(boxes, edges, across), timeout_s), tight)
 
 
-def lay_out(look: GraphLook, compound: bool, timeout_s: float = DEFAULT_TIMEOUT_S, tight: bool = False) -> Placed:
+def lay_out(look: GraphLook, compound: bool, timeout_s: float = DEFAULT_TIMEOUT_S, tight: bool = False,
+            across: bool = False) -> Placed:
     """A look in cells: module by module when it is `compound` (compound.bridge made it),
-    else in one piece."""
+    else in one piece (`across`: ranks left to right; module frames go top to bottom only)."""
     if compound:
+        if across:
+            raise ValueError("a folded model is laid out top to bottom only")
         layout, alike = compound_layout(look.boxes, look.edges, timeout_s)
         return Placed(layout, tuple(tuple(group) for group in alike))
-    return Placed(layout_graph(look.boxes, look.edges, timeout_s, tight))
+    return Placed(layout_graph(look.boxes, look.edges, timeout_s, tight, across))

@@ -29,6 +29,7 @@ class Glyphs:
 
     by_arms: tuple[str, ...]  # 16 entries, indexed by N|E|S|W
     port: str  # where an edge leaves a bordered box's bottom border
+    side_port: str  # where it leaves the right border (ranks left to right)
     arrows: tuple[str, str, str, str]  # pointing down, up, right, left
     box: str  # corners top-left, top-right, bottom-left, bottom-right, then horizontal, vertical
     frame: str  # the same six for cluster frames
@@ -38,6 +39,7 @@ class Glyphs:
 UNICODE = Glyphs(
     by_arms=(" ", "╵", "╶", "└", "╷", "│", "┌", "├", "╴", "┘", "─", "┴", "┐", "┤", "┬", "┼"),
     port="┬",
+    side_port="├",
     arrows=("▼", "▲", "▶", "◀"),
     box="╭╮╰╯─│",
     frame="┌┐└┘╌╎",
@@ -49,6 +51,7 @@ UNICODE = Glyphs(
 ASCII = Glyphs(
     by_arms=(" ", "|", "-", "'", "|", "|", ".", "+", "-", "'", "-", "+", ".", "+", "+", "|"),
     port="+",
+    side_port="+",
     arrows=("v", "^", ">", "<"),
     box="++++-|",
     frame="++++.:",
@@ -73,6 +76,9 @@ class Grid:
     def __init__(self, layout: Layout, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], glyphs: Glyphs):
         self.layout = layout
         self.glyphs = glyphs
+        # where edges leave and reach a box: its bottom and top borders, or right and left
+        self.port_glyph = glyphs.side_port if layout.across else glyphs.port
+        self.arrival_glyph = glyphs.arrows[2] if layout.across else glyphs.arrows[0]
         self.width, self.height = layout.width, layout.height
         # two code points per cell: a character and one combining mark (the bar of v̄).
         self.chars = np.empty((self.height, self.width), dtype="<U2")
@@ -188,14 +194,14 @@ class Grid:
                 # a port is drawn in its edge's style, so an active edge shows where it
                 # enters; on the current box it keeps the box's highlight, which has no holes.
                 current = box.style.endswith(".current")
-                for px, _, j in self.ports_out[key]:
-                    where.append((rect.bottom - 1) * self.width + px)
-                    cells.append(self.glyphs.port)
+                for px, py, j in self.ports_out[key]:
+                    where.append(py * self.width + px)
+                    cells.append(self.port_glyph)
                     ports.append(where[-1])
                     port_styles.append(self.style_id(box.style if current else self.edges[j].style))
-                for px, _, j in self.ports_in[key]:
-                    where.append(rect.y * self.width + px)
-                    cells.append(self.glyphs.arrows[0])
+                for px, py, j in self.ports_in[key]:
+                    where.append(py * self.width + px)
+                    cells.append(self.arrival_glyph)
                     ports.append(where[-1])
                     port_styles.append(self.style_id(box.style if current else self.edges[j].style))
             else:

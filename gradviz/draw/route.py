@@ -130,8 +130,28 @@ def _depth_rows(paths: list[str]) -> dict[str, int]:
 def place(ranked: Ranked, tight: bool = False) -> Layout:
     """Turn dot's ranks and centres into cells: spread the ranks, assign ports, route channels.
     `tight`: a channel without frames is just its tracks (no blank row above and below them)."""
+    layout = _place_down(ranked, tight)
+    return _turned(layout) if ranked.sized.across else layout
+
+
+def _turned(layout: Layout) -> Layout:
+    """A layout made with ranks as rows, turned so that its ranks are columns (x and y
+    swapped: a port on a bottom border goes to the right border, a top one to the left)."""
+    def turn(rect: Rect) -> Rect:
+        return Rect(rect.y, rect.x, rect.h, rect.w)
+
+    return Layout(layout.height, layout.width, {key: turn(rect) for key, rect in layout.boxes.items()},
+                  tuple(tuple((y, x) for x, y in path) for path in layout.paths),
+                  {j: turn(rect) for j, rect in layout.labels.items()},
+                  {path: turn(rect) for path, rect in layout.clusters.items()}, across=True)
+
+
+def _place_down(ranked: Ranked, tight: bool) -> Layout:
+    """`place` with ranks as rows (boxes turned first when the picture goes across)."""
     boxes, edges = ranked.sized.boxes, ranked.sized.edges
     sizes, label_sizes = ranked.sized.sizes, ranked.sized.label_sizes
+    if ranked.sized.across:
+        sizes = tuple((h, w) for w, h in sizes)
     n_ranks = 1 + max(
         [*ranked.ranks.values(), *(st.rank for chain in ranked.stations for st in chain)],
         default=0,

@@ -175,11 +175,12 @@ class TraceDrawing:
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None,
-                 current_labels: bool = False):
+                 current_labels: bool = False, across: bool = False):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
         self.detail = detail
+        self.across = across  # ranks as columns, left to right (bordered forms, no edge-label rows)
         self.fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
@@ -196,7 +197,7 @@ class TraceDrawing:
         self._members = box_members(graph, self.fold)
         self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, visible=self._visible))
-        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT)
+        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT, across=across)
         self.layout = placed.layout
         if placed.alike:
             self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(placed.alike)])))
@@ -365,10 +366,23 @@ class TraceDrawing:
 
     def _label_spot(self, j: int, width: int) -> list[int]:
         """Flat cells for `width` characters beside a vertical stretch of edge j's line, right
-        of it or else left, with a blank column on both sides; [] where there is no room."""
+        of it or else left, with a blank column on both sides (above or below a horizontal
+        stretch first, when ranks go left to right); [] where there is no room."""
         grid = self._grid
         taken = {cell for cells in self._overlays.values() for cell in cells}
+
+        def blank(cells: range) -> bool:
+            return all(grid.chars.flat[c] == " " and grid.owners.flat[c] < 0 and c not in taken for c in cells)
+
         path = self.layout.paths[j]
+        if self.layout.across:
+            for (x0, y0), (x1, y1) in zip(path, path[1:]):
+                if y0 != y1 or abs(x1 - x0) < width + 3:
+                    continue
+                left = min(x0, x1) + 1  # the text over the stretch, a column in from either end
+                for y in (y0 - 1, y0 + 1):
+                    if 0 <= y < grid.height and blank(range(y * grid.width + left, y * grid.width + left + width + 2)):
+                        return list(range(y * grid.width + left + 1, y * grid.width + left + 1 + width))
         for (x0, y0), (x1, y1) in zip(path, path[1:]):
             if x0 != x1:
                 continue
@@ -379,8 +393,7 @@ class TraceDrawing:
                     if lo < 0 or hi > grid.width:
                         continue
                     row = y * grid.width
-                    span = range(row + lo, row + hi)
-                    if all(grid.chars.flat[c] == " " and grid.owners.flat[c] < 0 and c not in taken for c in span):
+                    if blank(range(row + lo, row + hi)):
                         return list(range(row + start, row + start + width))
         return []
 
@@ -407,7 +420,7 @@ class TraceDrawing:
 
 def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii: bool = False,
              timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None,
-             current_labels: bool = False) -> TraceDrawing:
+             current_labels: bool = False, across: bool = False) -> TraceDrawing:
     """A TraceDrawing of `fold`; when `dot` would take longer than `timeout_s`, one of a
     folding a quarter the size (again if need be), whose note says what happened and how
     to open more: never a long wait, never a picture without edges."""
@@ -415,7 +428,7 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
     while True:
         try:
             return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers,
-                                current_labels=current_labels)
+                                current_labels=current_labels, across=across)
         except LayoutTimeout:
             boxes = box_count(trace.graph, list(fold.groups), fold.stubs)
             budget = min(boxes, NODE_LIMIT) // 4
