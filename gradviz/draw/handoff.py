@@ -1,6 +1,6 @@
 """What each stage of a terminal drawing hands to the next, in pipeline order.
 
-    look (look.py, fold.py, compound.bridge)  -> boxes and edges: BoxSpec, EdgeSpec
+    look (look.py, fold.py, bridge.py)        -> boxes and edges: BoxSpec, EdgeSpec
     measure (layout.measure)                  -> Sized: every box's and label's size in cells
     rank (layout.rank, `dot`)                 -> Ranked: ranks, cross positions, edge stations
     route (route.place)                       -> Layout: rectangles and orthogonal edge paths

@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Callable, Mapping, Sequence
 
 from gradviz.draw.cells import text_cells, text_width  # noqa: F401  (also imported from here)
+from gradviz.draw.clusters import shared_cluster
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, run_dot
 from gradviz.draw.handoff import BoxSpec, EdgeSpec, Ranked, Sized, Station
 
@@ -55,17 +56,6 @@ def label_size(label: str) -> tuple[int, int]:
     """Width and height of an edge label: the edge runs down its first column, text from the third."""
     lines = label.split("\n")
     return 2 + max(text_width(line) for line in lines), len(lines)
-
-
-def shared_cluster(a: str | None, b: str | None) -> str:
-    """The innermost cluster holding both paths ('' for none): where an edge's label lives."""
-    left, right = (a or "").split("."), (b or "").split(".")
-    common = []
-    for x, y in zip(left, right):
-        if x != y or not x:
-            break
-        common.append(x)
-    return ".".join(common)
 
 
 def _cluster_tree(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],

@@ -89,6 +89,7 @@ class GraphLook:
     edge_ids: tuple[tuple[int, int] | None, ...]
     targets: Mapping[str, int] = field(default_factory=dict)
     merged: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # edge -> the edges it stands for
+    stands_for: Mapping[str, str] = field(default_factory=dict)  # a module's port -> the box it is named after
 
     def edges_drawn_by(self, j: int) -> tuple[tuple[int, int], ...]:
         """The graph edges (child, position) drawn edge j stands for."""

@@ -36,7 +36,7 @@ def layout_graph(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], timeout_s:
 
 def lay_out(look: GraphLook, compound: bool, timeout_s: float = DEFAULT_TIMEOUT_S, tight: bool = False,
             across: bool = False) -> Placed:
-    """A look in cells: module by module when it is `compound` (compound.bridge made it),
+    """A look in cells: module by module when it is `compound` (bridge.py made it),
     else in one piece (`across`: ranks left to right; module frames go top to bottom only)."""
     if compound:
         if across:

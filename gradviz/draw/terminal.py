@@ -20,7 +20,8 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LAYOUT_BUDGET_S, NODE_LIMIT, LayoutTimeout
-from gradviz.draw.compound import alike_note, bridge, is_port, port_source
+from gradviz.draw.bridge import bridge
+from gradviz.draw.compound import alike_note
 from gradviz.draw.fold import (
     MODULE,
     STUB,
@@ -193,6 +194,7 @@ class TraceDrawing:
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
+        self._labels = [node.label for node in trace.graph.nodes] if self.compound else []  # what ports say
         graph = trace.graph
         self._members = box_members(graph, self.fold)
         self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
@@ -207,9 +209,9 @@ class TraceDrawing:
         for key, node in sizing.targets.items():
             if key.startswith(STUB):
                 self._members[key] = [node]
-        for key, node in sizing.targets.items():
-            if is_port(key):  # a port is repainted with the box it stands for
-                self._members[key] = self._members.get(port_source(key), [node])
+        for key, src in sizing.stands_for.items():
+            if key in sizing.targets:  # a port is repainted with the box it stands for
+                self._members[key] = self._members.get(src, [sizing.targets[key]])
         self._boxes_of: list[list[str]] = [[] for _ in graph.nodes]  # box keys that show a node
         for key, inside in self._members.items():
             for node in inside:
@@ -238,14 +240,7 @@ class TraceDrawing:
 
     def _folded(self, look: GraphLook) -> GraphLook:
         folded = fold_look(self.trace.graph, look, self.fold, self.detail)
-        return bridge(folded, self._box_name) if self.compound else folded
-
-    def _box_name(self, key: str) -> str:
-        """What a port of box `key` says: a node's label, a module's path."""
-        if key.startswith(MODULE):
-            return key[len(MODULE):]
-        node = int(key[1:]) if key.startswith("n") else int(key[len(STUB):].split(".")[0])
-        return self.trace.graph.nodes[node].label
+        return bridge(folded, self._labels) if self.compound else folded
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
@@ -306,8 +301,8 @@ class TraceDrawing:
             if key.startswith("n"):
                 box = node_box(int(key[1:]))
                 return box.lines, box.style, box.line_styles
-            if is_port(key):  # its text stays; it takes the style of the box it stands for
-                return grid.boxes[key].lines, box_look(port_source(key))[1], ()
+            if key in self._sizing.stands_for:  # a port: its text stays, its style is its box's
+                return grid.boxes[key].lines, box_look(self._sizing.stands_for[key])[1], ()
             return folded_box(trace.graph, key, self._members[key], node_box, self.detail, node_style)
 
         for key in keys:
