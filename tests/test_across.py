@@ -56,3 +56,15 @@ def test_across_refuses_what_it_cannot_draw():
         measure(boxes, [EdgeSpec("a", "b")], across=True)
     with pytest.raises(ValueError, match="edge labels"):
         measure(boxes[:1] + [BoxSpec("c", ("c",))], [EdgeSpec("a", "c", "3.5")], across=True)
+
+
+@pytest.mark.parametrize("detail", ["full", "compact", "ops"])
+def test_the_floor_on_an_across_width_is_never_above_the_width_across(detail):
+    # the stepper skips laying out across what this floor says cannot fit: it must not lie
+    from tui_support import expression_trace
+
+    for trace in (lecture_trace(), expression_trace("f = x * y + sin(x)\ng = exp(x) / y", "x=0.5,y=2")):
+        down = TraceDrawing(trace, detail, current_labels=True)
+        across = TraceDrawing(trace, detail, current_labels=True, across=True)
+        assert across.across and down.least_across_width() <= across.width
+        assert down.least_across_width() >= across.width * 0.8  # and near enough to be of use

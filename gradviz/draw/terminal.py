@@ -54,6 +54,7 @@ from gradviz.draw.look import (
 )
 from gradviz.draw.cells import text_cells, text_width
 from gradviz.draw.handoff import BoxSpec, Rect
+from gradviz.draw.layout import box_size
 from gradviz.draw.pipeline import lay_out
 from gradviz.draw.raster import Grid, rasterise
 
@@ -181,7 +182,6 @@ class TraceDrawing:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
         self.detail = detail
-        self.across = across  # ranks as columns, left to right (bordered forms, no edge-label rows)
         self.fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
@@ -199,7 +199,10 @@ class TraceDrawing:
         self._members = box_members(graph, self.fold)
         self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, visible=self._visible))
-        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT, across=across)
+        # ranks as columns, left to right: where every box has a border to put ports on (no
+        # stubs), no edge label takes rows of its own, and no module frame (they go down)
+        self.across = across and not self.compound and not labels and all(box.border for box in sizing.boxes)
+        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT, across=self.across)
         self.layout = placed.layout
         if placed.alike:
             self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(placed.alike)])))
@@ -237,6 +240,16 @@ class TraceDrawing:
     def runs(self, y: int) -> list[tuple[str, str]]:
         """Row y as (text, style key) runs, as last painted."""
         return self._grid.runs(y)
+
+    def least_across_width(self) -> int:
+        """Fewer columns than this drawing's ranks could take left to right: per rank its
+        narrowest box, and a column between ranks (to skip laying out what cannot fit)."""
+        ranks: dict[int, int] = {}
+        for box in self._sizing.boxes:
+            rank = self.layout.boxes[box.key].x if self.across else self.layout.boxes[box.key].y
+            width = box_size(box, 1, across=box.border)[0]
+            ranks[rank] = min(ranks.get(rank, width), width)
+        return sum(ranks.values()) + max(len(ranks) - 1, 0)
 
     def _folded(self, look: GraphLook) -> GraphLook:
         folded = fold_look(self.trace.graph, look, self.fold, self.detail)
