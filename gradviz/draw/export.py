@@ -270,7 +270,9 @@ def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0)
     children: dict[str | None, list] = {}
     for box in look.boxes:
         children.setdefault(box.cluster, []).append(box)
-    paths = sorted({p for box in look.boxes if box.cluster for p in _prefixes(box.cluster)}, key=lambda p: p.count("."))
+    # in the order the look first meets them (a set's order changes from process to process)
+    paths = sorted(dict.fromkeys(p for box in look.boxes if box.cluster for p in _prefixes(box.cluster)),
+                   key=lambda p: p.count("."))
 
     def emit(target, parent: str | None) -> None:
         for box in children.get(parent, ()):
