@@ -7,6 +7,8 @@ to a track (a row of the channel), across, and down into its own port on the tar
 border; an edge spanning several ranks crosses each band in a free column where dot left
 room for it. Each channel is routed by channel.py, so no two edges share a cell except
 where one crosses the other at a right angle, and no edge ever turns on another edge.
+Ranks left to right (`Sized.across`) are routed the same way with every box turned, and
+the layout turned back: ports on right and left borders, channels as columns.
 """
 
 from __future__ import annotations
