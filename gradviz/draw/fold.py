@@ -239,7 +239,7 @@ def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[i
         style = "module"
     if detail == "dots":
         return ("■",), style, ()
-    if detail in ("ops", "line"):
+    if detail in ("ops", "line+", "line"):
         return (f"{path} ({len(members)})",), style, ()
     source = node_box(out)
     if detail == "compact":  # the output's derivative under the module's name

@@ -249,6 +249,13 @@ class Grid:
                 self.chars[rect.y, px] = self.glyphs.arrows[0]
                 self.styles[rect.y, px] = self.style_id(self.edges[j].style)
 
+    def _text_span(self, key: str) -> range:
+        """The columns a one-row box's text spans (its ports there are text, in the box's style)."""
+        rect, box = self.layout.boxes[key], self.boxes[key]
+        text = self._line_cells(box.lines[0] if box.lines else "", rect.w, "center")
+        marks = [i for i, cell in enumerate(text) if cell != " "]
+        return range(rect.x + min(marks), rect.x + max(marks) + 1) if marks else range(0)
+
     def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
         """A borderless box is one row: its text, on a line joining the ports of its edges."""
         arms = [0] * rect.w
@@ -298,6 +305,8 @@ class Grid:
             box = self.boxes[key]
             if box.border and box.style.endswith(".current"):
                 self.styles[y, x] = self.style_id(box.style)  # as _paint_boxes draws a current box's ports
+            elif not box.border and x in self._text_span(key):
+                self.styles[y, x] = self.style_id(box.style)  # a one-row box's text where its port is
         rect = self.layout.labels.get(j)
         if rect is not None:
             _write_label(self, rect, label or "")

@@ -447,8 +447,12 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
             fold = replace(smaller, note=f"{why}: {smaller.note}" if smaller.note else why)
 
 
+# trace --graph prints one finished view with the forms it has always had; line+ is the stepper's
+PRINTED_FORMS = tuple(detail for detail in WITH_VALUES if detail != "line+")
+
+
 def fitted(trace: Trace, width: int, fold: Fold | None = None, ascii: bool = False,
-           forms: tuple[str, ...] = WITH_VALUES) -> TraceDrawing:
+           forms: tuple[str, ...] = PRINTED_FORMS) -> TraceDrawing:
     """The most detailed of `forms` whose drawing is at most `width` columns wide (the last
     one when none is): what `trace --graph` prints; an exporter picks its form the same way
     (`fitted(trace, columns).detail`)."""

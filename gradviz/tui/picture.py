@@ -18,7 +18,7 @@ from gradviz.tui.scene import Scene, changed_nodes
 from gradviz.draw.look import DETAILS
 
 # the stand-in draws the compact forms as its nearest own: boxes with slots, or one line
-STAND_IN = {"compact": "full", "line": "ops"}
+STAND_IN = {"compact": "full", "line+": "ops", "line": "ops"}
 NUMBER_WIDTH = 10
 # The number lines a box has at each detail: the value and the current pass's derivative,
 # or one line with the number the current phase computes.

@@ -155,7 +155,7 @@ class GraphPane(ScrollView, can_focus=True):
             self.use_detail(self.trace, self.detail, self.choice.toggle_focus(node))
 
     def step_detail(self, direction: int) -> None:
-        """One detail level more (-1) or less (+1): full, compact, line, op names, dots."""
+        """One detail level more (-1) or less (+1): full, compact, line+, line, op names, dots."""
         index = max(0, min(len(DETAILS) - 1, DETAILS.index(self.detail) + direction))
         if self.trace is not None:
             self.use_detail(self.trace, DETAILS[index])
@@ -199,6 +199,9 @@ class GraphPane(ScrollView, can_focus=True):
         if chosen not in WITH_VALUES:  # say what was given up, and why
             self.notify(f"no drawing with values fits {size[0]}×{size[1]} cells: showing {chosen} "
                         "(+ for more detail; the inspector and tape keep every number)", timeout=6)
+        elif chosen == "line" and (self.trace.tangents or self.trace.adjoints):
+            self.notify(f"no drawing with tangents or adjoints fits {size[0]}×{size[1]} cells: showing values "
+                        "only (+ for more detail; the inspector keeps every number)", timeout=6)
 
     def resize_room(self, room: tuple[int, int]) -> None:
         """The room a fit under way measures its forms against, after the terminal resized."""
