@@ -106,3 +106,43 @@ def test_at_200x60_the_short_edge_v1_to_v5_carries_its_contribution_too():
     # v3's value, v̄5, v̄4 (as -2.1487), and the term v̄5·1 on the edge v1 -> v5
     assert graph.count("2.1487") == 4, graph
 
+
+def _centred_offset(pane) -> tuple[float, float]:
+    """Where the scroll would put the current node's box in the middle of the pane, as far as
+    the scroll range allows."""
+    x, y, w, h = pane.drawing.box(pane.scene.current)
+    region = pane.scrollable_content_region
+    return (min(max(x + w / 2 - region.width / 2, 0), pane.max_scroll_x),
+            min(max(y + h / 2 - region.height / 2, 0), pane.max_scroll_y))
+
+
+def test_the_opening_picture_centres_the_current_node_whatever_the_timing():
+    """The pane was centred on the node at its size before the screen proportioned the panes,
+    and not again after: two_layer_mlp opened at scroll 7 or 15 (120×40), 0 or 2 (80×24),
+    depending on whether the loop was busy. A resize after opening is the same race, made
+    certain: 200×60 → 120×40 → 80×24, each picture centred on the current node."""
+    pytest.importorskip("torch")
+    from gradviz.sources.model import trace_spec
+    from gradviz.tui.widgets.graph_pane import GraphPane
+    from tui_support import SAMPLES
+
+    spec = str(SAMPLES / "two_layer_mlp.py")
+    trace = trace_spec(spec)
+
+    async def run():
+        app = StepperApp(trace, source="samples/two_layer_mlp.py", spec_path=spec, start=9)
+        seen = []
+        async with app.run_test(size=(200, 60)) as pilot:
+            await wait_for_graph(pilot)
+            for size in ((120, 40), (80, 24)):
+                await pilot.resize_terminal(*size)
+                await wait_for_graph(pilot)
+                await pilot.pause(0.3)
+                pane = app.screen.query_one(GraphPane)
+                seen.append((size, pane.drawing.detail, (pane.scroll_x, pane.scroll_y), _centred_offset(pane),
+                             stepper_defects(app, screen_text(app))))
+        return seen
+
+    for size, detail, scroll, centred, defects in asyncio.run(run()):
+        assert not defects, (size, defects)
+        assert abs(scroll[0] - centred[0]) <= 1 and abs(scroll[1] - centred[1]) <= 1, (size, detail, scroll, centred)

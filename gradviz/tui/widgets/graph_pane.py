@@ -220,6 +220,10 @@ class GraphPane(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self.set_narrow(self.narrow)  # the title fits the pane's new width
+        # The screen sizes the panes once the drawing is known (proportion_panes), after
+        # set_drawing centred the node in the pane's old size: centre again in the new one,
+        # once its scrollbars are settled, so the opening picture does not depend on timing.
+        self.call_after_refresh(self.keep_in_view)
 
     def title_text(self, width: int) -> str:
         """The pane's title in `width` cells, by one declared rule: the key hints go first,
