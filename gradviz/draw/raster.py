@@ -93,6 +93,7 @@ class Grid:
         self.edges = tuple(edges)
         self.cluster_keys = tuple(layout.clusters)
         self.edge_cells: list[np.ndarray] = []  # flat indices of each edge's line cells
+        self._text_spans: dict[tuple[str, str], range] = {}  # (box, its text) -> columns; steps repeat texts
         # where edges leave (first point) and reach (last point) each box, and which edge
         self.ports_out: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
         self.ports_in: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
@@ -252,9 +253,13 @@ class Grid:
     def _text_span(self, key: str) -> range:
         """The columns a one-row box's text spans (its ports there are text, in the box's style)."""
         rect, box = self.layout.boxes[key], self.boxes[key]
-        text = self._line_cells(box.lines[0] if box.lines else "", rect.w, "center")
-        marks = [i for i, cell in enumerate(text) if cell != " "]
-        return range(rect.x + min(marks), rect.x + max(marks) + 1) if marks else range(0)
+        line = box.lines[0] if box.lines else ""
+        spans = self._text_spans
+        if (key, line) not in spans:
+            text = self._line_cells(line, rect.w, "center")
+            marks = [i for i, cell in enumerate(text) if cell != " "]
+            spans[(key, line)] = range(rect.x + min(marks), rect.x + max(marks) + 1) if marks else range(0)
+        return spans[(key, line)]
 
     def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
         """A borderless box is one row: its text, on a line joining the ports of its edges."""
