@@ -146,3 +146,20 @@ def test_the_opening_picture_centres_the_current_node_whatever_the_timing():
     for size, detail, scroll, centred, defects in asyncio.run(run()):
         assert not defects, (size, defects)
         assert abs(scroll[0] - centred[0]) <= 1 and abs(scroll[1] - centred[1]) <= 1, (size, detail, scroll, centred)
+
+
+def test_where_only_values_fit_the_stepper_says_it_dropped_the_adjoints():
+    """64 columns: line+ (75 wide) does not fit, line (46) does; the fit says what it gave up."""
+    from gradviz.tui.widgets.graph_pane import GraphPane
+
+    async def run():
+        app = StepperApp(lecture_trace(), source="lecture", start=30)
+        async with app.run_test(size=(64, 24), notifications=True) as pilot:
+            await wait_for_graph(pilot)
+            await pilot.pause(0.3)
+            pane = app.screen.query_one(GraphPane)
+            return pane.drawing.detail, [n.message for n in app._notifications]
+
+    detail, messages = asyncio.run(run())
+    assert detail == "line", detail
+    assert any("no drawing with tangents or adjoints fits" in m and "values only" in m for m in messages), messages
