@@ -17,7 +17,8 @@ from typing import Callable
 
 from gradviz.draw.dot import run_dot
 from gradviz.draw.export import Picture, dot_source as export_dot, render
-from gradviz.draw.layout import BoxSpec, EdgeSpec, box_size, dot_source, port_counts, rank_boxes, read_ranks
+from gradviz.draw.handoff import BoxSpec, EdgeSpec
+from gradviz.draw.layout import dot_source, measure, rank, read_ranks
 from gradviz.draw.look import GraphLook
 from gradviz.draw.raster import rasterise
 from gradviz.draw.route import place
@@ -46,16 +47,15 @@ def best(fn: Callable[[], object], repeat: int = 3) -> float:
 
 def bench(n: int) -> None:
     boxes, edges = random_graph(n)
-    ports = port_counts(boxes, edges)
-    sizes = [box_size(b, ports[b.key]) for b in boxes]
-    source = dot_source(boxes, edges, sizes, {})
+    sized = measure(boxes, edges)
+    source = dot_source(boxes, edges, sized.sizes, {})
     t_json = best(lambda: run_dot(source, "json"))
     t_plain = best(lambda: run_dot(source, "plain"))
     plain = run_dot(source, "plain").decode()
-    t_read = best(lambda: read_ranks(plain, boxes, edges, {}))
-    ranked = rank_boxes(boxes, edges, sizes, {})
-    t_place = best(lambda: place(boxes, edges, ranked, sizes, {}))
-    layout = place(boxes, edges, ranked, sizes, {})
+    t_read = best(lambda: read_ranks(plain, sized))
+    ranked = rank(sized)
+    t_place = best(lambda: place(ranked))
+    layout = place(ranked)
     t_raster = best(lambda: rasterise(layout, boxes, edges))
     ours = t_read + t_place + t_raster
     total = t_plain + ours

@@ -37,7 +37,7 @@ def _arms_of(glyphs: Glyphs) -> dict[str, int]:
 
 
 def traced_edges(grid: Grid) -> Counter:
-    """Walk the glyphs from every port down to the box it reaches; count (source, target) pairs.
+    """Walk the glyphs from every port down (across: right) to the box it reaches; count (source, target) pairs.
 
     Between two boxes every cell must be a line, a corner (turn) or a crossing (go
     straight); a tee or a gap fails. Bordered boxes must show a tee where an edge leaves
@@ -51,10 +51,15 @@ def traced_edges(grid: Grid) -> Counter:
         rect = grid.layout.boxes[key]
         box = grid.boxes[key]
         for x, y, _ in grid.ports_out[key]:
-            assert y == rect.bottom - 1, (key, x, y)
-            if box.border:
-                assert grid.chars[y, x] == glyphs.port, (key, x, y)
-            heading = S
+            if grid.layout.across:  # ranks left to right: edges leave the right border
+                assert x == rect.right - 1 and rect.y < y < rect.bottom - 1, (key, x, y)
+                assert grid.chars[y, x] == glyphs.side_port, (key, x, y)
+                heading = E
+            else:
+                assert y == rect.bottom - 1, (key, x, y)
+                if box.border:
+                    assert grid.chars[y, x] == glyphs.port, (key, x, y)
+                heading = S
             cx, cy = x, y
             for _ in range(grid.width * grid.height):
                 dx, dy = STEP[heading]

@@ -19,16 +19,28 @@ def test_compact_and_line_boxes_hold_the_definition_the_value_and_the_passs_deri
     assert line.lines == ("v2 = exp(v1)  1.6487",) and not line.border
 
 
+def test_a_line_plus_box_holds_the_value_and_the_passs_number_on_one_row():
+    trace = lecture_trace()
+    v4 = trace.graph.find("v4").id
+    reverse = trace_look(trace, make_view(trace, mode="reverse"), "line+").boxes[v4]
+    assert reverse.lines == ("v4 = log(x2)  0  v̄4 -2.1487",) and not reverse.border
+    # ∂v4/∂x2 = 1/x2 = 1 at x2 = 1
+    tangent = trace_look(trace, make_view(trace, mode="tangent", wrt="x2"), "line+").boxes[v4]
+    assert tangent.lines == ("v4 = log(x2)  0  v4' 1.0000",)
+    forward = trace_look(trace, make_view(trace, mode="forward"), "line+").boxes[v4]
+    assert forward.lines == ("v4 = log(x2)  0",)  # no pass, no number
+
+
 def test_each_form_is_smaller_than_the_one_before_and_keeps_every_value():
     trace = lecture_trace()
     sizes = {}
-    for detail in ("full", "compact", "line"):
+    for detail in ("full", "compact", "line+", "line"):
         drawing = TraceDrawing(trace, detail)
         text = "\n".join("".join(t for t, _ in drawing.grid(None, mode="reverse").runs(y)) for y in range(drawing.height))
         for value in ("0.5000", "1.0000", "1.6487", "2.1487", "1.0744"):
             assert value in text, (detail, text)
         sizes[detail] = drawing.width * drawing.height
-    assert sizes["full"] > sizes["compact"] > sizes["line"]
+    assert sizes["full"] > sizes["compact"] > sizes["line+"] > sizes["line"]
 
 
 def test_fitted_takes_the_most_detailed_form_no_wider_than_asked():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from drawcheck import boxes_disjoint, random_dag, traced_edges
 from gradviz.draw.layout import BoxSpec, EdgeSpec
 from gradviz.draw.raster import ASCII, UNICODE, rasterise
-from gradviz.draw.route import layout_graph
+from gradviz.draw.pipeline import layout_graph
 
 
 def _draw(n: int, seed: int, clusters: bool = False, labels: bool = False, ascii: bool = False):

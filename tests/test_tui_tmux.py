@@ -67,7 +67,7 @@ def test_step_in_a_real_terminal(tmp_path, width, height):
         assert "step 0/30" in first
         # the graph has been laid out, in a form that fits whole with values (tmux may keep 80×24)
         screen = term.wait_for("(+/- detail, f fit)")
-        assert any(f"nodes · {form} " in screen for form in ("full", "compact", "line")), screen
+        assert any(f"nodes · {form} " in screen for form in ("full", "compact", "line+", "line")), screen
         assert "0.5000" in screen and "1.0000" in screen  # x1 and x2 with their values
         term.keys("n", "n", "n")
         screen = term.wait_for("step 3/30")

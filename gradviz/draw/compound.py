@@ -12,10 +12,8 @@ Repeated structure (twelve identical transformer blocks) is recognised: scopes w
 members and edges match are drawn at one size (the widest of each member) and so hand
 `dot` the same text, which it answers once (`dot_plain` keeps its answers).
 
-An edge that crosses a container's frame is cut there (`bridge`): outside, it reaches
-the container's border; inside, it starts at an entry port named after its source
-(`◂ln1`) or ends at an exit port (`▾add_5`), so every drawn edge is attached at both
-ends within one scope.
+Each scope runs the stages of any drawing (layout.measure, layout.rank, route.place) on
+a look that bridge.py has cut at the containers' frames, so every edge lies in one scope.
 """
 
 from __future__ import annotations
@@ -24,16 +22,15 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Sequence
 
+from gradviz.draw.bridge import CONTAINER, PORT_IN, PORT_OUT, is_port, port_source  # noqa: F401  (also imported from here)
+from gradviz.draw.clusters import chain, parent
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LayoutTimeout, run_dot
-from gradviz.draw.layout import BoxSpec, EdgeSpec, box_size, dot_source, port_counts, read_ranks, shared_cluster
-from gradviz.draw.look import GraphLook
-from gradviz.draw.route import Layout, Rect, place
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Layout, Rect, Sized
+from gradviz.draw.layout import measure, rank
+from gradviz.draw.route import place
 
-CONTAINER = "c/"  # box keys of open modules laid out on their own: 'c/blocks.3'
-PORT_IN = "p<"  # entry ports: 'p<blocks.3|n12' (n12 enters blocks.3 here)
-PORT_OUT = "p>"  # exit ports: 'p>blocks.3|n40' (n40 leaves blocks.3 here)
 FRAME_X, FRAME_Y = 2, 1  # a container's inside starts two columns and one row in from its corner
 PLAIN_KEPT = 512  # dot answers kept per process
 
@@ -55,94 +52,6 @@ def dot_plain(source: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
                 _plain.pop(next(iter(_plain)))
             _plain[source] = plain
     return plain
-
-
-def is_port(key: str) -> bool:
-    """True for an entry or exit port's box key."""
-    return key.startswith((PORT_IN, PORT_OUT))
-
-
-def port_source(key: str) -> str:
-    """The box key of the box a port stands for ('p<blocks.3|n12' -> 'n12')."""
-    return key.split("|", 1)[1]
-
-
-def _parent(path: str) -> str:
-    return path.rsplit(".", 1)[0] if "." in path else ""
-
-
-def _chain(outer: str, inner: str) -> list[str]:
-    """The scopes strictly inside `outer` down to `inner` (its prefixes), outermost first."""
-    parts = inner.split(".") if inner else []
-    start = len(outer.split(".")) if outer else 0
-    return [".".join(parts[:level]) for level in range(start + 1, len(parts) + 1)]
-
-
-def bridge(look: GraphLook, name: Callable[[str], str]) -> GraphLook:
-    """The look with every cluster as a container box and edges cut at containers' frames.
-
-    `name(key)` is what a port of box `key` says. An edge stands for the graph edges of
-    every look edge it carries (`edges_drawn_by`), and takes their strongest style.
-    """
-    from gradviz.draw.fold import merged_style
-
-    scope_of = {box.key: box.cluster or "" for box in look.boxes}
-    scopes = sorted({path for cluster in scope_of.values() for path in [*_chain("", cluster)]})
-    boxes = list(look.boxes)
-    for path in scopes:
-        boxes.append(BoxSpec(CONTAINER + path, (path.rsplit(".", 1)[-1],), "cluster", _parent(path) or None,
-                             hollow=True))
-    style_of = {box.key: box.style for box in look.boxes}
-    targets = dict(look.targets)
-    pairs: dict[tuple[str, str], list[int]] = {}  # drawn edge -> the look edges it carries
-    order: list[tuple[str, str]] = []
-
-    def rep(key: str, scope: str) -> str:
-        """What stands for box `key` among the members of `scope` (it or its container)."""
-        own = scope_of[key]
-        return key if own == scope else CONTAINER + _chain(scope, own)[0]
-
-    def port(prefix: str, scope: str, src: str) -> str:
-        key = f"{prefix}{scope}|{src}"
-        if key not in scope_of:
-            scope_of[key] = scope
-            mark = "◂" if prefix == PORT_IN else "▾"
-            boxes.append(BoxSpec(key, (f"{mark}{name(src)}",), style_of[src], scope or None, border=False))
-            node = look.node_of(src)
-            if node is not None:
-                targets[key] = node
-        return key
-
-    def add(src: str, dst: str, j: int) -> None:
-        pair = (src, dst)
-        if pair not in pairs:
-            pairs[pair] = []
-            order.append(pair)
-        pairs[pair].append(j)
-
-    for j, edge in enumerate(look.edges):
-        outer = shared_cluster(scope_of[edge.src] or None, scope_of[edge.dst] or None)
-        add(rep(edge.src, outer), rep(edge.dst, outer), j)
-        for scope in _chain(outer, scope_of[edge.src]):
-            add(rep(edge.src, scope), port(PORT_OUT, scope, edge.src), j)
-        for scope in _chain(outer, scope_of[edge.dst]):
-            add(port(PORT_IN, scope, edge.src), rep(edge.dst, scope), j)
-    edges, edge_ids, merged = [], [], {}
-    for pair in order:
-        carried = pairs[pair]
-        first = look.edges[carried[0]]
-        if len(carried) == 1 and pair == (first.src, first.dst):
-            edges.append(first)
-            edge_ids.append(look.edge_ids[carried[0]])
-            if look.edge_ids[carried[0]] is None:
-                merged[len(edges) - 1] = look.edges_drawn_by(carried[0])
-            continue
-        style = merged_style(look.edges[j].style for j in carried)
-        weight = max(look.edges[j].weight for j in carried)
-        merged[len(edges)] = tuple(ids for j in carried for ids in look.edges_drawn_by(j))
-        edges.append(EdgeSpec(pair[0], pair[1], None, style, weight))
-        edge_ids.append(None)
-    return GraphLook(tuple(boxes), tuple(edges), tuple(edge_ids), targets, merged)
 
 
 @dataclass
@@ -174,8 +83,8 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
         if (boxes[index[edge.dst]].cluster or "") != path:
             raise ValueError(f"edge {edge.src} -> {edge.dst} crosses a scope: bridge() the look first")
         scopes[path].edges.append(j)
-    innermost_first = sorted(scopes.values(), key=lambda scope: -len(_chain("", scope.path)))
-    ports = port_counts(boxes, edges)
+    innermost_first = sorted(scopes.values(), key=lambda scope: -len(chain("", scope.path)))
+    sized = measure(boxes, edges)  # a container's own size is its inside's, below
     for scope in innermost_first:
         scope.signature = (
             tuple(_member_signature(boxes[i], scopes) for i in scope.boxes),
@@ -190,17 +99,17 @@ def compound_layout(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
         if scope.layout is not None:
             continue
         group = alike[scope.signature]  # laid out together, at the widest size of each member
-        sizes = [max(sizes_at) for sizes_at in zip(*(
-            [_size(boxes[i], ports[boxes[i].key], scopes) for i in other.boxes] for other in group))]
+        sizes = tuple(max(sizes_at) for sizes_at in zip(*(
+            [_size(i, boxes[i], sized, scopes) for i in other.boxes] for other in group)))
         for other in group:
-            members = [replace(boxes[i], cluster=None) for i in other.boxes]
-            inside = [edges[j] for j in other.edges]
-            plain = dot_plain(dot_source(members, inside, sizes, {}), deadline - time.monotonic())
-            other.layout = place(members, inside, read_ranks(plain, members, inside, {}), sizes, {})
+            members = tuple(replace(boxes[i], cluster=None) for i in other.boxes)
+            inside = Sized(members, tuple(edges[j] for j in other.edges), sizes, {},
+                           {box.key: sized.ports[box.key] for box in members})
+            other.layout = place(rank(inside, deadline - time.monotonic(), plain=dot_plain))
     repeated = [sorted((scope.path for scope in group), key=_natural) for group in alike.values() if len(group) > 1]
     inside_repeat = {path for group in repeated for path in group}
     outermost = [group for group in repeated if not any(
-        ancestor in inside_repeat for ancestor in _chain("", _parent(group[0])))]
+        ancestor in inside_repeat for ancestor in chain("", parent(group[0])))]
     return _assemble(scopes, boxes, edges, index), sorted(outermost, key=lambda group: _natural(group[0]))
 
 
@@ -217,7 +126,7 @@ def alike_note(groups: list[list[str]]) -> str:
 
 def _names(group: list[str]) -> str:
     """blocks.0 … blocks.11 for a run of siblings numbered without a gap, else the names."""
-    parents = {_parent(path) for path in group}
+    parents = {parent(path) for path in group}
     tails = [path.rsplit(".", 1)[-1] for path in group]
     if len(group) > 3 and len(parents) == 1 and all(tail.isdigit() for tail in tails):
         numbers = [int(tail) for tail in tails]
@@ -232,10 +141,11 @@ def _member_signature(box: BoxSpec, scopes: dict[str, _Scope]) -> tuple:
     return ("box", box.border, len(box.lines))
 
 
-def _size(box: BoxSpec, ports: int, scopes: dict[str, _Scope]) -> tuple[int, int]:
+def _size(i: int, box: BoxSpec, sized: Sized, scopes: dict[str, _Scope]) -> tuple[int, int]:
     """A member's size: a container's is its inside's (laid out before it), plus the frame."""
     if not box.key.startswith(CONTAINER):
-        return box_size(box, ports)
+        return sized.sizes[i]
+    ports = sized.ports[box.key]
     inside = scopes[box.key[len(CONTAINER):]].layout
     assert inside is not None, "scopes are laid out innermost first"
     title = len(box.lines[0]) + 6 if box.lines else 0

@@ -22,7 +22,7 @@ from gradviz.core.steps import state_at, stepper_steps
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import NODE_LIMIT, run_dot
 from gradviz.draw.fold import MODULE, Fold, fold_look, plan_fold
-from gradviz.draw.layout import BoxSpec
+from gradviz.draw.handoff import BoxSpec
 from gradviz.draw.look import (
     CURRENT_FILL,
     STYLES,
@@ -270,7 +270,9 @@ def dot_source(picture: Picture, sizes: Sizes | None = None, scale: float = 1.0)
     children: dict[str | None, list] = {}
     for box in look.boxes:
         children.setdefault(box.cluster, []).append(box)
-    paths = sorted({p for box in look.boxes if box.cluster for p in _prefixes(box.cluster)}, key=lambda p: p.count("."))
+    # in the order the look first meets them (a set's order changes from process to process)
+    paths = sorted(dict.fromkeys(p for box in look.boxes if box.cluster for p in _prefixes(box.cluster)),
+                   key=lambda p: p.count("."))
 
     def emit(target, parent: str | None) -> None:
         for box in children.get(parent, ()):

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 from gradviz.core.graph import Graph
 from gradviz.draw.dot import NODE_LIMIT as BOX_BUDGET  # boxes `dot` lays out at once, in about a second
-from gradviz.draw.layout import BoxSpec, EdgeSpec
+from gradviz.draw.handoff import BoxSpec, EdgeSpec
 from gradviz.draw.look import GraphLook, Visible, bordered
 
 STUB_USERS = 6  # a node with more users than this is drawn as a stub beside each user
@@ -239,7 +239,7 @@ def folded_box(graph: Graph, key: str, members: list[int], node_box: Callable[[i
         style = "module"
     if detail == "dots":
         return ("■",), style, ()
-    if detail in ("ops", "line"):
+    if detail in ("ops", "line+", "line"):
         return (f"{path} ({len(members)})",), style, ()
     source = node_box(out)
     if detail == "compact":  # the output's derivative under the module's name

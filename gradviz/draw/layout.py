@@ -1,4 +1,7 @@
-"""Generic boxes and edges, sized in character cells and ranked by Graphviz `dot`.
+"""The measure and rank stages: boxes and edges sized in character cells, ranked by `dot`.
+
+`measure` gives every box and edge label its size (a Sized), `rank` hands them to `dot`
+and keeps what routing needs (a Ranked).
 
 `dot` sees every box as a fixed-size node (one column = 0.1 inch, one row = 0.2 inch,
 so it keeps a terminal's aspect ratio) and returns, with `-Tplain`, each node's rank and
@@ -9,80 +12,19 @@ horizontal tracks as they need.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from gradviz.draw.cells import text_cells, text_width  # noqa: F401  (also imported from here)
+from gradviz.draw.clusters import shared_cluster
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, run_dot
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Ranked, Sized, Station
 
 COLUMN_IN = 0.1  # inches per character column in the DOT we hand to `dot`
 ROW_IN = 0.2  # inches per character row
 NODESEP_IN = 0.2  # two columns between neighbours (route.py keeps at least one)
 CLUSTER_MARGIN_PT = 2 * COLUMN_IN * 72  # a frame and a blank column, as route.py draws them
 RANKSEP_IN = 0.3
-
-
-@dataclass(frozen=True)
-class BoxSpec:
-    """One node to draw: its text lines, a style key, and an optional dotted cluster path.
-    A `hollow` box is a frame with its first line as a title in the top border, and what
-    lies inside drawn by others (compound.py's containers)."""
-
-    key: str
-    lines: tuple[str, ...]
-    style: str = "node"
-    cluster: str | None = None
-    line_styles: tuple[str | None, ...] = ()
-    border: bool = True
-    hollow: bool = False
-
-
-@dataclass(frozen=True)
-class EdgeSpec:
-    """One edge to draw from box `src` to box `dst`, with an optional label and a style key;
-    a heavier `weight` asks `dot` to keep the edge short and straight."""
-
-    src: str
-    dst: str
-    label: str | None = None
-    style: str = "edge"
-    weight: int = 1
-
-
-@dataclass(frozen=True)
-class Station:
-    """Where an edge crosses a rank between its ends: a bare column or its label box."""
-
-    rank: int
-    cross: float
-    label: bool = False
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """What gradviz keeps of dot's layout: ranks, horizontal centres (cells), edge stations."""
-
-    ranks: Mapping[str, int]
-    centers: Mapping[str, float]
-    stations: tuple[tuple[Station, ...], ...]
-    label_centers: Mapping[int, float]
-
-
-def text_cells(text: str) -> list[str]:
-    """Split text into terminal cells, keeping combining marks (the bar of v̄) with their base."""
-    cells: list[str] = []
-    for ch in text:
-        if cells and unicodedata.combining(ch):
-            cells[-1] += ch
-        else:
-            cells.append(ch)
-    return cells
-
-
-def text_width(text: str) -> int:
-    """The number of cells `text` takes (combining marks take none)."""
-    return sum(1 for ch in text if not unicodedata.combining(ch))
 
 
 def port_counts(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> dict[str, int]:
@@ -95,11 +37,16 @@ def port_counts(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec]) -> dict[str
     return {box.key: max(outs[box.key], ins[box.key]) for box in boxes}
 
 
-def box_size(box: BoxSpec, ports: int = 1) -> tuple[int, int]:
-    """Width and height in cells: the text with a border and padding, wide enough for its ports."""
+def box_size(box: BoxSpec, ports: int = 1, across: bool = False) -> tuple[int, int]:
+    """Width and height in cells: the text with a border and padding, wide enough (tall
+    enough, `across`) for its ports."""
     text = max((text_width(line) for line in box.lines), default=0)
-    # ports sit on every other column so that two edges never touch.
+    # ports sit on every other column (row) so that two edges never touch.
     port_span = 2 * max(ports, 1) - 1
+    if across:
+        if not box.border:
+            raise ValueError(f"box {box.key} has no border: ranks left to right need one to put ports on")
+        return max(text + 4, 3), max(len(box.lines) + 2, port_span + 2)
     if box.border:
         return max(text + 4, port_span + 2, 3), len(box.lines) + 2
     return max(text, port_span, 1), 1  # a borderless box is one row: see raster.Grid._bar
@@ -109,17 +56,6 @@ def label_size(label: str) -> tuple[int, int]:
     """Width and height of an edge label: the edge runs down its first column, text from the third."""
     lines = label.split("\n")
     return 2 + max(text_width(line) for line in lines), len(lines)
-
-
-def shared_cluster(a: str | None, b: str | None) -> str:
-    """The innermost cluster holding both paths ('' for none): where an edge's label lives."""
-    left, right = (a or "").split("."), (b or "").split(".")
-    common = []
-    for x, y in zip(left, right):
-        if x != y or not x:
-            break
-        common.append(x)
-    return ".".join(common)
 
 
 def _cluster_tree(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec],
@@ -220,6 +156,28 @@ def parse_plain(text: str) -> tuple[dict[str, tuple[float, float]], list[tuple[s
     return nodes, paths
 
 
+def measure(boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], across: bool = False) -> Sized:
+    """The measure stage: each box's size in cells (wide enough for its ports) and each
+    edge label's. `across`: ranks left to right, bordered boxes and no edge labels only."""
+    ports = port_counts(boxes, edges)
+    if across and any(edge.label for edge in edges):
+        raise ValueError("edge labels are drawn top to bottom only: draw them beside the current edges")
+    return Sized(tuple(boxes), tuple(edges), tuple(box_size(box, ports[box.key], across) for box in boxes),
+                 {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}, ports, across)
+
+
+def rank(sized: Sized, timeout_s: float = DEFAULT_TIMEOUT_S,
+         plain: Callable[[str, float], str] | None = None) -> Ranked:
+    """The rank stage: `dot` lays the sized boxes out and gradviz keeps ranks, centres (in
+    columns) and edge stations. `plain(source, timeout_s)`, when given, answers for `dot`
+    (compound.py's memory of earlier answers)."""
+    # across, dot ranks downwards all the same: it gets each box turned (height as width)
+    sizes = tuple((h, w) for w, h in sized.sizes) if sized.across else sized.sizes
+    source = dot_source(sized.boxes, sized.edges, sizes, sized.label_sizes)
+    text = plain(source, timeout_s) if plain is not None else run_dot(source, "plain", timeout_s).decode("utf-8")
+    return read_ranks(text, sized)
+
+
 def rank_boxes(
     boxes: Sequence[BoxSpec],
     edges: Sequence[EdgeSpec],
@@ -227,15 +185,13 @@ def rank_boxes(
     label_sizes: Mapping[int, tuple[int, int]],
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Ranked:
-    """Run `dot` on the boxes and edges and keep ranks, centres (in columns) and edge stations."""
-    source = dot_source(boxes, edges, sizes, label_sizes)
-    return read_ranks(run_dot(source, "plain", timeout_s).decode("utf-8"), boxes, edges, label_sizes)
+    """`rank` of boxes whose sizes are given."""
+    return rank(Sized(tuple(boxes), tuple(edges), tuple(sizes), label_sizes, port_counts(boxes, edges)), timeout_s)
 
 
-def read_ranks(
-    plain: str, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], label_sizes: Mapping[int, tuple[int, int]]
-) -> Ranked:
+def read_ranks(plain: str, sized: Sized) -> Ranked:
     """Ranks, centres and edge stations from the `dot -Tplain` output of `dot_source`."""
+    boxes, edges, label_sizes = sized.boxes, sized.edges, sized.label_sizes
     nodes, paths = parse_plain(plain)
     # nodes of one rank share their centre's y; round away dot's float noise.
     levels = sorted({round(y, 2) for _, y in nodes.values()}, reverse=True)
@@ -269,6 +225,7 @@ def read_ranks(
         else:
             stations.append(tuple(crossings(src, dst)))
     return Ranked(
+        sized=sized,
         ranks={box.key: rank[f"n{i}"] for i, box in enumerate(boxes)},
         centers={box.key: nodes[f"n{i}"][0] / COLUMN_IN for i, box in enumerate(boxes)},
         stations=tuple(stations),

@@ -18,19 +18,22 @@ from gradviz.core.stats import facts_of, l2_norm
 from gradviz.core.graph import LOSS_OPS, Node  # noqa: F401  (LOSS_OPS: the legend's 'loss' kind)
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
-from gradviz.draw.layout import BoxSpec, EdgeSpec, text_width
+from gradviz.draw.cells import text_width
+from gradviz.draw.handoff import BoxSpec, EdgeSpec
 
-DETAILS = ("full", "compact", "line", "ops", "dots")
+DETAILS = ("full", "compact", "line+", "line", "ops", "dots")
 """The forms a box takes, most detailed first: full (definition, value and the pass's
 derivative on three lines; edge labels on small graphs), compact (`v2 = exp(v1)  1.6487`
-on one line, the pass's derivative on a second), line (that first line alone, borderless),
-ops (the op's name), dots. The first three show values."""
-WITH_VALUES = ("full", "compact", "line")
+on one line, the pass's derivative on a second), line+ (one borderless row: that first
+line and the pass's derivative, `v4 = log(x2)  0  v̄4 -2.1487`), line (the first line
+alone), ops (the op's name), dots. The first four show values."""
+WITH_VALUES = ("full", "compact", "line+", "line")
+ONE_ROW = ("line+", "line", "dots")  # forms whose boxes are one bare row
 
 
 def bordered(detail: str) -> bool:
-    """Whether boxes of this form have a border (line and dots boxes are one bare row)."""
-    return detail not in ("line", "dots")
+    """Whether boxes of this form have a border (one-row forms and dots are one bare row)."""
+    return detail not in ONE_ROW
 
 
 def derivative_slot(detail: str) -> int | None:
@@ -88,6 +91,7 @@ class GraphLook:
     edge_ids: tuple[tuple[int, int] | None, ...]
     targets: Mapping[str, int] = field(default_factory=dict)
     merged: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # edge -> the edges it stands for
+    stands_for: Mapping[str, str] = field(default_factory=dict)  # a module's port -> the box it is named after
 
     def edges_drawn_by(self, j: int) -> tuple[tuple[int, int], ...]:
         """The graph edges (child, position) drawn edge j stands for."""
@@ -224,8 +228,12 @@ def box_text(numbers: Numbers, node: Node, view: View, detail: str) -> tuple[tup
     value = value if value_known else PENDING
     if detail == "full":
         lines, bad = [node.definition, value], [False, value_known and not finite]
-    else:  # compact and line: the definition and its value on one line
+    else:  # compact and the one-row forms: the definition and its value on one line
         lines, bad = [f"{node.definition}  {value}"], [value_known and not finite]
+    if detail == "line+" and (numbers.trace.tangents or numbers.trace.adjoints):
+        text, finite = derivative_line(numbers, node, view)
+        if text:  # the pass's number after the value, without its '=' (two cells a box)
+            lines, bad = [f"{lines[0]}  {text.replace(' = ', ' ', 1)}"], [bad[0] or not finite]
     if derivative_slot(detail) is not None and (numbers.trace.tangents or numbers.trace.adjoints):
         text, finite = derivative_line(numbers, node, view)
         lines.append(text)
@@ -390,6 +398,8 @@ def sizing_look(trace: Trace, detail: str = "full", labels: bool = False, long_l
         if unmeasured and slot is not None and node.op != "const" and np.size(trace.values[i]) == 1:
             # a pass not measured may hold any scalar: leave room for the widest
             variants.append(("",) * slot + (f"{node.label}' = {WIDEST_SCALAR}",))
+        elif unmeasured and detail == "line+" and node.op != "const" and np.size(trace.values[i]) == 1:
+            variants.append((f"{first.boxes[i].lines[0]}  {node.label}' {WIDEST_SCALAR}",))
         slots = max(len(lines) for lines in variants)
         lines = tuple(
             max((lines[s] for lines in variants if s < len(lines)), key=text_width) for s in range(slots)

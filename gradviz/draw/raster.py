@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from gradviz.draw.layout import BoxSpec, EdgeSpec, text_cells
-from gradviz.draw.route import Layout, Rect
+from gradviz.draw.cells import text_cells
+from gradviz.draw.handoff import BoxSpec, EdgeSpec, Layout, Rect
 
 N, E, S, W = 1, 2, 4, 8
 
@@ -29,6 +29,7 @@ class Glyphs:
 
     by_arms: tuple[str, ...]  # 16 entries, indexed by N|E|S|W
     port: str  # where an edge leaves a bordered box's bottom border
+    side_port: str  # where it leaves the right border (ranks left to right)
     arrows: tuple[str, str, str, str]  # pointing down, up, right, left
     box: str  # corners top-left, top-right, bottom-left, bottom-right, then horizontal, vertical
     frame: str  # the same six for cluster frames
@@ -38,6 +39,7 @@ class Glyphs:
 UNICODE = Glyphs(
     by_arms=(" ", "╵", "╶", "└", "╷", "│", "┌", "├", "╴", "┘", "─", "┴", "┐", "┤", "┬", "┼"),
     port="┬",
+    side_port="├",
     arrows=("▼", "▲", "▶", "◀"),
     box="╭╮╰╯─│",
     frame="┌┐└┘╌╎",
@@ -49,6 +51,7 @@ UNICODE = Glyphs(
 ASCII = Glyphs(
     by_arms=(" ", "|", "-", "'", "|", "|", ".", "+", "-", "'", "-", "+", ".", "+", "+", "|"),
     port="+",
+    side_port="+",
     arrows=("v", "^", ">", "<"),
     box="++++-|",
     frame="++++.:",
@@ -73,6 +76,9 @@ class Grid:
     def __init__(self, layout: Layout, boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], glyphs: Glyphs):
         self.layout = layout
         self.glyphs = glyphs
+        # where edges leave and reach a box: its bottom and top borders, or right and left
+        self.port_glyph = glyphs.side_port if layout.across else glyphs.port
+        self.arrival_glyph = glyphs.arrows[2] if layout.across else glyphs.arrows[0]
         self.width, self.height = layout.width, layout.height
         # two code points per cell: a character and one combining mark (the bar of v̄).
         self.chars = np.empty((self.height, self.width), dtype="<U2")
@@ -87,6 +93,7 @@ class Grid:
         self.edges = tuple(edges)
         self.cluster_keys = tuple(layout.clusters)
         self.edge_cells: list[np.ndarray] = []  # flat indices of each edge's line cells
+        self._text_spans: dict[tuple[str, str], range] = {}  # (box, its text) -> columns; steps repeat texts
         # where edges leave (first point) and reach (last point) each box, and which edge
         self.ports_out: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
         self.ports_in: dict[str, list[tuple[int, int, int]]] = {key: [] for key in self.box_keys}
@@ -188,14 +195,14 @@ class Grid:
                 # a port is drawn in its edge's style, so an active edge shows where it
                 # enters; on the current box it keeps the box's highlight, which has no holes.
                 current = box.style.endswith(".current")
-                for px, _, j in self.ports_out[key]:
-                    where.append((rect.bottom - 1) * self.width + px)
-                    cells.append(self.glyphs.port)
+                for px, py, j in self.ports_out[key]:
+                    where.append(py * self.width + px)
+                    cells.append(self.port_glyph)
                     ports.append(where[-1])
                     port_styles.append(self.style_id(box.style if current else self.edges[j].style))
-                for px, _, j in self.ports_in[key]:
-                    where.append(rect.y * self.width + px)
-                    cells.append(self.glyphs.arrows[0])
+                for px, py, j in self.ports_in[key]:
+                    where.append(py * self.width + px)
+                    cells.append(self.arrival_glyph)
                     ports.append(where[-1])
                     port_styles.append(self.style_id(box.style if current else self.edges[j].style))
             else:
@@ -242,6 +249,17 @@ class Grid:
             for px, _, j in self.ports_in[key]:
                 self.chars[rect.y, px] = self.glyphs.arrows[0]
                 self.styles[rect.y, px] = self.style_id(self.edges[j].style)
+
+    def _text_span(self, key: str) -> range:
+        """The columns a one-row box's text spans (its ports there are text, in the box's style)."""
+        rect, box = self.layout.boxes[key], self.boxes[key]
+        line = box.lines[0] if box.lines else ""
+        spans = self._text_spans
+        if (key, line) not in spans:
+            text = self._line_cells(line, rect.w, "center")
+            marks = [i for i, cell in enumerate(text) if cell != " "]
+            spans[(key, line)] = range(rect.x + min(marks), rect.x + max(marks) + 1) if marks else range(0)
+        return spans[(key, line)]
 
     def _bar(self, key: str, rect: Rect, where: list[int], cells: list[str]) -> None:
         """A borderless box is one row: its text, on a line joining the ports of its edges."""
@@ -292,6 +310,8 @@ class Grid:
             box = self.boxes[key]
             if box.border and box.style.endswith(".current"):
                 self.styles[y, x] = self.style_id(box.style)  # as _paint_boxes draws a current box's ports
+            elif not box.border and x in self._text_span(key):
+                self.styles[y, x] = self.style_id(box.style)  # a one-row box's text where its port is
         rect = self.layout.labels.get(j)
         if rect is not None:
             _write_label(self, rect, label or "")

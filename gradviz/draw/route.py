@@ -1,4 +1,5 @@
-"""From dot's ranks and centres to character cells: box rectangles and orthogonal edge paths.
+"""The route stage: from dot's ranks and centres (a Ranked) to cells (a Layout): box
+rectangles and orthogonal edge paths.
 
 Ranks become horizontal bands as tall as their tallest box, and between two bands lies a
 channel. An edge leaves its source through its own port on the bottom border, runs down
@@ -6,55 +7,18 @@ to a track (a row of the channel), across, and down into its own port on the tar
 border; an edge spanning several ranks crosses each band in a free column where dot left
 room for it. Each channel is routed by channel.py, so no two edges share a cell except
 where one crosses the other at a right angle, and no edge ever turns on another edge.
+Ranks left to right (`Sized.across`) are routed the same way with every box turned, and
+the layout turned back: ports on right and left borders, channels as columns.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from gradviz.draw.channel import Hop, fit_ports, route_channel
-from gradviz.draw.dot import DEFAULT_TIMEOUT_S
-from gradviz.draw.layout import BoxSpec, EdgeSpec, Ranked, box_size, label_size, port_counts, rank_boxes
-
-Point = tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Rect:
-    """A rectangle of cells: left column, top row, width, height."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-
-    @property
-    def right(self) -> int:
-        """One past the last column."""
-        return self.x + self.w
-
-    @property
-    def bottom(self) -> int:
-        """One past the last row."""
-        return self.y + self.h
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Everything in cells: boxes, one orthogonal path per edge, label and cluster rectangles.
-
-    Each path starts on its source's port (a cell of its bottom row: the border, or a
-    borderless box's only row) and ends on its target's port (a cell of its top row).
-    """
-
-    width: int
-    height: int
-    boxes: Mapping[str, Rect]
-    paths: tuple[tuple[Point, ...], ...]
-    labels: Mapping[int, Rect]
-    clusters: Mapping[str, Rect]
+from gradviz.draw.handoff import Layout, Point, Ranked, Rect
 
 
 @dataclass(slots=True)
@@ -165,16 +129,31 @@ def _depth_rows(paths: list[str]) -> dict[str, int]:
     return {path: depths.index(path.count(".")) for path in paths}
 
 
-def place(
-    boxes: Sequence[BoxSpec],
-    edges: Sequence[EdgeSpec],
-    ranked: Ranked,
-    sizes: Sequence[tuple[int, int]],
-    label_sizes: Mapping[int, tuple[int, int]],
-    tight: bool = False,
-) -> Layout:
+def place(ranked: Ranked, tight: bool = False) -> Layout:
     """Turn dot's ranks and centres into cells: spread the ranks, assign ports, route channels.
     `tight`: a channel without frames is just its tracks (no blank row above and below them)."""
+    layout = _place_down(ranked, tight)
+    return _turned(layout) if ranked.sized.across else layout
+
+
+def _turned(layout: Layout) -> Layout:
+    """A layout made with ranks as rows, turned so that its ranks are columns (x and y
+    swapped: a port on a bottom border goes to the right border, a top one to the left)."""
+    def turn(rect: Rect) -> Rect:
+        return Rect(rect.y, rect.x, rect.h, rect.w)
+
+    return Layout(layout.height, layout.width, {key: turn(rect) for key, rect in layout.boxes.items()},
+                  tuple(tuple((y, x) for x, y in path) for path in layout.paths),
+                  {j: turn(rect) for j, rect in layout.labels.items()},
+                  {path: turn(rect) for path, rect in layout.clusters.items()}, across=True)
+
+
+def _place_down(ranked: Ranked, tight: bool) -> Layout:
+    """`place` with ranks as rows (boxes turned first when the picture goes across)."""
+    boxes, edges = ranked.sized.boxes, ranked.sized.edges
+    sizes, label_sizes = ranked.sized.sizes, ranked.sized.label_sizes
+    if ranked.sized.across:
+        sizes = tuple((h, w) for w, h in sizes)
     n_ranks = 1 + max(
         [*ranked.ranks.values(), *(st.rank for chain in ranked.stations for st in chain)],
         default=0,
@@ -338,18 +317,3 @@ def _cluster_rects(
         path: Rect(lefts[path], frame_top[path], rights[path] - lefts[path], frame_bottom[path] - frame_top[path] + 1)
         for path in spans
     }
-
-
-def layout_graph(
-    boxes: Sequence[BoxSpec], edges: Sequence[EdgeSpec], timeout_s: float = DEFAULT_TIMEOUT_S,
-    tight: bool = False,
-) -> Layout:
-    """Size the boxes, rank them with dot, and place everything in cells (`tight`: channels
-    with no blank rows, for the compact forms)."""
-    ports = port_counts(boxes, edges)
-    sizes = [box_size(box, ports[box.key]) for box in boxes]
-    label_sizes = {j: label_size(edge.label) for j, edge in enumerate(edges) if edge.label}
-    if not boxes:
-        return Layout(0, 0, {}, (), {}, {})
-    ranked = rank_boxes(boxes, edges, sizes, label_sizes, timeout_s)
-    return place(boxes, edges, ranked, sizes, label_sizes, tight)

@@ -20,7 +20,8 @@ from rich.text import Text
 from gradviz.core.steps import StepState
 from gradviz.core.trace import Trace
 from gradviz.draw.dot import DEFAULT_TIMEOUT_S, LAYOUT_BUDGET_S, NODE_LIMIT, LayoutTimeout
-from gradviz.draw.compound import alike_note, bridge, compound_layout, is_port, port_source
+from gradviz.draw.bridge import bridge
+from gradviz.draw.compound import alike_note
 from gradviz.draw.fold import (
     MODULE,
     STUB,
@@ -51,9 +52,11 @@ from gradviz.draw.look import (
     sizing_look,
     trace_look,
 )
-from gradviz.draw.layout import BoxSpec, text_cells, text_width
+from gradviz.draw.cells import text_cells, text_width
+from gradviz.draw.handoff import BoxSpec, Rect
+from gradviz.draw.layout import box_size
+from gradviz.draw.pipeline import lay_out
 from gradviz.draw.raster import Grid, rasterise
-from gradviz.draw.route import Rect, layout_graph
 
 TIGHT = DETAILS  # every form is drawn with no blank rows around an edge's tracks
 LABEL_LIMIT = 40  # nodes: edge labels become rows of their own, worth it on small graphs only
@@ -174,7 +177,7 @@ class TraceDrawing:
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None,
-                 current_labels: bool = False):
+                 current_labels: bool = False, across: bool = False):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
@@ -191,25 +194,27 @@ class TraceDrawing:
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
         # a folded model is laid out module by module, each distinct module once (compound.py)
         self.compound = any(key.startswith(MODULE) for key in self.fold.groups)
+        self._labels = [node.label for node in trace.graph.nodes] if self.compound else []  # what ports say
         graph = trace.graph
         self._members = box_members(graph, self.fold)
         self._visible = visible_of(graph, self.fold, self._members)  # only what is drawn is worked out
         sizing = self._folded(sizing_look(trace, detail, labels, numbers=self._numbers, visible=self._visible))
-        if self.compound:
-            self.layout, alike = compound_layout(sizing.boxes, sizing.edges, timeout_s)
-            if alike:
-                self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(alike)])))
-        else:
-            self.layout = layout_graph(sizing.boxes, sizing.edges, timeout_s, tight=detail in TIGHT)
+        # ranks as columns, left to right: where every box has a border to put ports on (no
+        # stubs), no edge label takes rows of its own, and no module frame (they go down)
+        self.across = across and not self.compound and not labels and all(box.border for box in sizing.boxes)
+        placed = lay_out(sizing, self.compound, timeout_s, tight=detail in TIGHT, across=self.across)
+        self.layout = placed.layout
+        if placed.alike:
+            self.fold = replace(self.fold, note="; ".join(filter(None, [self.fold.note, alike_note(placed.alike)])))
         self._grid = rasterise(self.layout, sizing.boxes, sizing.edges, ascii)
         self._sizing = sizing
         self._shown: GraphLook | None = None
         for key, node in sizing.targets.items():
             if key.startswith(STUB):
                 self._members[key] = [node]
-        for key, node in sizing.targets.items():
-            if is_port(key):  # a port is repainted with the box it stands for
-                self._members[key] = self._members.get(port_source(key), [node])
+        for key, src in sizing.stands_for.items():
+            if key in sizing.targets:  # a port is repainted with the box it stands for
+                self._members[key] = self._members.get(src, [sizing.targets[key]])
         self._boxes_of: list[list[str]] = [[] for _ in graph.nodes]  # box keys that show a node
         for key, inside in self._members.items():
             for node in inside:
@@ -236,16 +241,19 @@ class TraceDrawing:
         """Row y as (text, style key) runs, as last painted."""
         return self._grid.runs(y)
 
+    def least_across_width(self) -> int:
+        """Fewer columns than this drawing's ranks could take left to right: per rank its
+        narrowest box, and a column between ranks (to skip laying out what cannot fit)."""
+        ranks: dict[int, int] = {}
+        for box in self._sizing.boxes:
+            rank = self.layout.boxes[box.key].x if self.across else self.layout.boxes[box.key].y
+            width = box_size(box, 1, across=box.border)[0]
+            ranks[rank] = min(ranks.get(rank, width), width)
+        return sum(ranks.values()) + max(len(ranks) - 1, 0)
+
     def _folded(self, look: GraphLook) -> GraphLook:
         folded = fold_look(self.trace.graph, look, self.fold, self.detail)
-        return bridge(folded, self._box_name) if self.compound else folded
-
-    def _box_name(self, key: str) -> str:
-        """What a port of box `key` says: a node's label, a module's path."""
-        if key.startswith(MODULE):
-            return key[len(MODULE):]
-        node = int(key[1:]) if key.startswith("n") else int(key[len(STUB):].split(".")[0])
-        return self.trace.graph.nodes[node].label
+        return bridge(folded, self._labels) if self.compound else folded
 
     def look(self, state: StepState | None = None, mode: str | None = None, wrt: str | None = None,
              output: str | None = None) -> GraphLook:
@@ -306,8 +314,8 @@ class TraceDrawing:
             if key.startswith("n"):
                 box = node_box(int(key[1:]))
                 return box.lines, box.style, box.line_styles
-            if is_port(key):  # its text stays; it takes the style of the box it stands for
-                return grid.boxes[key].lines, box_look(port_source(key))[1], ()
+            if key in self._sizing.stands_for:  # a port: its text stays, its style is its box's
+                return grid.boxes[key].lines, box_look(self._sizing.stands_for[key])[1], ()
             return folded_box(trace.graph, key, self._members[key], node_box, self.detail, node_style)
 
         for key in keys:
@@ -366,10 +374,23 @@ class TraceDrawing:
 
     def _label_spot(self, j: int, width: int) -> list[int]:
         """Flat cells for `width` characters beside a vertical stretch of edge j's line, right
-        of it or else left, with a blank column on both sides; [] where there is no room."""
+        of it or else left, with a blank column on both sides (above or below a horizontal
+        stretch first, when ranks go left to right); [] where there is no room."""
         grid = self._grid
         taken = {cell for cells in self._overlays.values() for cell in cells}
+
+        def blank(cells: range) -> bool:
+            return all(grid.chars.flat[c] == " " and grid.owners.flat[c] < 0 and c not in taken for c in cells)
+
         path = self.layout.paths[j]
+        if self.layout.across:
+            for (x0, y0), (x1, y1) in zip(path, path[1:]):
+                if y0 != y1 or abs(x1 - x0) < width + 3:
+                    continue
+                left = min(x0, x1) + 1  # the text over the stretch, a column in from either end
+                for y in (y0 - 1, y0 + 1):
+                    if 0 <= y < grid.height and blank(range(y * grid.width + left, y * grid.width + left + width + 2)):
+                        return list(range(y * grid.width + left + 1, y * grid.width + left + 1 + width))
         for (x0, y0), (x1, y1) in zip(path, path[1:]):
             if x0 != x1:
                 continue
@@ -380,8 +401,7 @@ class TraceDrawing:
                     if lo < 0 or hi > grid.width:
                         continue
                     row = y * grid.width
-                    span = range(row + lo, row + hi)
-                    if all(grid.chars.flat[c] == " " and grid.owners.flat[c] < 0 and c not in taken for c in span):
+                    if blank(range(row + lo, row + hi)):
                         return list(range(row + start, row + start + width))
         return []
 
@@ -408,7 +428,7 @@ class TraceDrawing:
 
 def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii: bool = False,
              timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None,
-             current_labels: bool = False) -> TraceDrawing:
+             current_labels: bool = False, across: bool = False) -> TraceDrawing:
     """A TraceDrawing of `fold`; when `dot` would take longer than `timeout_s`, one of a
     folding a quarter the size (again if need be), whose note says what happened and how
     to open more: never a long wait, never a picture without edges."""
@@ -416,7 +436,7 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
     while True:
         try:
             return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers,
-                                current_labels=current_labels)
+                                current_labels=current_labels, across=across)
         except LayoutTimeout:
             boxes = box_count(trace.graph, list(fold.groups), fold.stubs)
             budget = min(boxes, NODE_LIMIT) // 4
@@ -427,8 +447,12 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
             fold = replace(smaller, note=f"{why}: {smaller.note}" if smaller.note else why)
 
 
+# trace --graph prints one finished view with the forms it has always had; line+ is the stepper's
+PRINTED_FORMS = tuple(detail for detail in WITH_VALUES if detail != "line+")
+
+
 def fitted(trace: Trace, width: int, fold: Fold | None = None, ascii: bool = False,
-           forms: tuple[str, ...] = WITH_VALUES) -> TraceDrawing:
+           forms: tuple[str, ...] = PRINTED_FORMS) -> TraceDrawing:
     """The most detailed of `forms` whose drawing is at most `width` columns wide (the last
     one when none is): what `trace --graph` prints; an exporter picks its form the same way
     (`fitted(trace, columns).detail`)."""

@@ -28,6 +28,7 @@ class Drawing(Protocol):
     """What the graph pane paints."""
 
     detail: str
+    across: bool  # ranks left to right (else top to bottom)
     width: int
     height: int
     note: str
@@ -36,6 +37,7 @@ class Drawing(Protocol):
 
     def paint(self, scene: Scene) -> set[int] | None: ...
     def runs(self, y: int) -> list[tuple[str, str]]: ...
+    def least_across_width(self) -> int: ...  # a floor on the columns its ranks take left to right
     def style(self, key: str) -> Style: ...
     def node_at(self, x: int, y: int) -> int | None: ...
     def box(self, node: int) -> tuple[int, int, int, int] | None: ...
@@ -45,7 +47,7 @@ class DotDrawing:
     """gradviz.draw's layout (dot, orthogonal edges), repainted node by node per step."""
 
     def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
-                 choice: FoldChoice | None = None, numbers: Numbers | None = None):
+                 choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False):
         from gradviz.draw.terminal import Theme, laid_out
 
         self.trace = trace
@@ -54,7 +56,8 @@ class DotDrawing:
         # edge numbers on the current node's edges only (the inspector lists them all):
         # no rows for labels, so the full form fits more often
         self._drawing = laid_out(trace, detail, self.choice.plan(trace.graph), timeout_s=timeout_s, numbers=numbers,
-                                 current_labels=True)
+                                 current_labels=True, across=across)
+        self.across = self._drawing.across  # not for a folded model's module frames
         self.fold = self._drawing.fold  # a smaller one than asked for when dot was too slow
         self.note = self.fold.note
         self._drawing.grid(None)
@@ -73,6 +76,9 @@ class DotDrawing:
     def runs(self, y: int) -> list[tuple[str, str]]:
         return self._drawing.runs(y)
 
+    def least_across_width(self) -> int:
+        return self._drawing.least_across_width()
+
     def style(self, key: str) -> Style:
         return self._theme.style(key)
 
@@ -88,14 +94,14 @@ class DotDrawing:
 
 
 def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
-                  choice: FoldChoice | None = None, numbers: Numbers | None = None) -> Drawing:
-    """The Graphviz drawing (folded as `choice` asks), or the layered stand-in (with a note)
-    when dot is missing or too slow. `numbers`: the trace's formatted numbers, shared by
-    its drawings."""
+                  choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False) -> Drawing:
+    """The Graphviz drawing (folded as `choice` asks; `across`: ranks left to right), or the
+    layered stand-in (with a note, top to bottom) when dot is missing or too slow.
+    `numbers`: the trace's formatted numbers, shared by its drawings."""
     from gradviz.tui.picture import LayeredDrawing
 
     try:
-        return DotDrawing(trace, detail, timeout_s, choice, numbers)
+        return DotDrawing(trace, detail, timeout_s, choice, numbers, across)
     except ImportError:
         drawing = LayeredDrawing(trace, detail)
     except GradvizError as exc:

@@ -18,7 +18,7 @@ from gradviz.tui.scene import Scene, changed_nodes
 from gradviz.draw.look import DETAILS
 
 # the stand-in draws the compact forms as its nearest own: boxes with slots, or one line
-STAND_IN = {"compact": "full", "line": "ops"}
+STAND_IN = {"compact": "full", "line+": "ops", "line": "ops"}
 NUMBER_WIDTH = 10
 # The number lines a box has at each detail: the value and the current pass's derivative,
 # or one line with the number the current phase computes.
@@ -106,6 +106,7 @@ class LayeredDrawing:
         self.width, self.height = self.picture.width, self.picture.height
         self.note = ""
         self.fold = None  # the layered stand-in draws every node
+        self.across = False  # and draws ranks top to bottom only
         self._scene: Scene | None = None
 
     def paint(self, scene: Scene) -> set[int] | None:
@@ -115,6 +116,10 @@ class LayeredDrawing:
         if changed is None:
             return None
         return {y for node in changed for y in self.picture.rows_of(node)}
+
+    def least_across_width(self) -> int:
+        """No width is enough: the stand-in draws top to bottom only."""
+        return 1 << 30
 
     def runs(self, y: int) -> list[tuple[str, str]]:
         """Row y as (text, style key) runs, numbers written into their slots."""

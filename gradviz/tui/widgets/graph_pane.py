@@ -2,8 +2,9 @@
 
 Keys when focused: arrows ↑ ↓ and h j k l (or shift+arrows) pan; the mouse wheel
 scrolls and dragging pans; clicking a node selects it. The screen's `+`/`-`/`f` call
-`step_detail` and `fit`; each detail level is laid out once (in a thread: `dot` takes
-seconds on big graphs, meanwhile a loading indicator shows) and kept.
+`step_detail` and `fit`; each detail level is laid out once per orientation (in a thread:
+`dot` takes seconds on big graphs, meanwhile a loading indicator shows) and kept. Fit
+tries ranks top to bottom, then left to right (a wide, short pane), at each form.
 A step repaints only the rows of nodes whose look changed (row cache, refresh_line);
 the selected node is underlined on top of whichever drawing is shown.
 """
@@ -21,7 +22,7 @@ from textual.strip import Strip
 
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import MODULE, Fold, FoldChoice
-from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers
+from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers, bordered
 from gradviz.textfit import fit_words
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.scene import Scene
@@ -71,9 +72,10 @@ class GraphPane(ScrollView, can_focus=True):
     class _Ready(Message):
         """The layout worker finished a drawing."""
 
-        def __init__(self, drawing: Drawing) -> None:
+        def __init__(self, drawing: Drawing, across: bool) -> None:
             super().__init__()
             self.drawing = drawing
+            self.across = across  # the orientation asked for (the stand-in draws down all the same)
 
     class NodeClicked(Message):
         """A node was clicked."""
@@ -88,7 +90,9 @@ class GraphPane(ScrollView, can_focus=True):
         self.trace: Trace | None = None
         self.detail = "full"
         self.choice = FoldChoice()  # which modules are folded, what is in focus (draw/fold.py)
-        self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}
+        self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}  # ranks top to bottom
+        self.drawings_across: dict[tuple[str, FoldChoice], Drawing] = {}  # ranks left to right
+        self.across = False
         self.numbers: Numbers | None = None  # the trace's formatted numbers, shared by its drawings
         self.narrow = False
         self._fitting = False
@@ -101,19 +105,38 @@ class GraphPane(ScrollView, can_focus=True):
         self._dragged = False
 
     # -- attributes down ---------------------------------------------------------------
-    def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None) -> None:
-        """Show `trace` at `detail`, folded as `choice` asks (default: as now), laying it out
-        first (in a worker) if need be; each (detail, folding) is laid out once and kept."""
+    def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None,
+                   across: bool | None = None) -> None:
+        """Show `trace` at `detail`, folded as `choice` asks (default: as now), ranks left to
+        right if `across` (default: as now, where the form has borders to put ports on),
+        laying it out first (in a worker) if need be; each is laid out once and kept."""
         if self.numbers is None or self.numbers.trace is not trace:
             self.numbers = Numbers(trace)
         self.trace, self.detail = trace, detail
         self.choice = choice if choice is not None else self.choice
-        if (detail, self.choice) in self.drawings:
-            self.set_drawing(self.drawings[(detail, self.choice)])
+        self.across = (self.across if across is None else across) and bordered(detail)
+        kept = self._kept(self.across)
+        if (detail, self.choice) in kept:
+            self.set_drawing(kept[(detail, self.choice)])
             return
         self.loading = True
         self.border_title = f"graph  laying out {len(trace.graph)} nodes ({detail})…"
-        self._lay_out(trace, detail, self.choice)
+        self._lay_out(trace, detail, self.choice, self.across)
+
+    def _kept(self, across: bool) -> dict[tuple[str, FoldChoice], Drawing]:
+        """The drawings laid out so far in one orientation."""
+        return self.drawings_across if across else self.drawings
+
+    def _orientations(self, detail: str, room: tuple[int, int]) -> tuple[bool, ...]:
+        """Down, then across where the pane's shape asks for it (the downward drawing
+        overflows the room's rows more than its columns) and the form can go across: boxes
+        with borders, every node its own (no module frames, no stubs)."""
+        down = self.drawings.get((detail, self.choice))
+        if down is None or not bordered(detail) or (down.fold is not None and not down.fold.is_identity):
+            return (False,)
+        taller = down.height * room[0] > down.width * room[1]  # height/rows > width/columns
+        could_fit = down.least_across_width() <= room[0]
+        return (False, True) if taller and down.height > room[1] and could_fit else (False,)
 
     def toggle_module(self, node: int) -> bool:
         """Open the folded module holding `node`, or fold the module around it; False when
@@ -132,7 +155,7 @@ class GraphPane(ScrollView, can_focus=True):
             self.use_detail(self.trace, self.detail, self.choice.toggle_focus(node))
 
     def step_detail(self, direction: int) -> None:
-        """One detail level more (-1) or less (+1): full, compact, line, op names, dots."""
+        """One detail level more (-1) or less (+1): full, compact, line+, line, op names, dots."""
         index = max(0, min(len(DETAILS) - 1, DETAILS.index(self.detail) + direction))
         if self.trace is not None:
             self.use_detail(self.trace, DETAILS[index])
@@ -154,21 +177,31 @@ class GraphPane(ScrollView, can_focus=True):
             forms = ()  # too many nodes to show whole with values: do not lay out forms to measure
         # nothing fits whole: on a narrow terminal the one-line boxes scroll least
         chosen = ("line" if self.narrow else OPENING) if self._keep_values else DETAILS[-1]
+        across = False
         for detail in forms:
-            drawing = self.drawings.get((detail, self.choice))
-            if drawing is None:
-                self._fitting = True
-                self.use_detail(self.trace, detail)
-                return
-            if drawing.width <= size[0] and drawing.height <= size[1]:
-                chosen = detail
-                break
+            for across in self._orientations(detail, size):
+                drawing = self._kept(across).get((detail, self.choice))
+                if drawing is None:
+                    self._fitting = True
+                    self.use_detail(self.trace, detail, across=across)
+                    return
+                if drawing.width <= size[0] and drawing.height <= size[1]:
+                    break
+            else:
+                continue
+            chosen = detail
+            break
+        else:
+            across = False  # nothing fits whole: the fallback form goes down
         self._room = None
         self._fitting = False
-        self.use_detail(self.trace, chosen)
+        self.use_detail(self.trace, chosen, across=across)
         if chosen not in WITH_VALUES:  # say what was given up, and why
             self.notify(f"no drawing with values fits {size[0]}×{size[1]} cells: showing {chosen} "
                         "(+ for more detail; the inspector and tape keep every number)", timeout=6)
+        elif chosen == "line" and (self.trace.tangents or self.trace.adjoints):
+            self.notify(f"no drawing with tangents or adjoints fits {size[0]}×{size[1]} cells: showing values "
+                        "only (+ for more detail; the inspector keeps every number)", timeout=6)
 
     def resize_room(self, room: tuple[int, int]) -> None:
         """The room a fit under way measures its forms against, after the terminal resized."""
@@ -187,13 +220,17 @@ class GraphPane(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self.set_narrow(self.narrow)  # the title fits the pane's new width
+        # The screen sizes the panes once the drawing is known (proportion_panes), after
+        # set_drawing centred the node in the pane's old size: centre again in the new one,
+        # once its scrollbars are settled, so the opening picture does not depend on timing.
+        self.call_after_refresh(self.keep_in_view)
 
     def title_text(self, width: int) -> str:
         """The pane's title in `width` cells, by one declared rule: the key hints go first,
         then the folding's hint, then the folding (the node count and form always stay)."""
         drawing, trace = self.drawing, self.trace
         assert drawing is not None and trace is not None
-        head = f"graph  {len(trace.graph)} nodes · {drawing.detail}"
+        head = f"graph  {len(trace.graph)} nodes · {drawing.detail}" + (" across" if drawing.across else "")
         fold = fold_title(trace, drawing.fold)
         swap = " · v: tape" if self.narrow else ""
         plain_fold = fold.split(" (")[0] if " (" in fold else fold
@@ -204,16 +241,17 @@ class GraphPane(ScrollView, can_focus=True):
     # a description, or Textual writes repr() of the arguments on the app's thread: a
     # 10,000-node trace's repr is millions of characters (1.4 s before the layout starts)
     @work(thread=True, exclusive=True, group="layout", description="layout")
-    def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice) -> None:
-        self.post_message(self._Ready(build_drawing(trace, detail, choice=choice, numbers=self.numbers)))
+    def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice, across: bool) -> None:
+        self.post_message(self._Ready(build_drawing(trace, detail, choice=choice, numbers=self.numbers,
+                                                    across=across), across))
 
     def on_graph_pane__ready(self, message: _Ready) -> None:
         message.stop()
         drawing = message.drawing
-        self.drawings[(drawing.detail, drawing.choice)] = drawing
+        self._kept(message.across)[(drawing.detail, drawing.choice)] = drawing
         if self._fitting:
             self.fit()
-        elif (drawing.detail, drawing.choice) == (self.detail, self.choice):
+        elif (drawing.detail, message.across, drawing.choice) == (self.detail, self.across, self.choice):
             self.set_drawing(drawing)
 
     def set_drawing(self, drawing: Drawing) -> None:
