@@ -221,7 +221,13 @@ class StatsCollector:
         """After the optimizer step: measure what is measured then."""
         if self._begun is None:
             raise RuntimeError("StatsCollector.after_step without begin")
-        self._begun[0].update(self.after_step_stats())
+        measured = self.after_step_stats()
+        missing = [stat for stat in stats_measured(AFTER_STEP) if stat.name not in measured]
+        if missing:  # a subclass's after_step_stats that leaves declared statistics out
+            after = self._begun[3].after_step()
+            with torch.no_grad():
+                measured.update({stat.name: stat.measure(after) for stat in missing if stat.measure is not None})
+        self._begun[0].update(measured)
 
     def finish(self) -> tuple[torch.Tensor, Layout]:
         """The vector [STEP_STATS in their layout, keep rates (and mask samples when asked)]."""
