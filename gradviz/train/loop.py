@@ -202,7 +202,7 @@ class Trainer:
         if self.config.snapshots and self.step % self.config.snapshots == 0:
             self._snapshot()
         if logged and self.nan_watch is not None:
-            self.nan_watch.begin_window(self.step + 1)  # device copies once per logging window
+            self.nan_watch.begin_window(self.step + 1)  # device copies every few logging windows
         if write:
             self._write_ready(wait=False)
 
