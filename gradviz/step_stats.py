@@ -85,12 +85,13 @@ class StatsLayout:
     def unpack(self, values: list[float], layer_names: list[str]) -> dict[str, Any]:
         """The named values of a vector's host copy: a number, or {layer: number} per layer."""
         out: dict[str, Any] = {}
+        at = 0  # the offsets, in one pass (unpacked on every logged step)
         for stat in self.stats:
-            at = self.offset(stat.name)
             if stat.per_layer:
                 out[stat.name] = dict(zip(layer_names, values[at:at + self.layers]))
             else:
                 out[stat.name] = values[at]
+            at += self.layers if stat.per_layer else 1
         return out
 
     def _stat(self, name: str) -> Stat:
