@@ -154,11 +154,19 @@ class StatsCollector:
             if self.sharded:
                 import torch.distributed as dist
 
-                shares = to_device(torch.tensor([_share(t) for t in tensors], dtype=squares.dtype), self.device)
-                sums = matrix @ (squares * shares)
+                sums = matrix @ (squares * self._shares(tensors, ("layer shares", squares.dtype), squares.dtype))
                 dist.all_reduce(sums)
                 return sums.sqrt()
             return (matrix @ squares).sqrt()
+
+    def _shares(self, tensors: list[torch.Tensor], key: tuple[Any, ...], dtype: torch.dtype) -> torch.Tensor:
+        """Each tensor's share of its squared norm in a sum over ranks (a replicated tensor is on
+        every rank: 1/replicas), on the device, kept under `key`."""
+        shares = self._sum_cache.get(key)
+        if shares is None:
+            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=dtype),
+                                                      self.device)
+        return shares
 
     @property
     def sharded(self) -> bool:
@@ -177,12 +185,7 @@ class StatsCollector:
         tensors = grads + list(self.groups.params)
         local = [local_part(t) for t in tensors]
         squares = torch.stack(torch._foreach_norm(local)).square()
-        # A replicated tensor is on every rank: its share of the sum is 1/replicas.
-        key = ("shares", present, squares.dtype)
-        shares = self._sum_cache.get(key)
-        if shares is None:
-            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=squares.dtype),
-                                                      self.device)
+        shares = self._shares(tensors, ("shares", present, squares.dtype), squares.dtype)
         sums = self._summer(present, squares.dtype) @ (squares * shares)
         dist.all_reduce(sums)
         return sums.sqrt()
