@@ -1,7 +1,8 @@
 """Throughput of `gradviz train` (monitoring on) against a plain PyTorch loop, same run.
 
 Both train samples/deep_mlp.py with the same batch size, optimizer and device: the plain
-loop does forward, loss, backward, step and nothing else; gradviz does the same through
+loop does forward, loss, backward, step, and reads its loss every --log-every steps (as a
+loop that prints it would); gradviz does the same through
 its Trainer with everything on (fused gradient norms, dropout masks, gradient histograms
 and the NaN watch's snapshot every --log-every steps, the metrics log, epoch-end
 validation, control polling). It also prints what the histograms and the snapshot alone
@@ -40,8 +41,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def plain_loop(device: torch.device, steps: int, batch_size: int, lr: float) -> tuple[float, float]:
-    """(steps per wall second, per CPU second) of the textbook loop: same model, data, optimizer."""
+def plain_loop(device: torch.device, steps: int, batch_size: int, lr: float,
+               log_every: int = DEFAULTS["log_every"]) -> tuple[float, float]:
+    """(steps per wall second, per CPU second) of the textbook loop: same model, data, optimizer,
+    reading its loss (`loss.item()`, a host sync on a GPU) every log_every steps, as a loop that prints it."""
     spec = load_spec(SPEC)
     torch.manual_seed(0)
     x, y = spec.make_data(0)
@@ -60,6 +63,8 @@ def plain_loop(device: torch.device, steps: int, batch_size: int, lr: float) -> 
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             done += 1
+            if done % log_every == 0:
+                loss.item()
             if done == steps:
                 break
     synchronize(device)
@@ -82,7 +87,7 @@ def added_per_logged_step(device: torch.device, batch_size: int, log_every: int,
     from types import SimpleNamespace
 
     from gradviz.train.histograms import DEFAULT_EVERY, GradHistograms
-    from gradviz.train.nan_origin import NanWatch
+    from gradviz.train.nan_origin import SNAPSHOT_EVERY, NanWatch
     from gradviz.train.stats import group_parameters
 
     spec = load_spec(SPEC)
@@ -106,18 +111,23 @@ def added_per_logged_step(device: torch.device, batch_size: int, log_every: int,
         synchronize(device)
         return time.process_time() - start
 
+    def snapshot(next_step: int) -> None:
+        watch.windows = 0  # a window that takes its snapshot (one in SNAPSHOT_EVERY does)
+        watch.begin_window(next_step)
+
     for _ in range(20):
         step()
     steps, hists, snaps = [], [], []
     for k in range(repeats):  # interleaved, ten steps per sample: the process clock ticks coarsely
         steps.append(timed(lambda: [step() for _ in range(10)]) / 10)
         hists.append(timed(lambda: [hist.counts(groups.params) for _ in range(10)]) / 10)
-        snaps.append(timed(lambda: [watch.begin_window(k + 2) for _ in range(10)]) / 10)
+        snaps.append(timed(lambda: [snapshot(k + 2) for _ in range(10)]) / 10)
     s, h, n = (statistics.median(v) for v in (steps, hists, snaps))
     every = max(log_every, DEFAULT_EVERY)  # histograms on logged steps that are multiples of 100
+    windows = SNAPSHOT_EVERY * log_every
     print(f"gradient histograms {h * 1e3:.3f} ms every {every} steps, NaN-watch snapshot {n * 1e3:.3f} ms every "
-          f"{log_every}, against a step of {s * 1e3:.3f} ms: {100 * h / (s * every):.2f}% + "
-          f"{100 * n / (s * log_every):.2f}% of training time")
+          f"{windows}, against a step of {s * 1e3:.3f} ms: {100 * h / (s * every):.2f}% + "
+          f"{100 * n / (s * windows):.2f}% of training time")
 
 
 def main() -> None:
@@ -146,7 +156,7 @@ def main() -> None:
         order = ("plain", "gradviz") if repeat % 2 == 0 else ("gradviz", "plain")
         for which in order:
             if which == "plain":
-                plain.append(plain_loop(device, args.steps, args.batch_size, 0.01))
+                plain.append(plain_loop(device, args.steps, args.batch_size, 0.01, args.log_every))
             else:
                 monitored.append(gradviz_loop(device, args.steps, args.batch_size, 0.01, args.log_every))
     for k, clock in enumerate(("wall", "CPU")):

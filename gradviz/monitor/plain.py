@@ -18,9 +18,14 @@ from rich.table import Table
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
 from gradviz.rundir.status import read_val_nonfinite
+from gradviz.step_stats import STEP_STATS
 
-COLUMNS = ("epoch", "step", "loss", "penalty", "val loss", "val acc", "|∇θ|", "samples/s")
-WIDTHS = (6, 8, 10, 10, 10, 8, 10, 10)
+# The step's statistics that STEP_STATS gives a column, between the record's place (epoch, step)
+# and the epoch's validation and throughput.
+STAT_COLUMNS = tuple(stat for stat in STEP_STATS if stat.column and not stat.per_layer)
+COLUMNS = ("epoch", "step", *(stat.column for stat in STAT_COLUMNS), "val loss", "val acc", "samples/s")
+WIDTHS = (6, 8, *(10 for _ in STAT_COLUMNS), 10, 8, 10)
+BLANK_WHEN_ZERO = {"penalty"}  # 0 without --l2: no penalty at all, shown as "—"
 # Rows are spaced in training time (the records' own clock), so a live run and a replay
 # print the same table: an epoch end at most every ROW_SECONDS, any record after QUIET_SECONDS.
 ROW_SECONDS = 1.0
@@ -52,14 +57,14 @@ def row_table(cells: list[str] | None) -> Table:
 
 def record_cells(record: dict[str, Any]) -> list[str]:
     """The table cells of one metrics record."""
+    stats = ["—" if stat.name in BLANK_WHEN_ZERO and not record.get(stat.name) else fmt(record.get(stat.name))
+             for stat in STAT_COLUMNS]
     return [
         fmt(record.get("epoch")),
         fmt(record.get("step")),
-        fmt(record.get("loss")),
-        fmt(record.get("penalty")) if record.get("penalty") else "—",
+        *stats,
         fmt(record.get("val_loss")),
         f"{record['val_acc']:.1%}" if isinstance(record.get("val_acc"), float) else "—",
-        fmt(record.get("grad_norm_total")),
         f"{record.get('samples_per_s', 0):,.0f}",
     ]
 

@@ -23,12 +23,17 @@ def select_output(model: Any, path: Path, choice: int | str | None) -> Any:
 
     The class is swapped for a subclass rather than the model wrapped in a new module, so
     module paths (fc1, encoder.0 …) stay as the spec wrote them, for fx and for the report."""
+    from torch import Tensor
+
     cls = type(model)
     if getattr(cls, "_gradviz_selects_output", False):
         return model
 
     def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return _pick_output(cls.forward(self, *args, **kwargs), path, choice, type(self))
+        result = cls.forward(self, *args, **kwargs)
+        if isinstance(result, Tensor):  # the usual case, at the cost of one check per training step
+            return result
+        return _pick_output(result, path, choice, type(self))
 
     selected = type(cls.__name__, (cls,), {"forward": forward, "__module__": cls.__module__,
                                            "__qualname__": cls.__qualname__, "_gradviz_selects_output": True})

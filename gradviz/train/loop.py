@@ -34,6 +34,9 @@ from gradviz.train.sharding import BEST_SHARDED, FINAL_SHARDED, ShardedBest, ful
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
 
+_NO_CONTEXT = nullcontext()  # reusable: one fewer object per micro-batch
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """How a run ended: state 'finished' or 'stopped', and how far it got."""
@@ -199,7 +202,7 @@ class Trainer:
         if self.config.snapshots and self.step % self.config.snapshots == 0:
             self._snapshot()
         if logged and self.nan_watch is not None:
-            self.nan_watch.begin_window(self.step + 1)  # device copies once per logging window
+            self.nan_watch.begin_window(self.step + 1)  # device copies every few logging windows
         if write:
             self._write_ready(wait=False)
 
@@ -217,8 +220,7 @@ class Trainer:
         for i, indices in enumerate(micro):
             last = i == len(micro) - 1
             # Under DDP, all-reduce only on the last micro-batch: once per update.
-            quiet = net.no_sync() if net is not self.model and not last else nullcontext()
-            with quiet:
+            with net.no_sync() if net is not self.model and not last else _NO_CONTEXT:
                 output = net(self.data.x_train[indices])
                 loss = self.spec.loss(output, self.data.y_train[indices])
                 # Weight b_i / B: the summed gradients are those of the whole batch's mean.

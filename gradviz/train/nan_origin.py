@@ -2,13 +2,13 @@
 that step's batch and pre-update parameters, and trace them with gradviz's own model
 tracer to the node where a value (forward) or an adjoint (backward) first went bad.
 
-No host synchronisation per step: the loop keeps, once per logging window, a copy of
+No host synchronisation per step: the loop keeps, every few logging windows, a copy of
 the parameters, the optimizer state and the RNG state on the device (a few kernels),
-plus the index tensors of the window's batches. A non-finite window shows up in the
+plus the index tensors of every step's batches since. A non-finite window shows up in the
 logged loss (a mean over the window, so one bad step makes it NaN/Inf) or in the
-gradient norms read with it; then the window is replayed step by step from its copy,
-with a host check each step — a one-off cost paid only when something went wrong — and
-the live state is put back afterwards. Under --stop-on-nan the loop checks every step
+gradient norms read with it; then it is replayed step by step from the newest copy
+before it (through any windows in between), with a host check each step — a one-off
+cost paid only when something went wrong — and the live state is put back afterwards. Under --stop-on-nan the loop checks every step
 itself, so the current step is the bad one and no replay is needed.
 
 Files written into the run directory: ``nan_step.pt`` (step, epoch, seed, spec path,
@@ -34,6 +34,10 @@ from gradviz.train.stats import local_part
 NAN_STEP = "nan_step.pt"
 NAN_TRACE = "nan_trace.json"
 KEEP_WINDOWS = 3  # snapshots kept: a record can land (on CUDA) a window or two after its step
+# A snapshot at the start of every SNAPSHOT_EVERY-th logging window (the same windows on every
+# rank): a few dozen tensor copies each, while a replay from an older snapshot only runs a few
+# more steps, once, when something went wrong.
+SNAPSHOT_EVERY = 4
 
 
 class NanWatch:
@@ -44,10 +48,15 @@ class NanWatch:
         self.snapshots: dict[int, tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]]] = {}
         self.batches: dict[int, tuple[int, list[torch.Tensor]]] = {}
         self.done = False
+        self.windows = 0  # logging windows begun
 
     def begin_window(self, next_step: int) -> None:
-        """Remember the state the update of `next_step` starts from (device copies, no sync)."""
+        """Remember the state the update of `next_step` starts from (device copies, no sync), at
+        every SNAPSHOT_EVERY-th window; a replay starts from the newest snapshot before its window."""
         if self.done:
+            return
+        self.windows += 1
+        if (self.windows - 1) % SNAPSHOT_EVERY:
             return
         t = self.trainer
         with torch.no_grad():

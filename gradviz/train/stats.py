@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from gradviz.step_stats import StatsLayout
+from gradviz.step_stats import AFTER_STEP, BEFORE_STEP, StatsLayout, stats_measured
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 
@@ -63,6 +63,57 @@ class Layout:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class LayerNorms(NamedTuple):
+    """Norms of one phase, from one fused call: ‖∇θ‖ and ‖θ‖ per layer, ‖∇θ‖ over all (device)."""
+
+    grad: torch.Tensor
+    param: torch.Tensor
+    total: torch.Tensor
+
+
+class StepMeasures:
+    """What a STEP_STATS entry's `measure` reads in one phase of a logged step, on the device.
+
+    Anything costly is computed once a phase, on first use, whichever entries ask for it."""
+
+    def __init__(self, collector: StatsCollector, loss: torch.Tensor, penalty: torch.Tensor,
+                 keep_params: bool = False):
+        self.collector = collector
+        self.loss = loss
+        self.penalty = penalty
+        self._norms: LayerNorms | None = None
+        # θ before the step, copied only when a statistic is measured after it (for the update Δθ).
+        self._before = [p.detach().clone() for p in collector.groups.params] if keep_params else None
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        """The trainable parameters, in LayerGroups order."""
+        return list(self.collector.groups.params)
+
+    def norms(self) -> LayerNorms:
+        """‖∇θ‖ and ‖θ‖ per layer and ‖∇θ‖ over every parameter: one fused call per phase."""
+        if self._norms is None:
+            n = len(self.collector.groups.names)
+            self._norms = LayerNorms(*self.collector.norms().split([n, n, 1]))
+        return self._norms
+
+    def layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """The norm per layer of tensors given one per parameter (in `params` order)."""
+        return self.collector.layer_norms(tensors)
+
+    def update(self) -> list[torch.Tensor]:
+        """Δθ = θ after the step − θ before it, per parameter (after the step only)."""
+        if self._before is None:
+            raise RuntimeError("the update Δθ is measured after the optimizer step (declare when=AFTER_STEP)")
+        return [p.detach() - before for p, before in zip(self.collector.groups.params, self._before)]
+
+    def after_step(self) -> StepMeasures:
+        """The measures of the same step once the optimizer has updated θ (norms measured afresh)."""
+        after = StepMeasures(self.collector, self.loss, self.penalty)
+        after._before = self._before
+        return after
+
+
 class StatsCollector:
     """Builds the statistics vector of a logged step, entirely on the device."""
 
@@ -72,7 +123,7 @@ class StatsCollector:
         self.mask_log = mask_log
         self.device = device
         self._sum_cache: dict[tuple[Any, ...], torch.Tensor] = {}
-        self._begun: tuple[dict[str, torch.Tensor], list[torch.Tensor], Layout] | None = None
+        self._begun: tuple[dict[str, torch.Tensor], list[torch.Tensor], Layout, StepMeasures] | None = None
 
     def norms(self) -> torch.Tensor:
         """[gradient norm per layer, parameter norm per layer, total gradient norm] (device)."""
@@ -86,6 +137,36 @@ class StatsCollector:
             # product sums the squares per layer: a handful of kernels, whatever the model.
             norms = torch.stack(torch._foreach_norm(grads + list(params)))
             return (self._summer(present, norms.dtype) @ norms.square()).sqrt()
+
+    def layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """The norm per layer of tensors given one per parameter (LayerGroups order): one fused call
+        (under FSDP2 each rank's local shards, summed over ranks by one all-reduce)."""
+        with torch.no_grad():
+            local = [local_part(t) for t in tensors]
+            squares = torch.stack(torch._foreach_norm(local)).square()
+            key = ("layers", squares.dtype)
+            matrix = self._sum_cache.get(key)
+            if matrix is None:
+                matrix = torch.zeros(len(self.groups.names), len(tensors), dtype=squares.dtype)
+                for column, layer in enumerate(self.groups.layer_of):
+                    matrix[layer, column] = 1.0
+                matrix = self._sum_cache[key] = to_device(matrix, self.device)
+            if self.sharded:
+                import torch.distributed as dist
+
+                sums = matrix @ (squares * self._shares(tensors, ("layer shares", squares.dtype), squares.dtype))
+                dist.all_reduce(sums)
+                return sums.sqrt()
+            return (matrix @ squares).sqrt()
+
+    def _shares(self, tensors: list[torch.Tensor], key: tuple[Any, ...], dtype: torch.dtype) -> torch.Tensor:
+        """Each tensor's share of its squared norm in a sum over ranks (a replicated tensor is on
+        every rank: 1/replicas), on the device, kept under `key`."""
+        shares = self._sum_cache.get(key)
+        if shares is None:
+            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=dtype),
+                                                      self.device)
+        return shares
 
     @property
     def sharded(self) -> bool:
@@ -104,56 +185,67 @@ class StatsCollector:
         tensors = grads + list(self.groups.params)
         local = [local_part(t) for t in tensors]
         squares = torch.stack(torch._foreach_norm(local)).square()
-        # A replicated tensor is on every rank: its share of the sum is 1/replicas.
-        key = ("shares", present, squares.dtype)
-        shares = self._sum_cache.get(key)
-        if shares is None:
-            shares = self._sum_cache[key] = to_device(torch.tensor([_share(t) for t in tensors], dtype=squares.dtype),
-                                                      self.device)
+        shares = self._shares(tensors, ("shares", present, squares.dtype), squares.dtype)
         sums = self._summer(present, squares.dtype) @ (squares * shares)
         dist.all_reduce(sums)
         return sums.sqrt()
 
     def step_stats(self, loss: torch.Tensor, penalty: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The statistics of STEP_STATS measured before the optimizer step, by name, on the device."""
-        n = len(self.groups.names)
-        grad_norm, param_norm, grad_norm_total = self.norms().split([n, n, 1])
-        return {"loss": loss, "penalty": penalty, "grad_norm": grad_norm, "param_norm": param_norm,
-                "grad_norm_total": grad_norm_total}
+        """The statistics STEP_STATS measures before the optimizer step, by name, on the device."""
+        return self._measure(BEFORE_STEP, StepMeasures(self, loss, penalty))
 
     def after_step_stats(self) -> dict[str, torch.Tensor]:
-        """The statistics of STEP_STATS measured after the optimizer step (none yet), by name."""
-        return {}
+        """The statistics STEP_STATS measures after the optimizer step, by name, on the device."""
+        if self._begun is None:
+            raise RuntimeError("StatsCollector.after_step_stats without begin")
+        return self._measure(AFTER_STEP, self._begun[3].after_step())
+
+    @staticmethod
+    def _measure(when: str, measures: StepMeasures) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {stat.name: stat.measure(measures) for stat in stats_measured(when) if stat.measure is not None}
 
     # The lifecycle of a logged step's statistics, the same for the trainer and `watch`:
     # begin() before the optimizer step, after_step() once it has run, then finish() gives the
-    # vector to copy. Every rank that takes part calls all three at the same steps (FSDP2's
-    # norms are collectives).
+    # vector to copy. Each STEP_STATS entry says which phase measures it. Every rank that takes
+    # part calls all three at the same steps (FSDP2's norms are collectives).
     def begin(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> Layout:
         """Before the optimizer step: measure what is measured then, and the dropout masks.
         Returns the step's layout (the caller fills in its host-side info)."""
         stats = StatsLayout(len(self.groups.names))
-        computed = self.step_stats(loss, penalty)
+        measures = StepMeasures(self, loss, penalty, keep_params=bool(stats_measured(AFTER_STEP)))
+        computed = self._measure(BEFORE_STEP, measures)
         mask_parts, masks = self._mask_parts(with_masks)
         layout = Layout(stats, masks)
-        self._begun = (computed, mask_parts, layout)
+        self._begun = (computed, mask_parts, layout, measures)
         return layout
 
     def after_step(self) -> None:
         """After the optimizer step: measure what is measured then."""
         if self._begun is None:
             raise RuntimeError("StatsCollector.after_step without begin")
-        self._begun[0].update(self.after_step_stats())
+        measured = self.after_step_stats()
+        missing = [stat for stat in stats_measured(AFTER_STEP) if stat.name not in measured]
+        if missing:  # a subclass's after_step_stats that leaves declared statistics out
+            after = self._begun[3].after_step()
+            with torch.no_grad():
+                measured.update({stat.name: stat.measure(after) for stat in missing if stat.measure is not None})
+        self._begun[0].update(measured)
 
     def finish(self) -> tuple[torch.Tensor, Layout]:
         """The vector [STEP_STATS in their layout, keep rates (and mask samples when asked)]."""
         if self._begun is None:
             raise RuntimeError("StatsCollector.finish without begin")
-        computed, mask_parts, layout = self._begun
+        computed, mask_parts, layout, _ = self._begun
         self._begun = None
         parts = []
         for stat in layout.stats.stats:
-            part = computed[stat.name].reshape(-1).float()
+            if stat.name not in computed:
+                raise ValueError(f"statistic {stat.name}: declared in STEP_STATS but never measured")
+            part = computed[stat.name]
+            # Only what is needed: each tensor operation costs microseconds on a logged step.
+            part = part if part.dim() == 1 else part.reshape(-1)
+            part = part if part.dtype == torch.float32 else part.float()
             if part.numel() != layout.stats.size(stat.name):  # shapes are known without a device sync
                 raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.stats.size(stat.name)} declared")
             parts.append(part)
@@ -169,6 +261,7 @@ class StatsCollector:
     def _mask_parts(self, with_masks: bool) -> tuple[list[torch.Tensor], list[tuple[str, list[int], int, int]]]:
         """Per dropout layer: its kept-unit count (and a mask sample when asked), and where each sits."""
         parts: list[torch.Tensor] = []
+        counts: list[torch.Tensor] = []
         masks = []
         with torch.no_grad():
             for layer in self.probed:
@@ -178,13 +271,16 @@ class StatsCollector:
                 if mask is None:  # the layer did not run in training mode this step
                     masks.append((layer.name, [], 0, 0))
                     continue
-                parts.append(torch.count_nonzero(mask).reshape(1).float())
+                counts.append(torch.count_nonzero(mask))
                 length = 0
                 if with_masks:
+                    parts.append(counts[-1].reshape(1).float())
                     sample = mask[0].reshape(-1)[:MASK_SAMPLE]
                     parts.append(sample if sample.dtype == torch.float32 else sample.float())
                     length = sample.numel()
                 masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
+            if counts and not with_masks:  # the counts side by side: one vector, two operations
+                parts = [torch.stack(counts).float()]
         return parts, masks
 
     def any_nonfinite_grad(self) -> torch.Tensor:
