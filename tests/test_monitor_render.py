@@ -129,3 +129,28 @@ def test_distribution_rows_put_positive_values_on_top_and_colour_by_count() -> N
     assert rows[0].strip().startswith("1") and rows[-1].strip().startswith("-1")
     merged = plain(render_distribution(frames, edges, upto=1, width=11, height=2))
     assert [r[9:] for r in merged] == ["█ ", " █"]  # two bins per row when the panel is short
+
+
+def test_plain_follow_prints_the_last_record_when_the_end_is_read_after_it(tmp_path: Path) -> None:
+    """The trainer writes its last record, then says it finished: a poll between the two reads
+    the record while the run still runs (no row: too soon after the last), and the next poll
+    reads only the end. The last row must still show (it was lost in one CI run)."""
+    from gradviz.rundir.files import write_json_atomic
+
+    paths = make_run(tmp_path / "run", steps=25, state="running")
+
+    class EndsAfterItsLastRecord(RunView):
+        polls = 0
+
+        def poll(self) -> bool:
+            EndsAfterItsLastRecord.polls += 1
+            if EndsAfterItsLastRecord.polls == 2:
+                write_json_atomic(paths.status, {"state": "finished", "step": 25})
+            return super().poll()
+
+    view = EndsAfterItsLastRecord(paths.root)
+    view._process_alive = lambda: True  # a live trainer without a pid file
+    out = io.StringIO()
+    state = follow(view, Console(file=out, width=100, color_system=None), interval=0.01)
+    rows = [line.split()[:2] for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
+    assert state == "finished" and rows[-1] == ["3", "25"], rows

@@ -96,6 +96,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                TimeRemainingColumn(), TextColumn("{task.fields[loss]}")]
     printed_header = False
     last_row: float | None = None  # training time of the last printed row
+    printed: dict[str, Any] | None = None  # the last printed record
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("starting", total=None, loss="")
         seen = 0
@@ -104,22 +105,23 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
                 view.poll()
                 new = view.records[seen:]
                 seen = len(view.records)
+                done = view.done
                 for record in new:
                     since = record.get("time", 0.0) - (last_row or 0.0)
-                    final = record is view.records[-1] and view.done
+                    final = record is view.records[-1] and done
                     epoch_row = record.get("epoch_end") and (last_row is None or since >= ROW_SECONDS)
                     if epoch_row or since >= QUIET_SECONDS or final:
-                        if not printed_header:
-                            progress.console.print(row_table(None))
-                            printed_header = True
-                        progress.console.print(row_table(record_cells(record)))
-                        last_row = record.get("time", 0.0)
+                        printed_header = print_row(progress.console, record, printed_header)
+                        last_row, printed = record.get("time", 0.0), record
+                if done and view.records and printed is not view.records[-1]:
+                    # the last record was read before the trainer said it had ended: it still shows
+                    printed_header = print_row(progress.console, view.records[-1], printed_header)
                 if view.records:
                     last = view.records[-1]
                     progress.update(task, total=view.total_steps, completed=view.step_reached() or last["step"],
                                     description=f"epoch {last['epoch']}/{view.meta.get('epochs', '?')}",
                                     loss=f"loss {fmt(last.get('loss'))}")
-                if view.done:
+                if done:
                     break
                 if view.caught_up:  # else there is more to read now: a long log replays at full speed
                     time.sleep(interval)
@@ -142,6 +144,14 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
     for note in view.skipped_notes():  # never a record dropped without a word
         print(f"gradviz: note: {note}", file=sys.stderr)
     return view.state
+
+
+def print_row(console: Console, record: dict[str, Any], printed_header: bool) -> bool:
+    """Print one record's row, under the header the first time; returns that the header is out."""
+    if not printed_header:
+        console.print(row_table(None))
+    console.print(row_table(record_cells(record)))
+    return True
 
 
 def summary_line(view: RunView) -> str:
