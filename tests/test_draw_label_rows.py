@@ -83,3 +83,28 @@ def test_the_lecture_shows_each_current_edge_number_at_every_step_of_every_pass(
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_random_graphs_show_each_current_edge_number_at_every_step(seed):
     assert _check_every_step(*_random_expression(seed)) > 0
+
+
+def test_repainting_named_nodes_with_label_rows_equals_a_full_paint_both_ways():
+    trace = trace_expression(LECTURE[0], at=LECTURE[1])
+    steps = build_steps(trace)
+    stepped = TraceDrawing(trace, current_labels=True, label_rows=True)
+    full = TraceDrawing(trace, current_labels=True, label_rows=True)
+    every = range(len(trace.graph.nodes))
+    for k in [*range(len(steps) + 1), *range(len(steps), -1, -1)]:
+        state = state_at(trace, steps, k)
+        stepped.repaint(state, every)
+        full.grid(state)
+        assert [stepped.runs(y) for y in range(stepped.height)] == [full.runs(y) for y in range(full.height)], k
+
+
+def test_without_room_for_label_rows_a_large_graph_keeps_numbers_beside_its_lines():
+    """Label rows are for small graphs (as `trace --graph`'s labels): past LABEL_LIMIT nodes the
+    stepper's full form has no rows for them and writes numbers beside the lines."""
+    from gradviz.draw.terminal import LABEL_LIMIT
+
+    expression = " + ".join(f"exp(x1 * {i})" for i in range(1, LABEL_LIMIT // 2 + 2))
+    trace = trace_expression(expression, at={"x1": 0.1})
+    assert len(trace.graph.nodes) > LABEL_LIMIT
+    drawing = TraceDrawing(trace, current_labels=True, label_rows=True)
+    assert not drawing.active_labels_only and not drawing.layout.labels
