@@ -177,7 +177,7 @@ class TraceDrawing:
 
     def __init__(self, trace: Trace, detail: str = "full", ascii: bool = False, labels: bool | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, fold: Fold | None = None, numbers: Numbers | None = None,
-                 current_labels: bool = False, across: bool = False):
+                 current_labels: bool = False, across: bool = False, label_rows: bool = False):
         if detail not in DETAILS:
             raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
         self.trace = trace
@@ -185,10 +185,12 @@ class TraceDrawing:
         self.fold = fold if fold is not None else plan_fold(trace.graph, module_budget=TERMINAL_MODULE_BUDGET)
         if labels is None:
             labels = detail == "full" and len(trace.graph.nodes) <= LABEL_LIMIT and self.fold.is_identity
-        # `current_labels` (the stepper): no rows for edge labels; the numbers of the current
-        # step's active edges are written beside their lines where blank cells allow
-        self.current_labels = labels and current_labels
-        labels = labels and not current_labels
+        # `current_labels` (the stepper): only the current step's active edges show their
+        # numbers: in rows of their own with `label_rows` (every edge has its spot, the
+        # picture is taller), else beside their lines where blank cells allow
+        self.active_labels_only = labels and current_labels and label_rows
+        self.current_labels = labels and current_labels and not label_rows
+        labels = labels and not self.current_labels
         self.labels = labels
         self._overlays: dict[int, list[int]] = {}  # edge j -> the flat cells its number is written in
         self._numbers = numbers if numbers is not None else Numbers(trace)  # shared: foldings reuse the norms
@@ -271,7 +273,7 @@ class TraceDrawing:
         grid.paint_boxes(changed)
         for j, edge in enumerate(look.edges):
             if self._shown is None or self._shown.edges[j] != edge:
-                grid.paint_edge(j, edge.style, edge.label)
+                grid.paint_edge(j, edge.style, self._shown_label(edge.style, edge.label))
         if self.current_labels:
             view = make_view(self.trace, state, mode, wrt, output)
             for j, edge in enumerate(look.edges):
@@ -330,7 +332,7 @@ class TraceDrawing:
             drawn = self._sizing.edges_drawn_by(j)
             style = merged_style(edge_style(numbers, child, position, view) for child, position in drawn)
             labelled = self.labels and grid.edges[j].label is not None and len(drawn) == 1
-            label = edge_label(numbers, *drawn[0], view) if labelled else None
+            label = self._shown_label(style, edge_label(numbers, *drawn[0], view)) if labelled else None
             if self._edge_looks.get(j) != (style, label):
                 self._edge_looks[j] = (style, label)
                 grid.paint_edge(j, style, label)
@@ -341,6 +343,12 @@ class TraceDrawing:
             if self.current_labels:
                 rows.update(self._overlay(j, style, view))
         return rows
+
+    def _shown_label(self, style: str, label: str | None) -> str | None:
+        """An edge's label as drawn: blank on an inactive edge where only active ones show."""
+        if self.active_labels_only and label is not None and not style.startswith("edge.active"):
+            return ""
+        return label
 
     def _overlay(self, j: int, style: str, view) -> set[int]:
         """Edge j's number written beside its line when it is active, wiped when it is not
@@ -428,7 +436,7 @@ class TraceDrawing:
 
 def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii: bool = False,
              timeout_s: float = LAYOUT_BUDGET_S, numbers: Numbers | None = None,
-             current_labels: bool = False, across: bool = False) -> TraceDrawing:
+             current_labels: bool = False, across: bool = False, label_rows: bool = False) -> TraceDrawing:
     """A TraceDrawing of `fold`; when `dot` would take longer than `timeout_s`, one of a
     folding a quarter the size (again if need be), whose note says what happened and how
     to open more: never a long wait, never a picture without edges."""
@@ -436,7 +444,7 @@ def laid_out(trace: Trace, detail: str = "full", fold: Fold | None = None, ascii
     while True:
         try:
             return TraceDrawing(trace, detail, ascii, timeout_s=timeout_s, fold=fold, numbers=numbers,
-                                current_labels=current_labels, across=across)
+                                current_labels=current_labels, across=across, label_rows=label_rows)
         except LayoutTimeout:
             boxes = box_count(trace.graph, list(fold.groups), fold.stubs)
             budget = min(boxes, NODE_LIMIT) // 4

@@ -47,16 +47,18 @@ class DotDrawing:
     """gradviz.draw's layout (dot, orthogonal edges), repainted node by node per step."""
 
     def __init__(self, trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
-                 choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False):
+                 choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False,
+                 label_rows: bool = False):
         from gradviz.draw.terminal import Theme, laid_out
 
         self.trace = trace
         self.detail = detail
         self.choice = choice or FoldChoice()
-        # edge numbers on the current node's edges only (the inspector lists them all):
-        # no rows for labels, so the full form fits more often
+        # edge numbers on the current node's edges only (the inspector lists them all): in
+        # rows of their own with `label_rows` (each edge has its spot), else beside the lines
+        # where there is room, so the full form fits more often
         self._drawing = laid_out(trace, detail, self.choice.plan(trace.graph), timeout_s=timeout_s, numbers=numbers,
-                                 current_labels=True, across=across)
+                                 current_labels=True, across=across, label_rows=label_rows)
         self.across = self._drawing.across  # not for a folded model's module frames
         self.fold = self._drawing.fold  # a smaller one than asked for when dot was too slow
         self.note = self.fold.note
@@ -94,14 +96,15 @@ class DotDrawing:
 
 
 def build_drawing(trace: Trace, detail: str = "full", timeout_s: float = LAYOUT_BUDGET_S,
-                  choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False) -> Drawing:
+                  choice: FoldChoice | None = None, numbers: Numbers | None = None, across: bool = False,
+                  label_rows: bool = False) -> Drawing:
     """The Graphviz drawing (folded as `choice` asks; `across`: ranks left to right), or the
     layered stand-in (with a note, top to bottom) when dot is missing or too slow.
     `numbers`: the trace's formatted numbers, shared by its drawings."""
     from gradviz.tui.picture import LayeredDrawing
 
     try:
-        return DotDrawing(trace, detail, timeout_s, choice, numbers, across)
+        return DotDrawing(trace, detail, timeout_s, choice, numbers, across, label_rows)
     except ImportError:
         drawing = LayeredDrawing(trace, detail)
     except GradvizError as exc:

@@ -23,6 +23,7 @@ from textual.strip import Strip
 from gradviz.core.trace import Trace
 from gradviz.draw.fold import MODULE, Fold, FoldChoice
 from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers, bordered
+from gradviz.draw.terminal import LABEL_LIMIT
 from gradviz.textfit import fit_words
 from gradviz.tui.drawing import Drawing, build_drawing
 from gradviz.tui.scene import Scene
@@ -72,10 +73,11 @@ class GraphPane(ScrollView, can_focus=True):
     class _Ready(Message):
         """The layout worker finished a drawing."""
 
-        def __init__(self, drawing: Drawing, across: bool) -> None:
+        def __init__(self, drawing: Drawing, across: bool, label_rows: bool) -> None:
             super().__init__()
             self.drawing = drawing
             self.across = across  # the orientation asked for (the stand-in draws down all the same)
+            self.label_rows = label_rows
 
     class NodeClicked(Message):
         """A node was clicked."""
@@ -92,7 +94,9 @@ class GraphPane(ScrollView, can_focus=True):
         self.choice = FoldChoice()  # which modules are folded, what is in focus (draw/fold.py)
         self.drawings: dict[tuple[str, FoldChoice], Drawing] = {}  # ranks top to bottom
         self.drawings_across: dict[tuple[str, FoldChoice], Drawing] = {}  # ranks left to right
+        self.drawings_label_rows: dict[tuple[str, FoldChoice], Drawing] = {}  # down, edge numbers in rows
         self.across = False
+        self.label_rows = False  # the full form with a row for each edge's number
         self.numbers: Numbers | None = None  # the trace's formatted numbers, shared by its drawings
         self.narrow = False
         self._fitting = False
@@ -106,26 +110,31 @@ class GraphPane(ScrollView, can_focus=True):
 
     # -- attributes down ---------------------------------------------------------------
     def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None,
-                   across: bool | None = None) -> None:
+                   across: bool | None = None, label_rows: bool | None = None) -> None:
         """Show `trace` at `detail`, folded as `choice` asks (default: as now), ranks left to
-        right if `across` (default: as now, where the form has borders to put ports on),
+        right if `across` (default: as now, where the form has borders to put ports on), the
+        full form's edge numbers in rows of their own if `label_rows` (default: as now),
         laying it out first (in a worker) if need be; each is laid out once and kept."""
         if self.numbers is None or self.numbers.trace is not trace:
             self.numbers = Numbers(trace)
         self.trace, self.detail = trace, detail
         self.choice = choice if choice is not None else self.choice
         self.across = (self.across if across is None else across) and bordered(detail)
-        kept = self._kept(self.across)
+        rows = self.label_rows if label_rows is None else label_rows
+        self.label_rows = rows and detail == "full" and not self.across
+        kept = self._kept(self.across, self.label_rows)
         if (detail, self.choice) in kept:
             self.set_drawing(kept[(detail, self.choice)])
             return
         self.loading = True
         self.border_title = f"graph  laying out {len(trace.graph)} nodes ({detail})…"
-        self._lay_out(trace, detail, self.choice, self.across)
+        self._lay_out(trace, detail, self.choice, self.across, self.label_rows)
 
-    def _kept(self, across: bool) -> dict[tuple[str, FoldChoice], Drawing]:
-        """The drawings laid out so far in one orientation."""
-        return self.drawings_across if across else self.drawings
+    def _kept(self, across: bool, label_rows: bool = False) -> dict[tuple[str, FoldChoice], Drawing]:
+        """The drawings laid out so far in one orientation (down: with or without label rows)."""
+        if across:
+            return self.drawings_across
+        return self.drawings_label_rows if label_rows else self.drawings
 
     def _orientations(self, detail: str, room: tuple[int, int]) -> tuple[bool, ...]:
         """Down, then across where the pane's shape asks for it (the downward drawing
@@ -137,6 +146,13 @@ class GraphPane(ScrollView, can_focus=True):
         taller = down.height * room[0] > down.width * room[1]  # height/rows > width/columns
         could_fit = down.least_across_width() <= room[0]
         return (False, True) if taller and down.height > room[1] and could_fit else (False,)
+
+    def _variants(self, detail: str, room: tuple[int, int]) -> list[tuple[bool, bool]]:
+        """(across, label rows) to try, most readable first: the full form of a small graph
+        with a row for each edge's number (every edge of the current node shows its term),
+        then the orientations without."""
+        rows = [(False, True)] if detail == "full" and len(self.trace.graph) <= LABEL_LIMIT else []
+        return rows + [(across, False) for across in self._orientations(detail, room)]
 
     def toggle_module(self, node: int) -> bool:
         """Open the folded module holding `node`, or fold the module around it; False when
@@ -177,13 +193,13 @@ class GraphPane(ScrollView, can_focus=True):
             forms = ()  # too many nodes to show whole with values: do not lay out forms to measure
         # nothing fits whole: on a narrow terminal the one-line boxes scroll least
         chosen = ("line" if self.narrow else OPENING) if self._keep_values else DETAILS[-1]
-        across = False
+        across = rows = False
         for detail in forms:
-            for across in self._orientations(detail, size):
-                drawing = self._kept(across).get((detail, self.choice))
+            for across, rows in self._variants(detail, size):
+                drawing = self._kept(across, rows).get((detail, self.choice))
                 if drawing is None:
                     self._fitting = True
-                    self.use_detail(self.trace, detail, across=across)
+                    self.use_detail(self.trace, detail, across=across, label_rows=rows)
                     return
                 if drawing.width <= size[0] and drawing.height <= size[1]:
                     break
@@ -192,10 +208,10 @@ class GraphPane(ScrollView, can_focus=True):
             chosen = detail
             break
         else:
-            across = False  # nothing fits whole: the fallback form goes down
+            across = rows = False  # nothing fits whole: the fallback form goes down
         self._room = None
         self._fitting = False
-        self.use_detail(self.trace, chosen, across=across)
+        self.use_detail(self.trace, chosen, across=across, label_rows=rows)
         if chosen not in WITH_VALUES:  # say what was given up, and why
             self.notify(f"no drawing with values fits {size[0]}×{size[1]} cells: showing {chosen} "
                         "(+ for more detail; the inspector and tape keep every number)", timeout=6)
@@ -241,17 +257,18 @@ class GraphPane(ScrollView, can_focus=True):
     # a description, or Textual writes repr() of the arguments on the app's thread: a
     # 10,000-node trace's repr is millions of characters (1.4 s before the layout starts)
     @work(thread=True, exclusive=True, group="layout", description="layout")
-    def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice, across: bool) -> None:
+    def _lay_out(self, trace: Trace, detail: str, choice: FoldChoice, across: bool, label_rows: bool) -> None:
         self.post_message(self._Ready(build_drawing(trace, detail, choice=choice, numbers=self.numbers,
-                                                    across=across), across))
+                                                    across=across, label_rows=label_rows), across, label_rows))
 
     def on_graph_pane__ready(self, message: _Ready) -> None:
         message.stop()
         drawing = message.drawing
-        self._kept(message.across)[(drawing.detail, drawing.choice)] = drawing
+        self._kept(message.across, message.label_rows)[(drawing.detail, drawing.choice)] = drawing
         if self._fitting:
             self.fit()
-        elif (drawing.detail, message.across, drawing.choice) == (self.detail, self.across, self.choice):
+        elif ((drawing.detail, message.across, message.label_rows, drawing.choice)
+              == (self.detail, self.across, self.label_rows, self.choice)):
             self.set_drawing(drawing)
 
     def set_drawing(self, drawing: Drawing) -> None:
