@@ -40,7 +40,7 @@ fi
 PY=${PYTHON:-python3}
 # torch is pinned to the exact version whose CPU wheel this machine kind carries;
 # an unpinned torch would pull gigabytes of CUDA builds.
-if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL, playwright, textual_serve, pyte' >/dev/null 2>&1 \
+if ! "$PY" -c 'import gradviz, numpy, rich, textual, networkx, graphviz, torch, hypothesis, pytest_textual_snapshot, xdist, nbclient, nbformat, ipykernel, tensorboard, sympy, PIL, playwright, textual_serve, pyte' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .setup-done ] || [ requirements-dev.txt -nt .setup-done ]; then
     "$PY" -m pip install -q -r requirements-dev.txt
     # gradviz with its `images` extra (Pillow: PNG and GIF files); every pin is already met above

@@ -103,9 +103,12 @@ def test_an_error_naming_markup_reaches_stderr_whole():
     assert "Traceback" not in result.stderr
 
 
-def test_a_file_name_holding_markup_is_printed_as_written(tmp_path, capsys):
+def test_a_file_name_holding_markup_is_printed_as_written(tmp_path, capsys, monkeypatch):
     from gradviz.cli import main
 
+    # wide enough for the whole path on one line: rich breaks a word longer than the width
+    # (pytest-xdist's temporary folders are ten characters deeper, past 80 columns)
+    monkeypatch.setenv("COLUMNS", "400")
     svg = tmp_path / "[red]curve.svg"  # rich would read [red] as a style and drop it
     assert main(["methods", "x1 * x2", "--at", "x1=0.5,x2=1", "--svg", str(svg)]) == 0
     assert f"wrote {svg}" in " ".join(capsys.readouterr().out.split())

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,10 +81,19 @@ def test_summaries_match_the_full_trace_on_the_zoo(name, level):
     _compare(full, summaries)
 
 
-def test_summaries_norms_equal_the_full_norms_on_the_gpt2_shaped_spec(monkeypatch):
+@pytest.fixture(scope="module")
+def gpt2_full():
+    """The small GPT-2-shaped spec's full trace at each level (batch 4, seed 0), traced once
+    for the tests that only read it (an aten-level trace takes seconds)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("GRADVIZ_GPT2", SMALL_GPT2)
+        return {level: trace_spec(GPT2, batch_size=4, seed=0, level=level) for level in ("module", "aten")}
+
+
+def test_summaries_norms_equal_the_full_norms_on_the_gpt2_shaped_spec(monkeypatch, gpt2_full):
     monkeypatch.setenv("GRADVIZ_GPT2", SMALL_GPT2)
     for level in ("module", "aten"):
-        full = trace_spec(GPT2, batch_size=4, seed=0, level=level)
+        full = gpt2_full[level]
         summaries = trace_spec(GPT2, batch_size=4, seed=0, level=level, keep="summaries")
         _compare(full, summaries)
         adjoints = full.adjoints["loss"]
@@ -99,9 +106,9 @@ def test_summaries_norms_equal_the_full_norms_on_the_gpt2_shaped_spec(monkeypatc
                 assert summaries.adjoints["loss"][node.id].norm == pytest.approx(norm, rel=1e-6, abs=1e-30)
 
 
-def test_summaries_json_is_the_full_json_but_for_the_note(monkeypatch):
+def test_summaries_json_is_the_full_json_but_for_the_note(monkeypatch, gpt2_full):
     monkeypatch.setenv("GRADVIZ_GPT2", SMALL_GPT2)
-    full = trace_to_json(trace_spec(GPT2, batch_size=4, seed=0), "gpt2")
+    full = trace_to_json(gpt2_full["module"], "gpt2")
     summaries = trace_to_json(trace_spec(GPT2, batch_size=4, seed=0, keep="summaries"), "gpt2")
     assert summaries["model"].pop("keep") == "summaries"
     assert summaries["model"]["notes"].pop() == DROPPED
@@ -158,13 +165,12 @@ def test_dropout_keep_rate_survives_as_a_number():
 
 # -- the full capture holds each value once -----------------------------------------------
 
-def test_split_pieces_share_memory_with_their_input(monkeypatch):
+def test_split_pieces_share_memory_with_their_input(gpt2_full):
     """q, k, v are views of qkv's value, and their adjoints views of qkv's gradient; a
     piece's share of qkv is made from the piece's adjoint (no extra backward pass)."""
     from gradviz.sources.model.capture import EmbeddedShare
 
-    monkeypatch.setenv("GRADVIZ_GPT2", SMALL_GPT2)
-    trace = trace_spec(GPT2, batch_size=4, seed=0)
+    trace = gpt2_full["module"]
     graph, adjoints = trace.graph, trace.adjoints["loss"]
     qkv = graph.find("blocks.0.attn.qkv")
     pieces = [n for n in graph.nodes if n.op == "getitem" and n.inputs == (qkv.id,)]
@@ -177,13 +183,13 @@ def test_split_pieces_share_memory_with_their_input(monkeypatch):
     np.testing.assert_array_equal(terms, adjoints[qkv.id])
 
 
-def test_split_shares_equal_torchs_own(monkeypatch):
+def test_split_shares_equal_torchs_own(monkeypatch, gpt2_full):
     """The share made from the piece's adjoint is bit for bit what an extra backward pass gives."""
     import gradviz.sources.model.capture as capture
 
     monkeypatch.setenv("GRADVIZ_GPT2", SMALL_GPT2)
     for level in ("module", "aten"):
-        new = trace_spec(GPT2, batch_size=4, seed=0, level=level)
+        new = gpt2_full[level]
         with monkeypatch.context() as m:
             m.setattr(capture, "_view_pieces", lambda *a: {})
             old = trace_spec(GPT2, batch_size=4, seed=0, level=level)
@@ -198,20 +204,32 @@ def test_split_shares_equal_torchs_own(monkeypatch):
 
 # -- the command line ---------------------------------------------------------------------
 
-def _gradviz(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADVIZ_GPT2": SMALL_GPT2, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gradviz", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)
+@pytest.fixture
+def gradviz(capsys, monkeypatch):
+    """`gradviz COMMAND ...` run in this process (the CLI's own main: one torch import for all)."""
+    from gradviz.cli import main
+
+    monkeypatch.setenv("GRADVIZ_GPT2", SMALL_GPT2)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(ROOT)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["gradviz", *args], code, out, err)
+
+    return run
 
 
-def test_trace_keep_summaries_prints_the_report_and_says_what_was_dropped():
-    done = _gradviz("trace", GPT2, "--batch-size", "4", "--keep", "summaries")
+def test_trace_keep_summaries_prints_the_report_and_says_what_was_dropped(gradviz):
+    done = gradviz("trace", GPT2, "--batch-size", "4", "--keep", "summaries")
     assert done.returncode == 0, done.stderr
     assert "values and adjoints kept as summaries only" in done.stdout
-    full = _gradviz("trace", GPT2, "--batch-size", "4")
+    full = gradviz("trace", GPT2, "--batch-size", "4")
     kept = [line for line in done.stdout.splitlines() if "note:" not in line and "refuse such a trace" not in line]
     assert "\n".join(kept) == full.stdout.rstrip("\n") or kept == full.stdout.splitlines()
-    data = json.loads(_gradviz("trace", GPT2, "--batch-size", "4", "--keep", "summaries", "--json").stdout)
+    data = json.loads(gradviz("trace", GPT2, "--batch-size", "4", "--keep", "summaries", "--json").stdout)
     assert data["model"]["keep"] == "summaries" and DROPPED in data["model"]["notes"]
 
 
@@ -225,8 +243,8 @@ def test_trace_keep_summaries_prints_the_report_and_says_what_was_dropped():
     ("export", GPT2, "--keep", "summaries", "-o", "/tmp/gradviz-never-written.svg"),
     ("trace", "x1 * x2", "--keep", "summaries"),
 ])
-def test_commands_that_need_every_number_refuse_summaries_in_one_line(args):
-    done = _gradviz(*args)
+def test_commands_that_need_every_number_refuse_summaries_in_one_line(args, gradviz):
+    done = gradviz(*args)
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--keep summaries" in lines[0] and "Traceback" not in done.stderr

@@ -108,34 +108,40 @@ def test_cli_trains_and_prints_a_table(tmp_path: Path) -> None:
     assert config["epochs"] == 3 and config["lr"] == 0.1  # flag, then the spec's TRAINING
 
 
-def test_two_gloo_processes_agree_and_write_one_run_dir(tmp_path: Path) -> None:
-    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "run"), device="cpu", epochs=2,
-                         batch_size=32, log_every=4, nproc_per_node=2)
+@pytest.fixture(scope="module")
+def gloo_run(tmp_path_factory) -> tuple[Path, int, dict]:
+    """One torchrun job of two gloo processes, read by the tests below: its folder, exit code and
+    settings. Batch 33 splits 17/16 between the ranks: the mean must weight each rank by its share."""
+    settings = dict(device="cpu", epochs=2, batch_size=33, log_every=3, seed=5)
+    folder = tmp_path_factory.mktemp("gloo")
+    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(folder / "run"), nproc_per_node=2, **settings)
     handle = start_training(config)
-    code = handle.wait(timeout=120)
-    log = handle.paths.worker_log.read_text()
+    return folder, handle.wait(timeout=120), settings
+
+
+def test_two_gloo_processes_agree_and_write_one_run_dir(gloo_run) -> None:
+    folder, code, _ = gloo_run
+    paths = RunPaths(folder / "run")
+    log = paths.worker_log.read_text()
     assert code == 0, log
-    status = read_json(handle.paths.status)
+    status = read_json(paths.status)
     assert status["state"] == "finished" and status["ranks_agree"] is True, status
-    meta = read_json(handle.paths.meta)
+    meta = read_json(paths.meta)
     assert meta["world_size"] == 2 and meta["backend"] == "gloo"
-    steps = [r["step"] for r in read_jsonl(handle.paths.metrics)]
+    steps = [r["step"] for r in read_jsonl(paths.metrics)]
     assert steps == sorted(set(steps)), "one writer: no step logged twice"
     assert steps[-1] == 2 * meta["steps_per_epoch"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-    assert not list((tmp_path / "run").glob("error*"))
+    assert sorted(p.name for p in folder.iterdir()) == ["run"]
+    assert not list((folder / "run").glob("error*"))
 
 
-def test_two_gloo_ranks_log_the_loss_of_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+def test_two_gloo_ranks_log_the_loss_of_one_process_on_the_same_global_batch(gloo_run, tmp_path: Path) -> None:
     from train_support import train_here
 
-    # Batch 33 splits 17/16 between the ranks: the mean must weight each rank by its share.
-    settings = dict(device="cpu", epochs=2, batch_size=33, log_every=3, seed=5)
-    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "ddp"), nproc_per_node=2, **settings)
-    handle = start_training(config)
-    assert handle.wait(timeout=120) == 0, handle.paths.worker_log.read_text()
+    folder, code, settings = gloo_run
+    assert code == 0, (folder / "run" / "worker.log").read_text()
     train_here(tmp_path / "one", sample("two_layer_mlp"), **settings)
-    ddp = {r["step"]: r for r in read_jsonl(handle.paths.metrics)}
+    ddp = {r["step"]: r for r in read_jsonl(folder / "run" / "metrics.jsonl")}
     one = {r["step"]: r for r in read_jsonl(tmp_path / "one" / "metrics.jsonl")}
     assert sorted(ddp) == sorted(one) and len(one) > 5
     for step in one:

@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     mode = PASS_OF_MODE[args.mode]
     trace = load_trace(args, ("tangent", "reverse"))  # every pass, so steps are numbered as the stepper's
     wrt = check_wrt(trace, args)
+    if args.html is not None:
+        from gradviz.html.stepper_page import page_steps
+
+        page_steps(trace, wrt)  # a page too long for its steps is refused before the picture is fitted
     limit = args.max_nodes or NODE_LIMIT
     if args.max_nodes is None:  # a model opens as far as a readable picture allows; --max-nodes N opens more
         from gradviz.commands.common import fold_choice

@@ -100,6 +100,16 @@ class Drawings:
         return {"lines": self.lines.texts, "elements": [self.lines.add(text) for text in self.elements.texts]}
 
 
+def page_steps(trace: Trace, wrt: str | None = None) -> list:
+    """The stepper's steps, or one line when a page could not hold them: checked before the
+    picture is fitted or drawn (seconds of `dot` on a graph this big)."""
+    steps = stepper_steps(trace, wrt)
+    if len(steps) + 1 > FRAME_LIMIT:
+        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}): "
+                          "one per node and pass, folded or not; trace a smaller graph")
+    return steps
+
+
 def rich_html(renderable: RenderableType, width: int) -> str:
     """A rich renderable as HTML spans with inline styles (the page puts it in a <pre>)."""
     console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
@@ -111,10 +121,7 @@ def rich_html(renderable: RenderableType, width: int) -> str:
 def page_data(trace: Trace, wrt: str | None = None, detail: str = "full",
               node_limit: int = NODE_LIMIT, fold: Fold | None = None) -> dict:
     """Everything the page shows, step by step, as plain JSON-able data."""
-    steps = stepper_steps(trace, wrt)
-    if len(steps) + 1 > FRAME_LIMIT:
-        raise ExportError(f"the stepper has {len(steps)} steps, too many for one page (at most {FRAME_LIMIT - 1}): "
-                          "one per node and pass, folded or not; trace a smaller graph")
+    steps = page_steps(trace, wrt)
     timeline = Timeline(trace, steps)
     numbers = Numbers(trace)
     fold = fold if fold is not None else plan_fold(trace.graph, budget=node_limit)
