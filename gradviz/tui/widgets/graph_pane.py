@@ -150,8 +150,11 @@ class GraphPane(ScrollView, can_focus=True):
     def _variants(self, detail: str, room: tuple[int, int]) -> list[tuple[bool, bool]]:
         """(across, label rows) to try, most readable first: the full form of a small graph
         with a row for each edge's number (every edge of the current node shows its term),
-        then the orientations without."""
-        rows = [(False, True)] if detail == "full" and len(self.trace.graph) <= LABEL_LIMIT else []
+        then the orientations without. The rows only add height, so they are laid out only
+        once the full form without them is known to fit (one dot run fewer where it does not)."""
+        down = self.drawings.get((detail, self.choice))
+        fits = down is not None and down.width <= room[0] and down.height <= room[1]
+        rows = [(False, True)] if detail == "full" and len(self.trace.graph) <= LABEL_LIMIT and fits else []
         return rows + [(across, False) for across in self._orientations(detail, room)]
 
     def toggle_module(self, node: int) -> bool:
