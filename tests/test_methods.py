@@ -267,3 +267,18 @@ def test_piped_output_keeps_no_trailing_spaces() -> None:
     done = run_cli("@samples/lecture.expr", "--depth", "2")
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stdout.splitlines() if line != line.rstrip()] == []
+
+
+def test_the_side_by_side_table_keeps_every_number_whole_at_40_columns(lecture) -> None:
+    """Piped at COLUMNS=40 rich narrowed the table until each derivative was `…` and the
+    error `1.7e-08  …`: at a narrow width it is printed in parts of whole columns instead."""
+    text = render(lecture, 40)
+    table = text[:text.index("error vs AD: the larger")]
+    assert "…" not in table, table
+    for method, values in (("central differences", [s[1].estimates[s[1].best] for s in lecture.sweeps.values()]),
+                           ("automatic (AD)", list(lecture.ad.values()))):
+        assert method in table
+        for value in values:
+            assert f"{value:.12g}" in table, (method, value, table)
+    assert text.count("error vs AD: the larger") == 1  # the caption under the last part only
+    assert max(len(line) for line in text.splitlines()) <= 40

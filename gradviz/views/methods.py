@@ -12,6 +12,7 @@ from rich.text import Text
 from gradviz.methods.compare import Comparison
 from gradviz.methods.numeric import EPS, FORMULAS, SLOPES, THEORY, Sweep
 from gradviz.methods.symbolic import MAX_TREE
+from gradviz.views.whole_columns import WholeColumns
 
 MARKS = {"forward": "f", "central": "c"}
 STYLES = {"forward": "yellow", "central": "cyan"}
@@ -197,7 +198,7 @@ def methods_report(c: Comparison, width: int = 100, full: bool = False) -> Group
     what = c.source if "=" in c.source else f"{c.output} = {c.source}"  # statements name their output
     parts: list = [Text(f"three ways to differentiate {what}", style="bold"),
                    Text(f"at {point}", style="bold"), Text("")]
-    parts.append(side_by_side(c))
+    parts.append(WholeColumns(side_by_side(c)))  # never a number cut to `…` at a narrow width
     forward, central = c.sweeps[c.wrt]
     parts += [Text(""), Text(f"numerical differentiation of ∂{c.output}/∂{c.wrt}: forward {FORMULAS['forward']}, "
                              f"central {FORMULAS['central']}", style="bold")]

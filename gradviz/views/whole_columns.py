@@ -64,6 +64,9 @@ class WholeColumns:
                 stacked += group
         if stacked:
             parts.append(self._stacked(stacked, len(parts)))
+        for k, part in enumerate(parts):  # a caption speaks of the whole table: once, under its last part
+            part.caption = self.table.caption if k == len(parts) - 1 else None
+            part.caption_justify = self.table.caption_justify
         return parts
 
     def _part(self, columns: list[int], k: int) -> Table:
