@@ -154,3 +154,22 @@ def test_plain_follow_prints_the_last_record_when_the_end_is_read_after_it(tmp_p
     state = follow(view, Console(file=out, width=100, color_system=None), interval=0.01)
     rows = [line.split()[:2] for line in out.getvalue().splitlines() if line.strip()[:1].isdigit()]
     assert state == "finished" and rows[-1] == ["3", "25"], rows
+
+
+def test_plain_rows_keep_every_number_whole_at_40_columns(tmp_path: Path) -> None:
+    """`train --no-tui` piped at COLUMNS=40 cut its fixed-width row to `0.5…`, `8…`, `24,8…`:
+    where the row does not fit, each record is printed as whole `name value` pairs."""
+    from gradviz.monitor.plain import COLUMNS, record_cells
+
+    make_run(tmp_path / "run", steps=30)
+    view = RunView(tmp_path / "run")
+    out = io.StringIO()
+    follow(view, Console(file=out, width=40, color_system=None))
+    lines = out.getvalue().splitlines()
+    rows = lines[:next(i for i, line in enumerate(lines) if line.startswith("epoch 3/3") or "━" in line)]
+    assert rows and all(len(line) <= 40 and "…" not in line for line in rows), rows
+    text = "\n".join(rows)
+    for record in view.records:
+        if record.get("epoch_end"):
+            for name, cell in zip(COLUMNS, record_cells(record)):
+                assert f"{name} {cell}" in text, (name, cell, text)

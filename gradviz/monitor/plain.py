@@ -11,9 +11,11 @@ import sys
 import time
 from typing import Any, Callable
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
@@ -147,11 +149,32 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
 
 
 def print_row(console: Console, record: dict[str, Any], printed_header: bool) -> bool:
-    """Print one record's row, under the header the first time; returns that the header is out."""
+    """Print one record's row, under the header the first time; returns that the header is out.
+
+    Where the row does not fit (piped at 40 columns rich cut its cells to `0.5…`), the record
+    is printed as `name value` pairs, each whole, as many to a line as fit."""
+    cells = record_cells(record)
+    natural = sum(max(cell_len(name), cell_len(cell)) for name, cell in zip(COLUMNS, cells)) + 2 * (len(COLUMNS) - 1)
+    if natural > console.width:
+        pairs = [f"{name} {cell}" for name, cell in zip(COLUMNS, cells)]
+        for line in pair_lines(pairs, console.width):
+            console.print(Text(line), soft_wrap=True)
+        return printed_header
     if not printed_header:
         console.print(row_table(None))
-    console.print(row_table(record_cells(record)))
+    console.print(row_table(cells))
     return True
+
+
+def pair_lines(pairs: list[str], width: int) -> list[str]:
+    """`pairs` two spaces apart, as many to a line as fit in `width` (one too long has a line of its own)."""
+    lines: list[str] = []
+    for pair in pairs:
+        if lines and cell_len(lines[-1]) + 2 + cell_len(pair) <= width:
+            lines[-1] += "  " + pair
+        else:
+            lines.append(pair)
+    return lines
 
 
 def summary_line(view: RunView) -> str:
