@@ -173,3 +173,20 @@ def test_plain_rows_keep_every_number_whole_at_40_columns(tmp_path: Path) -> Non
         if record.get("epoch_end"):
             for name, cell in zip(COLUMNS, record_cells(record)):
                 assert f"{name} {cell}" in text, (name, cell, text)
+
+
+def test_piped_plain_monitor_keeps_no_trailing_spaces(tmp_path: Path) -> None:
+    """`gradviz monitor RUN | cat` padded the layer table's title to the table's width and kept
+    the space where the summary wrapped before the run directory, as trace no longer does."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    make_run(tmp_path / "a-run-directory-with-a-long-enough-name-to-wrap", steps=30)
+    out = subprocess.run([sys.executable, "-m", "gradviz", "monitor", str(tmp_path / "a-run-directory-with-a-long-enough-name-to-wrap")],
+                         cwd=root, env={**os.environ, "COLUMNS": "80", "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "layers at the last logged step" in out.stdout and "run finished at step 30" in out.stdout
+    assert [line for line in out.stdout.splitlines() if line != line.rstrip()] == [], out.stdout

@@ -21,6 +21,7 @@ from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
 from gradviz.rundir.status import read_val_nonfinite
 from gradviz.step_stats import STEP_STATS
+from gradviz.streams import printed_stdout
 
 # The step's statistics that STEP_STATS gives a column, between the record's place (epoch, step)
 # and the epoch's validation and throughput.
@@ -93,7 +94,7 @@ def follow(view: RunView, console: Console | None = None, interval: float = 0.25
     A Ctrl-C calls on_interrupt (which asks the trainer to stop cleanly) and keeps
     following, so the user sees the trainer's last records and its checkpoint saved.
     """
-    console = console or Console()
+    console = console or Console(file=printed_stdout())  # piped: no trailing spaces, as trace
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                TimeRemainingColumn(), TextColumn("{task.fields[loss]}")]
     printed_header = False
