@@ -47,14 +47,14 @@ NAME_BREAKS = " ._/()[],"  # a name may start just after these
 
 def cut_end(text: str, width: int) -> str:
     """`text` in `width` cells, its end left out after a space or an opening mark and marked
-    '…' (a definition: `qkv = Linear(16→48)(…`, `add_2 = …`)."""
+    '…' (a definition: `qkv = Linear(16→48)(…`, `add_2 = …`); '…' alone when no word fits."""
     if cell_len(text) <= width:
         return text
     end = max(0, width - 2)
     while end > 0 and text[end - 1] not in BREAKS_AFTER:
         end -= 1
-    if not end:
-        return ""
+    if not end:  # no word ends in the room: say that something is there, left out
+        return "…" if width >= 1 else ""
     return text[:end].rstrip() + (" …" if text[end - 1] == " " else "…")
 
 

@@ -38,6 +38,8 @@ def test_names_lose_their_start_and_definitions_their_end_at_a_words_edge():
     assert cut_end("x = 1.2345e-05 * y", 12) == "x = …"  # never 1.2345e…
     assert cut_end("transpose_5 = transpose(reshape_4, 1, 2)", 16) == "transpose_5 = …"
     assert not text_defects(cut_end("t_1 = t(blocks.0.attn.proj.weight)", 12))
+    # no word ends in the room (a tape row's LayerNorm at 120x40 was left blank): it says '…'
+    assert cut_end("ln1 = LayerNorm(16)(x)", 3) == "…" and cut_end("ln1", 0) == ""
 
 
 def test_the_gradient_distributions_axis_writes_whole_numbers_once():
