@@ -12,12 +12,14 @@ demo: setup
 	$(PYTHON) -m gradviz trace @samples/lecture.expr
 
 # Two worker processes (pytest-xdist), each taking whole test files (their module fixtures
-# run once): much of the suite waits on trainer subprocesses, torchrun, a browser or a
-# terminal, and the other worker fills that time. TEST_WORKERS=0 runs it in one process.
+# run once; tests/conftest.py makes each file a group, and the files that start
+# torch.distributed jobs one group, so two such jobs never overlap): much of the suite waits
+# on trainer subprocesses, torchrun, a browser or a terminal, and the other worker fills
+# that time. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: setup
 	$(PYTHON) benchmarks/bench_trace_cold.py
