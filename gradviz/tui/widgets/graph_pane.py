@@ -244,6 +244,14 @@ class GraphPane(ScrollView, can_focus=True):
         # once its scrollbars are settled, so the opening picture does not depend on timing.
         self.call_after_refresh(self.keep_in_view)
 
+    def watch_show_horizontal_scrollbar(self) -> None:
+        # A scrollbar that comes or goes changes the rows or columns the node is centred in
+        # (one CI run opened two_layer_mlp one row off): centre again once it has.
+        self.call_after_refresh(self.keep_in_view)
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        self.call_after_refresh(self.keep_in_view)
+
     def title_text(self, width: int) -> str:
         """The pane's title in `width` cells, by one declared rule: the key hints go first,
         then the folding's hint, then the folding (the node count and form always stay)."""
