@@ -21,7 +21,8 @@ def lecture_trace():
 # (torchrun, gloo ranks on localhost, a killed peer) are one group together, so two such
 # jobs never run at once: one CI run under two workers saw an FSDP job abort and a dead-peer
 # test time out while both ran side by side; each passed alone and on its own worker.
-DISTRIBUTED_FILES = {"test_train_process.py", "test_watch.py", "test_train_fsdp.py", "test_stats_phases_fsdp.py"}
+DISTRIBUTED_FILES = {"test_train_process.py", "test_watch.py", "test_train_fsdp.py", "test_stats_phases_fsdp.py",
+                     "test_histograms_fsdp.py"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,6 +7,12 @@ gradient flattened into one vector, each value's bin found by ``torch.bucketize`
 offset by its layer, one ``torch.bincount``. The counts (layers × bins) are copied to
 the host without blocking, like the norms, and written to ``histograms.jsonl``.
 Equal to ``torch.histogram`` of the clamped values with the same edges.
+
+Sharded (FSDP2: parameters and gradients are DTensors): every rank counts the values of its
+local shards that it alone holds (``shard_cover.counted_part``: a replica is counted by one
+rank only) into the same bins, and one ``all_reduce`` of the int64 counts (layers × bins)
+gives the histogram of the whole gradients; nothing is gathered in full. Every rank must
+take them at the same steps (a skipped collective stalls or aborts the job); rank 0 writes.
 """
 
 from __future__ import annotations
@@ -29,18 +35,37 @@ def bin_edges(lo: int = LO, hi: int = HI, per_decade: int = PER_DECADE) -> torch
 class GradHistograms:
     """Counts every layer's gradient values into the fixed bins, on the device."""
 
-    def __init__(self, layer_of: list[int], layers: int, device: torch.device):
+    def __init__(self, layer_of: list[int], layers: int, device: torch.device, sharded: bool = False):
         self.layer_of = layer_of
         self.layers = layers
         self.device = device
+        self.sharded = sharded  # count local shards, then sum the counts over ranks (a collective)
         self.edges64 = bin_edges()
         self.bins = len(self.edges64) - 1
         self._edges: dict[torch.dtype, torch.Tensor] = {}
         self._offsets: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def counts(self, params: list[torch.nn.Parameter]) -> torch.Tensor:
-        """(layers × bins) int64 counts of the current gradients (device; no sync)."""
+        """(layers × bins) int64 counts of the current gradients (device; no sync; sharded: one all-reduce)."""
         present = [(p.grad, layer) for p, layer in zip(params, self.layer_of) if p.grad is not None]
+        if not self.sharded:
+            return self._count(present)
+        import torch.distributed as dist
+
+        from gradviz.train.shard_cover import counted_part
+
+        mine = []  # this rank's own values of each gradient (a replica is counted on one rank only)
+        for grad, layer in present:
+            part = counted_part(grad)
+            if part is not None:
+                mine.append((part, layer))
+        with torch.no_grad():
+            counts = self._count(mine)
+            dist.all_reduce(counts)  # SUM: every value of every gradient counted once over the ranks
+        return counts
+
+    def _count(self, present: list[tuple[torch.Tensor, int]]) -> torch.Tensor:
+        """(layers × bins) int64 counts of the given tensors, each counted in its layer's row."""
         if not present:
             return torch.zeros(self.layers, self.bins, dtype=torch.int64, device=self.device)
         with torch.no_grad():
@@ -81,17 +106,18 @@ def histogram_record(step: int, epoch: int, counts: list[list[int]], names: list
 class HistogramLog:
     """Takes the histograms on due logged steps, copies them asynchronously, appends them."""
 
-    def __init__(self, path: Any, groups: Any, device: torch.device, every: int | None):
+    def __init__(self, path: Any, groups: Any, device: torch.device, every: int | None, sharded: bool = False):
+        """path None: count (and, sharded, join the reduction) but write nothing (the other ranks)."""
         from gradviz.rundir.jsonl import JsonlWriter
         from gradviz.train.stats import HostCopier
 
         # Logged steps that are multiples of N (and step 1); None: DEFAULT_EVERY.
         self.every = DEFAULT_EVERY if every is None else every
-        self.hist = GradHistograms(groups.layer_of, len(groups.names), device)
+        self.hist = GradHistograms(groups.layer_of, len(groups.names), device, sharded)
         self.names = groups.names
         self.edges = self.hist.edges64.tolist()
         self.copier = HostCopier(device)
-        self.writer = JsonlWriter(path)
+        self.writer = None if path is None else JsonlWriter(path)
 
     def due(self, step: int) -> bool:
         """Whether a logged step also takes the histograms."""
@@ -99,12 +125,14 @@ class HistogramLog:
 
     def capture(self, params: list[torch.nn.Parameter], step: int, epoch: int) -> None:
         """Count on the device and start the host copy (written once it has landed)."""
-        self.copier.submit(self.hist.counts(params), (step, epoch))
+        counts = self.hist.counts(params)
+        if self.writer is not None:
+            self.copier.submit(counts, (step, epoch))
 
     def regroup(self, groups: Any) -> None:
         """Count by new layer groups from now on (gradviz.watch: a layer was unfrozen)."""
         self.flush(wait=True)
-        self.hist = GradHistograms(groups.layer_of, len(groups.names), self.hist.device)
+        self.hist = GradHistograms(groups.layer_of, len(groups.names), self.hist.device, self.hist.sharded)
         self.names = groups.names
 
     def flush(self, wait: bool = False) -> None:
@@ -114,4 +142,5 @@ class HistogramLog:
 
     def close(self) -> None:
         self.flush(wait=True)
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()

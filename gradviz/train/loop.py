@@ -30,6 +30,7 @@ from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 from gradviz.train.histograms import HistogramLog
 from gradviz.train.nan_origin import NAN_TRACE, NanWatch, agree, record_origin
 from gradviz.train.recorder import RunRecorder, memory_in_use
+from gradviz.train.shard_cover import shards_cover
 from gradviz.train.sharding import BEST_SHARDED, FINAL_SHARDED, ShardedBest, full_cpu_state, save_sharded
 from gradviz.train.stats import MASK_SECONDS, HostCopier, LayerGroups, StatsCollector
 
@@ -115,8 +116,10 @@ class Trainer:
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
         hist_every = getattr(config, "hist_every", None)
-        self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl", groups, device, hist_every)
-                           if rank == 0 and recorder.enabled and hist_every != 0 and not self.sharded else None)
+        # Sharded: every rank counts its shards and joins the counts' all-reduce; rank 0 writes.
+        self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl" if recorder.enabled else None,
+                                        groups, device, hist_every, sharded=self.sharded)
+                           if ((rank == 0 and recorder.enabled) or self.sharded) and hist_every != 0 else None)
 
     def run(self) -> TrainResult:
         """Train until the epochs or --max-steps run out, or a stop arrives."""
@@ -448,7 +451,10 @@ class Trainer:
         self._save_final()
         if self.histograms is not None:
             self.histograms.close()
-        ranks = {"ranks_agree": self._ranks_agree()} if self.world > 1 and not self.sharded else {}
+        ranks = {}
+        if self.world > 1:  # sharded: no replicas to compare, but the shards must cover every parameter once
+            ranks = ({"shards_cover": shards_cover(self.groups.params, self.step, self.device)} if self.sharded
+                     else {"ranks_agree": self._ranks_agree()})
         self.recorder.status(state, step=self.step, epoch=self.epoch, seconds=seconds, **ranks,
                              **self._checkpoint_field())
         best = self.best.best_loss if self.best.best_loss != float("inf") else None
