@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 
-
 def _is_dtensor(tensor: Any) -> bool:
     from torch.distributed.tensor import DTensor
 
