@@ -143,25 +143,54 @@ class Trainer:
         validating = len(self.data.x_val) > 0
         if self.nan_watch is not None:
             self.nan_watch.begin_window(1)
+        n_train, batch_size, log_every = len(self.data.x_train), self.config.batch_size, self.config.log_every
+        # The common step (one process, no accumulation, no L2, no per-step checks) when it is not logged:
+        # nothing but what a plain loop does and the counters.
+        plain = (self.world == 1 and self.config.accum == 1 and self.config.l2 == 0 and not self.config.stop_on_nan
+                 and not self.config.snapshots)
         for self.epoch in range(1, self.config.epochs + 1):
-            batches = epoch_batches(len(self.data.x_train), self.config.batch_size, self.epoch, self.config.seed,
+            batches = epoch_batches(n_train, batch_size, self.epoch, self.config.seed,
                                     self.rank, self.world, self.config.accum, self.device)
+            last_index = len(batches) - 1
             for index, micro in enumerate(batches):
                 self.step += 1
-                self._global_size = global_batch_size(len(self.data.x_train), self.config.batch_size, index)
-                epoch_end = index == len(batches) - 1
+                epoch_end = index == last_index
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
-                logged = self.step % self.config.log_every == 0 or self.step == 1 or last or (epoch_end and validating)
-                # An epoch's last record, and the run's, waits for validation to go onto it.
-                self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
-                if epoch_end and validating:
-                    self._end_epoch()
+                logged = self.step % log_every == 0 or self.step == 1 or last or (epoch_end and validating)
+                if plain and not logged:
+                    self._plain_step(micro)
+                else:
+                    self._global_size = global_batch_size(n_train, batch_size, index)
+                    # An epoch's last record, and the run's, waits for validation to go onto it.
+                    self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
+                    if epoch_end and validating:
+                        self._end_epoch()
                 if self.controller.due(logged) and self._obey(self._poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
                     return self._finish(state, validate=last and validating and not epoch_end)
         return self._finish(state)
+
+    def _plain_step(self, micro: list[torch.Tensor]) -> None:
+        """An update that is not logged, on one process without accumulation or L2: the plain loop's
+        forward, backward and step, plus the counters (what _update does for such a step, in fewer lines:
+        every line here runs on every step, between the model's kernels, with the caches cold)."""
+        indices = micro[0]
+        size = indices.shape[0]
+        self.nan_watch.note(self.step, self.epoch, micro, size)
+        try:
+            loss = self.spec.loss(self.net(self.data.x_train[indices]), self.data.y_train[indices])
+            loss.backward()
+        except RuntimeError as exc:
+            raise self._oom_or(exc, micro) from None
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.samples += size
+        self._losses.append(loss.detach())
+        self._window_sizes.append(size)
+        if self.heartbeat is not None:
+            self.heartbeat.beat(self.step, self.epoch)
 
     def _update(self, micro: list[torch.Tensor], logged: bool, write: bool) -> None:
         """One parameter update: forward and backward over the micro-batches, then step."""
@@ -171,12 +200,8 @@ class Trainer:
             self.nan_watch.note(self.step, self.epoch, micro, self._global_size)
         try:
             loss, penalty = self._backward(micro, sizes)
-        except torch.OutOfMemoryError:
-            raise self._oom(micro) from None
         except RuntimeError as exc:
-            if "can't allocate memory" in str(exc):  # the CPU allocator's out-of-memory
-                raise self._oom(micro) from None
-            raise
+            raise self._oom_or(exc, micro) from None
         self.samples += sum(sizes) * self.world
         # The logged loss is the mean since the last log; keeping the (device) scalars and
         # averaging them then costs nothing on the steps in between.
@@ -199,6 +224,8 @@ class Trainer:
         self.optimizer.step()
         if capturing:
             self._finish_capture()
+        if logged:
+            self.mask_log.switch(False)  # the masks are read: the steps in between draw them as F.dropout does
         self.optimizer.zero_grad(set_to_none=True)
         if self.heartbeat is not None:
             self.heartbeat.beat(self.step, self.epoch)
@@ -490,6 +517,13 @@ class Trainer:
         everyone = [torch.empty_like(mine) for _ in range(self.world)]
         dist.all_gather(everyone, mine)
         return all(torch.equal(everyone[0], other) for other in everyone[1:])
+
+    def _oom_or(self, exc: RuntimeError, micro: list[torch.Tensor]) -> Exception:
+        """What to raise for an error in forward or backward: out of memory (CUDA's, or the CPU
+        allocator's) as a TrainingError with advice, anything else as it was."""
+        if isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc):
+            return self._oom(micro)
+        return exc
 
     def _oom(self, micro: list[torch.Tensor]) -> TrainingError:
         sizes = sorted({int(m.shape[0]) for m in micro})
