@@ -54,15 +54,19 @@ class Run:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None, run_dir: str | Path | None = None,
                  log_every: int = DEFAULT_LOG_EVERY, name: str | None = None,
-                 log_seconds: float = DEFAULT_LOG_SECONDS):
+                 log_seconds: float = DEFAULT_LOG_SECONDS, hist_every: int | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"gradviz.watch: model must be a torch.nn.Module, got {type(model).__name__}")
         if log_every < 1:
             raise ValueError(f"gradviz.watch: log_every must be at least 1, got {log_every}")
+        if hist_every is not None and hist_every < 0:
+            raise ValueError(f"gradviz.watch: hist_every must be 0 (no histograms) or more, got {hist_every}")
         self.model = getattr(model, "module", model) if type(model).__name__ in _WRAPPERS else model
         self.optimizer = optimizer
         self.log_every = log_every
         self.log_seconds = log_seconds
+        self.hist_every = hist_every
+        self.histograms: HistogramLog | None = None  # set by _attach() on the ranks that count them
         self._next_due = True  # the first step is always recorded
         self._last_record = -math.inf  # perf_counter time of the last record
         self.name = name or _script_name()
@@ -110,11 +114,25 @@ class Run:
         self.device = self.groups.params[0].device
         self.stats = StatsCollector(self.groups, self.probed, self.mask_log, self.device)
         self.copier = HostCopier(self.device)
+        self.histograms = self._histogram_log()
         self._zero = torch.zeros((), device=self.device)
         self._hooks = [self.model.register_forward_pre_hook(self._count_batch, with_kwargs=True)]
         if self.optimizer is not None:
             self._hooks += [self.optimizer.register_step_pre_hook(lambda *_: self._before_step()),
                             self.optimizer.register_step_post_hook(lambda *_: self._after_step())]
+
+    def _histogram_log(self) -> HistogramLog | None:
+        """Gradient-value histograms as `gradviz train` takes them (at recorded steps 1, 100, 200…).
+
+        Rank 0 counts whole gradients and writes. Sharded (FSDP2), every rank counts its own shards
+        and joins one all-reduce of the counts at the same recorded steps (the records' steps are
+        agreed by all ranks); the other ranks write nothing. Under DDP the other ranks take none."""
+        if self.hist_every == 0:
+            return None
+        path = self.paths.histograms if self.enabled else None
+        if self.stats.sharded:
+            return HistogramLog(path, self.groups, self.device, self.hist_every, sharded=True)
+        return HistogramLog(path, self.groups, self.device, self.hist_every) if self.enabled else None
 
     def _open(self) -> None:
         self.paths.root.mkdir(parents=True, exist_ok=True)
@@ -123,11 +141,6 @@ class Run:
         self.probed = install_probes(self.model, self.mask_log)
         self.mask_log.switch(True)  # the first step is recorded
         self._attach()
-        # Gradient-value histograms as `gradviz train` takes them (records at steps 1, 100, 200…);
-        # not of sharded parameters: counting a DTensor on rank 0 alone would start collectives the
-        # other ranks never join.
-        self.histograms = None if self.stats.sharded else \
-            HistogramLog(self.paths.histograms, self.groups, self.device, None)
         self.recorder = RunRecorder(self.paths, self.groups.names, {p.name: p.module.p for p in self.probed}, True)
         world = self.world
         write_json_atomic(self.paths.config, {"source": "watch", "spec": self.name, "script": sys.argv[0] if sys.argv else "",
@@ -181,10 +194,10 @@ class Run:
             return
         self.groups = groups
         self.stats = StatsCollector(groups, self.probed, self.mask_log, self.device)
+        if self.histograms is not None:  # every rank that counts (sharded: all), so the counts' shapes match
+            self.histograms.regroup(groups)
         if not self.enabled:
             return
-        if self.histograms is not None:
-            self.histograms.regroup(groups)
         self.recorder.layer_names = groups.names
         meta = read_json(self.paths.meta) or {}
         known = {layer["name"]: layer for layer in meta.get("layers", []) if isinstance(layer, dict)}
@@ -216,7 +229,7 @@ class Run:
                        "mem": memory_in_use(self.device)}
         self._last_samples = (now, samples)
         self._records += 1
-        if self.enabled and self.histograms is not None and self.histograms.due(self.steps):
+        if self.histograms is not None and self.histograms.due(self.steps):
             self.histograms.capture(self.groups.params, self.steps, self._epoch)
         self._measuring = True
 
@@ -425,19 +438,21 @@ _handlers_installed = False
 
 def watch(model: nn.Module, optimizer: torch.optim.Optimizer | None = None, run_dir: str | Path | None = None,
           *, log_every: int = DEFAULT_LOG_EVERY, log_seconds: float = DEFAULT_LOG_SECONDS,
-          name: str | None = None) -> Run:
+          name: str | None = None, hist_every: int | None = None) -> Run:
     """Monitor a training loop: returns a :class:`Run`; call ``run.log(loss=...)`` each step.
 
     ``run_dir`` defaults to ``runs/<script>-<date-time>``. The first optimizer step is
     recorded, then every ``log_every``-th (default 25, as ``gradviz train``) that comes at
     least ``log_seconds`` (default 0.5; 0: no limit) after the previous record. Without an optimizer, each
     ``log()`` counts as a step and reads the gradients then (call it before zero_grad).
-    Plain ``nn.Dropout`` layers are swapped for recording ones until ``close()``.
+    Plain ``nn.Dropout`` layers are swapped for recording ones until ``close()``. Gradient
+    histograms are taken at recorded steps that are 1 or multiples of ``hist_every`` (default
+    100, as ``gradviz train --hist-every``; 0: none).
     """
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise UsageError(f"gradviz.watch: optimizer must be a torch.optim.Optimizer, not {type(optimizer).__name__} "
                          f"{optimizer!r}; create it first, e.g. torch.optim.Adam(model.parameters())")
-    return Run(model, optimizer, run_dir, log_every, name, log_seconds)
+    return Run(model, optimizer, run_dir, log_every, name, log_seconds, hist_every)
 
 
 def _mean_on(values: list[Any], device: torch.device) -> torch.Tensor:

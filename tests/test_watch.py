@@ -19,6 +19,7 @@ from gradviz.monitor.state import RunView
 from gradviz.rundir.files import read_json
 from gradviz.rundir.jsonl import read_jsonl
 from gradviz.rundir.paths import RunPaths
+from gradviz.train.histograms import bin_edges
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -445,6 +446,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributed.fsdp import fully_shard
 import gradviz
+from gradviz.train.histograms import bin_edges
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
@@ -461,20 +463,29 @@ def sharded_model():
 
 def loop(watched, expected=None):
     model = sharded_model()
+    for p in model[0].parameters():
+        p.requires_grad_(False)  # frozen when watch() is called, unfrozen at step 4 (a record: 1, 4, …)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    run = gradviz.watch(model, optimizer, run_dir=sys.argv[1], log_every=2) if watched else None
+    run = gradviz.watch(model, optimizer, run_dir=sys.argv[1], log_every=2, hist_every=2) if watched else None
+    edges = bin_edges()
     for step in range(1, 8):
+        if step == 4:
+            for p in model[0].parameters():
+                p.requires_grad_(True)
         gen = torch.Generator().manual_seed(100 * step + rank)
         x, y = torch.randn(6, 5, generator=gen), torch.randn(6, 1, generator=gen)
         loss = F.mse_loss(model(x), y)
         loss.backward()
-        if expected is not None:  # independently, on every rank: the full gradients' norms per layer
-            layers = [(name, layer) for name, layer in model.named_children() if isinstance(layer, nn.Linear)]
+        if expected is not None:  # independently, on every rank: the full gradients' norms and histograms per layer
+            layers = [(name, layer) for name, layer in model.named_children()
+                      if isinstance(layer, nn.Linear) and layer.weight.grad is not None]
+            grads = {n: [p.grad.full_tensor() for p in m.parameters()] for n, m in layers}
             expected[step] = {
-                "grad": {n: torch.stack([p.grad.full_tensor().norm() for p in m.parameters()]).norm().item()
-                         for n, m in layers},
+                "grad": {n: torch.stack([g.norm() for g in gs]).norm().item() for n, gs in grads.items()},
                 "param": {n: torch.stack([p.full_tensor().norm() for p in m.parameters()]).norm().item()
-                          for n, m in layers}}
+                          for n, m in layers},
+                "hist": {n: torch.histogram(torch.cat([g.reshape(-1) for g in gs]).double().clamp(
+                    edges[0].item(), edges[-1].item()), bins=edges)[0].long().tolist() for n, gs in grads.items()}}
         optimizer.step()
         optimizer.zero_grad()
         if run is not None:
@@ -495,7 +506,7 @@ dist.destroy_process_group()
 """
 
 
-def test_under_fsdp2_watch_reads_sharded_norms_on_every_rank_and_changes_nothing(tmp_path):
+def test_under_fsdp2_watch_reads_sharded_norms_and_histograms_on_every_rank_and_changes_nothing(tmp_path):
     script = tmp_path / "fsdp.py"
     script.write_text(FSDP_SCRIPT)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
@@ -511,7 +522,8 @@ def test_under_fsdp2_watch_reads_sharded_norms_on_every_rank_and_changes_nothing
     records = read_jsonl(RunPaths(tmp_path / "run").metrics)
     # log_seconds (0.5) is turned into a step count the ranks agree on: step 1, then even steps.
     steps = [r["step"] for r in records]
-    assert steps[0] == 1 and len(steps) >= 2 and all(s % 2 == 0 for s in steps[1:]) and steps == sorted(steps)
+    assert steps[:2] == [1, 4] and all(s % 2 == 0 for s in steps[1:]) and steps == sorted(steps)
+    assert "0" not in records[0]["grad_norm"] and "0" in records[1]["grad_norm"]  # unfrozen at step 4
     for r in records:
         want, params = found["expected"][str(r["step"])]["grad"], found["expected"][str(r["step"])]["param"]
         assert set(r["grad_norm"]) == set(want) == set(r["param_norm"])
@@ -519,6 +531,25 @@ def test_under_fsdp2_watch_reads_sharded_norms_on_every_rank_and_changes_nothing
             assert r["grad_norm"][name] == pytest.approx(norm, rel=1e-5), (r["step"], name)
             assert r["param_norm"][name] == pytest.approx(params[name], rel=1e-5), (r["step"], name)
         assert r["grad_norm_total"] == pytest.approx(math.sqrt(sum(v * v for v in want.values())), rel=1e-5)
+    # Histograms (hist_every=2: at every record, all at step 1 or even) counted from each rank's
+    # shards equal torch.histogram of the whole gradients, before and after the layer was unfrozen.
+    histograms = read_jsonl(RunPaths(tmp_path / "run").histograms)
+    assert [h["step"] for h in histograms] == steps
+    for h in histograms:
+        assert h["edges"] == bin_edges().tolist()
+        assert h["layers"] == found["expected"][str(h["step"])]["hist"], h["step"]
     meta = read_json(RunPaths(tmp_path / "run").meta)
     assert meta["sharded"] is True and meta["world_size"] == 2
     assert read_json(RunPaths(tmp_path / "run").status)["state"] == "finished"
+
+
+def test_hist_every_sets_the_recorded_steps_that_take_histograms_and_0_takes_none(tmp_path):
+    for every, want in ((3, [1, 3, 6]), (0, [])):
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        with gradviz.watch(model, optimizer, run_dir=tmp_path / str(every), log_every=1, log_seconds=0,
+                           hist_every=every) as run:
+            train(model, run, optimizer=optimizer)
+        assert [h["step"] for h in read_jsonl(RunPaths(tmp_path / str(every)).histograms)] == want
+    with pytest.raises(ValueError, match="hist_every"):
+        gradviz.watch(make_model(), None, run_dir=tmp_path / "bad", hist_every=-1)
