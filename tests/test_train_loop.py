@@ -251,3 +251,30 @@ def test_each_logged_loss_is_the_mean_over_its_windows_examples_and_short_window
     view.poll()
     short_steps = [view.series.steps[i] for i in view.short_windows()]
     assert short_steps == [r["step"] for r in logged if r["window_steps"] < 5] and 8 in short_steps
+
+
+def test_the_trainer_takes_a_textbook_loops_steps_bit_for_bit(tmp_path: Path) -> None:
+    # Steps that are not logged take the trainer's short path, logged ones the full one (masks recorded
+    # with torch's own draws), epoch ends validate: the parameters must be those of a plain loop over the
+    # same batches, bit for bit. deep_mlp: dropout, so the random draws must match too; 819 training
+    # examples in batches of 100: a short last batch every epoch.
+    from gradviz.sources.spec import build_model, load_spec, make_data
+    from gradviz.train.data import epoch_batches, split_data
+
+    spec_path = sample("deep_mlp")
+    train_here(tmp_path / "run", spec_path, epochs=3, batch_size=100, log_every=7, lr=0.01, optimizer="adam", seed=3)
+    spec = load_spec(spec_path)
+    x, y = make_data(spec, 3)
+    data = split_data(x, y, 0.2, 3, torch.device("cpu"))
+    torch.manual_seed(3)
+    model = build_model(spec).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for epoch in range(1, 4):
+        for [indices] in epoch_batches(len(data.x_train), 100, epoch, 3, 0, 1, 1, torch.device("cpu")):
+            spec.loss(model(data.x_train[indices]), data.y_train[indices]).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    saved = torch.load(tmp_path / "run" / "final.pt", weights_only=False)["model"]
+    assert len(data.x_train) % 100 != 0
+    for name, value in model.state_dict().items():
+        assert torch.equal(saved[name], value), name

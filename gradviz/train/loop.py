@@ -115,6 +115,7 @@ class Trainer:
         self.val_nonfinite: dict[str, Any] | None = None  # the first epoch whose validation loss was not finite
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
+        self._last_graph: torch.Tensor | None = None  # the last plain step's loss, graph and all (see _plain_step)
         hist_every = getattr(config, "hist_every", None)
         # Sharded: every rank counts its shards and joins the counts' all-reduce; rank 0 writes.
         self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl" if recorder.enabled else None,
@@ -144,10 +145,9 @@ class Trainer:
         if self.nan_watch is not None:
             self.nan_watch.begin_window(1)
         n_train, batch_size, log_every = len(self.data.x_train), self.config.batch_size, self.config.log_every
-        # The common step (one process, no accumulation, no L2, no per-step checks) when it is not logged:
-        # nothing but what a plain loop does and the counters.
-        plain = (self.world == 1 and self.config.accum == 1 and self.config.l2 == 0 and not self.config.stop_on_nan
-                 and not self.config.snapshots)
+        # The common step (no accumulation, no L2, no per-step checks) when it is not logged: nothing but
+        # what a plain loop does and the counters.
+        plain = self.config.accum == 1 and self.config.l2 == 0 and not self.config.stop_on_nan and not self.config.snapshots
         for self.epoch in range(1, self.config.epochs + 1):
             batches = epoch_batches(n_train, batch_size, self.epoch, self.config.seed,
                                     self.rank, self.world, self.config.accum, self.device)
@@ -158,10 +158,10 @@ class Trainer:
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
                 logged = self.step % log_every == 0 or self.step == 1 or last or (epoch_end and validating)
+                self._global_size = global_batch_size(n_train, batch_size, index)
                 if plain and not logged:
                     self._plain_step(micro)
                 else:
-                    self._global_size = global_batch_size(n_train, batch_size, index)
                     # An epoch's last record, and the run's, waits for validation to go onto it.
                     self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
                     if epoch_end and validating:
@@ -173,22 +173,31 @@ class Trainer:
         return self._finish(state)
 
     def _plain_step(self, micro: list[torch.Tensor]) -> None:
-        """An update that is not logged, on one process without accumulation or L2: the plain loop's
-        forward, backward and step, plus the counters (what _update does for such a step, in fewer lines:
-        every line here runs on every step, between the model's kernels, with the caches cold)."""
+        """An update that is not logged, without accumulation or L2: the plain loop's forward, backward
+        and step, plus the counters (what _update does for such a step, in fewer lines: every line here
+        runs on every step, between the model's kernels, with the caches cold)."""
         indices = micro[0]
-        size = indices.shape[0]
-        self.nan_watch.note(self.step, self.epoch, micro, size)
+        size, world, global_size = indices.shape[0], self.world, self._global_size
+        self.nan_watch.note(self.step, self.epoch, micro, global_size)
         try:
             loss = self.spec.loss(self.net(self.data.x_train[indices]), self.data.y_train[indices])
+            if world > 1 and size * world != global_size:
+                # This rank's share of a short batch (17/16): weighed world·n_rank/N, as _backward does.
+                loss = loss * (size * world / global_size)
             loss.backward()
         except RuntimeError as exc:
             raise self._oom_or(exc, micro) from None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.samples += size
-        self._losses.append(loss.detach())
-        self._window_sizes.append(size)
+        self.samples += size * world
+        # Kept until the next step's forward, as a plain loop's `loss` variable is: its graph holds the
+        # parameters' gradient accumulators, which autograd then reuses instead of building anew each step.
+        self._last_graph = loss
+        loss = loss.detach()
+        self._losses.append(loss)
+        self._window_sizes.append(global_size if world > 1 else size)
+        if self.rank_loss is not None:
+            self.rank_loss.add(loss, world, global_size)
         if self.heartbeat is not None:
             self.heartbeat.beat(self.step, self.epoch)
 
