@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from gradviz.step_stats import AFTER_STEP, BEFORE_STEP, StatsLayout, stats_measured
+from gradviz import step_stats
+from gradviz.step_stats import AFTER_STEP, BEFORE_STEP, Stat, StatsLayout, stats_measured
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
 
@@ -123,6 +124,7 @@ class StatsCollector:
         self.mask_log = mask_log
         self.device = device
         self._sum_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._planned: tuple[Any, StatsLayout, tuple[Stat, ...], tuple[Stat, ...]] | None = None
         self._begun: tuple[dict[str, torch.Tensor], list[torch.Tensor], Layout, StepMeasures] | None = None
 
     def norms(self) -> torch.Tensor:
@@ -190,20 +192,30 @@ class StatsCollector:
         dist.all_reduce(sums)
         return sums.sqrt()
 
+    def _plan(self) -> tuple[StatsLayout, tuple[Stat, ...], tuple[Stat, ...]]:
+        """The layout and the statistics of each phase (before, after the step) for STEP_STATS as it
+        is now: made once and kept while STEP_STATS stays the same object (a logged step's Python
+        runs between the model's kernels, with the caches cold: every line costs)."""
+        current = step_stats.STEP_STATS
+        if self._planned is None or self._planned[0] is not current:
+            self._planned = (current, StatsLayout(len(self.groups.names)), stats_measured(BEFORE_STEP),
+                             stats_measured(AFTER_STEP))
+        return self._planned[1:]
+
     def step_stats(self, loss: torch.Tensor, penalty: torch.Tensor) -> dict[str, torch.Tensor]:
         """The statistics STEP_STATS measures before the optimizer step, by name, on the device."""
-        return self._measure(BEFORE_STEP, StepMeasures(self, loss, penalty))
+        return self._measure(self._plan()[1], StepMeasures(self, loss, penalty))
 
     def after_step_stats(self) -> dict[str, torch.Tensor]:
         """The statistics STEP_STATS measures after the optimizer step, by name, on the device."""
         if self._begun is None:
             raise RuntimeError("StatsCollector.after_step_stats without begin")
-        return self._measure(AFTER_STEP, self._begun[3].after_step())
+        return self._measure(self._plan()[2], self._begun[3].after_step())
 
     @staticmethod
-    def _measure(when: str, measures: StepMeasures) -> dict[str, torch.Tensor]:
+    def _measure(stats: tuple[Stat, ...], measures: StepMeasures) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return {stat.name: stat.measure(measures) for stat in stats_measured(when) if stat.measure is not None}
+            return {stat.name: stat.measure(measures) for stat in stats if stat.measure is not None}
 
     # The lifecycle of a logged step's statistics, the same for the trainer and `watch`:
     # begin() before the optimizer step, after_step() once it has run, then finish() gives the
@@ -212,9 +224,9 @@ class StatsCollector:
     def begin(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> Layout:
         """Before the optimizer step: measure what is measured then, and the dropout masks.
         Returns the step's layout (the caller fills in its host-side info)."""
-        stats = StatsLayout(len(self.groups.names))
-        measures = StepMeasures(self, loss, penalty, keep_params=bool(stats_measured(AFTER_STEP)))
-        computed = self._measure(BEFORE_STEP, measures)
+        stats, before, after = self._plan()
+        measures = StepMeasures(self, loss, penalty, keep_params=bool(after))
+        computed = self._measure(before, measures)
         mask_parts, masks = self._mask_parts(with_masks)
         layout = Layout(stats, masks)
         self._begun = (computed, mask_parts, layout, measures)
@@ -225,7 +237,7 @@ class StatsCollector:
         if self._begun is None:
             raise RuntimeError("StatsCollector.after_step without begin")
         measured = self.after_step_stats()
-        missing = [stat for stat in stats_measured(AFTER_STEP) if stat.name not in measured]
+        missing = [stat for stat in self._plan()[2] if stat.name not in measured]
         if missing:  # a subclass's after_step_stats that leaves declared statistics out
             after = self._begun[3].after_step()
             with torch.no_grad():
@@ -344,7 +356,8 @@ def unpack(values: list[float], layout: Layout, layer_names: list[str]) -> dict[
         keep[name] = values[at] / size
         if length:
             bits = values[at + 1:at + 1 + length]
-            samples[name] = {"shape": shape, "kept": "".join("1" if b > 0 else "0" for b in bits)}
+            # '1' where the unit was kept (its mask value is non-zero): map over C functions, no Python per unit.
+            samples[name] = {"shape": shape, "kept": "".join(map("01".__getitem__, map(bool, bits)))}
         at += 1 + length
     out["keep_rate"] = keep
     out["mask_samples"] = samples
