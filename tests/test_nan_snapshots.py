@@ -35,3 +35,37 @@ def test_a_replay_across_windows_finds_the_first_bad_step_and_its_parameters(tmp
     for name, value in checked["model"].items():  # the parameters before the bad update, bit for bit
         assert torch.equal(replayed["model"][name], value), name
     assert torch.equal(replayed["x"], checked["x"])
+
+
+def test_each_kept_snapshot_holds_the_state_its_step_started_from_when_older_ones_are_written_over() -> None:
+    # Snapshots after the first KEEP_WINDOWS are copied into the oldest one's tensors: every kept
+    # one must still equal the parameters, the optimizer state and the RNG state at its own step.
+    from types import SimpleNamespace
+
+    from gradviz.train.nan_origin import KEEP_WINDOWS, NanWatch
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(2))]
+    optimizer = torch.optim.Adam(params, lr=0.1)
+    watch = NanWatch(SimpleNamespace(groups=SimpleNamespace(params=params), optimizer=optimizer,
+                                     device=torch.device("cpu")))
+    expected = {}
+    for step in range(1, 6 * SNAPSHOT_EVERY * KEEP_WINDOWS):
+        watch.begin_window(step)  # log_every 1: a window per step
+        if (step - 1) % SNAPSHOT_EVERY == 0:
+            expected[step] = ([p.detach().clone() for p in params],
+                              {id(p): {k: v.clone() for k, v in s.items()} for p, s in optimizer.state.items()},
+                              torch.get_rng_state())
+        for p in params:
+            p.grad = torch.randn_like(p)
+        optimizer.step()
+        torch.rand(3)  # the RNG moves on, as dropout would move it
+    assert sorted(watch.snapshots) == sorted(expected)[-KEEP_WINDOWS:]
+    for step, (saved, state, rng) in watch.snapshots.items():
+        want_params, want_state, want_rng = expected[step]
+        assert all(torch.equal(a, b) for a, b in zip(saved, want_params)), step
+        assert {id(p): s for p, s in state.items()}.keys() == want_state.keys()
+        for p, kept in state.items():
+            assert kept.keys() == want_state[id(p)].keys()
+            assert all(torch.equal(v, want_state[id(p)][k]) for k, v in kept.items()), (step, k)
+        assert torch.equal(rng["cpu"], want_rng)

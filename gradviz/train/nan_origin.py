@@ -59,11 +59,13 @@ class NanWatch:
         if (self.windows - 1) % SNAPSHOT_EVERY:
             return
         t = self.trainer
+        # The oldest snapshot's tensors are copied into rather than new ones allocated: two fused
+        # copies instead of a clone per parameter and per optimizer state tensor.
+        reuse = self.snapshots.pop(min(self.snapshots)) if len(self.snapshots) >= KEEP_WINDOWS else None
         with torch.no_grad():
-            params = [p.detach().clone() for p in t.groups.params]
-        self.snapshots[next_step] = (params, _optimizer_state(t.optimizer), _rng_state(t.device))
-        for old in sorted(self.snapshots)[:-KEEP_WINDOWS]:
-            del self.snapshots[old]
+            params = _copies([p.detach() for p in t.groups.params], reuse[0] if reuse else None)
+        self.snapshots[next_step] = (params, _optimizer_state(t.optimizer, reuse[1] if reuse else None),
+                                     _rng_state(t.device))
         oldest = min(self.snapshots)
         for step in [s for s in self.batches if s < oldest]:
             del self.batches[step]
@@ -151,11 +153,36 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
     return state
 
 
-def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict[Any, dict[str, Any]]:
-    """Clones of the optimizer's per-parameter state (a tenth of deepcopy(state_dict())'s cost)."""
+def _optimizer_state(optimizer: torch.optim.Optimizer,
+                     reuse: dict[Any, dict[str, Any]] | None = None) -> dict[Any, dict[str, Any]]:
+    """Copies of the optimizer's per-parameter state (a tenth of deepcopy(state_dict())'s cost),
+    into `reuse` (an older copy of the same layout) when given."""
+    state = optimizer.state
     with torch.no_grad():
-        return {p: {k: v.clone() if torch.is_tensor(v) else copy.copy(v) for k, v in state.items()}
-                for p, state in optimizer.state.items()}
+        if reuse is not None and reuse.keys() == state.keys() and all(
+                reuse[p].keys() == kept.keys() for p, kept in state.items()):
+            tensors = [v for kept in state.values() for v in kept.values() if torch.is_tensor(v)]
+            into = [v for kept in reuse.values() for v in kept.values() if torch.is_tensor(v)]
+            if len(into) == len(tensors) and _copies(tensors, into) is into:
+                for p, kept in state.items():
+                    for k, v in kept.items():
+                        if not torch.is_tensor(v):
+                            reuse[p][k] = copy.copy(v)
+                return reuse
+        return {p: {k: v.clone() if torch.is_tensor(v) else copy.copy(v) for k, v in kept.items()}
+                for p, kept in state.items()}
+
+
+def _copies(tensors: list[torch.Tensor], into: list[torch.Tensor] | None) -> list[torch.Tensor]:
+    """Copies of tensors: written into `into` by one fused copy when its tensors match them (plain
+    tensors of the same shapes, dtypes and devices), else new clones."""
+    if (into is not None and len(into) == len(tensors) and all(
+            type(a) is torch.Tensor and type(b) is torch.Tensor and a.shape == b.shape and a.dtype == b.dtype
+            and a.device == b.device for a, b in zip(tensors, into))):
+        if tensors:
+            torch._foreach_copy_(into, tensors)
+        return into
+    return [t.clone() for t in tensors]
 
 
 def _restore(trainer: Any, params: list[torch.Tensor], opt_state: dict[Any, dict[str, Any]], rng: dict[str, Any]) -> None:
