@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from gradviz import step_stats
+import gradviz.step_stats as step_stats
 from gradviz.step_stats import AFTER_STEP, BEFORE_STEP, Stat, StatsLayout, stats_measured
 from gradviz.train.data import to_device
 from gradviz.train.dropout_probe import MaskLog, ProbedLayer
