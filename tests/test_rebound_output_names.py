@@ -1,0 +1,68 @@
+"""An output whose name was assigned again (`c = x * 2; c += 1; c = c * c`) keeps its name
+as the key (outputs["c"], gradient("c", "x")), but every surface a person reads names it by
+its node's label, c₃: the row labelled c is the first value, 6, not the output, 49."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from gradviz.cli import main
+from gradviz.sources.expr import trace_expression
+
+REBOUND = "c = x * 2; c += 1; c = c * c"
+
+
+def _trace():
+    return trace_expression(REBOUND, at={"x": 3.0})
+
+
+def _text(renderable, width: int = 120) -> str:
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_graph_keeps_the_name_as_key_and_shows_the_label():
+    trace = _trace()
+    assert list(trace.graph.outputs) == ["c"]
+    assert trace.graph.nodes[trace.graph.outputs["c"]].label == "c₃"
+    assert float(trace.values[trace.graph.outputs["c"]]) == 49.0
+    assert float(trace.gradient("c", "x")) == 28.0  # d/dx (2x+1)² = 4(2x+1)
+    assert trace.graph.shown_output("c") == "c₃"
+    # never rebound, or unnamed: the name itself
+    assert trace_expression("y = x * 2", at={"x": 1.0}).graph.shown_output("y") == "y"
+    assert trace_expression("x * 2", at={"x": 1.0}).graph.shown_output("f") == "f"
+    # an input assigned again: x₂ is the output, x stays the input
+    again = trace_expression("x = x * 2", at={"x": 1.0})
+    assert again.graph.shown_output("x") == "x₂"
+
+
+def test_trace_report_names_the_output_by_its_label(capsys):
+    assert main(["trace", REBOUND, "--at", "x=3"]) == 0
+    out = capsys.readouterr().out
+    assert "adjoint ∂c₃/∂·" in out
+    assert "∂c₃/∂c₂ = (∂c₃/∂c₃)·c₂ + (∂c₃/∂c₃)·c₂ = 7.0000 + 7.0000 = 14.0000" in out
+    gradients = out[out.index("gradients"):out.index("passes")]
+    assert [line.split() for line in gradients.splitlines() if "28.0000" in line] == [["c₃", "│", "28.0000"]]
+    assert "∂c/" not in out
+
+
+def test_show_names_the_adjoint_by_the_output_label(capsys):
+    assert main(["trace", REBOUND, "--at", "x=3", "--show", "c₂"]) == 0
+    out = capsys.readouterr().out
+    assert "adjoint ∂c₃/∂c₂:" in out and "∂c/" not in out
+
+
+def test_json_keeps_the_name_as_key_and_findings_read_the_label(capsys):
+    # c₂ = c·1e-9 and c = x·1e-9: x's adjoint is 1e-9 of what c₂ sends back, a vanishing finding
+    assert main(["trace", "c = x * 1e-9; c = c * 1e-9", "--at", "x=1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["outputs"] == ["c"] and doc["gradients"]["c"]["x"] == pytest.approx(1e-18)
+    assert doc["nodes"][doc["output_nodes"]["c"]]["label"] == "c₂"
+    messages = [f["message"] for f in doc["findings"] if f["kind"] == "vanishing"]
+    assert messages and all("∂c₂/∂output" in m for m in messages), doc["findings"]
+    assert not any("∂c/" in f["message"] for f in doc["findings"])
