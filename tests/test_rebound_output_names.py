@@ -66,3 +66,19 @@ def test_json_keeps_the_name_as_key_and_findings_read_the_label(capsys):
     messages = [f["message"] for f in doc["findings"] if f["kind"] == "vanishing"]
     assert messages and all("∂c₂/∂output" in m for m in messages), doc["findings"]
     assert not any("∂c/" in f["message"] for f in doc["findings"])
+
+
+def test_handouts_name_the_output_by_its_label():
+    from gradviz.views.handout import to_latex_handout, to_markdown_handout
+    from gradviz.views.trace_table import to_csv
+
+    markdown = to_markdown_handout(_trace())
+    assert "| node | definition | value | ∂·/∂x | ∂c₃/∂· |" in markdown
+    assert "adjoints v̄ = ∂c₃/∂v as sums" in markdown
+    assert "- ∂c₃/∂c₂ = (∂c₃/∂c₃)·c₂ + (∂c₃/∂c₃)·c₂ = 7.0000 + 7.0000 = 14.0000" in markdown
+    assert "∂c/" not in markdown
+    latex = to_latex_handout(_trace())
+    assert r"$\bar v_i = \partial c_{3}/\partial v_i$" in latex
+    assert r"\item $\partial c_{3}/\partial c_{2} = " in latex
+    assert r"\partial c/" not in latex and r"\partial c_{3}/\partial c_{3})" in latex
+    assert to_csv(_trace()).splitlines()[0].endswith("∂c₃/∂·")
