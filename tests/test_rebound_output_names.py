@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -82,3 +83,76 @@ def test_handouts_name_the_output_by_its_label():
     assert r"\item $\partial c_{3}/\partial c_{2} = " in latex
     assert r"\partial c/" not in latex and r"\partial c_{3}/\partial c_{3})" in latex
     assert to_csv(_trace()).splitlines()[0].endswith("∂c₃/∂·")
+
+
+def test_stepper_names_the_output_by_its_label_at_80x24():
+    from tui_support import expression_trace, run_async, screen_text
+
+    from gradviz.tui.app import StepperApp
+    from gradviz.tui.widgets.inspector import Inspector
+    from gradviz.tui.widgets.tape import Tape
+
+    @run_async
+    async def walk():
+        app = StepperApp(expression_trace(REBOUND, "x=3"), source=REBOUND)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            last = screen.timeline.last
+            while screen.k < last:
+                await pilot.press("n")
+            await pilot.pause()
+            assert screen.scene.phase == "reverse"
+            graph = screen.trace.graph
+            while graph.nodes[screen.scene.current].label != "c₂":  # back along the reverse pass: x, c, c₂
+                await pilot.press("left")
+            await pilot.pause()
+            assert screen.scene.phase == "reverse"
+            console = Console(width=78, color_system=None, file=io.StringIO(), record=True)
+            console.print(screen.query_one(Inspector).report)
+            inspector = console.export_text()
+            await pilot.press("v")  # the tape in the graph's place
+            await pilot.pause()
+            tape = screen_text(app)
+            assert "∂c₃/∂·" in tape
+            assert [c[0] for c in screen.query_one(Tape).columns][-1] == "∂c₃/∂·"
+            return screen_text(app), inspector + tape
+
+    screen, inspector = walk()
+    assert "∂c₃/∂·  pass 1 of 1" in screen, screen
+    assert "adjoint ∂c₃/∂c₂ (reverse mode)" in inspector, inspector
+    assert "∂c₃/∂c₂ = (∂c₃/∂c₃)·∂c₃/∂c₂ + (∂c₃/∂c₃)·∂c₃/∂c₂" in inspector, inspector
+    assert "∂c/" not in screen and "∂c/" not in inspector
+
+
+def test_switching_passes_and_the_tape_header_name_the_output_by_its_label():
+    from gradviz.tui.actions import switch_pass
+    from gradviz.tui.timeline import Timeline
+
+    timeline = Timeline(_trace())
+    _, message = switch_pass(timeline, 0, "reverse")
+    assert message == "reverse pass 1 of 1: ∂c₃/∂·"
+    start = timeline.phase_passes("reverse")[0].start
+    assert switch_pass(timeline, start, "reverse")[1] == "only one output (c₃): one reverse pass"
+
+
+def test_the_html_stepper_names_the_output_by_its_label(tmp_path):
+    from gradviz.html.stepper_page import tape_data
+    from gradviz.tui.timeline import Timeline
+
+    assert tape_data(Timeline(_trace()))["header"] == ["node", "definition", "value", "∂·/∂x", "∂c₃/∂·"]
+    page = tmp_path / "step.html"
+    assert main(["export", REBOUND, "--at", "x=3", "--html", str(page)]) == 0
+    html = page.read_text()
+    assert "∂c₃/∂·" in html and "adjoint ∂c₃/∂c₂ (reverse mode)" in html
+    # ∂c/∂x is the first c's own local partial (2), which the page rightly shows; nothing else says ∂c/
+    assert re.findall(r"∂c/∂[^x]", html) == [] and "∂c/∂x = 2" in html
+
+
+@pytest.mark.parametrize("suffix", ["svg", "dot"])
+def test_export_names_the_output_by_its_label(tmp_path, suffix):
+    path = tmp_path / f"graph.{suffix}"
+    assert main(["export", REBOUND, "--at", "x=3", "-o", str(path)]) == 0
+    text = path.read_text()
+    assert "(∂c₃/∂·)" in text  # the title: the reverse pass of c₃
+    assert "c̄ = ∂c₃/∂c = 14" in text  # c's tooltip: the adjoint of the first c toward c₃
+    assert "∂c/" not in text
