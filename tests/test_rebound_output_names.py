@@ -156,3 +156,12 @@ def test_export_names_the_output_by_its_label(tmp_path, suffix):
     assert "(∂c₃/∂·)" in text  # the title: the reverse pass of c₃
     assert "c̄ = ∂c₃/∂c = 14" in text  # c's tooltip: the adjoint of the first c toward c₃
     assert "∂c/" not in text
+
+
+def test_methods_names_the_output_by_its_label(capsys):
+    pytest.importorskip("sympy")
+    assert main(["methods", REBOUND, "--at", "x=3"]) == 0
+    out = capsys.readouterr().out
+    assert "∂c₃/∂x = 8*x + 4" in out and "c₃ = (2*x + 1)**2" in out
+    assert "∂c₃/∂x = 28" in out  # reverse mode's number, d/dx (2x+1)² at 3
+    assert "∂c/" not in out
