@@ -165,3 +165,12 @@ def test_methods_names_the_output_by_its_label(capsys):
     assert "∂c₃/∂x = 8*x + 4" in out and "c₃ = (2*x + 1)**2" in out
     assert "∂c₃/∂x = 28" in out  # reverse mode's number, d/dx (2x+1)² at 3
     assert "∂c/" not in out
+
+
+def test_the_notebook_line_names_the_output_by_its_label_and_the_api_keeps_the_name():
+    import gradviz
+
+    traced = gradviz.trace(REBOUND, x=3.0)
+    assert traced.outputs == ["c"] and float(traced.gradients["x"]) == 28.0
+    html = traced._repr_html_()
+    assert "∂c₃/∂x = 28.0000" in html and "∂c/" not in html
