@@ -85,7 +85,8 @@ def test_handouts_name_the_output_by_its_label():
     assert to_csv(_trace()).splitlines()[0].endswith("∂c₃/∂·")
 
 
-def test_stepper_names_the_output_by_its_label_at_80x24():
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+def test_stepper_names_the_output_by_its_label(size):
     from tui_support import expression_trace, run_async, screen_text
 
     from gradviz.tui.app import StepperApp
@@ -95,13 +96,10 @@ def test_stepper_names_the_output_by_its_label_at_80x24():
     @run_async
     async def walk():
         app = StepperApp(expression_trace(REBOUND, "x=3"), source=REBOUND)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=size) as pilot:
             screen = app.screen
-            last = screen.timeline.last
-            while screen.k < last:
+            while screen.k < screen.timeline.last:
                 await pilot.press("n")
-            await pilot.pause()
-            assert screen.scene.phase == "reverse"
             graph = screen.trace.graph
             while graph.nodes[screen.scene.current].label != "c₂":  # back along the reverse pass: x, c, c₂
                 await pilot.press("left")
@@ -109,19 +107,23 @@ def test_stepper_names_the_output_by_its_label_at_80x24():
             assert screen.scene.phase == "reverse"
             console = Console(width=78, color_system=None, file=io.StringIO(), record=True)
             console.print(screen.query_one(Inspector).report)
-            inspector = console.export_text()
-            await pilot.press("v")  # the tape in the graph's place
+            screens = [screen_text(app)]
+            await pilot.press("v")  # the tape in the graph's place (or back)
             await pilot.pause()
-            tape = screen_text(app)
-            assert "∂c₃/∂·" in tape
+            screens.append(screen_text(app))
             assert [c[0] for c in screen.query_one(Tape).columns][-1] == "∂c₃/∂·"
-            return screen_text(app), inspector + tape
+            return screens, console.export_text()
 
-    screen, inspector = walk()
-    assert "∂c₃/∂·  pass 1 of 1" in screen, screen
-    assert "adjoint ∂c₃/∂c₂ (reverse mode)" in inspector, inspector
+    screens, inspector = walk()
+    for text in screens:
+        assert "REVERSE MODE  ∂c₃/∂·  pass 1 of 1" in text, text
+        assert "adjoint ∂c₃/∂c₂ (reverse mode)" in text, text
+        assert "∂c/" not in text
+    tape_header = [line for text in screens for line in text.splitlines() if "node  definition" in line]
+    header = re.compile(r"│node +definition +value +∂·/∂x +∂c₃/∂· *│")  # the whole row, up to its border
+    assert tape_header and all(header.search(line) for line in tape_header), tape_header
     assert "∂c₃/∂c₂ = (∂c₃/∂c₃)·∂c₃/∂c₂ + (∂c₃/∂c₃)·∂c₃/∂c₂" in inspector, inspector
-    assert "∂c/" not in screen and "∂c/" not in inspector
+    assert "∂c/" not in inspector
 
 
 def test_switching_passes_and_the_tape_header_name_the_output_by_its_label():
