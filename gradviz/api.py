@@ -204,7 +204,8 @@ class Traced:
             return f'<div class="gradviz" style="font-family:monospace">gradviz: no drawing: {html.escape(reason)}</div>'
 
         svg = re.sub(r"^\s*<\?xml[^>]*>\s*", "", svg)  # a declaration is not allowed inside HTML
-        grads = ", ".join(f"∂{self.outputs[0]}/∂{k} = {_short(v)}" for k, v in list(self.gradients.items())[:8])
+        shown = self.trace.graph.shown_output(self.outputs[0])  # c₃ where the name c was assigned again
+        grads = ", ".join(f"∂{shown}/∂{k} = {_short(v)}" for k, v in list(self.gradients.items())[:8])
         return (f'<div class="gradviz"><div style="font-family:monospace">{html.escape(grads)}</div>'
                 f'<div style="overflow:auto;max-height:80vh">{svg}</div></div>')
 

@@ -106,13 +106,14 @@ def adjoint_equation(trace: Trace, output: str, node_id: int, known: frozenset[i
     """
     graph = trace.graph
     label = graph.nodes[node_id].label
-    symbol = bar(label, output)
+    shown = graph.shown_output(output)  # c₃ where the name c was assigned again
+    symbol = bar(label, shown)
     if graph.outputs.get(output) == node_id:
-        return f"{symbol} = 1 (the seed)" if is_derivative_symbol(symbol) else f"{symbol} = ∂{output}/∂{label} = 1 (the seed)"
+        return f"{symbol} = 1 (the seed)" if is_derivative_symbol(symbol) else f"{symbol} = ∂{shown}/∂{label} = 1 (the seed)"
     terms = [t for t in adjoint_terms(trace, output, node_id) if t.value is not None]
     if not terms:
-        return f"{symbol} = 0 ({label} does not reach {output})"
-    symbols = _join([times_term(bar(graph.nodes[t.child].label, output), t.formula) for t in terms])
+        return f"{symbol} = 0 ({label} does not reach {shown})"
+    symbols = _join([times_term(bar(graph.nodes[t.child].label, shown), t.formula) for t in terms])
     numbers = [fmt_value(t.value, decimals) if known is None or t.child in known else "?" for t in terms]
     total = "?" if "?" in numbers else minus(fmt_value(trace.adjoints[output][node_id], decimals))
     text = f"{symbol} = {symbols}"

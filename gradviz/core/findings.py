@@ -133,7 +133,7 @@ def non_finite(trace: Trace) -> list[Finding]:
     finite = facts.finite
     output = next(o for o, a in trace.adjoints.items() if a[node_id] is not None and not finite(a[node_id]))
     return [Finding("non-finite", node_id,
-                    f"first non-finite adjoint {_adjoint_name(node.label, output)}: "
+                    f"first non-finite adjoint {_adjoint_name(node.label, trace.graph.shown_output(output))}: "
                     f"{_bad_count(facts, trace.adjoints[output][node_id])}; every value and later adjoint is finite")]
 
 
@@ -197,7 +197,7 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
                     continue  # non-finite numbers are reported as such
                 if not terms:
                     if facts.any_nonzero(adjoint):
-                        found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, output)}"))
+                        found.append(Finding("adjoint-sum", node.id, f"no edge contributions were captured for {bar(node.label, graph.shown_output(output))}"))
                     continue
                 gap = _sum_gap(facts, adjoints, node.id, adjoint, terms)
                 if gap is None:
@@ -205,7 +205,7 @@ def sum_mismatches(trace: Trace) -> list[Finding]:
                 difference, bound = gap
             if difference > SUM_RTOL * bound + 1e-30:
                 found.append(Finding("adjoint-sum", node.id,
-                                     f"the {len(terms)} edge contributions differ from {bar(node.label, output)} "
+                                     f"the {len(terms)} edge contributions differ from {bar(node.label, graph.shown_output(output))} "
                                      f"by up to {fmt_scalar(difference, 3)}"))
     return found
 
@@ -283,6 +283,7 @@ def gradient_scale(trace: Trace) -> list[Finding]:
     for output, adjoints in trace.adjoints.items():
         oid = graph.outputs[output]
         out_node = graph.nodes[oid]
+        shown = graph.shown_output(output)  # c₃ where the name c was assigned again
         refs = [norm(adjoints[i]) for i in out_node.inputs if adjoints[i] is not None and finite(adjoints[i])]
         reference = max(refs, default=0.0)
         if out_node.is_leaf or reference == 0 or not np.isfinite(reference):
@@ -307,15 +308,15 @@ def gradient_scale(trace: Trace) -> list[Finding]:
                 more = f"; {before} node{'s' if before != 1 else ''} before it vanish too" if before else ""
                 reason = _structural_zero(trace, i, ratio, vanishing)
                 if reason is not None:
-                    found.append(Finding("structural-zero", i, f"‖{bar(graph.nodes[i].label, output)}‖ is "
-                                                               f"{fmt_scalar(ratio[i], 2)} × ‖∂{output}/∂output‖: "
+                    found.append(Finding("structural-zero", i, f"‖{bar(graph.nodes[i].label, shown)}‖ is "
+                                                               f"{fmt_scalar(ratio[i], 2)} × ‖∂{shown}/∂output‖: "
                                                                f"zero by construction, {reason}"))
                     continue
-                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
-                                                     f"‖∂{output}/∂output‖{more}"))
+                found.append(Finding("vanishing", i, f"‖{bar(graph.nodes[i].label, shown)}‖ is {fmt_scalar(ratio[i], 2)} × "
+                                                     f"‖∂{shown}/∂output‖{more}"))
         for i in sorted(i for i, r in ratio.items() if r > EXPLODING):
-            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, output)}‖ is {fmt_scalar(ratio[i], 2)} × "
-                                                 f"‖∂{output}/∂output‖"))
+            found.append(Finding("exploding", i, f"‖{bar(graph.nodes[i].label, shown)}‖ is {fmt_scalar(ratio[i], 2)} × "
+                                                 f"‖∂{shown}/∂output‖"))
     return found
 
 

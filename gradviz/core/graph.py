@@ -122,6 +122,15 @@ class Graph:
                 return name
         return None
 
+    def shown_output(self, name: str) -> str:
+        """How a person reads output `name`: its node's label where the name was assigned
+        again (c₃, the value output c means), else the name itself. Keys stay the names."""
+        node_id = self.outputs.get(name)
+        if node_id is None:
+            return name
+        node = self.nodes[node_id]
+        return node.label if node.meta.get("rebinds") == name else name
+
     def ancestors(self, node_id: int) -> set[int]:
         """Every node `node_id` depends on, itself included."""
         seen = {node_id}

@@ -106,8 +106,9 @@ def tooltip(trace: Trace, node_id: int, view: View) -> str:
             lines.append(f"{node.label}' = ∂{node.label}/∂{view.pass_key} = {_full(trace.tangents[view.pass_key][node_id])}")
     if view.phase == "reverse" and view.pass_key is not None and node.op != "const":
         if view.adjoints is None or node_id in view.adjoints:
-            symbol = bar(node.label, view.pass_key)
-            named = symbol if symbol.startswith("∂") else f"{symbol} = ∂{view.pass_key}/∂{node.label}"
+            shown = trace.graph.shown_output(view.pass_key)  # c₃ where c was assigned again
+            symbol = bar(node.label, shown)
+            named = symbol if symbol.startswith("∂") else f"{symbol} = ∂{shown}/∂{node.label}"
             lines.append(f"{named} = "
                          f"{_full(trace.adjoints[view.pass_key][node_id])}")
     return "\n".join(lines)
@@ -120,7 +121,7 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
     of more than `node_limit` boxes is folded (fold.plan_fold) and the title says how."""
     if step is None:
         view = make_view(trace, None, mode, wrt, output)
-        title = f"{MODE_NAMES[view.phase]}" + (f" ({_pass_name(view)})" if view.pass_key else "")
+        title = f"{MODE_NAMES[view.phase]}" + (f" ({_pass_name(trace, view)})" if view.pass_key else "")
     else:
         # the stepper's numbering: a step seen live is exported by the number it showed
         steps = stepper_steps(trace, wrt)
@@ -131,7 +132,7 @@ def make_picture(trace: Trace, step: int | None = None, mode: str = "reverse", w
         title = f"step {step}/{len(steps)}"
         if state.current is not None:
             title += f", {MODE_NAMES[view.phase]}: {trace.graph.nodes[state.current].label}"
-            title += f" ({_pass_name(view)})" if view.phase != "forward" else ""
+            title += f" ({_pass_name(trace, view)})" if view.phase != "forward" else ""
     if fold is None:
         fold = plan_fold(trace.graph, budget=node_limit, module_budget=EXPORT_MODULE_BUDGET)
     if labels is None:
@@ -167,11 +168,11 @@ def frame_steps(trace: Trace, mode: str, wrt: str | None = None, output: str | N
                   if s.phase == "forward" or (s.phase == mode and s.pass_key == key)]
 
 
-def _pass_name(view: View) -> str:
+def _pass_name(trace: Trace, view: View) -> str:
     if view.phase == "tangent":
         return f"∂·/∂{view.pass_key}"
     if view.phase == "reverse":
-        return f"∂{view.pass_key}/∂·"
+        return f"∂{trace.graph.shown_output(view.pass_key)}/∂·"
     return "values"
 
 

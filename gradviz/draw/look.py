@@ -209,7 +209,7 @@ def derivative_line(numbers: Numbers, node: Node, view: View) -> tuple[str, bool
     if view.phase == "tangent":
         symbol, known = f"{node.label}'", view.tangents
     else:
-        symbol, known = bar(node.label, view.pass_key), view.adjoints
+        symbol, known = bar(node.label, numbers.trace.graph.shown_output(view.pass_key)), view.adjoints
     if not _known(known, node.id):
         return f"{symbol} = {PENDING}", True
     text, finite = numbers.derivative(view.phase, view.pass_key, node.id)
@@ -266,7 +266,7 @@ def edge_label(numbers: Numbers, child: int, position: int, view: View, long: bo
     formula = partial_formula(trace, child, position)
     number = edge_number(numbers, child, position, view)
     if view.phase == "reverse" and view.pass_key is not None:
-        term = times_term(bar(trace.graph.nodes[child].label, view.pass_key), formula)
+        term = times_term(bar(trace.graph.nodes[child].label, trace.graph.shown_output(view.pass_key)), formula)
         if not _known(view.adjoints, child):
             return term if long else ""
         text = "0" if number is None else number[0]  # the edge does not reach the output

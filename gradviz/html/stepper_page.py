@@ -197,6 +197,7 @@ def tape_data(timeline: Timeline) -> dict:
     columns = [("value", None)] + [("tangent", key) for key in trace.tangents] + \
         [("adjoint", key) for key in trace.adjoints]
     headers = {"value": "value", "tangent": "∂·/∂{}", "adjoint": "∂{}/∂·"}
+    shown = {key: trace.graph.shown_output(key) for key in trace.adjoints}  # c₃ where c was assigned again
     rows = []
     for node in trace.graph.nodes:
         if node.op == "const":
@@ -211,7 +212,8 @@ def tape_data(timeline: Timeline) -> dict:
             "from": [_shown_from(timeline, kind, node, key, text) for (kind, key), text in zip(columns, texts)],
             "bad": [not final.is_finite(kind, node.id, key) for kind, key in columns],
         })
-    return {"header": ["node", "definition"] + [headers[kind].format(key) for kind, key in columns], "rows": rows}
+    return {"header": ["node", "definition"] + [headers[kind].format(shown.get(key, key) if kind == "adjoint" else key)
+                                                   for kind, key in columns], "rows": rows}
 
 
 def _shown_from(timeline: Timeline, kind: str, node: Node, key: str | None, text: str) -> int | None:

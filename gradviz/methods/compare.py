@@ -17,7 +17,7 @@ class Comparison:
     """Numerical, symbolic and automatic differentiation of `output` at `point`."""
 
     source: str
-    output: str
+    output: str  # as a person reads it: c₃ where the name c was assigned again (Graph.shown_output)
     point: dict[str, float]
     wrt: str  # the input whose sweep is drawn and whose chain shows the swell
     ad: dict[str, float]  # reverse mode's gradient, one pass
@@ -75,7 +75,7 @@ def compare(trace: Trace, source: str, wrt: str | None = None, depth: int = 6, b
     leaves: Mapping[str, np.ndarray] = {name: np.asarray(value) for name, value in point.items()}
     sweeps = {name: sweep(trace.graph, leaves, output, name, ad[name]) for name in point}
     symbolic, stop, rows = _symbolic(trace, output, point, wrt, depth, budget)
-    return Comparison(source, output, point, wrt, ad, len(trace.graph), sweeps, symbolic, stop, tuple(rows), depth)
+    return Comparison(source, trace.graph.shown_output(output), point, wrt, ad, len(trace.graph), sweeps, symbolic, stop, tuple(rows), depth)
 
 
 def _symbolic(trace: Trace, output: str, point: dict[str, float], wrt: str, depth: int, budget: float):
@@ -84,7 +84,7 @@ def _symbolic(trace: Trace, output: str, point: dict[str, float], wrt: str, dept
 
     def out_of_time() -> SymbolicStop:
         return SymbolicStop(f"symbolic differentiation stopped after {budget:g} s: the closed form of "
-                            f"∂{output} grows too fast to write out (expression swell)")
+                            f"∂{trace.graph.shown_output(output)} grows too fast to write out (expression swell)")
 
     try:
         with time_bound(budget, out_of_time):  # SymPy's cost shows only while it works

@@ -42,7 +42,8 @@ def switch_pass(timeline: Timeline, k: int, phase: str) -> tuple[int, str]:
     """The same point in the next pass of `phase` (next input's tangents, next output's adjoints)."""
     passes = timeline.phase_passes(phase)
     what = "input" if phase == "tangent" else "output"
-    symbol = (lambda key: f"∂·/∂{key}") if phase == "tangent" else (lambda key: f"∂{key}/∂·")
+    shown = timeline.trace.graph.shown_output  # c₃ where the output's name c was assigned again
+    symbol = (lambda key: f"∂·/∂{key}") if phase == "tangent" else (lambda key: f"∂{shown(key)}/∂·")
     if not passes:
         return k, f"this trace has no {'tangent' if phase == 'tangent' else 'adjoint'} passes"
     current = timeline.pass_at(k)
@@ -50,7 +51,7 @@ def switch_pass(timeline: Timeline, k: int, phase: str) -> tuple[int, str]:
         target = passes[0]
         return target.start, f"{phase} pass {target.number} of {target.count}: {symbol(target.key)}"
     if len(passes) == 1:
-        return k, f"only one {what} ({current.key}): one {phase} pass"
+        return k, f"only one {what} ({current.key if phase == 'tangent' else shown(current.key)}): one {phase} pass"
     target = passes[(passes.index(current) + 1) % len(passes)]
     offset = min(k - current.start, len(target) - 1)
     return target.start + offset, f"{phase} pass {target.number} of {target.count}: {symbol(target.key)}"

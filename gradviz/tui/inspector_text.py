@@ -117,7 +117,7 @@ def partial_text(trace, node_id: int, position: int, known: bool = True) -> str:
     source = trace.graph.nodes[node.inputs[position]]
     formula = partial_formula(trace, node_id, position)
     if "v̄" in formula:
-        return f"vector-Jacobian product: v̄ ↦ {formula}  (v̄ = {bar(node.label, _output(trace))})"
+        return f"vector-Jacobian product: v̄ ↦ {formula}  (v̄ = {bar(node.label, _shown_output(trace))})"
     partial = trace.partials.get((node_id, position))
     if partial is not None and np.asarray(partial).size > 1:
         text = f"elementwise ∂{node.label}ᵢ/∂{source.label}ᵢ = {formula}"
@@ -140,8 +140,9 @@ def _factor(symbol: str) -> str:
     return f"({symbol})" if is_derivative_symbol(symbol) else symbol
 
 
-def _output(trace) -> str | None:
-    return next(iter(trace.adjoints), None)
+def _shown_output(trace) -> str | None:
+    output = next(iter(trace.adjoints), None)
+    return None if output is None else trace.graph.shown_output(output)
 
 
 def _tangent_section(scene: Scene, node_id: int) -> list[RenderableType]:
@@ -172,12 +173,13 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     node = trace.graph.nodes[node_id]
     if output is None or node.op == "const":
         return []
-    parts: list[RenderableType] = [Text(), Text(f"adjoint ∂{output}/∂{node.label} (reverse mode)", style=HEADING)]
+    shown = trace.graph.shown_output(output)  # c₃ where c was assigned again
+    parts: list[RenderableType] = [Text(), Text(f"adjoint ∂{shown}/∂{node.label} (reverse mode)", style=HEADING)]
     if node_id in trace.graph.target_ids:
         return parts + [Text(DATA_NOTE.format(node.label), style="dim")]
     if scene.phase in ("start", "forward", "tangent"):
         parts.append(Text(f"pending: the reverse pass comes last (one pass per output: "
-                          f"{', '.join(trace.adjoints)})", style="dim"))
+                          f"{', '.join(map(trace.graph.shown_output, trace.adjoints))})", style="dim"))
         return parts
     known_children = scene.known("adjoint", output)
     terms = [t for t in adjoint_terms(trace, output, node_id) if t.value is not None]
@@ -186,8 +188,8 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
     equation = equation if done or "?" in equation else _pending(equation)
     if terms and trace.graph.outputs.get(output) != node_id:
         # The lecture's rule first (v̄i = Σ v̄j·∂vj/∂vi over the children), then its terms.
-        symbol = bar(node.label, output)
-        generic = " + ".join(_factor(bar(trace.graph.nodes[t.child].label, output))
+        symbol = bar(node.label, shown)
+        generic = " + ".join(_factor(bar(trace.graph.nodes[t.child].label, shown))
                              + f"·∂{trace.graph.nodes[t.child].label}/∂{node.label}" for t in terms)
         parts.append(Text(f"{symbol} = {generic}"))
         # Then one line for the local partials and one for the numbers, '=' under '='.
@@ -200,15 +202,15 @@ def _adjoint_section(scene: Scene, node_id: int) -> list[RenderableType]:
         parts.append(Text(equation, style="bold" if done else ""))
     for t in terms:
         child = trace.graph.nodes[t.child]
-        line = Text(f"  from {child.label}: {bar(child.label, output)} = ")
+        line = Text(f"  from {child.label}: {bar(child.label, shown)} = ")
         if t.child in known_children:
             adjoint = trace.adjoints[output][t.child]
             partial = trace.partials.get((t.child, t.position))
             if t.formula and "v̄" in t.formula:  # a vector-Jacobian product, no partial to multiply by
                 line.append(f"{_num(adjoint, trace)}, through {t.formula} → ")
             elif partial is not None and np.asarray(partial).size > 1:
-                shown = t.formula if _is_number(t.formula) else _num(partial, trace)
-                line.append(f"{_num(adjoint, trace)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({shown}) → ")
+                diagonal = t.formula if _is_number(t.formula) else _num(partial, trace)
+                line.append(f"{_num(adjoint, trace)} ⊙ ∂{child.label}ᵢ/∂{node.label}ᵢ ({diagonal}) → ")
             else:
                 factor = f" ({_num(partial, trace)})" if partial is not None else ""
                 line.append(f"{_num(adjoint, trace)} × ∂{child.label}/∂{node.label}{factor} → ")

@@ -36,7 +36,7 @@ def status_text(scene: Scene, playing: bool = False, speed: float = 0.0, compact
     if scene.phase == "tangent":
         line.append(f" ∂·/∂{state.pass_key}  pass {state.pass_number} of {state.pass_count} (one per input)")
     elif scene.phase == "reverse":
-        line.append(f" ∂{state.pass_key}/∂·  pass {state.pass_number} of {state.pass_count} (one per output)")
+        line.append(f" ∂{scene.trace.graph.shown_output(state.pass_key)}/∂·  pass {state.pass_number} of {state.pass_count} (one per output)")
     line.append(f"  step {scene.k}/{timeline.last}")
     if scene.current is not None:
         node = scene.trace.graph.nodes[scene.current]

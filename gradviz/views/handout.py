@@ -34,11 +34,13 @@ def adjoint_lines(trace: Trace, output: str, decimals: int = DECIMALS) -> list[s
 
 
 def sections(trace: Trace, decimals: int | None = None) -> list[tuple[str, str, list[str]]]:
-    """(kind, key, equations): one 'tangent' section per input, one 'adjoint' section per output;
-    numbers to `decimals` places (the screen's four by default)."""
+    """(kind, name, equations): one 'tangent' section per input, one 'adjoint' section per output
+    (named as a person reads it: c₃ where c was assigned again); numbers to `decimals` places
+    (the screen's four by default)."""
     places = DECIMALS if decimals is None else decimals
     found = [("tangent", wrt, tangent_lines(trace, wrt, places)) for wrt in tangent_keys(trace)]
-    found += [("adjoint", output, adjoint_lines(trace, output, places)) for output in trace.adjoints]
+    found += [("adjoint", trace.graph.shown_output(output), adjoint_lines(trace, output, places))
+              for output in trace.adjoints]
     return [section for section in found if section[2]]
 
 

@@ -33,7 +33,7 @@ def trace_table(trace: Trace, mode: str = "all", wrt: str | None = None) -> Tabl
         table.add_column(Text(f"tangent ∂·/∂{wrt}"), justify="right")
     if show_adjoint:
         for output in trace.adjoints:
-            table.add_column(Text(f"adjoint ∂{output}/∂·"), justify="right")
+            table.add_column(Text(f"adjoint ∂{trace.graph.shown_output(output)}/∂·"), justify="right")
     first = trace.first_nonfinite()
     for node in trace.graph.nodes:
         if node.op == "const":
@@ -80,7 +80,8 @@ def adjoint_sums(trace: Trace) -> Table | None:
     for output in trace.adjoints:
         ids = summed_adjoints(trace, output)
         if several:
-            table.add_row(Text(f"of {output} (v̄ = ∂{output}/∂v):" if ids else f"of {output}: every adjoint has one term",
+            shown = trace.graph.shown_output(output)
+            table.add_row(Text(f"of {shown} (v̄ = ∂{shown}/∂v):" if ids else f"of {shown}: every adjoint has one term",
                                style="bold"))
         for node_id in ids:
             table.add_row(Text(("  " if several else "") + adjoint_equation(trace, output, node_id)))
@@ -117,7 +118,7 @@ def gradients_table(trace: Trace) -> Table:
     for label in labels:
         table.add_column(Text(f"∂·/∂{label}"), justify="right")
     for output in trace.adjoints:
-        table.add_row(Text(output), *[_number(trace.gradient(output, label)) for label in labels])
+        table.add_row(Text(trace.graph.shown_output(output)), *[_number(trace.gradient(output, label)) for label in labels])
     return table
 
 
@@ -168,7 +169,8 @@ def nonfinite_note(trace: Trace) -> Text | None:
         return None
     kind, node_id = first
     node = trace.graph.nodes[node_id]
-    what = "value" if kind == "value" else f"adjoint {bar(node.label, next(iter(trace.adjoints), None))}"
+    output = next(iter(trace.adjoints), None)
+    what = "value" if kind == "value" else f"adjoint {bar(node.label, output and trace.graph.shown_output(output))}"
     return Text(f"non-finite: the first {what} to become NaN/Inf is at {node.definition}", style="bold red")
 
 
@@ -219,5 +221,5 @@ def node_details(trace: Trace, label: str) -> Group:
     parts: list[RenderableType] = [Text(f"{node.definition}  [{fmt_shape(value.shape)}]", style="bold"),
                                    Text("value:"), Text(fmt_full(value))]
     for output, adjoints in trace.adjoints.items():
-        parts += [Text(f"adjoint ∂{output}/∂{label}:"), Text(fmt_full(adjoints[node.id]))]
+        parts += [Text(f"adjoint ∂{trace.graph.shown_output(output)}/∂{label}:"), Text(fmt_full(adjoints[node.id]))]
     return Group(*parts)

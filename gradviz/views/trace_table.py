@@ -43,7 +43,7 @@ def table_rows(trace: Trace, decimals: int | None = None) -> tuple[list[str], li
     """(header, rows) of the trace table, every tangent and adjoint column."""
     inputs, outputs = tangent_keys(trace), list(trace.adjoints)  # a target is data: no column of its own
     targets = trace.graph.target_ids
-    header = ["node", "definition", "value"] + [f"∂·/∂{k}" for k in inputs] + [f"∂{k}/∂·" for k in outputs]
+    header = ["node", "definition", "value"] + [f"∂·/∂{k}" for k in inputs] + [f"∂{trace.graph.shown_output(k)}/∂·" for k in outputs]
     rows = []
     for node in trace.graph.nodes:
         if node.op == "const":

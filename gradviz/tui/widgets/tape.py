@@ -128,11 +128,15 @@ class Tape(ScrollView, can_focus=True):
         """A number column's width, measured once per trace and column."""
         if (kind, key) not in self._number_widths:
             trace = self.scene.trace  # type: ignore[union-attr]
-            header = {"value": "value", "tangent": f"∂·/∂{key}", "adjoint": f"∂{key}/∂·"}[kind]
+            header = {"value": "value", "tangent": f"∂·/∂{key}", "adjoint": f"∂{self._shown(key)}/∂·"}[kind]
             column = trace.values if kind == "value" else (trace.tangents if kind == "tangent" else trace.adjoints)[key]
             self._number_widths[(kind, key)] = _column_width(header, [column[n] for n in self.nodes],
                                                              facts_of(trace).norm)
         return self._number_widths[(kind, key)]
+
+    def _shown(self, output: str | None) -> str | None:
+        """The output as its column names it: c₃ where the name c was assigned again."""
+        return self.scene.trace.graph.shown_output(output) if output else output  # type: ignore[union-attr]
 
     def natural_width(self) -> int:
         """The table's width with every column whole (what the pane would like to be)."""
@@ -179,7 +183,7 @@ class Tape(ScrollView, can_focus=True):
         columns = [("node", "label", None, label_w), ("definition", "definition", None, definition_w),
                    ("value", "value", None, self._width("value", None))]
         columns += [(f"∂·/∂{key}", "tangent", key, self._width("tangent", key)) for key in tangent_keys]
-        columns += [(f"∂{key}/∂·", "adjoint", key, self._width("adjoint", key)) for key in adjoint_keys]
+        columns += [(f"∂{self._shown(key)}/∂·", "adjoint", key, self._width("adjoint", key)) for key in adjoint_keys]
         return columns
 
     def show(self, scene: Scene, selected: int | None) -> None:
