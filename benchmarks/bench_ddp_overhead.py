@@ -44,8 +44,11 @@ def plain_ddp_loop(rank: int, steps: int, batch_size: int, lr: float, log_every:
     from torch.nn.parallel import DistributedDataParallel
 
     spec = load_spec(SPEC)
-    torch.manual_seed(0)
     x, y = spec.make_data(0)
+    # The Trainer's shuffle of the data and initial weights (seed 0): both loops do the same arithmetic.
+    shuffle = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = x[shuffle], y[shuffle]
+    torch.manual_seed(0)
     model = DistributedDataParallel(spec.build_model().train())
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     done, epoch = 0, 0
@@ -54,7 +57,7 @@ def plain_ddp_loop(rank: int, steps: int, batch_size: int, lr: float, log_every:
     while done < steps:
         epoch += 1
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch))  # the same on every rank
-        for batch in order.split(batch_size):
+        for batch in order.split(batch_size)[: len(x) // batch_size + (len(x) % batch_size >= WORLD)]:
             mine = batch.tensor_split(WORLD)[rank]
             loss = spec.loss(model(x[mine]), y[mine])
             loss.backward()

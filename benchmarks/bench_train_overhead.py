@@ -44,20 +44,26 @@ def synchronize(device: torch.device) -> None:
 def plain_loop(device: torch.device, steps: int, batch_size: int, lr: float,
                log_every: int = DEFAULTS["log_every"]) -> tuple[float, float]:
     """(steps per wall second, per CPU second) of the textbook loop: same model, data, optimizer,
-    reading its loss (`loss.item()`, a host sync on a GPU) every log_every steps, as a loop that prints it."""
+    reading its loss (`loss.item()`, a host sync on a GPU) every log_every steps, as a loop that prints it.
+
+    It draws the batches the Trainer draws (seed 0: the same shuffle of the data, the same permutation
+    each epoch) and the same initial weights, so both loops do the same arithmetic on the same numbers:
+    kernels whose cost depends on the values (dead units, denormals in Adam's state) cost the same."""
     spec = load_spec(SPEC)
-    torch.manual_seed(0)
     x, y = spec.make_data(0)
-    x, y = x.to(device), y.to(device)
+    shuffle = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))  # split_data, nothing held out
+    x, y = x[shuffle].to(device), y[shuffle].to(device)
+    torch.manual_seed(0)
     model = spec.build_model().to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(x)
-    done = 0
+    done, epoch = 0, 0
     synchronize(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     while done < steps:
-        order = torch.randperm(n).to(device)
-        for batch in order.split(batch_size):
+        epoch += 1
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(epoch)).to(device)  # the Trainer's epochs
+        for batch in order.split(batch_size)[: n // batch_size + (n % batch_size > 0)]:
             loss = spec.loss(model(x[batch]), y[batch])
             loss.backward()
             optimizer.step()
