@@ -14,10 +14,8 @@ import torch
 
 from gradviz.rundir.files import read_json
 from gradviz.rundir.jsonl import read_jsonl
-from gradviz.train.config import TrainConfig
-from gradviz.train.launch import start_training
 from test_stats_phases_fsdp import free_port
-from train_support import sample, train_here
+from test_train_fsdp import fsdp_beside_one_process
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
 
@@ -118,14 +116,7 @@ SETTINGS = dict(device="cpu", epochs=1, batch_size=32, max_steps=6, log_every=2,
 
 def test_a_fsdp_run_writes_the_histograms_of_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
     # two_layer_mlp's fc2 has one output: its weight (1×8) and bias are all on rank 0, rank 1's shards empty.
-    config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "fsdp"), nproc_per_node=2, fsdp=True,
-                         **SETTINGS)
-    handle = start_training(config)
-    try:
-        assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
-    finally:
-        handle.kill()  # a hung collective must not outlive the test
-    train_here(tmp_path / "one", sample("two_layer_mlp"), **SETTINGS)
+    handle = fsdp_beside_one_process(tmp_path, SETTINGS)
 
     sharded = read_jsonl(handle.paths.root / "histograms.jsonl")
     one = read_jsonl(tmp_path / "one" / "histograms.jsonl")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -32,15 +33,22 @@ def load_sharded(folder: Path, tmp_path: Path) -> dict:
     return torch.load(whole, weights_only=False)
 
 
-def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+def fsdp_beside_one_process(tmp_path: Path, settings: dict) -> Any:
+    """two_layer_mlp trained with --fsdp on 2 gloo ranks into tmp_path/fsdp (its handle, finished) and in
+    one process into tmp_path/one, with the same settings."""
     config = TrainConfig(spec=sample("two_layer_mlp"), run_dir=str(tmp_path / "fsdp"), nproc_per_node=2, fsdp=True,
-                         **SETTINGS)
+                         **settings)
     handle = start_training(config)
     try:
         assert handle.wait(timeout=300) == 0, handle.paths.worker_log.read_text()[-3000:]
     finally:
         handle.kill()  # a hung collective must not outlive the test
-    train_here(tmp_path / "one", sample("two_layer_mlp"), **SETTINGS)
+    train_here(tmp_path / "one", sample("two_layer_mlp"), **settings)
+    return handle
+
+
+def test_fsdp_on_two_ranks_matches_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+    handle = fsdp_beside_one_process(tmp_path, SETTINGS)
 
     status, meta = read_json(handle.paths.status), read_json(handle.paths.meta)
     steps = 2 * meta["steps_per_epoch"]
