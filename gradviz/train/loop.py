@@ -182,8 +182,9 @@ class Trainer:
         try:
             loss = self.spec.loss(self.net(self.data.x_train[indices]), self.data.y_train[indices])
             if world > 1 and size * world != global_size:
-                # This rank's share of a short batch (17/16): weighed world·n_rank/N, as _backward does.
-                loss = loss * (size * world / global_size)
+                # This rank's share of a short batch (17/16): weighed world·n_rank/N in _backward's own
+                # arithmetic, so a NaN replay through _backward takes the same step bit for bit.
+                loss = loss * (size / (global_size / world))
             loss.backward()
         except RuntimeError as exc:
             raise self._oom_or(exc, micro) from None
