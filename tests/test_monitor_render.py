@@ -6,6 +6,7 @@ import io
 import math
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from gradviz.monitor.heat import render_heatmap, render_mask
@@ -190,3 +191,32 @@ def test_piped_plain_monitor_keeps_no_trailing_spaces(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "layers at the last logged step" in out.stdout and "run finished at step 30" in out.stdout
     assert [line for line in out.stdout.splitlines() if line != line.rstrip()] == [], out.stdout
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("ranks_agree", False, "the ranks ended with different parameters"),
+    ("shards_cover", False, "the ranks' shards do not hold every parameter exactly once"),
+    ("ranks_agree", True, None),
+    ("shards_cover", True, None),
+])
+def test_a_failed_check_across_ranks_is_said_at_the_end_and_on_the_dashboard(tmp_path, field, value, said) -> None:
+    # status.json's end-of-run check (DDP: replicas equal; FSDP2: shards cover the model) was written and
+    # never shown: a run whose ranks diverged ended with nothing said.
+    from gradviz.monitor.plain import summary_line
+    from gradviz.monitor.state import RunView
+    from gradviz.monitor.widgets import ProgressPanel
+    from gradviz.rundir.files import read_json
+    from gradviz.rundir.paths import RunPaths
+    from gradviz.rundir.status import write_status
+    from train_support import sample, train_here
+
+    train_here(tmp_path / "run", sample("two_layer_mlp"), epochs=1)
+    paths = RunPaths(tmp_path / "run")
+    write_status(paths, read_json(paths.status)["state"], **{field: value})
+    view = RunView(tmp_path / "run")
+    view.poll()
+    closing, warning = summary_line(view), ProgressPanel(view)._warning()
+    if said is None:
+        assert "ranks" not in closing and warning is None
+    else:
+        assert said in closing and said in warning.plain

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from gradviz.monitor.state import RunView
 from gradviz.penalty import penalty_formula
-from gradviz.rundir.status import read_val_nonfinite
+from gradviz.rundir.status import read_rank_check, read_val_nonfinite
 from gradviz.step_stats import STEP_STATS
 from gradviz.streams import printed_stdout
 
@@ -191,6 +191,9 @@ def summary_line(view: RunView) -> str:
     val = read_val_nonfinite(view.status)
     if val:
         parts.append(f"[red]{val['message']}[/]")
+    check = read_rank_check(view.status)
+    if check:
+        parts.append(f"[red]{check}[/]")
     if state == "lost":
         parts.append("[red]the trainer process is gone (killed?)[/]")
     formula = penalty_formula(view.meta.get("l2"), view.meta.get("l2_form"))

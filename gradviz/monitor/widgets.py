@@ -21,7 +21,7 @@ from gradviz.monitor.plain import fmt
 from gradviz.monitor.plot import Line, legend, render_plot, sample_indices
 from gradviz.monitor.state import RunView
 from gradviz.penalty import FORMULAS
-from gradviz.rundir.status import read_val_nonfinite
+from gradviz.rundir.status import read_rank_check, read_val_nonfinite
 from gradviz.textfit import fit_text
 
 EXTRA_COLORS = ("green", "yellow", "magenta", "blue")
@@ -267,6 +267,9 @@ class ProgressPanel(RunPanel):
         val = read_val_nonfinite(v.status)
         if val:  # "validation loss NaN at epoch 1 (step 4)"
             return Text(val["message"], style="bold red")
+        check = read_rank_check(v.status)
+        if check:
+            return Text(check, style="bold red")
         return None
 
 

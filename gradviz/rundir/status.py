@@ -61,6 +61,17 @@ def read_val_nonfinite(status: Mapping[str, Any]) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and isinstance(entry.get("message"), str) else None
 
 
+def read_rank_check(status: Mapping[str, Any]) -> str | None:
+    """What the end-of-run check across ranks found, when it failed (None when it passed or was
+    not made): DDP's replicas ended different (`ranks_agree`), or FSDP2's shards do not hold every
+    parameter exactly once or the ranks ended at different steps (`shards_cover`)."""
+    if status.get("ranks_agree") is False:
+        return "the ranks ended with different parameters (DDP's replicas diverged)"
+    if status.get("shards_cover") is False:
+        return "the ranks' shards do not hold every parameter exactly once, or the ranks ended at different steps"
+    return None
+
+
 def named_process_alive(status: Mapping[str, Any]) -> bool | None:
     """Whether a process that status.json names still runs; None when it names none."""
     pids = [status.get(key) for key in PID_FIELDS]
