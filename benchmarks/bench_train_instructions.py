@@ -8,7 +8,11 @@ step counts is the cost of one step, with start-up, imports and set-up cancelled
 loops are bench_train_overhead.py's (deep_mlp, batch 64, Adam, one thread; gradviz with
 everything on at the defaults: norms, masks, histograms, the NaN watch, the heartbeat).
 Instructions are not time (a line of Python between two kernels costs more than its
-instructions say), so read this beside bench_train_overhead.py, not instead of it.
+instructions say), so read this beside bench_train_overhead.py, not instead of it. And
+under valgrind a step takes about fifty times as long, so what the Trainer does on a clock
+(the control-file poll every 0.2 s, mask samples every 0.25 s, the memory reading every
+second) comes about fifty times as often per step as in a normal run: the count is an
+upper bound on the overhead.
 
     PYTHONPATH=. python benchmarks/bench_train_instructions.py [--short 200] [--long 700]
 
