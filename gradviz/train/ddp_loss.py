@@ -1,11 +1,11 @@
 """The logged loss under DDP: the mean over every rank's share of each global batch.
 
 Each rank keeps, per step, its loss as the trainer weighed it (world·n_rank/N; no device
-op per step: the division by world comes once a window); at a logged step the window's mean of those shares is
-summed over ranks by one all-reduce of a scalar, issued next to the norms' capture: no
-host synchronisation on CUDA (NCCL orders it on the stream; the value is copied to the
-host with the norms); on gloo it is one more small collective per logged step. One process logs the same number
-for the same global batches.
+op per step: the division by world comes once a window); at a logged step the window's
+mean of those shares is summed over ranks by one all-reduce of a scalar, issued next to
+the norms' capture: no host synchronisation on CUDA (NCCL orders it on the stream; the
+value is copied to the host with the norms); on gloo it is one more small collective per
+logged step. One process logs the same number for the same global batches.
 """
 
 from __future__ import annotations
