@@ -268,6 +268,7 @@ def test_a_data_nan_in_rank_1s_share_is_traced_by_rank_1_at_its_true_step(tmp_pa
     assert trace["message"].endswith(f"non-finite data in dataset example {bad}")
     status = read_json(handle.paths.status)
     assert status["state"] == "finished" and status["nan"]["step"] == 3 and status["nan"]["rank"] == 1
+    assert status["ranks_agree"] is True  # the replicas went NaN together: they agree (NaN equals NaN here)
     saved = torch.load(tmp_path / "run" / "nan_step.pt", weights_only=False)
     assert torch.isnan(saved["x"]).any()  # rank 1's own share of the step, not rank 0's
     with pytest.raises(NonFiniteError, match="NaN at step 3 on rank 1"):

@@ -191,9 +191,11 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.samples += size * world
-        # Kept until the next step's forward, as a plain loop's `loss` variable is: its graph holds the
-        # parameters' gradient accumulators, which autograd then reuses instead of building anew each step.
-        self._last_graph = loss
+        if world == 1:
+            # Kept until the next step's forward, as a plain loop's `loss` variable is: its graph holds the
+            # parameters' gradient accumulators, which autograd then reuses instead of building anew each
+            # step (DDP's and FSDP's hooks hold them themselves).
+            self._last_graph = loss
         loss = loss.detach()
         self._losses.append(loss)
         self._window_sizes.append(global_size if world > 1 else size)
@@ -526,7 +528,8 @@ class Trainer:
         mine = torch.stack([flat.sum(), (flat * flat).sum(), (flat * ramp).sum()])
         everyone = [torch.empty_like(mine) for _ in range(self.world)]
         dist.all_gather(everyone, mine)
-        return all(torch.equal(everyone[0], other) for other in everyone[1:])
+        # equal_nan: replicas that went NaN together (a run that went non-finite) still agree
+        return all(torch.allclose(everyone[0], other, rtol=0, atol=0, equal_nan=True) for other in everyone[1:])
 
     def _oom_or(self, exc: RuntimeError, micro: list[torch.Tensor]) -> Exception:
         """What to raise for an error in forward or backward: out of memory (CUDA's, or the CPU

@@ -256,11 +256,18 @@ def _node_lead(config: TrainConfig, dist_info: DistInfo) -> dict[str, Any] | Non
 
 
 def _leave_distributed(barrier: bool = False) -> None:
-    """Leave the process group; after a success, together (gloo aborts a rank that leaves early)."""
+    """Leave the process group; after a success, together (gloo aborts a rank that leaves early).
+
+    The trainer's objects (the DDP or FSDP module, its groups, the last graph) sit in reference
+    cycles; collected here, while the groups still exist, rather than at interpreter exit, after
+    them (two CI runs saw rank 1 abort at exit, 'terminate called without an active exception')."""
     if "torch.distributed" in sys.modules:
+        import gc
+
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            gc.collect()
             if barrier:
                 dist.barrier()
             dist.destroy_process_group()
