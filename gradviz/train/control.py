@@ -12,6 +12,7 @@ logged steps only.
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from typing import Any
@@ -35,7 +36,9 @@ class Controller:
         self.interrupted = False
         self._seen_seq = 0
         self._seen_mtime = 0.0
-        self._next_poll = 0.0
+        # time.monotonic() from which a poll is due: 0 after a signal; never on its own when distributed
+        # (the ranks poll together, on logged steps). A loop may compare against it inline, without a call.
+        self.next_poll = math.inf if distributed else 0.0
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM ask for a clean stop; a second SIGINT aborts."""
@@ -44,6 +47,8 @@ class Controller:
             if self.interrupted and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.interrupted = True
+            if not self.distributed:  # at the end of the current step (distributed: the next logged one)
+                self.next_poll = 0.0
 
         signal.signal(signal.SIGINT, handle)
         signal.signal(signal.SIGTERM, handle)
@@ -55,9 +60,9 @@ class Controller:
         if self.interrupted:
             return True
         now = time.monotonic()
-        if now < self._next_poll:
+        if now < self.next_poll:
             return False
-        self._next_poll = now + POLL_SECONDS
+        self.next_poll = now + POLL_SECONDS
         return True
 
     def poll(self, news: int = 0) -> int:

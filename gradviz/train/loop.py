@@ -115,7 +115,7 @@ class Trainer:
         self.val_nonfinite: dict[str, Any] | None = None  # the first epoch whose validation loss was not finite
         self.rank_loss = RankLossShare() if world > 1 else None  # the logged loss: mean over ranks
         self._global_size = 0  # examples in the current global batch
-        self._last_graph: torch.Tensor | None = None  # the last plain step's loss, graph and all (see _plain_step)
+        self._last_graph: torch.Tensor | None = None  # the last plain step's loss, graph and all (see _plain_steps)
         hist_every = getattr(config, "hist_every", None)
         # Sharded: every rank counts its shards and joins the counts' all-reduce; rank 0 writes.
         self.histograms = (HistogramLog(recorder.paths.root / "histograms.jsonl" if recorder.enabled else None,
@@ -152,57 +152,94 @@ class Trainer:
             batches = epoch_batches(n_train, batch_size, self.epoch, self.config.seed,
                                     self.rank, self.world, self.config.accum, self.device)
             last_index = len(batches) - 1
-            for index, micro in enumerate(batches):
+            index = 0
+            while index <= last_index:
+                if plain:
+                    stop = self._next_logged(index, last_index, validating)
+                    if index < stop:
+                        index = self._plain_steps(batches, index, stop)
+                        if self.controller.due(False) and self._obey(self._poll()) == STOP:
+                            return self._finish("stopped")
+                        continue
                 self.step += 1
                 epoch_end = index == last_index
                 last = self.step == self.total_steps
                 # Epoch ends are logged when they carry a validation result.
                 logged = self.step % log_every == 0 or self.step == 1 or last or (epoch_end and validating)
                 self._global_size = global_batch_size(n_train, batch_size, index)
-                if plain and not logged:
-                    self._plain_step(micro)
-                else:
-                    # An epoch's last record, and the run's, waits for validation to go onto it.
-                    self._update(micro, logged, write=logged and not ((epoch_end or last) and validating))
-                    if epoch_end and validating:
-                        self._end_epoch()
+                # An epoch's last record, and the run's, waits for validation to go onto it.
+                self._update(batches[index], logged, write=logged and not ((epoch_end or last) and validating))
+                if epoch_end and validating:
+                    self._end_epoch()
                 if self.controller.due(logged) and self._obey(self._poll()) == STOP:
                     state = "stopped"
                 if last or state == "stopped":
                     return self._finish(state, validate=last and validating and not epoch_end)
+                index += 1
         return self._finish(state)
 
-    def _plain_step(self, micro: list[torch.Tensor]) -> None:
-        """An update that is not logged, without accumulation or L2: the plain loop's forward, backward
-        and step, plus the counters (what _update does for such a step, in fewer lines: every line here
-        runs on every step, between the model's kernels, with the caches cold)."""
-        indices = micro[0]
-        size, world, global_size = indices.shape[0], self.world, self._global_size
-        self.nan_watch.note(self.step, self.epoch, micro, global_size)
-        try:
-            loss = self.spec.loss(self.net(self.data.x_train[indices]), self.data.y_train[indices])
-            if world > 1 and size * world != global_size:
-                # This rank's share of a short batch (17/16): weighed world·n_rank/N in _backward's own
-                # arithmetic, so a NaN replay through _backward takes the same step bit for bit.
-                loss = loss * (size / (global_size / world))
-            loss.backward()
-        except RuntimeError as exc:
-            raise self._oom_or(exc, micro) from None
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.samples += size * world
-        if world == 1:
+    def _next_logged(self, index: int, last_index: int, validating: bool) -> int:
+        """The index, from `index` on, of this epoch's next logged step (last_index + 1 if none is)."""
+        first = self.step + 1  # the step batches[index] makes
+        if first == 1:
+            return index
+        log_every = self.config.log_every
+        stop = index + (-first) % log_every  # the next multiple of log_every
+        if self.total_steps:
+            stop = min(stop, index + self.total_steps - first)  # the run's last step
+        return min(stop, last_index if validating else last_index + 1)  # an epoch end that validates
+
+    def _plain_steps(self, batches: list[list[torch.Tensor]], index: int, stop: int) -> int:
+        """The unlogged updates batches[index:stop], without accumulation, L2 or per-step checks: the plain
+        loop's forward, backward and step, and the counters. Returns where it stopped: at `stop`, or sooner
+        when the controller's poll falls due.
+
+        Every line here runs on every step, between the model's kernels with the caches cold, where a
+        Python call costs microseconds: so none but the model's, the loss's and the optimizer's, and the
+        heartbeat is one store."""
+        net, loss_of, optimizer, controller = self.net, self.spec.loss, self.optimizer, self.controller
+        x, y, n_train, batch_size = self.data.x_train, self.data.y_train, len(self.data.x_train), self.config.batch_size
+        world, epoch, losses, window_sizes, rank_loss = self.world, self.epoch, self._losses, self._window_sizes, self.rank_loss
+        notes = None if self.nan_watch.done else self.nan_watch.batches  # the NaN replay's batches, by step
+        beat = self.heartbeat.slots if self.heartbeat is not None else [0, 0]
+        beat[1] = epoch
+        clock = time.monotonic
+        graph = None
+        while index < stop:
+            micro = batches[index]
+            indices = micro[0]
+            size = indices.shape[0]
+            global_size = min(batch_size, n_train - index * batch_size)
+            index += 1
+            self.step = step = self.step + 1
+            if notes is not None:
+                notes[step] = (epoch, micro, global_size)
+            try:
+                loss = loss_of(net(x[indices]), y[indices])
+                if world > 1 and size * world != global_size:
+                    # This rank's share of a short batch (17/16): weighed world·n_rank/N in _backward's own
+                    # arithmetic, so a NaN replay through _backward takes the same step bit for bit.
+                    loss = loss * (size / (global_size / world))
+                loss.backward()
+            except RuntimeError as exc:
+                raise self._oom_or(exc, micro) from None
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            self.samples += size * world
             # Kept until the next step's forward, as a plain loop's `loss` variable is: its graph holds the
-            # parameters' gradient accumulators, which autograd then reuses instead of building anew each
-            # step (DDP's and FSDP's hooks hold them themselves).
-            self._last_graph = loss
-        loss = loss.detach()
-        self._losses.append(loss)
-        self._window_sizes.append(global_size if world > 1 else size)
-        if self.rank_loss is not None:
-            self.rank_loss.add(loss, world, global_size)
-        if self.heartbeat is not None:
-            self.heartbeat.beat(self.step, self.epoch)
+            # parameters' gradient accumulators, which autograd then reuses instead of building anew each step.
+            graph = loss
+            loss = loss.detach()
+            losses.append(loss)
+            window_sizes.append(global_size if world > 1 else size)
+            if rank_loss is not None:
+                rank_loss.add(loss, world, global_size)
+            beat[0] = step
+            if clock() >= controller.next_poll:
+                break
+        if world == 1:  # (DDP's and FSDP's hooks hold the accumulators themselves)
+            self._last_graph = graph
+        return index
 
     def _update(self, micro: list[torch.Tensor], logged: bool, write: bool) -> None:
         """One parameter update: forward and backward over the micro-batches, then step."""

@@ -95,7 +95,7 @@ class StepMeasures:
         """‖∇θ‖ and ‖θ‖ per layer and ‖∇θ‖ over every parameter: one fused call per phase."""
         if self._norms is None:
             n = len(self.collector.groups.names)
-            self._norms = LayerNorms(*self.collector.norms().split([n, n, 1]))
+            self._norms = LayerNorms(*self.collector.norms().split_with_sizes([n, n, 1]))
         return self._norms
 
     def layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -210,7 +210,8 @@ class StatsCollector:
         """The statistics STEP_STATS measures after the optimizer step, by name, on the device."""
         if self._begun is None:
             raise RuntimeError("StatsCollector.after_step_stats without begin")
-        return self._measure(self._plan()[2], self._begun[3].after_step())
+        after = self._plan()[2]
+        return self._measure(after, self._begun[3].after_step()) if after else {}
 
     @staticmethod
     def _measure(stats: tuple[Stat, ...], measures: StepMeasures) -> dict[str, torch.Tensor]:
@@ -252,17 +253,17 @@ class StatsCollector:
         self._begun = None
         parts = []
         for stat in layout.stats.stats:
-            if stat.name not in computed:
+            part = computed.get(stat.name)
+            if part is None:
                 raise ValueError(f"statistic {stat.name}: declared in STEP_STATS but never measured")
-            part = computed[stat.name]
-            # Only what is needed: each tensor operation costs microseconds on a logged step.
-            part = part if part.dim() == 1 else part.reshape(-1)
-            part = part if part.dtype == torch.float32 else part.float()
             if part.numel() != layout.stats.size(stat.name):  # shapes are known without a device sync
                 raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.stats.size(stat.name)} declared")
             parts.append(part)
         with torch.no_grad():
-            return torch.cat(parts + mask_parts), layout
+            # One call flattens, promotes and joins them all (scalars, per-layer vectors, mask counts and
+            # samples): each tensor operation costs microseconds on a logged step, with the caches cold.
+            vector = torch.hstack(parts + mask_parts)
+            return (vector if vector.dtype == torch.float32 else vector.float()), layout
 
     def capture(self, loss: torch.Tensor, penalty: torch.Tensor, with_masks: bool) -> tuple[torch.Tensor, Layout]:
         """The whole lifecycle at once, where no optimizer step follows (the parameters stay as they are)."""
@@ -272,28 +273,31 @@ class StatsCollector:
 
     def _mask_parts(self, with_masks: bool) -> tuple[list[torch.Tensor], list[tuple[str, list[int], int, int]]]:
         """Per dropout layer: its kept-unit count (and a mask sample when asked), and where each sits."""
-        parts: list[torch.Tensor] = []
-        counts: list[torch.Tensor] = []
+        ran = []
         masks = []
+        for layer in self.probed:
+            # The raw mask: boolean (CUDA) or the scaled Bernoulli noise (CPU); both are
+            # non-zero exactly where units were kept, so no conversion is needed here.
+            mask = self.mask_log.masks.get(layer.name)
+            if mask is None:  # the layer did not run in training mode this step
+                masks.append((layer.name, [], 0, 0))
+                continue
+            ran.append(mask)
+            length = min(MASK_SAMPLE, math.prod(mask.shape[1:])) if with_masks else 0  # one example's units
+            masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
+        if not ran:
+            return [], masks
         with torch.no_grad():
-            for layer in self.probed:
-                # The raw mask: boolean (CUDA) or the scaled Bernoulli noise (CPU); both are
-                # non-zero exactly where units were kept, so no conversion is needed here.
-                mask = self.mask_log.masks.get(layer.name)
-                if mask is None:  # the layer did not run in training mode this step
-                    masks.append((layer.name, [], 0, 0))
-                    continue
-                counts.append(torch.count_nonzero(mask))
-                length = 0
-                if with_masks:
-                    parts.append(counts[-1].reshape(1).float())
-                    sample = mask[0].reshape(-1)[:MASK_SAMPLE]
-                    parts.append(sample if sample.dtype == torch.float32 else sample.float())
-                    length = sample.numel()
-                masks.append((layer.name, list(mask.shape[1:]), length, mask.numel()))
-            if counts and not with_masks:  # the counts side by side: one vector, two operations
-                parts = [torch.stack(counts).float()]
-        return parts, masks
+            if all(m.is_floating_point() for m in ran):  # CPU's noise: every layer's count in one fused call
+                counts = list(torch._foreach_norm(ran, 0, dtype=torch.float32))  # the 0-norm counts non-zeros
+            else:  # CUDA's boolean masks
+                counts = [torch.count_nonzero(m) for m in ran]
+            if not with_masks:
+                return counts, masks
+            parts: list[torch.Tensor] = []
+            for count, mask in zip(counts, ran):  # each layer's count, then its sample (one example's units)
+                parts += (count, mask[0].reshape(-1)[:MASK_SAMPLE])
+            return parts, masks
 
     def any_nonfinite_grad(self) -> torch.Tensor:
         """A device flag: is any gradient non-finite? (Read on the host only under --stop-on-nan.)
