@@ -11,8 +11,10 @@ Instructions are not time (a line of Python between two kernels costs more than 
 instructions say), so read this beside bench_train_overhead.py, not instead of it. And
 under valgrind a step takes about fifty times as long, so what the Trainer does on a clock
 (the control-file poll every 0.2 s, mask samples every 0.25 s, the memory reading every
-second) comes about fifty times as often per step as in a normal run: the count is an
-upper bound on the overhead.
+second) would come about fifty times as often per step as in a normal run. --clock-scale
+(default 50, about valgrind's slowdown here) stretches those three intervals by that factor
+in the counted processes, so the clock-driven work comes as often per step as it does
+without valgrind; --clock-scale 1 counts it at valgrind's pace (an upper bound).
 
     PYTHONPATH=. python benchmarks/bench_train_instructions.py [--short 200] [--long 700]
 
@@ -34,12 +36,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(which: str, steps: int, log_every: int) -> None:
+def child(which: str, steps: int, log_every: int, clock_scale: float) -> None:
     """Run one loop for `steps` steps (the process valgrind counts)."""
     import torch
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_train_overhead as bench
+
+    from gradviz.train import control, loop, recorder
+
+    # The Trainer's clock-driven work at the pace per step it has without valgrind.
+    control.POLL_SECONDS *= clock_scale
+    loop.MASK_SECONDS *= clock_scale
+    recorder.RSS_SECONDS *= clock_scale
 
     torch.set_num_threads(1)
     device = torch.device("cpu")
@@ -49,12 +58,12 @@ def child(which: str, steps: int, log_every: int) -> None:
         bench.gradviz_loop(device, steps, 64, 0.01, log_every)
 
 
-def count(which: str, steps: int, log_every: int, folder: Path) -> int:
+def count(which: str, steps: int, log_every: int, clock_scale: float, folder: Path) -> int:
     """Instructions executed by a whole process running `which` for `steps` steps."""
     out = folder / f"{which}-{steps}.out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-                           __file__, "--child", which, str(steps), str(log_every)],
+                           __file__, "--child", which, str(steps), str(log_every), str(clock_scale)],
                           capture_output=True, text=True, env=env, timeout=3600)
     match = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
     if done.returncode != 0 or match is None:
@@ -67,20 +76,23 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=200)
     parser.add_argument("--long", type=int, default=700)
     parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--clock-scale", type=float, default=50.0,
+                        help="stretch the Trainer's poll, mask-sample and memory intervals by this (valgrind's slowdown)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        which, steps, log_every = args.child
-        child(which, int(steps), int(log_every))
+        which, steps, log_every, clock_scale = args.child
+        child(which, int(steps), int(log_every), float(clock_scale))
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("bench_train_instructions: valgrind is not installed (apt-get install valgrind)")
     runs = [(which, steps) for which in ("plain", "gradviz") for steps in (args.short, args.long)]
     with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=2) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: count(*run, args.log_every, Path(folder)), runs)))
+        totals = dict(zip(runs, pool.map(lambda run: count(*run, args.log_every, args.clock_scale, Path(folder)), runs)))
     span = args.long - args.short
     per_step = {which: (totals[(which, args.long)] - totals[(which, args.short)]) / span for which in ("plain", "gradviz")}
-    print(f"deep_mlp, batch 64, adam, one thread, log every {args.log_every}; instructions per step "
+    print(f"deep_mlp, batch 64, adam, one thread, log every {args.log_every}, clock intervals x{args.clock_scale:g}; "
+          "instructions per step "
           f"(runs of {args.short} and {args.long} steps, difference over {span}):")
     print(f"  plain loop {per_step['plain']:,.0f}, gradviz {per_step['gradviz']:,.0f}: "
           f"ratio {per_step['gradviz'] / per_step['plain']:.4f} "

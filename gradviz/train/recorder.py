@@ -72,7 +72,8 @@ class RunRecorder:
                 writer.close()
 
 
-_rss_cache = (0.0, None)  # (time read, bytes): /proc is read at most once a second
+RSS_SECONDS = 1.0  # /proc is read at most this often
+_rss_cache = (0.0, None)  # (time read, bytes)
 
 
 def memory_in_use(device: torch.device) -> int | None:
@@ -81,7 +82,7 @@ def memory_in_use(device: torch.device) -> int | None:
     if device.type == "cuda":
         return int(torch.cuda.memory_allocated(device))  # allocator bookkeeping: no sync
     now = time.monotonic()
-    if now - _rss_cache[0] < 1.0:
+    if now - _rss_cache[0] < RSS_SECONDS:
         return _rss_cache[1]
     try:
         with open("/proc/self/statm") as handle:
