@@ -9,7 +9,8 @@ from gradviz.tui.app import StepperApp
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.tape import Tape
-from tui_support import SAMPLES, expression_trace, lecture_trace, run_async, screen_text, wait_until
+from tui_support import (SAMPLES, assert_centred, expression_trace, lecture_trace, run_async, screen_text,
+                         wait_until)
 
 SIZE = (140, 50)
 
@@ -291,19 +292,6 @@ async def test_clicking_a_node_in_the_graph_selects_it_and_dragging_pans():
         await pilot.hover(GraphPane, offset=(5, 10))
         await pilot.mouse_up(GraphPane, offset=(5, 10))
         assert graph.scroll_y == before - 6 and app.screen.selected is None
-
-
-def assert_centred(pane) -> None:
-    """The pane's focus node sits in the middle of the pane's scrollable window, to half a
-    cell, on each axis where the scroll range allows (else the pane is scrolled to that end)."""
-    box = pane.drawing.box(pane.scene.current)
-    window = pane.scrollable_content_region.size
-    offset, most = pane.scroll_offset, (pane.max_scroll_x, pane.max_scroll_y)
-    for axis, (start, length, room) in enumerate([(box[0], box[2], window.width), (box[1], box[3], window.height)]):
-        if 0 < offset[axis] < most[axis]:
-            assert abs(start + length / 2 - (offset[axis] + room / 2)) <= 0.5, (axis, box, window, offset)
-        else:
-            assert offset[axis] == (0 if start + length / 2 < room / 2 else most[axis]), (axis, box, window, offset)
 
 
 @run_async

@@ -79,6 +79,24 @@ async def wait_for_graph(pilot, timeout: float = 30.0, settled_for: int = 5) -> 
                                  f"now {pane.geometry()} at {pane.scroll_offset}")
 
 
+def assert_centred(pane) -> None:
+    """The pane's focus node sits in the middle of the pane's scrollable window (as Textual
+    lays it out), to half a cell, on each axis where the scroll range allows; else the pane is
+    scrolled to the end nearest that; a box longer than the window shows its start."""
+    box = pane.drawing.box(pane.focus_node())
+    window = pane.scrollable_content_region.size
+    offset, most = pane.scroll_offset, (pane.max_scroll_x, pane.max_scroll_y)
+    for axis, (start, length, room) in enumerate([(box[0], box[2], window.width), (box[1], box[3], window.height)]):
+        centred = start + length / 2 - room / 2  # the offset that centres it exactly
+        where = (axis, box, window, offset, most)
+        if length > room:
+            assert offset[axis] == min(start, most[axis]), where
+        elif 0 < offset[axis] < most[axis]:
+            assert abs(offset[axis] - centred) <= 0.5, where
+        else:
+            assert (offset[axis] == 0 and centred <= 0.5) or (offset[axis] == most[axis] >= centred - 0.5), where
+
+
 async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:
     """Pause until `predicate()` holds (or fail after `timeout` seconds)."""
     deadline = time.monotonic() + timeout
