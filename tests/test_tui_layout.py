@@ -44,3 +44,38 @@ def test_tape_cuts_the_wider_text_column_first_and_never_a_number():
     assert (label, definition) == (9, 10)  # both cut, the wider one first down to the other, then the label
     assert plan_columns(16, 40, numbers, 40) is None  # not even the least of both: fewer columns
     assert MIN_LABEL + MIN_DEFINITION <= 16
+
+
+def test_centred_offset_puts_the_box_centre_at_the_window_centre():
+    from gradviz.tui.layout import centred_offset
+
+    # two_layer_mlp's sigmoid box in the 120×40 stepper's graph pane (72×20 cells of 125×36)
+    assert centred_offset((24, 15, 32, 4), (72, 20), (53, 16)) == (4, 7)  # 16 columns and 8 rows either side
+    assert centred_offset((24, 15, 32, 3), (72, 19), (53, 17)) == (4, 7)  # odd leftovers: the extra row below
+    assert centred_offset((2, 1, 10, 3), (72, 20), (53, 16)) == (0, 0)  # near the corner: as far as it scrolls
+    assert centred_offset((120, 33, 5, 3), (72, 20), (53, 16)) == (53, 16)
+    assert centred_offset((10, 30, 90, 3), (72, 20), (53, 16)) == (10, 16)  # wider than the window: its left edge
+
+
+def test_centred_offset_centres_within_half_a_cell_wherever_it_can():
+    import random
+
+    from gradviz.tui.layout import centred_offset
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        window = (rng.randint(1, 120), rng.randint(1, 40))
+        virtual = (rng.randint(1, 300), rng.randint(1, 100))
+        limit = (max(0, virtual[0] - window[0]), max(0, virtual[1] - window[1]))
+        w, h = rng.randint(1, virtual[0]), rng.randint(1, virtual[1])
+        box = (rng.randint(0, virtual[0] - w), rng.randint(0, virtual[1] - h), w, h)
+        offset = centred_offset(box, window, limit)
+        for axis in (0, 1):
+            start, length, room, most = box[axis], box[axis + 2], window[axis], limit[axis]
+            assert 0 <= offset[axis] <= most
+            if length > room:
+                assert offset[axis] == min(start, most)
+            elif 0 < offset[axis] < most:  # not held by either end: centred to half a cell
+                assert abs((start + length / 2) - (offset[axis] + room / 2)) <= 0.5
+            else:  # held by an end: the box is whole in view all the same
+                assert offset[axis] <= start and start + length <= offset[axis] + room

@@ -56,13 +56,15 @@ def _sample_app(name: str, k: int) -> StepperApp:
 @pytest.mark.parametrize("name", list(SAMPLE_RUNS))
 def test_every_sample_reads_at_every_size(snap_compare, name, size):
     """Every pane readable: the footer keeps e (and t for a spec) at 80 columns, the tape's
-    value and adjoint columns are whole where the tape is shown, the inspector has rows."""
+    value and adjoint columns are whole where the tape is shown, the inspector has rows, the
+    graph's node in focus is centred."""
     if name.endswith(".py"):
         pytest.importorskip("torch")
     from gradviz.core.fmt import fmt_value
+    from gradviz.tui.widgets.graph_pane import GraphPane
     from gradviz.tui.widgets.inspector import Inspector
     from gradviz.tui.widgets.tape import Tape
-    from tui_support import screen_text
+    from tui_support import assert_centred, screen_text
 
     k, label = SAMPLE_RUNS[name]
     app = _sample_app(name, k)
@@ -74,6 +76,7 @@ def test_every_sample_reads_at_every_size(snap_compare, name, size):
         footer = text.splitlines()[-1]
         assert "e SVG" in footer and ("t Train" in footer) == name.endswith(".py"), footer
         assert app.screen.query_one(Inspector).size.height >= 5
+        assert_centred(app.screen.query_one(GraphPane))  # in the pane as finally laid out
         tape = app.screen.query_one(Tape)
         if tape.display and size[0] >= 100:
             node = app.trace.graph.find(label).id

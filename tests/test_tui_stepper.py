@@ -9,7 +9,8 @@ from gradviz.tui.app import StepperApp
 from gradviz.tui.screens.stepper import StepperScreen
 from gradviz.tui.widgets.inspector import Inspector
 from gradviz.tui.widgets.tape import Tape
-from tui_support import SAMPLES, expression_trace, lecture_trace, run_async, screen_text, wait_until
+from tui_support import (SAMPLES, assert_centred, expression_trace, lecture_trace, run_async, screen_text,
+                         wait_until)
 
 SIZE = (140, 50)
 
@@ -291,3 +292,28 @@ async def test_clicking_a_node_in_the_graph_selects_it_and_dragging_pans():
         await pilot.hover(GraphPane, offset=(5, 10))
         await pilot.mouse_up(GraphPane, offset=(5, 10))
         assert graph.scroll_y == before - 6 and app.screen.selected is None
+
+
+@run_async
+async def test_the_node_is_centred_for_the_pane_as_it_finally_is_however_it_got_there():
+    """A model that scrolls at 120×40: the opening picture centres the current node in the pane
+    as finally laid out, and stepping away and back shows the same picture (the offset was once
+    a function of where the pane came from: the opening was a row and a column off centre)."""
+    pytest.importorskip("torch")
+    from gradviz.sources.model import trace_spec
+    from gradviz.tui.widgets.graph_pane import GraphPane
+    from tui_support import wait_for_graph
+
+    spec = str(SAMPLES / "two_layer_mlp.py")
+    app = StepperApp(trace_spec(spec), source="samples/two_layer_mlp.py", spec_path=spec, start=9)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_graph(pilot)
+        pane = app.screen.query_one(GraphPane)
+        assert pane.max_scroll_y > 0 and pane.max_scroll_x > 0  # it scrolls both ways: centring matters
+        assert_centred(pane)
+        opening, picture = pane.scroll_offset, screen_text(app)
+        for keys in (("n", "p"), ("p", "p", "n", "n"), ("n", "n", "n", "p", "p", "p")):
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert pane.scroll_offset == opening, keys
+            assert screen_text(app) == picture, keys

@@ -47,18 +47,54 @@ def run_async(test):
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-async def wait_for_graph(pilot, timeout: float = 30.0) -> None:
-    """Wait until the layout worker has handed the graph pane its drawing."""
+async def wait_for_graph(pilot, timeout: float = 30.0, settled_for: int = 5) -> None:
+    """Wait until the layout worker has handed the graph pane its drawing, the findings are
+    looked for, and the picture has settled: the pane says its node is centred for its
+    geometry as it is now (GraphPane.is_centred), and that offset and geometry have held over
+    `settled_for` refreshes in a row (a pane still being resized would show it). Fails loudly
+    after `timeout` seconds, saying what had not settled."""
     from gradviz.tui.widgets.graph_pane import GraphPane
 
     deadline = time.monotonic() + timeout
-    while not [pane for pane in pilot.app.screen.query(GraphPane) if pane.drawing is not None]:
+
+    def drawn() -> list:
+        return [pane for pane in pilot.app.screen.query(GraphPane) if pane.drawing is not None]
+
+    while not drawn():
         if time.monotonic() > deadline:
             raise AssertionError("the graph was not laid out in time")
         await pilot.pause(0.05)
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()  # the findings, looked for once the graph is drawn
-    await pilot.pause()
+    held, last = 0, None
+    while held < settled_for:
+        await pilot.pause()
+        await pilot.pause(0.02)
+        pane = drawn()[0]
+        now = (pane.scroll_offset, pane.geometry(), pane.region.size) if pane.is_centred() else None
+        held = held + 1 if now is not None and now == last else 0
+        last = now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the graph pane did not settle in {timeout:g} s: centred {pane.centred}, "
+                                 f"now {pane.geometry()} at {pane.scroll_offset}")
+
+
+def assert_centred(pane) -> None:
+    """The pane's focus node sits in the middle of the pane's scrollable window (as Textual
+    lays it out), to half a cell, on each axis where the scroll range allows; else the pane is
+    scrolled to the end nearest that; a box longer than the window shows its start."""
+    box = pane.drawing.box(pane.focus_node())
+    window = pane.scrollable_content_region.size
+    offset, most = pane.scroll_offset, (pane.max_scroll_x, pane.max_scroll_y)
+    for axis, (start, length, room) in enumerate([(box[0], box[2], window.width), (box[1], box[3], window.height)]):
+        centred = start + length / 2 - room / 2  # the offset that centres it exactly
+        where = (axis, box, window, offset, most)
+        if length > room:
+            assert offset[axis] == min(start, most[axis]), where
+        elif 0 < offset[axis] < most[axis]:
+            assert abs(offset[axis] - centred) <= 0.5, where
+        else:
+            assert (offset[axis] == 0 and centred <= 0.5) or (offset[axis] == most[axis] >= centred - 0.5), where
 
 
 async def wait_until(pilot, predicate, timeout: float = 60.0) -> None:

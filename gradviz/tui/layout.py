@@ -63,3 +63,19 @@ def graph_room(width: int, height: int, tape_rows: int, narrow: bool = False,
         return width - BORDER - SCROLLBAR, height - BORDER - _below_graph(findings)
     return (width - MIN_INSPECTOR - BORDER - SCROLLBAR,
             height - BORDER - min(tape_rows + BORDER, MIN_TAPE))
+
+
+def centred_offset(box: tuple[int, int, int, int], window: tuple[int, int],
+                   max_scroll: tuple[int, int]) -> tuple[int, int]:
+    """The scroll offset that centres `box` (x, y, width, height) in a `window` of (columns,
+    rows), within 0…`max_scroll`: a function of these alone, so the same step at the same
+    size always shows the same picture, however the pane got there. Half a cell left over
+    goes below and to the right; a box bigger than the window shows its top-left corner."""
+    return (_centred(box[0], box[2], window[0], max_scroll[0]),
+            _centred(box[1], box[3], window[1], max_scroll[1]))
+
+
+def _centred(start: int, length: int, room: int, limit: int) -> int:
+    """Centre one axis of a box (or show its start, when it is longer than the room)."""
+    offset = start if length > room else (2 * start + length - room) // 2
+    return max(0, min(offset, limit))

@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
 from textual.binding import Binding
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -26,6 +26,7 @@ from gradviz.draw.look import DETAILS, WITH_VALUES, Numbers, bordered
 from gradviz.draw.terminal import LABEL_LIMIT
 from gradviz.textfit import fit_words
 from gradviz.tui.drawing import Drawing, build_drawing
+from gradviz.tui.layout import centred_offset
 from gradviz.tui.scene import Scene
 
 SELECTED = Style(underline=True, bold=True)
@@ -107,6 +108,7 @@ class GraphPane(ScrollView, can_focus=True):
         self._rows: dict[int, Strip] = {}
         self._drag: tuple[int, int, float, float] | None = None
         self._dragged = False
+        self.centred: tuple | None = None  # (node, geometry, offset) of the last centring
 
     # -- attributes down ---------------------------------------------------------------
     def use_detail(self, trace: Trace, detail: str, choice: FoldChoice | None = None,
@@ -324,17 +326,44 @@ class GraphPane(ScrollView, can_focus=True):
 
         Always centring (rather than scrolling the least distance) makes the scroll
         position a function of the step alone, so stepping back restores the view exactly.
+        The offset is computed whole from the pane's geometry (layout.centred_offset), not
+        as a step from where the pane was: Textual's centring rounds that step toward zero,
+        so it landed a row or a column apart depending on which side the pane came from.
         """
         if self.drawing is None:
             return
-        node = self.selected if self.selected is not None else (self.scene.current if self.scene else None)
-        if node is None and self.trace is not None:  # step 0: the first input drawn, not a blank corner
-            node = next((n.id for n in self.trace.graph.nodes if n.kind == "input" and self.drawing.box(n.id)), None)
+        node = self.focus_node()
         box = self.drawing.box(node) if node is not None else None
-        if box is not None:
-            self.scroll_to_region(Region(*box), animate=False, center=True, immediate=True, force=True)
-        else:
-            self.scroll_to(0, 0, animate=False, immediate=True)
+        geometry = self.geometry()
+        if box is not None and geometry[0]:
+            x, y = centred_offset(box, geometry[0], geometry[2])
+        else:  # no node drawn, or the pane has no room yet: its top-left corner
+            x, y = 0, 0
+        self.scroll_to(x, y, animate=False, immediate=True, force=True)
+        self.centred = (node, geometry, self.scroll_offset)
+
+    def focus_node(self) -> int | None:
+        """The node kept in view: the selected one, else the current one, else (step 0) the
+        first input drawn, not a blank corner."""
+        node = self.selected if self.selected is not None else (self.scene.current if self.scene else None)
+        if node is None and self.trace is not None and self.drawing is not None:
+            node = next((n.id for n in self.trace.graph.nodes if n.kind == "input" and self.drawing.box(n.id)), None)
+        return node
+
+    def geometry(self) -> tuple[Size, Size, tuple[int, int]]:
+        """What centring depends on: the cells the drawing shows in (the content less its
+        scrollbars), the drawing's size, and how far it scrolls."""
+        window = Size(max(0, self.container_size.width - self.scrollbar_size_vertical),
+                      max(0, self.container_size.height - self.scrollbar_size_horizontal))
+        return window, self.virtual_size, (self.max_scroll_x, self.max_scroll_y)
+
+    def is_centred(self) -> bool:
+        """True when the focus node was last centred for the pane as it is now (same node,
+        window, drawing and scroll range) and nothing has scrolled it since."""
+        if self.centred is None or self.drawing is None:
+            return False
+        node, geometry, offset = self.centred
+        return node == self.focus_node() and geometry == self.geometry() and offset == self.scroll_offset
 
     # -- painting ----------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
