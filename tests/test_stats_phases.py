@@ -148,3 +148,40 @@ def test_a_new_scalar_statistic_with_a_column_reaches_the_no_tui_table():
     columns, cells = done.stdout.splitlines()
     assert columns == "('epoch', 'step', 'loss', 'penalty', '|∇θ|', '|Δθ|', 'val loss', 'val acc', 'samples/s')"
     assert cells == "['1', '2', '0.5', '—', '—', '0.125', '—', '—', '0']"
+
+
+@pytest.mark.parametrize("kinds", [("noise", "half"), ("bool",)], ids=["cpu-noise", "cuda-bool"])
+@pytest.mark.parametrize("with_masks", [False, True])
+def test_keep_rates_and_mask_samples_are_the_masks_the_layers_drew(with_masks, kinds):
+    """Each layer's keep rate is its mask's non-zeros over its size, exactly, and its sample is one
+    example's units (at most MASK_SAMPLE of them): for CPU's scaled noise (float32 and bfloat16, as
+    under autocast), CUDA's boolean masks, and a layer that did not run (NaN)."""
+    from types import SimpleNamespace
+
+    from gradviz.train.stats import MASK_SAMPLE
+
+    model, loss = _model_after_backward()
+    groups = group_parameters(model)
+    gen = torch.Generator().manual_seed(3)
+    masks = {
+        "noise": (torch.rand(8, 5, 70, generator=gen) < 0.7).float() / 0.7,  # 350 units an example: cut at 256
+        "half": ((torch.rand(4, 3000, generator=gen) < 0.4).float() / 0.4).bfloat16(),
+        "bool": torch.rand(6, 12, generator=gen) < 0.9,
+    }
+    masks = {name: masks[name] for name in kinds}
+    log = MaskLog(on=True, masks=dict(masks))
+    probed = [SimpleNamespace(name=name) for name in (*masks, "idle")]
+    collector = StatsCollector(groups, probed, log, torch.device("cpu"))
+    vector, layout = collector.capture(loss, torch.tensor(0.0), with_masks)
+    out = unpack(vector.tolist(), layout, groups.names)
+    for name, mask in masks.items():
+        assert out["keep_rate"][name] == int(torch.count_nonzero(mask)) / mask.numel()
+        if with_masks:
+            units = mask[0].reshape(-1)[:MASK_SAMPLE]
+            assert out["mask_samples"][name] == {"shape": list(mask.shape[1:]),
+                                                 "kept": "".join("1" if u else "0" for u in units.tolist())}
+    assert out["mask_samples"] == ({} if not with_masks else out["mask_samples"])
+    if with_masks and "noise" in masks:
+        assert len(out["mask_samples"]["noise"]["kept"]) == MASK_SAMPLE
+    assert out["keep_rate"]["idle"] != out["keep_rate"]["idle"]  # NaN: the layer did not run
+    assert out["loss"] == pytest.approx(loss.item())
