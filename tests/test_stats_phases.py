@@ -185,3 +185,17 @@ def test_keep_rates_and_mask_samples_are_the_masks_the_layers_drew(with_masks, k
         assert len(out["mask_samples"]["noise"]["kept"]) == MASK_SAMPLE
     assert out["keep_rate"]["idle"] != out["keep_rate"]["idle"]  # NaN: the layer did not run
     assert out["loss"] == pytest.approx(loss.item())
+
+
+def test_a_statistic_of_any_shape_is_packed_by_its_values(monkeypatch):
+    """A per-layer entry whose measure returns a column (n×1) or a scalar one as a 1-element vector
+    still lands in its place in the vector, value for value."""
+    column = Stat("grad_column", per_layer=True, measure=lambda m: m.norms().grad.reshape(-1, 1))
+    single = Stat("loss_again", measure=lambda m: m.loss.reshape(1, 1))
+    monkeypatch.setattr(step_stats, "STEP_STATS", STEP_STATS + (column, single))
+    model, loss = _model_after_backward()
+    groups = group_parameters(model)
+    vector, layout = StatsCollector(groups, [], MaskLog(), torch.device("cpu")).capture(
+        loss, torch.tensor(0.0), with_masks=False)
+    out = unpack(vector.tolist(), layout, groups.names)
+    assert out["grad_column"] == out["grad_norm"] and out["loss_again"] == out["loss"] == pytest.approx(loss.item())

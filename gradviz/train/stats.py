@@ -258,7 +258,7 @@ class StatsCollector:
                 raise ValueError(f"statistic {stat.name}: declared in STEP_STATS but never measured")
             if part.numel() != layout.stats.size(stat.name):  # shapes are known without a device sync
                 raise ValueError(f"statistic {stat.name}: {part.numel()} values, {layout.stats.size(stat.name)} declared")
-            parts.append(part)
+            parts.append(part if part.dim() < 2 else part.reshape(-1))  # hstack joins 2-D tensors column-wise
         with torch.no_grad():
             # One call flattens, promotes and joins them all (scalars, per-layer vectors, mask counts and
             # samples): each tensor operation costs microseconds on a logged step, with the caches cold.
