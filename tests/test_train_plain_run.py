@@ -66,6 +66,7 @@ def test_the_heartbeat_reads_back_what_was_stored_and_nothing_from_a_foreign_fil
     beat.slots[0] = 5  # what the loop of unlogged steps stores, step by step
     assert read_heartbeat(paths) == {"step": 5, "epoch": 17}
     beat.close()
+    beat.beat(6, 17)  # a beat after close stores nowhere, and does not raise
     assert read_heartbeat(paths) == {"step": 5, "epoch": 17}  # the last beat outlives the process's map
     paths.heartbeat.write_bytes(b"41 2".ljust(31) + b"\n")  # an older gradviz's text heartbeat
     assert read_heartbeat(paths) is None

@@ -33,7 +33,7 @@ class Heartbeat:
             self._map: mmap.mmap | None = mmap.mmap(fd, HEARTBEAT_BYTES)
         finally:
             os.close(fd)
-        self.slots = memoryview(self._map).cast("q")
+        self.slots: memoryview | list[int] = memoryview(self._map).cast("q")
         self.beat(0, 0)
 
     def beat(self, step: int, epoch: int = 0) -> None:
@@ -45,6 +45,7 @@ class Heartbeat:
         """Unmap the file (its last beat stays)."""
         if self._map is not None:
             self.slots.release()
+            self.slots = [0, 0]  # a late beat stores nowhere
             self._map.close()
             self._map = None
 
